@@ -1,0 +1,198 @@
+// Package graph holds the gqlgen schema, its generated executor and the
+// resolvers. Resolvers read the signed-in user from the context (set by the
+// api package's middleware) and scope every store call to that user.
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/topics"
+)
+
+// Accounts is the part of the credential store resolvers use.
+// *postgres.DB implements it.
+type Accounts interface {
+	Links(ctx context.Context, userID string) ([]postgres.Link, error)
+	RequestRefresh(ctx context.Context, userID, linkID string) (int, error)
+}
+
+// Metrics is the analytics store. *clickhouse.DB implements it.
+type Metrics interface {
+	Series(ctx context.Context, q clickhouse.SeriesQuery) ([]clickhouse.Point, error)
+	Feed(ctx context.Context, q clickhouse.FeedQuery) ([]clickhouse.PostRow, error)
+}
+
+// Resolver is the root resolver.
+type Resolver struct {
+	Accounts  Accounts
+	Analytics Metrics
+	// Platforms lists the platforms offered for linking, in display order.
+	// Default: all of Facebook, Instagram, X, LinkedIn.
+	Platforms []topics.Platform
+}
+
+// SessionUser is the signed-in user as resolvers see it.
+type SessionUser struct {
+	ID        string
+	Email     string
+	CreatedAt time.Time
+}
+
+type userKey struct{}
+
+// WithUser returns ctx carrying the signed-in user.
+func WithUser(ctx context.Context, u SessionUser) context.Context {
+	return context.WithValue(ctx, userKey{}, u)
+}
+
+// UserFrom returns the signed-in user, if any.
+func UserFrom(ctx context.Context) (SessionUser, bool) {
+	u, ok := ctx.Value(userKey{}).(SessionUser)
+	return u, ok
+}
+
+// Error codes in GraphQL errors' extensions.code.
+const (
+	CodeUnauthenticated = "UNAUTHENTICATED"
+	CodeNotFound        = "NOT_FOUND"
+	CodeBadInput        = "BAD_USER_INPUT"
+	CodeConflict        = "CONFLICT"
+	CodeInternal        = "INTERNAL"
+)
+
+// Error is an error with a GraphQL code, safe to show to the user.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func errUnauthenticated() error {
+	return &Error{Code: CodeUnauthenticated, Message: "sign in required"}
+}
+
+func badInput(format string, args ...any) error {
+	return &Error{Code: CodeBadInput, Message: fmt.Sprintf(format, args...)}
+}
+
+func requireUser(ctx context.Context) (SessionUser, error) {
+	u, ok := UserFrom(ctx)
+	if !ok {
+		return SessionUser{}, errUnauthenticated()
+	}
+	return u, nil
+}
+
+// PresentError maps errors to GraphQL errors with a code. Store errors are
+// mapped by their codes; anything unknown is logged and shown as INTERNAL
+// without details.
+func PresentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gerr := graphql.DefaultErrorPresenter(ctx, err)
+		var e *Error
+		switch {
+		case errors.As(err, &e):
+			gerr.Message = e.Message
+			setCode(gerr, e.Code)
+		case postgres.ErrorCode(err) == postgres.NotFound:
+			gerr.Message = "not found"
+			setCode(gerr, CodeNotFound)
+		case postgres.ErrorCode(err) == postgres.Invalid:
+			gerr.Message = postgres.ErrorMessage(err)
+			setCode(gerr, CodeBadInput)
+		case postgres.ErrorCode(err) == postgres.Unauthorized:
+			gerr.Message = "sign in required"
+			setCode(gerr, CodeUnauthenticated)
+		case postgres.ErrorCode(err) == postgres.Conflict:
+			gerr.Message = postgres.ErrorMessage(err)
+			setCode(gerr, CodeConflict)
+		default:
+			var ge *gqlerror.Error
+			if errors.As(err, &ge) && ge.Extensions["code"] != nil {
+				return gerr // parse and validation errors carry their own code
+			}
+			if errors.As(err, &ge) && ge.Err == nil {
+				return gerr
+			}
+			log.Error("graphql: internal error", "path", gerr.Path.String(), "err", err)
+			gerr.Message = "internal error"
+			setCode(gerr, CodeInternal)
+		}
+		return gerr
+	}
+}
+
+func setCode(e *gqlerror.Error, code string) {
+	if e.Extensions == nil {
+		e.Extensions = map[string]any{}
+	}
+	e.Extensions["code"] = code
+}
+
+// Recover turns a resolver panic into an INTERNAL error and logs the stack.
+func Recover(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		log.Error("graphql: panic", "panic", p, "stack", string(debug.Stack()))
+		return &Error{Code: CodeInternal, Message: "internal error"}
+	}
+}
+
+func toPlatform(p topics.Platform) Platform { return Platform(strings.ToUpper(string(p))) }
+
+func fromPlatform(p Platform) topics.Platform { return topics.Platform(strings.ToLower(string(p))) }
+
+func platformFilter(ps []Platform) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		if !p.IsValid() {
+			continue
+		}
+		out = append(out, string(fromPlatform(p)))
+	}
+	return out
+}
+
+func toLinkStatus(s postgres.LinkStatus) LinkStatus {
+	switch s {
+	case postgres.LinkActive:
+		return LinkStatusActive
+	case postgres.LinkNeedsReauth:
+		return LinkStatusNeedsReauth
+	case postgres.LinkRevoked:
+		return LinkStatusRevoked
+	}
+	return LinkStatusNotLinked
+}
+
+// maxHourlySpan bounds hourly queries (744 points per account).
+const maxHourlySpan = 31 * 24 * time.Hour
+
+var grains = map[Grain]clickhouse.Grain{
+	GrainHour: clickhouse.Hour, GrainDay: clickhouse.Day, GrainMonth: clickhouse.Month, GrainYear: clickhouse.Year,
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

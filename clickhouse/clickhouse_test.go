@@ -1,0 +1,75 @@
+package clickhouse_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/topics"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/ClickHouse/clickhouse-go/v2.(*clickhouse).startAutoCloseIdleConnections"))
+}
+
+func snap(user, acct string, hour time.Time, followers int64, version int64) topics.AccountSnapshot {
+	return topics.AccountSnapshot{
+		LinkID: "link-" + acct, UserID: user, Platform: topics.X, AccountID: acct, Handle: "@" + acct,
+		Hour: hour, ObservedAt: hour.Add(time.Duration(version) * time.Second), Followers: followers,
+		Following: 10, PostsCount: 3, Version: version,
+	}
+}
+
+func mustInsert(t *testing.T, db *clickhouse.DB, snaps ...topics.AccountSnapshot) {
+	t.Helper()
+	if err := db.InsertSnapshots(context.Background(), snaps); err != nil {
+		t.Fatalf("insert: %v", err)
+	}
+}
+
+func TestSeriesLatestVersionWinsAndDuplicatesDoNotCount(t *testing.T) {
+	db := clickhouse.MustOpenTest(t)
+	ctx := context.Background()
+	h0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	mustInsert(t, db,
+		snap("u1", "a", h0, 100, 1),
+		snap("u1", "a", h0, 105, 2), // later in the same hour: wins
+		snap("u1", "a", h0.Add(time.Hour), 110, 3),
+		snap("u2", "b", h0, 999, 1), // another user: never visible to u1
+	)
+	mustInsert(t, db, snap("u1", "a", h0, 105, 2), snap("u1", "a", h0.Add(time.Hour), 110, 3)) // duplicate batch
+
+	hourly, err := db.Series(ctx, clickhouse.SeriesQuery{UserID: "u1", Grain: clickhouse.Hour, From: h0, To: h0.Add(2 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hourly) != 2 || hourly[0].Followers != 105 || hourly[1].Followers != 110 || !hourly[0].Bucket.Equal(h0) {
+		t.Fatalf("hourly = %+v, want [105 at %v, 110]", hourly, h0)
+	}
+	daily, err := db.Series(ctx, clickhouse.SeriesQuery{UserID: "u1", Grain: clickhouse.Day, From: h0.Add(-24 * time.Hour), To: h0.Add(24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := clickhouse.Point{Platform: "x", AccountID: "a", Handle: "@a", Bucket: h0.Truncate(24 * time.Hour),
+		Followers: 110, FollowersMin: 105, FollowersMax: 110, FollowersAvg: 107.5, Following: 10, PostsCount: 3, Hours: 2}
+	if len(daily) != 1 || daily[0] != want {
+		t.Fatalf("daily = %+v, want %+v", daily, want)
+	}
+	other, err := db.Series(ctx, clickhouse.SeriesQuery{UserID: "u1", Grain: clickhouse.Hour, From: h0, To: h0.Add(2 * time.Hour), Platforms: []string{"facebook"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(other) != 0 {
+		t.Fatalf("platform filter: got %+v", other)
+	}
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	db := clickhouse.MustOpenTest(t)
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+}

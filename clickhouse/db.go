@@ -1,0 +1,132 @@
+// Package clickhouse is Pulse's OLAP store: hourly account metrics, posts and
+// their rollups in ClickHouse. It owns the schema (embedded, versioned
+// migrations) and every query; clickhouse-go types do not leave it.
+//
+// The SQL runs on ClickHouse 18.16 (the only server on the CI machines) and
+// on current releases: no DateTime64, TTL, CODEC, window functions or JSON
+// functions; batches always name their columns.
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// DefaultURL is where `make run` starts ClickHouse.
+const DefaultURL = "clickhouse://127.0.0.1:9000/pulse"
+
+// DB is a connection pool to one ClickHouse database. Safe for concurrent
+// use.
+type DB struct {
+	conn     driver.Conn
+	database string
+}
+
+// Open connects to the database named in url (clickhouse://host:port/db),
+// creating the database if it does not exist. It does not migrate.
+func Open(ctx context.Context, rawURL string) (*DB, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: open: parse url: %w", err)
+	}
+	database := strings.TrimPrefix(u.Path, "/")
+	if database == "" {
+		database = "default"
+	}
+	// Connect to "default" first so a missing database can be created.
+	admin := *u
+	admin.Path = "/default"
+	if err := withConn(ctx, admin.String(), func(c driver.Conn) error {
+		return c.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(database))
+	}); err != nil {
+		return nil, fmt.Errorf("clickhouse: open: create database: %w", err)
+	}
+	conn, err := dial(ctx, rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: open: %w", err)
+	}
+	return &DB{conn: conn, database: database}, nil
+}
+
+func dial(ctx context.Context, rawURL string) (driver.Conn, error) {
+	opts, err := ch.ParseDSN(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	// The driver logs through its own logger when Debug is set; keep it off.
+	opts.Debug = false
+	conn, err := ch.Open(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+func withConn(ctx context.Context, rawURL string, fn func(driver.Conn) error) error {
+	c, err := dial(ctx, rawURL)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c)
+}
+
+// Close closes the pool.
+func (db *DB) Close() error { return db.conn.Close() }
+
+// Database returns the database name.
+func (db *DB) Database() string { return db.database }
+
+// Ping checks the server answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("clickhouse: ping: %w", translate(err))
+	}
+	return nil
+}
+
+// ServerVersion returns the server's major and minor version.
+func (db *DB) ServerVersion() (major, minor int, err error) {
+	v, err := db.conn.ServerVersion()
+	if err != nil {
+		return 0, 0, fmt.Errorf("clickhouse: server version: %w", translate(err))
+	}
+	return int(v.Version.Major), int(v.Version.Minor), nil
+}
+
+// ErrUnavailable reports that the server could not be reached or timed out;
+// retrying later may succeed.
+var ErrUnavailable = errors.New("clickhouse: unavailable")
+
+// translate maps driver errors to this package's errors: server-side
+// exceptions stay as they are (wrapped), connection failures become
+// ErrUnavailable.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var exc *ch.Exception
+	if errors.As(err, &exc) {
+		return fmt.Errorf("code %d: %s", exc.Code, exc.Message)
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+}
+
+func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }

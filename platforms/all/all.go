@@ -1,0 +1,7 @@
+// Package all registers every platform connector Pulse ships. Import it for
+// its side effects; adding a platform is one line here.
+package all
+
+import (
+	_ "github.com/pulsehq/pulse/platforms/x" // X (Twitter) API v2
+)

@@ -1,0 +1,256 @@
+package x
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/pulsehq/pulse/platforms"
+)
+
+// Operation names used in platforms.Error.Op.
+const (
+	opAccount = "fetch account"
+	opPosts   = "fetch posts"
+)
+
+const userAgent = "pulse (+https://github.com/pulsehq/pulse)"
+
+// Fetch reads the token's user (GET /2/users/me) and its posts
+// (GET /2/users/:id/tweets, 100 per page, newest first) up to MaxPostPages
+// pages. A non-empty cursor is a post id: only newer posts are read
+// (since_id). Fetch.NextCursor is the newest post id seen, or cursor when
+// there was none.
+//
+// Each request that fails with a Transient error (5xx, network failure,
+// timeout, malformed body) is retried up to 3 attempts in all, with
+// exponential backoff and jitter; waiting stops when ctx is done. Other
+// classes are returned at once. Errors are *platforms.Error and never
+// contain the token.
+//
+// The returned *Fetch is never nil: on error it holds what was read before
+// the failure, with Calls and Limit for quota accounting and NextCursor
+// still cursor.
+func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string) (*platforms.Fetch, error) {
+	f := &platforms.Fetch{NextCursor: cursor, Limit: platforms.Unknown()}
+	if tok == nil || tok.AccessToken == "" {
+		return f, c.newError(opAccount, platforms.Reauth, 0, errors.New("no access token"))
+	}
+	if cursor != "" && !isID(cursor) {
+		return f, c.newError(opPosts, platforms.Permanent, 0, fmt.Errorf("cursor %q is not a post id", cursor))
+	}
+	s := &session{c: c, token: tok.AccessToken, f: f}
+
+	var me accountBody
+	q := url.Values{"user.fields": {"public_metrics,username"}}
+	body, err := s.get(ctx, opAccount, usersMePath, q, func(b []byte) *platforms.Error {
+		return c.decodeAccount(b, &me)
+	})
+	if err != nil {
+		return f, err
+	}
+	f.AccountBody, f.AccountID = body, me.Data.ID
+
+	newest := cursor
+	path := "/2/users/" + url.PathEscape(me.Data.ID) + "/tweets"
+	q = url.Values{
+		"tweet.fields": {"public_metrics,created_at"},
+		"max_results":  {strconv.Itoa(pageSize)},
+	}
+	if cursor != "" {
+		q.Set("since_id", cursor)
+	}
+	for range c.maxPages {
+		var page postsBody
+		body, err := s.get(ctx, opPosts, path, q, func(b []byte) *platforms.Error {
+			page = postsBody{}
+			return c.decodePosts(b, &page)
+		})
+		if err != nil {
+			return f, err
+		}
+		f.PostBodies = append(f.PostBodies, body)
+		for _, p := range page.Data {
+			if isID(p.ID) && newerID(p.ID, newest) {
+				newest = p.ID
+			}
+		}
+		if page.Meta.NextToken == "" {
+			break
+		}
+		q.Set("pagination_token", page.Meta.NextToken)
+	}
+	f.NextCursor = newest
+	return f, nil
+}
+
+// session is one Fetch's state: the token, and the result it accumulates
+// Calls and Limit into.
+type session struct {
+	c     *Connector
+	token string
+	f     *platforms.Fetch
+}
+
+// get performs GET path?q, retrying Transient failures, and returns the
+// body once check accepts it. check classifies a 2xx body it cannot use.
+// The token is redacted from any error, whatever its source (a server may
+// echo the Authorization header in an error body).
+func (s *session) get(ctx context.Context, op, path string, q url.Values, check func([]byte) *platforms.Error) ([]byte, error) {
+	body, err := s.retry(ctx, op, path, q, check)
+	if err != nil {
+		err.Err = redact(err.Err, s.token)
+		return nil, err
+	}
+	return body, nil
+}
+
+func (s *session) retry(ctx context.Context, op, path string, q url.Values, check func([]byte) *platforms.Error) ([]byte, *platforms.Error) {
+	for attempt := 1; ; attempt++ {
+		body, err := s.once(ctx, op, path, q, check)
+		if err == nil {
+			return body, nil
+		}
+		if err.Class != platforms.Transient || attempt == maxAttempts || ctx.Err() != nil {
+			return nil, err
+		}
+		if werr := sleep(ctx, s.c.delay(attempt)); werr != nil {
+			return nil, &platforms.Error{
+				Platform: err.Platform, Op: op, Class: platforms.Transient, Status: err.Status, Limit: err.Limit,
+				Err: fmt.Errorf("retry abandoned: %w (attempt %d: %v)", werr, attempt, err.Err),
+			}
+		}
+	}
+}
+
+// once performs one request.
+func (s *session) once(ctx context.Context, op, path string, q url.Values, check func([]byte) *platforms.Error) ([]byte, *platforms.Error) {
+	c := s.c
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.baseURL+path+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, c.newError(op, platforms.Permanent, 0, fmt.Errorf("build request: %w", err))
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+
+	s.f.Calls++
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, c.newError(op, platforms.Transient, 0, err)
+	}
+	defer resp.Body.Close()
+
+	limit, ok := parseRateLimit(resp.Header)
+	if ok {
+		s.f.Limit = limit
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
+	if err != nil {
+		e := c.newError(op, platforms.Transient, resp.StatusCode, fmt.Errorf("read body: %w", err))
+		e.Limit = limit
+		return nil, e
+	}
+	if len(body) > maxBodyBytes {
+		e := c.newError(op, platforms.Permanent, resp.StatusCode, fmt.Errorf("body exceeds %d bytes", maxBodyBytes))
+		e.Limit = limit
+		return nil, e
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, c.statusError(op, resp.StatusCode, body, limit)
+	}
+	if e := check(body); e != nil {
+		e.Status, e.Limit = resp.StatusCode, limit
+		return nil, e
+	}
+	return body, nil
+}
+
+// decodeAccount checks a users/me body: malformed JSON is Transient (a
+// truncated or garbled response is worth another attempt); a well-formed
+// body without a user is Permanent.
+func (c *Connector) decodeAccount(b []byte, me *accountBody) *platforms.Error {
+	if err := decodeObject(b, me); err != nil {
+		return c.newError(opAccount, platforms.Transient, 0, fmt.Errorf("malformed body: %w", err))
+	}
+	if me.Data.ID == "" {
+		msg := "no user in response"
+		if _, detail := describe(b); detail != "" {
+			msg += ": " + detail
+		}
+		return c.newError(opAccount, platforms.Permanent, 0, errors.New(msg))
+	}
+	return nil
+}
+
+// decodePosts checks a timeline page; malformed JSON is Transient.
+func (c *Connector) decodePosts(b []byte, page *postsBody) *platforms.Error {
+	if err := decodeObject(b, page); err != nil {
+		return c.newError(opPosts, platforms.Transient, 0, fmt.Errorf("malformed body: %w", err))
+	}
+	return nil
+}
+
+// delay is the wait before attempt+1: backoff*2^(attempt-1), of which the
+// upper half is random so that concurrent fetchers spread out.
+func (c *Connector) delay(attempt int) time.Duration {
+	d := c.backoff << (attempt - 1)
+	if d <= 0 {
+		return 0
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// sleep waits d or until ctx is done, whichever is first.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// isID reports whether s looks like an X id: 1 to 19 decimal digits, with
+// no leading zero.
+func isID(s string) bool {
+	if len(s) == 0 || len(s) > 19 || len(s) > 1 && s[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// newerID reports whether id a is greater than b, both decimal strings
+// without leading zeros (X ids grow with time); any id is newer than "".
+func newerID(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) > len(b)
+	}
+	return a > b
+}
+
+// decodeObject unmarshals b, which must be a JSON object, into v.
+func decodeObject(b []byte, v any) error {
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return errors.New("not a JSON object")
+	}
+	return json.Unmarshal(b, v)
+}

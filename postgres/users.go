@@ -1,0 +1,171 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// User is a Pulse account.
+type User struct {
+	ID        string // UUID
+	Email     string // as entered at sign-up; unique case-insensitively
+	CreatedAt time.Time
+}
+
+// errBadCredentials is the single cause Authenticate reports, whether the
+// email is unknown or the password wrong.
+var errBadCredentials = errors.New("invalid email or password")
+
+// CreateUser registers a user with email and password, storing only the
+// password's argon2id hash.
+//
+// It returns an Invalid error if email is not a plain address (a@b.c, at most
+// 254 bytes; surrounding spaces are trimmed) or the password breaks the
+// policy (at least MinPasswordLen characters, at most MaxPasswordLen bytes,
+// not the email address), and a Conflict error if the email is already
+// registered in any letter case.
+func (db *DB) CreateUser(ctx context.Context, email, password string) (User, error) {
+	const op = "postgres.CreateUser"
+	email, err := normalizeEmail(email)
+	if err != nil {
+		return User{}, &Error{Code: Invalid, Op: op, Err: err}
+	}
+	if err := validatePassword(email, password); err != nil {
+		return User{}, &Error{Code: Invalid, Op: op, Err: err}
+	}
+	hash, err := hashPassword(ctx, password)
+	if err != nil {
+		return User{}, translate(op, err)
+	}
+	u := User{ID: uuid.NewString(), Email: email, CreatedAt: db.now()}
+	err = db.withConn(ctx, func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx,
+			"INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+			u.ID, u.Email, hash, u.CreatedAt)
+		return err
+	})
+	if err = translate(op, err); ErrorCode(err) == Conflict {
+		return User{}, errorf(Conflict, op, "email address is already registered")
+	}
+	if err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// normalizeEmail trims email and checks it is a bare address.
+func normalizeEmail(email string) (string, error) {
+	email = strings.TrimSpace(email)
+	if len(email) > 254 {
+		return "", errors.New("email address is too long")
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Name != "" || a.Address != email {
+		return "", errors.New("invalid email address")
+	}
+	return email, nil
+}
+
+// Authenticate returns the user with the given email (case-insensitive) if
+// password is theirs. An unknown email and a wrong password produce the same
+// Unauthorized error, and take about the same time: for an unknown email a
+// dummy hash is verified.
+func (db *DB) Authenticate(ctx context.Context, email, password string) (User, error) {
+	const op = "postgres.Authenticate"
+	var (
+		u    User
+		hash string
+	)
+	err := db.withConn(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx,
+			"SELECT id, email, created_at, password_hash FROM users WHERE lower(email) = lower($1)",
+			strings.TrimSpace(email)).Scan(&u.ID, &u.Email, &u.CreatedAt, &hash)
+	})
+	found := err == nil
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		hash = dummyHash
+	case err != nil:
+		return User{}, translate(op, err)
+	}
+	if len(password) > MaxPasswordLen {
+		// Such a password was never accepted; spend the same effort anyway.
+		found, password = false, password[:MaxPasswordLen]
+	}
+	ok, err := verifyPassword(ctx, hash, password)
+	if err != nil {
+		return User{}, errorf(Internal, op, "verify password of user %s: %w", u.ID, err)
+	}
+	if !found || !ok {
+		return User{}, &Error{Code: Unauthorized, Op: op, Err: errBadCredentials}
+	}
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, nil
+}
+
+// User returns the user with the given id, or a NotFound error.
+func (db *DB) User(ctx context.Context, id string) (User, error) {
+	const op = "postgres.User"
+	uid, err := parseID(id, "user")
+	if err != nil {
+		return User{}, translate(op, err)
+	}
+	var u User
+	err = db.withConn(ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(ctx, "SELECT id, email, created_at FROM users WHERE id = $1", uid).
+			Scan(&u.ID, &u.Email, &u.CreatedAt)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, errorf(NotFound, op, "user not found")
+	}
+	if err != nil {
+		return User{}, translate(op, err)
+	}
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, nil
+}
+
+// DeleteUser deletes the user and everything they own: their data key
+// first, then sessions and linked accounts. Deleting the data key
+// crypto-shreds the user's token ciphertexts: copies that outlive the rows
+// (WAL archives, lagging replicas, dumps) cannot be decrypted. Backups that
+// contain the wrapped data key stay decryptable for as long as the master
+// key that wrapped it is kept. It returns a NotFound error if the user does
+// not exist.
+func (db *DB) DeleteUser(ctx context.Context, id string) error {
+	const op = "postgres.DeleteUser"
+	uid, err := parseID(id, "user")
+	if err != nil {
+		return translate(op, err)
+	}
+	err = db.withTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM data_keys WHERE user_id = $1", uid); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, "DELETE FROM users WHERE id = $1", uid)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return &Error{Code: NotFound, Err: errors.New("user not found")}
+		}
+		return nil
+	})
+	return translate(op, err)
+}
+
+// parseID parses a UUID and returns it in canonical form. A malformed id
+// names nothing, so it yields a NotFound error mentioning what.
+func parseID(id, what string) (string, error) {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return "", &Error{Code: NotFound, Err: errors.New(what + " not found")}
+	}
+	return u.String(), nil
+}

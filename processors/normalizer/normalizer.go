@@ -1,0 +1,283 @@
+// Package normalizer is the goka processor that turns raw platform payloads
+// into Pulse's one schema: account snapshots and posts. Its group table,
+// keyed by link ID, holds each link's latest observation and counters; it
+// lets operators see what every link last produced and lets the processor
+// recognise duplicate and out-of-order payloads.
+//
+// Normalization is a pure function of the payload, so replaying the input
+// re-emits identical events; downstream stores are idempotent on the events'
+// identities. Payloads that cannot be normalized (malformed JSON, missing
+// required fields, unknown platform or schema version) go to the dead-letter
+// topic with the reason, the original bytes and their topic/partition/offset.
+package normalizer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
+
+	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/topics"
+)
+
+// Group is the normalizer's goka group; its table topic is Group+"-table".
+const Group goka.Group = topics.GroupNormalizer
+
+// Parser decodes one platform's payload bodies. platforms.Connector
+// implements it.
+type Parser interface {
+	ParseAccount(body []byte) (platforms.Account, error)
+	ParsePosts(body []byte) ([]platforms.PostData, error)
+}
+
+// State is the table value for one link.
+type State struct {
+	Platform  topics.Platform `json:"platform"`
+	AccountID string          `json:"account_id"`
+	// Version is the observation time (Unix ms) of the newest account
+	// payload seen.
+	Version   int64 `json:"version"`
+	Followers int64 `json:"followers"`
+	// Payloads counts distinct payloads normalized; a duplicate or replayed
+	// payload does not count again.
+	Payloads int64 `json:"payloads"`
+	// OutOfOrder counts payloads older than Version that arrived after it.
+	OutOfOrder int64 `json:"out_of_order"`
+	// DeadLetters counts payloads sent to the dead-letter topic.
+	DeadLetters int64     `json:"dead_letters"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	// Recent holds the versions of the last RecentVersions account payloads,
+	// so a redelivered payload is recognised even when it is not the newest.
+	Recent []int64 `json:"recent,omitempty"`
+}
+
+// RecentVersions is how many account-payload versions State remembers for
+// duplicate detection (two days of hourly fetches).
+const RecentVersions = 48
+
+// seen reports whether v was already counted, remembering it if not.
+func (s *State) seen(v int64) bool {
+	if slices.Contains(s.Recent, v) {
+		return true
+	}
+	s.Recent = append(s.Recent, v)
+	if len(s.Recent) > RecentVersions {
+		s.Recent = s.Recent[len(s.Recent)-RecentVersions:]
+	}
+	return false
+}
+
+// StateCodec encodes State as JSON; views of the table use it.
+type StateCodec struct{}
+
+func (StateCodec) Encode(v any) ([]byte, error) { return json.Marshal(v) }
+func (StateCodec) Decode(b []byte) (any, error) {
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("normalizer: decode state: %w", err)
+	}
+	return &s, nil
+}
+
+// Config configures the processor.
+type Config struct {
+	// Brokers to connect to. Required.
+	Brokers []string
+	// Parsers by platform. Required: payloads of other platforms are
+	// dead-lettered.
+	Parsers map[topics.Platform]Parser
+	// Options are extra goka options (topic manager, storage, tester...).
+	Options []goka.ProcessorOption
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Definition returns the processor's group graph. log defaults to
+// slog.Default().
+func Definition(parsers map[topics.Platform]Parser, log *slog.Logger) *goka.GroupGraph {
+	if log == nil {
+		log = slog.Default()
+	}
+	n := &normalizer{parsers: parsers, log: log}
+	return goka.DefineGroup(Group,
+		goka.Input(goka.Stream(topics.RawPayloads), new(codec.Bytes), n.process),
+		goka.Output(goka.Stream(topics.AccountSnapshots), topics.AccountSnapshotCodec),
+		goka.Output(goka.Stream(topics.Posts), topics.PostCodec),
+		goka.Output(goka.Stream(topics.DeadLetters), topics.DeadLetterCodec),
+		goka.Persist(StateCodec{}),
+	)
+}
+
+// New builds the processor. Run it with (*goka.Processor).Run(ctx); it stops
+// when ctx is cancelled.
+func New(cfg Config) (*goka.Processor, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("normalizer: no brokers")
+	}
+	if len(cfg.Parsers) == 0 {
+		return nil, errors.New("normalizer: no parsers")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p, err := goka.NewProcessor(cfg.Brokers, Definition(cfg.Parsers, cfg.Logger), cfg.Options...)
+	if err != nil {
+		return nil, fmt.Errorf("normalizer: new processor: %w", err)
+	}
+	return p, nil
+}
+
+type normalizer struct {
+	parsers map[topics.Platform]Parser
+	log     *slog.Logger
+}
+
+func (n *normalizer) process(ctx goka.Context, msg any) {
+	raw := msg.([]byte)
+	st, _ := ctx.Value().(*State)
+	if st == nil {
+		st = &State{}
+	}
+	snap, posts, err := n.normalize(raw)
+	if err != nil {
+		n.deadLetter(ctx, raw, err)
+		st.DeadLetters++
+		st.UpdatedAt = time.Now().UTC()
+		ctx.SetValue(st)
+		return
+	}
+	key := ctx.Key()
+	if snap != nil {
+		switch {
+		case st.seen(snap.Version):
+			// A redelivery: counted already.
+		case snap.Version > st.Version:
+			st.Version = snap.Version
+			st.Followers = snap.Followers
+			st.Platform, st.AccountID = snap.Platform, snap.AccountID
+			st.Payloads++
+		default:
+			st.OutOfOrder++
+			st.Payloads++
+		}
+		// Emitted even when older or duplicate: an older snapshot is still
+		// history for its own hour, and the sink is idempotent on identity.
+		ctx.Emit(topics.AccountSnapshots, key, snap)
+	}
+	for i := range posts {
+		ctx.Emit(topics.Posts, key, &posts[i])
+	}
+	st.UpdatedAt = time.Now().UTC()
+	ctx.SetValue(st)
+}
+
+func (n *normalizer) deadLetter(ctx goka.Context, raw []byte, reason error) {
+	n.log.Warn("normalizer: dead-lettering payload", "key", ctx.Key(), "partition", ctx.Partition(), "offset", ctx.Offset(), "reason", reason)
+	ctx.Emit(topics.DeadLetters, ctx.Key(), &topics.DeadLetter{
+		Reason:      reason.Error(),
+		SourceTopic: string(ctx.Topic()),
+		Partition:   ctx.Partition(),
+		Offset:      ctx.Offset(),
+		Key:         ctx.Key(),
+		Value:       raw,
+		At:          time.Now().UTC(),
+	})
+}
+
+// Normalize turns one encoded RawPayload into normalized events. It is the
+// processor's pure core, exported for tests and tools.
+func Normalize(parsers map[topics.Platform]Parser, raw []byte) (*topics.AccountSnapshot, []topics.Post, error) {
+	return (&normalizer{parsers: parsers}).normalize(raw)
+}
+
+func (n *normalizer) normalize(raw []byte) (*topics.AccountSnapshot, []topics.Post, error) {
+	p, err := topics.RawPayloadCodec.Unmarshal(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if p.LinkID == "" || p.UserID == "" || p.FetchedAt.IsZero() {
+		return nil, nil, fmt.Errorf("raw payload: missing link_id, user_id or fetched_at")
+	}
+	parser, ok := n.parsers[p.Platform]
+	if !ok {
+		return nil, nil, fmt.Errorf("raw payload: unknown platform %q", p.Platform)
+	}
+	observed := p.FetchedAt.UTC()
+	version := observed.UnixMilli()
+	switch p.Kind {
+	case topics.KindAccount:
+		acc, err := parser.ParseAccount(p.Body)
+		if err != nil {
+			return nil, nil, fmt.Errorf("parse %s account: %w", p.Platform, err)
+		}
+		return &topics.AccountSnapshot{
+			LinkID:     p.LinkID,
+			UserID:     p.UserID,
+			Platform:   p.Platform,
+			AccountID:  acc.ID,
+			Handle:     acc.Handle,
+			Hour:       observed.Truncate(time.Hour),
+			ObservedAt: observed,
+			Followers:  acc.Followers,
+			Following:  acc.Following,
+			PostsCount: acc.PostsCount,
+			Version:    version,
+		}, nil, nil
+	case topics.KindPosts:
+		data, err := parser.ParsePosts(p.Body)
+		if err != nil {
+			return nil, nil, fmt.Errorf("parse %s posts: %w", p.Platform, err)
+		}
+		posts := make([]topics.Post, 0, len(data))
+		for _, d := range data {
+			if d.ID == "" {
+				return nil, nil, fmt.Errorf("parse %s posts: post without id", p.Platform)
+			}
+			posts = append(posts, topics.Post{
+				LinkID:     p.LinkID,
+				UserID:     p.UserID,
+				Platform:   p.Platform,
+				AccountID:  p.AccountID,
+				PostID:     d.ID,
+				CreatedAt:  d.CreatedAt.UTC(),
+				ObservedAt: observed,
+				Text:       excerpt(d.Text, 280),
+				Permalink:  d.Permalink,
+				Likes:      d.Likes,
+				Comments:   d.Comments,
+				Shares:     d.Shares,
+				Views:      d.Views,
+				Version:    version,
+			})
+		}
+		return nil, posts, nil
+	default:
+		return nil, nil, fmt.Errorf("raw payload: unknown kind %q", p.Kind)
+	}
+}
+
+// excerpt returns at most n runes of s.
+func excerpt(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n])
+}
+
+// Run runs p until ctx is cancelled, treating a clean cancel as success.
+func Run(ctx context.Context, p *goka.Processor) error {
+	err := p.Run(ctx)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("normalizer: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+package normalizer_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/tester"
+	"go.uber.org/goleak"
+
+	"github.com/pulsehq/pulse/platforms"
+	_ "github.com/pulsehq/pulse/platforms/x"
+	"github.com/pulsehq/pulse/processors/normalizer"
+	"github.com/pulsehq/pulse/topics"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// sarama's and goka's package-level metrics and tester goroutines.
+		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
+		goleak.IgnoreTopFunction("github.com/lovoo/goka/tester.(*consumerGroup).Consume.func1"),
+	)
+}
+
+func mustParsers(t testing.TB) map[topics.Platform]normalizer.Parser {
+	t.Helper()
+	c, err := platforms.New(topics.X, platforms.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[topics.Platform]normalizer.Parser{topics.X: c}
+}
+
+func xAccountBody(id string, followers int) []byte {
+	return fmt.Appendf(nil, `{"data":{"id":%q,"name":"N","username":"u%s","public_metrics":{"followers_count":%d,"following_count":7,"tweet_count":42,"listed_count":1,"like_count":3}}}`, id, id, followers)
+}
+
+func raw(t testing.TB, link string, at time.Time, kind string, body []byte) []byte {
+	t.Helper()
+	b, err := topics.RawPayloadCodec.Marshal(&topics.RawPayload{
+		RequestID: "r-" + at.String(), LinkID: link, UserID: "user-1", Platform: topics.X,
+		AccountID: "42", Kind: kind, FetchedAt: at, Body: body,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// startTester runs the normalizer against goka's in-memory tester.
+func startTester(t *testing.T) (*tester.Tester, *tester.QueueTracker, *tester.QueueTracker, *tester.QueueTracker) {
+	t.Helper()
+	gt := tester.New(t)
+	p, err := goka.NewProcessor(nil, normalizer.Definition(mustParsers(t), nil), goka.WithTester(gt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("processor: %v", err)
+		}
+	})
+	return gt, gt.NewQueueTracker(topics.AccountSnapshots), gt.NewQueueTracker(topics.Posts), gt.NewQueueTracker(topics.DeadLetters)
+}
+
+func TestNormalizeAccountDuplicatesAndOutOfOrder(t *testing.T) {
+	gt, snaps, _, dead := startTester(t)
+	t0 := time.Date(2026, 11, 25, 10, 17, 0, 0, time.UTC)
+	inputs := []struct {
+		at        time.Time
+		followers int
+	}{
+		{t0, 100},
+		{t0.Add(time.Hour), 120},
+		{t0.Add(time.Hour), 120},        // duplicate (redelivery)
+		{t0.Add(-time.Hour), 90},        // older, arriving late
+		{t0.Add(2 * time.Hour), 130},    // newest
+		{t0.Add(30 * time.Minute), 110}, // older again
+	}
+	for _, in := range inputs {
+		gt.Consume(topics.RawPayloads, "link-1", raw(t, "link-1", in.at, topics.KindAccount, xAccountBody("42", in.followers)))
+	}
+	for i, in := range inputs {
+		key, v, ok := snaps.Next()
+		if !ok {
+			t.Fatalf("snapshot %d missing", i)
+		}
+		s := v.(*topics.AccountSnapshot)
+		if key != "link-1" || s.Followers != int64(in.followers) || !s.Hour.Equal(in.at.Truncate(time.Hour)) ||
+			s.Version != in.at.UnixMilli() || s.AccountID != "42" || s.UserID != "user-1" || s.Following != 7 || s.PostsCount != 42 {
+			t.Fatalf("snapshot %d = %+v, want followers %d at %v", i, s, in.followers, in.at)
+		}
+	}
+	if _, _, ok := snaps.Next(); ok {
+		t.Fatal("unexpected extra snapshot")
+	}
+	if _, _, ok := dead.Next(); ok {
+		t.Fatal("unexpected dead letter")
+	}
+	st := gt.TableValue(goka.GroupTable(normalizer.Group), "link-1").(*normalizer.State)
+	// The newest observation is in the table, the duplicate was not counted
+	// and the two late arrivals were.
+	if st.Followers != 130 || st.Version != t0.Add(2*time.Hour).UnixMilli() || st.Payloads != 5 || st.OutOfOrder != 2 {
+		t.Fatalf("state = %+v", st)
+	}
+}
+
+func TestNormalizePosts(t *testing.T) {
+	gt, _, posts, _ := startTester(t)
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	body := []byte(`{"data":[{"id":"9","text":"` + strings.Repeat("é", 300) + `","created_at":"2026-11-25T09:00:00.000Z","public_metrics":{"retweet_count":2,"reply_count":3,"like_count":4,"quote_count":1,"impression_count":50}}],"meta":{"result_count":1}}`)
+	gt.Consume(topics.RawPayloads, "link-1", raw(t, "link-1", at, topics.KindPosts, body))
+	_, v, ok := posts.Next()
+	if !ok {
+		t.Fatal("no post emitted")
+	}
+	p := v.(*topics.Post)
+	if p.PostID != "9" || p.Likes != 4 || p.Comments != 3 || p.Shares != 3 || p.Views != 50 ||
+		len([]rune(p.Text)) != 280 || !p.CreatedAt.Equal(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)) || p.Version != at.UnixMilli() {
+		t.Fatalf("post = %+v", p)
+	}
+}
+
+func TestBadPayloadsGoToDeadLetters(t *testing.T) {
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name   string
+		value  []byte
+		reason string
+	}{
+		{"not json", []byte("{nope"), "malformed"},
+		{"future schema", []byte(`{"v":99,"link_id":"l"}`), "unknown schema version"},
+		{"missing fields", []byte(`{"v":1,"platform":"x","kind":"account"}`), "missing"},
+		{"unknown platform", mustRaw(topics.RawPayload{LinkID: "l", UserID: "u", Platform: "myspace", Kind: "account", FetchedAt: at}), "unknown platform"},
+		{"bad body", mustRaw(topics.RawPayload{LinkID: "l", UserID: "u", Platform: topics.X, Kind: "account", FetchedAt: at, Body: []byte(`{"data":`)}), "parse x account"},
+		{"unknown kind", mustRaw(topics.RawPayload{LinkID: "l", UserID: "u", Platform: topics.X, Kind: "stories", FetchedAt: at}), "unknown kind"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			gt, snaps, _, dead := startTester(t)
+			gt.Consume(topics.RawPayloads, "l", tc.value)
+			_, v, ok := dead.Next()
+			if !ok {
+				t.Fatal("no dead letter")
+			}
+			dl := v.(*topics.DeadLetter)
+			if !strings.Contains(dl.Reason, tc.reason) || string(dl.Value) != string(tc.value) || dl.SourceTopic != topics.RawPayloads || dl.Key != "l" {
+				t.Fatalf("dead letter = %+v, want reason containing %q and the original bytes", dl, tc.reason)
+			}
+			if _, _, ok := snaps.Next(); ok {
+				t.Fatal("bad payload produced a snapshot")
+			}
+			if st := gt.TableValue(goka.GroupTable(normalizer.Group), "l").(*normalizer.State); st.DeadLetters != 1 {
+				t.Fatalf("state = %+v", st)
+			}
+		})
+	}
+}
+
+func mustRaw(p topics.RawPayload) []byte {
+	b, err := topics.RawPayloadCodec.Marshal(&p)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

@@ -1,0 +1,274 @@
+// Package fetcher consumes fetch requests, calls the platform APIs with the
+// linked account's token and publishes the raw payloads. Offsets are
+// committed only after the payloads and the outcome of every request in a
+// poll are acknowledged by Kafka, so a crash re-fetches rather than loses.
+package fetcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/oauth2"
+
+	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/topics"
+)
+
+// Links is the credential store the fetcher reads tokens from.
+// *postgres.DB implements it.
+type Links interface {
+	LinkToken(ctx context.Context, linkID string) (*oauth2.Token, postgres.Link, error)
+	UpdateLinkToken(ctx context.Context, linkID string, tok *oauth2.Token) error
+	MarkLinkStatus(ctx context.Context, linkID string, status postgres.LinkStatus, reason string) error
+	MarkFetched(ctx context.Context, linkID string, at time.Time) error
+}
+
+// Config configures a Fetcher.
+type Config struct {
+	// Brokers to consume from and produce to. Required.
+	Brokers []string
+	// Links is the credential store. Required.
+	Links Links
+	// Connectors by platform. Required; requests for other platforms get a
+	// permanent outcome.
+	Connectors map[topics.Platform]platforms.Connector
+	// Group is the consumer group. Default topics.GroupFetcher.
+	Group string
+	// Concurrency is how many requests are fetched at once. Default 4.
+	Concurrency int
+	// RefreshBefore refreshes a token this long before it expires. Default
+	// 5 minutes.
+	RefreshBefore time.Duration
+	// Clock defaults to time.Now.
+	Clock func() time.Time
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// ClientOptions are extra franz-go options.
+	ClientOptions []kgo.Opt
+}
+
+// Fetcher turns fetch requests into raw payloads.
+type Fetcher struct {
+	cfg Config
+	cl  *kgo.Client
+	log *slog.Logger
+}
+
+// New validates cfg and builds a Fetcher.
+func New(cfg Config) (*Fetcher, error) {
+	switch {
+	case len(cfg.Brokers) == 0:
+		return nil, errors.New("fetcher: no brokers")
+	case cfg.Links == nil:
+		return nil, errors.New("fetcher: no link store")
+	case len(cfg.Connectors) == 0:
+		return nil, errors.New("fetcher: no connectors")
+	}
+	if cfg.Group == "" {
+		cfg.Group = topics.GroupFetcher
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.RefreshBefore <= 0 {
+		cfg.RefreshBefore = 5 * time.Minute
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	opts := append([]kgo.Opt{
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(topics.FetchRequests),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+	}, cfg.ClientOptions...)
+	cl, err := kafka.NewClient(cfg.Brokers, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("fetcher: %w", err)
+	}
+	return &Fetcher{cfg: cfg, cl: cl, log: cfg.Logger}, nil
+}
+
+// Run consumes until ctx is cancelled.
+func (f *Fetcher) Run(ctx context.Context) error {
+	defer f.cl.Close()
+	for {
+		fetches := f.cl.PollRecords(ctx, f.cfg.Concurrency*4)
+		if ctx.Err() != nil {
+			f.cl.AllowRebalance()
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			f.log.Warn("fetcher: fetch error", "topic", t, "partition", p, "err", err)
+		})
+		recs := fetches.Records()
+		err := f.handleBatch(ctx, recs)
+		if err == nil && len(recs) > 0 {
+			err = f.cl.CommitRecords(ctx, recs...)
+		}
+		f.cl.AllowRebalance()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("fetcher: %w", err)
+		}
+	}
+}
+
+func (f *Fetcher) handleBatch(ctx context.Context, recs []*kgo.Record) error {
+	sem := make(chan struct{}, f.cfg.Concurrency)
+	var wg sync.WaitGroup
+	errs := make([]error, len(recs))
+	for i, r := range recs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = f.handle(ctx, r)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// handle fetches one request. It returns an error only when Kafka could not
+// take the results (the batch is then not committed and is retried).
+func (f *Fetcher) handle(ctx context.Context, r *kgo.Record) error {
+	req, err := topics.FetchRequestCodec.Unmarshal(r.Value)
+	if err != nil {
+		return f.produce(ctx, deadLetter(r, err))
+	}
+	out, recs := f.fetch(ctx, req)
+	if out.Outcome != topics.OutcomeOK {
+		f.log.Info("fetcher: fetch did not succeed", "link", req.LinkID, "platform", req.Platform, "outcome", out.Outcome, "err", out.Error)
+	}
+	ob, err := topics.FetchOutcomeCodec.Marshal(out)
+	if err != nil {
+		return err
+	}
+	recs = append(recs, &kgo.Record{Topic: topics.FetchOutcomes, Key: []byte(req.LinkID), Value: ob})
+	return f.produce(ctx, recs...)
+}
+
+func (f *Fetcher) produce(ctx context.Context, recs ...*kgo.Record) error {
+	if err := f.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("produce: %w", err)
+	}
+	return nil
+}
+
+func deadLetter(r *kgo.Record, reason error) *kgo.Record {
+	b, _ := topics.DeadLetterCodec.Marshal(&topics.DeadLetter{
+		Reason: "fetcher: " + reason.Error(), SourceTopic: r.Topic, Partition: r.Partition,
+		Offset: r.Offset, Key: string(r.Key), Value: r.Value, At: time.Now().UTC(),
+	})
+	return &kgo.Record{Topic: topics.DeadLetters, Key: r.Key, Value: b}
+}
+
+// fetch performs one request and returns its outcome and the raw payload
+// records to publish.
+func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.FetchOutcome, []*kgo.Record) {
+	now := f.cfg.Clock().UTC()
+	out := &topics.FetchOutcome{RequestID: req.ID, LinkID: req.LinkID, UserID: req.UserID,
+		Platform: req.Platform, Outcome: topics.OutcomeOK, Remaining: -1, At: now}
+	conn, ok := f.cfg.Connectors[req.Platform]
+	if !ok {
+		out.Outcome, out.Error = topics.OutcomePermanent, fmt.Sprintf("no connector for platform %q", req.Platform)
+		return out, nil
+	}
+	tok, link, err := f.cfg.Links.LinkToken(ctx, req.LinkID)
+	if err != nil {
+		out.Outcome, out.Error = topics.OutcomeLinkMissing, err.Error()
+		return out, nil
+	}
+	if link.Status != postgres.LinkActive {
+		out.Outcome, out.Error = topics.OutcomeLinkMissing, "link is "+string(link.Status)
+		return out, nil
+	}
+	if !tok.Expiry.IsZero() && tok.Expiry.Sub(now) < f.cfg.RefreshBefore {
+		if tok, err = f.refresh(ctx, conn, req.LinkID, tok); err != nil {
+			f.classify(ctx, out, req.LinkID, err)
+			return out, nil
+		}
+	}
+	res, err := conn.Fetch(ctx, tok, req.PostsSince)
+	if res != nil {
+		out.Calls = res.Calls
+		out.Remaining = res.Limit.Remaining
+	}
+	if err != nil {
+		f.classify(ctx, out, req.LinkID, err)
+		return out, nil
+	}
+	if err := f.cfg.Links.MarkFetched(ctx, req.LinkID, now); err != nil {
+		f.log.Warn("fetcher: mark fetched", "link", req.LinkID, "err", err)
+	}
+	fetchedAt := f.cfg.Clock().UTC()
+	accountID := res.AccountID
+	if accountID == "" {
+		accountID = link.AccountID
+	}
+	mk := func(kind string, body []byte) *kgo.Record {
+		b, _ := topics.RawPayloadCodec.Marshal(&topics.RawPayload{
+			RequestID: req.ID, LinkID: req.LinkID, UserID: req.UserID, Platform: req.Platform,
+			AccountID: accountID, Kind: kind, FetchedAt: fetchedAt, Body: body,
+		})
+		return &kgo.Record{Topic: topics.RawPayloads, Key: []byte(req.LinkID), Value: b}
+	}
+	recs := []*kgo.Record{mk(topics.KindAccount, res.AccountBody)}
+	for _, body := range res.PostBodies {
+		recs = append(recs, mk(topics.KindPosts, body))
+	}
+	return out, recs
+}
+
+func (f *Fetcher) refresh(ctx context.Context, conn platforms.Connector, linkID string, tok *oauth2.Token) (*oauth2.Token, error) {
+	nt, err := conn.Refresh(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.cfg.Links.UpdateLinkToken(ctx, linkID, nt); err != nil {
+		return nil, fmt.Errorf("store refreshed token: %w", err)
+	}
+	return nt, nil
+}
+
+// classify fills out from a connector error and marks the link when the
+// user must act.
+func (f *Fetcher) classify(ctx context.Context, out *topics.FetchOutcome, linkID string, err error) {
+	out.Error = err.Error()
+	var pe *platforms.Error
+	if errors.As(err, &pe) {
+		out.RetryAfter = pe.RetryAfter
+		if pe.Limit.Remaining >= 0 {
+			out.Remaining = pe.Limit.Remaining
+		}
+	}
+	switch platforms.ClassOf(err) {
+	case platforms.Throttled:
+		out.Outcome = topics.OutcomeThrottled
+	case platforms.Reauth:
+		out.Outcome = topics.OutcomeReauth
+		if err := f.cfg.Links.MarkLinkStatus(ctx, linkID, postgres.LinkNeedsReauth, out.Error); err != nil {
+			f.log.Warn("fetcher: mark needs_reauth", "link", linkID, "err", err)
+		}
+	case platforms.Permission:
+		out.Outcome = topics.OutcomePermission
+	case platforms.Permanent:
+		out.Outcome = topics.OutcomePermanent
+	default:
+		out.Outcome = topics.OutcomeTransient
+	}
+}

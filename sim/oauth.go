@@ -1,0 +1,298 @@
+package sim
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pulsehq/pulse/topics"
+)
+
+// The OAuth 2.0 store shared by the platforms: authorization codes and
+// tokens. Platforms map these onto their own endpoints and error bodies.
+
+const (
+	// CodeTTL is how long an authorization code can be redeemed.
+	CodeTTL = 10 * time.Minute
+	// AccessTTL is the lifetime of an access token (X's: two hours).
+	AccessTTL = 2 * time.Hour
+	// IssuedClientID is the app that IssueToken's tokens belong to.
+	IssuedClientID = "sim"
+
+	// sweepMin is the store size below which expired entries are kept.
+	sweepMin = 1024
+)
+
+// authCode is an authorization code waiting to be redeemed.
+type authCode struct {
+	platform    topics.Platform
+	clientID    string
+	redirectURI string
+	accountID   string
+	scope       string
+	challenge   string
+	method      string // "S256" or "plain"
+	expires     time.Time
+	used        bool
+	issued      []string // tokens issued from the code, revoked on replay
+}
+
+// grant is what a token stands for.
+type grant struct {
+	platform  topics.Platform
+	clientID  string
+	accountID string
+	scope     string
+	refresh   bool
+	expires   time.Time // zero: never
+	pair      string    // the other token issued with this one
+}
+
+// usableBy reports whether app clientID may refresh or revoke the token.
+func (g *grant) usableBy(clientID string) bool {
+	return g.clientID == clientID || g.clientID == IssuedClientID
+}
+
+func (g *grant) hasScope(want ...string) bool { return hasScope(g.scope, want...) }
+
+// hasScope reports whether the space-separated scope has every wanted one.
+func hasScope(scope string, want ...string) bool {
+	have := strings.Fields(scope)
+	for _, w := range want {
+		found := false
+		for _, h := range have {
+			found = found || h == w
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenPair is a token endpoint's answer.
+type tokenPair struct {
+	access    string
+	refresh   string // empty without offline access
+	expires   time.Time
+	scope     string
+	accountID string
+}
+
+// oauthError is an RFC 6749 error: status, error and error_description.
+type oauthError struct {
+	status int
+	code   string
+	desc   string
+}
+
+func (e *oauthError) Error() string { return e.code + ": " + e.desc }
+
+func invalidRequest(desc string) *oauthError {
+	return &oauthError{status: http.StatusBadRequest, code: "invalid_request", desc: desc}
+}
+
+// newCode stores an authorization code for c and returns it.
+func (s *Server) newCode(c authCode) string {
+	code := newSecret()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweepLocked()
+	c.expires = s.now().Add(CodeTTL)
+	s.codes[code] = &c
+	return code
+}
+
+// redeem exchanges an authorization code. The code is spent by any attempt,
+// successful or not; redeeming a spent code also revokes the tokens issued
+// from it (RFC 6749 §4.1.2).
+func (s *Server) redeem(p topics.Platform, code, clientID, redirectURI, verifier string) (tokenPair, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	bad := invalidRequest("Value passed for the authorization code was invalid.")
+	c, ok := s.codes[code]
+	if !ok || c.platform != p {
+		return tokenPair{}, bad
+	}
+	if c.used {
+		for _, t := range c.issued {
+			s.revokeLocked(t)
+		}
+		c.issued = nil
+		return tokenPair{}, bad
+	}
+	c.used = true
+	switch {
+	case !s.now().Before(c.expires):
+		return tokenPair{}, bad
+	case c.clientID != clientID:
+		return tokenPair{}, &oauthError{status: http.StatusBadRequest, code: "invalid_grant", desc: "The authorization code was issued to another client."}
+	case c.redirectURI != redirectURI:
+		return tokenPair{}, invalidRequest("Value passed for the redirect uri did not match the uri of the authorization code.")
+	case !verifyPKCE(c.method, c.challenge, verifier):
+		return tokenPair{}, invalidRequest("Value passed for the code verifier did not match the code challenge.")
+	}
+	tp := s.issueLocked(p, clientID, c.accountID, c.scope)
+	c.issued = append(c.issued, tp.access)
+	if tp.refresh != "" {
+		c.issued = append(c.issued, tp.refresh)
+	}
+	return tp, nil
+}
+
+// rotate redeems a refresh token for a new pair. The refresh token stops
+// working; the access token issued with it stays valid until it expires.
+// Only the app the token was issued to may refresh it, except that any app
+// may refresh (and so adopt) an IssueToken token.
+func (s *Server) rotate(p topics.Platform, refresh, clientID string) (tokenPair, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.tokens[refresh]
+	if !ok || !g.refresh || g.platform != p || !g.usableBy(clientID) || s.expiredLocked(g) {
+		return tokenPair{}, invalidRequest("Value passed for the token was invalid.")
+	}
+	delete(s.tokens, refresh)
+	if a, ok := s.tokens[g.pair]; ok {
+		a.pair = ""
+	}
+	return s.issueLocked(p, clientID, g.accountID, g.scope), nil
+}
+
+// access returns the grant of a valid access token of platform p.
+func (s *Server) access(p topics.Platform, token string) (*grant, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accessLocked(p, token)
+}
+
+func (s *Server) accessLocked(p topics.Platform, token string) (*grant, bool) {
+	g, ok := s.tokens[token]
+	if !ok || g.refresh || g.platform != p || s.expiredLocked(g) {
+		return nil, false
+	}
+	return g, true
+}
+
+func (s *Server) expiredLocked(g *grant) bool {
+	return !g.expires.IsZero() && !s.now().Before(g.expires)
+}
+
+// issueLocked creates an access token, and a refresh token when scope has
+// offline.access.
+func (s *Server) issueLocked(p topics.Platform, clientID, accountID, scope string) tokenPair {
+	s.sweepLocked()
+	now := s.now()
+	tp := tokenPair{access: newSecret(), expires: now.Add(AccessTTL), scope: scope, accountID: accountID}
+	g := &grant{platform: p, clientID: clientID, accountID: accountID, scope: scope, expires: tp.expires}
+	s.tokens[tp.access] = g
+	if hasScope(scope, "offline.access") {
+		tp.refresh = newSecret()
+		g.pair = tp.refresh
+		s.tokens[tp.refresh] = &grant{platform: p, clientID: clientID, accountID: accountID, scope: scope, refresh: true, pair: tp.access}
+	}
+	return tp
+}
+
+// IssueToken creates tokens for account accountID of platform p, as if the
+// user had authorized app IssuedClientID with every scope Pulse uses. Any
+// app may refresh them; the refreshed pair is that app's. It returns the
+// access token, the refresh token and the access token's expiry (AccessTTL
+// from the simulated now). It fails for an unknown platform or account.
+func (s *Server) IssueToken(p topics.Platform, accountID string) (access, refresh string, expiry time.Time, err error) {
+	ps, _, err := s.lookup(p, accountID)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tp := s.issueLocked(p, IssuedClientID, accountID, ps.impl.fullScope())
+	return tp.access, tp.refresh, tp.expires, nil
+}
+
+// Revoke invalidates token, an access or a refresh token of any platform,
+// and the token issued with it, as when the user removes the app. It
+// reports whether token was known.
+func (s *Server) Revoke(token string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.revokeLocked(token)
+}
+
+// revokeFor revokes token and its pair if it is platform p's and app
+// clientID may use it, as a platform's revoke endpoint does.
+func (s *Server) revokeFor(p topics.Platform, token, clientID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.tokens[token]
+	if !ok || g.platform != p || !g.usableBy(clientID) {
+		return false
+	}
+	return s.revokeLocked(token)
+}
+
+func (s *Server) revokeLocked(token string) bool {
+	g, ok := s.tokens[token]
+	if !ok {
+		return false
+	}
+	delete(s.tokens, token)
+	if g.pair != "" {
+		delete(s.tokens, g.pair)
+	}
+	return true
+}
+
+// sweepLocked drops expired codes and tokens once the store has doubled
+// since the last sweep, keeping memory bounded without a background
+// goroutine.
+func (s *Server) sweepLocked() {
+	if len(s.codes)+len(s.tokens) < s.sweepAt {
+		return
+	}
+	now := s.now()
+	for k, c := range s.codes {
+		if !now.Before(c.expires) {
+			delete(s.codes, k)
+		}
+	}
+	for k, g := range s.tokens {
+		if s.expiredLocked(g) {
+			delete(s.tokens, k)
+		}
+	}
+	s.sweepAt = max(sweepMin, 2*(len(s.codes)+len(s.tokens)))
+}
+
+// verifyPKCE checks a code verifier against its challenge (RFC 7636).
+func verifyPKCE(method, challenge, verifier string) bool {
+	if !validVerifier(verifier) {
+		return false
+	}
+	got := verifier
+	if method == "S256" {
+		sum := sha256.Sum256([]byte(verifier))
+		got = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(challenge)) == 1
+}
+
+// validVerifier reports whether v is 43 to 128 unreserved characters.
+func validVerifier(v string) bool {
+	if len(v) < 43 || len(v) > 128 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// newSecret returns a random token or code (128 bits, base32).
+func newSecret() string { return rand.Text() }

@@ -1,0 +1,90 @@
+package topics
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// ErrUnknownVersion is returned when a value's schema version is newer than
+// the decoder knows or is missing.
+var ErrUnknownVersion = errors.New("topics: unknown schema version")
+
+// ErrMalformed is returned when a value is not valid JSON for its type.
+var ErrMalformed = errors.New("topics: malformed value")
+
+// versioned is implemented by every value type in this package.
+type versioned interface {
+	version() int
+	setVersion()
+}
+
+func (e *FetchRequest) version() int    { return e.V }
+func (e *FetchRequest) setVersion()     { e.V = FetchRequestVersion }
+func (e *RawPayload) version() int      { return e.V }
+func (e *RawPayload) setVersion()       { e.V = RawPayloadVersion }
+func (e *AccountSnapshot) version() int { return e.V }
+func (e *AccountSnapshot) setVersion()  { e.V = AccountSnapshotVersion }
+func (e *Post) version() int            { return e.V }
+func (e *Post) setVersion()             { e.V = PostVersion }
+func (e *FetchOutcome) version() int    { return e.V }
+func (e *FetchOutcome) setVersion()     { e.V = FetchOutcomeVersion }
+func (e *DeadLetter) version() int      { return e.V }
+func (e *DeadLetter) setVersion()       { e.V = DeadLetterVersion }
+
+// Codec encodes and decodes one value type T (a struct of this package).
+// Its methods match goka's Codec interface, so a Codec can be passed to goka
+// directly; Marshal and Unmarshal are the typed forms for franz-go users.
+// A Codec is stateless and safe for concurrent use.
+type Codec[T any, PT interface {
+	*T
+	versioned
+}] struct {
+	max int
+}
+
+// Marshal encodes v, stamping the current schema version.
+func (c Codec[T, PT]) Marshal(v *T) ([]byte, error) {
+	cp := *v
+	PT(&cp).setVersion()
+	return json.Marshal(&cp)
+}
+
+// Unmarshal decodes b. Unknown fields are ignored. It fails with
+// ErrMalformed for invalid JSON and ErrUnknownVersion when the version is
+// missing or newer than this build knows.
+func (c Codec[T, PT]) Unmarshal(b []byte) (*T, error) {
+	v := new(T)
+	if err := json.Unmarshal(b, v); err != nil {
+		return nil, fmt.Errorf("%w: %T: %v", ErrMalformed, v, err)
+	}
+	if ver := PT(v).version(); ver < 1 || ver > c.max {
+		return nil, fmt.Errorf("%w: %T version %d (this build knows up to %d)", ErrUnknownVersion, v, ver, c.max)
+	}
+	return v, nil
+}
+
+// Encode implements goka.Codec. value must be a *T or a T.
+func (c Codec[T, PT]) Encode(value any) ([]byte, error) {
+	switch v := value.(type) {
+	case *T:
+		return c.Marshal(v)
+	case T:
+		return c.Marshal(&v)
+	default:
+		return nil, fmt.Errorf("topics: codec for %T cannot encode %T", new(T), value)
+	}
+}
+
+// Decode implements goka.Codec; it returns a *T.
+func (c Codec[T, PT]) Decode(data []byte) (any, error) { return c.Unmarshal(data) }
+
+// Codecs, one per value type.
+var (
+	FetchRequestCodec    = Codec[FetchRequest, *FetchRequest]{max: FetchRequestVersion}
+	RawPayloadCodec      = Codec[RawPayload, *RawPayload]{max: RawPayloadVersion}
+	AccountSnapshotCodec = Codec[AccountSnapshot, *AccountSnapshot]{max: AccountSnapshotVersion}
+	PostCodec            = Codec[Post, *Post]{max: PostVersion}
+	FetchOutcomeCodec    = Codec[FetchOutcome, *FetchOutcome]{max: FetchOutcomeVersion}
+	DeadLetterCodec      = Codec[DeadLetter, *DeadLetter]{max: DeadLetterVersion}
+)

@@ -1,0 +1,152 @@
+package topics
+
+import "time"
+
+// Platform names a social platform. The values are stable identifiers used
+// in topics, PostgreSQL and ClickHouse.
+type Platform string
+
+const (
+	Facebook  Platform = "facebook"
+	Instagram Platform = "instagram"
+	X         Platform = "x"
+	LinkedIn  Platform = "linkedin"
+)
+
+// Schema versions of the values below. Bump the minor number when adding an
+// optional field (older consumers ignore it); a new major number is a new
+// topic.
+const (
+	FetchRequestVersion    = 1
+	RawPayloadVersion      = 1
+	AccountSnapshotVersion = 1
+	PostVersion            = 1
+	FetchOutcomeVersion    = 1
+	DeadLetterVersion      = 1
+)
+
+// Reason says why a fetch was requested.
+type Reason string
+
+const (
+	ReasonScheduled Reason = "scheduled" // the scheduler's regular refresh
+	ReasonOnDemand  Reason = "on_demand" // the user pressed refresh
+	ReasonInitial   Reason = "initial"   // first fetch after linking
+)
+
+// FetchRequest asks a fetcher to read one linked account.
+type FetchRequest struct {
+	V           int       `json:"v"`
+	ID          string    `json:"id"` // unique per request; echoed on the raw payload
+	LinkID      string    `json:"link_id"`
+	UserID      string    `json:"user_id"`
+	Platform    Platform  `json:"platform"`
+	Reason      Reason    `json:"reason"`
+	RequestedAt time.Time `json:"requested_at"`
+	// PostsSince is the cursor for incremental post fetches; empty means
+	// the connector's default window.
+	PostsSince string `json:"posts_since,omitempty"`
+}
+
+// RawPayload is one platform API response body, as fetched.
+type RawPayload struct {
+	V         int       `json:"v"`
+	RequestID string    `json:"request_id"`
+	LinkID    string    `json:"link_id"`
+	UserID    string    `json:"user_id"`
+	Platform  Platform  `json:"platform"`
+	AccountID string    `json:"account_id"` // platform's account id, when known
+	Kind      string    `json:"kind"`       // "account" or "posts"
+	FetchedAt time.Time `json:"fetched_at"`
+	// Body is the platform's response body, unmodified.
+	Body []byte `json:"body"`
+}
+
+// Payload kinds.
+const (
+	KindAccount = "account"
+	KindPosts   = "posts"
+)
+
+// AccountSnapshot is one observation of an account's counters, normalized
+// across platforms. Its identity is (UserID, Platform, AccountID, Hour); a
+// later observation in the same hour supersedes an earlier one (Version is
+// the observation time in Unix milliseconds).
+type AccountSnapshot struct {
+	V          int       `json:"v"`
+	LinkID     string    `json:"link_id"`
+	UserID     string    `json:"user_id"`
+	Platform   Platform  `json:"platform"`
+	AccountID  string    `json:"account_id"`
+	Handle     string    `json:"handle,omitempty"`
+	Hour       time.Time `json:"hour"` // ObservedAt truncated to the hour, UTC
+	ObservedAt time.Time `json:"observed_at"`
+	Followers  int64     `json:"followers"`
+	Following  int64     `json:"following"`
+	PostsCount int64     `json:"posts_count"`
+	Version    int64     `json:"version"`
+}
+
+// Post is one post's engagement counters at one observation. Identity is
+// (UserID, Platform, PostID, Hour of ObservedAt).
+type Post struct {
+	V          int       `json:"v"`
+	LinkID     string    `json:"link_id"`
+	UserID     string    `json:"user_id"`
+	Platform   Platform  `json:"platform"`
+	AccountID  string    `json:"account_id"`
+	PostID     string    `json:"post_id"`
+	CreatedAt  time.Time `json:"created_at"`
+	ObservedAt time.Time `json:"observed_at"`
+	Text       string    `json:"text,omitempty"` // excerpt, at most 280 runes
+	Permalink  string    `json:"permalink,omitempty"`
+	Likes      int64     `json:"likes"`
+	Comments   int64     `json:"comments"`
+	Shares     int64     `json:"shares"`
+	Views      int64     `json:"views"` // 0 where the platform does not report views
+	Version    int64     `json:"version"`
+}
+
+// Outcome classifies a fetch's result.
+type Outcome string
+
+const (
+	OutcomeOK          Outcome = "ok"
+	OutcomeThrottled   Outcome = "throttled"
+	OutcomeReauth      Outcome = "reauth_needed"
+	OutcomePermission  Outcome = "permission_missing"
+	OutcomeTransient   Outcome = "transient"
+	OutcomePermanent   Outcome = "permanent"
+	OutcomeLinkMissing Outcome = "link_missing"
+)
+
+// FetchOutcome reports what one fetch did, for the scheduler's throttle
+// feedback and for operators.
+type FetchOutcome struct {
+	V          int       `json:"v"`
+	RequestID  string    `json:"request_id"`
+	LinkID     string    `json:"link_id"`
+	UserID     string    `json:"user_id"`
+	Platform   Platform  `json:"platform"`
+	Outcome    Outcome   `json:"outcome"`
+	Error      string    `json:"error,omitempty"` // never contains a token
+	Calls      int       `json:"calls"`           // API calls the fetch cost
+	RetryAfter time.Time `json:"retry_after,omitzero"`
+	// Remaining is the platform's reported remaining quota after the fetch,
+	// or -1 when unknown.
+	Remaining int       `json:"remaining"`
+	At        time.Time `json:"at"`
+}
+
+// DeadLetter carries a record that could not be processed, with the reason
+// and enough provenance to redrive it.
+type DeadLetter struct {
+	V           int       `json:"v"`
+	Reason      string    `json:"reason"`
+	SourceTopic string    `json:"source_topic"`
+	Partition   int32     `json:"partition"`
+	Offset      int64     `json:"offset"`
+	Key         string    `json:"key"`
+	Value       []byte    `json:"value"` // the original bytes
+	At          time.Time `json:"at"`
+}
