@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -154,6 +155,7 @@ func TestOpenMaxConns(t *testing.T) {
 		opts []Option
 		want int32
 	}{
+		{"default", u, nil, int32(max(4, runtime.GOMAXPROCS(0)))},
 		{"from url", u + sep + "pool_max_conns=3", nil, 3},
 		{"option overrides url", u + sep + "pool_max_conns=3", []Option{WithMaxConns(5)}, 5},
 		{"option", u, []Option{WithMaxConns(2)}, 2},
@@ -172,4 +174,16 @@ func TestOpenMaxConns(t *testing.T) {
 	}
 	_, err := Open(t.Context(), "postgres://%zz")
 	wantCode(t, err, Invalid)
+}
+
+func TestClosedDB(t *testing.T) {
+	t.Parallel()
+	db, err := Open(t.Context(), testURLFor(t, "", "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db.Close() // idempotent
+	_, err = db.LinkByID(t.Context(), "00000000-0000-0000-0000-000000000001")
+	wantCode(t, err, Internal)
 }

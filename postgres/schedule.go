@@ -75,8 +75,9 @@ func (db *DB) ClaimDueLinks(ctx context.Context, platform topics.Platform, now t
 
 // MarkScheduled records that a fetch of the link was emitted: it sets the
 // link's next fetch time to next (ending a ClaimDueLinks lease) and clears
-// its refresh request. It returns a NotFound error if the link does not
-// exist.
+// its refresh request (including one made while the link was claimed: the
+// fetch just emitted serves it). It returns a NotFound error if the link
+// does not exist.
 func (db *DB) MarkScheduled(ctx context.Context, linkID string, next time.Time) error {
 	const op = "postgres.MarkScheduled"
 	return db.updateLink(ctx, op, linkID,

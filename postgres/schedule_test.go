@@ -201,8 +201,10 @@ func TestClaimDueLinksSkipsLockedLinks(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	a := mustUpsertLink(t, db, u.ID, topics.X, "a")
 	b := mustUpsertLink(t, db, u.ID, topics.X, "b")
-	if err := db.MarkScheduled(t.Context(), a.ID, now.Add(-2*time.Minute)); err != nil {
-		t.Fatal(err)
+	for _, l := range []Link{a, b} {
+		if err := db.MarkScheduled(t.Context(), l.ID, now.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// A concurrent claim holds a's row lock: the claim neither waits for it
 	// nor returns a.
@@ -246,7 +248,8 @@ func TestClaimDueLinksConcurrentClaimersNeverShare(t *testing.T) {
 	const due, notDue = 300, 20
 	exec(t, db, `INSERT INTO links (id, user_id, platform, account_id, access_token_enc, next_fetch_at)
 		SELECT gen_random_uuid(), $1, $2, 'acct-' || g, '\x00',
-			CASE WHEN g <= $3 THEN $4 - g * interval '1 second' ELSE $4 + interval '1 hour' END
+			CASE WHEN g <= $3 THEN $4::timestamptz - g * interval '1 second'
+				ELSE $4::timestamptz + interval '1 hour' END
 		FROM generate_series(1, $5::int) AS g`,
 		u.ID, string(topics.X), due, now, due+notDue)
 	var want []string
@@ -262,15 +265,30 @@ func TestClaimDueLinksConcurrentClaimersNeverShare(t *testing.T) {
 		t.Fatalf("due links: %d, %v; want %d", len(want), err, due)
 	}
 
-	// Each claimer claims small batches until it finds nothing due.
+	// Each claimer claims small batches until it finds nothing due. They
+	// start together, each with a connection already open.
 	const claimers = 4
 	got := make([][]string, claimers)
-	var wg sync.WaitGroup
+	var ready, wg sync.WaitGroup
+	start := make(chan struct{})
+	ready.Add(claimers)
 	for i := range claimers {
 		h := []*DB{db, db2}[i%2]
 		wg.Go(func() {
+			var once sync.Once
+			signal := func() { once.Do(ready.Done) }
+			defer signal() // if the connection fails
+			err := h.withConn(t.Context(), func(c *pgx.Conn) error {
+				signal()
+				<-start
+				return c.Ping(t.Context())
+			})
+			if err != nil {
+				t.Errorf("claimer %d: %v", i, err)
+				return
+			}
 			for {
-				claimed, err := h.ClaimDueLinks(t.Context(), topics.X, now, 7, time.Hour)
+				claimed, err := h.ClaimDueLinks(t.Context(), topics.X, now, 3, time.Hour)
 				if err != nil {
 					t.Errorf("claimer %d: %v", i, err)
 					return
@@ -287,6 +305,8 @@ func TestClaimDueLinksConcurrentClaimersNeverShare(t *testing.T) {
 			}
 		})
 	}
+	ready.Wait()
+	close(start)
 	wg.Wait()
 
 	owner := map[string]int{}
@@ -347,8 +367,8 @@ func TestRequestRefresh(t *testing.T) {
 	carol := mustCreateUser(t, db, "carol@example.com")
 	x := mustUpsertLink(t, db, ada.ID, topics.X, "x")
 	ig := mustUpsertLink(t, db, ada.ID, topics.Instagram, "ig")
-	fb := mustUpsertLink(t, db, ada.ID, topics.Facebook, "fb")         // due before now
-	li := mustUpsertLink(t, db, ada.ID, topics.LinkedIn, "li")         // needs_reauth
+	fb := mustUpsertLink(t, db, ada.ID, topics.Facebook, "fb")        // due before now
+	li := mustUpsertLink(t, db, ada.ID, topics.LinkedIn, "li")        // needs_reauth
 	revoked := mustUpsertLink(t, db, ada.ID, topics.LinkedIn, "li-2") // revoked
 	bobs := mustUpsertLink(t, db, bob.ID, topics.X, "x")
 	for _, l := range []Link{x, ig, li, revoked, bobs} {
