@@ -31,7 +31,7 @@ func init() {
 		"fetcher":   {"consume fetch requests, call the platform APIs, publish raw payloads", runFetcher},
 		"processor": {"the goka normalizer: raw payloads to account snapshots and posts", runProcessor},
 		"sink":      {"batch normalized events into ClickHouse", runSink},
-		"sim":       {"the platform simulator (X today; Facebook, Instagram, LinkedIn next)", runSim},
+		"sim":       {"the platform simulator: real API paths, OAuth endpoints and rate-limit signals", runSim},
 		"migrate":   {"apply PostgreSQL and ClickHouse migrations, then exit", runMigrate},
 	}
 }
