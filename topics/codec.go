@@ -31,6 +31,8 @@ func (e *FetchOutcome) version() int    { return e.V }
 func (e *FetchOutcome) setVersion()     { e.V = FetchOutcomeVersion }
 func (e *DeadLetter) version() int      { return e.V }
 func (e *DeadLetter) setVersion()       { e.V = DeadLetterVersion }
+func (e *UserAggregate) version() int   { return e.V }
+func (e *UserAggregate) setVersion()    { e.V = UserAggregateVersion }
 
 // Codec encodes and decodes one value type T (a struct of this package).
 // Its methods match goka's Codec interface, so a Codec can be passed to goka
@@ -87,4 +89,5 @@ var (
 	PostCodec            = Codec[Post, *Post]{max: PostVersion}
 	FetchOutcomeCodec    = Codec[FetchOutcome, *FetchOutcome]{max: FetchOutcomeVersion}
 	DeadLetterCodec      = Codec[DeadLetter, *DeadLetter]{max: DeadLetterVersion}
+	UserAggregateCodec   = Codec[UserAggregate, *UserAggregate]{max: UserAggregateVersion}
 )

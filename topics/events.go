@@ -23,6 +23,7 @@ const (
 	PostVersion            = 1
 	FetchOutcomeVersion    = 1
 	DeadLetterVersion      = 1
+	UserAggregateVersion   = 1
 )
 
 // Reason says why a fetch was requested.
@@ -149,4 +150,37 @@ type DeadLetter struct {
 	Key         string    `json:"key"`
 	Value       []byte    `json:"value"` // the original bytes
 	At          time.Time `json:"at"`
+}
+
+// UserAggregate is one user's rolling numbers across all linked accounts,
+// published by the aggregator after every change.
+type UserAggregate struct {
+	V         int                `json:"v"`
+	UserID    string             `json:"user_id"`
+	Accounts  []AccountAggregate `json:"accounts"`
+	UpdatedAt time.Time          `json:"updated_at"`
+}
+
+// AccountAggregate is one account's latest values and rolling deltas.
+// Deltas compare the latest followers with the latest observation at or
+// before that long ago; with less history they compare with the oldest
+// observation (and Since says how far back that is).
+type AccountAggregate struct {
+	LinkID     string    `json:"link_id"`
+	Platform   Platform  `json:"platform"`
+	AccountID  string    `json:"account_id"`
+	Handle     string    `json:"handle,omitempty"`
+	Followers  int64     `json:"followers"`
+	Following  int64     `json:"following"`
+	PostsCount int64     `json:"posts_count"`
+	ObservedAt time.Time `json:"observed_at"`
+	Delta24h   int64     `json:"delta_24h"`
+	Delta7d    int64     `json:"delta_7d"`
+	Delta30d   int64     `json:"delta_30d"`
+	// EngagementRate is the mean of (likes + comments + shares) over the
+	// account's posts of the last 30 days, divided by followers; 0 without
+	// posts.
+	EngagementRate float64 `json:"engagement_rate"`
+	// Posts30d counts the posts published in the last 30 days.
+	Posts30d int `json:"posts_30d"`
 }

@@ -27,17 +27,22 @@ const (
 	// FetchOutcomes carries FetchOutcome values, keyed by link ID. Producer:
 	// the fetcher. Consumer: the scheduler (throttle feedback).
 	FetchOutcomes = "pulse.fetch-outcomes.v1"
+	// UserAggregates carries UserAggregate values, keyed by user ID: the
+	// user's latest numbers after every change. Producer: the aggregator.
+	// Consumers: internal teams.
+	UserAggregates = "pulse.user-aggregates.v1"
 	// DeadLetters carries DeadLetter values, keyed by the original key.
 	DeadLetters = "pulse.dead-letters.v1"
 )
 
 // All lists every topic Pulse owns, for topic creation and docs.
-var All = []string{FetchRequests, RawPayloads, AccountSnapshots, Posts, FetchOutcomes, DeadLetters}
+var All = []string{FetchRequests, RawPayloads, AccountSnapshots, Posts, FetchOutcomes, UserAggregates, DeadLetters}
 
 // Consumer group names. A group's committed offsets are what `pulse replay`
 // resets.
 const (
 	GroupFetcher    = "pulse-fetcher"
 	GroupNormalizer = "pulse-normalizer" // goka group; its table topic is "pulse-normalizer-table"
+	GroupAggregator = "pulse-aggregator" // goka group; table "pulse-aggregator-table", loopback "pulse-aggregator-loop"
 	GroupSink       = "pulse-sink"
 )
