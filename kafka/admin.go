@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // ErrGroupActive is returned when a consumer group's offsets cannot be
@@ -182,6 +183,9 @@ func (a *Admin) CommittedOffsets(ctx context.Context, group, topic string) (map[
 	resp, err := a.adm.FetchOffsetsForTopics(ctx, group, topic)
 	if err == nil {
 		err = resp.Error()
+	}
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return map[int32]int64{}, nil // a group that never committed
 	}
 	if err != nil {
 		return nil, fmt.Errorf("kafka: committed offsets of %s on %s: %w", group, topic, err)
