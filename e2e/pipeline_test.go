@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -22,6 +21,7 @@ import (
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/processors/aggregator"
 	"github.com/pulsehq/pulse/processors/normalizer"
 	"github.com/pulsehq/pulse/producers/fetcher"
 	"github.com/pulsehq/pulse/producers/scheduler"
@@ -39,106 +39,185 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// pipeline is every Pulse component wired together on real engines.
+// pipeline is every Pulse component wired together on real engines. Each
+// component runs under its own context so tests can stop and restart it.
 type pipeline struct {
-	pg     *postgres.DB
-	ch     *clickhouse.DB
-	sim    *sim.Server
-	api    *httptest.Server
-	cancel context.CancelFunc
-	errs   chan error
-	n      int
+	t       *testing.T
+	brokers []string
+	goka    *kafka.Goka
+	pg      *postgres.DB
+	ch      *clickhouse.DB
+	sim     *sim.Server
+	api     *httptest.Server
+	conns   map[topics.Platform]platforms.Connector
+	parsers map[topics.Platform]normalizer.Parser
+	clock   func() time.Time // the fetcher's clock
+	budgets map[topics.Platform]scheduler.Budget
+	running map[string]*component
 }
 
-func (p *pipeline) run(ctx context.Context, name string, fn func(context.Context) error) {
-	p.n++
+type component struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// start runs fn as the component name until stop or the test's end.
+func (p *pipeline) start(name string, fn func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &component{cancel: cancel, done: make(chan error, 1)}
+	p.running[name] = c
 	go func() {
 		err := fn(ctx)
-		if err != nil && !errors.Is(err, context.Canceled) {
-			err = fmt.Errorf("%s: %w", name, err)
-		} else {
+		if errors.Is(err, context.Canceled) {
 			err = nil
 		}
-		p.errs <- err
+		c.done <- err
 	}()
 }
 
-func startPipeline(t *testing.T, now func() time.Time) *pipeline {
+// stop stops the component name and fails the test if it had failed.
+func (p *pipeline) stop(name string) {
+	p.t.Helper()
+	c := p.running[name]
+	if c == nil {
+		return
+	}
+	delete(p.running, name)
+	c.cancel()
+	select {
+	case err := <-c.done:
+		if err != nil {
+			p.t.Errorf("%s: %v", name, err)
+		}
+	case <-time.After(60 * time.Second):
+		p.t.Errorf("%s did not stop within 60s", name)
+	}
+}
+
+// startScheduler, startFetcher, ... build a fresh instance of the component
+// and start it.
+func (p *pipeline) startScheduler(interval time.Duration) {
+	s, err := scheduler.New(scheduler.Config{Brokers: p.brokers, Links: p.pg, Tick: 50 * time.Millisecond, Interval: interval, Budgets: p.budgets})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.start("scheduler", s.Run)
+}
+
+func (p *pipeline) startFetcher() {
+	f, err := fetcher.New(fetcher.Config{Brokers: p.brokers, Links: p.pg, Connectors: p.conns, Clock: p.clock})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.start("fetcher", f.Run)
+}
+
+func (p *pipeline) gokaOptions() []goka.ProcessorOption {
+	return append(p.goka.ProcessorOptions(), goka.WithStorageBuilder(storage.MemoryBuilder()))
+}
+
+func (p *pipeline) startNormalizer() {
+	proc, err := normalizer.New(normalizer.Config{Brokers: p.brokers, Parsers: p.parsers, Options: p.gokaOptions()})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.start("normalizer", func(ctx context.Context) error { return normalizer.Run(ctx, proc) })
+}
+
+func (p *pipeline) startAggregator() {
+	proc, err := aggregator.New(aggregator.Config{Brokers: p.brokers, Options: p.gokaOptions()})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.start("aggregator", proc.Run)
+}
+
+func (p *pipeline) startSink() *chsink.Sink {
+	s, err := chsink.New(chsink.Config{Brokers: p.brokers, Store: p.ch, FlushInterval: 100 * time.Millisecond})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.start("sink", s.Run)
+	return s
+}
+
+// newPipeline sets up the engines, the simulator and the API; no pipeline
+// component runs yet. fetchClock is the fetcher's clock, simClock the
+// simulator's.
+func newPipeline(t *testing.T, fetchClock, simClock func() time.Time) *pipeline {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &pipeline{cancel: cancel, errs: make(chan error, 8)}
+	p := &pipeline{t: t, clock: fetchClock, running: map[string]*component{}}
 	broker, err := kafka.StartBroker(kafka.BrokerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(broker.Close)
-	brokers := broker.Addrs()
+	p.brokers = broker.Addrs()
 	var specs []kafka.TopicSpec
 	for _, tp := range topics.All {
 		specs = append(specs, kafka.TopicSpec{Name: tp})
 	}
-	repl, err := kafka.EnsureTopics(ctx, brokers, 0, specs...)
+	repl, err := kafka.EnsureTopics(context.Background(), p.brokers, 0, specs...)
 	if err != nil {
 		t.Fatal(err)
 	}
-
+	p.goka = kafka.NewGoka(p.brokers, repl)
 	p.pg = postgres.MustOpenTest(t)
 	p.ch = clickhouse.MustOpenTest(t)
-	p.sim, err = sim.New(sim.Config{Seed: 7, Clock: now})
+	p.sim, err = sim.New(sim.Config{Seed: 7, Clock: simClock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	simSrv := httptest.NewServer(p.sim.Handler())
 	t.Cleanup(simSrv.Close)
-	conns := map[topics.Platform]platforms.Connector{}
-	parsers := map[topics.Platform]normalizer.Parser{}
+	p.conns = map[topics.Platform]platforms.Connector{}
+	p.parsers = map[topics.Platform]normalizer.Parser{}
 	for _, pl := range p.sim.Platforms() {
 		c, err := platforms.New(pl, platforms.Config{BaseURL: sim.BaseURL(simSrv.URL, pl), AuthBaseURL: sim.BaseURL(simSrv.URL, pl),
 			ClientID: "pulse-e2e", ClientSecret: "secret", RedirectURL: "http://127.0.0.1/oauth/cb"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		conns[pl], parsers[pl] = c, c
-	}
-
-	sched, err := scheduler.New(scheduler.Config{Brokers: brokers, Links: p.pg, Tick: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fet, err := fetcher.New(fetcher.Config{Brokers: brokers, Links: p.pg, Connectors: conns, Clock: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := kafka.NewGoka(brokers, repl)
-	proc, err := normalizer.New(normalizer.Config{Brokers: brokers, Parsers: parsers,
-		Options: append(g.ProcessorOptions(), goka.WithStorageBuilder(storage.MemoryBuilder()))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink, err := chsink.New(chsink.Config{Brokers: brokers, Store: p.ch, FlushInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
+		p.conns[pl], p.parsers[pl] = c, c
 	}
 	srv, err := api.New(api.Config{Accounts: p.pg, Metrics: p.ch})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.api = httptest.NewServer(srv.Handler())
-
-	p.run(ctx, "scheduler", sched.Run)
-	p.run(ctx, "fetcher", fet.Run)
-	p.run(ctx, "processor", func(ctx context.Context) error { return normalizer.Run(ctx, proc) })
-	p.run(ctx, "sink", sink.Run)
 	t.Cleanup(func() {
 		p.api.Close()
-		p.cancel()
-		for range p.n {
-			if err := <-p.errs; err != nil {
-				t.Error(err)
-			}
+		for name := range p.running {
+			p.stop(name)
 		}
 	})
 	return p
+}
+
+// startPipeline is newPipeline with every component running.
+func startPipeline(t *testing.T, now func() time.Time) *pipeline {
+	t.Helper()
+	p := newPipeline(t, now, now)
+	p.startScheduler(0)
+	p.startFetcher()
+	p.startNormalizer()
+	p.startAggregator()
+	p.startSink()
+	return p
+}
+
+// mustLink links the simulator's account of platform to user with a token
+// the simulator issued.
+func (p *pipeline) mustLink(userID string, pl topics.Platform, acct sim.Account) {
+	p.t.Helper()
+	access, refresh, expiry, err := p.sim.IssueToken(pl, acct.ID)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if _, err := p.pg.UpsertLink(context.Background(), userID, pl, acct.ID, acct.Handle,
+		&oauth2.Token{AccessToken: access, RefreshToken: refresh, TokenType: "bearer", Expiry: expiry}, "read"); err != nil {
+		p.t.Fatal(err)
+	}
 }
 
 // mustSignUp creates a user through the REST API and returns its bearer
@@ -224,19 +303,11 @@ func TestFollowerCountFlowsFromSimulatorToGraphQL(t *testing.T) {
 	observed := time.Now().UTC()
 	now := func() time.Time { return observed }
 	p := startPipeline(t, now)
-	ctx := context.Background()
 
 	token, userID := p.mustSignUp(t, "e2e@example.com")
 	otherToken, _ := p.mustSignUp(t, "other@example.com")
 	acct := p.sim.Accounts(topics.X)[0]
-	access, refresh, expiry, err := p.sim.IssueToken(topics.X, acct.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.pg.UpsertLink(ctx, userID, topics.X, acct.ID, acct.Handle,
-		&oauth2.Token{AccessToken: access, RefreshToken: refresh, TokenType: "bearer", Expiry: expiry}, "tweet.read users.read"); err != nil {
-		t.Fatal(err)
-	}
+	p.mustLink(userID, topics.X, acct)
 	wantFollowers, err := p.sim.Followers(topics.X, acct.ID, observed)
 	if err != nil {
 		t.Fatal(err)

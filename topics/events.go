@@ -49,7 +49,9 @@ type FetchRequest struct {
 	PostsSince string `json:"posts_since,omitempty"`
 }
 
-// RawPayload is one platform API response body, as fetched.
+// RawPayload is everything one fetch read from a platform: the account
+// call's response body and each page of the posts calls, unmodified. One
+// fetch is one record, so the normalizer sees a fetch whole.
 type RawPayload struct {
 	V         int       `json:"v"`
 	RequestID string    `json:"request_id"`
@@ -57,17 +59,12 @@ type RawPayload struct {
 	UserID    string    `json:"user_id"`
 	Platform  Platform  `json:"platform"`
 	AccountID string    `json:"account_id"` // platform's account id, when known
-	Kind      string    `json:"kind"`       // "account" or "posts"
 	FetchedAt time.Time `json:"fetched_at"`
-	// Body is the platform's response body, unmodified.
-	Body []byte `json:"body"`
+	// Account is the account call's response body.
+	Account []byte `json:"account"`
+	// PostPages are the posts calls' response bodies, newest first.
+	PostPages [][]byte `json:"post_pages,omitempty"`
 }
-
-// Payload kinds.
-const (
-	KindAccount = "account"
-	KindPosts   = "posts"
-)
 
 // AccountSnapshot is one observation of an account's counters, normalized
 // across platforms. Its identity is (UserID, Platform, AccountID, Hour); a
@@ -85,8 +82,15 @@ type AccountSnapshot struct {
 	Followers  int64     `json:"followers"`
 	Following  int64     `json:"following"`
 	PostsCount int64     `json:"posts_count"`
-	Version    int64     `json:"version"`
+	// RecentPosts and RecentEngagement count the fetched posts created in
+	// the 30 days before ObservedAt, and their likes + comments + shares.
+	RecentPosts      int   `json:"recent_posts"`
+	RecentEngagement int64 `json:"recent_engagement"`
+	Version          int64 `json:"version"`
 }
+
+// RecentWindow is the window of RecentPosts and RecentEngagement.
+const RecentWindow = 30 * 24 * time.Hour
 
 // Post is one post's engagement counters at one observation. Identity is
 // (UserID, Platform, PostID, Hour of ObservedAt).

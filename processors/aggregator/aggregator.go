@@ -5,12 +5,14 @@
 // to topics.UserAggregates for internal teams, and a goka View of the table
 // serves the API's "now" numbers.
 //
-// Snapshots and posts arrive keyed by link ID; the processor re-keys them
-// by user through goka's loopback, so one user's accounts meet in one table
-// row. The state is a function of the events alone (no wall clock): a
-// duplicate, or an observation no newer than the one already applied,
-// leaves the table unchanged and emits nothing, so replaying the inputs
-// changes nothing.
+// Snapshots arrive keyed by link ID; the processor re-keys them by user
+// through goka's loopback, so one user's accounts meet in one table row.
+// Each snapshot carries the engagement of the posts fetched with it, so the
+// processor needs no per-post state and a user's row stays small (about a
+// kilobyte per account). The state is a function of the events alone (no
+// wall clock): a duplicate, or an observation no newer than the one already
+// applied, leaves the table unchanged and emits nothing, so replaying the
+// inputs changes nothing.
 package aggregator
 
 import (
@@ -35,8 +37,8 @@ const Group goka.Group = topics.GroupAggregator
 var Table = goka.GroupTable(Group)
 
 const (
-	historyWindow = 31 * 24 * time.Hour // follower samples kept per account
-	postWindow    = 30 * 24 * time.Hour // posts counted for engagement
+	hourlyWindow = 25 * time.Hour      // hourly follower samples kept
+	dailyWindow  = 31 * 24 * time.Hour // daily follower samples kept
 )
 
 // State is the table value for one user.
@@ -48,34 +50,29 @@ type State struct {
 
 // Account is one linked account's state.
 type Account struct {
-	LinkID     string          `json:"link_id"`
-	Platform   topics.Platform `json:"platform"`
-	AccountID  string          `json:"account_id"`
-	Handle     string          `json:"handle,omitempty"`
-	Followers  int64           `json:"followers"`
-	Following  int64           `json:"following"`
-	PostsCount int64           `json:"posts_count"`
-	ObservedAt time.Time       `json:"observed_at"`
+	LinkID           string          `json:"link_id"`
+	Platform         topics.Platform `json:"platform"`
+	AccountID        string          `json:"account_id"`
+	Handle           string          `json:"handle,omitempty"`
+	Followers        int64           `json:"followers"`
+	Following        int64           `json:"following"`
+	PostsCount       int64           `json:"posts_count"`
+	RecentPosts      int             `json:"recent_posts"`
+	RecentEngagement int64           `json:"recent_engagement"`
+	ObservedAt       time.Time       `json:"observed_at"`
 	// Version of the newest snapshot applied (observation time, Unix ms).
 	Version int64 `json:"version"`
-	// History holds the last observation of each hour, oldest first,
-	// covering the last 31 days.
-	History []Sample `json:"history,omitempty"`
-	// Posts of the last 30 days by post ID.
-	Posts map[string]PostStat `json:"posts,omitempty"`
+	// Hourly holds the last observation of each hour over the last 25
+	// hours, Daily the last observation of each UTC day over the last 31
+	// days; both oldest first.
+	Hourly []Sample `json:"hourly,omitempty"`
+	Daily  []Sample `json:"daily,omitempty"`
 }
 
-// Sample is an hour's follower count.
+// Sample is a follower count and the hour it was observed in.
 type Sample struct {
 	Hour      int64 `json:"h"` // Unix seconds
 	Followers int64 `json:"f"`
-}
-
-// PostStat is the engagement of one post at its newest observation.
-type PostStat struct {
-	CreatedAt  time.Time `json:"c"`
-	Engagement int64     `json:"e"` // likes + comments + shares
-	Version    int64     `json:"v"`
 }
 
 // StateCodec encodes State as JSON; views of the table use it.
@@ -90,23 +87,6 @@ func (StateCodec) Decode(b []byte) (any, error) {
 	return &s, nil
 }
 
-// loopMsg is what travels through the loopback, keyed by user ID.
-type loopMsg struct {
-	Snapshot *topics.AccountSnapshot `json:"snapshot,omitempty"`
-	Post     *topics.Post            `json:"post,omitempty"`
-}
-
-type loopCodec struct{}
-
-func (loopCodec) Encode(v any) ([]byte, error) { return json.Marshal(v) }
-func (loopCodec) Decode(b []byte) (any, error) {
-	var m loopMsg
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("aggregator: decode loopback: %w", err)
-	}
-	return &m, nil
-}
-
 // Definition returns the processor's group graph. log defaults to
 // slog.Default().
 func Definition(log *slog.Logger) *goka.GroupGraph {
@@ -116,8 +96,7 @@ func Definition(log *slog.Logger) *goka.GroupGraph {
 	a := &aggregator{log: log}
 	return goka.DefineGroup(Group,
 		goka.Input(goka.Stream(topics.AccountSnapshots), new(codec.Bytes), a.rekeySnapshot),
-		goka.Input(goka.Stream(topics.Posts), new(codec.Bytes), a.rekeyPost),
-		goka.Loop(loopCodec{}, a.apply),
+		goka.Loop(topics.AccountSnapshotCodec, a.apply),
 		goka.Output(goka.Stream(topics.UserAggregates), topics.UserAggregateCodec),
 		goka.Output(goka.Stream(topics.DeadLetters), topics.DeadLetterCodec),
 		goka.Persist(StateCodec{}),
@@ -159,19 +138,7 @@ func (a *aggregator) rekeySnapshot(ctx goka.Context, msg any) {
 		a.deadLetter(ctx, msg.([]byte), err)
 		return
 	}
-	ctx.Loopback(s.UserID, &loopMsg{Snapshot: s})
-}
-
-func (a *aggregator) rekeyPost(ctx goka.Context, msg any) {
-	p, err := topics.PostCodec.Unmarshal(msg.([]byte))
-	if err == nil && (p.UserID == "" || p.LinkID == "" || p.PostID == "") {
-		err = errors.New("post without user_id, link_id or post_id")
-	}
-	if err != nil {
-		a.deadLetter(ctx, msg.([]byte), err)
-		return
-	}
-	ctx.Loopback(p.UserID, &loopMsg{Post: p})
+	ctx.Loopback(s.UserID, s)
 }
 
 func (a *aggregator) deadLetter(ctx goka.Context, raw []byte, reason error) {
@@ -183,19 +150,11 @@ func (a *aggregator) deadLetter(ctx goka.Context, raw []byte, reason error) {
 }
 
 func (a *aggregator) apply(ctx goka.Context, msg any) {
-	m := msg.(*loopMsg)
 	st, _ := ctx.Value().(*State)
 	if st == nil {
 		st = &State{}
 	}
-	var changed bool
-	switch {
-	case m.Snapshot != nil:
-		changed = st.ApplySnapshot(m.Snapshot)
-	case m.Post != nil:
-		changed = st.ApplyPost(m.Post)
-	}
-	if !changed {
+	if !st.ApplySnapshot(msg.(*topics.AccountSnapshot)) {
 		return
 	}
 	ctx.SetValue(st)
@@ -226,45 +185,39 @@ func (st *State) ApplySnapshot(s *topics.AccountSnapshot) bool {
 		acc.Handle = s.Handle
 	}
 	acc.Followers, acc.Following, acc.PostsCount = s.Followers, s.Following, s.PostsCount
+	acc.RecentPosts, acc.RecentEngagement = s.RecentPosts, s.RecentEngagement
 	acc.ObservedAt = s.ObservedAt.UTC()
-	hour := s.Hour.UTC().Truncate(time.Hour).Unix()
-	if n := len(acc.History); n > 0 && acc.History[n-1].Hour == hour {
-		acc.History[n-1].Followers = s.Followers
-	} else {
-		acc.History = append(acc.History, Sample{Hour: hour, Followers: s.Followers})
-	}
-	cutoff := hour - int64(historyWindow/time.Second)
-	i := sort.Search(len(acc.History), func(i int) bool { return acc.History[i].Hour >= cutoff })
-	acc.History = slices.Clone(acc.History[i:])
+	hour := s.Hour.UTC().Truncate(time.Hour)
+	acc.Hourly = record(acc.Hourly, hour, hour.Unix(), s.Followers, hourlyWindow)
+	day := hour.Truncate(24 * time.Hour)
+	acc.Daily = recordDaily(acc.Daily, day, hour.Unix(), s.Followers)
 	st.touch(acc.ObservedAt)
 	return true
 }
 
-// ApplyPost folds one post observation into the state and reports whether
-// anything changed.
-func (st *State) ApplyPost(p *topics.Post) bool {
-	acc := st.account(p.LinkID)
-	if acc.Platform == "" {
-		acc.Platform, acc.AccountID = p.Platform, p.AccountID
+// record sets the sample of hour (replacing one of the same hour) and drops
+// samples older than window before it.
+func record(samples []Sample, hour time.Time, at, followers int64, window time.Duration) []Sample {
+	if n := len(samples); n > 0 && samples[n-1].Hour == at {
+		samples[n-1].Followers = followers
+	} else {
+		samples = append(samples, Sample{Hour: at, Followers: followers})
 	}
-	if old, ok := acc.Posts[p.PostID]; ok && p.Version <= old.Version {
-		return false
+	cutoff := hour.Add(-window).Unix()
+	i := sort.Search(len(samples), func(i int) bool { return samples[i].Hour >= cutoff })
+	return slices.Clone(samples[i:])
+}
+
+// recordDaily keeps the latest sample of each UTC day over dailyWindow.
+func recordDaily(samples []Sample, day time.Time, at, followers int64) []Sample {
+	if n := len(samples); n > 0 && time.Unix(samples[n-1].Hour, 0).UTC().Truncate(24*time.Hour).Equal(day) {
+		samples[n-1] = Sample{Hour: at, Followers: followers}
+	} else {
+		samples = append(samples, Sample{Hour: at, Followers: followers})
 	}
-	obs := p.ObservedAt.UTC()
-	if p.CreatedAt.Before(obs.Add(-postWindow)) {
-		return false // too old to count
-	}
-	if acc.Posts == nil {
-		acc.Posts = map[string]PostStat{}
-	}
-	acc.Posts[p.PostID] = PostStat{CreatedAt: p.CreatedAt.UTC(), Engagement: p.Likes + p.Comments + p.Shares, Version: p.Version}
-	for id, ps := range acc.Posts {
-		if ps.CreatedAt.Before(obs.Add(-postWindow)) {
-			delete(acc.Posts, id)
-		}
-	}
-	st.touch(obs)
-	return true
+	cutoff := day.Add(-dailyWindow).Unix()
+	i := sort.Search(len(samples), func(i int) bool { return samples[i].Hour >= cutoff })
+	return slices.Clone(samples[i:])
 }
 
 func (st *State) touch(t time.Time) {
@@ -286,15 +239,9 @@ func (st *State) Aggregate(userID string) *topics.UserAggregate {
 			Followers: acc.Followers, Following: acc.Following, PostsCount: acc.PostsCount, ObservedAt: acc.ObservedAt,
 			Delta24h: acc.delta(24 * time.Hour), Delta7d: acc.delta(7 * 24 * time.Hour), Delta30d: acc.delta(30 * 24 * time.Hour),
 		}
-		var total int64
-		for _, ps := range acc.Posts {
-			if !ps.CreatedAt.Before(acc.ObservedAt.Add(-postWindow)) {
-				total += ps.Engagement
-				aa.Posts30d++
-			}
-		}
-		if aa.Posts30d > 0 && acc.Followers > 0 {
-			aa.EngagementRate = float64(total) / float64(aa.Posts30d) / float64(acc.Followers)
+		aa.Posts30d = acc.RecentPosts
+		if acc.RecentPosts > 0 && acc.Followers > 0 {
+			aa.EngagementRate = float64(acc.RecentEngagement) / float64(acc.RecentPosts) / float64(acc.Followers)
 		}
 		out.Accounts = append(out.Accounts, aa)
 	}
@@ -308,21 +255,30 @@ func (st *State) Aggregate(userID string) *topics.UserAggregate {
 	return out
 }
 
-// delta is the change in followers since d before the newest sample,
-// against the newest sample at or before then, or the oldest sample when
-// the history is shorter.
+// delta is the change in followers since d before the newest observation:
+// against the newest sample at or before then (hourly samples within 25
+// hours, daily ones beyond), or against the oldest sample when the history
+// is shorter than d.
 func (acc *Account) delta(d time.Duration) int64 {
-	if len(acc.History) == 0 {
+	if len(acc.Hourly) == 0 {
 		return 0
 	}
-	last := acc.History[len(acc.History)-1]
+	last := acc.Hourly[len(acc.Hourly)-1]
 	then := last.Hour - int64(d/time.Second)
-	base := acc.History[0]
-	for _, s := range acc.History {
-		if s.Hour > then {
-			break
+	base, found := Sample{}, false
+	oldest := acc.Hourly[0]
+	for _, samples := range [][]Sample{acc.Daily, acc.Hourly} {
+		if len(samples) > 0 && samples[0].Hour < oldest.Hour {
+			oldest = samples[0]
 		}
-		base = s
+		for _, s := range samples {
+			if s.Hour <= then && (!found || s.Hour > base.Hour) {
+				base, found = s, true
+			}
+		}
+	}
+	if !found {
+		base = oldest
 	}
 	return last.Followers - base.Followers
 }

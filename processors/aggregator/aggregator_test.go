@@ -43,21 +43,14 @@ func start(t *testing.T) (*tester.Tester, *tester.QueueTracker) {
 var t0 = time.Date(2026, 11, 1, 0, 30, 0, 0, time.UTC)
 
 func snapshot(user, link string, at time.Time, followers int64) []byte {
+	return snapshotWithPosts(user, link, at, followers, 0, 0)
+}
+
+func snapshotWithPosts(user, link string, at time.Time, followers int64, posts int, engagement int64) []byte {
 	b, err := topics.AccountSnapshotCodec.Marshal(&topics.AccountSnapshot{
 		LinkID: link, UserID: user, Platform: topics.X, AccountID: "acct-" + link, Handle: "@" + link,
 		Hour: at.Truncate(time.Hour), ObservedAt: at, Followers: followers, Following: 5, PostsCount: 9,
-		Version: at.UnixMilli(),
-	})
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-func post(user, link, id string, created, observed time.Time, likes int64) []byte {
-	b, err := topics.PostCodec.Marshal(&topics.Post{
-		LinkID: link, UserID: user, Platform: topics.X, AccountID: "acct-" + link, PostID: id,
-		CreatedAt: created, ObservedAt: observed, Likes: likes, Comments: 1, Shares: 1, Version: observed.UnixMilli(),
+		RecentPosts: posts, RecentEngagement: engagement, Version: at.UnixMilli(),
 	})
 	if err != nil {
 		panic(err)
@@ -106,17 +99,13 @@ func TestAggregatesAcrossAccountsWithDeltasAndEngagement(t *testing.T) {
 		at := t0.Add(time.Duration(day) * 24 * time.Hour)
 		gt.Consume(topics.AccountSnapshots, "link-a", snapshot("u1", "link-a", at, 1000+int64(10*day)))
 	}
-	// The same hour observed again later: the later value wins in history.
+	// The same hour observed again later: the later value wins in history,
+	// with the engagement of the posts fetched with it.
 	last := t0.Add(31 * 24 * time.Hour)
-	gt.Consume(topics.AccountSnapshots, "link-a", snapshot("u1", "link-a", last.Add(10*time.Minute), 1400))
+	gt.Consume(topics.AccountSnapshots, "link-a", snapshotWithPosts("u1", "link-a", last.Add(10*time.Minute), 1400, 2, 40))
 	// link-b: two observations, 3 hours apart.
 	gt.Consume(topics.AccountSnapshots, "link-b", snapshot("u1", "link-b", last, 50))
 	gt.Consume(topics.AccountSnapshots, "link-b", snapshot("u1", "link-b", last.Add(3*time.Hour), 47))
-	// Posts for link-a: one within 30 days (twice, newer wins), one too old.
-	gt.Consume(topics.Posts, "link-a", post("u1", "link-a", "p1", last.Add(-48*time.Hour), last, 10))
-	gt.Consume(topics.Posts, "link-a", post("u1", "link-a", "p1", last.Add(-48*time.Hour), last.Add(time.Hour), 18))
-	gt.Consume(topics.Posts, "link-a", post("u1", "link-a", "p1", last.Add(-48*time.Hour), last.Add(30*time.Minute), 99)) // stale observation
-	gt.Consume(topics.Posts, "link-a", post("u1", "link-a", "p0", last.Add(-40*24*time.Hour), last, 500))
 	// Another user's account never mixes in.
 	gt.Consume(topics.AccountSnapshots, "link-z", snapshot("u2", "link-z", last, 7))
 
@@ -137,8 +126,8 @@ func TestAggregatesAcrossAccountsWithDeltasAndEngagement(t *testing.T) {
 	if a.Followers != 1400 || a.Delta24h != 100 || a.Delta7d != 160 || a.Delta30d != 390 {
 		t.Errorf("link-a = %+v", a)
 	}
-	// Engagement: one post (p1 at 18+1+1 = 20) over 1400 followers.
-	if a.Posts30d != 1 || math.Abs(a.EngagementRate-20.0/1400) > 1e-12 {
+	// Engagement: 40 over 2 posts, per follower.
+	if a.Posts30d != 2 || math.Abs(a.EngagementRate-20.0/1400) > 1e-12 {
 		t.Errorf("link-a engagement = %d posts, %v", a.Posts30d, a.EngagementRate)
 	}
 	// link-b: shorter history than every window: deltas against the oldest.
@@ -154,7 +143,7 @@ func TestBadRecordsAreDeadLettered(t *testing.T) {
 	gt, out := start(t)
 	dead := gt.NewQueueTracker(topics.DeadLetters)
 	gt.Consume(topics.AccountSnapshots, "link-a", []byte("not json"))
-	gt.Consume(topics.Posts, "link-a", []byte(`{"v":1,"user_id":"u1"}`))
+	gt.Consume(topics.AccountSnapshots, "link-a", []byte(`{"v":1,"user_id":"u1"}`))
 	for i := range 2 {
 		if _, v, ok := dead.Next(); !ok || v.(*topics.DeadLetter).Key != "link-a" {
 			t.Fatalf("dead letter %d: %v %v", i, v, ok)

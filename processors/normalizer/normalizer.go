@@ -212,42 +212,50 @@ func (n *normalizer) normalize(raw []byte) (*topics.AccountSnapshot, []topics.Po
 	}
 	observed := p.FetchedAt.UTC()
 	version := observed.UnixMilli()
-	switch p.Kind {
-	case topics.KindAccount:
-		acc, err := parser.ParseAccount(p.Body)
+	acc, err := parser.ParseAccount(p.Account)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse %s account: %w", p.Platform, err)
+	}
+	snap := &topics.AccountSnapshot{
+		LinkID:     p.LinkID,
+		UserID:     p.UserID,
+		Platform:   p.Platform,
+		AccountID:  acc.ID,
+		Handle:     acc.Handle,
+		Hour:       observed.Truncate(time.Hour),
+		ObservedAt: observed,
+		Followers:  acc.Followers,
+		Following:  acc.Following,
+		PostsCount: acc.PostsCount,
+		Version:    version,
+	}
+	var posts []topics.Post
+	seen := map[string]bool{}
+	for i, page := range p.PostPages {
+		data, err := parser.ParsePosts(page)
 		if err != nil {
-			return nil, nil, fmt.Errorf("parse %s account: %w", p.Platform, err)
+			return nil, nil, fmt.Errorf("parse %s posts page %d: %w", p.Platform, i+1, err)
 		}
-		return &topics.AccountSnapshot{
-			LinkID:     p.LinkID,
-			UserID:     p.UserID,
-			Platform:   p.Platform,
-			AccountID:  acc.ID,
-			Handle:     acc.Handle,
-			Hour:       observed.Truncate(time.Hour),
-			ObservedAt: observed,
-			Followers:  acc.Followers,
-			Following:  acc.Following,
-			PostsCount: acc.PostsCount,
-			Version:    version,
-		}, nil, nil
-	case topics.KindPosts:
-		data, err := parser.ParsePosts(p.Body)
-		if err != nil {
-			return nil, nil, fmt.Errorf("parse %s posts: %w", p.Platform, err)
-		}
-		posts := make([]topics.Post, 0, len(data))
 		for _, d := range data {
 			if d.ID == "" {
-				return nil, nil, fmt.Errorf("parse %s posts: post without id", p.Platform)
+				return nil, nil, fmt.Errorf("parse %s posts page %d: post without id", p.Platform, i+1)
+			}
+			if seen[d.ID] {
+				continue // pages can overlap when posts arrive mid-fetch
+			}
+			seen[d.ID] = true
+			created := d.CreatedAt.UTC()
+			if !created.Before(observed.Add(-topics.RecentWindow)) && !created.After(observed) {
+				snap.RecentPosts++
+				snap.RecentEngagement += d.Likes + d.Comments + d.Shares
 			}
 			posts = append(posts, topics.Post{
 				LinkID:     p.LinkID,
 				UserID:     p.UserID,
 				Platform:   p.Platform,
-				AccountID:  p.AccountID,
+				AccountID:  acc.ID,
 				PostID:     d.ID,
-				CreatedAt:  d.CreatedAt.UTC(),
+				CreatedAt:  created,
 				ObservedAt: observed,
 				Text:       excerpt(d.Text, 280),
 				Permalink:  d.Permalink,
@@ -258,10 +266,8 @@ func (n *normalizer) normalize(raw []byte) (*topics.AccountSnapshot, []topics.Po
 				Version:    version,
 			})
 		}
-		return nil, posts, nil
-	default:
-		return nil, nil, fmt.Errorf("raw payload: unknown kind %q", p.Kind)
 	}
+	return snap, posts, nil
 }
 
 // excerpt returns at most n runes of s.

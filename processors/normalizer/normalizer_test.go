@@ -38,11 +38,11 @@ func xAccountBody(id string, followers int) []byte {
 	return fmt.Appendf(nil, `{"data":{"id":%q,"name":"N","username":"u%s","public_metrics":{"followers_count":%d,"following_count":7,"tweet_count":42,"listed_count":1,"like_count":3}}}`, id, id, followers)
 }
 
-func raw(t testing.TB, link string, at time.Time, kind string, body []byte) []byte {
+func raw(t testing.TB, link string, at time.Time, account []byte, pages ...[]byte) []byte {
 	t.Helper()
 	b, err := topics.RawPayloadCodec.Marshal(&topics.RawPayload{
 		RequestID: "r-" + at.String(), LinkID: link, UserID: "user-1", Platform: topics.X,
-		AccountID: "42", Kind: kind, FetchedAt: at, Body: body,
+		AccountID: "42", FetchedAt: at, Account: account, PostPages: pages,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestNormalizeAccountDuplicatesAndOutOfOrder(t *testing.T) {
 		{t0.Add(30 * time.Minute), 110}, // older again
 	}
 	for _, in := range inputs {
-		gt.Consume(topics.RawPayloads, "link-1", raw(t, "link-1", in.at, topics.KindAccount, xAccountBody("42", in.followers)))
+		gt.Consume(topics.RawPayloads, "link-1", raw(t, "link-1", in.at, xAccountBody("42", in.followers)))
 	}
 	for i, in := range inputs {
 		key, v, ok := snaps.Next()
@@ -112,18 +112,47 @@ func TestNormalizeAccountDuplicatesAndOutOfOrder(t *testing.T) {
 	}
 }
 
-func TestNormalizePosts(t *testing.T) {
-	gt, _, posts, _ := startTester(t)
+func xPostsPage(posts ...string) []byte {
+	return []byte(`{"data":[` + strings.Join(posts, ",") + `],"meta":{"result_count":` + fmt.Sprint(len(posts)) + `}}`)
+}
+
+func xPost(id string, created time.Time, text string, likes, replies, retweets int) string {
+	return fmt.Sprintf(`{"id":%q,"text":%q,"created_at":%q,"public_metrics":{"retweet_count":%d,"reply_count":%d,"like_count":%d,"quote_count":1,"impression_count":50}}`,
+		id, text, created.Format("2006-01-02T15:04:05.000Z"), retweets, replies, likes)
+}
+
+func TestNormalizePostsAndRecentEngagement(t *testing.T) {
+	gt, snaps, posts, _ := startTester(t)
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	body := []byte(`{"data":[{"id":"9","text":"` + strings.Repeat("é", 300) + `","created_at":"2026-11-25T09:00:00.000Z","public_metrics":{"retweet_count":2,"reply_count":3,"like_count":4,"quote_count":1,"impression_count":50}}],"meta":{"result_count":1}}`)
-	gt.Consume(topics.RawPayloads, "link-1", raw(t, "link-1", at, topics.KindPosts, body))
-	_, v, ok := posts.Next()
+	long := strings.Repeat("é", 300)
+	page1 := xPostsPage(xPost("9", at.Add(-time.Hour), long, 4, 3, 2), xPost("8", at.Add(-29*24*time.Hour), "b", 10, 0, 0))
+	page2 := xPostsPage(xPost("8", at.Add(-29*24*time.Hour), "b", 10, 0, 0), // overlaps page 1
+		xPost("7", at.Add(-31*24*time.Hour), "old", 100, 0, 0))
+	gt.Consume(topics.RawPayloads, "link-1", raw(t, "link-1", at, xAccountBody("42", 500), page1, page2))
+
+	_, v, ok := snaps.Next()
 	if !ok {
-		t.Fatal("no post emitted")
+		t.Fatal("no snapshot")
 	}
-	p := v.(*topics.Post)
-	if p.PostID != "9" || p.Likes != 4 || p.Comments != 3 || p.Shares != 3 || p.Views != 50 ||
-		len([]rune(p.Text)) != 280 || !p.CreatedAt.Equal(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)) || p.Version != at.UnixMilli() {
+	s := v.(*topics.AccountSnapshot)
+	// Posts 9 and 8 are within 30 days: (4+3+2+1) + (10+0+0+1); 7 is older.
+	if s.RecentPosts != 2 || s.RecentEngagement != 21 || s.Followers != 500 {
+		t.Fatalf("snapshot = %+v, want 2 recent posts with engagement 21", s)
+	}
+	var got []*topics.Post
+	for {
+		_, v, ok := posts.Next()
+		if !ok {
+			break
+		}
+		got = append(got, v.(*topics.Post))
+	}
+	if len(got) != 3 {
+		t.Fatalf("emitted %d posts, want 3 (the duplicate across pages once)", len(got))
+	}
+	p := got[0]
+	if p.PostID != "9" || p.Likes != 4 || p.Comments != 3 || p.Shares != 3 || p.Views != 50 || p.AccountID != "42" ||
+		len([]rune(p.Text)) != 280 || !p.CreatedAt.Equal(at.Add(-time.Hour)) || p.Version != at.UnixMilli() {
 		t.Fatalf("post = %+v", p)
 	}
 }
@@ -138,9 +167,12 @@ func TestBadPayloadsGoToDeadLetters(t *testing.T) {
 		{"not json", []byte("{nope"), "malformed"},
 		{"future schema", []byte(`{"v":99,"link_id":"l"}`), "unknown schema version"},
 		{"missing fields", []byte(`{"v":1,"platform":"x","kind":"account"}`), "missing"},
-		{"unknown platform", mustRaw(topics.RawPayload{LinkID: "l", UserID: "u", Platform: "myspace", Kind: "account", FetchedAt: at}), "unknown platform"},
-		{"bad body", mustRaw(topics.RawPayload{LinkID: "l", UserID: "u", Platform: topics.X, Kind: "account", FetchedAt: at, Body: []byte(`{"data":`)}), "parse x account"},
-		{"unknown kind", mustRaw(topics.RawPayload{LinkID: "l", UserID: "u", Platform: topics.X, Kind: "stories", FetchedAt: at}), "unknown kind"},
+		{"unknown platform", mustRaw(topics.RawPayload{LinkID: "l", UserID: "u", Platform: "myspace", FetchedAt: at}), "unknown platform"},
+		{"bad account body", mustRaw(topics.RawPayload{LinkID: "l", UserID: "u", Platform: topics.X, FetchedAt: at, Account: []byte(`{"data":`)}), "parse x account"},
+		{"bad posts page", mustRaw(topics.RawPayload{LinkID: "l", UserID: "u", Platform: topics.X, FetchedAt: at, Account: xAccountBody("1", 5),
+			PostPages: [][]byte{xPostsPage(), []byte(`{"data":[{"id":`)}}), "parse x posts page 2"},
+		{"post without id", mustRaw(topics.RawPayload{LinkID: "l", UserID: "u", Platform: topics.X, FetchedAt: at, Account: xAccountBody("1", 5),
+			PostPages: [][]byte{[]byte(`{"data":[{"text":"no id"}],"meta":{"result_count":1}}`)}}), "post"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

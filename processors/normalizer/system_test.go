@@ -125,7 +125,7 @@ func TestProcessorRestartRecoversTable(t *testing.T) {
 		key := fmt.Sprintf("link-%d", link)
 		at := t0.Add(time.Duration(i) * time.Hour)
 		return &kgo.Record{Topic: topics.RawPayloads, Key: []byte(key),
-			Value: raw(t, key, at, topics.KindAccount, xAccountBody("42", 1000*link+i))}
+			Value: raw(t, key, at, xAccountBody("42", 1000*link+i))}
 	}
 	var phase1, phase2 []*kgo.Record
 	for l := range links {

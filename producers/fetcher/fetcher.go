@@ -220,18 +220,15 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 	if accountID == "" {
 		accountID = link.AccountID
 	}
-	mk := func(kind string, body []byte) *kgo.Record {
-		b, _ := topics.RawPayloadCodec.Marshal(&topics.RawPayload{
-			RequestID: req.ID, LinkID: req.LinkID, UserID: req.UserID, Platform: req.Platform,
-			AccountID: accountID, Kind: kind, FetchedAt: fetchedAt, Body: body,
-		})
-		return &kgo.Record{Topic: topics.RawPayloads, Key: []byte(req.LinkID), Value: b}
+	b, err := topics.RawPayloadCodec.Marshal(&topics.RawPayload{
+		RequestID: req.ID, LinkID: req.LinkID, UserID: req.UserID, Platform: req.Platform,
+		AccountID: accountID, FetchedAt: fetchedAt, Account: res.AccountBody, PostPages: res.PostBodies,
+	})
+	if err != nil {
+		out.Outcome, out.Error = topics.OutcomePermanent, err.Error()
+		return out, nil
 	}
-	recs := []*kgo.Record{mk(topics.KindAccount, res.AccountBody)}
-	for _, body := range res.PostBodies {
-		recs = append(recs, mk(topics.KindPosts, body))
-	}
-	return out, recs
+	return out, []*kgo.Record{{Topic: topics.RawPayloads, Key: []byte(req.LinkID), Value: b}}
 }
 
 func (f *Fetcher) refresh(ctx context.Context, conn platforms.Connector, linkID string, tok *oauth2.Token) (*oauth2.Token, error) {
