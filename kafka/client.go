@@ -128,6 +128,10 @@ func NewGoka(brokers []string, replication int) *Goka {
 	// kfake and small dev clusters rebalance faster with shorter timings.
 	sc.Consumer.Group.Rebalance.Timeout = 10 * time.Second
 	sc.Producer.Compression = sarama.CompressionNone
+	// Emits flush every 1ms or 1 MiB rather than goka's 100ms/64 KiB: a
+	// processor's throughput is bounded by how fast its emits are acked.
+	sc.Producer.Flush.Frequency = time.Millisecond
+	sc.Producer.Flush.Bytes = 1 << 20
 	tmc := goka.NewTopicManagerConfig()
 	tmc.Table.Replication = replication
 	tmc.Stream.Replication = replication

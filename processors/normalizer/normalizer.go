@@ -98,16 +98,21 @@ type Config struct {
 	Options []goka.ProcessorOption
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Group defaults to Group; benchmarks and tools use their own.
+	Group goka.Group
 }
 
-// Definition returns the processor's group graph. log defaults to
-// slog.Default().
-func Definition(parsers map[topics.Platform]Parser, log *slog.Logger) *goka.GroupGraph {
+// Definition returns the processor's group graph in group (Group when
+// empty). log defaults to slog.Default().
+func Definition(group goka.Group, parsers map[topics.Platform]Parser, log *slog.Logger) *goka.GroupGraph {
 	if log == nil {
 		log = slog.Default()
 	}
+	if group == "" {
+		group = Group
+	}
 	n := &normalizer{parsers: parsers, log: log}
-	return goka.DefineGroup(Group,
+	return goka.DefineGroup(group,
 		goka.Input(goka.Stream(topics.RawPayloads), new(codec.Bytes), n.process),
 		goka.Output(goka.Stream(topics.AccountSnapshots), topics.AccountSnapshotCodec),
 		goka.Output(goka.Stream(topics.Posts), topics.PostCodec),
@@ -128,7 +133,7 @@ func New(cfg Config) (*goka.Processor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p, err := goka.NewProcessor(cfg.Brokers, Definition(cfg.Parsers, cfg.Logger), cfg.Options...)
+	p, err := goka.NewProcessor(cfg.Brokers, Definition(cfg.Group, cfg.Parsers, cfg.Logger), cfg.Options...)
 	if err != nil {
 		return nil, fmt.Errorf("normalizer: new processor: %w", err)
 	}

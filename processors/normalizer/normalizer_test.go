@@ -54,7 +54,7 @@ func raw(t testing.TB, link string, at time.Time, account []byte, pages ...[]byt
 func startTester(t *testing.T) (*tester.Tester, *tester.QueueTracker, *tester.QueueTracker, *tester.QueueTracker) {
 	t.Helper()
 	gt := tester.New(t)
-	p, err := goka.NewProcessor(nil, normalizer.Definition(mustParsers(t), nil), goka.WithTester(gt))
+	p, err := goka.NewProcessor(nil, normalizer.Definition("", mustParsers(t), nil), goka.WithTester(gt))
 	if err != nil {
 		t.Fatal(err)
 	}
