@@ -3,6 +3,11 @@
 // interval, and never faster than each platform's budget allows. On-demand
 // refreshes are due links too (the API moves their next fetch to now), so
 // they share the same budget and can never push Pulse over a rate limit.
+//
+// The scheduler also reads the fetchers' outcomes: a throttled fetch pauses
+// its platform until the platform's reset time and reschedules the link
+// then; a transient failure reschedules the link after RetryDelay, so a
+// failed fetch does not wait a whole interval.
 package scheduler
 
 import (
@@ -11,6 +16,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -64,6 +71,12 @@ type Config struct {
 	// Lease is how long a claimed link stays claimed if emitting it fails
 	// (it is then due again). Default 1 minute.
 	Lease time.Duration
+	// RetryDelay is when a link whose fetch failed transiently is due
+	// again. Default 5 minutes.
+	RetryDelay time.Duration
+	// FeedbackGroup is the consumer group reading fetch outcomes. Default
+	// "pulse-scheduler".
+	FeedbackGroup string
 	// Budgets per platform. Default DefaultBudgets; a platform without a
 	// budget is not scheduled.
 	Budgets map[topics.Platform]Budget
@@ -81,7 +94,10 @@ type Scheduler struct {
 	cl       *kgo.Client
 	limiters map[topics.Platform]*rate.Limiter
 	log      *slog.Logger
-	emitted  map[topics.Platform]int64
+
+	mu      sync.Mutex // guards the fields below
+	emitted map[topics.Platform]int64
+	paused  map[topics.Platform]time.Time // platform → paused until
 }
 
 // New validates cfg and builds a Scheduler.
@@ -101,6 +117,12 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Lease <= 0 {
 		cfg.Lease = time.Minute
 	}
+	if cfg.RetryDelay <= 0 {
+		cfg.RetryDelay = 5 * time.Minute
+	}
+	if cfg.FeedbackGroup == "" {
+		cfg.FeedbackGroup = "pulse-scheduler"
+	}
 	if cfg.Budgets == nil {
 		cfg.Budgets = DefaultBudgets
 	}
@@ -110,7 +132,8 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Scheduler{cfg: cfg, log: cfg.Logger, limiters: map[topics.Platform]*rate.Limiter{}, emitted: map[topics.Platform]int64{}}
+	s := &Scheduler{cfg: cfg, log: cfg.Logger, limiters: map[topics.Platform]*rate.Limiter{},
+		emitted: map[topics.Platform]int64{}, paused: map[topics.Platform]time.Time{}}
 	for p, b := range cfg.Budgets {
 		if b.PerHour <= 0 {
 			return nil, fmt.Errorf("scheduler: budget for %s must be positive", p)
@@ -126,9 +149,41 @@ func New(cfg Config) (*Scheduler, error) {
 	return s, nil
 }
 
-// Run emits due fetch requests every Tick until ctx is cancelled.
+// Run emits due fetch requests every Tick and applies fetch outcomes until
+// ctx is cancelled.
 func (s *Scheduler) Run(ctx context.Context) error {
 	defer s.cl.Close()
+	fb, err := kafka.NewClient(s.cfg.Brokers, append([]kgo.Opt{
+		kgo.ConsumerGroup(s.cfg.FeedbackGroup),
+		kgo.ConsumeTopics(topics.FetchOutcomes),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
+	}, s.cfg.ClientOptions...)...)
+	if err != nil {
+		return fmt.Errorf("scheduler: feedback: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer fb.Close()
+		for {
+			fetches := fb.PollFetches(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			fetches.EachRecord(func(r *kgo.Record) {
+				o, err := topics.FetchOutcomeCodec.Unmarshal(r.Value)
+				if err != nil {
+					s.log.Warn("scheduler: undecodable fetch outcome", "offset", r.Offset, "err", err)
+					return
+				}
+				if err := s.Apply(ctx, o); err != nil && ctx.Err() == nil {
+					s.log.Warn("scheduler: apply fetch outcome", "link", o.LinkID, "err", err)
+				}
+			})
+		}
+	}()
+	defer func() { <-done }()
+
 	t := time.NewTicker(s.cfg.Tick)
 	defer t.Stop()
 	for {
@@ -143,12 +198,47 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
+// Apply acts on one fetch outcome: a throttled fetch pauses its platform
+// until RetryAfter (an hour when the platform gave no time) and makes the
+// link due then; a transient failure makes the link due after RetryDelay.
+// Other outcomes need no scheduling change.
+func (s *Scheduler) Apply(ctx context.Context, o *topics.FetchOutcome) error {
+	now := s.cfg.Clock()
+	switch o.Outcome {
+	case topics.OutcomeThrottled:
+		until := o.RetryAfter
+		if until.IsZero() || until.Before(now) {
+			until = now.Add(time.Hour)
+		}
+		s.mu.Lock()
+		if until.After(s.paused[o.Platform]) {
+			s.paused[o.Platform] = until
+		}
+		s.mu.Unlock()
+		s.log.Info("scheduler: platform throttled; pausing", "platform", o.Platform, "until", until)
+		return s.cfg.Links.MarkScheduled(ctx, o.LinkID, until)
+	case topics.OutcomeTransient:
+		return s.cfg.Links.MarkScheduled(ctx, o.LinkID, now.Add(s.cfg.RetryDelay))
+	}
+	return nil
+}
+
+// PausedUntil returns when the platform's pause ends; zero if not paused.
+func (s *Scheduler) PausedUntil(p topics.Platform) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paused[p]
+}
+
 // RunOnce emits the fetch requests that are due now and within budget, and
 // returns once Kafka acknowledged them.
 func (s *Scheduler) RunOnce(ctx context.Context) error {
 	now := s.cfg.Clock()
 	var errs []error
 	for p, lim := range s.limiters {
+		if now.Before(s.PausedUntil(p)) {
+			continue
+		}
 		tokens := int(lim.TokensAt(now))
 		if tokens <= 0 {
 			continue
@@ -166,7 +256,9 @@ func (s *Scheduler) RunOnce(ctx context.Context) error {
 				errs = append(errs, err)
 				break
 			}
+			s.mu.Lock()
 			s.emitted[p]++
+			s.mu.Unlock()
 		}
 	}
 	return errors.Join(errs...)
@@ -175,10 +267,10 @@ func (s *Scheduler) RunOnce(ctx context.Context) error {
 func (s *Scheduler) emit(ctx context.Context, l postgres.Link, now time.Time) error {
 	reason := topics.ReasonScheduled
 	switch {
-	case l.LastFetchedAt.IsZero():
-		reason = topics.ReasonInitial
 	case l.RefreshRequested:
 		reason = topics.ReasonOnDemand
+	case l.LastFetchedAt.IsZero():
+		reason = topics.ReasonInitial
 	}
 	req := &topics.FetchRequest{
 		ID: uuid.NewString(), LinkID: l.ID, UserID: l.UserID, Platform: l.Platform,
@@ -205,6 +297,9 @@ func (s *Scheduler) next(linkID string, now time.Time) time.Time {
 	return now.Add(s.cfg.Interval - spread)
 }
 
-// Emitted returns how many requests were emitted per platform. Not safe
-// for use concurrently with Run.
-func (s *Scheduler) Emitted() map[topics.Platform]int64 { return s.emitted }
+// Emitted returns how many requests were emitted per platform.
+func (s *Scheduler) Emitted() map[topics.Platform]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.emitted)
+}
