@@ -1,0 +1,227 @@
+package fetcher_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+	"golang.org/x/oauth2"
+
+	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/producers/fetcher"
+	"github.com/pulsehq/pulse/sim"
+	"github.com/pulsehq/pulse/topics"
+
+	_ "github.com/pulsehq/pulse/platforms/x"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type harness struct {
+	brokers []string
+	db      *postgres.DB
+	sim     *sim.Server
+	link    postgres.Link
+	prod    *kgo.Client
+	out     *kgo.Client
+	now     time.Time
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ctx := context.Background()
+	b, err := kafka.StartBroker(kafka.BrokerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	h := &harness{brokers: b.Addrs(), db: postgres.MustOpenTest(t), now: time.Now().UTC()}
+	var specs []kafka.TopicSpec
+	for _, tp := range topics.All {
+		specs = append(specs, kafka.TopicSpec{Name: tp})
+	}
+	if _, err := kafka.EnsureTopics(ctx, h.brokers, 0, specs...); err != nil {
+		t.Fatal(err)
+	}
+	h.sim, err = sim.New(sim.Config{Seed: 3, Clock: func() time.Time { return h.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h.sim.Handler())
+	t.Cleanup(srv.Close)
+	conn, err := platforms.New(topics.X, platforms.Config{BaseURL: sim.BaseURL(srv.URL, topics.X), AuthBaseURL: sim.BaseURL(srv.URL, topics.X), ClientID: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := h.db.CreateUser(ctx, "fetch@example.com", "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := h.sim.Accounts(topics.X)[0]
+	access, refresh, expiry, err := h.sim.IssueToken(topics.X, acct.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.link, err = h.db.UpsertLink(ctx, u.ID, topics.X, acct.ID, acct.Handle, &oauth2.Token{AccessToken: access, RefreshToken: refresh, Expiry: expiry}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := fetcher.New(fetcher.Config{Brokers: h.brokers, Links: h.db, Clock: func() time.Time { return h.now },
+		Connectors: map[topics.Platform]platforms.Connector{topics.X: conn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	if h.prod, err = kafka.NewClient(h.brokers); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.prod.Close)
+	if h.out, err = kafka.NewClient(h.brokers, kgo.ConsumeTopics(topics.RawPayloads, topics.FetchOutcomes, topics.DeadLetters),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.out.Close)
+	return h
+}
+
+func (h *harness) request(t *testing.T, value []byte) {
+	t.Helper()
+	if err := h.prod.ProduceSync(context.Background(), &kgo.Record{Topic: topics.FetchRequests, Key: []byte(h.link.ID), Value: value}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) fetchRequest(t *testing.T, id string) {
+	t.Helper()
+	b, _ := topics.FetchRequestCodec.Marshal(&topics.FetchRequest{ID: id, LinkID: h.link.ID, UserID: h.link.UserID, Platform: topics.X, Reason: topics.ReasonScheduled, RequestedAt: h.now})
+	h.request(t, b)
+}
+
+// next waits for the next record on topic.
+func (h *harness) next(t *testing.T, topic string) *kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		var found *kgo.Record
+		fs := h.out.PollRecords(ctx, 1)
+		if ctx.Err() != nil {
+			t.Fatalf("no record on %s within 30s", topic)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Topic == topic && found == nil {
+				found = r
+			}
+		})
+		if found != nil {
+			return found
+		}
+	}
+}
+
+func TestFetchPublishesPayloadAndOutcome(t *testing.T) {
+	h := newHarness(t)
+	h.fetchRequest(t, "r1")
+	raw, err := topics.RawPayloadCodec.Unmarshal(h.next(t, topics.RawPayloads).Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.RequestID != "r1" || raw.LinkID != h.link.ID || raw.UserID != h.link.UserID || len(raw.Account) == 0 || len(raw.PostPages) == 0 || !raw.FetchedAt.Equal(h.now) {
+		t.Fatalf("raw payload = %+v", raw)
+	}
+	out, err := topics.FetchOutcomeCodec.Unmarshal(h.next(t, topics.FetchOutcomes).Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Outcome != topics.OutcomeOK || out.Calls < 2 || out.Remaining < 0 {
+		t.Fatalf("outcome = %+v", out)
+	}
+	l, err := h.db.LinkByID(context.Background(), h.link.ID)
+	if err != nil || !l.LastFetchedAt.Equal(h.now.Truncate(time.Microsecond)) {
+		t.Fatalf("last fetched = %v (%v), want %v", l.LastFetchedAt, err, h.now)
+	}
+}
+
+func TestRevokedTokenMarksLinkNeedsReauth(t *testing.T) {
+	h := newHarness(t)
+	if err := h.sim.SetFaults(topics.X, sim.Faults{Revoke: sim.Fault{Next: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	h.fetchRequest(t, "r1")
+	out, err := topics.FetchOutcomeCodec.Unmarshal(h.next(t, topics.FetchOutcomes).Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Outcome != topics.OutcomeReauth {
+		t.Fatalf("outcome = %+v, want reauth_needed", out)
+	}
+	l, err := h.db.LinkByID(context.Background(), h.link.ID)
+	if err != nil || l.Status != postgres.LinkNeedsReauth || l.StatusReason == "" {
+		t.Fatalf("link = %+v, %v", l, err)
+	}
+}
+
+func TestThrottledFetchReportsRetryAfter(t *testing.T) {
+	h := newHarness(t)
+	if err := h.sim.SetFaults(topics.X, sim.Faults{RateLimit: sim.Fault{Next: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	h.fetchRequest(t, "r1")
+	out, err := topics.FetchOutcomeCodec.Unmarshal(h.next(t, topics.FetchOutcomes).Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Outcome != topics.OutcomeThrottled || !out.RetryAfter.After(h.now) {
+		t.Fatalf("outcome = %+v, want throttled with a retry time", out)
+	}
+}
+
+func TestMalformedRequestIsDeadLettered(t *testing.T) {
+	h := newHarness(t)
+	h.request(t, []byte("{not json"))
+	d, err := topics.DeadLetterCodec.Unmarshal(h.next(t, topics.DeadLetters).Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.SourceTopic != topics.FetchRequests || string(d.Value) != "{not json" {
+		t.Fatalf("dead letter = %+v", d)
+	}
+	// The fetcher goes on: the next request is served.
+	h.fetchRequest(t, "r2")
+	if out, err := topics.FetchOutcomeCodec.Unmarshal(h.next(t, topics.FetchOutcomes).Value); err != nil || out.RequestID != "r2" || out.Outcome != topics.OutcomeOK {
+		t.Fatalf("outcome after the dead letter = %+v, %v", out, err)
+	}
+}
+
+func TestExpiringTokenIsRefreshedFirst(t *testing.T) {
+	h := newHarness(t)
+	before, _, err := h.db.LinkToken(context.Background(), h.link.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.now = before.Expiry.Add(-time.Minute) // within RefreshBefore (5 minutes)
+	h.fetchRequest(t, "r1")
+	if out, err := topics.FetchOutcomeCodec.Unmarshal(h.next(t, topics.FetchOutcomes).Value); err != nil || out.Outcome != topics.OutcomeOK {
+		t.Fatalf("outcome = %+v, %v", out, err)
+	}
+	after, _, err := h.db.LinkToken(context.Background(), h.link.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.AccessToken == before.AccessToken || after.RefreshToken == before.RefreshToken || !after.Expiry.After(before.Expiry) {
+		t.Fatalf("token was not refreshed: expiry %v → %v", before.Expiry, after.Expiry)
+	}
+}
