@@ -1,0 +1,93 @@
+package aggregator_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/processors/aggregator"
+	"github.com/pulsehq/pulse/topics"
+)
+
+// TestViewServesAggregatesFromKafka runs the processor on a kfake broker and
+// reads the table back through a View, as the API does.
+func TestViewServesAggregatesFromKafka(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker and a goka group")
+	}
+	b, err := kafka.StartBroker(kafka.BrokerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var specs []kafka.TopicSpec
+	for _, tp := range topics.All {
+		specs = append(specs, kafka.TopicSpec{Name: tp})
+	}
+	repl, err := kafka.EnsureTopics(ctx, b.Addrs(), 0, specs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := kafka.NewGoka(b.Addrs(), repl)
+	p, err := aggregator.New(aggregator.Config{Brokers: g.Brokers, Options: append(g.ProcessorOptions(), goka.WithStorageBuilder(storage.MemoryBuilder()))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, pcancel := context.WithCancel(ctx)
+	pdone := make(chan error, 1)
+	go func() { pdone <- p.Run(pctx) }()
+	defer func() { pcancel(); <-pdone }()
+
+	cl, err := kafka.NewClient(g.Brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx,
+		&kgo.Record{Topic: topics.AccountSnapshots, Key: []byte("link-a"), Value: snapshot("u1", "link-a", t0, 100)},
+		&kgo.Record{Topic: topics.AccountSnapshots, Key: []byte("link-b"), Value: snapshot("u1", "link-b", t0, 7)},
+		&kgo.Record{Topic: topics.AccountSnapshots, Key: []byte("link-a"), Value: snapshot("u1", "link-a", t0.Add(24*time.Hour), 130)},
+		&kgo.Record{Topic: topics.AccountSnapshots, Key: []byte("link-z"), Value: snapshot("u2", "link-z", t0, 5)},
+	).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	opts, release := g.ViewOptions()
+	v, err := aggregator.NewView(g.Brokers, aggregator.ViewOptions{Options: opts, Release: release})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vctx, vcancel := context.WithCancel(ctx)
+	vdone := make(chan error, 1)
+	go func() { vdone <- v.Run(vctx) }()
+	defer func() {
+		vcancel()
+		if err := <-vdone; err != nil {
+			t.Error(err)
+		}
+	}()
+	for {
+		agg, err := v.Get("u1")
+		if err == nil && len(agg.Accounts) == 2 && agg.Accounts[0].Followers == 130 {
+			a := agg.Accounts[0]
+			if a.LinkID != "link-a" || a.Delta24h != 30 || agg.Accounts[1].Followers != 7 {
+				t.Fatalf("aggregate = %+v", agg)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("view never served u1's aggregate: %+v, %v", agg, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if agg, err := v.Get("nobody"); err != nil || len(agg.Accounts) != 0 {
+		t.Fatalf("unknown user: %+v, %v", agg, err)
+	}
+}
