@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pulsehq/pulse/vault"
 )
 
 // Error codes. They are stable strings; the API layer maps them to its own
@@ -130,9 +132,11 @@ func translate(op string, err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return &Error{Code: NotFound, Op: op, Err: errors.New("not found")}
 	}
-	for _, ctxErr := range []error{context.Canceled, context.DeadlineExceeded} {
-		if errors.Is(err, ctxErr) {
-			return &Error{Code: Internal, Op: op, Err: flatError{err.Error(), ctxErr}}
+	// Context and vault errors keep their identity for errors.Is (a wrong
+	// or missing master key is worth telling apart from a database fault).
+	for _, kept := range []error{context.Canceled, context.DeadlineExceeded, vault.ErrUnknownKey, vault.ErrDecrypt} {
+		if errors.Is(err, kept) {
+			return &Error{Code: Internal, Op: op, Err: flatError{err.Error(), kept}}
 		}
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
