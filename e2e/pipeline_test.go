@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,6 +57,25 @@ type pipeline struct {
 	clock   func() time.Time // the fetcher's clock
 	budgets map[topics.Platform]scheduler.Budget
 	running map[string]*component
+	log     *slog.Logger // every component's; nil: slog.Default()
+}
+
+// pipelineOption configures newPipeline.
+type pipelineOption func(*pipelineOptions)
+
+type pipelineOptions struct {
+	log  *slog.Logger
+	wrap func(platforms.Connector) platforms.Connector
+}
+
+// withLogger makes log every component's logger.
+func withLogger(log *slog.Logger) pipelineOption {
+	return func(o *pipelineOptions) { o.log = log }
+}
+
+// withConnectorWrapper wraps each connector, e.g. to observe it.
+func withConnectorWrapper(wrap func(platforms.Connector) platforms.Connector) pipelineOption {
+	return func(o *pipelineOptions) { o.wrap = wrap }
 }
 
 type component struct {
@@ -97,7 +119,7 @@ func (p *pipeline) stop(name string) {
 // startScheduler, startFetcher, ... build a fresh instance of the component
 // and start it.
 func (p *pipeline) startScheduler(interval time.Duration) {
-	s, err := scheduler.New(scheduler.Config{Brokers: p.brokers, Links: p.pg, Tick: 50 * time.Millisecond, Interval: interval, Budgets: p.budgets})
+	s, err := scheduler.New(scheduler.Config{Brokers: p.brokers, Links: p.pg, Tick: 50 * time.Millisecond, Interval: interval, Budgets: p.budgets, Logger: p.log})
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -105,7 +127,7 @@ func (p *pipeline) startScheduler(interval time.Duration) {
 }
 
 func (p *pipeline) startFetcher() {
-	f, err := fetcher.New(fetcher.Config{Brokers: p.brokers, Links: p.pg, Connectors: p.conns, Clock: p.clock})
+	f, err := fetcher.New(fetcher.Config{Brokers: p.brokers, Links: p.pg, Connectors: p.conns, Clock: p.clock, Logger: p.log})
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -113,11 +135,24 @@ func (p *pipeline) startFetcher() {
 }
 
 func (p *pipeline) gokaOptions() []goka.ProcessorOption {
-	return append(p.goka.ProcessorOptions(), goka.WithStorageBuilder(storage.MemoryBuilder()))
+	opts := append(p.goka.ProcessorOptions(), goka.WithStorageBuilder(storage.MemoryBuilder()))
+	if p.log != nil {
+		opts = append(opts, goka.WithLogger(gokaLogger{p.log}))
+	}
+	return opts
+}
+
+// gokaLogger sends goka's messages to a slog.Logger.
+type gokaLogger struct{ log *slog.Logger }
+
+func (l gokaLogger) Print(v ...any)   { l.log.Debug(fmt.Sprint(v...), "component", "goka") }
+func (l gokaLogger) Println(v ...any) { l.log.Debug(fmt.Sprint(v...), "component", "goka") }
+func (l gokaLogger) Printf(format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...), "component", "goka")
 }
 
 func (p *pipeline) startNormalizer() {
-	proc, err := normalizer.New(normalizer.Config{Brokers: p.brokers, Parsers: p.parsers, Options: p.gokaOptions()})
+	proc, err := normalizer.New(normalizer.Config{Brokers: p.brokers, Parsers: p.parsers, Options: p.gokaOptions(), Logger: p.log})
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -125,7 +160,7 @@ func (p *pipeline) startNormalizer() {
 }
 
 func (p *pipeline) startAggregator() {
-	proc, err := aggregator.New(aggregator.Config{Brokers: p.brokers, Options: p.gokaOptions()})
+	proc, err := aggregator.New(aggregator.Config{Brokers: p.brokers, Options: p.gokaOptions(), Logger: p.log})
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -133,7 +168,7 @@ func (p *pipeline) startAggregator() {
 }
 
 func (p *pipeline) startSink() *chsink.Sink {
-	s, err := chsink.New(chsink.Config{Brokers: p.brokers, Store: p.ch, FlushInterval: 100 * time.Millisecond})
+	s, err := chsink.New(chsink.Config{Brokers: p.brokers, Store: p.ch, FlushInterval: 100 * time.Millisecond, Logger: p.log})
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -144,20 +179,20 @@ func (p *pipeline) startSink() *chsink.Sink {
 // newPipeline sets up the engines, the simulator and the API; no pipeline
 // component runs yet. fetchClock is the fetcher's clock, simClock the
 // simulator's.
-func newPipeline(t *testing.T, fetchClock, simClock func() time.Time) *pipeline {
+func newPipeline(t *testing.T, fetchClock, simClock func() time.Time, opts ...pipelineOption) *pipeline {
 	t.Helper()
-	p := &pipeline{t: t, clock: fetchClock, running: map[string]*component{}}
+	var o pipelineOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	p := &pipeline{t: t, clock: fetchClock, running: map[string]*component{}, log: o.log}
 	broker, err := kafka.StartBroker(kafka.BrokerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(broker.Close)
 	p.brokers = broker.Addrs()
-	var specs []kafka.TopicSpec
-	for _, tp := range topics.All {
-		specs = append(specs, kafka.TopicSpec{Name: tp})
-	}
-	repl, err := kafka.EnsureTopics(context.Background(), p.brokers, 0, specs...)
+	repl, err := kafka.EnsureTopics(context.Background(), p.brokers, 0, kafka.PulseTopics()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,21 +205,31 @@ func newPipeline(t *testing.T, fetchClock, simClock func() time.Time) *pipeline 
 	}
 	simSrv := httptest.NewServer(p.sim.Handler())
 	t.Cleanup(simSrv.Close)
+	// The connectors' redirect URI is the API's callback: serve first, then
+	// build the handler.
+	var apiHandler atomic.Pointer[http.Handler]
+	p.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		(*apiHandler.Load()).ServeHTTP(w, r)
+	}))
 	p.conns = map[topics.Platform]platforms.Connector{}
 	p.parsers = map[topics.Platform]normalizer.Parser{}
 	for _, pl := range p.sim.Platforms() {
 		c, err := platforms.New(pl, platforms.Config{BaseURL: sim.BaseURL(simSrv.URL, pl), AuthBaseURL: sim.BaseURL(simSrv.URL, pl),
-			ClientID: "pulse-e2e", ClientSecret: "secret", RedirectURL: "http://127.0.0.1/oauth/cb"})
+			ClientID: "pulse-e2e", ClientSecret: "secret", RedirectURL: p.api.URL + "/oauth/" + string(pl) + "/callback"})
 		if err != nil {
 			t.Fatal(err)
 		}
+		if o.wrap != nil {
+			c = o.wrap(c)
+		}
 		p.conns[pl], p.parsers[pl] = c, c
 	}
-	srv, err := api.New(api.Config{Accounts: p.pg, Metrics: p.ch})
+	srv, err := api.New(api.Config{Accounts: p.pg, Metrics: p.ch, Connectors: p.conns, Logger: p.log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.api = httptest.NewServer(srv.Handler())
+	h := srv.Handler()
+	apiHandler.Store(&h)
 	t.Cleanup(func() {
 		p.api.Close()
 		for name := range p.running {

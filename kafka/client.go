@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pulsehq/pulse/topics"
 )
 
 // DefaultPartitions is the partition count Pulse creates its topics with.
@@ -68,6 +70,16 @@ type TopicSpec struct {
 	Partitions int32
 	// Compacted topics keep the latest value per key forever.
 	Compacted bool
+}
+
+// PulseTopics returns the specs of every topic in topics.All, with the
+// default partition count.
+func PulseTopics() []TopicSpec {
+	specs := make([]TopicSpec, 0, len(topics.All))
+	for _, t := range topics.All {
+		specs = append(specs, TopicSpec{Name: t})
+	}
+	return specs
 }
 
 // EnsureTopics creates the topics that do not exist yet with the given

@@ -27,11 +27,7 @@ func TestViewServesAggregatesFromKafka(t *testing.T) {
 	defer b.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var specs []kafka.TopicSpec
-	for _, tp := range topics.All {
-		specs = append(specs, kafka.TopicSpec{Name: tp})
-	}
-	repl, err := kafka.EnsureTopics(ctx, b.Addrs(), 0, specs...)
+	repl, err := kafka.EnsureTopics(ctx, b.Addrs(), 0, kafka.PulseTopics()...)
 	if err != nil {
 		t.Fatal(err)
 	}

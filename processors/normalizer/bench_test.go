@@ -27,11 +27,7 @@ func benchTopic(b *testing.B) *kafka.Goka {
 		b.Fatal(err)
 	}
 	b.Cleanup(br.Close)
-	var specs []kafka.TopicSpec
-	for _, tp := range topics.All {
-		specs = append(specs, kafka.TopicSpec{Name: tp})
-	}
-	repl, err := kafka.EnsureTopics(context.Background(), br.Addrs(), 0, specs...)
+	repl, err := kafka.EnsureTopics(context.Background(), br.Addrs(), 0, kafka.PulseTopics()...)
 	if err != nil {
 		b.Fatal(err)
 	}

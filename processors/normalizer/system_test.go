@@ -25,11 +25,7 @@ func mustBroker(t *testing.T) *kafka.Goka {
 	t.Cleanup(b.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var specs []kafka.TopicSpec
-	for _, tp := range topics.All {
-		specs = append(specs, kafka.TopicSpec{Name: tp})
-	}
-	repl, err := kafka.EnsureTopics(ctx, b.Addrs(), 0, specs...)
+	repl, err := kafka.EnsureTopics(ctx, b.Addrs(), 0, kafka.PulseTopics()...)
 	if err != nil {
 		t.Fatal(err)
 	}

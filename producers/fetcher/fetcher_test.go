@@ -41,11 +41,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(b.Close)
 	h := &harness{brokers: b.Addrs(), db: postgres.MustOpenTest(t), now: time.Now().UTC()}
-	var specs []kafka.TopicSpec
-	for _, tp := range topics.All {
-		specs = append(specs, kafka.TopicSpec{Name: tp})
-	}
-	if _, err := kafka.EnsureTopics(ctx, h.brokers, 0, specs...); err != nil {
+	if _, err := kafka.EnsureTopics(ctx, h.brokers, 0, kafka.PulseTopics()...); err != nil {
 		t.Fatal(err)
 	}
 	h.sim, err = sim.New(sim.Config{Seed: 3, Clock: func() time.Time { return h.now }})
