@@ -60,9 +60,9 @@ func (s *Server) answerAPI(ps *platformState, endpoint string, h apiHandler, hea
 	p := ps.impl.platform()
 	now := s.now()
 	res := apiResult{counts: Counts{Requests: 1}}
-	fail := func(code int) apiResult {
-		res.status = code
-		res.body = marshal(ps.impl.errorBody(code))
+	fail := func(code int, q quota) apiResult {
+		status, body := ps.impl.errorBody(code, q)
+		res.status, res.body = status, marshal(body)
 		return res
 	}
 
@@ -76,35 +76,38 @@ func (s *Server) answerAPI(ps *platformState, endpoint string, h apiHandler, hea
 	g, ok := s.accessLocked(p, token)
 	if !ok {
 		s.mu.Unlock()
-		return fail(http.StatusUnauthorized)
+		return fail(http.StatusUnauthorized, quota{})
 	}
 	res.app, res.account = g.clientID, g.accountID
-	q, allowed, metered := s.takeLocked(windowKey{p, endpoint, g.clientID, g.accountID}, ps.limits[endpoint], now)
-	var throttle, unavailable, slow bool
-	if allowed {
+	qs, denied := s.takeLocked(ps.impl.meters(endpoint, g), now)
+	var throttle, unavailable, badRequest, slow bool
+	if denied < 0 {
 		throttle = f.RateLimit.fire(ps.rng)
 		unavailable = !throttle && f.ServerError.fire(ps.rng)
+		badRequest = !throttle && !unavailable && f.BadRequest.fire(ps.rng)
 		slow = f.Slow.fire(ps.rng)
 	}
 	delay := f.slowDelay()
 	s.mu.Unlock()
 
 	switch {
-	case !allowed:
+	case denied >= 0:
 		res.counts.LimitBreaches++
-		ps.impl.setQuotaHeaders(header, q)
-		return fail(http.StatusTooManyRequests)
+		ps.impl.setQuotaHeaders(header, now, qs)
+		return fail(http.StatusTooManyRequests, qs[denied])
 	case throttle:
+		// As if the narrowest window were exhausted.
 		res.counts.Faults++
-		if !metered {
-			q = quota{limit: -1, reset: now.Add(DefaultWindow)}
+		if len(qs) == 0 {
+			qs = []quota{{limit: -1, reset: now.Add(DefaultWindow)}}
 		}
-		q.remaining = 0
-		ps.impl.setQuotaHeaders(header, q)
-		return fail(http.StatusTooManyRequests)
+		i := len(qs) - 1
+		qs[i].remaining = 0
+		ps.impl.setQuotaHeaders(header, now, qs)
+		return fail(http.StatusTooManyRequests, qs[i])
 	}
-	if metered {
-		ps.impl.setQuotaHeaders(header, q)
+	if len(qs) > 0 {
+		ps.impl.setQuotaHeaders(header, now, qs)
 	}
 	if slow {
 		res.counts.Faults++
@@ -113,9 +116,13 @@ func (s *Server) answerAPI(ps *platformState, endpoint string, h apiHandler, hea
 			return res
 		}
 	}
-	if unavailable {
+	switch {
+	case unavailable:
 		res.counts.Faults++
-		return fail(http.StatusServiceUnavailable)
+		return fail(http.StatusServiceUnavailable, quota{})
+	case badRequest:
+		res.counts.Faults++
+		return fail(http.StatusBadRequest, quota{})
 	}
 
 	code, v := h(&apiCall{r: r, now: now, grant: g, acct: ps.byID[g.accountID]})

@@ -40,8 +40,9 @@ func (s *Server) Followers(p topics.Platform, id string, at time.Time) (int64, e
 }
 
 // Posts returns up to n of account id's posts published at or before at,
-// newest first, with their engagement at at. n <= 0 means every post the
-// platform's timeline serves (X: the 3,200 most recent).
+// newest first, with their engagement at at, as the platform reports them
+// (text and permalink included). n <= 0 means every post the platform's
+// timeline serves: the 3,200 most recent.
 func (s *Server) Posts(p topics.Platform, id string, at time.Time, n int) ([]Post, error) {
 	ps, a, err := s.lookup(p, id)
 	if err != nil {
@@ -54,7 +55,7 @@ func (s *Server) Posts(p topics.Platform, id string, at time.Time, n int) ([]Pos
 	}
 	out := make([]Post, 0, n)
 	for k := last; k >= first && len(out) < n; k-- {
-		out = append(out, a.post(k, ps.impl.postID(a, k, a.postTime(k)), at))
+		out = append(out, ps.post(a, k, at))
 	}
 	return out, nil
 }

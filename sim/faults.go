@@ -50,16 +50,23 @@ func (f *Fault) fire(rng *rand.Rand) bool {
 
 // Faults is a platform's fault injection. Faults are considered in the
 // order of the fields, each at most once per API request: Revoke before the
-// token is checked, RateLimit and ServerError instead of the answer, Slow
-// before it, Truncate and Malformed on a successful answer's body.
+// token is checked, RateLimit, ServerError and BadRequest instead of the
+// answer (at most one of them), Slow before it, Truncate and Malformed on a
+// successful answer's body.
 type Faults struct {
 	// Revoke revokes the request's token (and its pair) before it is
-	// checked, so the request gets the platform's 401.
+	// checked, so the request gets the platform's invalid-token error (X:
+	// 401; Meta: error code 190).
 	Revoke Fault `json:"revoke"`
-	// RateLimit answers 429 as if the window were exhausted.
+	// RateLimit answers the platform's throttling error (X: 429; Meta: the
+	// error code of the request's narrowest limit) as if that limit's window
+	// were exhausted.
 	RateLimit Fault `json:"rate_limit"`
-	// ServerError answers 503.
+	// ServerError answers 503 (Meta: HTTP 503 with error code 2).
 	ServerError Fault `json:"server_error"`
+	// BadRequest answers the platform's 400 for an invalid request (Meta:
+	// error code 100), an error retrying cannot fix.
+	BadRequest Fault `json:"bad_request"`
 	// Slow delays the answer by SlowDelay (or until the request is
 	// cancelled).
 	Slow Fault `json:"slow"`
@@ -118,7 +125,7 @@ func (f Faults) validate() error {
 		name string
 		f    Fault
 	}{
-		{"revoke", f.Revoke}, {"rate_limit", f.RateLimit}, {"server_error", f.ServerError},
+		{"revoke", f.Revoke}, {"rate_limit", f.RateLimit}, {"server_error", f.ServerError}, {"bad_request", f.BadRequest},
 		{"slow", f.Slow}, {"truncate", f.Truncate}, {"malformed", f.Malformed},
 	} {
 		if err := c.f.validate(); err != nil {

@@ -55,8 +55,9 @@ const (
 	tagPage
 )
 
-// Account is a synthetic account. Handle is the platform's user name
-// (X's username, without "@").
+// Account is a synthetic account: an X user, a Facebook Page or an
+// Instagram professional account. Handle is the platform's user name,
+// without "@" (X's and Instagram's username, the Page's username).
 type Account struct {
 	Platform  topics.Platform `json:"platform"`
 	ID        string          `json:"id"`
@@ -66,7 +67,9 @@ type Account struct {
 }
 
 // AccountMetrics are an account's counters at one instant. Followers is at
-// least 1; the others are non-negative.
+// least 1; the others are non-negative. Facebook reports Followers only
+// (and a fan_count derived from it); Instagram Followers, Following
+// (follows_count) and Posts (media_count).
 type AccountMetrics struct {
 	Followers int64 `json:"followers"`
 	Following int64 `json:"following"`
@@ -81,17 +84,26 @@ type AccountMetrics struct {
 // Post is a synthetic post and its engagement at one instant. Counters
 // grow with the post's age and level off after about a day; they never
 // decrease.
+//
+// The platforms report the counters as: X likes, replies, retweets,
+// quotes, bookmarks and impressions; Facebook reactions (Likes), comments
+// (Replies) and shares (Reposts); Instagram likes (Likes) and comments
+// (Replies).
 type Post struct {
-	ID          string    `json:"id"`
-	AccountID   string    `json:"account_id"`
-	CreatedAt   time.Time `json:"created_at"`
-	Text        string    `json:"text"`
-	Likes       int64     `json:"likes"`
-	Replies     int64     `json:"replies"`
-	Reposts     int64     `json:"reposts"`
-	Quotes      int64     `json:"quotes"`
-	Bookmarks   int64     `json:"bookmarks"`
-	Impressions int64     `json:"impressions"`
+	ID        string    `json:"id"`
+	AccountID string    `json:"account_id"`
+	CreatedAt time.Time `json:"created_at"`
+	// Text is the post's text as the platform's API returns it: X escapes
+	// & < > as HTML entities, Meta does not; "" for a post without text.
+	Text string `json:"text"`
+	// Permalink is the post's public URL.
+	Permalink   string `json:"permalink"`
+	Likes       int64  `json:"likes"`
+	Replies     int64  `json:"replies"`
+	Reposts     int64  `json:"reposts"`
+	Quotes      int64  `json:"quotes"`
+	Bookmarks   int64  `json:"bookmarks"`
+	Impressions int64  `json:"impressions"`
 }
 
 // account is an Account with the parameters of its curves.

@@ -31,8 +31,13 @@ func TestNewValidatesConfig(t *testing.T) {
 	if n := len(s.Accounts(topics.X)); n != DefaultAccounts {
 		t.Errorf("accounts = %d, want %d", n, DefaultAccounts)
 	}
-	if got := s.Platforms(); len(got) != 1 || got[0] != topics.X {
-		t.Errorf("Platforms() = %v, want [x]", got)
+	if got := s.Platforms(); len(got) != 3 || got[0] != topics.Facebook || got[1] != topics.Instagram || got[2] != topics.X {
+		t.Errorf("Platforms() = %v, want [facebook instagram x]", got)
+	}
+	for _, p := range s.Platforms() {
+		if n := len(s.Accounts(p)); n != DefaultAccounts {
+			t.Errorf("%s accounts = %d, want %d", p, n, DefaultAccounts)
+		}
 	}
 }
 
@@ -71,7 +76,7 @@ func TestAccountsAreDeterministic(t *testing.T) {
 	if _, err := a.Metrics(topics.X, "42", start); err == nil {
 		t.Error("Metrics of an unknown account succeeded")
 	}
-	if _, err := a.Metrics(topics.Facebook, accA[0].ID, start); err == nil {
+	if _, err := a.Metrics(topics.LinkedIn, accA[0].ID, start); err == nil {
 		t.Error("Metrics of an unsimulated platform succeeded")
 	}
 }

@@ -18,8 +18,14 @@ import (
 const (
 	// CodeTTL is how long an authorization code can be redeemed.
 	CodeTTL = 10 * time.Minute
-	// AccessTTL is the lifetime of an access token (X's: two hours).
+	// AccessTTL is the lifetime of an X access token: two hours.
 	AccessTTL = 2 * time.Hour
+	// MetaShortLivedTTL is the lifetime of the user token Meta's token
+	// endpoint returns for an authorization code.
+	MetaShortLivedTTL = time.Hour
+	// MetaLongLivedTTL is the lifetime of a long-lived Meta user token, as
+	// returned by the fb_exchange_token grant and IssueToken: 60 days.
+	MetaLongLivedTTL = 60 * 24 * time.Hour
 	// IssuedClientID is the app that IssueToken's tokens belong to.
 	IssuedClientID = "sim"
 
@@ -35,7 +41,7 @@ type authCode struct {
 	accountID   string
 	scope       string
 	challenge   string
-	method      string // "S256" or "plain"
+	method      string // "S256" or "plain"; "" when the flow has no PKCE
 	expires     time.Time
 	used        bool
 	issued      []string // tokens issued from the code, revoked on replay
@@ -48,8 +54,11 @@ type grant struct {
 	accountID string
 	scope     string
 	refresh   bool
-	expires   time.Time // zero: never
-	pair      string    // the other token issued with this one
+	// page marks a Meta Page access token, derived from a user token by
+	// /me/accounts; pair is then that user token, and vice versa.
+	page    bool
+	expires time.Time // zero: never
+	pair    string    // the other token issued with this one
 }
 
 // usableBy reports whether app clientID may refresh or revoke the token.
@@ -84,11 +93,25 @@ type tokenPair struct {
 }
 
 // oauthError is an RFC 6749 error: status, error and error_description.
+// reason tells platforms with their own error bodies (Meta) what failed.
 type oauthError struct {
 	status int
 	code   string
 	desc   string
+	reason failReason
 }
+
+// failReason is why a code or token was refused.
+type failReason int
+
+const (
+	reasonInvalid     failReason = iota // unknown, malformed or another platform's
+	reasonUsed                          // an authorization code redeemed before
+	reasonExpired                       // past its expiry
+	reasonOtherClient                   // issued to another app
+	reasonRedirect                      // redirect URI differs from the authorize request's
+	reasonVerifier                      // PKCE verifier does not match the challenge
+)
 
 func (e *oauthError) Error() string { return e.code + ": " + e.desc }
 
@@ -107,36 +130,45 @@ func (s *Server) newCode(c authCode) string {
 	return code
 }
 
-// redeem exchanges an authorization code. The code is spent by any attempt,
-// successful or not; redeeming a spent code also revokes the tokens issued
-// from it (RFC 6749 §4.1.2).
-func (s *Server) redeem(p topics.Platform, code, clientID, redirectURI, verifier string) (tokenPair, error) {
+// redeem exchanges an authorization code for an access token that expires
+// after ttl. The code is spent by any attempt, successful or not; redeeming
+// a spent code also revokes the tokens issued from it (RFC 6749 §4.1.2). A
+// code issued without a PKCE challenge needs no verifier.
+func (s *Server) redeem(p topics.Platform, code, clientID, redirectURI, verifier string, ttl time.Duration) (tokenPair, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	bad := invalidRequest("Value passed for the authorization code was invalid.")
+	bad := func(r failReason) *oauthError {
+		e := invalidRequest("Value passed for the authorization code was invalid.")
+		e.reason = r
+		return e
+	}
 	c, ok := s.codes[code]
 	if !ok || c.platform != p {
-		return tokenPair{}, bad
+		return tokenPair{}, bad(reasonInvalid)
 	}
 	if c.used {
 		for _, t := range c.issued {
 			s.revokeLocked(t)
 		}
 		c.issued = nil
-		return tokenPair{}, bad
+		return tokenPair{}, bad(reasonUsed)
 	}
 	c.used = true
 	switch {
 	case !s.now().Before(c.expires):
-		return tokenPair{}, bad
+		return tokenPair{}, bad(reasonExpired)
 	case c.clientID != clientID:
-		return tokenPair{}, &oauthError{status: http.StatusBadRequest, code: "invalid_grant", desc: "The authorization code was issued to another client."}
+		return tokenPair{}, &oauthError{status: http.StatusBadRequest, code: "invalid_grant", desc: "The authorization code was issued to another client.", reason: reasonOtherClient}
 	case c.redirectURI != redirectURI:
-		return tokenPair{}, invalidRequest("Value passed for the redirect uri did not match the uri of the authorization code.")
-	case !verifyPKCE(c.method, c.challenge, verifier):
-		return tokenPair{}, invalidRequest("Value passed for the code verifier did not match the code challenge.")
+		e := invalidRequest("Value passed for the redirect uri did not match the uri of the authorization code.")
+		e.reason = reasonRedirect
+		return tokenPair{}, e
+	case c.method != "" && !verifyPKCE(c.method, c.challenge, verifier):
+		e := invalidRequest("Value passed for the code verifier did not match the code challenge.")
+		e.reason = reasonVerifier
+		return tokenPair{}, e
 	}
-	tp := s.issueLocked(p, clientID, c.accountID, c.scope)
+	tp := s.issueLocked(p, clientID, c.accountID, c.scope, s.now().Add(ttl))
 	c.issued = append(c.issued, tp.access)
 	if tp.refresh != "" {
 		c.issued = append(c.issued, tp.refresh)
@@ -159,7 +191,50 @@ func (s *Server) rotate(p topics.Platform, refresh, clientID string) (tokenPair,
 	if a, ok := s.tokens[g.pair]; ok {
 		a.pair = ""
 	}
-	return s.issueLocked(p, clientID, g.accountID, g.scope), nil
+	return s.issueLocked(p, clientID, g.accountID, g.scope, s.now().Add(AccessTTL)), nil
+}
+
+// extend issues a new access token, valid for ttl, for the grant of a valid
+// user access token of platform p, as Meta's fb_exchange_token grant does:
+// the new token belongs to app clientID and the old one stays valid until
+// it expires. Only the token's app may extend it, except that any app may
+// extend (and so adopt) an IssueToken token.
+func (s *Server) extend(p topics.Platform, token, clientID string, ttl time.Duration) (tokenPair, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fail := func(r failReason) error {
+		return &oauthError{status: http.StatusBadRequest, code: "invalid_grant", desc: "Value passed for the token was invalid.", reason: r}
+	}
+	g, ok := s.tokens[token]
+	switch {
+	case !ok || g.refresh || g.page || g.platform != p:
+		return tokenPair{}, fail(reasonInvalid)
+	case s.expiredLocked(g):
+		return tokenPair{}, fail(reasonExpired)
+	case !g.usableBy(clientID):
+		return tokenPair{}, fail(reasonOtherClient)
+	}
+	return s.issueLocked(p, clientID, g.accountID, g.scope, s.now().Add(ttl)), nil
+}
+
+// pageToken returns the Page access token derived from user token user, a
+// valid access token of platform p, issuing it on first use. It shares the
+// user token's app, scope and expiry, and the two are revoked together.
+func (s *Server) pageToken(p topics.Platform, user string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.accessLocked(p, user)
+	if !ok || g.page {
+		return "", false
+	}
+	if pg, ok := s.tokens[g.pair]; ok && pg.page {
+		return g.pair, true
+	}
+	s.sweepLocked()
+	tok := newSecret()
+	s.tokens[tok] = &grant{platform: p, clientID: g.clientID, accountID: g.accountID, scope: g.scope, page: true, expires: g.expires, pair: user}
+	g.pair = tok
+	return tok, true
 }
 
 // access returns the grant of a valid access token of platform p.
@@ -181,12 +256,11 @@ func (s *Server) expiredLocked(g *grant) bool {
 	return !g.expires.IsZero() && !s.now().Before(g.expires)
 }
 
-// issueLocked creates an access token, and a refresh token when scope has
-// offline.access.
-func (s *Server) issueLocked(p topics.Platform, clientID, accountID, scope string) tokenPair {
+// issueLocked creates an access token expiring at expires, and a refresh
+// token when scope has offline.access.
+func (s *Server) issueLocked(p topics.Platform, clientID, accountID, scope string, expires time.Time) tokenPair {
 	s.sweepLocked()
-	now := s.now()
-	tp := tokenPair{access: newSecret(), expires: now.Add(AccessTTL), scope: scope, accountID: accountID}
+	tp := tokenPair{access: newSecret(), expires: expires, scope: scope, accountID: accountID}
 	g := &grant{platform: p, clientID: clientID, accountID: accountID, scope: scope, expires: tp.expires}
 	s.tokens[tp.access] = g
 	if hasScope(scope, "offline.access") {
@@ -200,8 +274,13 @@ func (s *Server) issueLocked(p topics.Platform, clientID, accountID, scope strin
 // IssueToken creates tokens for account accountID of platform p, as if the
 // user had authorized app IssuedClientID with every scope Pulse uses. Any
 // app may refresh them; the refreshed pair is that app's. It returns the
-// access token, the refresh token and the access token's expiry (AccessTTL
-// from the simulated now). It fails for an unknown platform or account.
+// access token, the refresh token and the access token's expiry from the
+// simulated now. It fails for an unknown platform or account.
+//
+// X: a two-hour access token (AccessTTL) and a refresh token. Facebook and
+// Instagram: a long-lived user token (MetaLongLivedTTL) and no refresh
+// token; the user manages the account's Page (Facebook) or the Page the
+// Instagram account is connected to, so /me/accounts lists it.
 func (s *Server) IssueToken(p topics.Platform, accountID string) (access, refresh string, expiry time.Time, err error) {
 	ps, _, err := s.lookup(p, accountID)
 	if err != nil {
@@ -209,7 +288,7 @@ func (s *Server) IssueToken(p topics.Platform, accountID string) (access, refres
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tp := s.issueLocked(p, IssuedClientID, accountID, ps.impl.fullScope())
+	tp := s.issueLocked(p, IssuedClientID, accountID, ps.impl.fullScope(), s.now().Add(ps.impl.tokenTTL()))
 	return tp.access, tp.refresh, tp.expires, nil
 }
 
@@ -220,6 +299,22 @@ func (s *Server) Revoke(token string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.revokeLocked(token)
+}
+
+// Secrets returns every authorization code and token the Server holds,
+// valid or not yet swept, in no particular order: tests use it to assert
+// that no error message leaks one.
+func (s *Server) Secrets() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.codes)+len(s.tokens))
+	for c := range s.codes {
+		out = append(out, c)
+	}
+	for t := range s.tokens {
+		out = append(out, t)
+	}
+	return out
 }
 
 // revokeFor revokes token and its pair if it is platform p's and app

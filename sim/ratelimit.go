@@ -6,8 +6,10 @@ import (
 	"github.com/pulsehq/pulse/topics"
 )
 
-// Rate limiting: a fixed window per (platform, endpoint, app, account),
-// opened by the window's first request, as X does for user-context limits.
+// Rate limiting: fixed windows, each opened by its first request, as X does
+// for user-context limits. A request counts against every meter its
+// platform puts it under (X: one per endpoint, app and account; Meta: the
+// app's and the business object's).
 
 type windowKey struct {
 	platform topics.Platform
@@ -21,9 +23,21 @@ type window struct {
 	used  int
 }
 
+// meter is one rate limit a request counts against.
+type meter struct {
+	// name is the platform's name for the limit; quotas carry it back to
+	// the platform's error bodies and headers.
+	name string
+	key  windowKey
+	// limit is resolved (no zero fields); Requests < 0 is unlimited.
+	limit Limit
+}
+
 // quota is a window's state after a request, for the rate-limit headers.
 type quota struct {
-	limit     int
+	name      string // the meter's name
+	owner     string // the meter's account, "" for an app-wide limit
+	limit     int    // -1: not metered
 	remaining int
 	reset     time.Time
 }
@@ -38,32 +52,63 @@ func (q quota) resetUnix() int64 {
 	return sec
 }
 
-// takeLocked counts one request against lim in key's window at now. It
-// reports whether the request is allowed (a denied one is not counted), and
-// the window's quota; metered is false for an unlimited endpoint.
-func (s *Server) takeLocked(key windowKey, lim Limit, now time.Time) (q quota, allowed, metered bool) {
-	if lim.Requests < 0 {
-		return quota{}, true, false
+// usedPct is the share of the window used, in percent rounded up, 0 to
+// 100; 0 for an unmetered quota.
+func (q quota) usedPct() int {
+	if q.limit <= 0 {
+		if q.limit == 0 || q.remaining == 0 {
+			return 100
+		}
+		return 0
 	}
-	w, ok := s.windows[key]
-	if !ok || !now.Before(w.start.Add(lim.Window)) {
-		w = &window{start: now}
-		s.windows[key] = w
-	}
-	allowed = w.used < lim.Requests
-	if allowed {
-		w.used++
-	}
-	return quota{limit: lim.Requests, remaining: lim.Requests - w.used, reset: w.start.Add(lim.Window)}, allowed, true
+	used := q.limit - q.remaining
+	return min(100, (100*used+q.limit-1)/q.limit)
 }
 
-// resolve applies the defaults to a configured limit.
-func (l Limit) resolve(def int) Limit {
+// takeLocked counts one request against every meter at now. The request is
+// allowed only when every metered window has room; a denied request counts
+// against none. It returns the quotas of the metered windows, in the order
+// of ms (unlimited meters left out), and the index in it of the first
+// exhausted window, or -1 when the request is allowed.
+func (s *Server) takeLocked(ms []meter, now time.Time) (qs []quota, denied int) {
+	denied = -1
+	ws := make([]*window, 0, len(ms))
+	for _, m := range ms {
+		if m.limit.Requests < 0 {
+			continue
+		}
+		w, ok := s.windows[m.key]
+		if !ok || !now.Before(w.start.Add(m.limit.Window)) {
+			w = &window{start: now}
+			s.windows[m.key] = w
+		}
+		if denied < 0 && w.used >= m.limit.Requests {
+			denied = len(qs)
+		}
+		ws = append(ws, w)
+		qs = append(qs, quota{name: m.name, owner: m.key.account, limit: m.limit.Requests, reset: w.start.Add(m.limit.Window)})
+	}
+	for i, w := range ws {
+		if denied < 0 {
+			w.used++
+		}
+		qs[i].remaining = qs[i].limit - w.used
+	}
+	return qs, denied
+}
+
+// resolve applies the defaults to a configured limit: def requests per
+// DefaultWindow.
+func (l Limit) resolve(def int) Limit { return l.resolveWindow(def, DefaultWindow) }
+
+// resolveWindow applies the defaults to a configured limit: def requests
+// per window.
+func (l Limit) resolveWindow(def int, window time.Duration) Limit {
 	if l.Requests == 0 {
 		l.Requests = def
 	}
 	if l.Window == 0 {
-		l.Window = DefaultWindow
+		l.Window = window
 	}
 	return l
 }

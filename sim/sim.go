@@ -18,9 +18,24 @@
 // for the exact value the API returns at the simulated clock. Rate limits,
 // token expiry and code expiry follow [Config.Clock].
 //
-// Only X is simulated so far. Each platform lives in its own files (x*.go)
-// behind the platformSim interface; the model, OAuth store, rate limiter,
-// fault injection and stats are shared.
+// Three platforms are simulated, each speaking its real API's paths, JSON
+// shapes, OAuth flow, rate-limit headers and error bodies:
+//
+//   - X (x*.go): API v2 users/me and user timeline, OAuth 2.0 with PKCE
+//     and rotating refresh tokens, x-rate-limit-* headers, 429s.
+//   - Facebook (facebook.go, meta.go): Graph API Pages (me/accounts with
+//     Page access tokens, the Page, its posts), Facebook Login with
+//     short-lived and fb_exchange_token long-lived tokens, X-App-Usage and
+//     X-Business-Use-Case-Usage headers, Meta error codes.
+//   - Instagram (instagram.go, meta.go): the Instagram Graph API for
+//     professional accounts through Facebook Login (me/accounts with
+//     instagram_business_account, the account, its media), with
+//     Instagram's 200 calls per account per hour.
+//
+// Each platform lives in its own files behind the platformSim interface;
+// the model, OAuth store, rate limiter, fault injection and stats are
+// shared. Every consent page follows one convention, which [Authorize]
+// relies on.
 //
 // A Server starts no goroutines and is safe for concurrent use.
 package sim
@@ -62,6 +77,10 @@ type Config struct {
 	Clock func() time.Time
 	// X configures the X (Twitter) simulation.
 	X XConfig
+	// Facebook configures the Facebook Pages simulation.
+	Facebook FacebookConfig
+	// Instagram configures the Instagram (Graph API) simulation.
+	Instagram InstagramConfig
 }
 
 // Limit is a rate limit: Requests per Window for each (app, user) pair.
@@ -99,32 +118,51 @@ type platformSim interface {
 	accountID(i int) string
 	// postID returns the id of a's post number k, created at created.
 	postID(a *account, k int64, created time.Time) string
+	// present adapts a model post of a to what the platform reports: its
+	// text as the API returns it, and its permalink.
+	present(a *account, p *Post)
 	// fullScope is the scope of tokens made by IssueToken.
 	fullScope() string
+	// tokenTTL is the lifetime of tokens made by IssueToken.
+	tokenTTL() time.Duration
 	// accessToken returns the access token a request presents, or "".
 	accessToken(r *http.Request) string
-	// errorBody returns the platform's body for an API error status the
-	// simulator decides itself: 401, 429 or 503.
-	errorBody(status int) any
-	// setQuotaHeaders reports q in the platform's rate-limit headers.
-	setQuotaHeaders(h http.Header, q quota)
+	// meters returns the rate limits a request to endpoint with grant g
+	// counts against, broadest first.
+	meters(endpoint string, g *grant) []meter
+	// errorBody returns the platform's status and body for an API error
+	// the simulator decides itself: http.StatusUnauthorized (invalid
+	// token), StatusTooManyRequests (q's window is exhausted; q.limit is
+	// -1 when the request is not metered), StatusServiceUnavailable or
+	// StatusBadRequest (injected faults).
+	errorBody(status int, q quota) (int, any)
+	// setQuotaHeaders reports the request's quotas (at least one) in the
+	// platform's rate-limit headers.
+	setQuotaHeaders(h http.Header, now time.Time, qs []quota)
 	// routes registers the platform's handlers on mux; every pattern
 	// starts with prefix.
 	routes(mux *http.ServeMux, prefix string)
 }
 
-// platformState is a platform's accounts and settings. accounts, byID,
-// clients and limits are immutable after New; faults and rng are guarded
-// by Server.mu.
+// platformState is a platform's accounts and settings. accounts, byID and
+// clients are immutable after New; faults and rng are guarded by
+// Server.mu.
 type platformState struct {
 	impl     platformSim
 	accounts []*account
 	byID     map[string]*account
 	clients  map[string]string // nil: any client id is accepted
-	limits   map[string]Limit  // by endpoint name
 
 	faults Faults
 	rng    *rand.Rand
+}
+
+// post returns a's post number k with its engagement at t, as the platform
+// reports it.
+func (ps *platformState) post(a *account, k int64, t time.Time) Post {
+	p := a.post(k, ps.impl.postID(a, k, a.postTime(k)), t)
+	ps.impl.present(a, &p)
+	return p
 }
 
 // New returns a Server for cfg, or an error when cfg is invalid.
@@ -152,8 +190,22 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim: new: X: %w", err)
 	}
-	if err := s.add(x, cfg.Accounts, cfg.X.Clients, x.limits(), cfg.X.Faults); err != nil {
+	if err := s.add(x, cfg.Accounts, cfg.X.Clients, cfg.X.Faults); err != nil {
 		return nil, fmt.Errorf("sim: new: X: %w", err)
+	}
+	fb, err := newFacebookSim(s, cfg.Facebook, cfg.Accounts)
+	if err != nil {
+		return nil, fmt.Errorf("sim: new: Facebook: %w", err)
+	}
+	if err := s.add(fb, cfg.Accounts, cfg.Facebook.Clients, cfg.Facebook.Faults); err != nil {
+		return nil, fmt.Errorf("sim: new: Facebook: %w", err)
+	}
+	ig, err := newInstagramSim(s, cfg.Instagram, cfg.Accounts)
+	if err != nil {
+		return nil, fmt.Errorf("sim: new: Instagram: %w", err)
+	}
+	if err := s.add(ig, cfg.Accounts, cfg.Instagram.Clients, cfg.Instagram.Faults); err != nil {
+		return nil, fmt.Errorf("sim: new: Instagram: %w", err)
 	}
 
 	mux := http.NewServeMux()
@@ -166,7 +218,7 @@ func New(cfg Config) (*Server, error) {
 }
 
 // add registers a platform with its synthetic accounts.
-func (s *Server) add(impl platformSim, n int, clients map[string]string, limits map[string]Limit, faults Faults) error {
+func (s *Server) add(impl platformSim, n int, clients map[string]string, faults Faults) error {
 	p := impl.platform()
 	if err := faults.validate(); err != nil {
 		return fmt.Errorf("Faults: %w", err)
@@ -180,7 +232,6 @@ func (s *Server) add(impl platformSim, n int, clients map[string]string, limits 
 		impl:    impl,
 		byID:    make(map[string]*account, n),
 		clients: maps.Clone(clients),
-		limits:  limits,
 		faults:  faults,
 		rng:     rand.New(rand.NewPCG(uint64(s.seed), strHash(string(p)))),
 	}

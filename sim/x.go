@@ -54,8 +54,9 @@ const (
 
 // xSim implements platformSim for X.
 type xSim struct {
-	s   *Server
-	cfg XConfig
+	s      *Server
+	cfg    XConfig
+	limits map[string]Limit // by endpoint name, resolved
 }
 
 func newXSim(s *Server, cfg XConfig) (*xSim, error) {
@@ -64,14 +65,10 @@ func newXSim(s *Server, cfg XConfig) (*xSim, error) {
 			return nil, fmt.Errorf("%s: negative window %v", name, l.Window)
 		}
 	}
-	return &xSim{s: s, cfg: cfg}, nil
-}
-
-func (x *xSim) limits() map[string]Limit {
-	return map[string]Limit{
-		XEndpointUsersMe:    x.cfg.UsersMe.resolve(DefaultXUsersMeLimit),
-		XEndpointUserTweets: x.cfg.UserTweets.resolve(DefaultXUserTweetsLimit),
-	}
+	return &xSim{s: s, cfg: cfg, limits: map[string]Limit{
+		XEndpointUsersMe:    cfg.UsersMe.resolve(DefaultXUsersMeLimit),
+		XEndpointUserTweets: cfg.UserTweets.resolve(DefaultXUserTweetsLimit),
+	}}, nil
 }
 
 func (x *xSim) platform() topics.Platform { return topics.X }
@@ -79,6 +76,19 @@ func (x *xSim) platform() topics.Platform { return topics.X }
 func (x *xSim) accountID(i int) string { return strconv.Itoa(XFirstAccountID + i) }
 
 func (x *xSim) fullScope() string { return xScope }
+
+func (x *xSim) tokenTTL() time.Duration { return AccessTTL }
+
+// meters puts each request under its endpoint's limit, per app and user.
+func (x *xSim) meters(endpoint string, g *grant) []meter {
+	return []meter{{name: endpoint, key: windowKey{topics.X, endpoint, g.clientID, g.accountID}, limit: x.limits[endpoint]}}
+}
+
+// present sets the post's permalink; X's text is the model's, HTML-escaped
+// as the X API returns it.
+func (x *xSim) present(a *account, p *Post) {
+	p.Permalink = "https://x.com/" + a.Handle + "/status/" + p.ID
+}
 
 // postID returns a snowflake id as X makes them: milliseconds since X's
 // epoch in the high bits, so ids sort by creation time.
@@ -125,9 +135,12 @@ type xParamError struct {
 	Message    string              `json:"message"`
 }
 
-func (x *xSim) errorBody(status int) any {
+func (x *xSim) errorBody(status int, _ quota) (int, any) {
+	if status == http.StatusBadRequest {
+		return xInvalid("ids", "", "The `ids` query parameter value [] is not valid")
+	}
 	text := http.StatusText(status)
-	return xProblem{Title: text, Detail: text, Type: "about:blank", Status: status}
+	return status, xProblem{Title: text, Detail: text, Type: "about:blank", Status: status}
 }
 
 func xForbidden(detail string) (int, any) {
@@ -144,8 +157,10 @@ func xInvalid(param, value, msg string) (int, any) {
 	}
 }
 
-// setQuotaHeaders sets X's x-rate-limit-* headers.
-func (x *xSim) setQuotaHeaders(h http.Header, q quota) {
+// setQuotaHeaders sets X's x-rate-limit-* headers from the request's one
+// quota.
+func (x *xSim) setQuotaHeaders(h http.Header, _ time.Time, qs []quota) {
+	q := qs[0]
 	if q.limit >= 0 {
 		h.Set("X-Rate-Limit-Limit", strconv.Itoa(q.limit))
 	}

@@ -231,7 +231,7 @@ func (x *xSim) token(w http.ResponseWriter, r *http.Request) {
 					return tokenPair{}, invalidRequest("Missing required parameter [" + p + "].")
 				}
 			}
-			return x.s.redeem(topics.X, f.Get("code"), clientID, f.Get("redirect_uri"), f.Get("code_verifier"))
+			return x.s.redeem(topics.X, f.Get("code"), clientID, f.Get("redirect_uri"), f.Get("code_verifier"), AccessTTL)
 		case "refresh_token":
 			if f.Get("refresh_token") == "" {
 				return tokenPair{}, invalidRequest("Missing required parameter [refresh_token].")

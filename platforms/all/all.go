@@ -3,5 +3,7 @@
 package all
 
 import (
-	_ "github.com/pulsehq/pulse/platforms/x" // X (Twitter) API v2
+	_ "github.com/pulsehq/pulse/platforms/facebook"  // Facebook Pages (Graph API)
+	_ "github.com/pulsehq/pulse/platforms/instagram" // Instagram professional accounts (Graph API)
+	_ "github.com/pulsehq/pulse/platforms/x"         // X (Twitter) API v2
 )
