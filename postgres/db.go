@@ -18,6 +18,25 @@
 // button calls RequestRefresh, which makes links due now (debounced per
 // link) and flags them (Link.RefreshRequested) until MarkScheduled.
 //
+// Accounts: CreateUser and Authenticate keep argon2id password hashes;
+// sessions (CreateSession, Session) store only their token's SHA-256.
+// AdmitLogin and LoginSucceeded throttle sign-ins in a sliding window kept
+// in the login_attempts table, so the limits hold across API replicas.
+//
+// Linking: CreateOAuthState records an authorize request bound to the
+// session that starts it (state stored as a hash, PKCE verifier encrypted);
+// ConsumeOAuthState redeems it exactly once; UpsertLink stores the result.
+//
+// Token lifecycle: the refresher claims links whose token is about to
+// expire with ClaimExpiringLinks (a lease, like ClaimDueLinks), stores the
+// renewed token with UpdateLinkToken, or marks the link needs_reauth with
+// MarkLinkStatusIfUnchanged, which the scheduler then skips.
+//
+// Deletion: DeleteUser crypto-shreds the user's data key, deletes their
+// rows and, in the same transaction, enqueues a purge of their analytics
+// rows elsewhere (ClaimPurges, PurgeDone, PurgeFailed), so a deletion is
+// never half done. DeleteExpired reclaims expired rows.
+//
 // Setup: CreateDatabase creates the database if needed, Open connects (a
 // pgxpool connection pool behind the scenes) and Migrate brings the schema
 // up to date.

@@ -193,7 +193,8 @@ func (db *DB) UpsertLink(ctx context.Context, userID string, platform topics.Pla
 				expires_at = $7,
 				scopes = $8,
 				updated_at = $3,
-				next_fetch_at = $3
+				next_fetch_at = $3,
+				refresh_claimed_until = NULL
 			WHERE l.id = $1
 			RETURNING `+linkColumns,
 			linkID, handle, now, et.access, et.refresh, et.tokenType, et.expiry, scopes))
@@ -311,8 +312,9 @@ func (db *DB) LinkToken(ctx context.Context, linkID string) (*oauth2.Token, Link
 
 // UpdateLinkToken stores a refreshed token for the link. If tok has no
 // refresh token the stored one is kept (token endpoints often omit it on
-// refresh). The link's status is unchanged. It returns an Invalid error if
-// tok has no access token and a NotFound error if the link does not exist.
+// refresh). The link's status is unchanged; a ClaimExpiringLinks lease on
+// it ends. It returns an Invalid error if tok has no access token and a
+// NotFound error if the link does not exist.
 func (db *DB) UpdateLinkToken(ctx context.Context, linkID string, tok *oauth2.Token) error {
 	const op = "postgres.UpdateLinkToken"
 	if err := validateToken(tok); err != nil {
@@ -341,7 +343,8 @@ func (db *DB) UpdateLinkToken(ctx context.Context, linkID string, tok *oauth2.To
 				refresh_token_enc = COALESCE($3, refresh_token_enc),
 				token_type = $4,
 				expires_at = $5,
-				updated_at = $6
+				updated_at = $6,
+				refresh_claimed_until = NULL
 			WHERE id = $1`, lid, et.access, et.refresh, et.tokenType, et.expiry, db.now())
 		return err
 	})

@@ -35,7 +35,7 @@ func TestMigrateFromEmptyConcurrentlyAndIdempotent(t *testing.T) {
 	if n := queryInt(t, db, "SELECT count(*) FROM schema_migrations"); n != len(ms) {
 		t.Fatalf("schema_migrations has %d rows, want %d", n, len(ms))
 	}
-	for _, table := range []string{"users", "sessions", "data_keys", "links"} {
+	for _, table := range []string{"users", "sessions", "data_keys", "links", "login_attempts", "oauth_states", "purge_requests"} {
 		if n := queryInt(t, db, "SELECT count(*) FROM information_schema.tables WHERE table_name = $1", table); n != 1 {
 			t.Fatalf("table %s missing", table)
 		}

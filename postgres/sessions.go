@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"time"
 
@@ -55,25 +56,45 @@ func (db *DB) CreateSession(ctx context.Context, userID string, ttl time.Duratio
 	return token, nil
 }
 
+// Session is a signed-in session.
+type Session struct {
+	// ID identifies the session: the hex SHA-256 of its token. It is not a
+	// credential (SessionUser and Session take the token), so it may be
+	// logged and stored; OAuth states are bound to it.
+	ID        string
+	User      User
+	ExpiresAt time.Time
+}
+
 // SessionUser returns the user owning the session identified by token. It
 // returns an Unauthorized error if the token is malformed, unknown or
 // expired. It records the session's last use, at most once a minute.
 func (db *DB) SessionUser(ctx context.Context, token string) (User, error) {
-	const op = "postgres.SessionUser"
+	s, err := db.session(ctx, "postgres.SessionUser", token)
+	return s.User, err
+}
+
+// Session returns the session identified by token, with its user. Errors
+// and bookkeeping are those of SessionUser.
+func (db *DB) Session(ctx context.Context, token string) (Session, error) {
+	return db.session(ctx, "postgres.Session", token)
+}
+
+func (db *DB) session(ctx context.Context, op, token string) (Session, error) {
 	id, ok := sessionID(token)
 	if !ok {
-		return User{}, &Error{Code: Unauthorized, Op: op, Err: errNoSession}
+		return Session{}, &Error{Code: Unauthorized, Op: op, Err: errNoSession}
 	}
 	now := db.now()
 	var (
-		u        User
+		s        Session
 		lastSeen time.Time
 	)
 	err := db.withConn(ctx, func(c *pgx.Conn) error {
-		err := c.QueryRow(ctx, `SELECT u.id, u.email, u.created_at, s.last_seen_at
+		err := c.QueryRow(ctx, `SELECT u.id, u.email, u.created_at, s.expires_at, s.last_seen_at
 			FROM sessions s JOIN users u ON u.id = s.user_id
 			WHERE s.id = $1 AND s.expires_at > $2`, id, now).
-			Scan(&u.ID, &u.Email, &u.CreatedAt, &lastSeen)
+			Scan(&s.User.ID, &s.User.Email, &s.User.CreatedAt, &s.ExpiresAt, &lastSeen)
 		if err != nil || now.Sub(lastSeen) < lastSeenGranularity {
 			return err
 		}
@@ -81,13 +102,23 @@ func (db *DB) SessionUser(ctx context.Context, token string) (User, error) {
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, &Error{Code: Unauthorized, Op: op, Err: errNoSession}
+		return Session{}, &Error{Code: Unauthorized, Op: op, Err: errNoSession}
 	}
 	if err != nil {
-		return User{}, translate(op, err)
+		return Session{}, translate(op, err)
 	}
-	u.CreatedAt = u.CreatedAt.UTC()
-	return u, nil
+	s.ID = hex.EncodeToString(id)
+	s.User.CreatedAt, s.ExpiresAt = s.User.CreatedAt.UTC(), s.ExpiresAt.UTC()
+	return s, nil
+}
+
+// parseSessionID decodes a Session.ID. A malformed id names no session.
+func parseSessionID(id string) ([]byte, error) {
+	b, err := hex.DecodeString(id)
+	if err != nil || len(b) != sha256.Size {
+		return nil, &Error{Code: Unauthorized, Err: errNoSession}
+	}
+	return b, nil
 }
 
 // DeleteSession ends the session identified by token (logout). Unknown,

@@ -132,18 +132,25 @@ func (db *DB) User(ctx context.Context, id string) (User, error) {
 }
 
 // DeleteUser deletes the user and everything they own: their data key
-// first, then sessions and linked accounts. Deleting the data key
-// crypto-shreds the user's token ciphertexts: copies that outlive the rows
-// (WAL archives, lagging replicas, dumps) cannot be decrypted. Backups that
-// contain the wrapped data key stay decryptable for as long as the master
-// key that wrapped it is kept. It returns a NotFound error if the user does
-// not exist.
+// first, then sessions, pending link requests and linked accounts.
+// Deleting the data key crypto-shreds the user's token ciphertexts: copies
+// that outlive the rows (WAL archives, lagging replicas, dumps) cannot be
+// decrypted. Backups that contain the wrapped data key stay decryptable for
+// as long as the master key that wrapped it is kept.
+//
+// In the same transaction it enqueues a purge request for the user's
+// analytics rows, which live outside PostgreSQL, so the deletion cannot be
+// half done: the caller should purge them at once and report PurgeDone;
+// if it does not within PurgeClaimLease, ClaimPurges hands the request out
+// again (the refresher retries it). It returns a NotFound error if the user
+// does not exist.
 func (db *DB) DeleteUser(ctx context.Context, id string) error {
 	const op = "postgres.DeleteUser"
 	uid, err := parseID(id, "user")
 	if err != nil {
 		return translate(op, err)
 	}
+	now := db.now()
 	err = db.withTx(ctx, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM data_keys WHERE user_id = $1", uid); err != nil {
 			return err
@@ -155,7 +162,11 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 		if tag.RowsAffected() == 0 {
 			return &Error{Code: NotFound, Err: errors.New("user not found")}
 		}
-		return nil
+		_, err = tx.Exec(ctx, `INSERT INTO purge_requests (user_id, requested_at, next_attempt_at)
+			VALUES ($1, $2, $3)
+			ON CONFLICT (user_id) DO UPDATE SET next_attempt_at = $3, passes_left = 2`,
+			uid, now, now.Add(PurgeClaimLease))
+		return err
 	})
 	return translate(op, err)
 }

@@ -48,6 +48,8 @@ type PlatformLinks struct {
 	Platform Platform         `json:"platform"`
 	Status   LinkStatus       `json:"status"`
 	Accounts []*LinkedAccount `json:"accounts"`
+	// Whether accounts on this platform can be linked here: startLink works for it.
+	Linkable bool `json:"linkable"`
 }
 
 type Post struct {

@@ -25,6 +25,21 @@ import (
 type Accounts interface {
 	Links(ctx context.Context, userID string) ([]postgres.Link, error)
 	RequestRefresh(ctx context.Context, userID, linkID string) (int, error)
+	DeleteLink(ctx context.Context, userID, linkID string) error
+}
+
+// Actions are the mutations that need more than the stores: connectors,
+// the session, the sign-in throttle and the analytics purge. The api
+// package's *Server implements it. Errors meant for the user are *Error.
+type Actions interface {
+	// Linkable reports whether accounts on p can be linked.
+	Linkable(p topics.Platform) bool
+	// StartLink begins linking an account on p for u and returns the
+	// platform's authorize URL.
+	StartLink(ctx context.Context, u SessionUser, p topics.Platform) (string, error)
+	// DeleteAccount deletes u, and everything u owns, after checking
+	// password.
+	DeleteAccount(ctx context.Context, u SessionUser, password string) error
 }
 
 // Metrics is the analytics store. *clickhouse.DB implements it.
@@ -37,6 +52,9 @@ type Metrics interface {
 type Resolver struct {
 	Accounts  Accounts
 	Analytics Metrics
+	// Actions backs startLink and deleteAccount. Without it they fail and
+	// no platform is linkable.
+	Actions Actions
 	// Platforms lists the platforms offered for linking, in display order.
 	// Default: all of Facebook, Instagram, X, LinkedIn.
 	Platforms []topics.Platform
@@ -47,6 +65,11 @@ type SessionUser struct {
 	ID        string
 	Email     string
 	CreatedAt time.Time
+	// SessionID identifies the session (postgres.Session.ID).
+	SessionID string
+	// Cookie reports that the session cookie authenticated the request (a
+	// browser), rather than a bearer token.
+	Cookie bool
 }
 
 type userKey struct{}
@@ -68,6 +91,8 @@ const (
 	CodeNotFound        = "NOT_FOUND"
 	CodeBadInput        = "BAD_USER_INPUT"
 	CodeConflict        = "CONFLICT"
+	CodeForbidden       = "FORBIDDEN"
+	CodeThrottled       = "THROTTLED"
 	CodeInternal        = "INTERNAL"
 )
 

@@ -30,6 +30,45 @@ func (r *mutationResolver) Refresh(ctx context.Context, linkID *string) (int64, 
 	return int64(n), nil
 }
 
+// StartLink is the resolver for the startLink field.
+func (r *mutationResolver) StartLink(ctx context.Context, platform Platform) (string, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return "", err
+	}
+	if r.Actions == nil {
+		return "", badInput("linking is not available")
+	}
+	return r.Actions.StartLink(ctx, u, fromPlatform(platform))
+}
+
+// Unlink is the resolver for the unlink field.
+func (r *mutationResolver) Unlink(ctx context.Context, linkID string) (bool, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Accounts.DeleteLink(ctx, u.ID, linkID); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// DeleteAccount is the resolver for the deleteAccount field.
+func (r *mutationResolver) DeleteAccount(ctx context.Context, password string) (bool, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return false, err
+	}
+	if r.Actions == nil {
+		return false, badInput("account deletion is not available")
+	}
+	if err := r.Actions.DeleteAccount(ctx, u, password); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*User, error) {
 	u, ok := UserFrom(ctx)
@@ -55,7 +94,8 @@ func (r *queryResolver) Links(ctx context.Context) ([]*PlatformLinks, error) {
 	}
 	out := make([]*PlatformLinks, 0, len(platforms))
 	for _, p := range platforms {
-		pl := &PlatformLinks{Platform: toPlatform(p), Status: LinkStatusNotLinked, Accounts: []*LinkedAccount{}}
+		pl := &PlatformLinks{Platform: toPlatform(p), Status: LinkStatusNotLinked, Accounts: []*LinkedAccount{},
+			Linkable: r.Actions != nil && r.Actions.Linkable(p)}
 		for _, l := range links {
 			if l.Platform != p {
 				continue

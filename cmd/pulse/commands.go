@@ -6,11 +6,12 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pulsehq/pulse/kafka"
-	"github.com/pulsehq/pulse/processors/normalizer"
 	"github.com/pulsehq/pulse/sim"
+	"github.com/pulsehq/pulse/web"
 )
 
 func runBroker(ctx context.Context, args []string) error {
@@ -62,11 +63,17 @@ func runAPI(ctx context.Context, args []string) error {
 	fs := newFlagSet("api")
 	var pg pgFlags
 	var ch chFlags
+	var pf platformFlags
 	var addr string
 	pg.register(fs)
 	ch.register(fs)
+	pf.register(fs)
 	strVar(fs, &addr, "http-addr", "PULSE_HTTP_ADDR", defaultHTTPAddr, "address to serve HTTP on")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	conns, err := pf.connectors()
+	if err != nil {
 		return err
 	}
 	pdb, err := pg.open(ctx, true)
@@ -79,7 +86,8 @@ func runAPI(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cdb.Close()
-	h, err := newAPI(apiDeps{pg: pdb, ch: cdb})
+	h, err := newAPI(apiDeps{pg: pdb, ch: cdb, web: web.Handler(), conns: conns,
+		secureCookies: strings.HasPrefix(pf.publicURL, "https://")})
 	if err != nil {
 		return err
 	}
@@ -147,10 +155,11 @@ func runProcessor(ctx context.Context, args []string) error {
 	fs := newFlagSet("processor")
 	var k kafkaFlags
 	var pf platformFlags
-	var stateDir string
+	var stateDir, run string
 	k.register(fs)
 	pf.register(fs)
 	strVar(fs, &stateDir, "state-dir", "PULSE_STATE_DIR", ".data/goka", "directory for goka's local table storage; empty keeps tables in memory (recovered from Kafka at start)")
+	strVar(fs, &run, "run", "PULSE_PROCESSORS", "normalizer,aggregator", "comma-separated goka processors to run in this process")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -158,15 +167,30 @@ func runProcessor(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	conns, err := pf.connectors()
-	if err != nil {
-		return err
+	grp := newGroup(ctx)
+	for _, name := range kafka.ParseBrokers(run) {
+		switch name {
+		case "normalizer":
+			conns, err := pf.connectors()
+			if err != nil {
+				return err
+			}
+			p, err := newNormalizer(g, conns, stateDir)
+			if err != nil {
+				return err
+			}
+			grp.Go(name, runGoka(p))
+		case "aggregator":
+			p, err := newAggregator(g, stateDir)
+			if err != nil {
+				return err
+			}
+			grp.Go(name, runGoka(p))
+		default:
+			return fmt.Errorf("--run: unknown processor %q (want normalizer, aggregator)", name)
+		}
 	}
-	p, err := newNormalizer(g, conns, stateDir)
-	if err != nil {
-		return err
-	}
-	return normalizer.Run(ctx, p)
+	return grp.Wait()
 }
 
 func runSink(ctx context.Context, args []string) error {

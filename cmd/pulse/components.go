@@ -19,6 +19,7 @@ import (
 	"github.com/pulsehq/pulse/platforms"
 	_ "github.com/pulsehq/pulse/platforms/all"
 	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/processors/aggregator"
 	"github.com/pulsehq/pulse/processors/normalizer"
 	"github.com/pulsehq/pulse/producers/fetcher"
 	"github.com/pulsehq/pulse/producers/scheduler"
@@ -70,15 +71,35 @@ func parsers(conns map[topics.Platform]platforms.Connector) map[topics.Platform]
 	return out
 }
 
-func newNormalizer(g *kafka.Goka, conns map[topics.Platform]platforms.Connector, stateDir string) (*goka.Processor, error) {
+// gokaOptions are the options of Pulse's goka processors: local table
+// storage in stateDir (in memory when empty; tables are then recovered from
+// Kafka at start) and goka's logs at debug level.
+func gokaOptions(g *kafka.Goka, stateDir string) []goka.ProcessorOption {
 	opts := g.ProcessorOptions()
 	if stateDir != "" {
 		opts = append(opts, goka.WithStorageBuilder(storage.DefaultBuilder(stateDir)))
 	} else {
 		opts = append(opts, goka.WithStorageBuilder(storage.MemoryBuilder()))
 	}
-	opts = append(opts, goka.WithLogger(gokaLogger{}))
-	return normalizer.New(normalizer.Config{Brokers: g.Brokers, Parsers: parsers(conns), Options: opts})
+	return append(opts, goka.WithLogger(gokaLogger{}))
+}
+
+func newNormalizer(g *kafka.Goka, conns map[topics.Platform]platforms.Connector, stateDir string) (*goka.Processor, error) {
+	return normalizer.New(normalizer.Config{Brokers: g.Brokers, Parsers: parsers(conns), Options: gokaOptions(g, stateDir)})
+}
+
+func newAggregator(g *kafka.Goka, stateDir string) (*goka.Processor, error) {
+	return aggregator.New(aggregator.Config{Brokers: g.Brokers, Options: gokaOptions(g, stateDir)})
+}
+
+// runGoka runs a goka processor until ctx ends; a cancel is a clean stop.
+func runGoka(p *goka.Processor) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return nil
+	}
 }
 
 // gokaLogger sends goka's chatter to slog at debug level.
@@ -93,7 +114,13 @@ func (gokaLogger) Printf(format string, v ...any) {
 type apiDeps struct {
 	pg    *postgres.DB
 	ch    *clickhouse.DB
+	web   http.Handler // the dashboard at /; optional
 	extra map[string]http.Handler
+	// conns are the platforms users can link (OAuth routes).
+	conns map[topics.Platform]platforms.Connector
+	// secureCookies marks cookies Secure (Pulse served over https behind a
+	// TLS-terminating proxy).
+	secureCookies bool
 }
 
 // serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
@@ -122,7 +149,8 @@ func serveListener(ctx context.Context, ln net.Listener, h http.Handler) error {
 }
 
 func newAPI(d apiDeps) (http.Handler, error) {
-	srv, err := api.New(api.Config{Accounts: d.pg, Metrics: d.ch, Extra: d.extra})
+	srv, err := api.New(api.Config{Accounts: d.pg, Metrics: d.ch, Web: d.web, Extra: d.extra,
+		Connectors: d.conns, SecureCookies: d.secureCookies})
 	if err != nil {
 		return nil, err
 	}

@@ -14,8 +14,9 @@ import (
 
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/postgres"
-	"github.com/pulsehq/pulse/processors/normalizer"
 	"github.com/pulsehq/pulse/sim"
+	"github.com/pulsehq/pulse/vault"
+	"github.com/pulsehq/pulse/web"
 )
 
 // Demo credentials seeded by pulse dev.
@@ -102,7 +103,7 @@ func runDev(ctx context.Context, args []string) error {
 		ln.Close()
 		return err
 	}
-	h, err := newAPI(apiDeps{pg: pdb, ch: cdb, extra: simMount(simSrv)})
+	h, err := newAPI(apiDeps{pg: pdb, ch: cdb, web: web.Handler(), extra: simMount(simSrv), conns: conns})
 	if err != nil {
 		ln.Close()
 		return err
@@ -122,7 +123,17 @@ func runDev(ctx context.Context, args []string) error {
 		ln.Close()
 		return err
 	}
+	agg, err := newAggregator(g, stateDirIn(dataDir))
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	sink, err := newSink(k.list(), cdb)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ref, err := newRefresher(pdb, cdb, conns, 0, 0)
 	if err != nil {
 		ln.Close()
 		return err
@@ -132,8 +143,10 @@ func runDev(ctx context.Context, args []string) error {
 	grp.Go("api", func(ctx context.Context) error { return serveListener(ctx, ln, h) })
 	grp.Go("scheduler", sched.Run)
 	grp.Go("fetcher", fet.Run)
-	grp.Go("processor", func(ctx context.Context) error { return normalizer.Run(ctx, proc) })
+	grp.Go("normalizer", runGoka(proc))
+	grp.Go("aggregator", runGoka(agg))
 	grp.Go("sink", sink.Run)
+	grp.Go("refresher", ref.Run)
 
 	fmt.Fprintf(os.Stderr, "\nPulse is running.\n  dashboard:  %s/\n  GraphQL:    %s/graphql (playground: %s/playground)\n  simulator:  %s/sim/_sim/stats\n  demo login: %s / %s\n\n",
 		base, base, base, base, demoEmail, demoPassword)
@@ -141,8 +154,29 @@ func runDev(ctx context.Context, args []string) error {
 }
 
 // seedDemo creates the demo user, if missing, and links demoAccts simulated
-// accounts per platform with tokens the simulator issued.
+// accounts per platform with tokens the simulator issued. A demo user whose
+// data key was wrapped by another master key (a database kept from a run
+// with another data dir) is deleted and seeded again: it holds demo data
+// only.
 func seedDemo(ctx context.Context, db *postgres.DB, s *sim.Server, demoAccts int) error {
+	err := seedDemoOnce(ctx, db, s, demoAccts)
+	if err == nil || !errors.Is(err, errDemoKey) {
+		return err
+	}
+	slog.Warn("demo user's tokens were sealed under another master key; recreating the demo user", "err", err)
+	u, aerr := db.Authenticate(ctx, demoEmail, demoPassword)
+	if aerr != nil {
+		return err
+	}
+	if derr := db.DeleteUser(ctx, u.ID); derr != nil {
+		return fmt.Errorf("recreate demo user: %w", derr)
+	}
+	return seedDemoOnce(ctx, db, s, demoAccts)
+}
+
+var errDemoKey = errors.New("demo user's data key cannot be unwrapped")
+
+func seedDemoOnce(ctx context.Context, db *postgres.DB, s *sim.Server, demoAccts int) error {
 	u, err := db.CreateUser(ctx, demoEmail, demoPassword)
 	if errors.Is(err, postgres.ErrConflict) {
 		if u, err = db.Authenticate(ctx, demoEmail, demoPassword); err != nil {
@@ -162,6 +196,9 @@ func seedDemo(ctx context.Context, db *postgres.DB, s *sim.Server, demoAccts int
 			}
 			tok := &oauth2.Token{AccessToken: access, RefreshToken: refresh, TokenType: "bearer", Expiry: expiry}
 			if _, err := db.UpsertLink(ctx, u.ID, p, acct.ID, acct.Handle, tok, "demo"); err != nil {
+				if errors.Is(err, vault.ErrDecrypt) || errors.Is(err, vault.ErrUnknownKey) {
+					return fmt.Errorf("%w: %v", errDemoKey, err)
+				}
 				return fmt.Errorf("seed demo %s link: %w", p, err)
 			}
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -78,11 +79,7 @@ func (k *kafkaFlags) list() []string { return kafka.ParseBrokers(k.brokers) }
 // ensureTopics creates Pulse's topics and returns the goka settings for the
 // cluster.
 func (k *kafkaFlags) ensureTopics(ctx context.Context) (*kafka.Goka, error) {
-	specs := make([]kafka.TopicSpec, 0, len(topics.All))
-	for _, t := range topics.All {
-		specs = append(specs, kafka.TopicSpec{Name: t})
-	}
-	repl, err := kafka.EnsureTopics(ctx, k.list(), k.replication, specs...)
+	repl, err := kafka.EnsureTopics(ctx, k.list(), k.replication, kafka.PulseTopics()...)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +144,10 @@ func devMasterKeyFile(dir string) (string, error) {
 	}
 	key := make([]byte, 32)
 	rand.Read(key)
-	spec := "dev1:" + base64.StdEncoding.EncodeToString(key) + "\n"
+	// The id names the key, so a database sealed under another dev key
+	// fails with "unknown key" rather than a decryption error.
+	sum := sha256.Sum256(key)
+	spec := fmt.Sprintf("dev-%x:%s\n", sum[:4], base64.StdEncoding.EncodeToString(key))
 	if err := os.WriteFile(path, []byte(spec), 0o600); err != nil {
 		return "", err
 	}

@@ -24,15 +24,19 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"dev":       {"every component in one process on embedded defaults, with the simulator and demo data", runDev},
-		"broker":    {"a standalone embedded Kafka-protocol broker (kfake) with a data dir", runBroker},
-		"api":       {"the GraphQL API, OAuth routes and dashboard", runAPI},
-		"scheduler": {"emit fetch requests for due links, within each platform's budget", runScheduler},
-		"fetcher":   {"consume fetch requests, call the platform APIs, publish raw payloads", runFetcher},
-		"processor": {"the goka normalizer: raw payloads to account snapshots and posts", runProcessor},
-		"sink":      {"batch normalized events into ClickHouse", runSink},
-		"sim":       {"the platform simulator: real API paths, OAuth endpoints and rate-limit signals", runSim},
-		"migrate":   {"apply PostgreSQL and ClickHouse migrations, then exit", runMigrate},
+		"dev":         {"every component in one process on embedded defaults, with the simulator and demo data", runDev},
+		"broker":      {"a standalone embedded Kafka-protocol broker (kfake) with a data dir", runBroker},
+		"api":         {"the GraphQL API, OAuth routes and dashboard", runAPI},
+		"scheduler":   {"emit fetch requests for due links, within each platform's budget", runScheduler},
+		"fetcher":     {"consume fetch requests, call the platform APIs, publish raw payloads", runFetcher},
+		"processor":   {"the goka normalizer: raw payloads to account snapshots and posts", runProcessor},
+		"sink":        {"batch normalized events into ClickHouse", runSink},
+		"sim":         {"the platform simulator: real API paths, OAuth endpoints and rate-limit signals", runSim},
+		"migrate":     {"apply PostgreSQL and ClickHouse migrations, then exit", runMigrate},
+		"refresher":   {"renew OAuth tokens before they expire, retry analytics purges of deleted users, delete expired rows", runRefresher},
+		"rotate-keys": {"re-wrap every user's data key under the current master key, then exit", runRotateKeys},
+		"replay":      {"reset a stopped consumer group's offsets (earliest, a time or an offset) and watch it catch up", runReplay},
+		"dlq":         {"list or redrive dead letters: pulse dlq list|redrive [flags]", runDLQ},
 	}
 }
 
@@ -44,7 +48,7 @@ func usage() {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(os.Stderr, "  %-12s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintf(os.Stderr, "\nRun 'pulse <command> --help' for a command's flags. Every flag can also be set\nwith the environment variable shown in its help.\n")
 }

@@ -1,0 +1,323 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+	"go.uber.org/goleak"
+	"golang.org/x/oauth2"
+
+	"github.com/pulsehq/pulse/api"
+	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/x"
+	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/topics"
+	"github.com/pulsehq/pulse/web"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/ClickHouse/clickhouse-go/v2.(*clickhouse).startAutoCloseIdleConnections"))
+}
+
+const chromiumPath = "/usr/bin/chromium"
+
+// screenshotEnv names a file to write a full-page screenshot of the
+// signed-in dashboard to, e.g. PULSE_WEB_SCREENSHOT=/tmp/dashboard.png.
+const screenshotEnv = "PULSE_WEB_SCREENSHOT"
+
+const (
+	testEmail    = "ada@example.com"
+	testPassword = "correct horse battery staple"
+)
+
+// seed creates a user with X and Instagram accounts linked, 30 days of
+// follower snapshots for each (hourly for the last two days, every six
+// hours before) and 25 posts.
+func seed(t *testing.T, pg *postgres.DB, ch *clickhouse.DB) (xLink postgres.Link) {
+	t.Helper()
+	ctx := t.Context()
+	u, err := pg.CreateUser(ctx, testEmail, testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := &oauth2.Token{AccessToken: "a", RefreshToken: "r", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}
+	xLink, err = pg.UpsertLink(ctx, u.ID, topics.X, "x-1", "@ada", tok, "read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	igLink, err := pg.UpsertLink(ctx, u.ID, topics.Instagram, "ig-1", "ada.photos", tok, "read")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	now := time.Now().UTC().Truncate(time.Hour)
+	var snaps []topics.AccountSnapshot
+	for i := 30 * 24; i >= 0; i-- {
+		if i > 48 && i%6 != 0 {
+			continue
+		}
+		hour := now.Add(-time.Duration(i) * time.Hour)
+		step := int64(30*24 - i)
+		for _, l := range []struct {
+			link postgres.Link
+			base int64
+			rate int64
+		}{{xLink, 12400, 3}, {igLink, 8100, 7}} {
+			obs := hour.Add(5 * time.Minute)
+			snaps = append(snaps, topics.AccountSnapshot{
+				V: topics.AccountSnapshotVersion, LinkID: l.link.ID, UserID: u.ID, Platform: l.link.Platform,
+				AccountID: l.link.AccountID, Handle: l.link.Handle, Hour: hour, ObservedAt: obs,
+				Followers: l.base + l.rate*step + (step%17)*4, Following: 200, PostsCount: 40 + step/24,
+				Version: obs.UnixMilli(),
+			})
+		}
+	}
+	if err := ch.InsertSnapshots(ctx, snaps); err != nil {
+		t.Fatal(err)
+	}
+
+	var posts []topics.Post
+	for i := range 25 {
+		l := xLink
+		if i%2 == 1 {
+			l = igLink
+		}
+		created := now.Add(-time.Duration(i*5+1) * time.Hour)
+		posts = append(posts, topics.Post{
+			V: topics.PostVersion, LinkID: l.ID, UserID: u.ID, Platform: l.Platform, AccountID: l.AccountID,
+			PostID: fmt.Sprintf("p%02d", i), CreatedAt: created, ObservedAt: now,
+			Text:      fmt.Sprintf("Post %02d: shipping the new analytics pipeline <b>not bold</b>", i),
+			Permalink: fmt.Sprintf("https://example.com/%s/p%02d", l.Platform, i),
+			Likes:     int64(120 - i), Comments: int64(i), Shares: 3, Views: int64(1000 * (i % 3)),
+			Version: now.UnixMilli(),
+		})
+	}
+	if err := ch.InsertPosts(ctx, posts); err != nil {
+		t.Fatal(err)
+	}
+	return xLink
+}
+
+// TestDashboardInBrowser drives the dashboard in headless Chromium against
+// the real API, PostgreSQL and ClickHouse.
+func TestDashboardInBrowser(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is missing (apt-get install -y chromium chromium-driver): %v", chromiumPath, err)
+		}
+		t.Skipf("%s is missing; install chromium to run the browser test", chromiumPath)
+	}
+	pg := postgres.MustOpenTest(t)
+	ch := clickhouse.MustOpenTest(t)
+	xLink := seed(t, pg, ch)
+
+	// Only X is linkable: the others have no connector on this server.
+	xConn, err := x.New(platforms.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Config{
+		Accounts: pg, Metrics: ch, Web: web.Handler(),
+		Connectors: map[topics.Platform]platforms.Connector{topics.X: xConn},
+		Logger:     slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1440, 1000),
+	)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+
+	// Start the browser with no deadline: a deadline on the first action's
+	// context would end the browser with it.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Collect uncaught exceptions and console/browser-log errors.
+	var (
+		mu       sync.Mutex
+		jsErrors []string
+	)
+	consoleCtx, stopConsole := context.WithCancel(bctx)
+	consoleDone := make(chan struct{})
+	go func() {
+		defer close(consoleDone)
+		for m, err := range chromedp.Console(consoleCtx) {
+			if err != nil {
+				return
+			}
+			if m.IsException() || m.Type == chromedp.ConsoleError {
+				// The failed sign-in's 401 is expected.
+				if m.Source == "network" && strings.Contains(m.Text, "401") {
+					continue
+				}
+				mu.Lock()
+				jsErrors = append(jsErrors, m.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	defer func() { stopConsole(); <-consoleDone }()
+
+	ctx, cancel := context.WithTimeout(bctx, 20*time.Second)
+	defer cancel()
+
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	// wait polls a JavaScript predicate until it is truthy.
+	wait := func(what, predicate string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(8*time.Second))); err != nil {
+			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('app').innerText.slice(0, 1000)`))
+			mu.Lock()
+			errs := strings.Join(jsErrors, "\n")
+			mu.Unlock()
+			t.Fatalf("%s: waiting for %s: %v\nbrowser errors:\n%s\npage text:\n%s", what, predicate, err, errs, state)
+		}
+	}
+	eval := func(expr string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", expr, err)
+		}
+		return s
+	}
+	count := func(sel string) string { return fmt.Sprintf("document.querySelectorAll(%q).length", sel) }
+	text := func(sel string) string { return fmt.Sprintf("(document.querySelector(%q)?.textContent ?? '')", sel) }
+
+	// Signed out: the sign-in form. A wrong password shows the API's error.
+	do("open", chromedp.Navigate(hs.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#email")))
+	if loc := eval(`location.hash`); loc != "#/signin" {
+		t.Errorf("signed-out route = %q, want #/signin", loc)
+	}
+	do("wrong password",
+		chromedp.SendKeys(chromedp.CSS("#email"), testEmail),
+		chromedp.SendKeys(chromedp.CSS("#password"), "not the password"),
+		chromedp.Click(chromedp.CSS(".auth-form button[type=submit]")))
+	wait("sign-in error", text("#auth-error")+`.includes('Incorrect email or password')`)
+
+	// Sign in.
+	do("sign in",
+		chromedp.SetValue(chromedp.CSS("#password"), testPassword),
+		chromedp.Click(chromedp.CSS(".auth-form button[type=submit]")))
+	wait("header", text(".user-email")+` === `+fmt.Sprintf("%q", testEmail))
+
+	// The chart draws one line per account, with real geometry.
+	wait("chart lines", count("#metrics svg path.series-line")+` === 2`)
+	if got := eval(`[...document.querySelectorAll('#metrics path.series-line')].map(p => p.dataset.account).sort().join(',')`); got != "INSTAGRAM:ig-1,X:x-1" {
+		t.Errorf("chart lines for %q", got)
+	}
+	wait("line geometry", `[...document.querySelectorAll('#metrics path.series-line')].every(p => p.getTotalLength() > 100)`)
+	wait("axes", count("#metrics .axis-x .tick")+` > 3 && `+count("#metrics .axis-y .tick")+` > 2`)
+	wait("summary cards", count("#metrics .summary")+` === 2`)
+
+	// Accounts: every platform with its status; Link goes to the OAuth
+	// route, for linkable platforms only.
+	wait("accounts", count("#accounts li.platform")+` === 4`)
+	if got := eval(`[...document.querySelectorAll('#accounts li.platform')].map(li => li.dataset.platform + '=' + li.querySelector('.platform-head .pill').textContent).join(',')`); got != "FACEBOOK=Not linked,INSTAGRAM=Active,X=Active,LINKEDIN=Not linked" {
+		t.Errorf("platform statuses = %q", got)
+	}
+	if got := eval(`document.querySelector('#accounts li[data-platform=X] a.link-btn')?.getAttribute('href') ?? ''`); got != "/oauth/x/start" {
+		t.Errorf("X link href = %q", got)
+	}
+	if got := eval(`document.querySelector('#accounts li[data-platform=FACEBOOK]').innerText`); strings.Contains(got, "Link") || !strings.Contains(got, "Not available") {
+		t.Errorf("Facebook (no connector) card = %q, want no Link button", got)
+	}
+
+	// The feed: a page of 20, then the rest with "load more".
+	wait("feed", count("#feed li.post")+` === 20`)
+	if got := eval(text("#feed li.post .post-text")); got != "Post 00: shipping the new analytics pipeline <b>not bold</b>" {
+		t.Errorf("first post text = %q (want the newest, as text)", got)
+	}
+	if got := eval(`document.querySelector('#feed li.post a.permalink').href`); got != "https://example.com/x/p00" {
+		t.Errorf("permalink = %q", got)
+	}
+
+	// Hovering the chart shows a tooltip with the time and values.
+	pt, err := chromedp.Run(ctx, chromedp.Evaluate[struct{ X, Y float64 }](
+		`(() => { const r = document.querySelector('#metrics rect.overlay').getBoundingClientRect(); return {X: r.x + r.width * 0.75, Y: r.y + r.height / 2}; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	do("scroll chart into view", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+	do("hover", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, pt.X, pt.Y))
+	wait("tooltip", `!document.querySelector('#metrics .chart-tooltip').hidden && `+count("#metrics .chart-tooltip li")+` === 2`)
+
+	if p := os.Getenv(screenshotEnv); p != "" {
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	do("load more", chromedp.Click(chromedp.CSS("#feed button.load-more")))
+	wait("second page", count("#feed li.post")+` === 25 && `+text("#feed .feed-end")+`.includes('caught up')`)
+
+	// Refresh: queued, then debounced.
+	refresh := chromedp.CSS(fmt.Sprintf(`#accounts li.account[data-link-id=%q] button.refresh-btn`, xLink.ID))
+	note := text(fmt.Sprintf(`#accounts li.account[data-link-id=%q] .refresh-note`, xLink.ID))
+	do("refresh", chromedp.Click(refresh))
+	wait("queued", note+` === 'Queued'`)
+	do("refresh again", chromedp.Click(refresh))
+	wait("already queued", note+` === 'Already queued'`)
+
+	// Grain and platform filter.
+	do("hourly", chromedp.Click(chromedp.CSS(`#metrics input[name=grain][value=HOUR]`)))
+	wait("hourly lines", count("#metrics svg path.series-line")+` === 2 && `+text("#metrics .panel-sub")+`.includes('48 hours')`)
+	do("hide X", chromedp.Click(chromedp.CSS(`.filters input[value=X]`)))
+	wait("filtered", count("#metrics svg path.series-line")+` === 1 && `+count("#feed li.post")+` > 0 && `+
+		`[...document.querySelectorAll('#feed li.post')].every(li => li.dataset.platform === 'INSTAGRAM')`)
+
+	// The OAuth callback lands on #/accounts with the outcome.
+	do("link result", chromedp.Navigate(hs.URL+"/#/accounts?platform=x&link_error=access_denied"))
+	wait("link error", text(".flash-error p")+` === 'Linking X was cancelled.' && location.hash === '#/'`)
+	do("link result", chromedp.Navigate(hs.URL+"/#/accounts?linked=x"))
+	wait("linked", text(".flash-ok p")+`.startsWith('X account linked.')`)
+
+	// Sign out.
+	do("sign out", chromedp.Click(chromedp.CSS(".topbar button.btn-ghost")))
+	wait("signed out", `location.hash === '#/signin' && !!document.querySelector('#email')`)
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, e := range jsErrors {
+		t.Errorf("browser console: %s", e)
+	}
+}
