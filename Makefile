@@ -31,7 +31,7 @@ bench: engines ## benchmarks; figures are ratios against same-run baselines
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS)
 
 generate:
-	$(GO) run github.com/99designs/gqlgen generate
+	$(GO) tool gqlgen generate
 
 verify: generate ## regenerate code and fail if it differs from what is committed
 	gofmt -l . | tee /dev/stderr | (! read)

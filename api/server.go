@@ -125,6 +125,9 @@ type Config struct {
 	// SecureCookies marks cookies Secure even when the request did not
 	// arrive over TLS (TLS terminated by a proxy). Default false.
 	SecureCookies bool
+	// Now serves the summary query and subscription (the aggregator's
+	// view). Optional: without it they fail with UNAVAILABLE.
+	Now graph.Now
 	// Web serves the dashboard at /. Optional.
 	Web http.Handler
 	// Extra routes mounted as they are (e.g. the simulator in dev).
@@ -182,8 +185,13 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 
 	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
-		Accounts: cfg.Accounts, Analytics: cfg.Metrics, Actions: s,
+		Accounts: cfg.Accounts, Analytics: cfg.Metrics, Actions: s, Now: cfg.Now,
 	}}))
+	// Subscriptions: WebSocket (graphql-ws and graphql-transport-ws; the
+	// upgrade is refused for another origin) and SSE (a POST accepting
+	// text/event-stream, so it goes through the same CSRF check).
+	gql.AddTransport(transport.Websocket{KeepAlivePingInterval: 15 * time.Second})
+	gql.AddTransport(transport.SSE{KeepAlivePingInterval: 15 * time.Second})
 	gql.AddTransport(transport.POST{})
 	gql.AddTransport(transport.GET{})
 	gql.Use(extension.Introspection{})

@@ -31,6 +31,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -42,6 +43,22 @@ type ComplexityRoot struct {
 		Handle    func(childComplexity int) int
 		Platform  func(childComplexity int) int
 		Points    func(childComplexity int) int
+	}
+
+	AccountSummary struct {
+		AccountID      func(childComplexity int) int
+		Delta24h       func(childComplexity int) int
+		Delta30d       func(childComplexity int) int
+		Delta7d        func(childComplexity int) int
+		EngagementRate func(childComplexity int) int
+		Followers      func(childComplexity int) int
+		Following      func(childComplexity int) int
+		Handle         func(childComplexity int) int
+		LinkID         func(childComplexity int) int
+		ObservedAt     func(childComplexity int) int
+		Platform       func(childComplexity int) int
+		Posts30d       func(childComplexity int) int
+		PostsCount     func(childComplexity int) int
 	}
 
 	LinkedAccount struct {
@@ -98,6 +115,16 @@ type ComplexityRoot struct {
 		Links   func(childComplexity int) int
 		Me      func(childComplexity int) int
 		Metrics func(childComplexity int, grain Grain, from time.Time, to time.Time, platforms []Platform) int
+		Summary func(childComplexity int, platforms []Platform) int
+	}
+
+	Subscription struct {
+		Summary func(childComplexity int, platforms []Platform) int
+	}
+
+	Summary struct {
+		Accounts  func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
 	}
 
 	User struct {
@@ -122,6 +149,10 @@ type QueryResolver interface {
 	Links(ctx context.Context) ([]*PlatformLinks, error)
 	Metrics(ctx context.Context, grain Grain, from time.Time, to time.Time, platforms []Platform) ([]*AccountSeries, error)
 	Feed(ctx context.Context, platforms []Platform, before *time.Time, limit *int64) ([]*Post, error)
+	Summary(ctx context.Context, platforms []Platform) (*Summary, error)
+}
+type SubscriptionResolver interface {
+	Summary(ctx context.Context, platforms []Platform) (<-chan *Summary, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -166,6 +197,85 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccountSeries.Points(childComplexity), true
+
+	case "AccountSummary.accountId":
+		if e.ComplexityRoot.AccountSummary.AccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountSummary.AccountID(childComplexity), true
+	case "AccountSummary.delta24h":
+		if e.ComplexityRoot.AccountSummary.Delta24h == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountSummary.Delta24h(childComplexity), true
+	case "AccountSummary.delta30d":
+		if e.ComplexityRoot.AccountSummary.Delta30d == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountSummary.Delta30d(childComplexity), true
+	case "AccountSummary.delta7d":
+		if e.ComplexityRoot.AccountSummary.Delta7d == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountSummary.Delta7d(childComplexity), true
+	case "AccountSummary.engagementRate":
+		if e.ComplexityRoot.AccountSummary.EngagementRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountSummary.EngagementRate(childComplexity), true
+	case "AccountSummary.followers":
+		if e.ComplexityRoot.AccountSummary.Followers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountSummary.Followers(childComplexity), true
+	case "AccountSummary.following":
+		if e.ComplexityRoot.AccountSummary.Following == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountSummary.Following(childComplexity), true
+	case "AccountSummary.handle":
+		if e.ComplexityRoot.AccountSummary.Handle == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountSummary.Handle(childComplexity), true
+	case "AccountSummary.linkId":
+		if e.ComplexityRoot.AccountSummary.LinkID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountSummary.LinkID(childComplexity), true
+	case "AccountSummary.observedAt":
+		if e.ComplexityRoot.AccountSummary.ObservedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountSummary.ObservedAt(childComplexity), true
+	case "AccountSummary.platform":
+		if e.ComplexityRoot.AccountSummary.Platform == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountSummary.Platform(childComplexity), true
+	case "AccountSummary.posts30d":
+		if e.ComplexityRoot.AccountSummary.Posts30d == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountSummary.Posts30d(childComplexity), true
+	case "AccountSummary.postsCount":
+		if e.ComplexityRoot.AccountSummary.PostsCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccountSummary.PostsCount(childComplexity), true
 
 	case "LinkedAccount.accountId":
 		if e.ComplexityRoot.LinkedAccount.AccountID == nil {
@@ -431,6 +541,42 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Metrics(childComplexity, args["grain"].(Grain), args["from"].(time.Time), args["to"].(time.Time), args["platforms"].([]Platform)), true
+	case "Query.summary":
+		if e.ComplexityRoot.Query.Summary == nil {
+			break
+		}
+
+		args, err := ec.field_Query_summary_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Summary(childComplexity, args["platforms"].([]Platform)), true
+
+	case "Subscription.summary":
+		if e.ComplexityRoot.Subscription.Summary == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_summary_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.Summary(childComplexity, args["platforms"].([]Platform)), true
+
+	case "Summary.accounts":
+		if e.ComplexityRoot.Summary.Accounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Summary.Accounts(childComplexity), true
+	case "Summary.updatedAt":
+		if e.ComplexityRoot.Summary.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Summary.UpdatedAt(childComplexity), true
 
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
@@ -509,6 +655,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -566,6 +729,38 @@ func (ec *executionContext) childFields_AccountSeries(ctx context.Context, field
 		return ec.fieldContext_AccountSeries_points(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AccountSeries", field.Name)
+}
+
+func (ec *executionContext) childFields_AccountSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "linkId":
+		return ec.fieldContext_AccountSummary_linkId(ctx, field)
+	case "platform":
+		return ec.fieldContext_AccountSummary_platform(ctx, field)
+	case "accountId":
+		return ec.fieldContext_AccountSummary_accountId(ctx, field)
+	case "handle":
+		return ec.fieldContext_AccountSummary_handle(ctx, field)
+	case "followers":
+		return ec.fieldContext_AccountSummary_followers(ctx, field)
+	case "following":
+		return ec.fieldContext_AccountSummary_following(ctx, field)
+	case "postsCount":
+		return ec.fieldContext_AccountSummary_postsCount(ctx, field)
+	case "delta24h":
+		return ec.fieldContext_AccountSummary_delta24h(ctx, field)
+	case "delta7d":
+		return ec.fieldContext_AccountSummary_delta7d(ctx, field)
+	case "delta30d":
+		return ec.fieldContext_AccountSummary_delta30d(ctx, field)
+	case "engagementRate":
+		return ec.fieldContext_AccountSummary_engagementRate(ctx, field)
+	case "posts30d":
+		return ec.fieldContext_AccountSummary_posts30d(ctx, field)
+	case "observedAt":
+		return ec.fieldContext_AccountSummary_observedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccountSummary", field.Name)
 }
 
 func (ec *executionContext) childFields_LinkedAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -650,6 +845,16 @@ func (ec *executionContext) childFields_Post(ctx context.Context, field graphql.
 		return ec.fieldContext_Post_views(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Post", field.Name)
+}
+
+func (ec *executionContext) childFields_Summary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "accounts":
+		return ec.fieldContext_Summary_accounts(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Summary_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Summary", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -918,6 +1123,34 @@ func (ec *executionContext) field_Query_metrics_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_summary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "platforms",
+		func(ctx context.Context, v any) ([]Platform, error) {
+			return ec.unmarshalOPlatform2ᚕgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatformᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["platforms"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_summary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "platforms",
+		func(ctx context.Context, v any) ([]Platform, error) {
+			return ec.unmarshalOPlatform2ᚕgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatformᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["platforms"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field___Directive_args_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1091,6 +1324,305 @@ func (ec *executionContext) fieldContext_AccountSeries_points(_ context.Context,
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _AccountSummary_linkId(ctx context.Context, field graphql.CollectedField, obj *AccountSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountSummary_linkId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LinkID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountSummary_linkId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountSummary", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AccountSummary_platform(ctx context.Context, field graphql.CollectedField, obj *AccountSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountSummary_platform(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Platform, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v Platform) graphql.Marshaler {
+			return ec.marshalNPlatform2githubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatform(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountSummary_platform(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountSummary", field, false, false, "Platform")
+}
+
+func (ec *executionContext) _AccountSummary_accountId(ctx context.Context, field graphql.CollectedField, obj *AccountSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountSummary_accountId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccountID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountSummary_accountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountSummary", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccountSummary_handle(ctx context.Context, field graphql.CollectedField, obj *AccountSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountSummary_handle(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Handle, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountSummary_handle(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountSummary", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccountSummary_followers(ctx context.Context, field graphql.CollectedField, obj *AccountSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountSummary_followers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Followers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountSummary_followers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountSummary_following(ctx context.Context, field graphql.CollectedField, obj *AccountSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountSummary_following(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Following, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountSummary_following(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountSummary_postsCount(ctx context.Context, field graphql.CollectedField, obj *AccountSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountSummary_postsCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PostsCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountSummary_postsCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountSummary_delta24h(ctx context.Context, field graphql.CollectedField, obj *AccountSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountSummary_delta24h(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delta24h, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountSummary_delta24h(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountSummary_delta7d(ctx context.Context, field graphql.CollectedField, obj *AccountSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountSummary_delta7d(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delta7d, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountSummary_delta7d(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountSummary_delta30d(ctx context.Context, field graphql.CollectedField, obj *AccountSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountSummary_delta30d(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delta30d, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountSummary_delta30d(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountSummary_engagementRate(ctx context.Context, field graphql.CollectedField, obj *AccountSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountSummary_engagementRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EngagementRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountSummary_engagementRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountSummary", field, false, false, "Float")
+}
+
+func (ec *executionContext) _AccountSummary_posts30d(ctx context.Context, field graphql.CollectedField, obj *AccountSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountSummary_posts30d(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Posts30d, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountSummary_posts30d(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AccountSummary_observedAt(ctx context.Context, field graphql.CollectedField, obj *AccountSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccountSummary_observedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ObservedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccountSummary_observedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccountSummary", field, false, false, "Time")
 }
 
 func (ec *executionContext) _LinkedAccount_id(ctx context.Context, field graphql.CollectedField, obj *LinkedAccount) (ret graphql.Marshaler) {
@@ -2120,6 +2652,50 @@ func (ec *executionContext) fieldContext_Query_feed(ctx context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_summary(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_summary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Summary(ctx, fc.Args["platforms"].([]Platform))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Summary) graphql.Marshaler {
+			return ec.marshalNSummary2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐSummary(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_summary(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Summary(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_summary_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2194,6 +2770,105 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_summary(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_summary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().Summary(ctx, fc.Args["platforms"].([]Platform))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Summary) graphql.Marshaler {
+			return ec.marshalNSummary2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐSummary(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_summary(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Summary(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_summary_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Summary_accounts(ctx context.Context, field graphql.CollectedField, obj *Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Summary_accounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Accounts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*AccountSummary) graphql.Marshaler {
+			return ec.marshalNAccountSummary2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐAccountSummaryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Summary_accounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Summary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccountSummary(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Summary_updatedAt(ctx context.Context, field graphql.CollectedField, obj *Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Summary_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Summary_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Summary", field, false, false, "Time")
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *User) (ret graphql.Marshaler) {
@@ -3394,6 +4069,99 @@ func (ec *executionContext) _AccountSeries(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var accountSummaryImplementors = []string{"AccountSummary"}
+
+func (ec *executionContext) _AccountSummary(ctx context.Context, sel ast.SelectionSet, obj *AccountSummary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accountSummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccountSummary")
+		case "linkId":
+			out.Values[i] = ec._AccountSummary_linkId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "platform":
+			out.Values[i] = ec._AccountSummary_platform(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accountId":
+			out.Values[i] = ec._AccountSummary_accountId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "handle":
+			out.Values[i] = ec._AccountSummary_handle(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "followers":
+			out.Values[i] = ec._AccountSummary_followers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "following":
+			out.Values[i] = ec._AccountSummary_following(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "postsCount":
+			out.Values[i] = ec._AccountSummary_postsCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "delta24h":
+			out.Values[i] = ec._AccountSummary_delta24h(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "delta7d":
+			out.Values[i] = ec._AccountSummary_delta7d(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "delta30d":
+			out.Values[i] = ec._AccountSummary_delta30d(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "engagementRate":
+			out.Values[i] = ec._AccountSummary_engagementRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "posts30d":
+			out.Values[i] = ec._AccountSummary_posts30d(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "observedAt":
+			out.Values[i] = ec._AccountSummary_observedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var linkedAccountImplementors = []string{"LinkedAccount"}
 
 func (ec *executionContext) _LinkedAccount(ctx context.Context, sel ast.SelectionSet, obj *LinkedAccount) graphql.Marshaler {
@@ -3763,6 +4531,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_feed(ctx, field)
 				})
+		case "summary":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_summary(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -3776,6 +4550,64 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "summary":
+		return ec._Subscription_summary(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
+var summaryImplementors = []string{"Summary"}
+
+func (ec *executionContext) _Summary(ctx context.Context, sel ast.SelectionSet, obj *Summary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, summaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Summary")
+		case "accounts":
+			out.Values[i] = ec._Summary_accounts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Summary_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -4223,6 +5055,30 @@ func (ec *executionContext) marshalNAccountSeries2ᚖgithubᚗcomᚋpulsehqᚋpu
 	return ec._AccountSeries(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNAccountSummary2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐAccountSummaryᚄ(ctx context.Context, sel ast.SelectionSet, v []*AccountSummary) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAccountSummary2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐAccountSummary(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAccountSummary2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐAccountSummary(ctx context.Context, sel ast.SelectionSet, v *AccountSummary) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccountSummary!")
+		return graphql.Null
+	}
+	return ec._AccountSummary(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -4417,6 +5273,14 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNSummary2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐSummary(ctx context.Context, sel ast.SelectionSet, v *Summary) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Summary!")
+		return graphql.Null
+	}
+	return ec._Summary(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {

@@ -17,6 +17,25 @@ type AccountSeries struct {
 	Points    []*MetricPoint `json:"points"`
 }
 
+// An account's numbers right now, from the aggregator's table.
+type AccountSummary struct {
+	LinkID     string   `json:"linkId"`
+	Platform   Platform `json:"platform"`
+	AccountID  string   `json:"accountId"`
+	Handle     string   `json:"handle"`
+	Followers  int64    `json:"followers"`
+	Following  int64    `json:"following"`
+	PostsCount int64    `json:"postsCount"`
+	// Follower change over the last 24 hours, 7 and 30 days (against the oldest observation when the history is shorter).
+	Delta24h int64 `json:"delta24h"`
+	Delta7d  int64 `json:"delta7d"`
+	Delta30d int64 `json:"delta30d"`
+	// Mean likes + comments + shares per post of the last 30 days, divided by followers.
+	EngagementRate float64   `json:"engagementRate"`
+	Posts30d       int64     `json:"posts30d"`
+	ObservedAt     time.Time `json:"observedAt"`
+}
+
 type LinkedAccount struct {
 	ID            string     `json:"id"`
 	Platform      Platform   `json:"platform"`
@@ -66,6 +85,16 @@ type Post struct {
 }
 
 type Query struct {
+}
+
+type Subscription struct {
+}
+
+// The signed-in user's numbers right now, across platforms.
+type Summary struct {
+	Accounts []*AccountSummary `json:"accounts"`
+	// When the newest observation was made; null before the first one.
+	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
 }
 
 type User struct {

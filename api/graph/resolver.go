@@ -58,6 +58,19 @@ type Resolver struct {
 	// Platforms lists the platforms offered for linking, in display order.
 	// Default: all of Facebook, Instagram, X, LinkedIn.
 	Platforms []topics.Platform
+	// Now serves the summary query and subscription. Without it they fail
+	// with UNAVAILABLE.
+	Now Now
+}
+
+// Now serves each user's latest aggregate. *aggregator.View implements it.
+type Now interface {
+	// Get returns the user's aggregate; it fails while the view is
+	// loading.
+	Get(userID string) (*topics.UserAggregate, error)
+	// Subscribe returns a channel receiving the user's aggregate after
+	// every change, and a function ending the subscription.
+	Subscribe(userID string) (<-chan *topics.UserAggregate, func())
 }
 
 // SessionUser is the signed-in user as resolvers see it.
@@ -91,6 +104,7 @@ const (
 	CodeNotFound        = "NOT_FOUND"
 	CodeBadInput        = "BAD_USER_INPUT"
 	CodeConflict        = "CONFLICT"
+	CodeUnavailable     = "UNAVAILABLE"
 	CodeForbidden       = "FORBIDDEN"
 	CodeThrottled       = "THROTTLED"
 	CodeInternal        = "INTERNAL"
@@ -220,4 +234,34 @@ func strPtr(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+func errUnavailable(what string) error {
+	return &Error{Code: CodeUnavailable, Message: what + " is not available yet; try again shortly"}
+}
+
+// toSummary converts an aggregate, keeping the accounts of platforms (all
+// when empty).
+func toSummary(agg *topics.UserAggregate, platforms []Platform) *Summary {
+	keep := map[string]bool{}
+	for _, p := range platformFilter(platforms) {
+		keep[p] = true
+	}
+	out := &Summary{Accounts: []*AccountSummary{}}
+	if !agg.UpdatedAt.IsZero() {
+		t := agg.UpdatedAt
+		out.UpdatedAt = &t
+	}
+	for _, a := range agg.Accounts {
+		if len(keep) > 0 && !keep[string(a.Platform)] {
+			continue
+		}
+		out.Accounts = append(out.Accounts, &AccountSummary{
+			LinkID: a.LinkID, Platform: toPlatform(a.Platform), AccountID: a.AccountID, Handle: a.Handle,
+			Followers: a.Followers, Following: a.Following, PostsCount: a.PostsCount,
+			Delta24h: a.Delta24h, Delta7d: a.Delta7d, Delta30d: a.Delta30d,
+			EngagementRate: a.EngagementRate, Posts30d: int64(a.Posts30d), ObservedAt: a.ObservedAt,
+		})
+	}
+	return out
 }

@@ -188,13 +188,71 @@ func (r *queryResolver) Feed(ctx context.Context, platforms []Platform, before *
 	return out, nil
 }
 
+// Summary is the resolver for the summary field.
+func (r *queryResolver) Summary(ctx context.Context, platforms []Platform) (*Summary, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Now == nil {
+		return nil, errUnavailable("the summary")
+	}
+	agg, err := r.Now.Get(u.ID)
+	if err != nil {
+		return nil, errUnavailable("the summary")
+	}
+	return toSummary(agg, platforms), nil
+}
+
+// Summary is the resolver for the summary field.
+func (r *subscriptionResolver) Summary(ctx context.Context, platforms []Platform) (<-chan *Summary, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.Now == nil {
+		return nil, errUnavailable("the summary")
+	}
+	// Subscribe before reading the current value, so no change in between
+	// is missed.
+	updates, unsubscribe := r.Now.Subscribe(u.ID)
+	first, err := r.Now.Get(u.ID)
+	if err != nil {
+		unsubscribe()
+		return nil, errUnavailable("the summary")
+	}
+	out := make(chan *Summary, 1)
+	out <- toSummary(first, platforms)
+	go func() {
+		defer close(out)
+		defer unsubscribe()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case agg := <-updates:
+				select {
+				case out <- toSummary(agg, platforms):
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
 type (
-	mutationResolver struct{ *Resolver }
-	queryResolver    struct{ *Resolver }
+	mutationResolver     struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
 )

@@ -64,15 +64,21 @@ func runAPI(ctx context.Context, args []string) error {
 	var pg pgFlags
 	var ch chFlags
 	var pf platformFlags
+	var k kafkaFlags
 	var addr string
 	pg.register(fs)
 	ch.register(fs)
 	pf.register(fs)
+	k.register(fs)
 	strVar(fs, &addr, "http-addr", "PULSE_HTTP_ADDR", defaultHTTPAddr, "address to serve HTTP on")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	conns, err := pf.connectors()
+	if err != nil {
+		return err
+	}
+	g, err := k.ensureTopics(ctx)
 	if err != nil {
 		return err
 	}
@@ -86,13 +92,20 @@ func runAPI(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cdb.Close()
-	h, err := newAPI(apiDeps{pg: pdb, ch: cdb, web: web.Handler(), conns: conns,
+	view, err := newAggregatesView(g)
+	if err != nil {
+		return err
+	}
+	h, err := newAPI(apiDeps{pg: pdb, ch: cdb, web: web.Handler(), conns: conns, now: view,
 		secureCookies: strings.HasPrefix(pf.publicURL, "https://")})
 	if err != nil {
 		return err
 	}
 	slog.Info("api listening", "addr", addr)
-	return serveHTTP(ctx, addr, h)
+	grp := newGroup(ctx)
+	grp.Go("aggregates-view", view.Run)
+	grp.Go("api", func(ctx context.Context) error { return serveHTTP(ctx, addr, h) })
+	return grp.Wait()
 }
 
 func runScheduler(ctx context.Context, args []string) error {

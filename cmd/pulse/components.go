@@ -10,8 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/mux"
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
+	"github.com/lovoo/goka/web/monitor"
 
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/clickhouse"
@@ -92,6 +94,24 @@ func newAggregator(g *kafka.Goka, stateDir string) (*goka.Processor, error) {
 	return aggregator.New(aggregator.Config{Brokers: g.Brokers, Options: gokaOptions(g, stateDir)})
 }
 
+// newAggregatesView builds the view of the aggregator's table the API
+// serves "now" numbers from.
+func newAggregatesView(g *kafka.Goka) (*aggregator.View, error) {
+	opts, release := g.ViewOptions()
+	return aggregator.NewView(g.Brokers, aggregator.ViewOptions{Options: opts, Release: release})
+}
+
+// gokaMonitor serves goka's web monitor (partitions, offsets, table state
+// of each processor) under /debug/goka/.
+func gokaMonitor(procs ...*goka.Processor) map[string]http.Handler {
+	router := mux.NewRouter()
+	mon := monitor.NewServer("/debug/goka", router)
+	for _, p := range procs {
+		mon.AttachProcessor(p)
+	}
+	return map[string]http.Handler{"/debug/goka/": router}
+}
+
 // runGoka runs a goka processor until ctx ends; a cancel is a clean stop.
 func runGoka(p *goka.Processor) func(context.Context) error {
 	return func(ctx context.Context) error {
@@ -121,6 +141,8 @@ type apiDeps struct {
 	// secureCookies marks cookies Secure (Pulse served over https behind a
 	// TLS-terminating proxy).
 	secureCookies bool
+	// now serves the summary query and subscription; optional.
+	now *aggregator.View
 }
 
 // serveHTTP serves h on addr until ctx ends, then shuts down gracefully.
@@ -149,8 +171,12 @@ func serveListener(ctx context.Context, ln net.Listener, h http.Handler) error {
 }
 
 func newAPI(d apiDeps) (http.Handler, error) {
-	srv, err := api.New(api.Config{Accounts: d.pg, Metrics: d.ch, Web: d.web, Extra: d.extra,
-		Connectors: d.conns, SecureCookies: d.secureCookies})
+	cfg := api.Config{Accounts: d.pg, Metrics: d.ch, Web: d.web, Extra: d.extra,
+		Connectors: d.conns, SecureCookies: d.secureCookies}
+	if d.now != nil {
+		cfg.Now = d.now
+	}
+	srv, err := api.New(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -87,57 +88,60 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	started := false
+	defer func() {
+		if !started {
+			ln.Close()
+		}
+	}()
 	base := "http://" + ln.Addr().String()
 	simSrv, err := sim.New(sim.Config{Seed: seed})
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	pf := platformFlags{simURL: base + "/sim", publicURL: base}
 	conns, err := pf.connectors()
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	if err := seedDemo(ctx, pdb, simSrv, demoAccts); err != nil {
-		ln.Close()
-		return err
-	}
-	h, err := newAPI(apiDeps{pg: pdb, ch: cdb, web: web.Handler(), extra: simMount(simSrv), conns: conns})
-	if err != nil {
-		ln.Close()
 		return err
 	}
 	sched, err := newScheduler(k.list(), pdb, interval)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	fet, err := newFetcher(k.list(), pdb, conns)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	proc, err := newNormalizer(g, conns, stateDirIn(dataDir))
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	agg, err := newAggregator(g, stateDirIn(dataDir))
 	if err != nil {
-		ln.Close()
+		return err
+	}
+	view, err := newAggregatesView(g)
+	if err != nil {
 		return err
 	}
 	sink, err := newSink(k.list(), cdb)
 	if err != nil {
-		ln.Close()
 		return err
 	}
 	ref, err := newRefresher(pdb, cdb, conns, 0, 0)
 	if err != nil {
-		ln.Close()
 		return err
 	}
+	extra := simMount(simSrv)
+	maps.Copy(extra, gokaMonitor(proc, agg))
+	h, err := newAPI(apiDeps{pg: pdb, ch: cdb, web: web.Handler(), extra: extra, conns: conns, now: view})
+	if err != nil {
+		return err
+	}
+	started = true
 
 	grp := newGroup(ctx)
 	grp.Go("api", func(ctx context.Context) error { return serveListener(ctx, ln, h) })
@@ -145,11 +149,12 @@ func runDev(ctx context.Context, args []string) error {
 	grp.Go("fetcher", fet.Run)
 	grp.Go("normalizer", runGoka(proc))
 	grp.Go("aggregator", runGoka(agg))
+	grp.Go("aggregates-view", view.Run)
 	grp.Go("sink", sink.Run)
 	grp.Go("refresher", ref.Run)
 
-	fmt.Fprintf(os.Stderr, "\nPulse is running.\n  dashboard:  %s/\n  GraphQL:    %s/graphql (playground: %s/playground)\n  simulator:  %s/sim/_sim/stats\n  demo login: %s / %s\n\n",
-		base, base, base, base, demoEmail, demoPassword)
+	fmt.Fprintf(os.Stderr, "\nPulse is running.\n  dashboard:  %s/\n  GraphQL:    %s/graphql (playground: %s/playground)\n  simulator:  %s/sim/_sim/stats\n  pipeline:   %s/debug/goka/\n  demo login: %s / %s\n\n",
+		base, base, base, base, base, demoEmail, demoPassword)
 	return grp.Wait()
 }
 

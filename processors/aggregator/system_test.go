@@ -86,4 +86,20 @@ func TestViewServesAggregatesFromKafka(t *testing.T) {
 	if agg, err := v.Get("nobody"); err != nil || len(agg.Accounts) != 0 {
 		t.Fatalf("unknown user: %+v, %v", agg, err)
 	}
+
+	// A subscriber hears about the next change.
+	updates, unsubscribe := v.Subscribe("u1")
+	defer unsubscribe()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topics.AccountSnapshots, Key: []byte("link-b"),
+		Value: snapshot("u1", "link-b", t0.Add(time.Hour), 9)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case agg := <-updates:
+		if agg.UserID != "u1" || len(agg.Accounts) != 2 || agg.Accounts[1].Followers != 9 {
+			t.Fatalf("update = %+v", agg)
+		}
+	case <-ctx.Done():
+		t.Fatal("no update within the deadline")
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
@@ -17,6 +18,9 @@ import (
 type View struct {
 	v       *goka.View
 	release func()
+
+	mu   sync.Mutex
+	subs map[string]map[chan *topics.UserAggregate]struct{} // by user ID
 }
 
 // ViewOptions builds a View: options such as goka.WithViewStorageBuilder
@@ -30,7 +34,9 @@ type ViewOptions struct {
 // NewView builds a view of the table on brokers. Storage defaults to
 // memory (the table is recovered from Kafka when Run starts).
 func NewView(brokers []string, o ViewOptions) (*View, error) {
+	view := &View{release: o.Release, subs: map[string]map[chan *topics.UserAggregate]struct{}{}}
 	opts := append([]goka.ViewOption{goka.WithViewStorageBuilder(storage.MemoryBuilder())}, o.Options...)
+	opts = append(opts, goka.WithViewCallback(view.update))
 	v, err := goka.NewView(brokers, Table, StateCodec{}, opts...)
 	if err != nil {
 		if o.Release != nil {
@@ -38,7 +44,68 @@ func NewView(brokers []string, o ViewOptions) (*View, error) {
 		}
 		return nil, fmt.Errorf("aggregator: new view: %w", err)
 	}
-	return &View{v: v, release: o.Release}, nil
+	view.v = v
+	return view, nil
+}
+
+// update stores a table update and tells the user's subscribers.
+func (v *View) update(ctx goka.UpdateContext, s storage.Storage, key string, value []byte) error {
+	if err := goka.DefaultUpdate(ctx, s, key, value); err != nil {
+		return err
+	}
+	v.mu.Lock()
+	subs := v.subs[key]
+	if len(subs) == 0 {
+		v.mu.Unlock()
+		return nil
+	}
+	chans := make([]chan *topics.UserAggregate, 0, len(subs))
+	for ch := range subs {
+		chans = append(chans, ch)
+	}
+	v.mu.Unlock()
+	st := &State{}
+	if value != nil {
+		dec, err := StateCodec{}.Decode(value)
+		if err != nil {
+			return nil // a bad value must not stop the view; Get reports it
+		}
+		st = dec.(*State)
+	}
+	agg := st.Aggregate(key)
+	for _, ch := range chans {
+		// Latest wins: drop an unread older value rather than block the view.
+		select {
+		case <-ch:
+		default:
+		}
+		select {
+		case ch <- agg:
+		default:
+		}
+	}
+	return nil
+}
+
+// Subscribe returns a channel receiving userID's aggregate after every
+// change (only the latest is kept if the reader falls behind), and a
+// function that ends the subscription. The channel is never closed.
+func (v *View) Subscribe(userID string) (<-chan *topics.UserAggregate, func()) {
+	ch := make(chan *topics.UserAggregate, 1)
+	v.mu.Lock()
+	if v.subs[userID] == nil {
+		v.subs[userID] = map[chan *topics.UserAggregate]struct{}{}
+	}
+	v.subs[userID][ch] = struct{}{}
+	v.mu.Unlock()
+	return ch, func() {
+		v.mu.Lock()
+		delete(v.subs[userID], ch)
+		if len(v.subs[userID]) == 0 {
+			delete(v.subs, userID)
+		}
+		v.mu.Unlock()
+	}
 }
 
 // Run keeps the view up to date until ctx ends.
