@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
 )
 
 // ErrUnknownVersion is returned when a value's schema version is newer than
@@ -64,6 +68,46 @@ func (c Codec[T, PT]) Unmarshal(b []byte) (*T, error) {
 		return nil, fmt.Errorf("%w: %T version %d (this build knows up to %d)", ErrUnknownVersion, v, ver, c.max)
 	}
 	return v, nil
+}
+
+// UnknownFields returns the top-level fields of the JSON object b that T
+// does not know, sorted: fields a newer schema version added. It returns
+// nil when b is not a JSON object.
+func (c Codec[T, PT]) UnknownFields(b []byte) []string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	known := fieldNames(reflect.TypeFor[T]())
+	var out []string
+	for k := range m {
+		if !known[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+var fieldNameCache sync.Map // reflect.Type → map[string]bool
+
+func fieldNames(t reflect.Type) map[string]bool {
+	if v, ok := fieldNameCache.Load(t); ok {
+		return v.(map[string]bool)
+	}
+	names := map[string]bool{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		if name != "-" {
+			names[name] = true
+		}
+	}
+	fieldNameCache.Store(t, names)
+	return names
 }
 
 // Encode implements goka.Codec. value must be a *T or a T.

@@ -62,3 +62,13 @@ func TestGokaCodecInterface(t *testing.T) {
 		t.Fatal("encoding a string as a Post succeeded")
 	}
 }
+
+func TestUnknownFields(t *testing.T) {
+	got := topics.RawPayloadCodec.UnknownFields([]byte(`{"v":1,"link_id":"l","zeta":1,"alpha":{"x":2}}`))
+	if len(got) != 2 || got[0] != "alpha" || got[1] != "zeta" {
+		t.Fatalf("unknown fields = %v", got)
+	}
+	if got := topics.RawPayloadCodec.UnknownFields([]byte(`[1]`)); got != nil {
+		t.Fatalf("non-object: %v", got)
+	}
+}

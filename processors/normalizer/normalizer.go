@@ -52,8 +52,13 @@ type State struct {
 	// OutOfOrder counts payloads older than Version that arrived after it.
 	OutOfOrder int64 `json:"out_of_order"`
 	// DeadLetters counts payloads sent to the dead-letter topic.
-	DeadLetters int64     `json:"dead_letters"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	DeadLetters int64 `json:"dead_letters"`
+	// UnknownFields counts payloads carrying fields this build does not
+	// know (a newer schema version added them; they are ignored), and
+	// LastUnknown names the latest such fields.
+	UnknownFields int64     `json:"unknown_fields,omitempty"`
+	LastUnknown   []string  `json:"last_unknown,omitempty"`
+	UpdatedAt     time.Time `json:"updated_at"`
 	// Recent holds the versions of the last RecentVersions account payloads,
 	// so a redelivered payload is recognised even when it is not the newest.
 	Recent []int64 `json:"recent,omitempty"`
@@ -158,6 +163,13 @@ func (n *normalizer) process(ctx goka.Context, msg any) {
 		st.UpdatedAt = time.Now().UTC()
 		ctx.SetValue(st)
 		return
+	}
+	if unknown := topics.RawPayloadCodec.UnknownFields(raw); len(unknown) > 0 {
+		if st.UnknownFields == 0 || !slices.Equal(unknown, st.LastUnknown) {
+			n.log.Info("normalizer: raw payload has fields this build ignores", "fields", unknown)
+		}
+		st.UnknownFields++
+		st.LastUnknown = unknown
 	}
 	key := ctx.Key()
 	if snap != nil {

@@ -203,3 +203,21 @@ func mustRaw(p topics.RawPayload) []byte {
 	}
 	return b
 }
+
+func TestUnknownFieldsAreIgnoredAndCounted(t *testing.T) {
+	gt, snaps, _, dead := startTester(t)
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	v := raw(t, "link-1", at, xAccountBody("42", 9))
+	v = append(v[:len(v)-1], []byte(`,"trace_id":"abc"}`)...) // a field from a newer producer
+	gt.Consume(topics.RawPayloads, "link-1", v)
+	if _, s, ok := snaps.Next(); !ok || s.(*topics.AccountSnapshot).Followers != 9 {
+		t.Fatalf("snapshot = %v, %v", s, ok)
+	}
+	if _, _, ok := dead.Next(); ok {
+		t.Fatal("a payload with an added field was dead-lettered")
+	}
+	st := gt.TableValue(goka.GroupTable(normalizer.Group), "link-1").(*normalizer.State)
+	if st.UnknownFields != 1 || len(st.LastUnknown) != 1 || st.LastUnknown[0] != "trace_id" {
+		t.Fatalf("state = %+v", st)
+	}
+}
