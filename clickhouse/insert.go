@@ -3,59 +3,137 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/pulsehq/pulse/topics"
 )
 
-// InsertSnapshots writes account snapshots in one batch. Inserting a
-// snapshot twice changes no query answer (identity user, platform, account,
-// hour; the highest version wins). Errors wrapping ErrUnavailable are worth
-// retrying.
+// Write inserts account snapshots and post observations, then recomputes
+// every rollup bucket they touch (see docs/olap.md). It is the sink's one
+// call per flush.
+//
+// Write is idempotent: writing the same rows again, in part or in full, in
+// any order and from any number of processes at once, changes no query
+// answer, because every table is keyed on the rows' identity (snapshots:
+// user, platform, account, hour; posts: user, platform, post, observed hour)
+// with the highest version winning, and every rollup is recomputed from the
+// deduplicated rows. A Write that failed part-way may have written some of
+// the rows and rollups; writing the same rows again repairs that. Errors
+// wrapping ErrUnavailable are worth retrying; so are the others, which
+// typically are server errors during an outage.
+func (db *DB) Write(ctx context.Context, snaps []topics.AccountSnapshot, posts []topics.Post) error {
+	if err := db.insertSnapshots(ctx, snaps); err != nil {
+		return err
+	}
+	if err := db.insertPosts(ctx, posts); err != nil {
+		return err
+	}
+	if err := db.refreshAccountRollups(ctx, snapshotBuckets(snaps)); err != nil {
+		return err
+	}
+	pb, err := db.postBuckets(ctx, posts)
+	if err != nil {
+		return err
+	}
+	return db.refreshPostRollups(ctx, pb)
+}
+
+// InsertSnapshots is Write with snapshots only.
 func (db *DB) InsertSnapshots(ctx context.Context, snaps []topics.AccountSnapshot) error {
+	return db.Write(ctx, snaps, nil)
+}
+
+// InsertPosts is Write with posts only.
+func (db *DB) InsertPosts(ctx context.Context, posts []topics.Post) error {
+	return db.Write(ctx, nil, posts)
+}
+
+// Column lists of the inserts. The column-wise appends below follow them.
+const (
+	insertSnapshotsSQL = `INSERT INTO account_metrics_hourly
+		(user_id, platform, account_id, link_id, handle, hour, observed_at, followers, following, posts_count, version)`
+	insertPostsSQL = `INSERT INTO posts
+		(user_id, platform, account_id, link_id, post_id, created_at, hour, observed_at, text, permalink,
+		 likes, comments, shares, views, version)`
+)
+
+// insertSnapshots appends column by column: about twice as fast as row by
+// row in clickhouse-go, since each column is one typed slice.
+func (db *DB) insertSnapshots(ctx context.Context, snaps []topics.AccountSnapshot) error {
 	if len(snaps) == 0 {
 		return nil
 	}
-	b, err := db.conn.PrepareBatch(ctx, `INSERT INTO account_metrics_hourly
-		(user_id, platform, account_id, link_id, handle, hour, observed_at, followers, following, posts_count, version)`)
-	if err != nil {
-		return fmt.Errorf("clickhouse: insert snapshots: %w", translate(err))
-	}
-	defer b.Close()
+	n := len(snaps)
+	var (
+		users, platforms, accounts, links, handles = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		hours, observed                            = make([]time.Time, n), make([]time.Time, n)
+		followers, following, postsCount           = make([]int64, n), make([]int64, n), make([]int64, n)
+		versions                                   = make([]uint64, n)
+	)
 	for i := range snaps {
 		s := &snaps[i]
-		if err := b.Append(s.UserID, string(s.Platform), s.AccountID, s.LinkID, s.Handle,
-			s.Hour.UTC(), s.ObservedAt.UTC(), s.Followers, s.Following, s.PostsCount, uint64(s.Version)); err != nil {
-			return fmt.Errorf("clickhouse: insert snapshots: append: %w", err)
+		users[i], platforms[i], accounts[i], links[i], handles[i] = s.UserID, string(s.Platform), s.AccountID, s.LinkID, s.Handle
+		hours[i], observed[i] = s.Hour.UTC().Truncate(time.Hour), s.ObservedAt.UTC()
+		followers[i], following[i], postsCount[i] = s.Followers, s.Following, s.PostsCount
+		versions[i] = uint64(s.Version)
+	}
+	return db.sendColumns(ctx, "insert snapshots", insertSnapshotsSQL,
+		users, platforms, accounts, links, handles, hours, observed, followers, following, postsCount, versions)
+}
+
+func (db *DB) insertPosts(ctx context.Context, posts []topics.Post) error {
+	if len(posts) == 0 {
+		return nil
+	}
+	n := len(posts)
+	var (
+		users, platforms, accounts, links, ids = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		texts, permalinks                      = make([]string, n), make([]string, n)
+		created, hours, observed               = make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
+		likes, comments, shares, views         = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		versions                               = make([]uint64, n)
+	)
+	for i := range posts {
+		p := &posts[i]
+		users[i], platforms[i], accounts[i], links[i], ids[i] = p.UserID, string(p.Platform), p.AccountID, p.LinkID, p.PostID
+		texts[i], permalinks[i] = p.Text, p.Permalink
+		created[i], observed[i] = p.CreatedAt.UTC(), p.ObservedAt.UTC()
+		hours[i] = observed[i].Truncate(time.Hour)
+		likes[i], comments[i], shares[i], views[i] = p.Likes, p.Comments, p.Shares, p.Views
+		versions[i] = uint64(p.Version)
+	}
+	return db.sendColumns(ctx, "insert posts", insertPostsSQL,
+		users, platforms, accounts, links, ids, created, hours, observed, texts, permalinks, likes, comments, shares, views, versions)
+}
+
+// sendColumns sends one batch of the insert with the given column slices,
+// in the insert's column order.
+func (db *DB) sendColumns(ctx context.Context, op, insert string, cols ...any) (err error) {
+	b, err := db.conn.PrepareBatch(ctx, insert)
+	if err != nil {
+		return fmt.Errorf("clickhouse: %s: %w", op, translate(err))
+	}
+	defer func() {
+		if err != nil {
+			_ = b.Abort()
 		}
+	}()
+	if err := appendColumns(b, cols...); err != nil {
+		return fmt.Errorf("clickhouse: %s: append: %w", op, err)
 	}
 	if err := b.Send(); err != nil {
-		return fmt.Errorf("clickhouse: insert snapshots: %w", translate(err))
+		return fmt.Errorf("clickhouse: %s: %w", op, translate(err))
 	}
 	return nil
 }
 
-// InsertPosts writes post observations in one batch; like InsertSnapshots
-// it is idempotent on the rows' identity (user, platform, post, hour).
-func (db *DB) InsertPosts(ctx context.Context, posts []topics.Post) error {
-	if len(posts) == 0 {
-		return nil
-	}
-	b, err := db.conn.PrepareBatch(ctx, `INSERT INTO posts
-		(user_id, platform, account_id, link_id, post_id, created_at, hour, observed_at, text, permalink, likes, comments, shares, views, version)`)
-	if err != nil {
-		return fmt.Errorf("clickhouse: insert posts: %w", translate(err))
-	}
-	defer b.Close()
-	for i := range posts {
-		p := &posts[i]
-		obs := p.ObservedAt.UTC()
-		if err := b.Append(p.UserID, string(p.Platform), p.AccountID, p.LinkID, p.PostID, p.CreatedAt.UTC(),
-			obs.Truncate(3600e9), obs, p.Text, p.Permalink, p.Likes, p.Comments, p.Shares, p.Views, uint64(p.Version)); err != nil {
-			return fmt.Errorf("clickhouse: insert posts: append: %w", err)
+func appendColumns(b driver.Batch, cols ...any) error {
+	for i, c := range cols {
+		if err := b.Column(i).Append(c); err != nil {
+			return fmt.Errorf("column %d: %w", i, err)
 		}
-	}
-	if err := b.Send(); err != nil {
-		return fmt.Errorf("clickhouse: insert posts: %w", translate(err))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -17,101 +18,324 @@ const (
 	Year  Grain = "year"
 )
 
-func (g Grain) bucketExpr(col string) (string, error) {
+// rollupTables names the precomputed tables of a grain coarser than an hour
+// and their bucket column.
+func (g Grain) rollupTables() (account, posts, col string, err error) {
 	switch g {
-	case Hour:
-		return col, nil
 	case Day:
-		return "toStartOfDay(" + col + ")", nil
+		return "account_metrics_daily", "post_metrics_daily", "day", nil
 	case Month:
-		return "toStartOfMonth(" + col + ")", nil
+		return "account_metrics_monthly", "post_metrics_monthly", "month", nil
 	case Year:
-		return "toStartOfYear(" + col + ")", nil
+		return "account_metrics_yearly", "post_metrics_yearly", "year", nil
 	}
-	return "", fmt.Errorf("clickhouse: unknown grain %q", g)
+	return "", "", "", fmt.Errorf("clickhouse: unknown grain %q", g)
+}
+
+// start returns the start of the bucket of grain g holding t (UTC).
+func (g Grain) start(t time.Time) time.Time {
+	switch g {
+	case Day:
+		return utcDay(t)
+	case Month:
+		return startOfMonth(t.UTC())
+	case Year:
+		return startOfYear(t.UTC())
+	}
+	return t.UTC().Truncate(time.Hour)
 }
 
 // SeriesQuery selects one user's account metrics.
 type SeriesQuery struct {
 	UserID string // required: every query is scoped to one user
 	Grain  Grain
-	From   time.Time // inclusive
-	To     time.Time // exclusive
+	// From and To select the buckets that overlap [From, To): a bucket is
+	// returned whole, with every hour of it, even when From or To fall
+	// inside it.
+	From time.Time
+	To   time.Time
 	// Platforms filters by platform; empty means all.
 	Platforms []string
 	// AccountID filters to one account; empty means all.
 	AccountID string
 }
 
-// Point is one bucket of one account's metrics. Followers is the last
-// observed value in the bucket; Min/Max/Avg are over the bucket's hourly
-// values.
+// Point is one bucket of one account's metrics.
+//
+// Followers, Following and PostsCount are the last hourly values in the
+// bucket; FollowersMin/Max/Avg are over the bucket's hourly values (each
+// hour's value being its latest observation), and Hours counts those hourly
+// values. PostsPublished counts the account's posts created in the bucket;
+// LikesGained and CommentsGained sum, over the account's posts, the last
+// counter observed by the bucket's end minus the last one observed before
+// its start (0 for a post not observed before), so the gains of a month are
+// the sum of its days' gains.
+//
+// A bucket with post activity but no follower observation has Hours == 0
+// and zero follower fields; its Handle is the account's handle from the
+// other points of the answer, when there are any.
 type Point struct {
-	Platform     string
-	AccountID    string
-	Handle       string
-	Bucket       time.Time
-	Followers    int64
-	FollowersMin int64
-	FollowersMax int64
-	FollowersAvg float64
-	Following    int64
-	PostsCount   int64
-	Hours        uint64 // hourly observations in the bucket
+	Platform       string
+	AccountID      string
+	Handle         string
+	Bucket         time.Time
+	Followers      int64
+	FollowersMin   int64
+	FollowersMax   int64
+	FollowersAvg   float64
+	Following      int64
+	PostsCount     int64
+	Hours          uint64 // hourly observations in the bucket
+	PostsPublished uint64
+	LikesGained    int64
+	CommentsGained int64
 }
 
-// Series returns one point per account and bucket, ordered by platform,
-// account and bucket. Duplicate inserts do not change the answer: each
-// hour's value is the highest-version observation.
+type pointKey struct {
+	platform, account string
+	bucket            int64 // Unix seconds
+}
+
+func (p *Point) key() pointKey { return pointKey{p.Platform, p.AccountID, p.Bucket.Unix()} }
+
+// filter holds the optional conditions shared by Series' statements.
+type filter struct {
+	sql  string
+	args []any
+}
+
+func (q SeriesQuery) filter() filter {
+	var f filter
+	if len(q.Platforms) > 0 {
+		f.sql += " AND has(?, platform)"
+		f.args = append(f.args, q.Platforms)
+	}
+	if q.AccountID != "" {
+		f.sql += " AND account_id = ?"
+		f.args = append(f.args, q.AccountID)
+	}
+	return f
+}
+
+// Series returns one point per account and bucket that has follower
+// observations or post activity, ordered by platform, account and bucket.
+// Day, month and year points are read from the precomputed rollups; hour
+// points from the hourly table. Duplicate inserts never change the answer.
 func (db *DB) Series(ctx context.Context, q SeriesQuery) ([]Point, error) {
 	if q.UserID == "" {
 		return nil, fmt.Errorf("clickhouse: series: user id required")
 	}
-	bucket, err := q.Grain.bucketExpr("hour")
-	if err != nil {
-		return nil, err
+	var stmts [2]statement
+	if q.Grain == Hour {
+		stmts = hourlySeriesSQL(q)
+	} else {
+		var err error
+		if stmts, err = rollupSeriesSQL(q); err != nil {
+			return nil, err
+		}
 	}
-	where := []string{"user_id = ?", "hour >= ?", "hour < ?"}
-	args := []any{q.UserID, q.From.UTC(), q.To.UTC()}
-	if len(q.Platforms) > 0 {
-		where = append(where, "has(?, platform)")
-		args = append(args, q.Platforms)
-	}
-	if q.AccountID != "" {
-		where = append(where, "account_id = ?")
-		args = append(args, q.AccountID)
-	}
-	query := `SELECT platform, account_id, argMax(h, hour), ` + bucket + ` AS bucket,
-			argMax(f, hour), min(f), max(f), avg(f), argMax(g, hour), argMax(pc, hour), count()
-		FROM (
-			SELECT platform, account_id, hour,
-				argMax(handle, version) AS h, argMax(followers, version) AS f,
-				argMax(following, version) AS g, argMax(posts_count, version) AS pc
-			FROM account_metrics_hourly
-			WHERE ` + strings.Join(where, " AND ") + `
-			GROUP BY platform, account_id, hour
-		)
-		GROUP BY platform, account_id, bucket
-		ORDER BY platform, account_id, bucket`
-	rows, err := db.conn.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse: series: %w", translate(err))
-	}
-	defer rows.Close()
-	var out []Point
-	for rows.Next() {
+	var acct, posts []Point
+	if err := db.query(ctx, stmts[0], func(s scanner) error {
 		var p Point
-		if err := rows.Scan(&p.Platform, &p.AccountID, &p.Handle, &p.Bucket, &p.Followers, &p.FollowersMin,
-			&p.FollowersMax, &p.FollowersAvg, &p.Following, &p.PostsCount, &p.Hours); err != nil {
-			return nil, fmt.Errorf("clickhouse: series: scan: %w", translate(err))
+		var sum int64
+		var err error
+		if q.Grain == Hour {
+			err = s.Scan(&p.Platform, &p.AccountID, &p.Bucket, &p.Handle, &p.Followers, &p.Following, &p.PostsCount)
+			sum = p.Followers
+		} else {
+			err = s.Scan(&p.Platform, &p.AccountID, &p.Bucket, &p.Handle, &p.Followers, &p.FollowersMin,
+				&p.FollowersMax, &sum, &p.Following, &p.PostsCount, &p.Hours)
+		}
+		if err != nil {
+			return err
+		}
+		acct = append(acct, accountPoint(q.Grain, p, sum))
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("clickhouse: series: %w", err)
+	}
+	if err := db.query(ctx, stmts[1], func(s scanner) error {
+		var p Point
+		if err := s.Scan(&p.Platform, &p.AccountID, &p.Bucket, &p.PostsPublished, &p.LikesGained, &p.CommentsGained); err != nil {
+			return err
 		}
 		p.Bucket = p.Bucket.UTC()
-		out = append(out, p)
+		posts = append(posts, p)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("clickhouse: series: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("clickhouse: series: %w", translate(err))
+	return mergePoints(acct, posts), nil
+}
+
+// accountPoint completes a point read from an account statement: at hour
+// grain the hour's one value is the bucket's last, min, max and sum.
+func accountPoint(g Grain, p Point, sum int64) Point {
+	p.Bucket = p.Bucket.UTC()
+	if g == Hour {
+		p.FollowersMin, p.FollowersMax, p.Hours = p.Followers, p.Followers, 1
 	}
-	return out, nil
+	if p.Hours > 0 {
+		p.FollowersAvg = float64(sum) / float64(p.Hours)
+	}
+	return p
+}
+
+// mergePoints adds post activity to the account points of the same bucket,
+// keeps buckets with post activity only, and orders the result by platform,
+// account and bucket.
+func mergePoints(points, posts []Point) []Point {
+	index := make(map[pointKey]int, len(points))
+	for i := range points {
+		index[points[i].key()] = i
+	}
+	for _, p := range posts {
+		if i, ok := index[p.key()]; ok {
+			points[i].PostsPublished, points[i].LikesGained, points[i].CommentsGained = p.PostsPublished, p.LikesGained, p.CommentsGained
+		} else if p.PostsPublished != 0 || p.LikesGained != 0 || p.CommentsGained != 0 {
+			points = append(points, p)
+		}
+	}
+	sort.Slice(points, func(i, j int) bool {
+		a, b := &points[i], &points[j]
+		if a.Platform != b.Platform {
+			return a.Platform < b.Platform
+		}
+		if a.AccountID != b.AccountID {
+			return a.AccountID < b.AccountID
+		}
+		return a.Bucket.Before(b.Bucket)
+	})
+	fillHandles(points)
+	return points
+}
+
+// fillHandles gives points without a follower observation the handle of
+// the nearest earlier point of their account, else of the nearest later one.
+func fillHandles(points []Point) {
+	for pass := 0; pass < 2; pass++ {
+		var last Point
+		for k := range points {
+			i := k
+			if pass == 1 {
+				i = len(points) - 1 - k
+			}
+			p := &points[i]
+			if p.Handle == "" && last.Handle != "" && last.Platform == p.Platform && last.AccountID == p.AccountID {
+				p.Handle = last.Handle
+			}
+			last = *p
+		}
+	}
+}
+
+// statement is a query with its arguments.
+type statement struct {
+	sql  string
+	args []any
+}
+
+// hourlySeriesSQL reads hour points: each hour's latest observation, and
+// post activity computed from the posts tables.
+func hourlySeriesSQL(q SeriesQuery) [2]statement {
+	f := q.filter()
+	from, to := q.From.UTC().Truncate(time.Hour), q.To.UTC()
+	acct := statement{
+		sql: `SELECT platform, account_id, hour, argMax(handle, version), argMax(followers, version),
+       argMax(following, version), argMax(posts_count, version)
+FROM account_metrics_hourly
+WHERE user_id = ? AND hour >= ? AND hour < ?` + f.sql + `
+GROUP BY platform, account_id, hour
+ORDER BY platform, account_id, hour`,
+		args: append([]any{q.UserID, from, to}, f.args...),
+	}
+	// Gains of each post observed in the range, per observed hour: its
+	// last counters of that hour minus its last counters before it.
+	posts := statement{
+		sql: `SELECT platform, account_id, b, sum(pub), sum(dl), sum(dc)
+FROM (
+    SELECT platform, account_id, b, toUInt64(0) AS pub,
+           argMaxIf(likes, version, hour = b) - argMaxIf(likes, version, hour < b) AS dl,
+           argMaxIf(comments, version, hour = b) - argMaxIf(comments, version, hour < b) AS dc
+    FROM (
+        SELECT platform, post_id, account_id, hour, likes, comments, version
+        FROM posts
+        WHERE user_id = ? AND hour < ?
+          AND (platform, post_id) IN (SELECT platform, post_id FROM posts WHERE user_id = ? AND hour >= ? AND hour < ?` + f.sql + `)
+    ) AS history ALL INNER JOIN (
+        SELECT DISTINCT platform, post_id, hour AS b FROM posts WHERE user_id = ? AND hour >= ? AND hour < ?` + f.sql + `
+    ) AS observed USING (platform, post_id)
+    WHERE hour <= b
+    GROUP BY platform, account_id, post_id, b
+    UNION ALL
+    SELECT platform, account_id, toStartOfHour(c) AS b, toUInt64(1) AS pub, toInt64(0) AS dl, toInt64(0) AS dc
+    FROM (
+        SELECT platform, post_id, argMax(account_id, version) AS account_id, argMax(created_at, version) AS c
+        FROM posts_latest
+        WHERE user_id = ? AND created_at >= ? AND created_at < ?` + f.sql + `
+        GROUP BY platform, post_id
+    )
+)
+GROUP BY platform, account_id, b`,
+	}
+	posts.args = append(posts.args, q.UserID, to, q.UserID, from, to)
+	posts.args = append(posts.args, f.args...)
+	posts.args = append(posts.args, q.UserID, from, to)
+	posts.args = append(posts.args, f.args...)
+	posts.args = append(posts.args, q.UserID, from, to)
+	posts.args = append(posts.args, f.args...)
+	return [2]statement{acct, posts}
+}
+
+// rollupSeriesSQL reads day, month or year points from the rollups, each
+// bucket's highest version.
+func rollupSeriesSQL(q SeriesQuery) ([2]statement, error) {
+	acctTable, postTable, col, err := q.Grain.rollupTables()
+	if err != nil {
+		return [2]statement{}, err
+	}
+	f := q.filter()
+	// Buckets overlapping [From, To): starting at or after the bucket
+	// holding From, and before To (bucket starts are whole days).
+	from, to := q.Grain.start(q.From), utcDay(q.To)
+	if !to.Equal(q.To.UTC()) {
+		to = to.AddDate(0, 0, 1)
+	}
+	args := append([]any{q.UserID, dateArg(from), dateArg(to)}, f.args...)
+	r := strings.NewReplacer("$col", col, "$acct", acctTable, "$posts", postTable, "$filter", f.sql)
+	return [2]statement{
+		{sql: r.Replace(`SELECT platform, account_id, $col,
+       argMax(handle, version), argMax(followers, version), argMax(followers_min, version),
+       argMax(followers_max, version), argMax(followers_sum, version), argMax(following, version),
+       argMax(posts_count, version), argMax(hours, version)
+FROM $acct
+WHERE user_id = ? AND $col >= ? AND $col < ?$filter
+GROUP BY platform, account_id, $col
+ORDER BY platform, account_id, $col`), args: args},
+		{sql: r.Replace(`SELECT platform, account_id, $col,
+       argMax(posts_published, version), argMax(likes_gained, version), argMax(comments_gained, version)
+FROM $posts
+WHERE user_id = ? AND $col >= ? AND $col < ?$filter
+GROUP BY platform, account_id, $col`), args: args},
+	}, nil
+}
+
+// scanner is the part of driver.Rows a row callback needs.
+type scanner interface{ Scan(dest ...any) error }
+
+// query runs st and calls fn for each row.
+func (db *DB) query(ctx context.Context, st statement, fn func(scanner) error) error {
+	rows, err := db.conn.Query(ctx, st.sql, st.args...)
+	if err != nil {
+		return translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return fmt.Errorf("scan: %w", translate(err))
+		}
+	}
+	return translate(rows.Err())
 }
 
 // PostRow is the latest observation of one post.
@@ -139,12 +363,9 @@ type FeedQuery struct {
 	Limit int
 }
 
-// Feed returns the user's posts across platforms, newest first, each with
-// its latest counters.
-func (db *DB) Feed(ctx context.Context, q FeedQuery) ([]PostRow, error) {
-	if q.UserID == "" {
-		return nil, fmt.Errorf("clickhouse: feed: user id required")
-	}
+// feedSQL builds the feed statement: posts_latest is ordered by (user_id,
+// created_at), so a page reads one user's key range.
+func feedSQL(q FeedQuery) statement {
 	if q.Limit <= 0 {
 		q.Limit = 20
 	}
@@ -160,41 +381,96 @@ func (db *DB) Feed(ctx context.Context, q FeedQuery) ([]PostRow, error) {
 		args = append(args, q.Before.UTC())
 	}
 	args = append(args, q.Limit)
-	query := `SELECT platform, argMax(account_id, version), post_id, argMax(created_at, version) AS c,
-			argMax(text, version), argMax(permalink, version), argMax(likes, version),
-			argMax(comments, version), argMax(shares, version), argMax(views, version)
-		FROM posts WHERE ` + strings.Join(where, " AND ") + `
-		GROUP BY platform, post_id
-		ORDER BY c DESC, platform, post_id
-		LIMIT ?`
-	rows, err := db.conn.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("clickhouse: feed: %w", translate(err))
+	return statement{sql: `SELECT platform, argMax(account_id, version), post_id, argMax(created_at, version) AS c,
+       argMax(text, version), argMax(permalink, version), argMax(likes, version),
+       argMax(comments, version), argMax(shares, version), argMax(views, version)
+FROM posts_latest
+WHERE ` + strings.Join(where, " AND ") + `
+GROUP BY platform, post_id
+ORDER BY c DESC, platform, post_id
+LIMIT ?`, args: args}
+}
+
+// Feed returns the user's posts across platforms, newest first, each with
+// its latest counters.
+func (db *DB) Feed(ctx context.Context, q FeedQuery) ([]PostRow, error) {
+	if q.UserID == "" {
+		return nil, fmt.Errorf("clickhouse: feed: user id required")
 	}
-	defer rows.Close()
 	var out []PostRow
-	for rows.Next() {
+	if err := db.query(ctx, feedSQL(q), func(s scanner) error {
 		var p PostRow
-		if err := rows.Scan(&p.Platform, &p.AccountID, &p.PostID, &p.CreatedAt, &p.Text, &p.Permalink,
+		if err := s.Scan(&p.Platform, &p.AccountID, &p.PostID, &p.CreatedAt, &p.Text, &p.Permalink,
 			&p.Likes, &p.Comments, &p.Shares, &p.Views); err != nil {
-			return nil, fmt.Errorf("clickhouse: feed: scan: %w", translate(err))
+			return err
 		}
 		p.CreatedAt = p.CreatedAt.UTC()
 		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("clickhouse: feed: %w", translate(err))
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("clickhouse: feed: %w", err)
 	}
 	return out, nil
 }
 
-// DeleteUser removes every row of userID. ClickHouse applies the mutation
-// asynchronously; queries stop returning the rows once it completes.
+// UserTables lists every table holding per-user rows: the observation
+// tables, the feed table and every rollup. DeleteUser purges all of them.
+var UserTables = []string{
+	"account_metrics_hourly", "posts", "posts_latest",
+	"account_metrics_daily", "account_metrics_monthly", "account_metrics_yearly",
+	"post_metrics_daily", "post_metrics_monthly", "post_metrics_yearly",
+}
+
+// mutationPoll is how often DeleteUser checks whether its mutations are
+// done.
+const mutationPoll = 50 * time.Millisecond
+
+// DeleteUser removes every row of userID from every table and rollup, and
+// returns once ClickHouse has applied the deletions (ALTER ... DELETE
+// mutations run asynchronously) or ctx ends. Rows of the user written
+// while DeleteUser runs may survive it: stop the user's ingestion first
+// (unlink the accounts), then delete.
 func (db *DB) DeleteUser(ctx context.Context, userID string) error {
-	for _, t := range []string{"account_metrics_hourly", "posts"} {
-		if err := db.conn.Exec(ctx, "ALTER TABLE "+t+" DELETE WHERE user_id = ?", userID); err != nil {
+	if userID == "" {
+		return fmt.Errorf("clickhouse: delete user: user id required")
+	}
+	for _, t := range UserTables {
+		if err := db.conn.Exec(ctx, "ALTER TABLE "+quoteIdent(t)+" DELETE WHERE user_id = ?", userID); err != nil {
 			return fmt.Errorf("clickhouse: delete user from %s: %w", t, translate(err))
 		}
 	}
-	return nil
+	for {
+		var pending uint64
+		if err := db.conn.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND is_done = 0",
+			db.database).Scan(&pending); err != nil {
+			return fmt.Errorf("clickhouse: delete user: wait for mutations: %w", translate(err))
+		}
+		if pending == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("clickhouse: delete user: wait for mutations: %w", ctx.Err())
+		case <-time.After(mutationPoll):
+		}
+	}
+}
+
+// Counts are the numbers of distinct rows by identity: what queries see,
+// however many times each row was inserted.
+type Counts struct {
+	Snapshots uint64 // distinct (user, platform, account, hour)
+	Posts     uint64 // distinct (user, platform, post, observed hour)
+}
+
+// Count counts the distinct snapshot and post identities of every user. It
+// reads whole tables; it is for operators and tests, not for the API.
+func (db *DB) Count(ctx context.Context) (Counts, error) {
+	var c Counts
+	if err := db.conn.QueryRow(ctx, `SELECT
+		(SELECT count() FROM (SELECT 1 FROM account_metrics_hourly GROUP BY user_id, platform, account_id, hour)),
+		(SELECT count() FROM (SELECT 1 FROM posts GROUP BY user_id, platform, post_id, hour))`).Scan(&c.Snapshots, &c.Posts); err != nil {
+		return Counts{}, fmt.Errorf("clickhouse: count: %w", translate(err))
+	}
+	return c, nil
 }

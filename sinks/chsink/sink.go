@@ -1,8 +1,21 @@
 // Package chsink is the sink that batches normalized events from Kafka into
 // ClickHouse. It is a franz-go consumer group that commits offsets only
-// after ClickHouse acknowledged the insert holding those records, so a crash
+// after ClickHouse acknowledged the write holding those records, so a crash
 // or an outage loses nothing; the tables are idempotent on each row's
 // identity, so the records re-read after a crash change no query answer.
+//
+// Batching follows ClickHouse's advice for inserts: large batches (a flush
+// when Config.BatchRows rows or Config.BatchBytes bytes are buffered) and
+// about one insert per second at steady state (Config.FlushInterval), with
+// one exception: a record carrying the topics.HeaderUrgent header (a user
+// waiting on a refresh) is flushed as soon as it is read.
+//
+// Writing overlaps reading: while one batch is written and committed, the
+// next is read and decoded, and batches are committed in order. While
+// ClickHouse is down or failing, the sink retries the batch in flight with
+// exponential backoff and reads only until the next batch is full, so its
+// memory stays bounded by two batches plus what franz-go buffers from one
+// fetch per broker (Config.BatchBytes caps the fetch size).
 package chsink
 
 import (
@@ -11,7 +24,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,14 +35,16 @@ import (
 	"github.com/pulsehq/pulse/topics"
 )
 
-// Store is where batches go. *clickhouse.DB implements it. Both methods must
-// be idempotent on the rows' identities.
+// Store is where batches go. *clickhouse.DB implements it.
 type Store interface {
-	InsertSnapshots(ctx context.Context, snaps []topics.AccountSnapshot) error
-	InsertPosts(ctx context.Context, posts []topics.Post) error
+	// Write stores snapshots and posts. It must be idempotent: writing
+	// rows again, in part or in full, changes no query answer. An error
+	// means some, all or none of the rows may have been stored; the sink
+	// then writes the same rows again.
+	Write(ctx context.Context, snaps []topics.AccountSnapshot, posts []topics.Post) error
 }
 
-// Config configures a Sink.
+// Config configures a Sink. Zero values take the stated defaults.
 type Config struct {
 	// Brokers to consume from. Required.
 	Brokers []string
@@ -35,17 +52,30 @@ type Config struct {
 	Store Store
 	// Group is the consumer group. Default topics.GroupSink.
 	Group string
-	// BatchRows flushes once this many rows are buffered. Default 5000.
+	// BatchRows flushes once this many records are buffered; a batch
+	// never holds more, and the sink holds at most two batches (one being
+	// written, one being read). Default 50,000.
 	BatchRows int
-	// BatchBytes flushes once this many record bytes are buffered. Default
-	// 8 MiB.
+	// BatchBytes flushes once this many record value bytes are buffered,
+	// and caps the size of one fetch, so a batch holds at most about twice
+	// this. Default 16 MiB.
 	BatchBytes int
-	// FlushInterval flushes a non-empty buffer at least this often. Default
-	// 1s (ClickHouse's advice: about one insert per second per table).
+	// FlushInterval is the least time between two flushes that are not
+	// forced by size or by an urgent record; a buffered record waits at
+	// most this long. Default 1s (ClickHouse's advice: about one insert
+	// per second per table).
 	FlushInterval time.Duration
-	// MaxBackoff caps the wait between retries of a failed insert. Default
-	// 30s. Retries go on until they succeed or the sink is stopped.
+	// WriteTimeout bounds one write attempt. Default 60s.
+	WriteTimeout time.Duration
+	// MaxBackoff caps the wait between retries of a failed write; the
+	// first wait is 100ms, doubling, with jitter. Default 30s. Retries go
+	// on until the write succeeds or the sink is stopped.
 	MaxBackoff time.Duration
+	// ShutdownTimeout bounds the final flush when Run's context ends, and
+	// the flush when partitions are revoked. Records not written in time
+	// are not committed; whoever owns their partitions next reads them
+	// again. Default 10s.
+	ShutdownTimeout time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// ClientOptions are extra franz-go options (tests use them).
@@ -54,11 +84,78 @@ type Config struct {
 
 // Stats are the sink's counters since start.
 type Stats struct {
-	Flushes      int64
-	Snapshots    int64
-	Posts        int64
-	DeadLetters  int64
-	FailedWrites int64
+	Flushes      int64 // successful writes (each followed by a commit)
+	Snapshots    int64 // snapshots written
+	Posts        int64 // posts written
+	DeadLetters  int64 // undecodable records sent to topics.DeadLetters
+	FailedWrites int64 // write attempts that failed and were retried
+	CommitErrors int64 // commits that failed after a successful write
+	Buffered     int64 // records read and not yet committed, now
+	MaxBuffered  int64 // the most records ever buffered at once
+}
+
+type counters struct {
+	flushes, snapshots, posts, deadLetters, failedWrites, commitErrors, buffered, maxBuffered atomic.Int64
+}
+
+type partition struct {
+	topic string
+	part  int32
+}
+
+// buffer holds what was read and not yet committed, with each row's source
+// partition so that rows of revoked partitions can be dropped alone.
+type buffer struct {
+	snaps   []topics.AccountSnapshot
+	snapsTP []partition
+	posts   []topics.Post
+	postsTP []partition
+	dead    []*kgo.Record // dead letters not yet produced
+	deadTP  []partition
+	last    map[partition]*kgo.Record // highest record read per partition: what to commit
+	records int                       // records read, written or not
+	bytes   int
+	urgent  bool
+}
+
+func (b *buffer) reset() {
+	b.snaps, b.snapsTP, b.posts, b.postsTP = b.snaps[:0], b.snapsTP[:0], b.posts[:0], b.postsTP[:0]
+	b.dead, b.deadTP = b.dead[:0], b.deadTP[:0]
+	clear(b.last)
+	b.records, b.bytes, b.urgent = 0, 0, false
+}
+
+// drop removes everything read from the given partitions.
+func (b *buffer) drop(parts map[string][]int32) {
+	gone := map[partition]bool{}
+	for t, ps := range parts {
+		for _, p := range ps {
+			gone[partition{t, p}] = true
+		}
+	}
+	b.snaps, b.snapsTP = filter(b.snaps, b.snapsTP, gone)
+	b.posts, b.postsTP = filter(b.posts, b.postsTP, gone)
+	b.dead, b.deadTP = filter(b.dead, b.deadTP, gone)
+	for p := range gone {
+		delete(b.last, p)
+	}
+	// The remaining count is approximate (skipped records of kept
+	// partitions are not tracked one by one); it only drives flushing.
+	b.records = len(b.snaps) + len(b.posts) + len(b.dead)
+	if len(b.last) == 0 {
+		b.reset()
+	}
+}
+
+func filter[T any](rows []T, tps []partition, gone map[partition]bool) ([]T, []partition) {
+	n := 0
+	for i := range rows {
+		if !gone[tps[i]] {
+			rows[n], tps[n] = rows[i], tps[i]
+			n++
+		}
+	}
+	return rows[:n], tps[:n]
 }
 
 // Sink consumes AccountSnapshots and Posts into a Store.
@@ -67,14 +164,32 @@ type Sink struct {
 	cl  *kgo.Client
 	log *slog.Logger
 
-	mu        sync.Mutex // guards the buffer and stats; held during a flush
-	snaps     []topics.AccountSnapshot
-	posts     []topics.Post
-	dead      []*kgo.Record
-	recs      []*kgo.Record // every buffered record, for the commit
-	bytes     int
-	lastFlush time.Time
-	stats     Stats
+	mu        sync.Mutex // guards buf, flight, spare, lastFlush and closing
+	buf       *buffer    // the batch being read
+	spare     *buffer    // an empty buffer to swap in at the next hand-off
+	flight    *flight    // the batch being written, if any
+	lastFlush time.Time  // when the last batch was handed off
+	closing   bool
+
+	stats counters
+}
+
+// flight is one batch handed to a writer goroutine. Batches are written
+// one at a time, in order, so commits never overtake an unwritten batch.
+type flight struct {
+	b    *buffer
+	done chan struct{} // closed when the write and commit succeeded or were abandoned
+	err  error         // nil when written and committed; set before done is closed
+}
+
+// finished reports whether f is done, without waiting.
+func (f *flight) finished() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // New validates cfg and builds a Sink. It connects lazily; call Run.
@@ -85,25 +200,36 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("chsink: no store")
 	}
+	if cfg.BatchRows < 0 || cfg.BatchBytes < 0 || cfg.FlushInterval < 0 || cfg.WriteTimeout < 0 ||
+		cfg.MaxBackoff < 0 || cfg.ShutdownTimeout < 0 {
+		return nil, errors.New("chsink: negative size or duration in config")
+	}
 	if cfg.Group == "" {
 		cfg.Group = topics.GroupSink
 	}
-	if cfg.BatchRows <= 0 {
-		cfg.BatchRows = 5000
+	if cfg.BatchRows == 0 {
+		cfg.BatchRows = 50_000
 	}
-	if cfg.BatchBytes <= 0 {
-		cfg.BatchBytes = 8 << 20
+	if cfg.BatchBytes == 0 {
+		cfg.BatchBytes = 16 << 20
 	}
-	if cfg.FlushInterval <= 0 {
+	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = time.Second
 	}
-	if cfg.MaxBackoff <= 0 {
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 60 * time.Second
+	}
+	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Sink{cfg: cfg, log: cfg.Logger, lastFlush: time.Now()}
+	s := &Sink{cfg: cfg, log: cfg.Logger,
+		buf: &buffer{last: map[partition]*kgo.Record{}}, spare: &buffer{last: map[partition]*kgo.Record{}}}
 	opts := append([]kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(topics.AccountSnapshots, topics.Posts),
@@ -111,7 +237,7 @@ func New(cfg Config) (*Sink, error) {
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsRevoked(s.onRevoked),
-		// Bounded memory: at most one poll's worth beyond the buffer.
+		kgo.OnPartitionsLost(s.onLost),
 		kgo.FetchMaxBytes(int32(min(cfg.BatchBytes, 64<<20))),
 	}, cfg.ClientOptions...)
 	cl, err := kafka.NewClient(cfg.Brokers, opts...)
@@ -122,21 +248,30 @@ func New(cfg Config) (*Sink, error) {
 	return s, nil
 }
 
-// Stats returns a snapshot of the counters. Safe for concurrent use.
+// Stats returns a snapshot of the counters. Safe for concurrent use; it
+// never waits for a flush.
 func (s *Sink) Stats() Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stats
+	c := &s.stats
+	return Stats{
+		Flushes: c.flushes.Load(), Snapshots: c.snapshots.Load(), Posts: c.posts.Load(),
+		DeadLetters: c.deadLetters.Load(), FailedWrites: c.failedWrites.Load(), CommitErrors: c.commitErrors.Load(),
+		Buffered: c.buffered.Load(), MaxBuffered: c.maxBuffered.Load(),
+	}
 }
 
-// Run consumes until ctx is cancelled, then leaves the group and closes the
-// client. Buffered records not yet written are not committed; the next
-// owner of their partitions reads them again.
+// Run consumes until ctx is cancelled, then makes a last attempt (bounded
+// by Config.ShutdownTimeout) to write and commit what it holds, leaves the
+// group and closes the client. It returns nil after a cancellation; records
+// it could not write are not committed, so the next owner of their
+// partitions reads them again. Run must be called once.
 func (s *Sink) Run(ctx context.Context) error {
-	defer s.cl.Close()
+	defer s.close()
+	s.mu.Lock()
+	s.lastFlush = time.Now()
+	s.mu.Unlock()
 	for {
-		pollCtx, cancel := context.WithTimeout(ctx, s.cfg.FlushInterval)
-		fetches := s.cl.PollRecords(pollCtx, s.cfg.BatchRows)
+		pollCtx, cancel := s.pollContext(ctx)
+		fetches := s.cl.PollRecords(pollCtx, s.room())
 		cancel()
 		if ctx.Err() != nil {
 			s.cl.AllowRebalance()
@@ -147,132 +282,312 @@ func (s *Sink) Run(ctx context.Context) error {
 				s.log.Warn("chsink: fetch error", "topic", t, "partition", p, "err", err)
 			}
 		})
+		recs := fetches.Records()
+		decoded := decodeAll(recs)
 		s.mu.Lock()
-		fetches.EachRecord(s.add)
-		var err error
+		for i, r := range recs {
+			s.add(r, decoded[i])
+		}
 		if s.due() {
-			err = s.flush(ctx)
+			// Waits while the previous batch is still being written: no
+			// more than two batches are ever held.
+			s.handOff(ctx)
 		}
 		s.mu.Unlock()
 		s.cl.AllowRebalance()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
+	}
+}
+
+// handOff waits for the batch in flight, if any, then starts writing the
+// current batch in a new goroutine and starts a new one. It returns without
+// handing off if ctx ends first. Called with mu held; releases it while
+// waiting.
+func (s *Sink) handOff(ctx context.Context) {
+	if f := s.flight; f != nil {
+		s.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+		}
+		s.mu.Lock()
+		if !f.finished() || f.err != nil {
+			return // stopping: close() deals with both batches
+		}
+		s.spare, s.flight = f.b, nil
+	}
+	f := &flight{b: s.buf, done: make(chan struct{})}
+	s.buf, s.spare, s.flight = s.spare, nil, f
+	s.lastFlush = time.Now()
+	go func() {
+		f.err = s.writeAndCommit(ctx, f.b)
+		close(f.done)
+	}()
+}
+
+// close waits for the batch in flight, retries it if it was abandoned, then
+// writes the current batch, all within ShutdownTimeout, and closes the
+// client (which leaves the group, calling onRevoked).
+func (s *Sink) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	s.mu.Lock()
+	err := s.drainFlight(ctx)
+	if err == nil {
+		err = s.writeAndCommit(ctx, s.buf)
+	}
+	if err != nil {
+		s.log.Warn("chsink: final flush failed; the records will be read again", "err", err)
+	}
+	s.buf.reset() // written or not: nothing more is attempted
+	s.stats.buffered.Store(0)
+	s.closing = true
+	s.mu.Unlock()
+	s.cl.Close()
+}
+
+// drainFlight waits, within ctx, for the batch in flight and, if it was
+// abandoned, writes it again. On success no batch is in flight. Called with
+// mu held; releases it while waiting.
+func (s *Sink) drainFlight(ctx context.Context) error {
+	f := s.flight
+	if f == nil {
+		return nil
+	}
+	s.mu.Unlock()
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	if !f.finished() {
+		return fmt.Errorf("chsink: batch in flight not written: %w", ctx.Err())
+	}
+	if f.err != nil {
+		if err := s.writeAndCommit(ctx, f.b); err != nil {
 			return err
 		}
 	}
+	s.spare, s.flight = f.b, nil
+	return nil
 }
 
-// add decodes r into the buffer; undecodable records become dead letters.
-// Called with mu held.
-func (s *Sink) add(r *kgo.Record) {
-	s.recs = append(s.recs, r)
-	s.bytes += len(r.Value)
-	var err error
+// room is how many records the next poll may return: the batch being read
+// never holds more than BatchRows records.
+func (s *Sink) room() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return max(1, s.cfg.BatchRows-s.buf.records)
+}
+
+// pollContext bounds a poll by when the batch is next due for a flush; an
+// empty batch waits for records.
+func (s *Sink) pollContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.buf.records == 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, s.lastFlush.Add(s.cfg.FlushInterval))
+}
+
+// decoded is one record's value: exactly one of the fields is set.
+type decoded struct {
+	snap *topics.AccountSnapshot
+	post *topics.Post
+	err  error
+}
+
+// decodeMinChunk is the fewest records worth handing to another goroutine.
+const decodeMinChunk = 1024
+
+// decodeAll decodes recs, spreading large polls over GOMAXPROCS goroutines
+// (JSON decoding is most of the sink's own CPU time).
+func decodeAll(recs []*kgo.Record) []decoded {
+	out := make([]decoded, len(recs))
+	workers := min(runtime.GOMAXPROCS(0), len(recs)/decodeMinChunk)
+	if workers <= 1 {
+		for i, r := range recs {
+			out[i] = decode(r)
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	chunk := (len(recs) + workers - 1) / workers
+	for lo := 0; lo < len(recs); lo += chunk {
+		hi := min(lo+chunk, len(recs))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				out[i] = decode(recs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func decode(r *kgo.Record) decoded {
 	switch r.Topic {
 	case topics.AccountSnapshots:
-		var v *topics.AccountSnapshot
-		if v, err = topics.AccountSnapshotCodec.Unmarshal(r.Value); err == nil {
-			s.snaps = append(s.snaps, *v)
-		}
+		v, err := topics.AccountSnapshotCodec.Unmarshal(r.Value)
+		return decoded{snap: v, err: err}
 	case topics.Posts:
-		var v *topics.Post
-		if v, err = topics.PostCodec.Unmarshal(r.Value); err == nil {
-			s.posts = append(s.posts, *v)
-		}
-	default:
-		err = fmt.Errorf("unexpected topic %q", r.Topic)
+		v, err := topics.PostCodec.Unmarshal(r.Value)
+		return decoded{post: v, err: err}
 	}
-	if err != nil {
+	return decoded{err: fmt.Errorf("unexpected topic %q", r.Topic)}
+}
+
+// add puts r, decoded as d, into the buffer; undecodable records become
+// dead letters. Called with mu held.
+func (s *Sink) add(r *kgo.Record, d decoded) {
+	tp := partition{r.Topic, r.Partition}
+	b := s.buf
+	b.records++
+	b.bytes += len(r.Value)
+	if prev := b.last[tp]; prev == nil || prev.Offset < r.Offset {
+		b.last[tp] = r
+	}
+	for _, h := range r.Headers {
+		if h.Key == topics.HeaderUrgent {
+			b.urgent = true
+		}
+	}
+	switch {
+	case d.err != nil:
 		dl, encErr := topics.DeadLetterCodec.Marshal(&topics.DeadLetter{
-			Reason: "chsink: " + err.Error(), SourceTopic: r.Topic, Partition: r.Partition,
+			Reason: "chsink: " + d.err.Error(), SourceTopic: r.Topic, Partition: r.Partition,
 			Offset: r.Offset, Key: string(r.Key), Value: r.Value, At: time.Now().UTC(),
 		})
 		if encErr == nil {
-			s.dead = append(s.dead, &kgo.Record{Topic: topics.DeadLetters, Key: r.Key, Value: dl})
+			b.dead, b.deadTP = append(b.dead, &kgo.Record{Topic: topics.DeadLetters, Key: r.Key, Value: dl}), append(b.deadTP, tp)
 		}
+	case d.snap != nil:
+		b.snaps, b.snapsTP = append(b.snaps, *d.snap), append(b.snapsTP, tp)
+	case d.post != nil:
+		b.posts, b.postsTP = append(b.posts, *d.post), append(b.postsTP, tp)
+	}
+	n := s.stats.buffered.Add(1)
+	if n > s.stats.maxBuffered.Load() {
+		s.stats.maxBuffered.Store(n)
 	}
 }
 
+// due reports whether the batch being read should be handed off now.
+// Called with mu held.
 func (s *Sink) due() bool {
-	n := len(s.snaps) + len(s.posts) + len(s.dead)
-	if n == 0 {
-		// Nothing to write, but offsets of skipped records may still need
-		// committing; that happens with the next flush.
-		return len(s.recs) > 0 && time.Since(s.lastFlush) >= s.cfg.FlushInterval
+	b := s.buf
+	if b.records == 0 {
+		return false
 	}
-	return n >= s.cfg.BatchRows || s.bytes >= s.cfg.BatchBytes || time.Since(s.lastFlush) >= s.cfg.FlushInterval
+	return b.urgent || b.records >= s.cfg.BatchRows || b.bytes >= s.cfg.BatchBytes ||
+		time.Since(s.lastFlush) >= s.cfg.FlushInterval
 }
 
-// flush writes the buffer, retrying with backoff until it succeeds or ctx
-// ends, then commits the buffered records' offsets. Called with mu held.
-func (s *Sink) flush(ctx context.Context) error {
-	if len(s.recs) == 0 {
-		s.lastFlush = time.Now()
+// writeAndCommit writes b, retrying with backoff until it succeeds or ctx
+// ends, then commits the offsets of every record b read and empties it. On
+// error nothing is committed and b is kept. The caller owns b.
+func (s *Sink) writeAndCommit(ctx context.Context, b *buffer) error {
+	if b.records == 0 {
 		return nil
 	}
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := s.write(ctx)
+		err := s.write(ctx, b)
 		if err == nil {
 			break
 		}
-		s.stats.FailedWrites++
+		s.stats.failedWrites.Add(1)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
-		s.log.Warn("chsink: write failed; retrying", "attempt", attempt, "rows", len(s.snaps)+len(s.posts), "in", wait, "err", err)
+		s.log.Warn("chsink: write failed; retrying", "attempt", attempt, "rows", len(b.snaps)+len(b.posts), "in", wait, "err", err)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return ctx.Err()
-		case <-time.After(wait):
+		case <-t.C:
 		}
 		backoff = min(backoff*2, s.cfg.MaxBackoff)
 	}
-	if err := s.cl.CommitRecords(ctx, s.recs...); err != nil {
+	commit := make([]*kgo.Record, 0, len(b.last))
+	for _, r := range b.last {
+		commit = append(commit, r)
+	}
+	if err := s.cl.CommitRecords(ctx, commit...); err != nil {
 		// The rows are written; if the commit is lost they are read again
 		// and rewritten, which the tables absorb.
+		s.stats.commitErrors.Add(1)
 		s.log.Warn("chsink: commit failed", "err", err)
 	}
-	s.stats.Flushes++
-	s.stats.Snapshots += int64(len(s.snaps))
-	s.stats.Posts += int64(len(s.posts))
-	s.snaps, s.posts, s.dead, s.recs = s.snaps[:0], s.posts[:0], s.dead[:0], s.recs[:0]
-	s.bytes = 0
-	s.lastFlush = time.Now()
+	s.stats.flushes.Add(1)
+	s.stats.snapshots.Add(int64(len(b.snaps)))
+	s.stats.posts.Add(int64(len(b.posts)))
+	s.stats.buffered.Add(-int64(b.records))
+	b.reset()
 	return nil
 }
 
-func (s *Sink) write(ctx context.Context) error {
-	if err := s.cfg.Store.InsertSnapshots(ctx, s.snaps); err != nil {
-		return err
+// write makes one attempt at writing b.
+func (s *Sink) write(ctx context.Context, b *buffer) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+	defer cancel()
+	if len(b.snaps) > 0 || len(b.posts) > 0 {
+		if err := s.cfg.Store.Write(ctx, b.snaps, b.posts); err != nil {
+			return fmt.Errorf("chsink: write: %w", err)
+		}
 	}
-	if err := s.cfg.Store.InsertPosts(ctx, s.posts); err != nil {
-		return err
-	}
-	if len(s.dead) > 0 {
-		if err := s.cl.ProduceSync(ctx, s.dead...).FirstErr(); err != nil {
+	if len(b.dead) > 0 {
+		if err := s.cl.ProduceSync(ctx, b.dead...).FirstErr(); err != nil {
 			return fmt.Errorf("chsink: dead letters: %w", err)
 		}
-		s.stats.DeadLetters += int64(len(s.dead))
-		s.dead = s.dead[:0] // produced; a retry of the inserts must not resend them
+		s.stats.deadLetters.Add(int64(len(b.dead)))
+		b.dead, b.deadTP = b.dead[:0], b.deadTP[:0] // a retry of the write must not resend them
 	}
 	return nil
 }
 
-// onRevoked flushes what was read from partitions this member is losing, so
-// their next owner does not redo the work. Rebalances are blocked while Run
-// holds polled records, so this never races with add.
-func (s *Sink) onRevoked(ctx context.Context, _ *kgo.Client, _ map[string][]int32) {
-	// Bounded: a ClickHouse outage must not hold a rebalance or shutdown.
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
+// onRevoked writes and commits what was read before partitions move to
+// another member, so it need not redo the work: first the batch in flight,
+// then the batch being read, within ShutdownTimeout. Rebalances are blocked
+// while Run holds polled records, so this never races with add. If that
+// fails, the revoked partitions' records are dropped uncommitted from the
+// batch being read (their next owner reads them again) and the others are
+// kept, still behind the batch in flight.
+func (s *Sink) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.flush(ctx); err != nil {
-		s.log.Warn("chsink: flush on revoke failed; records will be re-read", "err", err)
-		s.snaps, s.posts, s.dead, s.recs, s.bytes = s.snaps[:0], s.posts[:0], s.dead[:0], s.recs[:0], 0
+	if s.closing {
+		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.drainFlight(ctx)
+	if err == nil {
+		err = s.writeAndCommit(ctx, s.buf)
+	}
+	if err != nil {
+		s.log.Warn("chsink: flush on revoke failed; revoked partitions will be re-read", "err", err)
+		s.dropFromCurrent(revoked)
+	}
+}
+
+// onLost drops what the batch being read holds from partitions this member
+// no longer owns: a commit for them would fail, and their new owner reads
+// them again. A batch in flight finishes; its commit fails harmlessly.
+func (s *Sink) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropFromCurrent(lost)
+}
+
+// dropFromCurrent drops parts from the batch being read. Called with mu
+// held.
+func (s *Sink) dropFromCurrent(parts map[string][]int32) {
+	before := s.buf.records
+	s.buf.drop(parts)
+	s.stats.buffered.Add(int64(s.buf.records - before))
 }

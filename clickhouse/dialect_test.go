@@ -1,0 +1,318 @@
+package clickhouse
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulsehq/pulse/clickhouse/internal/chdb"
+	"github.com/pulsehq/pulse/topics"
+)
+
+// ChdbLibEnv names the path of libchdb.so (npm's @chdb/lib-linux-x64-gnu
+// ships it): with it set, TestSQLOnCurrentClickHouse runs every statement
+// of this package on a current ClickHouse, in process.
+const ChdbLibEnv = "CHDB_LIB_PATH"
+
+// TestSQLOnCurrentClickHouse runs every DDL statement (including the
+// version-gated ones), the inserts, the rollup recomputation, every query
+// and the deletion through chDB (ClickHouse 26), writes the same data to
+// the test server (18.16 on CI), and expects the same answers from both and
+// from the Go model of the data. It skips without CHDB_LIB_PATH.
+func TestSQLOnCurrentClickHouse(t *testing.T) {
+	lib := os.Getenv(ChdbLibEnv)
+	if lib == "" {
+		t.Skipf("%s not set: the modern dialect is not checked (npm install @chdb/lib-linux-x64-gnu)", ChdbLibEnv)
+	}
+	c, err := chdb.Open(lib, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	run := func(sql string, args ...any) string {
+		t.Helper()
+		out, err := c.Query(bindLiteral(t, sql, args...), "TabSeparated")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+		return out
+	}
+	if v := run("SELECT version()"); !strings.HasPrefix(v, "2") {
+		t.Fatalf("chDB version %q", v)
+	}
+	all, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range all {
+		if m.sql != "" {
+			run(m.sql)
+		}
+	}
+	run("CREATE TABLE affected (user_id String, platform String, account_id String, bucket Date) ENGINE = Memory")
+	run("CREATE TABLE inserted (user_id String, platform String, post_id String, d Date) ENGINE = Memory")
+
+	db := MustOpenTest(t)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(testSeed(t), 6))
+	d := genDataset(rng)
+	d.snaps, d.posts = everyOther(d.snaps), everyOther(d.posts) // half the data: chDB inserts literal VALUES
+	rng.Shuffle(len(d.posts), func(i, j int) { d.posts[i], d.posts[j] = d.posts[j], d.posts[i] })
+	for i := 0; i < 4; i++ { // in chunks, posts out of order: every rollup path runs
+		s := d.snaps[i*len(d.snaps)/4 : (i+1)*len(d.snaps)/4]
+		p := d.posts[i*len(d.posts)/4 : (i+1)*len(d.posts)/4]
+		if err := db.Write(ctx, s, p); err != nil {
+			t.Fatal(err)
+		}
+		chdbWrite(t, run, s, p)
+	}
+
+	for _, user := range d.users {
+		for _, g := range []Grain{Hour, Day, Month, Year} {
+			q := SeriesQuery{UserID: user, Grain: g, From: d.from.AddDate(-1, 0, 0), To: d.to}
+			want, err := db.Series(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stmts := hourlySeriesSQL(q)
+			if g != Hour {
+				if stmts, err = rollupSeriesSQL(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := mergePoints(parseAccountPoints(t, g, run(stmts[0].sql, stmts[0].args...)),
+				parsePostPoints(t, run(stmts[1].sql, stmts[1].args...)))
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s %s: chDB and the test server differ: %s", user, g, diffPoints(got, want))
+			}
+			if model := d.expectSeries(user, g); len(model) == 0 || !reflect.DeepEqual(got, model) {
+				t.Errorf("%s %s: chDB differs from the model: %s", user, g, diffPoints(got, model))
+			}
+		}
+		fq := FeedQuery{UserID: user, Limit: 50, Before: d.to.Add(-7 * 24 * time.Hour), Platforms: []string{"x", "facebook", "instagram"}}
+		want, err := db.Feed(ctx, fq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := feedSQL(fq)
+		if got := parseFeed(t, run(st.sql, st.args...)); !reflect.DeepEqual(got, want) || len(want) == 0 {
+			t.Errorf("%s feed: chDB %d rows, test server %d rows, or they differ", user, len(got), len(want))
+		}
+	}
+
+	// The remaining statements: counting, rebuilding, deleting.
+	run(`SELECT (SELECT count() FROM (SELECT 1 FROM account_metrics_hourly GROUP BY user_id, platform, account_id, hour)),
+		(SELECT count() FROM (SELECT 1 FROM posts GROUP BY user_id, platform, post_id, hour))`)
+	run(`SELECT DISTINCT user_id, platform, account_id, toDate(hour) FROM posts
+		UNION ALL SELECT DISTINCT user_id, platform, account_id, toDate(created_at) FROM posts_latest`)
+	for _, table := range UserTables {
+		run("ALTER TABLE "+quoteIdent(table)+" DELETE WHERE user_id = ?", d.users[0])
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.TrimSpace(run("SELECT count() FROM system.mutations WHERE database = ? AND is_done = 0", "default")) != "0" {
+		if time.Now().After(deadline) {
+			t.Fatal("chDB: mutations not done after 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, table := range UserTables {
+		if n := strings.TrimSpace(run("SELECT count() FROM "+table+" WHERE user_id = ?", d.users[0])); n != "0" {
+			t.Errorf("chDB: %s keeps %s rows of the deleted user", table, n)
+		}
+	}
+}
+
+// chdbWrite does in chDB what DB.Write does on a server: the inserts, then
+// the rollup statements with the touched buckets in the "affected" table.
+func chdbWrite(t *testing.T, run func(string, ...any) string, snaps []topics.AccountSnapshot, posts []topics.Post) {
+	t.Helper()
+	var rows []string
+	for _, s := range snaps {
+		rows = append(rows, bindLiteral(t, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", s.UserID, string(s.Platform), s.AccountID, s.LinkID,
+			s.Handle, s.Hour, s.ObservedAt, s.Followers, s.Following, s.PostsCount, uint64(s.Version)))
+	}
+	if len(rows) > 0 {
+		run(insertSnapshotsSQL + " VALUES " + strings.Join(rows, ", "))
+	}
+	rows = rows[:0]
+	for _, p := range posts {
+		rows = append(rows, bindLiteral(t, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", p.UserID, string(p.Platform), p.AccountID, p.LinkID,
+			p.PostID, p.CreatedAt, p.ObservedAt.Truncate(time.Hour), p.ObservedAt, p.Text, p.Permalink, p.Likes, p.Comments,
+			p.Shares, p.Views, uint64(p.Version)))
+	}
+	if len(rows) > 0 {
+		run(insertPostsSQL + " VALUES " + strings.Join(rows, ", "))
+	}
+	refresh := func(levels []rollupLevel, keys map[dayKey]struct{}, dailyArgs func(from, to time.Time) []any) {
+		if len(keys) == 0 {
+			return
+		}
+		run("TRUNCATE TABLE affected")
+		var vals []string
+		first, last := time.Time{}, time.Time{}
+		for k := range keys {
+			vals = append(vals, bindLiteral(t, "(?, ?, ?, ?)", k.user, k.platform, k.account, dateArg(k.day)))
+			if first.IsZero() || k.day.Before(first) {
+				first = k.day
+			}
+			if k.day.After(last) {
+				last = k.day
+			}
+		}
+		run("INSERT INTO affected VALUES " + strings.Join(vals, ", "))
+		for _, lv := range levels {
+			from, to := lv.span(first, last)
+			args := []any{dateArg(from), dateArg(to)}
+			if lv.grain == Day {
+				args = dailyArgs(from, to)
+			}
+			run(lv.sql, args...)
+		}
+	}
+	refresh(accountLevels, snapshotBuckets(snaps), func(from, to time.Time) []any { return []any{from, to} })
+	if len(posts) == 0 {
+		return
+	}
+	keys := map[dayKey]struct{}{}
+	var vals []string
+	minHour := posts[0].ObservedAt
+	for _, p := range posts {
+		keys[dayKey{p.UserID, string(p.Platform), p.AccountID, utcDay(p.CreatedAt)}] = struct{}{}
+		keys[dayKey{p.UserID, string(p.Platform), p.AccountID, utcDay(p.ObservedAt)}] = struct{}{}
+		vals = append(vals, bindLiteral(t, "(?, ?, ?, ?)", p.UserID, string(p.Platform), p.PostID, dateArg(p.ObservedAt)))
+		minHour = minTime(minHour, p.ObservedAt)
+	}
+	run("TRUNCATE TABLE inserted")
+	run("INSERT INTO inserted VALUES " + strings.Join(vals, ", "))
+	for _, line := range lines(run(laterObservationsSQL, utcDay(minHour))) {
+		f := strings.Split(line, "\t")
+		keys[dayKey{f[0], f[1], f[2], parseTime(t, f[3])}] = struct{}{}
+	}
+	refresh(postLevels, keys, func(from, to time.Time) []any { return []any{to, from, to, from, to, from, to} })
+}
+
+// bindLiteral replaces each ? in sql with the SQL literal of the next
+// argument, as clickhouse-go's client-side binding does.
+func bindLiteral(t *testing.T, sql string, args ...any) string {
+	t.Helper()
+	var b strings.Builder
+	for _, r := range sql {
+		if r != '?' {
+			b.WriteRune(r)
+			continue
+		}
+		if len(args) == 0 {
+			t.Fatalf("too few arguments for %s", sql)
+		}
+		b.WriteString(literal(t, args[0]))
+		args = args[1:]
+	}
+	if len(args) > 0 {
+		t.Fatalf("%d arguments left over for %s", len(args), sql)
+	}
+	return b.String()
+}
+
+func literal(t *testing.T, v any) string {
+	switch v := v.(type) {
+	case string:
+		return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+	case time.Time:
+		return v.UTC().Format("toDateTime('2006-01-02 15:04:05', 'UTC')")
+	case int:
+		return strconv.Itoa(v)
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case uint64:
+		return strconv.FormatUint(v, 10)
+	case []string:
+		out := make([]string, len(v))
+		for i, s := range v {
+			out[i] = literal(t, s)
+		}
+		return "[" + strings.Join(out, ", ") + "]"
+	}
+	t.Fatalf("no literal for %T", v)
+	return ""
+}
+
+func lines(s string) []string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func parseTime(t *testing.T, s string) time.Time {
+	layout := time.DateTime
+	if len(s) == len(time.DateOnly) {
+		layout = time.DateOnly
+	}
+	v, err := time.ParseInLocation(layout, s, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func parseInt(t *testing.T, s string) int64 {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func parseAccountPoints(t *testing.T, g Grain, out string) []Point {
+	var points []Point
+	for _, line := range lines(out) {
+		f := strings.Split(line, "\t")
+		p := Point{Platform: f[0], AccountID: f[1], Bucket: parseTime(t, f[2]), Handle: f[3], Followers: parseInt(t, f[4])}
+		sum := p.Followers
+		if g == Hour {
+			p.Following, p.PostsCount = parseInt(t, f[5]), parseInt(t, f[6])
+		} else {
+			p.FollowersMin, p.FollowersMax, sum = parseInt(t, f[5]), parseInt(t, f[6]), parseInt(t, f[7])
+			p.Following, p.PostsCount, p.Hours = parseInt(t, f[8]), parseInt(t, f[9]), uint64(parseInt(t, f[10]))
+		}
+		points = append(points, accountPoint(g, p, sum))
+	}
+	return points
+}
+
+func parsePostPoints(t *testing.T, out string) []Point {
+	var points []Point
+	for _, line := range lines(out) {
+		f := strings.Split(line, "\t")
+		points = append(points, Point{Platform: f[0], AccountID: f[1], Bucket: parseTime(t, f[2]),
+			PostsPublished: uint64(parseInt(t, f[3])), LikesGained: parseInt(t, f[4]), CommentsGained: parseInt(t, f[5])})
+	}
+	return points
+}
+
+func parseFeed(t *testing.T, out string) []PostRow {
+	var rows []PostRow
+	for _, line := range lines(out) {
+		f := strings.Split(line, "\t")
+		if len(f) != 10 {
+			t.Fatalf("feed row %q", line)
+		}
+		rows = append(rows, PostRow{Platform: f[0], AccountID: f[1], PostID: f[2], CreatedAt: parseTime(t, f[3]), Text: f[4],
+			Permalink: f[5], Likes: parseInt(t, f[6]), Comments: parseInt(t, f[7]), Shares: parseInt(t, f[8]), Views: parseInt(t, f[9])})
+	}
+	return rows
+}
+
+func everyOther[T any](rows []T) []T {
+	var out []T
+	for i := 0; i < len(rows); i += 2 {
+		out = append(out, rows[i])
+	}
+	return out
+}

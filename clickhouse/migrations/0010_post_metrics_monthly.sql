@@ -1,0 +1,19 @@
+-- Monthly post activity per account, one row per (user_id, platform,
+-- account_id, month) once merged; recomputed from post_metrics_daily after
+-- every insert that touches the bucket (see docs/olap.md).
+-- posts_published counts posts created in the bucket; likes_gained and
+-- comments_gained sum, over the account's posts, the last counter observed
+-- by the bucket's end minus the last one observed before its start (0 for
+-- a post not observed before). version: as in account_metrics_monthly.
+CREATE TABLE IF NOT EXISTS post_metrics_monthly (
+    user_id         String,
+    platform        String,
+    account_id      String,
+    month           Date,
+    posts_published UInt64,
+    likes_gained    Int64,
+    comments_gained Int64,
+    version         UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYear(month)
+ORDER BY (user_id, platform, account_id, month)

@@ -1,0 +1,585 @@
+package chsink_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/sinks/chsink"
+	"github.com/pulsehq/pulse/topics"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/ClickHouse/clickhouse-go/v2.(*clickhouse).startAutoCloseIdleConnections"))
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startBroker starts an embedded broker with the sink's topics.
+func startBroker(tb testing.TB) []string {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("broker test")
+	}
+	b, err := kafka.StartBroker(kafka.BrokerConfig{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(b.Close)
+	if _, err := kafka.EnsureTopics(context.Background(), b.Addrs(), 1,
+		kafka.TopicSpec{Name: topics.AccountSnapshots}, kafka.TopicSpec{Name: topics.Posts},
+		kafka.TopicSpec{Name: topics.DeadLetters}); err != nil {
+		tb.Fatal(err)
+	}
+	return b.Addrs()
+}
+
+// data makes n snapshots with distinct identities (users × accounts ×
+// hours) and n/4 post observations.
+func data(n int) ([]topics.AccountSnapshot, []topics.Post) {
+	start := time.Date(2026, 10, 30, 0, 0, 0, 0, time.UTC)
+	snaps := make([]topics.AccountSnapshot, n)
+	for i := range snaps {
+		acct := i % 200
+		hour := start.Add(time.Duration(i/200) * time.Hour)
+		obs := hour.Add(time.Duration(i%3600) * time.Second)
+		snaps[i] = topics.AccountSnapshot{
+			LinkID: fmt.Sprintf("link-%d", acct), UserID: fmt.Sprintf("user-%d", acct%20),
+			Platform: []topics.Platform{topics.X, topics.Instagram}[acct%2], AccountID: fmt.Sprintf("acct-%d", acct),
+			Handle: fmt.Sprintf("@acct%d", acct), Hour: hour, ObservedAt: obs,
+			Followers: int64(1000 + i%977), Following: int64(i % 50), PostsCount: int64(i % 300), Version: obs.UnixMilli(),
+		}
+	}
+	posts := make([]topics.Post, n/4)
+	for i := range posts {
+		s := snaps[i*4]
+		posts[i] = topics.Post{
+			LinkID: s.LinkID, UserID: s.UserID, Platform: s.Platform, AccountID: s.AccountID,
+			PostID: fmt.Sprintf("post-%d", i%1500), CreatedAt: start.Add(time.Duration(i%1500) * time.Minute),
+			ObservedAt: s.ObservedAt, Text: "hello", Likes: int64(i % 1000), Comments: int64(i % 70), Version: s.Version,
+		}
+	}
+	return snaps, posts
+}
+
+// records encodes snapshots and posts as the normalizer produces them.
+func records(tb testing.TB, snaps []topics.AccountSnapshot, posts []topics.Post) []*kgo.Record {
+	tb.Helper()
+	var out []*kgo.Record
+	for i := range snaps {
+		v, err := topics.AccountSnapshotCodec.Marshal(&snaps[i])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, &kgo.Record{Topic: topics.AccountSnapshots, Key: []byte(snaps[i].LinkID), Value: v})
+	}
+	for i := range posts {
+		v, err := topics.PostCodec.Marshal(&posts[i])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, &kgo.Record{Topic: topics.Posts, Key: []byte(posts[i].LinkID), Value: v})
+	}
+	return out
+}
+
+func produce(tb testing.TB, brokers []string, recs ...*kgo.Record) {
+	tb.Helper()
+	cl, err := kafka.NewClient(brokers)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// runSink starts s and returns a stop function that cancels it and waits
+// for Run to return, failing the test on an error.
+func runSink(tb testing.TB, s *chsink.Sink) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				tb.Errorf("sink: %v", err)
+			}
+		})
+	}
+	tb.Cleanup(stop)
+	return stop
+}
+
+func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// lag returns, per topic, end offset minus committed offset summed over
+// partitions: the records the group has not committed.
+func lag(tb testing.TB, brokers []string, group string) map[string]int64 {
+	tb.Helper()
+	cl, err := kafka.NewClient(brokers)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := context.Background()
+	ends, err := adm.ListEndOffsets(ctx, topics.AccountSnapshots, topics.Posts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		c, ok := committed.Lookup(o.Topic, o.Partition)
+		at := int64(0)
+		if ok && c.At > 0 {
+			at = c.At
+		}
+		out[o.Topic] += o.Offset - at
+	})
+	return out
+}
+
+// answers returns every query answer of the users in snaps.
+func answers(tb testing.TB, db *clickhouse.DB, snaps []topics.AccountSnapshot) map[string]any {
+	tb.Helper()
+	ctx := context.Background()
+	out := map[string]any{}
+	seen := map[string]bool{}
+	for _, s := range snaps {
+		if seen[s.UserID] {
+			continue
+		}
+		seen[s.UserID] = true
+		for _, g := range []clickhouse.Grain{clickhouse.Hour, clickhouse.Day, clickhouse.Month, clickhouse.Year} {
+			p, err := db.Series(ctx, clickhouse.SeriesQuery{UserID: s.UserID, Grain: g,
+				From: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			out[s.UserID+"/"+string(g)] = p
+		}
+		f, err := db.Feed(ctx, clickhouse.FeedQuery{UserID: s.UserID, Limit: 200})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out[s.UserID+"/feed"] = f
+	}
+	return out
+}
+
+// control is a database that received the rows once, directly.
+func control(tb testing.TB, snaps []topics.AccountSnapshot, posts []topics.Post) map[string]any {
+	tb.Helper()
+	db := clickhouse.MustOpenTest(tb)
+	if err := db.Write(context.Background(), snaps, posts); err != nil {
+		tb.Fatal(err)
+	}
+	return answers(tb, db, snaps)
+}
+
+func sameAnswers(tb testing.TB, got, want map[string]any) {
+	tb.Helper()
+	if len(got) != len(want) {
+		tb.Fatalf("got answers for %d queries, want %d", len(got), len(want))
+	}
+	for k, w := range want {
+		if !reflect.DeepEqual(got[k], w) {
+			tb.Errorf("%s differs from the control database:\n got %+v\nwant %+v", k, got[k], w)
+		}
+	}
+}
+
+// rowsOnce checks that every produced snapshot and post is in the database
+// exactly once after deduplication.
+func rowsOnce(tb testing.TB, db *clickhouse.DB, snaps []topics.AccountSnapshot, posts []topics.Post) {
+	tb.Helper()
+	got, err := db.Count(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if got.Snapshots != uint64(len(snaps)) || got.Posts != uint64(len(posts)) {
+		tb.Fatalf("database holds %d snapshots and %d post observations (deduplicated), want %d and %d",
+			got.Snapshots, got.Posts, len(snaps), len(posts))
+	}
+}
+
+// TestSinkWritesEveryRowOnceAndCommits consumes snapshots, posts and one
+// undecodable record, and expects the same answers as a direct write, a
+// dead letter, and every offset committed.
+func TestSinkWritesEveryRowOnceAndCommits(t *testing.T) {
+	brokers := startBroker(t)
+	snaps, posts := data(3000)
+	recs := records(t, snaps, posts)
+	recs = append(recs, &kgo.Record{Topic: topics.AccountSnapshots, Key: []byte("bad"), Value: []byte("{not json")})
+	produce(t, brokers, recs...)
+	db := clickhouse.MustOpenTest(t)
+	s, err := chsink.New(chsink.Config{Brokers: brokers, Store: db, Group: "g1", BatchRows: 1000,
+		FlushInterval: 100 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSink(t, s)
+	waitFor(t, 60*time.Second, "all rows written", func() bool {
+		st := s.Stats()
+		return st.Snapshots == int64(len(snaps)) && st.Posts == int64(len(posts)) && st.DeadLetters == 1
+	})
+	waitFor(t, 10*time.Second, "every offset committed", func() bool {
+		l := lag(t, brokers, "g1")
+		return l[topics.AccountSnapshots] == 0 && l[topics.Posts] == 0
+	})
+	stop()
+	if st := s.Stats(); st.Flushes < 4 || st.MaxBuffered > 2*1000 {
+		t.Errorf("stats %+v: want at least 4 flushes, and at most two batches of 1000 records held", st)
+	}
+	rowsOnce(t, db, snaps, posts)
+	sameAnswers(t, answers(t, db, snaps), control(t, snaps, posts))
+	checkDeadLetter(t, brokers)
+}
+
+func checkDeadLetter(t *testing.T, brokers []string) {
+	cl, err := kafka.NewClient(brokers, kgo.ConsumeTopics(topics.DeadLetters), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f := cl.PollRecords(ctx, 10)
+	if f.NumRecords() != 1 {
+		t.Fatalf("dead letters: %d records (%v)", f.NumRecords(), f.Errors())
+	}
+	dl, err := topics.DeadLetterCodec.Unmarshal(f.Records()[0].Value)
+	if err != nil || string(dl.Value) != "{not json" || dl.SourceTopic != topics.AccountSnapshots {
+		t.Fatalf("dead letter %+v, %v", dl, err)
+	}
+}
+
+// crashingStore writes to a database until, on the crashAt-th write, it
+// writes and then "crashes": that write reports failure and so does every
+// later one, as if the process had died between the insert and the offset
+// commit.
+type crashingStore struct {
+	db      *clickhouse.DB
+	crashAt int32
+	writes  atomic.Int32
+	rows    atomic.Int64 // rows that reached the database
+}
+
+var errCrashed = errors.New("crashed")
+
+func (c *crashingStore) Write(ctx context.Context, snaps []topics.AccountSnapshot, posts []topics.Post) error {
+	n := c.writes.Add(1)
+	if n > c.crashAt {
+		return errCrashed
+	}
+	if err := c.db.Write(ctx, snaps, posts); err != nil {
+		return err
+	}
+	c.rows.Add(int64(len(snaps) + len(posts)))
+	if n == c.crashAt {
+		return errCrashed
+	}
+	return nil
+}
+
+// TestCrashBetweenInsertAndCommitChangesNoAnswer lets a sink write a few
+// batches, crash right after an insert and before its commit, and a second
+// sink take over: the second re-reads and re-inserts what the first wrote
+// but did not commit, and every answer equals a single direct write.
+func TestCrashBetweenInsertAndCommitChangesNoAnswer(t *testing.T) {
+	brokers := startBroker(t)
+	snaps, posts := data(4000)
+	produce(t, brokers, records(t, snaps, posts)...)
+	db := clickhouse.MustOpenTest(t)
+
+	crash := &crashingStore{db: db, crashAt: 3}
+	first, err := chsink.New(chsink.Config{Brokers: brokers, Store: crash, Group: "g", BatchRows: 800,
+		FlushInterval: 50 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, ShutdownTimeout: 200 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopFirst := runSink(t, first)
+	waitFor(t, 60*time.Second, "the crash", func() bool { return crash.writes.Load() > crash.crashAt })
+	stopFirst()
+	st := first.Stats()
+	if st.Flushes != 2 {
+		t.Fatalf("first sink: %d successful flushes, want 2 before the crash", st.Flushes)
+	}
+	uncommitted := lag(t, brokers, "g")
+	if total := uncommitted[topics.AccountSnapshots] + uncommitted[topics.Posts]; total != int64(len(snaps)+len(posts))-st.Snapshots-st.Posts {
+		t.Fatalf("after the crash %d records are uncommitted, want every record but the %d committed", total, st.Snapshots+st.Posts)
+	}
+
+	second, err := chsink.New(chsink.Config{Brokers: brokers, Store: db, Group: "g", BatchRows: 800,
+		FlushInterval: 50 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopSecond := runSink(t, second)
+	waitFor(t, 60*time.Second, "the second sink to catch up", func() bool {
+		l := lag(t, brokers, "g")
+		return l[topics.AccountSnapshots] == 0 && l[topics.Posts] == 0
+	})
+	stopSecond()
+	// The crashed batch reached the database twice: once before the crash,
+	// once from the second sink.
+	if got, want := crash.rows.Load()+second.Stats().Snapshots+second.Stats().Posts, int64(len(snaps)+len(posts)); got <= want {
+		t.Fatalf("%d rows written in all, want more than %d (the crashed batch twice)", got, want)
+	}
+	rowsOnce(t, db, snaps, posts)
+	sameAnswers(t, answers(t, db, snaps), control(t, snaps, posts))
+}
+
+// TestOutageLosesNothing runs the sink against a ClickHouse server of its
+// own, stops the server while records keep arriving, and starts it again:
+// nothing is committed while the server is down, the buffer stays within
+// its bound, and in the end every row is present once.
+func TestOutageLosesNothing(t *testing.T) {
+	brokers := startBroker(t)
+	server := clickhouse.StartTestServer(t)
+	db := clickhouse.MustOpenURL(t, server.URL("pulse_outage"))
+	snaps, posts := data(6000)
+	recs := records(t, snaps, posts)
+
+	s, err := chsink.New(chsink.Config{Brokers: brokers, Store: db, Group: "g", BatchRows: 500,
+		FlushInterval: 100 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, WriteTimeout: 5 * time.Second, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSink(t, s)
+	// Produce steadily: a slice of records every 20ms until all are sent.
+	produced := make(chan struct{})
+	var sent atomic.Int64
+	go func() {
+		defer close(produced)
+		cl, err := kafka.NewClient(brokers)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer cl.Close()
+		for i := 0; i < len(recs); i += 60 {
+			if err := cl.ProduceSync(context.Background(), recs[i:min(i+60, len(recs))]...).FirstErr(); err != nil {
+				t.Error(err)
+				return
+			}
+			sent.Store(int64(min(i+60, len(recs))))
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	waitFor(t, 30*time.Second, "some rows written", func() bool { return s.Stats().Snapshots > 500 })
+
+	server.Stop()
+	waitFor(t, 30*time.Second, "writes to fail", func() bool { return s.Stats().FailedWrites >= 3 })
+	before := lag(t, brokers, "g")
+	sentBefore := sent.Load()
+	time.Sleep(time.Second)
+	after := lag(t, brokers, "g")
+	if sent.Load() == sentBefore {
+		t.Fatal("the producer stalled during the outage; the test proves nothing")
+	}
+	// Lag grows by exactly what was produced: nothing was committed.
+	if grown := after[topics.AccountSnapshots] + after[topics.Posts] - before[topics.AccountSnapshots] - before[topics.Posts]; grown != sent.Load()-sentBefore {
+		t.Fatalf("during the outage lag grew by %d while %d records were produced: offsets were committed", grown, sent.Load()-sentBefore)
+	}
+	if st := s.Stats(); st.MaxBuffered > 2*500 {
+		t.Fatalf("buffered %d records, bound is two batches of 500", st.MaxBuffered)
+	}
+
+	server.Start()
+	<-produced
+	waitFor(t, 60*time.Second, "every offset committed", func() bool {
+		l := lag(t, brokers, "g")
+		return l[topics.AccountSnapshots] == 0 && l[topics.Posts] == 0
+	})
+	stop()
+	t.Logf("sink stats: %+v", s.Stats())
+	rowsOnce(t, db, snaps, posts)
+	sameAnswers(t, answers(t, db, snaps), control(t, snaps, posts))
+}
+
+// memStore records the batches written to it and fails while failing is
+// set.
+type memStore struct {
+	mu      sync.Mutex
+	batches []int // rows per write
+	rows    int
+	failing atomic.Bool
+}
+
+func (m *memStore) Write(_ context.Context, snaps []topics.AccountSnapshot, posts []topics.Post) error {
+	if m.failing.Load() {
+		return errors.New("store down")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.batches = append(m.batches, len(snaps)+len(posts))
+	m.rows += len(snaps) + len(posts)
+	return nil
+}
+
+func (m *memStore) state() (batches []int, rows int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]int(nil), m.batches...), m.rows
+}
+
+// TestUrgentRecordIsFlushedAtOnce: with an hour-long flush interval,
+// ordinary records wait, and one urgent record flushes them all.
+func TestUrgentRecordIsFlushedAtOnce(t *testing.T) {
+	brokers := startBroker(t)
+	snaps, _ := data(6)
+	recs := records(t, snaps, nil)
+	store := &memStore{}
+	s, err := chsink.New(chsink.Config{Brokers: brokers, Store: store, Group: "g", FlushInterval: time.Hour, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSink(t, s)
+	produce(t, brokers, recs[:5]...)
+	waitFor(t, 10*time.Second, "records read", func() bool { return s.Stats().Buffered == 5 })
+	time.Sleep(300 * time.Millisecond)
+	if _, rows := store.state(); rows != 0 {
+		t.Fatalf("%d rows written before the flush interval without an urgent record", rows)
+	}
+	recs[5].Headers = []kgo.RecordHeader{{Key: topics.HeaderUrgent, Value: []byte("1")}}
+	start := time.Now()
+	produce(t, brokers, recs[5])
+	waitFor(t, 5*time.Second, "the urgent flush", func() bool { _, rows := store.state(); return rows == 6 })
+	t.Logf("urgent record written %v after it was produced", time.Since(start))
+}
+
+// TestBatchesByRowsAndByTime checks both flush triggers.
+func TestBatchesByRowsAndByTime(t *testing.T) {
+	brokers := startBroker(t)
+	snaps, _ := data(1000)
+	store := &memStore{}
+	s, err := chsink.New(chsink.Config{Brokers: brokers, Store: store, Group: "rows", BatchRows: 100, FlushInterval: time.Hour, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSink(t, s)
+	produce(t, brokers, records(t, snaps, nil)...)
+	waitFor(t, 20*time.Second, "1000 rows", func() bool { _, rows := store.state(); return rows == 1000 })
+	stop()
+	batches, _ := store.state()
+	for _, n := range batches {
+		if n != 100 {
+			t.Fatalf("batches %v: want batches of exactly BatchRows=100 (the interval never elapses)", batches)
+		}
+	}
+
+	store = &memStore{}
+	s, err = chsink.New(chsink.Config{Brokers: brokers, Store: store, Group: "time", FlushInterval: 300 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSink(t, s)
+	waitFor(t, 10*time.Second, "the timed flush", func() bool { _, rows := store.state(); return rows == 1000 })
+	if batches, _ := store.state(); len(batches) > 3 {
+		t.Fatalf("batches %v: want the 1000 records in few timed flushes", batches)
+	}
+}
+
+// TestFailingStoreIsRetriedWithoutCommitOrUnboundedBuffer: while the store
+// fails, the sink retries, commits nothing and reads no more than two
+// batches (the one being retried and the next); once it recovers, every
+// record is written.
+func TestFailingStoreIsRetriedWithoutCommitOrUnboundedBuffer(t *testing.T) {
+	brokers := startBroker(t)
+	snaps, posts := data(4000)
+	store := &memStore{}
+	store.failing.Store(true)
+	s, err := chsink.New(chsink.Config{Brokers: brokers, Store: store, Group: "g", BatchRows: 300,
+		FlushInterval: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSink(t, s)
+	produce(t, brokers, records(t, snaps, posts)...)
+	waitFor(t, 10*time.Second, "retries", func() bool { return s.Stats().FailedWrites >= 5 })
+	if l := lag(t, brokers, "g"); l[topics.AccountSnapshots]+l[topics.Posts] != int64(len(snaps)+len(posts)) {
+		t.Fatalf("lag %v while the store fails: offsets were committed for unwritten rows", l)
+	}
+	if st := s.Stats(); st.MaxBuffered > 2*300 || st.Buffered < 300 {
+		t.Fatalf("stats %+v: want a batch in flight and at most two batches of 300 records held", st)
+	}
+	store.failing.Store(false)
+	waitFor(t, 30*time.Second, "every offset committed", func() bool {
+		l := lag(t, brokers, "g")
+		return l[topics.AccountSnapshots] == 0 && l[topics.Posts] == 0
+	})
+	if _, rows := store.state(); rows != len(snaps)+len(posts) {
+		t.Fatalf("%d rows written, want %d", rows, len(snaps)+len(posts))
+	}
+}
+
+func TestNewValidatesConfig(t *testing.T) {
+	for _, c := range []chsink.Config{
+		{Store: &memStore{}},
+		{Brokers: []string{"127.0.0.1:1"}},
+		{Brokers: []string{"127.0.0.1:1"}, Store: &memStore{}, BatchRows: -1},
+	} {
+		if _, err := chsink.New(c); err == nil {
+			t.Errorf("New(%+v) succeeded", c)
+		}
+	}
+}
+
+// TestBatchesByBytes: with rows and time out of reach, the byte bound
+// alone splits the records into several writes.
+func TestBatchesByBytes(t *testing.T) {
+	brokers := startBroker(t)
+	snaps, _ := data(1000)
+	recs := records(t, snaps, nil)
+	total := 0
+	for _, r := range recs {
+		total += len(r.Value)
+	}
+	store := &memStore{}
+	s, err := chsink.New(chsink.Config{Brokers: brokers, Store: store, Group: "bytes", BatchBytes: total / 10,
+		FlushInterval: time.Hour, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Small producer batches, so that one fetch (capped at BatchBytes)
+	// holds a fraction of the records.
+	for i := 0; i < len(recs); i += 20 {
+		produce(t, brokers, recs[i:i+20]...)
+	}
+	runSink(t, s)
+	waitFor(t, 20*time.Second, "1000 rows", func() bool { _, rows := store.state(); return rows == 1000 })
+	if batches, _ := store.state(); len(batches) < 5 {
+		t.Fatalf("batches %v: want the %d bytes split by BatchBytes=%d", batches, total, total/10)
+	}
+}
