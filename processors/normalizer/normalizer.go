@@ -172,6 +172,12 @@ func (n *normalizer) process(ctx goka.Context, msg any) {
 		st.LastUnknown = unknown
 	}
 	key := ctx.Key()
+	// A user is waiting for this fetch: outputs carry the urgent header so
+	// the sink writes them without waiting for its batch.
+	var emitOpts []goka.ContextOption
+	if v, ok := ctx.Headers()[topics.HeaderUrgent]; ok {
+		emitOpts = append(emitOpts, goka.WithCtxEmitHeaders(goka.Headers{topics.HeaderUrgent: v}))
+	}
 	if snap != nil {
 		switch {
 		case st.seen(snap.Version):
@@ -187,10 +193,10 @@ func (n *normalizer) process(ctx goka.Context, msg any) {
 		}
 		// Emitted even when older or duplicate: an older snapshot is still
 		// history for its own hour, and the sink is idempotent on identity.
-		ctx.Emit(topics.AccountSnapshots, key, snap)
+		ctx.Emit(topics.AccountSnapshots, key, snap, emitOpts...)
 	}
 	for i := range posts {
-		ctx.Emit(topics.Posts, key, &posts[i])
+		ctx.Emit(topics.Posts, key, &posts[i], emitOpts...)
 	}
 	st.UpdatedAt = time.Now().UTC()
 	ctx.SetValue(st)

@@ -221,3 +221,21 @@ func TestUnknownFieldsAreIgnoredAndCounted(t *testing.T) {
 		t.Fatalf("state = %+v", st)
 	}
 }
+
+func TestUrgentHeaderIsCopiedToOutputs(t *testing.T) {
+	gt, snaps, posts, _ := startTester(t)
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	page := xPostsPage(xPost("1", at.Add(-time.Hour), "p", 1, 1, 1))
+	gt.Consume(topics.RawPayloads, "link-1", raw(t, "link-1", at, xAccountBody("42", 9), page),
+		tester.WithHeaders(goka.Headers{topics.HeaderUrgent: []byte("1")}))
+	gt.Consume(topics.RawPayloads, "link-2", raw(t, "link-2", at, xAccountBody("43", 9)))
+	for i, want := range []bool{true, false} {
+		h, _, _, ok := snaps.NextWithHeaders()
+		if _, urgent := h[topics.HeaderUrgent]; !ok || urgent != want {
+			t.Fatalf("snapshot %d: urgent %v, want %v", i, urgent, want)
+		}
+	}
+	if h, _, _, ok := posts.NextWithHeaders(); !ok || string(h[topics.HeaderUrgent]) != "1" {
+		t.Fatalf("post headers = %v", h)
+	}
+}

@@ -228,7 +228,11 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 		out.Outcome, out.Error = topics.OutcomePermanent, err.Error()
 		return out, nil
 	}
-	return out, []*kgo.Record{{Topic: topics.RawPayloads, Key: []byte(req.LinkID), Value: b}}
+	rec := &kgo.Record{Topic: topics.RawPayloads, Key: []byte(req.LinkID), Value: b}
+	if req.Reason == topics.ReasonOnDemand || req.Reason == topics.ReasonInitial {
+		rec.Headers = []kgo.RecordHeader{{Key: topics.HeaderUrgent, Value: []byte("1")}}
+	}
+	return out, []*kgo.Record{rec}
 }
 
 func (f *Fetcher) refresh(ctx context.Context, conn platforms.Connector, linkID string, tok *oauth2.Token) (*oauth2.Token, error) {

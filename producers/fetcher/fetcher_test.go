@@ -102,7 +102,12 @@ func (h *harness) request(t *testing.T, value []byte) {
 
 func (h *harness) fetchRequest(t *testing.T, id string) {
 	t.Helper()
-	b, _ := topics.FetchRequestCodec.Marshal(&topics.FetchRequest{ID: id, LinkID: h.link.ID, UserID: h.link.UserID, Platform: topics.X, Reason: topics.ReasonScheduled, RequestedAt: h.now})
+	h.fetchRequestFor(t, id, topics.ReasonScheduled)
+}
+
+func (h *harness) fetchRequestFor(t *testing.T, id string, reason topics.Reason) {
+	t.Helper()
+	b, _ := topics.FetchRequestCodec.Marshal(&topics.FetchRequest{ID: id, LinkID: h.link.ID, UserID: h.link.UserID, Platform: topics.X, Reason: reason, RequestedAt: h.now})
 	h.request(t, b)
 }
 
@@ -219,5 +224,23 @@ func TestExpiringTokenIsRefreshedFirst(t *testing.T) {
 	}
 	if after.AccessToken == before.AccessToken || after.RefreshToken == before.RefreshToken || !after.Expiry.After(before.Expiry) {
 		t.Fatalf("token was not refreshed: expiry %v → %v", before.Expiry, after.Expiry)
+	}
+}
+
+func TestOnDemandPayloadIsMarkedUrgent(t *testing.T) {
+	h := newHarness(t)
+	h.fetchRequestFor(t, "r1", topics.ReasonScheduled)
+	h.fetchRequestFor(t, "r2", topics.ReasonOnDemand)
+	for _, want := range []string{"", "1"} {
+		r := h.next(t, topics.RawPayloads)
+		got := ""
+		for _, hd := range r.Headers {
+			if hd.Key == topics.HeaderUrgent {
+				got = string(hd.Value)
+			}
+		}
+		if got != want {
+			t.Fatalf("urgent header %q, want %q", got, want)
+		}
 	}
 }
