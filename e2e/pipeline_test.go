@@ -388,6 +388,36 @@ func TestFollowerCountFlowsFromSimulatorToGraphQL(t *testing.T) {
 		t.Fatalf("feed[0] = %+v, want post %s with %d likes", got.Feed[0], wantPosts[0].ID, wantPosts[0].Likes)
 	}
 
+	// The day grain carries the post metrics ClickHouse computed, as they
+	// are, on the day of the newest post (so at least one was published).
+	// Rollups are written just after the rows they summarize: wait for them.
+	type dailyResult struct {
+		Metrics []struct {
+			Points []struct {
+				PostsPublished, LikesGained, CommentsGained, Hours int64
+			}
+		}
+	}
+	day := wantPosts[0].CreatedAt.UTC().Truncate(24 * time.Hour)
+	dayVars := map[string]any{"from": day, "to": day.Add(24 * time.Hour)}
+	var daily dailyResult
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		daily = dailyResult{}
+		p.graphql(t, token, `query($from: Time!, $to: Time!) { metrics(grain: DAY, from: $from, to: $to) { points { postsPublished likesGained commentsGained hours } } }`, dayVars, &daily)
+		if len(daily.Metrics) == 1 && len(daily.Metrics[0].Points) == 1 && daily.Metrics[0].Points[0].PostsPublished > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	want, err := p.ch.Series(context.Background(), clickhouse.SeriesQuery{UserID: userID, Grain: clickhouse.Day, From: day, To: day.Add(24 * time.Hour)})
+	if err != nil || len(want) != 1 || len(daily.Metrics) != 1 || len(daily.Metrics[0].Points) != 1 {
+		t.Fatalf("daily = %+v, want %+v (%v)", daily, want, err)
+	}
+	if g := daily.Metrics[0].Points[0]; g.PostsPublished != int64(want[0].PostsPublished) || g.LikesGained != want[0].LikesGained ||
+		g.CommentsGained != want[0].CommentsGained || g.Hours != int64(want[0].Hours) || g.PostsPublished == 0 {
+		t.Fatalf("daily point = %+v, want %+v (with the newest post's day's posts)", g, want[0])
+	}
+
 	// Another user sees none of it.
 	var other metricsResult
 	p.graphql(t, otherToken, metricsQuery, vars, &other)

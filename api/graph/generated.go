@@ -74,13 +74,17 @@ type ComplexityRoot struct {
 	}
 
 	MetricPoint struct {
-		At           func(childComplexity int) int
-		Followers    func(childComplexity int) int
-		FollowersAvg func(childComplexity int) int
-		FollowersMax func(childComplexity int) int
-		FollowersMin func(childComplexity int) int
-		Following    func(childComplexity int) int
-		PostsCount   func(childComplexity int) int
+		At             func(childComplexity int) int
+		CommentsGained func(childComplexity int) int
+		Followers      func(childComplexity int) int
+		FollowersAvg   func(childComplexity int) int
+		FollowersMax   func(childComplexity int) int
+		FollowersMin   func(childComplexity int) int
+		Following      func(childComplexity int) int
+		Hours          func(childComplexity int) int
+		LikesGained    func(childComplexity int) int
+		PostsCount     func(childComplexity int) int
+		PostsPublished func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -338,6 +342,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MetricPoint.At(childComplexity), true
+	case "MetricPoint.commentsGained":
+		if e.ComplexityRoot.MetricPoint.CommentsGained == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetricPoint.CommentsGained(childComplexity), true
 	case "MetricPoint.followers":
 		if e.ComplexityRoot.MetricPoint.Followers == nil {
 			break
@@ -368,12 +378,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MetricPoint.Following(childComplexity), true
+	case "MetricPoint.hours":
+		if e.ComplexityRoot.MetricPoint.Hours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetricPoint.Hours(childComplexity), true
+	case "MetricPoint.likesGained":
+		if e.ComplexityRoot.MetricPoint.LikesGained == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetricPoint.LikesGained(childComplexity), true
 	case "MetricPoint.postsCount":
 		if e.ComplexityRoot.MetricPoint.PostsCount == nil {
 			break
 		}
 
 		return e.ComplexityRoot.MetricPoint.PostsCount(childComplexity), true
+	case "MetricPoint.postsPublished":
+		if e.ComplexityRoot.MetricPoint.PostsPublished == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetricPoint.PostsPublished(childComplexity), true
 
 	case "Mutation.deleteAccount":
 		if e.ComplexityRoot.Mutation.DeleteAccount == nil {
@@ -803,6 +831,14 @@ func (ec *executionContext) childFields_MetricPoint(ctx context.Context, field g
 		return ec.fieldContext_MetricPoint_following(ctx, field)
 	case "postsCount":
 		return ec.fieldContext_MetricPoint_postsCount(ctx, field)
+	case "hours":
+		return ec.fieldContext_MetricPoint_hours(ctx, field)
+	case "postsPublished":
+		return ec.fieldContext_MetricPoint_postsPublished(ctx, field)
+	case "likesGained":
+		return ec.fieldContext_MetricPoint_likesGained(ctx, field)
+	case "commentsGained":
+		return ec.fieldContext_MetricPoint_commentsGained(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MetricPoint", field.Name)
 }
@@ -1990,6 +2026,98 @@ func (ec *executionContext) _MetricPoint_postsCount(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_MetricPoint_postsCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MetricPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MetricPoint_hours(ctx context.Context, field graphql.CollectedField, obj *MetricPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetricPoint_hours(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hours, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MetricPoint_hours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MetricPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MetricPoint_postsPublished(ctx context.Context, field graphql.CollectedField, obj *MetricPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetricPoint_postsPublished(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PostsPublished, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MetricPoint_postsPublished(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MetricPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MetricPoint_likesGained(ctx context.Context, field graphql.CollectedField, obj *MetricPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetricPoint_likesGained(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LikesGained, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MetricPoint_likesGained(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MetricPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MetricPoint_commentsGained(ctx context.Context, field graphql.CollectedField, obj *MetricPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetricPoint_commentsGained(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CommentsGained, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MetricPoint_commentsGained(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("MetricPoint", field, false, false, "Int")
 }
 
@@ -4278,6 +4406,26 @@ func (ec *executionContext) _MetricPoint(ctx context.Context, sel ast.SelectionS
 			}
 		case "postsCount":
 			out.Values[i] = ec._MetricPoint_postsCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hours":
+			out.Values[i] = ec._MetricPoint_hours(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "postsPublished":
+			out.Values[i] = ec._MetricPoint_postsPublished(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "likesGained":
+			out.Values[i] = ec._MetricPoint_likesGained(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "commentsGained":
+			out.Values[i] = ec._MetricPoint_commentsGained(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -57,6 +57,13 @@ type MetricPoint struct {
 	FollowersAvg float64   `json:"followersAvg"`
 	Following    int64     `json:"following"`
 	PostsCount   int64     `json:"postsCount"`
+	// Hourly observations in the bucket; 0 for a bucket with post activity but no follower reading (follower fields are then 0).
+	Hours int64 `json:"hours"`
+	// Posts published in the bucket.
+	PostsPublished int64 `json:"postsPublished"`
+	// Likes and comments gained over the account's posts during the bucket.
+	LikesGained    int64 `json:"likesGained"`
+	CommentsGained int64 `json:"commentsGained"`
 }
 
 type Mutation struct {

@@ -144,11 +144,14 @@ func (r *queryResolver) Metrics(ctx context.Context, grain Grain, from time.Time
 			out = append(out, &AccountSeries{Platform: toPlatform(topics.Platform(p.Platform)), AccountID: p.AccountID, Handle: p.Handle})
 		}
 		s := out[len(out)-1]
-		s.Handle = p.Handle // the latest handle wins
+		if p.Handle != "" {
+			s.Handle = p.Handle // the latest handle wins
+		}
 		s.Points = append(s.Points, &MetricPoint{
 			At: p.Bucket, Followers: p.Followers, FollowersMin: p.FollowersMin,
 			FollowersMax: p.FollowersMax, FollowersAvg: p.FollowersAvg,
-			Following: p.Following, PostsCount: p.PostsCount,
+			Following: p.Following, PostsCount: p.PostsCount, Hours: int64(p.Hours),
+			PostsPublished: int64(p.PostsPublished), LikesGained: p.LikesGained, CommentsGained: p.CommentsGained,
 		})
 	}
 	if out == nil {
