@@ -6,8 +6,12 @@ GO       ?= go
 BIN      := bin/pulse
 PKGS     := ./...
 export PULSE_DATA_DIR ?= $(CURDIR)/.data
+# The ClickHouse dialect test also runs every statement on a current
+# ClickHouse (chDB, in-process) when `make chdb` has installed it.
+CHDB_LIB  := $(PULSE_DATA_DIR)/chdb/node_modules/@chdb/lib-linux-x64-gnu/libchdb.so
+export CHDB_LIB_PATH ?= $(wildcard $(CHDB_LIB))
 
-.PHONY: run build test test-short bench verify generate fmt vet engines engines-stop lint clean
+.PHONY: chdb run build test test-short bench verify generate fmt vet engines engines-stop lint clean
 
 run: build engines ## start the engines and `pulse dev` (API on :8080, demo data)
 	$(BIN) dev
@@ -17,6 +21,9 @@ build:
 
 engines: ## start PostgreSQL and ClickHouse (idempotent)
 	bash scripts/engines.sh start
+
+chdb: ## install chDB (ClickHouse 26, ~530 MB, from npm) for the dialect test
+	npm install --no-save --no-audit --no-fund --prefix $(PULSE_DATA_DIR)/chdb @chdb/lib-linux-x64-gnu
 
 engines-stop:
 	bash scripts/engines.sh stop

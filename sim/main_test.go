@@ -18,6 +18,9 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// unsimulated is a platform the simulator does not simulate.
+const unsimulated topics.Platform = "myspace"
+
 // start is the fake clock's initial time in the tests.
 var start = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 

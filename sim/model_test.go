@@ -31,8 +31,8 @@ func TestNewValidatesConfig(t *testing.T) {
 	if n := len(s.Accounts(topics.X)); n != DefaultAccounts {
 		t.Errorf("accounts = %d, want %d", n, DefaultAccounts)
 	}
-	if got := s.Platforms(); len(got) != 3 || got[0] != topics.Facebook || got[1] != topics.Instagram || got[2] != topics.X {
-		t.Errorf("Platforms() = %v, want [facebook instagram x]", got)
+	if got := s.Platforms(); len(got) != 4 || got[0] != topics.Facebook || got[1] != topics.Instagram || got[2] != topics.LinkedIn || got[3] != topics.X {
+		t.Errorf("Platforms() = %v, want [facebook instagram linkedin x]", got)
 	}
 	for _, p := range s.Platforms() {
 		if n := len(s.Accounts(p)); n != DefaultAccounts {
@@ -76,7 +76,7 @@ func TestAccountsAreDeterministic(t *testing.T) {
 	if _, err := a.Metrics(topics.X, "42", start); err == nil {
 		t.Error("Metrics of an unknown account succeeded")
 	}
-	if _, err := a.Metrics(topics.LinkedIn, accA[0].ID, start); err == nil {
+	if _, err := a.Metrics(unsimulated, accA[0].ID, start); err == nil {
 		t.Error("Metrics of an unsimulated platform succeeded")
 	}
 }

@@ -18,7 +18,7 @@
 // for the exact value the API returns at the simulated clock. Rate limits,
 // token expiry and code expiry follow [Config.Clock].
 //
-// Three platforms are simulated, each speaking its real API's paths, JSON
+// Four platforms are simulated, each speaking its real API's paths, JSON
 // shapes, OAuth flow, rate-limit headers and error bodies:
 //
 //   - X (x*.go): API v2 users/me and user timeline, OAuth 2.0 with PKCE
@@ -31,6 +31,11 @@
 //     professional accounts through Facebook Login (me/accounts with
 //     instagram_business_account, the account, its media), with
 //     Instagram's 200 calls per account per hour.
+//   - LinkedIn (linkedin*.go): the versioned REST API for organization
+//     pages (organizationAcls, organizations, networkSizes, posts,
+//     organizationalEntityShareStatistics), OAuth 2.0 with 60-day access
+//     and 365-day refresh tokens, daily app and member limits that reset
+//     at midnight UTC, LinkedIn's error bodies.
 //
 // Each platform lives in its own files behind the platformSim interface;
 // the model, OAuth store, rate limiter, fault injection and stats are
@@ -81,6 +86,8 @@ type Config struct {
 	Facebook FacebookConfig
 	// Instagram configures the Instagram (Graph API) simulation.
 	Instagram InstagramConfig
+	// LinkedIn configures the LinkedIn (organization pages) simulation.
+	LinkedIn LinkedInConfig
 }
 
 // Limit is a rate limit: Requests per Window for each (app, user) pair.
@@ -206,6 +213,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	if err := s.add(ig, cfg.Accounts, cfg.Instagram.Clients, cfg.Instagram.Faults); err != nil {
 		return nil, fmt.Errorf("sim: new: Instagram: %w", err)
+	}
+	li, err := newLinkedInSim(s, cfg.LinkedIn)
+	if err != nil {
+		return nil, fmt.Errorf("sim: new: LinkedIn: %w", err)
+	}
+	if err := s.add(li, cfg.Accounts, cfg.LinkedIn.Clients, cfg.LinkedIn.Faults); err != nil {
+		return nil, fmt.Errorf("sim: new: LinkedIn: %w", err)
 	}
 
 	mux := http.NewServeMux()

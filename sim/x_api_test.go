@@ -299,7 +299,7 @@ func TestFaults(t *testing.T) {
 	if st := e.srv.Stats().Platforms[topics.X]; st.Faults != 7 {
 		t.Errorf("faults counted %d, want 7", st.Faults)
 	}
-	if err := e.srv.SetFaults(topics.LinkedIn, Faults{}); err == nil {
+	if err := e.srv.SetFaults(unsimulated, Faults{}); err == nil {
 		t.Error("SetFaults on an unsimulated platform succeeded")
 	}
 	if err := e.srv.SetFaults(topics.X, Faults{Malformed: Fault{Probability: -0.1}}); err == nil {
@@ -381,7 +381,7 @@ func TestAdminAPI(t *testing.T) {
 	}
 	for _, bad := range []any{
 		map[string]any{},
-		map[string]any{"linkedin": map[string]any{}},
+		map[string]any{string(unsimulated): map[string]any{}},
 		map[string]any{"x": map[string]any{"server_errors": map[string]any{"next": 1}}},
 		map[string]any{"x": map[string]any{"slow_delay": "soon"}},
 		map[string]any{"x": map[string]any{"malformed": map[string]any{"probability": 2}}},
@@ -393,7 +393,7 @@ func TestAdminAPI(t *testing.T) {
 	req, _ = http.NewRequest(http.MethodGet, e.ts.URL+"/_sim/faults", nil)
 	_, _, body = e.do(req)
 	const none = `{"revoke":{},"rate_limit":{},"server_error":{},"bad_request":{},"slow":{},"truncate":{},"malformed":{}}`
-	if want := `{"facebook":` + none + `,"instagram":` + none +
+	if want := `{"facebook":` + none + `,"instagram":` + none + `,"linkedin":` + none +
 		`,"x":{"revoke":{},"rate_limit":{},"server_error":{"next":1},"bad_request":{},"slow":{},"truncate":{},"malformed":{},"slow_delay":"10ms"}}`; string(body) != want {
 		t.Errorf("faults %s, want %s", body, want)
 	}

@@ -341,7 +341,7 @@ func TestIssueTokenErrors(t *testing.T) {
 	if _, _, _, err := e.srv.IssueToken(topics.X, "1"); err == nil {
 		t.Error("IssueToken of an unknown account succeeded")
 	}
-	if _, _, _, err := e.srv.IssueToken(topics.LinkedIn, "1000001"); err == nil {
+	if _, _, _, err := e.srv.IssueToken(unsimulated, "1000001"); err == nil {
 		t.Error("IssueToken of an unsimulated platform succeeded")
 	}
 	_, _, exp, err := e.srv.IssueToken(topics.X, "1000001")

@@ -2,10 +2,13 @@ package web_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -41,10 +44,82 @@ const (
 	testPassword = "correct horse battery staple"
 )
 
+// fakeNow stands in for the aggregator's view (graph.Now): it is loading
+// (Get fails, so the API answers UNAVAILABLE) until the first publish.
+type fakeNow struct {
+	mu   sync.Mutex
+	aggs map[string]*topics.UserAggregate
+	subs map[string]map[chan *topics.UserAggregate]struct{}
+}
+
+func newFakeNow() *fakeNow {
+	return &fakeNow{aggs: map[string]*topics.UserAggregate{}, subs: map[string]map[chan *topics.UserAggregate]struct{}{}}
+}
+
+func (f *fakeNow) Get(userID string) (*topics.UserAggregate, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if a, ok := f.aggs[userID]; ok {
+		return a, nil
+	}
+	return nil, errors.New("fakeNow: loading")
+}
+
+func (f *fakeNow) Subscribe(userID string) (<-chan *topics.UserAggregate, func()) {
+	ch := make(chan *topics.UserAggregate, 1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.subs[userID] == nil {
+		f.subs[userID] = map[chan *topics.UserAggregate]struct{}{}
+	}
+	f.subs[userID][ch] = struct{}{}
+	return ch, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		delete(f.subs[userID], ch)
+	}
+}
+
+// publish stores a as its user's current aggregate and sends it to their
+// subscribers, replacing an update a subscriber has not taken yet.
+func (f *fakeNow) publish(a *topics.UserAggregate) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.aggs[a.UserID] = a
+	for ch := range f.subs[a.UserID] {
+		select {
+		case <-ch:
+		default:
+		}
+		ch <- a
+	}
+}
+
+// purger records analytics purges. ClickHouse's own purge waits for its
+// mutations, which takes seconds on a busy machine; it is tested in the
+// api and clickhouse packages.
+type purger struct {
+	mu    sync.Mutex
+	users []string
+}
+
+func (p *purger) DeleteUser(_ context.Context, userID string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.users = append(p.users, userID)
+	return nil
+}
+
+func (p *purger) purged() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.users)
+}
+
 // seed creates a user with X and Instagram accounts linked, 30 days of
 // follower snapshots for each (hourly for the last two days, every six
 // hours before) and 25 posts.
-func seed(t *testing.T, pg *postgres.DB, ch *clickhouse.DB) (xLink postgres.Link) {
+func seed(t *testing.T, pg *postgres.DB, ch *clickhouse.DB) (u postgres.User, xLink, igLink postgres.Link) {
 	t.Helper()
 	ctx := t.Context()
 	u, err := pg.CreateUser(ctx, testEmail, testPassword)
@@ -56,7 +131,7 @@ func seed(t *testing.T, pg *postgres.DB, ch *clickhouse.DB) (xLink postgres.Link
 	if err != nil {
 		t.Fatal(err)
 	}
-	igLink, err := pg.UpsertLink(ctx, u.ID, topics.Instagram, "ig-1", "ada.photos", tok, "read")
+	igLink, err = pg.UpsertLink(ctx, u.ID, topics.Instagram, "ig-1", "ada.photos", tok, "read")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +181,19 @@ func seed(t *testing.T, pg *postgres.DB, ch *clickhouse.DB) (xLink postgres.Link
 	if err := ch.InsertPosts(ctx, posts); err != nil {
 		t.Fatal(err)
 	}
-	return xLink
+	return u, xLink, igLink
+}
+
+// aggregate is the user's live summary as the aggregator would publish it.
+func aggregate(u postgres.User, xLink, igLink postgres.Link, xFollowers, xDelta24h int64, at time.Time) *topics.UserAggregate {
+	return &topics.UserAggregate{V: topics.UserAggregateVersion, UserID: u.ID, UpdatedAt: at, Accounts: []topics.AccountAggregate{
+		{LinkID: xLink.ID, Platform: topics.X, AccountID: xLink.AccountID, Handle: xLink.Handle, Followers: xFollowers,
+			Following: 200, PostsCount: 70, ObservedAt: at, Delta24h: xDelta24h, Delta7d: 504, Delta30d: 2160,
+			EngagementRate: 0.0345, Posts30d: 13},
+		{LinkID: igLink.ID, Platform: topics.Instagram, AccountID: igLink.AccountID, Handle: igLink.Handle, Followers: 13140,
+			Following: 200, PostsCount: 70, ObservedAt: at.Add(-2 * time.Minute), Delta24h: -12, Delta7d: 1176, Delta30d: 5040,
+			EngagementRate: 0.0102, Posts30d: 12},
+	}}
 }
 
 // TestDashboardInBrowser drives the dashboard in headless Chromium against
@@ -120,7 +207,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	pg := postgres.MustOpenTest(t)
 	ch := clickhouse.MustOpenTest(t)
-	xLink := seed(t, pg, ch)
+	user, xLink, igLink := seed(t, pg, ch)
+	now := newFakeNow()
+	purged := &purger{}
 
 	// Only X is linkable: the others have no connector on this server.
 	xConn, err := x.New(platforms.Config{})
@@ -130,6 +219,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	srv, err := api.New(api.Config{
 		Accounts: pg, Metrics: ch, Web: web.Handler(),
 		Connectors: map[topics.Platform]platforms.Connector{topics.X: xConn},
+		Now:        now,
+		Purger:     purged,
 		Logger:     slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -188,7 +279,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}()
 	defer func() { stopConsole(); <-consoleDone }()
 
-	ctx, cancel := context.WithTimeout(bctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(bctx, 25*time.Second)
 	defer cancel()
 
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -245,6 +336,34 @@ func TestDashboardInBrowser(t *testing.T) {
 	wait("axes", count("#metrics .axis-x .tick")+` > 3 && `+count("#metrics .axis-y .tick")+` > 2`)
 	wait("summary cards", count("#metrics .summary")+` === 2`)
 
+	// The live summary is unavailable while the aggregates load: the cards
+	// show the chart's figures until a retry of the subscription succeeds.
+	wait("fallback cards", `document.querySelector('#metrics .now')?.dataset.live === 'down' && `+
+		count("#metrics .summary")+` === 2 && `+count("#metrics .summary-live")+` === 0`)
+	now.publish(aggregate(user, xLink, igLink, 14563, 72, time.Now()))
+	wait("live cards", count("#metrics .summary-live")+` === 2 && `+text(".topbar .sync")+` === 'Live'`)
+	card := func(l postgres.Link) string {
+		t.Helper()
+		return eval(fmt.Sprintf(`(() => {
+			const c = document.querySelector('#metrics .summary-live[data-link-id=%q]');
+			if (!c) return 'no card';
+			const d = (k) => { const e = c.querySelector('.delta-' + k);
+				return e.querySelector('.delta-value').textContent.replace(/[▲▼]/g, '') + ' ' + e.className.match(/change-(\w+)/)[1]; };
+			return [c.querySelector('.followers').textContent, d('24h'), d('7d'), d('30d'),
+				c.querySelector('.engagement').textContent, c.querySelector('.posts-30d').textContent].join(' | ');
+		})()`, l.ID))
+	}
+	if got, want := card(xLink), "14,563 | +72 up | +504 up | +2,160 up | 3.45% | 13"; got != want {
+		t.Errorf("X live card = %q, want %q", got, want)
+	}
+	if got, want := card(igLink), "13,140 | -12 down | +1,176 up | +5,040 up | 1.02% | 12"; got != want {
+		t.Errorf("Instagram live card = %q, want %q", got, want)
+	}
+	if got := eval(text(fmt.Sprintf(`#metrics .summary-live[data-link-id=%q] .summary-updated`, xLink.ID))); !regexp.MustCompile(`^updated (just now|\d+s ago)$`).MatchString(got) {
+		t.Errorf("X card updated = %q", got)
+	}
+	do("mark the page", chromedp.Evaluate[chromedp.Void](`window.pulseNotReloaded = true`))
+
 	// Accounts: every platform with its status; Link goes to the OAuth
 	// route, for linkable platforms only.
 	wait("accounts", count("#accounts li.platform")+` === 4`)
@@ -290,6 +409,25 @@ func TestDashboardInBrowser(t *testing.T) {
 	do("load more", chromedp.Click(chromedp.CSS("#feed button.load-more")))
 	wait("second page", count("#feed li.post")+` === 25 && `+text("#feed .feed-end")+`.includes('caught up')`)
 
+	// A push changes the cards in place and, soon after, the feed and chart.
+	pushed := time.Now().UTC()
+	if err := ch.InsertPosts(ctx, []topics.Post{{
+		V: topics.PostVersion, LinkID: xLink.ID, UserID: user.ID, Platform: topics.X, AccountID: xLink.AccountID,
+		PostID: "p99", CreatedAt: pushed.Add(-time.Minute), ObservedAt: pushed, Text: "Post 99: seen live",
+		Permalink: "https://example.com/x/p99", Likes: 1, Version: pushed.UnixMilli(),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	now.publish(aggregate(user, xLink, igLink, 14600, -5, pushed))
+	wait("pushed numbers", fmt.Sprintf(`document.querySelector('#metrics .summary-live[data-link-id=%q] .followers')?.textContent === '14,600'`, xLink.ID))
+	if got, want := card(xLink), "14,600 | -5 down | +504 up | +2,160 up | 3.45% | 13"; got != want {
+		t.Errorf("X live card after a push = %q, want %q", got, want)
+	}
+	wait("feed after push", text("#feed li.post .post-text")+` === 'Post 99: seen live' && `+count("#feed li.post")+` === 26`)
+	if got := eval(`String(window.pulseNotReloaded)`); got != "true" {
+		t.Errorf("the page reloaded for a push")
+	}
+
 	// Refresh: queued, then debounced.
 	refresh := chromedp.CSS(fmt.Sprintf(`#accounts li.account[data-link-id=%q] button.refresh-btn`, xLink.ID))
 	note := text(fmt.Sprintf(`#accounts li.account[data-link-id=%q] .refresh-note`, xLink.ID))
@@ -305,6 +443,23 @@ func TestDashboardInBrowser(t *testing.T) {
 	wait("filtered", count("#metrics svg path.series-line")+` === 1 && `+count("#feed li.post")+` > 0 && `+
 		`[...document.querySelectorAll('#feed li.post')].every(li => li.dataset.platform === 'INSTAGRAM')`)
 
+	// Unlink asks first; cancelling keeps the account, confirming removes it
+	// (from PostgreSQL too).
+	igRow := fmt.Sprintf(`#accounts li.account[data-link-id=%q]`, igLink.ID)
+	do("unlink", chromedp.Click(chromedp.CSS(igRow+" button.unlink-btn")))
+	wait("unlink dialog", text("dialog.dialog[open] h2")+` === 'Unlink ada.photos?'`)
+	do("cancel unlink", chromedp.Click(chromedp.CSS("dialog.dialog button.dialog-cancel")))
+	wait("kept", count("dialog.dialog")+` === 0 && `+count(igRow)+` === 1`)
+	do("unlink again", chromedp.Click(chromedp.CSS(igRow+" button.unlink-btn")))
+	wait("unlink dialog again", count("dialog.dialog[open]")+` === 1`)
+	do("confirm unlink", chromedp.Click(chromedp.CSS("dialog.dialog button.dialog-confirm")))
+	wait("unlinked", count(igRow)+` === 0 && `+count("dialog.dialog")+` === 0 && `+
+		text("#accounts li[data-platform=INSTAGRAM] .platform-head .pill")+` === 'Not linked' && `+
+		text(".flash-ok p")+`.startsWith('Unlinked ada.photos')`)
+	if links, err := pg.Links(ctx, user.ID); err != nil || len(links) != 1 || links[0].ID != xLink.ID {
+		t.Errorf("links after unlink = %+v, %v; want only X", links, err)
+	}
+
 	// The OAuth callback lands on #/accounts with the outcome.
 	do("link result", chromedp.Navigate(hs.URL+"/#/accounts?platform=x&link_error=access_denied"))
 	wait("link error", text(".flash-error p")+` === 'Linking X was cancelled.' && location.hash === '#/'`)
@@ -314,6 +469,35 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Sign out.
 	do("sign out", chromedp.Click(chromedp.CSS(".topbar button.btn-ghost")))
 	wait("signed out", `location.hash === '#/signin' && !!document.querySelector('#email')`)
+
+	// Delete the account: a wrong password is refused; the right one
+	// deletes it and signs out.
+	do("sign in again",
+		chromedp.SendKeys(chromedp.CSS("#email"), testEmail),
+		chromedp.SendKeys(chromedp.CSS("#password"), testPassword),
+		chromedp.Click(chromedp.CSS(".auth-form button[type=submit]")))
+	wait("signed in again", text(".user-email")+` === `+fmt.Sprintf("%q", testEmail))
+	do("delete account", chromedp.Click(chromedp.CSS("#danger-zone button.delete-account-btn")))
+	wait("delete dialog", count("dialog.dialog[open] #dialog-password")+` === 1`)
+	do("wrong delete password",
+		chromedp.SendKeys(chromedp.CSS("#dialog-password"), "not the password"),
+		chromedp.Click(chromedp.CSS("dialog.dialog button.dialog-confirm")))
+	wait("delete refused", text("#dialog-error")+`.startsWith('That password is not correct.') && `+
+		`document.querySelector('#dialog-password').getAttribute('aria-invalid') === 'true'`)
+	if _, err := pg.Authenticate(ctx, testEmail, testPassword); err != nil {
+		t.Errorf("the account is gone after a wrong password: %v", err)
+	}
+	do("right delete password",
+		chromedp.SetValue(chromedp.CSS("#dialog-password"), testPassword),
+		chromedp.Click(chromedp.CSS("dialog.dialog button.dialog-confirm")))
+	wait("deleted", `location.hash === '#/signin' && `+count("dialog.dialog")+` === 0 && `+
+		text(".auth .notice")+`.startsWith('Your Pulse account has been deleted')`)
+	if _, err := pg.Authenticate(ctx, testEmail, testPassword); postgres.ErrorCode(err) != postgres.Unauthorized {
+		t.Errorf("sign-in after deletion: %v, want unauthorized", err)
+	}
+	if got := purged.purged(); !slices.Equal(got, []string{user.ID}) {
+		t.Errorf("analytics purged for %q, want %q", got, user.ID)
+	}
 
 	mu.Lock()
 	defer mu.Unlock()

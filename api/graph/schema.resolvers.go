@@ -233,7 +233,10 @@ func (r *subscriptionResolver) Summary(ctx context.Context, platforms []Platform
 			select {
 			case <-ctx.Done():
 				return
-			case agg := <-updates:
+			case agg, ok := <-updates:
+				if !ok {
+					return // the view stopped: end the subscription
+				}
 				select {
 				case out <- toSummary(agg, platforms):
 				case <-ctx.Done():

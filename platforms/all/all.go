@@ -5,5 +5,6 @@ package all
 import (
 	_ "github.com/pulsehq/pulse/platforms/facebook"  // Facebook Pages (Graph API)
 	_ "github.com/pulsehq/pulse/platforms/instagram" // Instagram professional accounts (Graph API)
+	_ "github.com/pulsehq/pulse/platforms/linkedin"  // LinkedIn organization pages (REST API)
 	_ "github.com/pulsehq/pulse/platforms/x"         // X (Twitter) API v2
 )

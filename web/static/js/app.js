@@ -1,12 +1,26 @@
-// Pulse dashboard: sign-in/sign-up, linked accounts, follower metrics and
-// the combined post feed. Hash routes: #/signin, #/signup, #/ (dashboard).
+// Pulse dashboard: sign-in/sign-up, linked accounts, live "now" numbers,
+// follower metrics and the combined post feed. Hash routes: #/signin,
+// #/signup, #/ (dashboard).
+//
+// Freshness: the live summary subscription (live.js) pushes each account's
+// numbers as they are observed, and every push also reloads the chart and
+// feed (debounced). While the subscription is down, the dashboard polls
+// every 30 seconds instead.
 
-import { ApiError, auth, gql, M_REFRESH, Q_DASHBOARD, Q_FEED, Q_ME, Q_METRICS } from './api.js';
+import {
+  ApiError, auth, gql, M_DELETE_ACCOUNT, M_REFRESH, M_UNLINK, Q_DASHBOARD, Q_FEED, Q_ME, Q_METRICS, Q_SUMMARY,
+} from './api.js';
 import { FollowersChart } from './chart.js';
 import { h, replace } from './dom.js';
-import { fmtCompact, fmtDateTime, fmtInt, fmtPct, fmtRelative, fmtSigned } from './format.js';
+import { fmtAgo, fmtCompact, fmtDateTime, fmtInt, fmtPct, fmtRate, fmtRelative, fmtSigned } from './format.js';
+import { LiveSummary } from './live.js';
 
-const POLL_MS = 30_000;
+const POLL_MS = 30_000; // only while the live subscription is down
+// A live push reloads the chart and feed after LIVE_DEBOUNCE_MS, at most
+// once every LIVE_REFRESH_MS.
+const LIVE_DEBOUNCE_MS = 1_000;
+const LIVE_REFRESH_MS = 10_000;
+const TICK_MS = 1_000; // "updated 12s ago"
 const FEED_PAGE = 20;
 const REFRESH_NOTE_MS = 15_000;
 
@@ -53,10 +67,18 @@ const state = {
   updatedAt: null,
   pollError: '',
   loading: false,
+  refreshQueued: false, // a refresh was asked for while one was running
+  summary: null, // the latest live summary {updatedAt, accounts}, or null
+  live: 'off', // the subscription: off, connecting, live or down
+  liveRetryAt: 0, // when down: the time of the next attempt
 };
 const seq = { links: 0, metrics: 0, feed: 0 };
 let ui = null; // dashboard elements while it is shown
 let pollTimer = 0;
+let tickTimer = 0;
+let liveRefreshTimer = 0;
+let lastLiveRefresh = 0;
+const live = new LiveSummary({ onData: onLiveData, onDown: onLiveDown });
 
 function loadPrefs() {
   const d = { grain: 'DAY', platforms: ALL_PLATFORMS };
@@ -96,9 +118,11 @@ const selectedPlatforms = () => ALL_PLATFORMS.filter((p) => state.platforms.has(
 // null means every platform (and keeps queries short).
 const platformVar = () => (state.platforms.size === ALL_PLATFORMS.length ? null : selectedPlatforms());
 
+/** An account's handle: from its link, else (once unlinked) from its data. */
 function handleFor(platform, accountId) {
-  const a = allAccounts().find((x) => x.platform === platform && x.accountId === accountId);
-  return a ? a.handle : accountId;
+  const same = (x) => x.platform === platform && x.accountId === accountId;
+  return allAccounts().find(same)?.handle || state.series?.find(same)?.handle ||
+    state.summary?.accounts.find(same)?.handle || accountId;
 }
 
 /** Stable colors: by position among linked accounts, then series order. */
@@ -144,6 +168,8 @@ function render(notice) {
   const route = currentRoute();
   if (!state.user) {
     stopPolling();
+    stopLive();
+    closeDialogs();
     ui?.chart?.destroy();
     ui = null;
     const mode = route === '/signup' ? 'signup' : 'signin';
@@ -251,6 +277,7 @@ function renderDashboard() {
     metricsHead: h('p', { class: 'panel-sub' }),
     grain: h('div', { class: 'grain' }),
     metrics: h('div', { class: 'metrics-body' }),
+    now: h('div', { class: 'now', 'aria-labelledby': 'now-title' }),
     feed: h('div', { class: 'feed-body' }),
     chart: null,
   };
@@ -286,7 +313,8 @@ function renderDashboard() {
               h('div', null, h('h2', { id: 'accounts-title' }, 'Accounts'),
                 h('p', { class: 'panel-sub' }, 'Platforms you can link')),
               ui.accountsHead),
-            ui.accounts)))));
+            ui.accounts),
+          dangerZone()))));
   document.title = 'Dashboard · Pulse';
   renderFlash();
   renderFilters();
@@ -296,6 +324,8 @@ function renderDashboard() {
   renderFeed();
   renderStatus();
   startPolling();
+  startLive();
+  startTicking();
   refreshAll();
 }
 
@@ -317,8 +347,16 @@ function renderStatus() {
   if (!ui) return;
   const s = ui.status;
   s.classList.toggle('sync-error', !!state.pollError);
+  s.classList.toggle('sync-live', !state.pollError && state.live === 'live');
+  s.removeAttribute('title');
   if (state.pollError) {
     replace(s, h('span', { class: 'dot', 'aria-hidden': 'true' }), state.pollError);
+  } else if (state.live === 'live') {
+    replace(s, h('span', { class: 'dot', 'aria-hidden': 'true' }), 'Live');
+    if (state.updatedAt) {
+      s.title = 'Updates arrive as your accounts are observed. Last full refresh at ' +
+        state.updatedAt.toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit', second: '2-digit' }) + '.';
+    }
   } else if (state.updatedAt) {
     replace(s, h('span', { class: 'dot', 'aria-hidden': 'true' }),
       'Updated ', h('time', { datetime: state.updatedAt.toISOString() },
@@ -375,8 +413,9 @@ function renderGrain() {
 function resetData() {
   Object.assign(state, {
     links: [], series: null, posts: null, feedDone: false, feedError: '', hidden: new Set(),
-    refreshNotes: new Map(), updatedAt: null, pollError: '', flash: null,
+    refreshNotes: new Map(), updatedAt: null, pollError: '', flash: null, summary: null, refreshQueued: false,
   });
+  shownFollowers.clear();
 }
 
 function metricsVars() {
@@ -395,15 +434,27 @@ function failed(e) {
   return false;
 }
 
-/** Links, metrics and the first feed page in one request (used by polling). */
+/**
+ * Links, metrics and the first feed page in one request (used by polling
+ * and after live pushes). A call while one runs queues one more.
+ */
 async function refreshAll() {
-  if (!state.user || state.loading) return;
+  if (!state.user) return;
+  if (state.loading) {
+    state.refreshQueued = true;
+    return;
+  }
   state.loading = true;
+  state.refreshQueued = false;
   const t = { links: ++seq.links, metrics: ++seq.metrics, feed: ++seq.feed };
   const any = state.platforms.size > 0;
   const limit = Math.min(200, Math.max(FEED_PAGE, state.posts?.length || 0));
+  // While the subscription is down, the summary query may still answer
+  // (e.g. through a proxy that buffers streams): poll it too.
+  const summary = state.live === 'down' ? pollSummary() : null;
   try {
     const { data, errors } = await gql(Q_DASHBOARD, { ...metricsVars(), before: null, limit, any });
+    await summary;
     if (errors.length && errors.some(failed)) return;
     if (!data.me) return failed(new ApiError('UNAUTHENTICATED', 'sign in required'));
     if (t.links === seq.links) state.links = data.links || state.links;
@@ -424,6 +475,17 @@ async function refreshAll() {
   renderAccounts();
   renderMetrics();
   renderFeed();
+  if (state.refreshQueued) refreshAll();
+}
+
+/** The summary by query, while the subscription is down; null when unavailable. */
+async function pollSummary() {
+  try {
+    const { data } = await gql(Q_SUMMARY);
+    if (state.live === 'down') state.summary = data.summary;
+  } catch (e) {
+    if (state.live === 'down' && !failed(e)) state.summary = null;
+  }
 }
 
 async function loadMetrics() {
@@ -505,7 +567,7 @@ async function loadMore() {
 }
 
 function startPolling() {
-  stopPolling();
+  if (pollTimer) return;
   pollTimer = setInterval(() => {
     if (!document.hidden) refreshAll();
   }, POLL_MS);
@@ -516,10 +578,96 @@ function stopPolling() {
   pollTimer = 0;
 }
 
+// ---- live summary ----------------------------------------------------------------
+
+// While the subscription connects, the cards wait this long for it before
+// showing the chart's figures, so that they do not flicker at every load.
+const LIVE_GRACE_MS = 3_000;
+let graceTimer = 0;
+
+function startLive() {
+  state.live = 'connecting';
+  live.start();
+  clearTimeout(graceTimer);
+  graceTimer = setTimeout(() => {
+    graceTimer = 0;
+    renderNow();
+  }, LIVE_GRACE_MS);
+}
+
+function stopLive() {
+  live.stop();
+  clearTimeout(graceTimer);
+  graceTimer = 0;
+  state.live = 'off';
+  clearTimeout(liveRefreshTimer);
+  liveRefreshTimer = 0;
+  clearInterval(tickTimer);
+  tickTimer = 0;
+}
+
+/** A push from the subscription: new numbers now, chart and feed soon. */
+function onLiveData(summary) {
+  if (!ui) return;
+  const prev = state.summary;
+  state.summary = summary;
+  state.live = 'live';
+  stopPolling();
+  // The first summary of a connection is the current one; refresh only
+  // when something was observed since the numbers shown.
+  if (prev && observedKey(prev) !== observedKey(summary)) scheduleLiveRefresh();
+  renderNow();
+  renderStatus();
+}
+
+function observedKey(summary) {
+  return (summary.updatedAt || '') + '|' + summary.accounts.map((a) => a.linkId + '@' + a.observedAt).join(',');
+}
+
+/** The subscription failed: poll instead until the retry succeeds. */
+function onLiveDown(error, retryInMs) {
+  if (failed(error) || !ui) return;
+  const wasLive = state.live === 'live';
+  state.live = 'down';
+  state.liveRetryAt = Date.now() + retryInMs;
+  startPolling();
+  // Connection lost after working: catch up on what the stream missed.
+  if (wasLive) refreshAll();
+  renderNow();
+  renderStatus();
+}
+
+function scheduleLiveRefresh() {
+  if (liveRefreshTimer) return;
+  const wait = Math.max(LIVE_DEBOUNCE_MS, lastLiveRefresh + LIVE_REFRESH_MS - Date.now());
+  liveRefreshTimer = setTimeout(() => {
+    liveRefreshTimer = 0;
+    lastLiveRefresh = Date.now();
+    if (ui && !document.hidden) refreshAll(); // a hidden page refreshes on wake
+  }, wait);
+}
+
+/** Ticks the "updated 12s ago" and "retrying in 5s" texts. */
+function startTicking() {
+  clearInterval(tickTimer);
+  tickTimer = setInterval(() => {
+    if (!ui || document.hidden) return;
+    for (const el of ui.now.querySelectorAll('[data-ago]')) el.textContent = 'updated ' + fmtAgo(el.dataset.ago);
+    const retry = ui.now.querySelector('.live-retry');
+    if (retry) retry.textContent = retryText();
+  }, TICK_MS);
+}
+
+function retryText() {
+  const s = Math.ceil((state.liveRetryAt - Date.now()) / 1000);
+  return s > 0 ? `retrying in ${s}s` : 'retrying…';
+}
+
 let lastWake = 0;
 function onWake() {
   if (!ui || document.hidden || Date.now() - lastWake < 2000) return;
   lastWake = Date.now();
+  live.retryNow();
   refreshAll();
 }
 window.addEventListener('focus', onWake);
@@ -613,8 +761,54 @@ function accountRow(a) {
       a.lastFetchedAt ? ['Fetched ', timeEl(a.lastFetchedAt)] : 'Waiting for first fetch',
       active && a.lastFetchedAt && a.nextFetchAt && Date.parse(a.nextFetchAt) > Date.now() + 45_000
         ? [' · next ', timeEl(a.nextFetchAt)] : null),
+    h('button', {
+      type: 'button', class: 'btn-text unlink-btn',
+      dataset: { focusKey: 'unlink-' + a.id }, 'aria-label': `Unlink ${a.handle} (${platformName(a.platform)})`,
+      onclick: (ev) => onUnlink(a, ev.currentTarget),
+    }, 'Unlink'),
     a.statusReason && !active ? h('p', { class: 'reason small' }, a.statusReason) : null,
     active ? h('p', { class: ['note', 'refresh-note', note?.kind && 'note-' + note.kind], role: 'status' }, note && !note.busy ? note.text : '') : null);
+}
+
+async function onUnlink(a, opener) {
+  const name = platformName(a.platform);
+  const handle = a.handle || a.accountId;
+  const done = await openDialog({
+    title: `Unlink ${handle}?`,
+    body: [
+      `Pulse will stop fetching this ${name} account and delete its stored access tokens.`,
+      'Analytics already collected for it are kept until you delete your Pulse account. You can link it again at any time.',
+    ],
+    confirmLabel: 'Unlink account', busyLabel: 'Unlinking…', opener,
+    onConfirm: async () => {
+      try {
+        const { errors } = await gql(M_UNLINK, { id: a.id });
+        if (errors.length) throw errors[0];
+      } catch (e) {
+        if (e.code === 'NOT_FOUND') return; // already gone: the outcome wanted
+        if (failed(e)) return;
+        throw e;
+      }
+    },
+  });
+  if (!done || !state.user || !ui) return;
+  // Drop it now (and any links already being loaded, which may still list
+  // it); the refresh below confirms.
+  seq.links++;
+  state.links = state.links.map((pl) => {
+    const accounts = pl.accounts.filter((x) => x.id !== a.id);
+    if (accounts.length === pl.accounts.length) return pl;
+    const status = accounts.some((x) => x.status === 'ACTIVE') ? 'ACTIVE' : accounts[0]?.status ?? 'NOT_LINKED';
+    return { ...pl, accounts, status };
+  });
+  state.refreshNotes.delete(a.id);
+  state.flash = { kind: 'ok', text: `Unlinked ${handle} (${name}). Pulse no longer fetches it.` };
+  renderFlash();
+  renderAccounts();
+  renderMetrics();
+  renderFeed();
+  document.getElementById('accounts')?.focus({ preventScroll: true });
+  refreshAll();
 }
 
 async function onRefresh(linkId) {
@@ -643,6 +837,150 @@ async function onRefresh(linkId) {
       renderAccounts();
     }
   }, REFRESH_NOTE_MS);
+}
+
+// ---- dialogs ----------------------------------------------------------------------
+
+let dialogSeq = 0;
+
+/**
+ * Opens a modal confirmation. onConfirm(password) runs on submit; when it
+ * throws, its message is shown and the dialog stays open. Resolves true
+ * once onConfirm succeeded, false when cancelled.
+ */
+function openDialog({ title, body, confirmLabel, busyLabel, password = false, opener, onConfirm }) {
+  return new Promise((resolve) => {
+    const id = 'dialog-' + ++dialogSeq;
+    let busy = false;
+    let done = false;
+    const error = h('p', { class: 'form-error', role: 'alert', id: 'dialog-error', hidden: true });
+    const input = password ? h('input', {
+      id: 'dialog-password', name: 'password', type: 'password', autocomplete: 'current-password',
+      required: true, 'aria-describedby': 'dialog-error',
+    }) : null;
+    const confirm = h('button', { type: 'submit', class: 'btn btn-danger dialog-confirm' }, confirmLabel);
+    const cancel = h('button', {
+      type: 'button', class: 'btn dialog-cancel',
+      onclick: () => {
+        if (!busy) dlg.close();
+      },
+    }, 'Cancel');
+    const setBusy = (b) => {
+      busy = b;
+      confirm.disabled = b;
+      cancel.disabled = b;
+      confirm.textContent = b ? busyLabel : confirmLabel;
+    };
+    const form = h('form', { class: 'dialog-body', novalidate: true },
+      h('h2', { id: id + '-title' }, title),
+      h('div', { id: id + '-desc', class: 'dialog-text' }, body.map((t) => h('p', null, t))),
+      input ? h('div', { class: 'field' }, h('label', { for: 'dialog-password' }, 'Password'), input) : null,
+      error,
+      h('div', { class: 'dialog-actions' }, cancel, confirm));
+    const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': id + '-title', 'aria-describedby': id + '-desc' }, form);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (busy) return;
+      setBusy(true);
+      error.hidden = true;
+      input?.removeAttribute('aria-invalid');
+      try {
+        await onConfirm(input?.value);
+        done = true;
+        dlg.close();
+      } catch (e) {
+        setBusy(false);
+        error.textContent = e.message;
+        error.hidden = false;
+        if (input) {
+          input.setAttribute('aria-invalid', 'true');
+          input.select();
+          input.focus();
+        } else {
+          confirm.focus();
+        }
+      }
+    });
+    dlg.addEventListener('cancel', (ev) => {
+      if (busy) ev.preventDefault(); // Escape while the request runs
+    });
+    dlg.addEventListener('close', () => {
+      dlg.remove();
+      resolve(done);
+      if (opener?.isConnected) opener.focus();
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+    (input || cancel).focus(); // the safe choice first
+  });
+}
+
+function closeDialogs() {
+  for (const d of document.querySelectorAll('dialog.dialog[open]')) d.close();
+}
+
+// ---- account deletion ---------------------------------------------------------------
+
+function dangerZone() {
+  return h('section', { class: 'panel panel-danger', id: 'danger-zone', 'aria-labelledby': 'danger-title' },
+    h('div', { class: 'panel-head' },
+      h('div', null, h('h2', { id: 'danger-title' }, 'Danger zone'),
+        h('p', { class: 'panel-sub' }, 'Permanent changes to your Pulse account'))),
+    h('div', { class: 'danger-row' },
+      h('div', null,
+        h('h3', null, 'Delete my Pulse account'),
+        h('p', { class: 'muted small' },
+          'Deletes your account, your linked accounts and their tokens, and all the analytics Pulse collected for you. This cannot be undone.')),
+      h('button', {
+        type: 'button', class: 'btn btn-danger-outline delete-account-btn',
+        onclick: (ev) => onDeleteAccount(ev.currentTarget),
+      }, 'Delete account…')));
+}
+
+/** The message for a failed deleteAccount, by the API's code. */
+function deleteAccountError(e) {
+  const kept = ' Your account has not been deleted.';
+  switch (e.code) {
+    case 'FORBIDDEN':
+      return 'That password is not correct.' + kept;
+    case 'BAD_USER_INPUT':
+      return (/password/i.test(e.message) ? 'That password is not correct.' : e.message) + kept;
+    case 'THROTTLED': {
+      const when = /try again in [^.;]+/i.exec(e.message)?.[0];
+      return 'Too many password attempts.' + (when ? ` ${when[0].toUpperCase()}${when.slice(1)}.` : ' Please wait and try again.');
+    }
+    default:
+      return e.message;
+  }
+}
+
+async function onDeleteAccount(opener) {
+  const done = await openDialog({
+    title: 'Delete your Pulse account?',
+    body: [
+      'This permanently deletes your account, your linked accounts and their stored tokens, and all the analytics Pulse has collected for you.',
+      'This cannot be undone. Enter your password to confirm.',
+    ],
+    password: true, confirmLabel: 'Delete my account', busyLabel: 'Deleting…', opener,
+    onConfirm: async (password) => {
+      if (!password) throw new Error('Enter your password to confirm.');
+      try {
+        const { data, errors } = await gql(M_DELETE_ACCOUNT, { password });
+        if (errors.length || !data.deleteAccount) throw errors[0] || new ApiError('INTERNAL', 'The account was not deleted.');
+      } catch (e) {
+        if (failed(e)) return;
+        throw new Error(deleteAccountError(e));
+      }
+    },
+  });
+  if (!done || !state.user) return;
+  try {
+    await auth('logout'); // clears the cookie; the session itself went with the account
+  } catch { /* nothing left to sign out of */ }
+  state.user = null;
+  resetData();
+  history.replaceState(null, '', '#/signin');
+  render('Your Pulse account has been deleted, along with its linked accounts and analytics.');
 }
 
 // ---- metrics ---------------------------------------------------------------------
@@ -686,25 +1024,20 @@ function renderMetrics() {
   if (empty || state.series === null) {
     ui.chart?.destroy();
     ui.chart = null;
-    replace(ui.metrics, empty || h('div', { class: 'skeleton chart-skeleton', 'aria-busy': 'true' }, h('span', { class: 'visually-hidden' }, 'Loading metrics…')));
+    replace(ui.metrics, empty || h('div', { class: 'skeleton chart-skeleton', 'aria-busy': 'true' }, h('span', { class: 'visually-hidden' }, 'Loading metrics…')),
+      empty ? null : ui.now);
+    renderNow();
     return;
   }
-  const series = state.series
-    .filter((s) => s.points.length)
-    .map((s) => {
-      const key = accountKey(s.platform, s.accountId);
-      return {
-        key, platform: s.platform, platformName: platformName(s.platform), handle: s.handle || s.accountId,
-        color: colorFor(key), raw: s.points, points: s.points.map((p) => ({ ...p, at: new Date(p.at) })),
-      };
-    });
+  const series = chartSeries();
   if (!series.length) {
     ui.chart?.destroy();
     ui.chart = null;
     const fetched = allAccounts().some((a) => a.lastFetchedAt);
     replace(ui.metrics, fetched
       ? emptyState(`No data for the ${g.range}`, 'Try a longer time range or other platforms. ' + FIRST_DATA)
-      : emptyState('Waiting for data', FIRST_DATA));
+      : emptyState('Waiting for data', FIRST_DATA), ui.now);
+    renderNow();
     return;
   }
 
@@ -725,14 +1058,140 @@ function renderMetrics() {
     h('span', { class: 'legend-platform' }, s.platformName)))));
 
   const chartBox = ui.chart?.el || h('div');
-  const cards = h('ul', { class: 'summaries' }, series.map((s) => summaryCard(s, g)));
   replace(ui.metrics, legend, chartBox,
     h('p', { class: 'hint chart-hint' }, 'Hover or focus the chart and use the arrow keys to read values.'),
-    cards);
+    ui.now);
+  renderNow();
   if (!ui.chart) ui.chart = new FollowersChart(chartBox);
   const label = `Followers per account, ${g.range}, ${g.by}. ` +
     visible.map((s) => `${s.handle} on ${s.platformName}: ${fmtInt(s.points.at(-1).followers)}`).join('; ') + '.';
   ui.chart.update({ series: visible, grain: state.grain, from: r.from, last: r.last, label });
+}
+
+/** The loaded series with points, ready for the chart and the cards. */
+function chartSeries() {
+  return (state.series || [])
+    .filter((s) => s.points.length)
+    .map((s) => {
+      const key = accountKey(s.platform, s.accountId);
+      return {
+        key, platform: s.platform, platformName: platformName(s.platform), handle: s.handle || s.accountId,
+        color: colorFor(key), raw: s.points, points: s.points.map((p) => ({ ...p, at: new Date(p.at) })),
+      };
+    });
+}
+
+/**
+ * The per-account cards under the chart: the live numbers when the summary
+ * is available, else the figures of the chart's range.
+ */
+function renderNow() {
+  if (!ui) return;
+  const el = ui.now;
+  el.dataset.live = state.live;
+  if (!state.platforms.size || (state.updatedAt && !allAccounts().length)) {
+    replace(el);
+    return;
+  }
+  const g = grainInfo();
+  let cards = state.summary ? liveCards() : null;
+  const live = !!cards;
+  if (!live && graceTimer && state.live === 'connecting') {
+    replace(el);
+    return;
+  }
+  if (!cards) cards = chartSeries().map((s) => summaryCard(s, g));
+  if (!cards.length) {
+    replace(el);
+    return;
+  }
+  // Live but with nothing for these accounts: the range's figures, unlabelled.
+  let status = null;
+  if (state.live === 'live' && live) {
+    status = h('span', { class: 'live-badge', title: 'These numbers update as your accounts are observed.' },
+      h('span', { class: 'live-dot', 'aria-hidden': 'true' }), 'Live');
+  } else if (state.live === 'down') {
+    status = h('span', { class: 'live-off' },
+      live ? 'Live updates paused, ' : 'Live numbers unavailable, ', h('span', { class: 'live-retry' }, retryText()));
+  } else if (state.live === 'connecting' && !live) {
+    status = h('span', { class: 'live-off' }, 'Connecting to live updates…');
+  }
+  replace(el,
+    h('div', { class: 'now-head' },
+      h('h3', { id: 'now-title' }, live ? 'Right now' : `Over the ${g.range}`),
+      status),
+    h('ul', { class: ['summaries', live && 'summaries-live'] }, cards));
+}
+
+/**
+ * Live cards for the linked accounts of the selected platforms, or null to
+ * fall back to the chart's figures when the summary has none of them.
+ */
+function liveCards() {
+  const accounts = state.summary.accounts.filter((a) => state.platforms.has(a.platform));
+  const linked = allAccounts().filter((l) => state.platforms.has(l.platform));
+  let cards;
+  if (!state.links.length) {
+    cards = accounts.map(liveCard); // links not loaded yet
+  } else {
+    // An unlinked account's numbers may linger in the summary: only
+    // linked accounts are shown, and those not yet observed as pending.
+    cards = linked.map((l) => {
+      const a = accounts.find((x) => x.linkId === l.id) ||
+        accounts.find((x) => x.platform === l.platform && x.accountId === l.accountId);
+      return a ? liveCard(a) : pendingCard(l);
+    });
+  }
+  const observed = cards.some((c) => c.classList.contains('summary-live'));
+  return observed || !chartSeries().length ? cards : null;
+}
+
+const DELTAS = [['delta24h', '24h', '24 hours'], ['delta7d', '7d', '7 days'], ['delta30d', '30d', '30 days']];
+const shownFollowers = new Map(); // link id -> followers last shown, to highlight changes
+
+function liveCard(a) {
+  const key = accountKey(a.platform, a.accountId);
+  const handle = a.handle || handleFor(a.platform, a.accountId);
+  const before = shownFollowers.get(a.linkId);
+  shownFollowers.set(a.linkId, a.followers);
+  return h('li', { class: 'summary summary-live', dataset: { account: key, linkId: a.linkId } },
+    cardHead(key, handle, a.platform),
+    h('div', { class: 'summary-value' },
+      h('span', { class: ['followers', before !== undefined && before !== a.followers && 'changed'] }, fmtInt(a.followers)),
+      h('span', { class: 'summary-unit' }, ' followers')),
+    h('ul', { class: 'deltas', 'aria-label': 'Follower change' }, DELTAS.map(([field, label, long]) => {
+      const d = a[field];
+      const dir = d > 0 ? 'up' : d < 0 ? 'down' : 'flat';
+      return h('li', { class: ['delta', 'delta-' + label, 'change-' + dir], title: `${fmtSigned(d)} followers in the last ${long}` },
+        h('span', { class: 'delta-value' },
+          h('span', { class: 'delta-arrow', 'aria-hidden': 'true' }, dir === 'up' ? '▲' : dir === 'down' ? '▼' : ''),
+          fmtSigned(d)),
+        h('span', { class: 'delta-label', 'aria-hidden': 'true' }, label),
+        h('span', { class: 'visually-hidden' }, ` in the last ${long}`));
+    })),
+    h('dl', { class: 'stats' },
+      h('div', { title: 'Average likes, comments and shares per post over the last 30 days, relative to followers' },
+        h('dt', null, 'Engagement'), h('dd', { class: 'engagement' }, fmtRate(a.engagementRate))),
+      h('div', { title: 'Posts published in the last 30 days' },
+        h('dt', null, 'Posts 30d'), h('dd', { class: 'posts-30d' }, fmtInt(a.posts30d))),
+      h('div', null, h('dt', null, 'Following'), h('dd', null, fmtCompact(a.following)))),
+    h('p', { class: 'summary-updated' },
+      h('time', { datetime: a.observedAt, title: 'Observed ' + fmtDateTime(a.observedAt), dataset: { ago: a.observedAt } },
+        'updated ' + fmtAgo(a.observedAt))));
+}
+
+function pendingCard(l) {
+  const key = accountKey(l.platform, l.accountId);
+  return h('li', { class: 'summary summary-pending', dataset: { account: key, linkId: l.id } },
+    cardHead(key, l.handle || l.accountId, l.platform),
+    h('p', { class: 'muted small pending-text' }, 'No numbers yet. ' + FIRST_DATA));
+}
+
+function cardHead(key, handle, platform) {
+  return h('div', { class: 'summary-head' },
+    h('span', { class: 'swatch', style: { '--c': colorFor(key) }, 'aria-hidden': 'true' }),
+    h('span', { class: 'summary-handle', title: handle }, handle),
+    badge(platform));
 }
 
 function summaryCard(s, g) {

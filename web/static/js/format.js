@@ -11,6 +11,9 @@ export const fmtCompact = (n) => (Math.abs(n) < 100000 ? intFmt.format(Math.roun
 export const fmtAxis = (n) => (Math.abs(n) < 1000 ? intFmt.format(n) : compactFmt.format(n));
 export const fmtSigned = (n) => signedFmt.format(Math.round(n));
 export const fmtPct = (x) => pctFmt.format(x);
+const rateFmt = new Intl.NumberFormat(undefined, { style: 'percent', minimumFractionDigits: 1, maximumFractionDigits: 2 });
+/** A ratio as a percentage: 0.0345 is "3.45%". */
+export const fmtRate = (x) => rateFmt.format(x);
 
 const dateTimeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 export const fmtDateTime = (d) => dateTimeFmt.format(new Date(d));
@@ -27,6 +30,16 @@ export function fmtRelative(d, now = Date.now()) {
     if (abs >= secs || unit === 'minute') return relFmt.format(Math.round(s / secs), unit);
   }
   return '';
+}
+
+/** How long ago, tersely: "just now", "12s ago", "5m ago", "3h ago", "2d ago". */
+export function fmtAgo(d, now = Date.now()) {
+  const s = Math.max(0, Math.floor((now - new Date(d).getTime()) / 1000));
+  if (s < 2) return 'just now';
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  if (s < 172800) return `${Math.floor(s / 3600)}h ago`;
+  return `${Math.floor(s / 86400)}d ago`;
 }
 
 // Buckets of DAY and coarser grains start at UTC midnight, so they are
