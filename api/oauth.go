@@ -171,7 +171,7 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	if e := q.Get("error"); e != "" {
 		s.log.Info("oauth: authorization not granted", "user", u.ID, "platform", p, "error", oauthErrorCode(e))
-		if e == linkDenied {
+		if declined(e) {
 			fail(linkDenied)
 		} else {
 			fail(linkAuthorizeError)
@@ -202,12 +202,24 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, accountsPage+"?"+url.Values{"linked": {string(p)}}.Encode(), http.StatusFound)
 }
 
+// declined reports whether an authorize error means the user said no:
+// RFC 6749's access_denied, or a platform's own code for it (LinkedIn:
+// user_cancelled_authorize, user_cancelled_login).
+func declined(e string) bool {
+	switch e {
+	case linkDenied, "user_cancelled_authorize", "user_cancelled_login":
+		return true
+	}
+	return false
+}
+
 // oauthErrorCode returns e if it is one of RFC 6749's authorization error
 // codes, for logging a platform-supplied value safely.
 func oauthErrorCode(e string) string {
 	switch e {
 	case "invalid_request", "unauthorized_client", linkDenied, "unsupported_response_type",
-		"invalid_scope", "server_error", "temporarily_unavailable":
+		"invalid_scope", "server_error", "temporarily_unavailable",
+		"user_cancelled_authorize", "user_cancelled_login":
 		return e
 	}
 	return "other"

@@ -293,6 +293,10 @@ func TestCallbackReportsPlatformErrors(t *testing.T) {
 		t.Fatalf("denied: %d %q", r.StatusCode, r.location())
 	}
 	cb = b.authorize(b.startLink("x"), 0, "deny")
+	if r := b.get(withParam(t, cb, "error", "user_cancelled_authorize")); r.location() != "/#/accounts?link_error=access_denied&platform=x" {
+		t.Fatalf("LinkedIn-style cancel: %d %q", r.StatusCode, r.location())
+	}
+	cb = b.authorize(b.startLink("x"), 0, "deny")
 	if r := b.get(withParam(t, cb, "error", "<script>")); r.location() != "/#/accounts?link_error=authorization_failed&platform=x" {
 		t.Fatalf("other error: %d %q", r.StatusCode, r.location())
 	}
