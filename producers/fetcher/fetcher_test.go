@@ -29,6 +29,7 @@ type harness struct {
 	link    postgres.Link
 	prod    *kgo.Client
 	out     *kgo.Client
+	seen    map[string][]*kgo.Record // read from out, not yet taken by next
 	now     time.Time
 }
 
@@ -40,7 +41,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	h := &harness{brokers: b.Addrs(), db: postgres.MustOpenTest(t), now: time.Now().UTC()}
+	h := &harness{brokers: b.Addrs(), db: postgres.MustOpenTest(t), now: time.Now().UTC(), seen: map[string][]*kgo.Record{}}
 	if _, err := kafka.EnsureTopics(ctx, h.brokers, 0, kafka.PulseTopics()...); err != nil {
 		t.Fatal(err)
 	}
@@ -111,26 +112,23 @@ func (h *harness) fetchRequestFor(t *testing.T, id string, reason topics.Reason)
 	h.request(t, b)
 }
 
-// next waits for the next record on topic.
+// next waits for the next record on topic. Records of other topics read
+// meanwhile are kept for later calls: the topics are read together and
+// their order across topics is not defined.
 func (h *harness) next(t *testing.T, topic string) *kgo.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for {
-		var found *kgo.Record
-		fs := h.out.PollRecords(ctx, 1)
+	for len(h.seen[topic]) == 0 {
+		fs := h.out.PollFetches(ctx)
 		if ctx.Err() != nil {
 			t.Fatalf("no record on %s within 30s", topic)
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Topic == topic && found == nil {
-				found = r
-			}
-		})
-		if found != nil {
-			return found
-		}
+		fs.EachRecord(func(r *kgo.Record) { h.seen[r.Topic] = append(h.seen[r.Topic], r) })
 	}
+	r := h.seen[topic][0]
+	h.seen[topic] = h.seen[topic][1:]
+	return r
 }
 
 func TestFetchPublishesPayloadAndOutcome(t *testing.T) {
