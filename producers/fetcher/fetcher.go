@@ -26,7 +26,10 @@ import (
 type Links interface {
 	LinkToken(ctx context.Context, linkID string) (*oauth2.Token, postgres.Link, error)
 	UpdateLinkToken(ctx context.Context, linkID string, tok *oauth2.Token) error
-	MarkLinkStatus(ctx context.Context, linkID string, status postgres.LinkStatus, reason string) error
+	LinkByID(ctx context.Context, linkID string) (postgres.Link, error)
+	// MarkLinkStatusIfUnchanged marks the link unless it was updated after
+	// updatedAt (a relink or a refresh stored a newer token meanwhile).
+	MarkLinkStatusIfUnchanged(ctx context.Context, linkID string, updatedAt time.Time, status postgres.LinkStatus, reason string) (bool, error)
 	MarkFetched(ctx context.Context, linkID string, at time.Time) error
 }
 
@@ -199,8 +202,11 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 	}
 	if !tok.Expiry.IsZero() && tok.Expiry.Sub(now) < f.cfg.RefreshBefore {
 		if tok, err = f.refresh(ctx, conn, req.LinkID, tok); err != nil {
-			f.classify(ctx, out, req.LinkID, err)
+			f.classify(ctx, out, link, err)
 			return out, nil
+		}
+		if l, err := f.cfg.Links.LinkByID(ctx, req.LinkID); err == nil {
+			link = l // its UpdatedAt now covers the token just stored
 		}
 	}
 	res, err := conn.Fetch(ctx, tok, req.PostsSince)
@@ -209,7 +215,7 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 		out.Remaining = res.Limit.Remaining
 	}
 	if err != nil {
-		f.classify(ctx, out, req.LinkID, err)
+		f.classify(ctx, out, link, err)
 		return out, nil
 	}
 	if err := f.cfg.Links.MarkFetched(ctx, req.LinkID, now); err != nil {
@@ -248,7 +254,7 @@ func (f *Fetcher) refresh(ctx context.Context, conn platforms.Connector, linkID 
 
 // classify fills out from a connector error and marks the link when the
 // user must act.
-func (f *Fetcher) classify(ctx context.Context, out *topics.FetchOutcome, linkID string, err error) {
+func (f *Fetcher) classify(ctx context.Context, out *topics.FetchOutcome, link postgres.Link, err error) {
 	out.Error = err.Error()
 	var pe *platforms.Error
 	if errors.As(err, &pe) {
@@ -262,8 +268,10 @@ func (f *Fetcher) classify(ctx context.Context, out *topics.FetchOutcome, linkID
 		out.Outcome = topics.OutcomeThrottled
 	case platforms.Reauth:
 		out.Outcome = topics.OutcomeReauth
-		if err := f.cfg.Links.MarkLinkStatus(ctx, linkID, postgres.LinkNeedsReauth, out.Error); err != nil {
-			f.log.Warn("fetcher: mark needs_reauth", "link", linkID, "err", err)
+		// Only the token this fetch used is condemned: a relink or refresh
+		// that stored a newer one meanwhile keeps the link active.
+		if _, err := f.cfg.Links.MarkLinkStatusIfUnchanged(ctx, link.ID, link.UpdatedAt, postgres.LinkNeedsReauth, out.Error); err != nil {
+			f.log.Warn("fetcher: mark needs_reauth", "link", link.ID, "err", err)
 		}
 	case platforms.Permission:
 		out.Outcome = topics.OutcomePermission
