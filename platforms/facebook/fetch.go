@@ -9,6 +9,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 	"github.com/pulsehq/pulse/platforms/internal/meta"
 )
 
@@ -75,7 +76,7 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string)
 	q := url.Values{"fields": {"id,name,access_token,tasks"}, "limit": {"100"}}
 	if _, err := s.Get(ctx, opPages, "/me/accounts", q, tok.AccessToken, func(b []byte) *platforms.Error {
 		accts = accountsBody{}
-		if err := meta.DecodeObject(b, &accts); err != nil {
+		if err := httpx.DecodeObject(b, &accts); err != nil {
 			return g.Malformed(opPages, err)
 		}
 		return nil
@@ -97,7 +98,7 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string)
 	path := "/" + url.PathEscape(pageID)
 	body, err := s.Get(ctx, opAccount, path, url.Values{"fields": {PageFields}}, pageToken, func(b []byte) *platforms.Error {
 		var p pageBody
-		if err := meta.DecodeObject(b, &p); err != nil {
+		if err := httpx.DecodeObject(b, &p); err != nil {
 			return g.Malformed(opAccount, err)
 		}
 		if p.ID == "" {
@@ -126,7 +127,7 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string)
 // creation times and the paging.
 func decodePage(b []byte) (meta.ListPage, error) {
 	var p postsBody
-	if err := meta.DecodeObject(b, &p); err != nil {
+	if err := httpx.DecodeObject(b, &p); err != nil {
 		return meta.ListPage{}, err
 	}
 	lp := meta.ListPage{Paging: p.Paging}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 	"github.com/pulsehq/pulse/platforms/internal/meta"
 )
 
@@ -54,7 +55,7 @@ type edgeSummary struct {
 // PostsCount are 0. It fails when body is not a JSON object or has no id.
 func (c *Connector) ParseAccount(body []byte) (platforms.Account, error) {
 	var p pageBody
-	if err := meta.DecodeObject(body, &p); err != nil {
+	if err := httpx.DecodeObject(body, &p); err != nil {
 		return platforms.Account{}, fmt.Errorf("facebook: parse account: %w", err)
 	}
 	if p.ID == "" {
@@ -80,7 +81,7 @@ func (c *Connector) ParseAccount(body []byte) (platforms.Account, error) {
 // has no id or an invalid created_time.
 func (c *Connector) ParsePosts(body []byte) ([]platforms.PostData, error) {
 	var b postsBody
-	if err := meta.DecodeObject(body, &b); err != nil {
+	if err := httpx.DecodeObject(body, &b); err != nil {
 		return nil, fmt.Errorf("facebook: parse posts: %w", err)
 	}
 	out := make([]platforms.PostData, 0, len(b.Data))

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 	"github.com/pulsehq/pulse/platforms/internal/meta"
 )
 
@@ -77,7 +78,7 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string)
 		q := url.Values{"fields": {"instagram_business_account"}, "limit": {"100"}}
 		if _, err := s.Get(ctx, opPages, "/me/accounts", q, tok.AccessToken, func(b []byte) *platforms.Error {
 			accts = accountsBody{}
-			if err := meta.DecodeObject(b, &accts); err != nil {
+			if err := httpx.DecodeObject(b, &accts); err != nil {
 				return g.Malformed(opPages, err)
 			}
 			return nil
@@ -101,7 +102,7 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string)
 	var user userBody
 	body, err := s.Get(ctx, opAccount, node, url.Values{"fields": {fields}}, tok.AccessToken, func(b []byte) *platforms.Error {
 		user = userBody{}
-		if err := meta.DecodeObject(b, &user); err != nil {
+		if err := httpx.DecodeObject(b, &user); err != nil {
 			return g.Malformed(opAccount, err)
 		}
 		if user.id() == "" {
@@ -130,7 +131,7 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string)
 // timestamps and the paging.
 func decodePage(b []byte) (meta.ListPage, error) {
 	var p mediaBody
-	if err := meta.DecodeObject(b, &p); err != nil {
+	if err := httpx.DecodeObject(b, &p); err != nil {
 		return meta.ListPage{}, err
 	}
 	lp := meta.ListPage{Paging: p.Paging}

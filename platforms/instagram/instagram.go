@@ -43,6 +43,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 	"github.com/pulsehq/pulse/platforms/internal/meta"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -111,7 +112,7 @@ var _ platforms.Connector = (*Connector)(nil)
 //
 // New fails when a URL is not absolute http(s) or MaxPostPages is negative.
 func New(cfg platforms.Config) (platforms.Connector, error) {
-	base, err := meta.RootURL(cfg.BaseURL, DefaultBaseURL)
+	base, err := httpx.RootURL(cfg.BaseURL, DefaultBaseURL)
 	if err != nil {
 		return nil, errors.New("instagram: new connector: BaseURL: " + err.Error())
 	}

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 )
 
 // APIError is the REST API's error body:
@@ -26,7 +26,7 @@ type APIError struct {
 // body is not a JSON object carrying a code or a message.
 func ParseError(body []byte) *APIError {
 	var e APIError
-	if decodeObject(body, &e) != nil || e.Code == "" && e.Message == "" {
+	if httpx.DecodeObject(body, &e) != nil || e.Code == "" && e.Message == "" {
 		return nil
 	}
 	return &e
@@ -119,41 +119,3 @@ func (c *Connector) exhausted() platforms.RateLimit {
 	rl.Remaining = 0
 	return rl
 }
-
-// minSecretLen is the shortest secret redact replaces: shorter strings
-// would mangle ordinary words, and no LinkedIn credential is that short.
-const minSecretLen = 8
-
-// redact returns err with every occurrence of the given secrets (tokens,
-// codes, the client secret), raw or URL-encoded, removed from its message.
-// The original error stays reachable through Unwrap.
-func redact(err error, secrets ...string) error {
-	var keep []string
-	for _, s := range secrets {
-		if len(s) >= minSecretLen {
-			keep = append(keep, s)
-			if q := url.QueryEscape(s); q != s {
-				keep = append(keep, q)
-			}
-		}
-	}
-	if err == nil || len(keep) == 0 {
-		return err
-	}
-	return &redactedError{err: err, secrets: keep}
-}
-
-type redactedError struct {
-	err     error
-	secrets []string
-}
-
-func (e *redactedError) Error() string {
-	msg := e.err.Error()
-	for _, s := range e.secrets {
-		msg = strings.ReplaceAll(msg, s, "[REDACTED]")
-	}
-	return msg
-}
-
-func (e *redactedError) Unwrap() error { return e.err }

@@ -6,16 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 )
 
 // Operation names used in platforms.Error.Op.
@@ -119,7 +118,7 @@ func (s *session) findPage(ctx context.Context) (string, error) {
 	q := "q=roleAssignee&role=ADMINISTRATOR&state=APPROVED"
 	_, err := s.get(ctx, opPage, "/rest/organizationAcls", q, func(b []byte) *platforms.Error {
 		var acls aclsBody
-		if err := decodeObject(b, &acls); err != nil {
+		if err := httpx.DecodeObject(b, &acls); err != nil {
 			return c.malformed(opPage, err)
 		}
 		orgID = ""
@@ -142,7 +141,7 @@ func (s *session) account(ctx context.Context, orgID string) ([]byte, error) {
 	c := s.c
 	org, err := s.get(ctx, opAccount, "/rest/organizations/"+orgID, "", func(b []byte) *platforms.Error {
 		var o organizationBody
-		if err := decodeObject(b, &o); err != nil {
+		if err := httpx.DecodeObject(b, &o); err != nil {
 			return c.malformed(opAccount, err)
 		}
 		if got := o.orgID(); got != orgID {
@@ -158,7 +157,7 @@ func (s *session) account(ctx context.Context, orgID string) ([]byte, error) {
 	urn := url.QueryEscape(orgURNPrefix + orgID)
 	sizes, err := s.get(ctx, opFollowers, "/rest/networkSizes/"+urn, "edgeType=COMPANY_FOLLOWED_BY_MEMBER", func(b []byte) *platforms.Error {
 		var ns networkSizeBody
-		if err := decodeObject(b, &ns); err != nil {
+		if err := httpx.DecodeObject(b, &ns); err != nil {
 			return c.malformed(opFollowers, err)
 		}
 		if ns.FirstDegreeSize == nil {
@@ -184,7 +183,7 @@ func (s *session) postsPage(ctx context.Context, orgID, author string, start int
 	q := "q=author&author=" + author + "&sortBy=CREATED&count=" + strconv.Itoa(PageSize) + "&start=" + strconv.Itoa(start)
 	posts, err := s.get(ctx, opPosts, "/rest/posts", q, func(b []byte) *platforms.Error {
 		page = postsBody{}
-		if err := decodeObject(b, &page); err != nil {
+		if err := httpx.DecodeObject(b, &page); err != nil {
 			return c.malformed(opPosts, err)
 		}
 		if err := page.validate(); err != nil {
@@ -219,7 +218,7 @@ func (s *session) postsPage(ctx context.Context, orgID, author string, start int
 		}
 		env.Statistics, err = s.get(ctx, opStatistics, "/rest/organizationalEntityShareStatistics", q, func(b []byte) *platforms.Error {
 			var sb statisticsBody
-			if err := decodeObject(b, &sb); err != nil {
+			if err := httpx.DecodeObject(b, &sb); err != nil {
 				return c.malformed(opStatistics, err)
 			}
 			if err := sb.validate(); err != nil {
@@ -265,7 +264,7 @@ type session struct {
 func (s *session) get(ctx context.Context, op, path, rawQuery string, check func([]byte) *platforms.Error) ([]byte, error) {
 	body, err := s.retry(ctx, op, path, rawQuery, check)
 	if err != nil {
-		err.Err = redact(err.Err, s.token)
+		err.Err = httpx.Redact(err.Err, s.token)
 		return nil, err
 	}
 	return body, nil
@@ -280,7 +279,7 @@ func (s *session) retry(ctx context.Context, op, path, rawQuery string, check fu
 		if err.Class != platforms.Transient || attempt == maxAttempts || ctx.Err() != nil {
 			return nil, err
 		}
-		if werr := sleep(ctx, s.c.delay(attempt)); werr != nil {
+		if werr := httpx.Sleep(ctx, httpx.Backoff(s.c.backoff, attempt)); werr != nil {
 			return nil, &platforms.Error{
 				Platform: err.Platform, Op: op, Class: platforms.Transient, Status: err.Status, Code: err.Code, Limit: err.Limit,
 				Err: fmt.Errorf("retry abandoned: %w (attempt %d: %w)", werr, attempt, err.Err),
@@ -304,7 +303,7 @@ func (s *session) once(ctx context.Context, op, path, rawQuery string, check fun
 	req.Header.Set("LinkedIn-Version", APIVersion)
 	req.Header.Set("X-Restli-Protocol-Version", RestliProtocolVersion)
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("User-Agent", httpx.UserAgent)
 
 	s.f.Calls++
 	resp, err := c.client.Do(req)
@@ -346,29 +345,6 @@ func (c *Connector) withLimit(e *platforms.Error) *platforms.Error {
 // decode: a truncated or garbled answer is worth another attempt.
 func (c *Connector) malformed(op string, err error) *platforms.Error {
 	return c.newError(op, platforms.Transient, 0, fmt.Errorf("malformed body: %w", err))
-}
-
-// delay is the wait before attempt+1: backoff*2^(attempt-1), of which the
-// upper half is random so that concurrent fetchers spread out.
-func (c *Connector) delay(attempt int) time.Duration {
-	d := c.backoff << (attempt - 1)
-	if d <= 0 {
-		return 0
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
-
-// sleep waits d or until ctx is done, whichever is first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }
 
 // envelope encodes an envelope of raw bodies. They decoded before, so it

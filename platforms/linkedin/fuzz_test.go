@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 )
 
 // The parsers decode bodies from the network: they must never panic, and
@@ -25,8 +27,8 @@ func FuzzParseAccount(f *testing.F) {
 		var env accountEnvelope
 		var org organizationBody
 		var ns networkSizeBody
-		if decodeObject(body, &env) == nil && decodeObject(env.Organization, &org) == nil && org.orgID() != "" &&
-			decodeObject(env.NetworkSizes, &ns) == nil && ns.FirstDegreeSize != nil && ns.validate() == nil && err != nil {
+		if httpx.DecodeObject(body, &env) == nil && httpx.DecodeObject(env.Organization, &org) == nil && org.orgID() != "" &&
+			httpx.DecodeObject(env.NetworkSizes, &ns) == nil && ns.FirstDegreeSize != nil && ns.validate() == nil && err != nil {
 			t.Errorf("Fetch would accept %q, ParseAccount rejects it: %v", body, err)
 		}
 	})
@@ -48,9 +50,9 @@ func FuzzParsePosts(f *testing.F) {
 		var env postsEnvelope
 		var page postsBody
 		var sb statisticsBody
-		if err != nil && decodeObject(body, &env) == nil &&
-			decodeObject(env.Posts, &page) == nil && page.validate() == nil &&
-			(len(env.Statistics) == 0 || decodeObject(env.Statistics, &sb) == nil && sb.validate() == nil) {
+		if err != nil && httpx.DecodeObject(body, &env) == nil &&
+			httpx.DecodeObject(env.Posts, &page) == nil && page.validate() == nil &&
+			(len(env.Statistics) == 0 || httpx.DecodeObject(env.Statistics, &sb) == nil && sb.validate() == nil) {
 			t.Errorf("Fetch would accept %q, ParsePosts rejects it: %v", body, err)
 		}
 	})

@@ -35,13 +35,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -92,7 +92,6 @@ const (
 	// maxBodyBytes bounds a response body; LinkedIn pages are tens of
 	// kilobytes.
 	maxBodyBytes = 16 << 20
-	userAgent    = "pulse (+https://github.com/pulsehq/pulse)"
 )
 
 // Connector is the LinkedIn implementation of [platforms.Connector]. It is
@@ -127,64 +126,26 @@ var _ platforms.Connector = (*Connector)(nil)
 //
 // New fails when a URL is not absolute http(s) or MaxPostPages is negative.
 func New(cfg platforms.Config) (platforms.Connector, error) {
-	c := &Connector{
+	s, err := httpx.Configure(cfg, httpx.Defaults{
+		BaseURL:     DefaultBaseURL,
+		AuthBaseURL: DefaultAuthBaseURL,
+		MaxPages:    DefaultMaxPostPages,
+		HTTPTimeout: DefaultHTTPTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("linkedin: new connector: %w", err)
+	}
+	return &Connector{
+		baseURL:      s.BaseURL,
+		authBaseURL:  s.AuthBaseURL,
 		clientID:     cfg.ClientID,
 		clientSecret: cfg.ClientSecret,
 		redirectURL:  cfg.RedirectURL,
-		client:       cfg.HTTPClient,
-		maxPages:     cfg.MaxPostPages,
+		client:       s.HTTP,
+		maxPages:     s.MaxPages,
 		backoff:      defaultBackoff,
 		now:          time.Now,
-	}
-	var err error
-	if c.baseURL, err = rootURL(cfg.BaseURL, DefaultBaseURL); err != nil {
-		return nil, fmt.Errorf("linkedin: new connector: BaseURL: %w", err)
-	}
-	if c.authBaseURL, err = rootURL(cfg.AuthBaseURL, DefaultAuthBaseURL); err != nil {
-		return nil, fmt.Errorf("linkedin: new connector: AuthBaseURL: %w", err)
-	}
-	if cfg.RedirectURL != "" {
-		if _, err := absURL(cfg.RedirectURL); err != nil {
-			return nil, fmt.Errorf("linkedin: new connector: RedirectURL: %w", err)
-		}
-	}
-	switch {
-	case c.maxPages < 0:
-		return nil, fmt.Errorf("linkedin: new connector: MaxPostPages %d is negative", c.maxPages)
-	case c.maxPages == 0:
-		c.maxPages = DefaultMaxPostPages
-	}
-	if c.client == nil {
-		c.client = &http.Client{Timeout: DefaultHTTPTimeout}
-	}
-	return c, nil
-}
-
-// rootURL validates s (def when empty) as an absolute http(s) URL without
-// query or fragment and returns it without a trailing slash.
-func rootURL(s, def string) (string, error) {
-	if s == "" {
-		s = def
-	}
-	u, err := absURL(s)
-	if err != nil {
-		return "", err
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%q has a query or fragment", s)
-	}
-	return strings.TrimRight(s, "/"), nil
-}
-
-func absURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, err
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%q is not an absolute http(s) URL", s)
-	}
-	return u, nil
+	}, nil
 }
 
 // Platform returns topics.LinkedIn.

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 )
 
 // Exchange trades an authorization code for a token at LinkedIn's token
@@ -114,7 +115,7 @@ func (c *Connector) tokenError(op string, rejected platforms.Class, err error, s
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) || re.Response == nil {
 		// Network failure, timeout, cancellation or an unparsable answer.
-		return c.newError(op, platforms.Transient, 0, redact(err, secrets...))
+		return c.newError(op, platforms.Transient, 0, httpx.Redact(err, secrets...))
 	}
 	status := re.Response.StatusCode
 	class := rejected
@@ -135,21 +136,10 @@ func (c *Connector) tokenError(op string, rejected platforms.Class, err error, s
 	if re.ErrorDescription != "" {
 		msg += ": " + re.ErrorDescription
 	}
-	e := c.newError(op, class, status, redact(&oauthError{msg: msg, err: err}, secrets...))
+	e := c.newError(op, class, status, httpx.Redact(httpx.TokenEndpointError(msg, err), secrets...))
 	if class == platforms.Throttled {
 		e.Limit = c.exhausted()
 		e.RetryAfter = e.Limit.Reset
 	}
 	return e
 }
-
-// oauthError carries a token-endpoint failure with a message of its own, so
-// that the wrapped *oauth2.RetrieveError (whose message includes the raw
-// body) stays reachable with errors.As without being printed.
-type oauthError struct {
-	msg string
-	err error
-}
-
-func (e *oauthError) Error() string { return "token endpoint: " + e.msg }
-func (e *oauthError) Unwrap() error { return e.err }

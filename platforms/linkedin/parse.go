@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 )
 
 // The bodies a fetch returns. LinkedIn spreads what Pulse calls an account
@@ -160,11 +161,11 @@ func (sb *statisticsBody) validate() error {
 // negative.
 func (c *Connector) ParseAccount(body []byte) (platforms.Account, error) {
 	var env accountEnvelope
-	if err := decodeObject(body, &env); err != nil {
+	if err := httpx.DecodeObject(body, &env); err != nil {
 		return platforms.Account{}, fmt.Errorf("linkedin: parse account: %w", err)
 	}
 	var org organizationBody
-	if err := decodeObject(env.Organization, &org); err != nil {
+	if err := httpx.DecodeObject(env.Organization, &org); err != nil {
 		return platforms.Account{}, fmt.Errorf("linkedin: parse account: organization: %w", err)
 	}
 	id := org.orgID()
@@ -177,7 +178,7 @@ func (c *Connector) ParseAccount(body []byte) (platforms.Account, error) {
 	}
 	if len(env.NetworkSizes) > 0 && !bytes.Equal(env.NetworkSizes, []byte("null")) {
 		var ns networkSizeBody
-		if err := decodeObject(env.NetworkSizes, &ns); err != nil {
+		if err := httpx.DecodeObject(env.NetworkSizes, &ns); err != nil {
 			return platforms.Account{}, fmt.Errorf("linkedin: parse account: networkSizes: %w", err)
 		}
 		if err := ns.validate(); err != nil {
@@ -203,12 +204,12 @@ func (c *Connector) ParseAccount(body []byte) (platforms.Account, error) {
 // body is not a JSON object, a post has no id or a counter is negative.
 func (c *Connector) ParsePosts(body []byte) ([]platforms.PostData, error) {
 	var env postsEnvelope
-	if err := decodeObject(body, &env); err != nil {
+	if err := httpx.DecodeObject(body, &env); err != nil {
 		return nil, fmt.Errorf("linkedin: parse posts: %w", err)
 	}
 	var page postsBody
 	if len(env.Posts) > 0 && !bytes.Equal(env.Posts, []byte("null")) {
-		if err := decodeObject(env.Posts, &page); err != nil {
+		if err := httpx.DecodeObject(env.Posts, &page); err != nil {
 			return nil, fmt.Errorf("linkedin: parse posts: posts: %w", err)
 		}
 		if err := page.validate(); err != nil {
@@ -219,7 +220,7 @@ func (c *Connector) ParsePosts(body []byte) ([]platforms.PostData, error) {
 	stats := map[string]counts{}
 	if len(env.Statistics) > 0 && !bytes.Equal(env.Statistics, []byte("null")) {
 		var sb statisticsBody
-		if err := decodeObject(env.Statistics, &sb); err != nil {
+		if err := httpx.DecodeObject(env.Statistics, &sb); err != nil {
 			return nil, fmt.Errorf("linkedin: parse posts: statistics: %w", err)
 		}
 		if err := sb.validate(); err != nil {
@@ -412,12 +413,4 @@ func ParseCursor(cursor string) (int64, error) {
 		return 0, fmt.Errorf("cursor %q is not a Unix time in milliseconds", cursor)
 	}
 	return n, nil
-}
-
-// decodeObject unmarshals b, which must be a JSON object, into v.
-func decodeObject(b []byte, v any) error {
-	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		return errors.New("not a JSON object")
-	}
-	return json.Unmarshal(b, v)
 }

@@ -96,38 +96,3 @@ func describe(body []byte) (code int, msg string) {
 	}
 	return code, msg
 }
-
-// minSecretLen is the shortest secret redact replaces: shorter strings would
-// mangle ordinary words, and no X credential is that short.
-const minSecretLen = 8
-
-// redact returns err with every occurrence of the given secrets (tokens,
-// codes, verifiers) removed from its message. The original error stays
-// reachable through Unwrap.
-func redact(err error, secrets ...string) error {
-	var keep []string
-	for _, s := range secrets {
-		if len(s) >= minSecretLen {
-			keep = append(keep, s)
-		}
-	}
-	if err == nil || len(keep) == 0 {
-		return err
-	}
-	return &redactedError{err: err, secrets: keep}
-}
-
-type redactedError struct {
-	err     error
-	secrets []string
-}
-
-func (e *redactedError) Error() string {
-	msg := e.err.Error()
-	for _, s := range e.secrets {
-		msg = strings.ReplaceAll(msg, s, "[REDACTED]")
-	}
-	return msg
-}
-
-func (e *redactedError) Unwrap() error { return e.err }

@@ -1,21 +1,18 @@
 package x
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 )
 
 // Operation names used in platforms.Error.Op.
@@ -23,8 +20,6 @@ const (
 	opAccount = "fetch account"
 	opPosts   = "fetch posts"
 )
-
-const userAgent = "pulse (+https://github.com/pulsehq/pulse)"
 
 // Fetch reads the token's user (GET /2/users/me) and its posts
 // (GET /2/users/:id/tweets, 100 per page, newest first) up to MaxPostPages
@@ -109,7 +104,7 @@ type session struct {
 func (s *session) get(ctx context.Context, op, path string, q url.Values, check func([]byte) *platforms.Error) ([]byte, error) {
 	body, err := s.retry(ctx, op, path, q, check)
 	if err != nil {
-		err.Err = redact(err.Err, s.token)
+		err.Err = httpx.RedactRaw(err.Err, s.token)
 		return nil, err
 	}
 	return body, nil
@@ -124,7 +119,7 @@ func (s *session) retry(ctx context.Context, op, path string, q url.Values, chec
 		if err.Class != platforms.Transient || attempt == maxAttempts || ctx.Err() != nil {
 			return nil, err
 		}
-		if werr := sleep(ctx, s.c.delay(attempt)); werr != nil {
+		if werr := httpx.Sleep(ctx, httpx.Backoff(s.c.backoff, attempt)); werr != nil {
 			return nil, &platforms.Error{
 				Platform: err.Platform, Op: op, Class: platforms.Transient, Status: err.Status, Limit: err.Limit,
 				Err: fmt.Errorf("retry abandoned: %w (attempt %d: %v)", werr, attempt, err.Err),
@@ -142,7 +137,7 @@ func (s *session) once(ctx context.Context, op, path string, q url.Values, check
 	}
 	req.Header.Set("Authorization", "Bearer "+s.token)
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("User-Agent", httpx.UserAgent)
 
 	s.f.Calls++
 	resp, err := c.client.Do(req)
@@ -180,7 +175,7 @@ func (s *session) once(ctx context.Context, op, path string, q url.Values, check
 // truncated or garbled response is worth another attempt); a well-formed
 // body without a user is Permanent.
 func (c *Connector) decodeAccount(b []byte, me *accountBody) *platforms.Error {
-	if err := decodeObject(b, me); err != nil {
+	if err := httpx.DecodeObject(b, me); err != nil {
 		return c.newError(opAccount, platforms.Transient, 0, fmt.Errorf("malformed body: %w", err))
 	}
 	if me.Data.ID == "" {
@@ -195,33 +190,10 @@ func (c *Connector) decodeAccount(b []byte, me *accountBody) *platforms.Error {
 
 // decodePosts checks a timeline page; malformed JSON is Transient.
 func (c *Connector) decodePosts(b []byte, page *postsBody) *platforms.Error {
-	if err := decodeObject(b, page); err != nil {
+	if err := httpx.DecodeObject(b, page); err != nil {
 		return c.newError(opPosts, platforms.Transient, 0, fmt.Errorf("malformed body: %w", err))
 	}
 	return nil
-}
-
-// delay is the wait before attempt+1: backoff*2^(attempt-1), of which the
-// upper half is random so that concurrent fetchers spread out.
-func (c *Connector) delay(attempt int) time.Duration {
-	d := c.backoff << (attempt - 1)
-	if d <= 0 {
-		return 0
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
-
-// sleep waits d or until ctx is done, whichever is first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }
 
 // isID reports whether s looks like an X id: 1 to 19 decimal digits, with
@@ -245,12 +217,4 @@ func newerID(a, b string) bool {
 		return len(a) > len(b)
 	}
 	return a > b
-}
-
-// decodeObject unmarshals b, which must be a JSON object, into v.
-func decodeObject(b []byte, v any) error {
-	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		return errors.New("not a JSON object")
-	}
-	return json.Unmarshal(b, v)
 }

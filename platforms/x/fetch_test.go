@@ -337,17 +337,6 @@ func TestFetchBackoffHonoursContext(t *testing.T) {
 	}
 }
 
-func TestDelay(t *testing.T) {
-	c := &Connector{backoff: 200 * time.Millisecond}
-	for attempt, base := range map[int]time.Duration{1: 200 * time.Millisecond, 2: 400 * time.Millisecond} {
-		for range 100 {
-			if d := c.delay(attempt); d < base/2 || d > base {
-				t.Fatalf("delay(%d) = %v, want in [%v, %v]", attempt, d, base/2, base)
-			}
-		}
-	}
-}
-
 func TestNewerID(t *testing.T) {
 	for _, c := range []struct {
 		a, b string

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -77,7 +78,7 @@ func (c *Connector) tokenError(op string, rejected platforms.Class, err error, s
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) || re.Response == nil {
 		// Network failure, timeout, cancellation or an unparsable answer.
-		return c.newError(op, platforms.Transient, 0, redact(err, secrets...))
+		return c.newError(op, platforms.Transient, 0, httpx.RedactRaw(err, secrets...))
 	}
 	status := re.Response.StatusCode
 	class := rejected
@@ -96,24 +97,13 @@ func (c *Connector) tokenError(op string, rejected platforms.Class, err error, s
 	if re.ErrorDescription != "" {
 		msg += ": " + re.ErrorDescription
 	}
-	e := c.newError(op, class, status, redact(&oauthError{msg: msg, err: err}, secrets...))
+	e := c.newError(op, class, status, httpx.RedactRaw(httpx.TokenEndpointError(msg, err), secrets...))
 	if class == platforms.Throttled {
 		e.Limit, _ = parseRateLimit(re.Response.Header)
 		e.RetryAfter = c.retryAfter(e.Limit)
 	}
 	return e
 }
-
-// oauthError carries a token-endpoint failure with a message of its own, so
-// that the wrapped *oauth2.RetrieveError (whose message includes the raw
-// body) stays reachable with errors.As without being printed.
-type oauthError struct {
-	msg string
-	err error
-}
-
-func (e *oauthError) Error() string { return "token endpoint: " + e.msg }
-func (e *oauthError) Unwrap() error { return e.err }
 
 func (c *Connector) newError(op string, class platforms.Class, status int, err error) *platforms.Error {
 	return &platforms.Error{Platform: topics.X, Op: op, Class: class, Status: status, Limit: platforms.Unknown(), Err: err}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -150,41 +149,3 @@ func (c *Client) retryAfter(limit platforms.RateLimit, h http.Header) time.Time 
 	}
 	return now.Add(ThrottleFallback)
 }
-
-// minSecretLen is the shortest secret Redact replaces: shorter strings
-// would mangle ordinary words, and no Meta credential is that short.
-const minSecretLen = 8
-
-// Redact returns err with every occurrence of the given secrets (tokens,
-// codes, app secrets), raw or URL-encoded, removed from its message. The
-// original error stays reachable through Unwrap.
-func Redact(err error, secrets ...string) error {
-	var keep []string
-	for _, s := range secrets {
-		if len(s) >= minSecretLen {
-			keep = append(keep, s)
-			if q := url.QueryEscape(s); q != s {
-				keep = append(keep, q)
-			}
-		}
-	}
-	if err == nil || len(keep) == 0 {
-		return err
-	}
-	return &redactedError{err: err, secrets: keep}
-}
-
-type redactedError struct {
-	err     error
-	secrets []string
-}
-
-func (e *redactedError) Error() string {
-	msg := e.err.Error()
-	for _, s := range e.secrets {
-		msg = strings.ReplaceAll(msg, s, "[REDACTED]")
-	}
-	return msg
-}
-
-func (e *redactedError) Unwrap() error { return e.err }

@@ -7,16 +7,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 )
 
 // Session is one fetch's state: the tokens it used (redacted from every
@@ -48,7 +47,7 @@ func (s *Session) Get(ctx context.Context, op, path string, q url.Values, token 
 	s.secrets = append(s.secrets, token)
 	body, err := s.retry(ctx, op, path, q, token, check)
 	if err != nil {
-		err.Err = Redact(err.Err, append(s.secrets, s.c.ClientSecret)...)
+		err.Err = httpx.Redact(err.Err, append(s.secrets, s.c.ClientSecret)...)
 		return nil, err
 	}
 	return body, nil
@@ -63,7 +62,7 @@ func (s *Session) retry(ctx context.Context, op, path string, q url.Values, toke
 		if err.Class != platforms.Transient || attempt == MaxAttempts || ctx.Err() != nil {
 			return nil, err
 		}
-		if werr := sleep(ctx, s.c.delay(attempt)); werr != nil {
+		if werr := httpx.Sleep(ctx, httpx.Backoff(s.c.Backoff, attempt)); werr != nil {
 			return nil, &platforms.Error{
 				Platform: err.Platform, Op: op, Class: platforms.Transient, Status: err.Status, Code: err.Code, Limit: err.Limit,
 				Err: fmt.Errorf("retry abandoned: %w (attempt %d: %v)", werr, attempt, err.Err),
@@ -93,7 +92,7 @@ func (s *Session) once(ctx context.Context, op, path string, q url.Values, token
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("User-Agent", httpx.UserAgent)
 
 	s.f.Calls++
 	resp, err := c.HTTP.Do(req)
@@ -294,35 +293,4 @@ func ParseTime(s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, first
-}
-
-// DecodeObject unmarshals b, which must be a JSON object, into v.
-func DecodeObject(b []byte, v any) error {
-	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		return errors.New("not a JSON object")
-	}
-	return json.Unmarshal(b, v)
-}
-
-// delay is the wait before attempt+1: Backoff*2^(attempt-1), of which the
-// upper half is random so that concurrent fetchers spread out.
-func (c *Client) delay(attempt int) time.Duration {
-	d := c.Backoff << (attempt - 1)
-	if d <= 0 {
-		return 0
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
-
-// sleep waits d or until ctx is done, whichever is first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }

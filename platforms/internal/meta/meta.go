@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -57,7 +58,6 @@ const (
 	// maxBodyBytes bounds a response body; Graph pages are tens of
 	// kilobytes.
 	maxBodyBytes = 16 << 20
-	userAgent    = "pulse (+https://github.com/pulsehq/pulse)"
 )
 
 // Client speaks the Graph API for one connector. Its fields are set by
@@ -93,66 +93,28 @@ type Client struct {
 // accepts empty ones (a parse-only connector). New fails when a URL is
 // not absolute http(s) or MaxPostPages is negative.
 func New(p topics.Platform, cfg platforms.Config, scopes []string, defBase, defAuth string) (*Client, error) {
-	c := &Client{
+	s, err := httpx.Configure(cfg, httpx.Defaults{
+		BaseURL:     defBase,
+		AuthBaseURL: defAuth,
+		MaxPages:    DefaultMaxPostPages,
+		HTTPTimeout: DefaultHTTPTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: new connector: %w", p, err)
+	}
+	return &Client{
 		Platform:     p,
+		BaseURL:      s.BaseURL,
+		AuthBaseURL:  s.AuthBaseURL,
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
 		RedirectURL:  cfg.RedirectURL,
 		Scopes:       scopes,
-		HTTP:         cfg.HTTPClient,
-		MaxPages:     cfg.MaxPostPages,
+		HTTP:         s.HTTP,
+		MaxPages:     s.MaxPages,
 		Backoff:      DefaultBackoff,
 		Now:          time.Now,
-	}
-	var err error
-	if c.BaseURL, err = RootURL(cfg.BaseURL, defBase); err != nil {
-		return nil, fmt.Errorf("%s: new connector: BaseURL: %w", p, err)
-	}
-	if c.AuthBaseURL, err = RootURL(cfg.AuthBaseURL, defAuth); err != nil {
-		return nil, fmt.Errorf("%s: new connector: AuthBaseURL: %w", p, err)
-	}
-	if cfg.RedirectURL != "" {
-		if _, err := absURL(cfg.RedirectURL); err != nil {
-			return nil, fmt.Errorf("%s: new connector: RedirectURL: %w", p, err)
-		}
-	}
-	switch {
-	case c.MaxPages < 0:
-		return nil, fmt.Errorf("%s: new connector: MaxPostPages %d is negative", p, c.MaxPages)
-	case c.MaxPages == 0:
-		c.MaxPages = DefaultMaxPostPages
-	}
-	if c.HTTP == nil {
-		c.HTTP = &http.Client{Timeout: DefaultHTTPTimeout}
-	}
-	return c, nil
-}
-
-// RootURL validates s (def when empty) as an absolute http(s) URL without
-// query or fragment and returns it without a trailing slash.
-func RootURL(s, def string) (string, error) {
-	if s == "" {
-		s = def
-	}
-	u, err := absURL(s)
-	if err != nil {
-		return "", err
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%q has a query or fragment", s)
-	}
-	return strings.TrimRight(s, "/"), nil
-}
-
-func absURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, err
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%q is not an absolute http(s) URL", s)
-	}
-	return u, nil
+	}, nil
 }
 
 // Host returns the host of the client's BaseURL, lower-cased, without a

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -177,28 +178,14 @@ func TestCursorsTimesAndIDs(t *testing.T) {
 		t.Error("ParseTime(yesterday) succeeded")
 	}
 	var v struct{ A, B, C ID }
-	if err := DecodeObject([]byte(`{"A":"17841","B":17841400000000001,"C":null}`), &v); err != nil || v.A != "17841" || v.B != "17841400000000001" || v.C != "" {
+	if err := httpx.DecodeObject([]byte(`{"A":"17841","B":17841400000000001,"C":null}`), &v); err != nil || v.A != "17841" || v.B != "17841400000000001" || v.C != "" {
 		t.Errorf("ID: %+v %v", v, err)
 	}
-	if err := DecodeObject([]byte(`{"A":true}`), &v); err == nil {
+	if err := httpx.DecodeObject([]byte(`{"A":true}`), &v); err == nil {
 		t.Error("boolean id accepted")
 	}
-	if DecodeObject([]byte(` [1]`), &v) == nil || DecodeObject(nil, &v) == nil {
+	if httpx.DecodeObject([]byte(` [1]`), &v) == nil || httpx.DecodeObject(nil, &v) == nil {
 		t.Error("DecodeObject accepted a non-object")
-	}
-}
-
-func TestRedact(t *testing.T) {
-	err := Redact(errors.New(`Get "https://x/?access_token=abc%2Fdefgh12&secret=s3cret-value": failed abc/defgh12`), "abc/defgh12", "s3cret-value", "short")
-	if msg := err.Error(); strings.Contains(msg, "defgh12") || strings.Contains(msg, "s3cret") || !strings.Contains(msg, "[REDACTED]") {
-		t.Errorf("redacted: %s", msg)
-	}
-	if Redact(nil, "abcdefghij") != nil {
-		t.Error("Redact(nil) is not nil")
-	}
-	base := errors.New("x")
-	if !errors.Is(Redact(base, "abcdefghij"), base) {
-		t.Error("Redact hides the original error from errors.Is")
 	}
 }
 
@@ -260,7 +247,7 @@ func TestGetClassifiesAndRedacts(t *testing.T) {
 			f := &platforms.Fetch{Limit: platforms.Unknown()}
 			_, err := cl.NewSession(f).Get(t.Context(), "fetch account", "/1", url.Values{"fields": {"id"}}, secret, func(b []byte) *platforms.Error {
 				var v map[string]any
-				if err := DecodeObject(b, &v); err != nil {
+				if err := httpx.DecodeObject(b, &v); err != nil {
 					return cl.Malformed("fetch account", err)
 				}
 				return nil

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/internal/httpx"
 )
 
 // Exchange trades an authorization code from Facebook Login for a
@@ -98,7 +99,7 @@ type tokenBody struct {
 func (c *Client) TokenRequest(ctx context.Context, op, method, endpoint string, form url.Values, rejected platforms.Class, secrets ...string) (*oauth2.Token, error) {
 	tok, err := c.tokenRequest(ctx, op, method, endpoint, form, rejected)
 	if err != nil {
-		err.Err = Redact(err.Err, append(secrets, c.ClientSecret)...)
+		err.Err = httpx.Redact(err.Err, append(secrets, c.ClientSecret)...)
 		return nil, err
 	}
 	return tok, nil
@@ -120,7 +121,7 @@ func (c *Client) tokenRequest(ctx context.Context, op, method, endpoint string, 
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("User-Agent", httpx.UserAgent)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return nil, c.NewError(op, platforms.Transient, 0, err)
@@ -149,7 +150,7 @@ func (c *Client) tokenRequest(ctx context.Context, op, method, endpoint string, 
 		return nil, e
 	}
 	var tb tokenBody
-	if err := DecodeObject(b, &tb); err != nil {
+	if err := httpx.DecodeObject(b, &tb); err != nil {
 		return nil, c.NewError(op, platforms.Transient, resp.StatusCode, fmt.Errorf("malformed token response: %w", err))
 	}
 	if tb.AccessToken == "" && len(tb.Data) > 0 {
