@@ -317,7 +317,7 @@ func (p *pipeline) graphql(t *testing.T, token, query string, vars map[string]an
 }
 
 const metricsQuery = `query($from: Time!, $to: Time!) {
-  metrics(grain: HOUR, from: $from, to: $to, platforms: [X]) { platform accountId points { at followers } }
+  metrics(grain: HOUR, from: $from, to: $to, platforms: [X]) { platform accountId points { at followers hours } }
   feed(limit: 5) { id platform likes }
 }`
 
@@ -328,6 +328,7 @@ type metricsResult struct {
 		Points    []struct {
 			At        time.Time
 			Followers int64
+			Hours     int64 // 0: post activity only, no follower reading yet
 		}
 	}
 	Feed []struct {
@@ -369,7 +370,7 @@ func TestFollowerCountFlowsFromSimulatorToGraphQL(t *testing.T) {
 	for {
 		got = metricsResult{}
 		p.graphql(t, token, metricsQuery, vars, &got)
-		if len(got.Metrics) > 0 && len(got.Feed) > 0 || time.Now().After(deadline) {
+		if len(got.Metrics) > 0 && len(got.Metrics[0].Points) > 0 && got.Metrics[0].Points[0].Hours > 0 && len(got.Feed) > 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -223,7 +223,7 @@ export function sseParser(onEvent) {
 export const ACCOUNT_FIELDS = `id platform accountId handle status statusReason linkedAt lastFetchedAt nextFetchAt`;
 export const LINKS_FIELDS = `links { platform status linkable accounts { ${ACCOUNT_FIELDS} } }`;
 const metricsField = (directive = '') => `metrics(grain: $grain, from: $from, to: $to, platforms: $platforms) ${directive} {
-  platform accountId handle points { at followers followersMin followersMax followersAvg } }`;
+  platform accountId handle points { at hours followers followersMin followersMax followersAvg } }`;
 const feedField = (directive = '') => `feed(platforms: $platforms, before: $before, limit: $limit) ${directive} {
   id platform accountId createdAt text permalink likes comments shares views }`;
 

@@ -1068,9 +1068,14 @@ function renderMetrics() {
   ui.chart.update({ series: visible, grain: state.grain, from: r.from, last: r.last, label });
 }
 
-/** The loaded series with points, ready for the chart and the cards. */
+/**
+ * The loaded series with points, ready for the chart and the cards. A
+ * bucket with post activity but no follower reading (hours 0) has no
+ * follower values, so it is left out rather than drawn as a drop to zero.
+ */
 function chartSeries() {
   return (state.series || [])
+    .map((s) => ({ ...s, points: s.points.filter((p) => p.hours > 0) }))
     .filter((s) => s.points.length)
     .map((s) => {
       const key = accountKey(s.platform, s.accountId);
