@@ -18,6 +18,7 @@ import (
 
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/producers/refresher"
 	"github.com/pulsehq/pulse/topics"
@@ -159,6 +160,13 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 			recorders = append(recorders, r)
 			return r
 		}))
+	// No per-account spacing: the test refreshes right after a fetch to
+	// make the fetcher meet the revoked token.
+	p.budgets = map[topics.Platform]scheduler.Budget{}
+	for pl, b := range scheduler.DefaultBudgets {
+		b.MinSpacing = 0
+		p.budgets[pl] = b
+	}
 	p.startScheduler(0)
 	p.startFetcher()
 	p.startNormalizer()

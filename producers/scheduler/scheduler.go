@@ -48,14 +48,22 @@ type Budget struct {
 	PerHour float64
 	// Burst is the most fetches issued at once. Default 1.
 	Burst int
+	// MinSpacing is the least time between two fetches of one account, for
+	// the platform's per-account (per-user) limits, which an app-wide rate
+	// cannot see: a link due sooner (a refresh pressed right after a fetch,
+	// a quick retry) is deferred until then. Zero means no spacing.
+	MinSpacing time.Duration
 }
 
-// DefaultBudgets are conservative per-app fetch rates for each platform.
+// DefaultBudgets are conservative per-app fetch rates for each platform. The
+// spacings keep one account's fetches (up to 7 calls each) inside the
+// per-user windows: X users/me 75 per 15 minutes, Meta and Instagram 200
+// calls per user per hour, LinkedIn's daily member limits.
 var DefaultBudgets = map[topics.Platform]Budget{
-	topics.X:         {PerHour: 1200, Burst: 10}, // users/me + tweets pages, app quota well below X's limits
-	topics.Facebook:  {PerHour: 3000, Burst: 10},
-	topics.Instagram: {PerHour: 3000, Burst: 10},
-	topics.LinkedIn:  {PerHour: 1000, Burst: 5},
+	topics.X:         {PerHour: 1200, Burst: 10, MinSpacing: time.Minute}, // users/me + tweets pages, app quota well below X's limits
+	topics.Facebook:  {PerHour: 3000, Burst: 10, MinSpacing: 5 * time.Minute},
+	topics.Instagram: {PerHour: 3000, Burst: 10, MinSpacing: 5 * time.Minute},
+	topics.LinkedIn:  {PerHour: 1000, Burst: 5, MinSpacing: 15 * time.Minute},
 }
 
 // Config configures a Scheduler.
@@ -250,7 +258,16 @@ func (s *Scheduler) RunOnce(ctx context.Context) error {
 		}
 		// The claim took at most `tokens` links, so each gets a token.
 		lim.AllowN(now, len(links))
+		spacing := s.cfg.Budgets[p].MinSpacing
 		for _, l := range links {
+			if spacing > 0 && !l.LastFetchedAt.IsZero() && now.Sub(l.LastFetchedAt) < spacing {
+				// Too soon for the account's own limits: fetch it as soon as
+				// they allow (a deferred refresh is then a scheduled fetch).
+				if err := s.cfg.Links.MarkScheduled(ctx, l.ID, l.LastFetchedAt.Add(spacing)); err != nil {
+					errs = append(errs, err)
+				}
+				continue
+			}
 			if err := s.emit(ctx, l, now); err != nil {
 				// The claim's lease makes the rest due again shortly.
 				errs = append(errs, err)

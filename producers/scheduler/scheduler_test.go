@@ -211,3 +211,31 @@ func TestThrottleAndTransientFeedback(t *testing.T) {
 		t.Fatalf("after the reset emitted %+v, want the throttled and the failed link", got)
 	}
 }
+
+func TestMinSpacingDefersARefreshRightAfterAFetch(t *testing.T) {
+	h := newHarness(t, 1, scheduler.Budget{PerHour: 36000, Burst: 10, MinSpacing: 5 * time.Minute})
+	ctx := context.Background()
+	first := h.tick(t)
+	if len(first) != 1 {
+		t.Fatalf("emitted %d, want 1", len(first))
+	}
+	fetched := h.clock.Now()
+	if err := h.db.MarkFetched(ctx, first[0].LinkID, fetched); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.db.RequestRefresh(ctx, h.user, first[0].LinkID); err != nil || n != 1 {
+		t.Fatalf("RequestRefresh: %d, %v", n, err)
+	}
+	h.clock.Advance(time.Minute)
+	if got := h.tick(t); len(got) != 0 {
+		t.Fatalf("a refresh one minute after a fetch was emitted: %+v", *got[0])
+	}
+	l, err := h.db.LinkByID(ctx, first[0].LinkID)
+	if err != nil || !l.NextFetchAt.Equal(fetched.Add(5*time.Minute).Truncate(time.Microsecond)) {
+		t.Fatalf("next fetch %v (%v), want %v", l.NextFetchAt, err, fetched.Add(5*time.Minute))
+	}
+	h.clock.Advance(4 * time.Minute)
+	if got := h.tick(t); len(got) != 1 || got[0].LinkID != first[0].LinkID {
+		t.Fatalf("at the spacing's end emitted %+v", got)
+	}
+}
