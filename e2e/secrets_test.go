@@ -18,9 +18,9 @@ import (
 
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/platforms"
-	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/producers/refresher"
+	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/topics"
 )
 
