@@ -63,7 +63,9 @@ var DefaultBudgets = map[topics.Platform]Budget{
 	topics.X:         {PerHour: 1200, Burst: 10, MinSpacing: time.Minute}, // users/me + tweets pages, app quota well below X's limits
 	topics.Facebook:  {PerHour: 3000, Burst: 10, MinSpacing: 5 * time.Minute},
 	topics.Instagram: {PerHour: 3000, Burst: 10, MinSpacing: 5 * time.Minute},
-	topics.LinkedIn:  {PerHour: 1000, Burst: 5, MinSpacing: 15 * time.Minute},
+	// LinkedIn meters each endpoint per app per UTC day (of the order of
+	// 100k calls): 800 fetches an hour × 24 × up to 5 posts pages is 96k.
+	topics.LinkedIn: {PerHour: 800, Burst: 5, MinSpacing: 15 * time.Minute},
 }
 
 // Config configures a Scheduler.
