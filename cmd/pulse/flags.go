@@ -173,12 +173,14 @@ func (c *chFlags) open(ctx context.Context) (*clickhouse.DB, error) {
 }
 
 type platformFlags struct {
-	simURL    string
-	publicURL string
+	simURL       string
+	simPublicURL string
+	publicURL    string
 }
 
 func (p *platformFlags) register(fs *flag.FlagSet) {
 	strVar(fs, &p.simURL, "sim-url", "PULSE_SIM_URL", "", "point every connector at this platform simulator instead of the real APIs")
+	strVar(fs, &p.simPublicURL, "sim-public-url", "PULSE_SIM_PUBLIC_URL", "", "the simulator's address as browsers reach it, for its authorize pages (default: --sim-url)")
 	strVar(fs, &p.publicURL, "public-url", "PULSE_PUBLIC_URL", "http://"+defaultHTTPAddr, "Pulse's public base URL, for OAuth redirect URIs")
 }
 
@@ -198,6 +200,9 @@ func (p *platformFlags) connectors() (map[topics.Platform]platforms.Connector, e
 		if p.simURL != "" {
 			cfg.BaseURL = strings.TrimSuffix(p.simURL, "/") + "/" + string(pl)
 			cfg.AuthBaseURL = cfg.BaseURL
+			if p.simPublicURL != "" {
+				cfg.AuthBaseURL = strings.TrimSuffix(p.simPublicURL, "/") + "/" + string(pl)
+			}
 		}
 		c, err := platforms.New(pl, cfg)
 		if err != nil {
