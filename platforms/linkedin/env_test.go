@@ -4,13 +4,13 @@ import (
 	"errors"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/conformance"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -24,31 +24,12 @@ const (
 	testSecret   = "pulse-app-secret-0123"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *fakeClock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
-
 // env is a connector wired to a simulator.
 type env struct {
 	t     *testing.T
 	sim   *sim.Server
 	ts    *httptest.Server
-	clock *fakeClock
+	clock *conformance.Clock
 	conn  *Connector
 }
 
@@ -56,7 +37,7 @@ type env struct {
 // a connector pointed at it; edit adjusts the connector's config.
 func newEnv(t *testing.T, simCfg sim.Config, edit func(*platforms.Config)) *env {
 	t.Helper()
-	clock := &fakeClock{t: simStart}
+	clock := conformance.NewClock(simStart)
 	simCfg.Clock = clock.Now
 	if simCfg.Seed == 0 {
 		simCfg.Seed = 2026

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/platforms/conformance"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -26,29 +26,12 @@ var simStart = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 
 const testRedirect = "https://pulse.example/oauth/x/callback"
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is a connector wired to a simulator.
 type env struct {
 	t     *testing.T
 	sim   *sim.Server
 	ts    *httptest.Server
-	clock *fakeClock
+	clock *conformance.Clock
 	conn  *Connector
 }
 
@@ -56,7 +39,7 @@ type env struct {
 // a connector pointed at it; edit adjusts the connector's config.
 func newEnv(t *testing.T, simCfg sim.Config, edit func(*platforms.Config)) *env {
 	t.Helper()
-	clock := &fakeClock{t: simStart}
+	clock := conformance.NewClock(simStart)
 	simCfg.Clock = clock.Now
 	if simCfg.Seed == 0 {
 		simCfg.Seed = 2026
