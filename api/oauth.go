@@ -230,7 +230,7 @@ func (s *Server) identify(ctx context.Context, conn platforms.Connector, tok *oa
 	if id, ok := conn.(Identifier); ok {
 		return id.Identify(ctx, tok)
 	}
-	f, err := conn.Fetch(ctx, tok, "")
+	f, err := conn.Fetch(ctx, tok, platforms.Request{})
 	if err != nil {
 		return platforms.Account{}, err
 	}

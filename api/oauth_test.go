@@ -70,7 +70,7 @@ func TestLinkFlowForUsersWithNoneOneAndTwoAccounts(t *testing.T) {
 	if err != nil || link.UserID != userID || link.Scopes == "" || tok.RefreshToken == "" || tok.Expiry.IsZero() {
 		t.Fatalf("stored link = %+v, %v", link, err)
 	}
-	if _, err := e.conns[topics.X].Fetch(t.Context(), tok, ""); err != nil {
+	if _, err := e.conns[topics.X].Fetch(t.Context(), tok, platforms.Request{}); err != nil {
 		t.Fatalf("fetch with the stored token: %v", err)
 	}
 	if link.NextFetchAt.After(time.Now()) {

@@ -117,7 +117,7 @@ func budgetDay(t *testing.T, perHour float64, appLimit int) (fetches int, breach
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := conn.Fetch(ctx, tok, ""); err != nil && platforms.ClassOf(err) != platforms.Throttled {
+				if _, err := conn.Fetch(ctx, tok, platforms.Request{}); err != nil && platforms.ClassOf(err) != platforms.Throttled {
 					t.Fatalf("fetch: %v", err)
 				}
 				fetches++

@@ -83,9 +83,9 @@ func (r *secretRecorder) Refresh(ctx context.Context, tok *oauth2.Token) (*oauth
 	return nt, err
 }
 
-func (r *secretRecorder) Fetch(ctx context.Context, tok *oauth2.Token, cursor string) (*platforms.Fetch, error) {
+func (r *secretRecorder) Fetch(ctx context.Context, tok *oauth2.Token, req platforms.Request) (*platforms.Fetch, error) {
 	r.addToken(tok)
-	return r.Connector.Fetch(ctx, tok, cursor)
+	return r.Connector.Fetch(ctx, tok, req)
 }
 
 func (r *secretRecorder) kinds() map[string]string {

@@ -46,6 +46,27 @@ type Account struct {
 	PostsCount int64
 }
 
+// Request says what one Fetch reads.
+type Request struct {
+	// AccountID is the linked account's platform id: Fetch reads exactly
+	// that account, and an answer about another account is an error,
+	// never a result. A grant that no longer covers it (the user unshared
+	// a Page) is a Reauth error naming the account. Empty only to
+	// identify the first account a fresh token reaches.
+	AccountID string
+	// Cursor is where the incremental posts fetch starts; empty: the
+	// platform's default window.
+	Cursor string
+	// Backfill also reads the account's history where the platform serves
+	// it (the first fetch of a new link): HistoryDays days of daily
+	// followers and insights instead of the last two days.
+	Backfill bool
+}
+
+// HistoryDays is how many past days a backfill reads, where the platform
+// serves them (Instagram's insights reach back 30 days).
+const HistoryDays = 30
+
 // Fetch is the result of one fetch: the raw bodies as returned by the API
 // (one per call), and how much quota it cost.
 type Fetch struct {
@@ -53,6 +74,14 @@ type Fetch struct {
 	AccountBody []byte
 	// PostBodies are the raw JSON pages of the posts calls, newest first.
 	PostBodies [][]byte
+	// InsightBodies are the raw JSON of the account insights calls: daily
+	// followers (totals or changes) and insights, for the last two days or,
+	// on a backfill, HistoryDays days. See InsightsParser.
+	InsightBodies [][]byte
+	// Skipped names the metrics the platform no longer serves that this
+	// fetch left out (Meta retires metrics often): a retired metric is
+	// skipped and counted here, never an error.
+	Skipped []string
 	// AccountID is the platform's id for the account, when known.
 	AccountID string
 	// NextCursor is where the next incremental posts fetch starts.
@@ -94,9 +123,10 @@ type Connector interface {
 	Exchange(ctx context.Context, code, verifier string) (*oauth2.Token, error)
 	// Refresh renews tok by the platform's rules.
 	Refresh(ctx context.Context, tok *oauth2.Token) (*oauth2.Token, error)
-	// Fetch reads the account and its posts since cursor (empty: the
-	// platform's default window). Errors are *Error values.
-	Fetch(ctx context.Context, tok *oauth2.Token, cursor string) (*Fetch, error)
+	// Fetch reads the account req names, its posts since req.Cursor and,
+	// where the platform serves them, its insights (and on req.Backfill its
+	// history). Errors are *Error values.
+	Fetch(ctx context.Context, tok *oauth2.Token, req Request) (*Fetch, error)
 	// ParseAccount decodes an account body as returned in Fetch.AccountBody.
 	ParseAccount(body []byte) (Account, error)
 	// ParsePosts decodes one posts page as returned in Fetch.PostBodies.
@@ -113,6 +143,39 @@ type PostData struct {
 	Comments  int64
 	Shares    int64
 	Views     int64
+	// Reach (accounts that saw the post) and Saves, 0 where the platform
+	// does not report them.
+	Reach int64
+	Saves int64
+}
+
+// AccountLister is implemented by connectors whose grants can cover
+// several accounts (a Facebook login managing several Pages, Instagram
+// accounts, LinkedIn organizations): Accounts lists them, in the
+// platform's order, for the user to choose which to link.
+type AccountLister interface {
+	Accounts(ctx context.Context, tok *oauth2.Token) ([]Account, error)
+}
+
+// DayMetrics are one account's numbers over one UTC day as an insights
+// call reports them; nil where the call did not.
+type DayMetrics struct {
+	// Day is the day's start, UTC.
+	Day time.Time
+	// Followers is the total at the day's end (Facebook page_follows);
+	// FollowerGain the day's net change (Instagram follower_count), from
+	// which totals are counted back from the account's live count.
+	Followers    *int64
+	FollowerGain *int64
+	Reach        *int64
+	Views        *int64
+	ProfileViews *int64
+}
+
+// InsightsParser is implemented by connectors that fill
+// Fetch.InsightBodies: it decodes one body into days, oldest first.
+type InsightsParser interface {
+	ParseInsights(body []byte) ([]DayMetrics, error)
 }
 
 // Class is the small set of error classes callers act on.

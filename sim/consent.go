@@ -15,6 +15,10 @@ type Consent struct {
 	// Account is the id of the account to authorize as; "" picks the
 	// platform's first account.
 	Account string
+	// Also are further accounts to share in the same authorization, on
+	// platforms whose consent page lets the user tick several (Facebook
+	// Pages, Instagram accounts). Account must then be set.
+	Also []string
 	// Deny refuses the authorization instead.
 	Deny bool
 }
@@ -55,7 +59,7 @@ func Authorize(ctx context.Context, client *http.Client, authURL string, c Conse
 
 	form := u.Query()
 	if c.Account != "" {
-		form.Set("account", c.Account)
+		form["account"] = append([]string{c.Account}, c.Also...)
 	}
 	form.Set("decision", "allow")
 	if c.Deny {

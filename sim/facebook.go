@@ -35,6 +35,10 @@ type FacebookConfig struct {
 	// but /me/accounts; a call over it gets error code 80001. Default
 	// DefaultFacebookPageLimit calls per FacebookPageWindow.
 	Page Limit
+	// RetiredMetrics are insights metrics this simulated API version no
+	// longer serves, on top of MetaRetired: asking for one fails the
+	// request with Meta's error code 100.
+	RetiredMetrics []string
 	// Faults is the initial fault injection; see Server.SetFaults.
 	Faults Faults
 }
@@ -50,8 +54,11 @@ const (
 
 	// Endpoint names, as used in Stats (with MetaEndpointDialog,
 	// MetaEndpointToken and MetaEndpointAccounts).
-	FacebookEndpointPage  = "page"
-	FacebookEndpointPosts = "page/posts"
+	FacebookEndpointPage     = "page"
+	FacebookEndpointPosts    = "page/posts"
+	FacebookEndpointInsights = "page/insights"
+	// FacebookMaxInsightDays bounds since..until of a Page insights call.
+	FacebookMaxInsightDays = 93
 
 	// facebookScope is the scope of IssueToken's tokens: what Pulse asks
 	// for.
@@ -62,7 +69,7 @@ const (
 var (
 	fbAccountFields = fieldNames("id", "name", "access_token", "category", "tasks", "username")
 	fbPageFields    = fieldNames("id", "name", "username", "followers_count", "fan_count", "link", "category")
-	fbPostFields    = fieldNames("id", "message", "created_time", "permalink_url", "shares", "reactions", "comments", "status_type")
+	fbPostFields    = fieldNames("id", "message", "created_time", "permalink_url", "shares", "reactions", "comments", "status_type", "insights")
 )
 
 func fieldNames(names ...string) map[string]bool {
@@ -89,6 +96,7 @@ func newFacebookSim(s *Server, cfg FacebookConfig, accounts int) (*facebookSim, 
 	m.bucMsg = "(#80001) There have been too many calls to this Page account. Wait a bit and try again. " +
 		"For more info, please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting."
 	m.noun = "Page"
+	m.retired = cfg.RetiredMetrics
 	return &facebookSim{m}, nil
 }
 
@@ -118,6 +126,7 @@ func (f *facebookSim) routes(mux *http.ServeMux, prefix string) {
 	mux.Handle("GET "+prefix+"/{version}/me/accounts", f.s.api(ps, MetaEndpointAccounts, f.graph(f.meAccounts)))
 	mux.Handle("GET "+prefix+"/{version}/{id}", f.s.api(ps, FacebookEndpointPage, f.graph(f.page)))
 	mux.Handle("GET "+prefix+"/{version}/{id}/posts", f.s.api(ps, FacebookEndpointPosts, f.graph(f.posts)))
+	mux.Handle("GET "+prefix+"/{version}/{id}/insights", f.s.api(ps, FacebookEndpointInsights, f.graph(f.pageInsights)))
 }
 
 type fbAccount struct {
@@ -129,9 +138,9 @@ type fbAccount struct {
 	Tasks       []string `json:"tasks,omitempty"`
 }
 
-// meAccounts serves GET /{version}/me/accounts for a user token: the Page
-// the user manages, with its Page access token. Without pages_show_list the
-// list is empty, as on Meta.
+// meAccounts serves GET /{version}/me/accounts for a user token: every
+// Page the user shared, in consent order, each with its own Page access
+// token. Without pages_show_list the list is empty, as on Meta.
 func (f *facebookSim) meAccounts(c *apiCall) (int, any) {
 	if c.grant.page {
 		return f.unknownField("accounts", "Page")
@@ -143,39 +152,48 @@ func (f *facebookSim) meAccounts(c *apiCall) (int, any) {
 	if !c.grant.hasScope("pages_show_list") {
 		return http.StatusOK, metaList{Data: []any{}}
 	}
-	a := c.acct
-	out := fbAccount{ID: a.ID}
-	if fields["name"].name != "" {
-		out.Name = a.Name
-	}
-	if fields["username"].name != "" {
-		out.Username = a.Handle
-	}
-	if fields["category"].name != "" {
-		out.Category = "Software Company"
-	}
-	if fields["tasks"].name != "" {
-		out.Tasks = []string{"ANALYZE", "ADVERTISE", "MESSAGING", "MODERATE", "CREATE_CONTENT", "MANAGE"}
-	}
-	if fields["access_token"].name != "" {
-		tok, ok := f.s.pageToken(f.p, f.accessToken(c.r))
-		if !ok { // revoked meanwhile
-			return f.errorBody(http.StatusUnauthorized, quota{})
+	ps := f.state()
+	data := []any{}
+	for _, id := range c.grant.accounts() {
+		a := ps.byID[id]
+		out := fbAccount{ID: a.ID}
+		if fields["name"].name != "" {
+			out.Name = a.Name
 		}
-		out.AccessToken = tok
+		if fields["username"].name != "" {
+			out.Username = a.Handle
+		}
+		if fields["category"].name != "" {
+			out.Category = "Software Company"
+		}
+		if fields["tasks"].name != "" {
+			out.Tasks = []string{"ANALYZE", "ADVERTISE", "MESSAGING", "MODERATE", "CREATE_CONTENT", "MANAGE"}
+		}
+		if fields["access_token"].name != "" {
+			tok, ok := f.s.pageToken(f.p, f.accessToken(c.r), a.ID)
+			if !ok { // revoked meanwhile
+				return f.errorBody(http.StatusUnauthorized, quota{})
+			}
+			out.AccessToken = tok
+		}
+		data = append(data, out)
 	}
-	cur := encodeCursor(a, 0)
-	return http.StatusOK, metaList{Data: []any{out}, Paging: &metaPaging{Cursors: &metaCursors{Before: cur, After: cur}}}
+	cur := encodeCursor(c.acct, 0)
+	return http.StatusOK, metaList{Data: data, Paging: &metaPaging{Cursors: &metaCursors{Before: cur, After: cur}}}
 }
 
-// pageOf checks that the token may read Page id ("me" is the token's
-// Page) with pages_read_engagement.
+// pageOf checks that the token may read Page id ("me" is a Page token's
+// Page) with pages_read_engagement, and makes it the call's account.
 func (f *facebookSim) pageOf(c *apiCall) (st int, body any, ok bool) {
 	id := c.r.PathValue("id")
-	if id != c.acct.ID && !(id == "me" && c.grant.page) {
+	if id == "me" && c.grant.page {
+		id = c.grant.accountID
+	}
+	if !c.grant.covers(id) {
 		st, body = f.noSuchObject(id)
 		return st, body, false
 	}
+	c.acct = f.state().byID[id]
 	if !c.grant.hasScope("pages_read_engagement") {
 		st, body = f.missingPermission("This endpoint requires the 'pages_read_engagement' permission or the 'Page Public Content Access' feature. " +
 			"Refer to https://developers.facebook.com/docs/apps/review/login-permissions#manage-pages and " +
@@ -242,6 +260,26 @@ type fbPost struct {
 	Shares       *fbShares      `json:"shares,omitempty"`
 	Reactions    *fbEdgeSummary `json:"reactions,omitempty"`
 	Comments     *fbEdgeSummary `json:"comments,omitempty"`
+	Insights     any            `json:"insights,omitempty"`
+}
+
+// pageInsights serves GET /{version}/{page-id}/insights (see insights.go).
+func (f *facebookSim) pageInsights(c *apiCall) (int, any) {
+	if st, body, ok := f.pageOf(c); !ok {
+		return st, body
+	}
+	if !c.grant.hasScope("read_insights") {
+		return f.missingPermission("The read_insights permission is required")
+	}
+	return f.insights(c, fbPageMetrics, FacebookMaxInsightDays)
+}
+
+// fbPostMetrics are the lifetime post metrics of v24.0.
+func fbPostMetrics() map[string]func(*Post) int64 {
+	return map[string]func(*Post) int64{
+		"post_total_media_view_unique": func(p *Post) int64 { return p.Reach },
+		"post_media_view":              func(p *Post) int64 { return p.Impressions },
+	}
 }
 
 type fbShares struct {
@@ -279,9 +317,17 @@ func (f *facebookSim) posts(c *apiCall) (int, any) {
 		return &fbEdgeSummary{Data: []struct{}{}}
 	}
 	ps, a := f.state(), c.acct
+	if has("insights") {
+		if _, st, b, ok := f.postInsights(fields["insights"].spec, fbPostMetrics(), &Post{}); !ok {
+			return st, b
+		}
+	}
 	return f.timeline(c, func(k int64, created time.Time) any {
 		p := ps.post(a, k, c.now)
 		out := fbPost{ID: p.ID, Reactions: summary("reactions"), Comments: summary("comments")}
+		if has("insights") {
+			out.Insights, _, _, _ = f.postInsights(fields["insights"].spec, fbPostMetrics(), &p)
+		}
 		if has("created_time") {
 			out.CreatedTime = metaTime(created)
 		}

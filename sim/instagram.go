@@ -35,6 +35,10 @@ type InstagramConfig struct {
 	// by every call; a call over it gets error code 80002. Default
 	// DefaultInstagramUserLimit calls per MetaUsageWindow.
 	User Limit
+	// RetiredMetrics are insights metrics this simulated API version no
+	// longer serves, on top of MetaRetired: asking for one fails the
+	// request with Meta's error code 100.
+	RetiredMetrics []string
 	// Faults is the initial fault injection; see Server.SetFaults.
 	Faults Faults
 }
@@ -54,8 +58,12 @@ const (
 
 	// Endpoint names, as used in Stats (with MetaEndpointDialog,
 	// MetaEndpointToken and MetaEndpointAccounts).
-	InstagramEndpointUser  = "ig_user"
-	InstagramEndpointMedia = "ig_user/media"
+	InstagramEndpointUser     = "ig_user"
+	InstagramEndpointMedia    = "ig_user/media"
+	InstagramEndpointInsights = "ig_user/insights"
+	// InstagramMaxInsightDays bounds since..until of an account insights
+	// call.
+	InstagramMaxInsightDays = 30
 
 	// instagramScope is the scope of IssueToken's tokens: what Pulse asks
 	// for.
@@ -66,7 +74,7 @@ var (
 	igAccountFields = fieldNames("id", "name", "instagram_business_account")
 	igUserFields    = fieldNames("id", "ig_id", "username", "name", "biography", "followers_count", "follows_count", "media_count")
 	igMediaFields   = fieldNames("id", "caption", "like_count", "comments_count", "timestamp", "permalink", "media_type",
-		"media_product_type", "shortcode", "username")
+		"media_product_type", "shortcode", "username", "insights")
 )
 
 // instagramSim implements platformSim for Instagram.
@@ -86,6 +94,7 @@ func newInstagramSim(s *Server, cfg InstagramConfig, accounts int) (*instagramSi
 		"For more info, please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting."
 	m.bucAll = true
 	m.noun = "Instagram account"
+	m.retired = cfg.RetiredMetrics
 	return &instagramSim{m}, nil
 }
 
@@ -134,6 +143,7 @@ func (g *instagramSim) routes(mux *http.ServeMux, prefix string) {
 	mux.Handle("GET "+prefix+"/{version}/me/accounts", g.s.api(ps, MetaEndpointAccounts, g.graph(g.meAccounts)))
 	mux.Handle("GET "+prefix+"/{version}/{id}", g.s.api(ps, InstagramEndpointUser, g.graph(g.user)))
 	mux.Handle("GET "+prefix+"/{version}/{id}/media", g.s.api(ps, InstagramEndpointMedia, g.graph(g.media)))
+	mux.Handle("GET "+prefix+"/{version}/{id}/insights", g.s.api(ps, InstagramEndpointInsights, g.graph(g.userInsights)))
 }
 
 type igPageEntry struct {
@@ -146,8 +156,9 @@ type igRef struct {
 	ID string `json:"id"`
 }
 
-// meAccounts serves GET /{version}/me/accounts: the user's Page and, when
-// asked for, its connected Instagram account. Without pages_show_list the
+// meAccounts serves GET /{version}/me/accounts: the user's Pages, one per
+// Instagram account the grant covers, and, when asked for, their connected
+// Instagram accounts. Without pages_show_list the
 // list is empty, as on Meta.
 func (g *instagramSim) meAccounts(c *apiCall) (int, any) {
 	fields, bad := parseFields(c.r.URL.Query().Get("fields"), igAccountFields, "name", "id")
@@ -157,25 +168,32 @@ func (g *instagramSim) meAccounts(c *apiCall) (int, any) {
 	if !c.grant.hasScope("pages_show_list") {
 		return http.StatusOK, metaList{Data: []any{}}
 	}
-	a := c.acct
-	e := igPageEntry{ID: g.pageID(a)}
-	if fields["name"].name != "" {
-		e.Name = a.Name
+	ps := g.state()
+	data := []any{}
+	for _, id := range c.grant.accounts() {
+		a := ps.byID[id]
+		e := igPageEntry{ID: g.pageID(a)}
+		if fields["name"].name != "" {
+			e.Name = a.Name
+		}
+		if fields["instagram_business_account"].name != "" {
+			e.InstagramBusinessAccount = &igRef{ID: a.ID}
+		}
+		data = append(data, e)
 	}
-	if fields["instagram_business_account"].name != "" {
-		e.InstagramBusinessAccount = &igRef{ID: a.ID}
-	}
-	cur := encodeCursor(a, 0)
-	return http.StatusOK, metaList{Data: []any{e}, Paging: &metaPaging{Cursors: &metaCursors{Before: cur, After: cur}}}
+	cur := encodeCursor(c.acct, 0)
+	return http.StatusOK, metaList{Data: data, Paging: &metaPaging{Cursors: &metaCursors{Before: cur, After: cur}}}
 }
 
 // userOf checks that the token may read Instagram account id with
-// instagram_basic.
+// instagram_basic, and makes it the call's account.
 func (g *instagramSim) userOf(c *apiCall) (st int, body any, ok bool) {
-	if id := c.r.PathValue("id"); id != c.acct.ID {
+	id := c.r.PathValue("id")
+	if !c.grant.covers(id) {
 		st, body = g.noSuchObject(id)
 		return st, body, false
 	}
+	c.acct = g.state().byID[id]
 	if !c.grant.hasScope("instagram_basic") {
 		st, body = g.missingPermission("Application does not have permission for this action")
 		return st, body, false
@@ -243,6 +261,29 @@ type igMedia struct {
 	MediaProductType string `json:"media_product_type,omitempty"`
 	Shortcode        string `json:"shortcode,omitempty"`
 	Username         string `json:"username,omitempty"`
+	Insights         any    `json:"insights,omitempty"`
+}
+
+// userInsights serves GET /{version}/{ig-user-id}/insights (see
+// insights.go).
+func (g *instagramSim) userInsights(c *apiCall) (int, any) {
+	if st, body, ok := g.userOf(c); !ok {
+		return st, body
+	}
+	if !c.grant.hasScope("instagram_manage_insights") {
+		return g.missingPermission("Application does not have permission for this action")
+	}
+	return g.insights(c, igUserMetrics, InstagramMaxInsightDays)
+}
+
+// igMediaMetrics are the lifetime media metrics of v24.0.
+func igMediaMetrics() map[string]func(*Post) int64 {
+	return map[string]func(*Post) int64{
+		"reach":  func(p *Post) int64 { return p.Reach },
+		"views":  func(p *Post) int64 { return p.Impressions },
+		"saved":  func(p *Post) int64 { return p.Bookmarks },
+		"shares": func(p *Post) int64 { return p.Reposts },
+	}
 }
 
 // media serves GET /{version}/{ig-user-id}/media: the account's media,
@@ -258,9 +299,17 @@ func (g *instagramSim) media(c *apiCall) (int, any) {
 	}
 	has := func(n string) bool { return fields[n].name != "" }
 	ps, a := g.state(), c.acct
+	if has("insights") {
+		if _, st, b, ok := g.postInsights(fields["insights"].spec, igMediaMetrics(), &Post{}); !ok {
+			return st, b
+		}
+	}
 	return g.timeline(c, func(k int64, created time.Time) any {
 		p := ps.post(a, k, c.now)
 		out := igMedia{ID: p.ID}
+		if has("insights") {
+			out.Insights, _, _, _ = g.postInsights(fields["insights"].spec, igMediaMetrics(), &p)
+		}
 		if has("caption") {
 			out.Caption = p.Text
 		}

@@ -13,6 +13,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -90,6 +91,7 @@ type metaSim struct {
 	bucMsg   string        // and its message
 	bucAll   bool          // /me/accounts counts against the BUC limit too
 	noun     string        // what the consent page lists: "Page", "Instagram account"
+	retired  []string      // insights metrics retired on top of MetaRetired
 	traceSeq atomic.Uint64 // makes fbtrace_id values
 }
 
@@ -517,7 +519,7 @@ var metaConsentPage = template.Must(template.New("consent").Parse(`<!doctype htm
 <form method="post" action="{{.Action}}">
 {{range $k, $v := .Params}}<input type="hidden" name="{{$k}}" value="{{index $v 0}}">
 {{end}}<fieldset><legend>Choose the {{.Noun}} to share</legend>
-{{range $i, $a := .Accounts}}<label><input type="radio" name="account" value="{{$a.ID}}"{{if eq $i 0}} checked{{end}}> {{$a.Name}} (@{{$a.Handle}}, {{$a.Followers}} followers)</label><br>
+{{range $i, $a := .Accounts}}<label><input type="checkbox" name="account" value="{{$a.ID}}"{{if eq $i 0}} checked{{end}}> {{$a.Name}} (@{{$a.Handle}}, {{$a.Followers}} followers)</label><br>
 {{end}}</fieldset>
 <button type="submit" name="decision" value="allow">Continue</button>
 <button type="submit" name="decision" value="deny">Cancel</button>
@@ -560,7 +562,8 @@ func (m *metaSim) dialogPage(w http.ResponseWriter, r *http.Request) {
 
 // dialogDecision serves POST /{version}/dialog/oauth, the consent form:
 // decision=deny redirects with Meta's error parameters; otherwise the user
-// grants the requested permissions for account (default: the first) and is
+// grants the requested permissions for every ticked account (default: the
+// first; a login managing several Pages shares each one ticked) and is
 // redirected with a code. Like Meta, the redirect carries the "#_=_"
 // fragment.
 func (m *metaSim) dialogDecision(w http.ResponseWriter, r *http.Request) {
@@ -572,13 +575,16 @@ func (m *metaSim) dialogDecision(w http.ResponseWriter, r *http.Request) {
 	}
 	ar, err := m.parseAuthRequest(r.Form)
 	ps := m.state()
-	id := r.Form.Get("account")
-	if id == "" {
-		id = ps.accounts[0].ID
+	ids := slices.Compact(slices.Clone(r.Form["account"]))
+	if len(ids) == 0 {
+		ids = []string{ps.accounts[0].ID}
 	}
-	if _, ok := ps.byID[id]; err == nil && !ok {
-		err = errors.New("account " + id + " does not exist")
+	for _, id := range ids {
+		if _, ok := ps.byID[id]; err == nil && !ok {
+			err = errors.New("account " + id + " does not exist")
+		}
 	}
+	id := ids[0]
 	m.recordOAuth(MetaEndpointDialog, ar.clientID, id, err != nil)
 	if err != nil {
 		authorizeError(w, err)
@@ -600,6 +606,7 @@ func (m *metaSim) dialogDecision(w http.ResponseWriter, r *http.Request) {
 			clientID:    ar.clientID,
 			redirectURI: ar.redirectURI,
 			accountID:   id,
+			others:      ids[1:],
 			scope:       ar.scope,
 		}))
 	}

@@ -104,6 +104,9 @@ type Post struct {
 	Quotes      int64  `json:"quotes"`
 	Bookmarks   int64  `json:"bookmarks"`
 	Impressions int64  `json:"impressions"`
+	// Reach is the number of accounts that saw the post: a share of its
+	// impressions (Meta's post insights).
+	Reach int64 `json:"reach"`
 }
 
 // account is an Account with the parameters of its curves.
@@ -272,6 +275,7 @@ func (a *account) post(k int64, id string, t time.Time) Post {
 	p.Quotes = int64(quotes * g)
 	p.Bookmarks = int64(bookmarks * g)
 	p.Impressions = int64(impressions * gi)
+	p.Reach = int64(float64(p.Impressions) * (0.5 + 0.3*u(8)))
 	return p
 }
 

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +41,7 @@ type authCode struct {
 	clientID    string
 	redirectURI string
 	accountID   string
+	others      []string // further accounts the user shared (Meta: several Pages)
 	scope       string
 	challenge   string
 	method      string // "S256" or "plain"; "" when the flow has no PKCE
@@ -52,13 +55,29 @@ type grant struct {
 	platform  topics.Platform
 	clientID  string
 	accountID string
-	scope     string
-	refresh   bool
+	// others are the further accounts the grant covers: a Facebook login
+	// that manages several Pages (or their Instagram accounts) shares
+	// each one the user ticked on the consent page. accountID is the
+	// first.
+	others  []string
+	scope   string
+	refresh bool
 	// page marks a Meta Page access token, derived from a user token by
-	// /me/accounts; pair is then that user token, and vice versa.
+	// /me/accounts; pair is then that user token.
 	page    bool
 	expires time.Time // zero: never
 	pair    string    // the other token issued with this one
+	// pages are the Page access tokens derived from this user token, by
+	// Page id; they are revoked with it.
+	pages map[string]string
+}
+
+// accounts returns every account the grant covers, accountID first.
+func (g *grant) accounts() []string { return append([]string{g.accountID}, g.others...) }
+
+// covers reports whether the grant covers account id.
+func (g *grant) covers(id string) bool {
+	return id == g.accountID || slices.Contains(g.others, id)
 }
 
 // usableBy reports whether app clientID may refresh or revoke the token.
@@ -168,7 +187,7 @@ func (s *Server) redeem(p topics.Platform, code, clientID, redirectURI, verifier
 		e.reason = reasonVerifier
 		return tokenPair{}, e
 	}
-	tp := s.issueLocked(p, clientID, c.accountID, c.scope, s.now().Add(ttl))
+	tp := s.issueLocked(p, clientID, c.accountID, c.others, c.scope, s.now().Add(ttl))
 	c.issued = append(c.issued, tp.access)
 	if tp.refresh != "" {
 		c.issued = append(c.issued, tp.refresh)
@@ -191,7 +210,7 @@ func (s *Server) rotate(p topics.Platform, refresh, clientID string) (tokenPair,
 	if a, ok := s.tokens[g.pair]; ok {
 		a.pair = ""
 	}
-	return s.issueLocked(p, clientID, g.accountID, g.scope, s.now().Add(AccessTTL)), nil
+	return s.issueLocked(p, clientID, g.accountID, g.others, g.scope, s.now().Add(AccessTTL)), nil
 }
 
 // extend issues a new access token, valid for ttl, for the grant of a valid
@@ -214,27 +233,53 @@ func (s *Server) extend(p topics.Platform, token, clientID string, ttl time.Dura
 	case !g.usableBy(clientID):
 		return tokenPair{}, fail(reasonOtherClient)
 	}
-	return s.issueLocked(p, clientID, g.accountID, g.scope, s.now().Add(ttl)), nil
+	return s.issueLocked(p, clientID, g.accountID, g.others, g.scope, s.now().Add(ttl)), nil
 }
 
-// pageToken returns the Page access token derived from user token user, a
-// valid access token of platform p, issuing it on first use. It shares the
-// user token's app, scope and expiry, and the two are revoked together.
-func (s *Server) pageToken(p topics.Platform, user string) (string, bool) {
+// pageToken returns the access token of Page page derived from user token
+// user, a valid access token of platform p whose grant covers page,
+// issuing it on first use. It shares the user token's app, scope and
+// expiry, and is revoked with it.
+func (s *Server) pageToken(p topics.Platform, user, page string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, ok := s.accessLocked(p, user)
-	if !ok || g.page {
+	if !ok || g.page || !g.covers(page) {
 		return "", false
 	}
-	if pg, ok := s.tokens[g.pair]; ok && pg.page {
-		return g.pair, true
+	if tok, ok := g.pages[page]; ok {
+		if pg, ok := s.tokens[tok]; ok && pg.page {
+			return tok, true
+		}
 	}
 	s.sweepLocked()
 	tok := newSecret()
-	s.tokens[tok] = &grant{platform: p, clientID: g.clientID, accountID: g.accountID, scope: g.scope, page: true, expires: g.expires, pair: user}
-	g.pair = tok
+	s.tokens[tok] = &grant{platform: p, clientID: g.clientID, accountID: page, scope: g.scope, page: true, expires: g.expires, pair: user}
+	if g.pages == nil {
+		g.pages = map[string]string{}
+	}
+	g.pages[page] = tok
 	return tok, true
+}
+
+// Unshare removes account id from the grant of user token token, as when
+// the user unticks a Page in the platform's business integration
+// settings: the token stops listing and reaching it, and the Page token
+// derived for it is revoked. It reports whether the token was valid and
+// covered id. The grant's first account cannot be removed.
+func (s *Server) Unshare(p topics.Platform, token, id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.accessLocked(p, token)
+	if !ok || g.page || !slices.Contains(g.others, id) {
+		return false
+	}
+	g.others = slices.DeleteFunc(slices.Clone(g.others), func(o string) bool { return o == id })
+	if tok, ok := g.pages[id]; ok {
+		delete(s.tokens, tok)
+		delete(g.pages, id)
+	}
+	return true
 }
 
 // access returns the grant of a valid access token of platform p.
@@ -258,15 +303,15 @@ func (s *Server) expiredLocked(g *grant) bool {
 
 // issueLocked creates an access token expiring at expires, and a refresh
 // token when scope has offline.access.
-func (s *Server) issueLocked(p topics.Platform, clientID, accountID, scope string, expires time.Time) tokenPair {
+func (s *Server) issueLocked(p topics.Platform, clientID, accountID string, others []string, scope string, expires time.Time) tokenPair {
 	s.sweepLocked()
 	tp := tokenPair{access: newSecret(), expires: expires, scope: scope, accountID: accountID}
-	g := &grant{platform: p, clientID: clientID, accountID: accountID, scope: scope, expires: tp.expires}
+	g := &grant{platform: p, clientID: clientID, accountID: accountID, others: slices.Clone(others), scope: scope, expires: tp.expires}
 	s.tokens[tp.access] = g
 	if hasScope(scope, "offline.access") {
 		tp.refresh = newSecret()
 		g.pair = tp.refresh
-		s.tokens[tp.refresh] = &grant{platform: p, clientID: clientID, accountID: accountID, scope: scope, refresh: true, pair: tp.access}
+		s.tokens[tp.refresh] = &grant{platform: p, clientID: clientID, accountID: accountID, others: slices.Clone(others), scope: scope, refresh: true, pair: tp.access}
 	}
 	return tp
 }
@@ -282,13 +327,28 @@ func (s *Server) issueLocked(p topics.Platform, clientID, accountID, scope strin
 // token; the user manages the account's Page (Facebook) or the Page the
 // Instagram account is connected to, so /me/accounts lists it.
 func (s *Server) IssueToken(p topics.Platform, accountID string) (access, refresh string, expiry time.Time, err error) {
-	ps, _, err := s.lookup(p, accountID)
-	if err != nil {
-		return "", "", time.Time{}, err
+	return s.IssueGrant(p, accountID)
+}
+
+// IssueGrant is IssueToken for a user who shares several accounts in one
+// authorization: a Facebook login managing several Pages (Facebook), or
+// Pages connected to several Instagram accounts (Instagram). /me/accounts
+// lists every one of accountIDs, in order; the first is the grant's own
+// (X and LinkedIn tokens reach only that one). It fails for an unknown
+// platform or account, or without accountIDs.
+func (s *Server) IssueGrant(p topics.Platform, accountIDs ...string) (access, refresh string, expiry time.Time, err error) {
+	if len(accountIDs) == 0 {
+		return "", "", time.Time{}, fmt.Errorf("sim: issue grant: no account")
+	}
+	var ps *platformState
+	for _, id := range accountIDs {
+		if ps, _, err = s.lookup(p, id); err != nil {
+			return "", "", time.Time{}, err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tp := s.issueLocked(p, IssuedClientID, accountID, ps.impl.fullScope(), s.now().Add(ps.impl.tokenTTL()))
+	tp := s.issueLocked(p, IssuedClientID, accountIDs[0], accountIDs[1:], ps.impl.fullScope(), s.now().Add(ps.impl.tokenTTL()))
 	return tp.access, tp.refresh, tp.expires, nil
 }
 
@@ -336,7 +396,15 @@ func (s *Server) revokeLocked(token string) bool {
 	}
 	delete(s.tokens, token)
 	if g.pair != "" {
+		if u, ok := s.tokens[g.pair]; ok {
+			for _, pt := range u.pages {
+				delete(s.tokens, pt)
+			}
+		}
 		delete(s.tokens, g.pair)
+	}
+	for _, pt := range g.pages {
+		delete(s.tokens, pt)
 	}
 	return true
 }

@@ -47,6 +47,10 @@ type FetchRequest struct {
 	// PostsSince is the cursor for incremental post fetches; empty means
 	// the connector's default window.
 	PostsSince string `json:"posts_since,omitempty"`
+	// Backfill asks for the account's history too, where the platform
+	// serves it (the scheduler's first fetch of a link implies it; an
+	// operator may ask again: a re-run changes no answer).
+	Backfill bool `json:"backfill,omitempty"`
 }
 
 // RawPayload is everything one fetch read from a platform: the account
@@ -64,6 +68,10 @@ type RawPayload struct {
 	Account []byte `json:"account"`
 	// PostPages are the posts calls' response bodies, newest first.
 	PostPages [][]byte `json:"post_pages,omitempty"`
+	// Insights are the account insights calls' response bodies: daily
+	// followers (history) and insights, parsed by the platform's
+	// InsightsParser. Optional.
+	Insights [][]byte `json:"insights,omitempty"`
 }
 
 // AccountSnapshot is one observation of an account's counters, normalized
@@ -141,6 +149,9 @@ type FetchOutcome struct {
 	// or -1 when unknown.
 	Remaining int       `json:"remaining"`
 	At        time.Time `json:"at"`
+	// SkippedMetrics names the metrics the platform no longer serves that
+	// the fetch left out (counted, never an error). Optional.
+	SkippedMetrics []string `json:"skipped_metrics,omitempty"`
 }
 
 // DeadLetter carries a record that could not be processed, with the reason

@@ -73,6 +73,14 @@ type Harness struct {
 	// Sim adjusts the simulator's config for every check (e.g. to register
 	// the app). Optional.
 	Sim func(*sim.Config)
+	// MultiAccount is true for platforms whose grants cover several
+	// accounts (Facebook Pages, Instagram accounts): Fetch must read each
+	// one asked for.
+	MultiAccount bool
+	// RetiredMetric is a metric the connector reads that Retire makes the
+	// simulator refuse as retired; empty for platforms without insights.
+	RetiredMetric string
+	Retire        func(c *sim.Config, names []string)
 }
 
 // RateLimitCase is one way a platform signals throttling: a simulator
@@ -99,6 +107,8 @@ func (h Harness) validate() error {
 		return errors.New("no WantAccount or WantPost")
 	case len(h.RateLimits) == 0:
 		return errors.New("no RateLimits")
+	case h.RetiredMetric != "" && h.Retire == nil:
+		return errors.New("RetiredMetric without Retire")
 	}
 	return nil
 }
@@ -125,6 +135,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("PermanentNotRetried", func(t *testing.T) { testPermanent(t, h) })
 	t.Run("Cancellation", func(t *testing.T) { testCancellation(t, h) })
 	t.Run("ParsersRejectGarbage", func(t *testing.T) { testParsers(t, h) })
+	t.Run("ExactAccount", func(t *testing.T) { testExactAccount(t, h) })
+	t.Run("InsightsAndHistory", func(t *testing.T) { testInsights(t, h) })
+	t.Run("RetiredMetricSkipped", func(t *testing.T) { testRetiredMetric(t, h) })
 }
 
 func testRegistered(t *testing.T, h Harness) {

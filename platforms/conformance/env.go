@@ -180,7 +180,7 @@ func (e *Env) Fetch(ctx context.Context, tok *oauth2.Token, cursor string) (*pla
 	if tok != nil {
 		e.Remember(tok.AccessToken, tok.RefreshToken)
 	}
-	f, err := e.Conn.Fetch(ctx, tok, cursor)
+	f, err := e.Conn.Fetch(ctx, tok, platforms.Request{Cursor: cursor})
 	e.Remember()
 	return f, err
 }

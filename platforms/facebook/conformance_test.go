@@ -49,19 +49,23 @@ var harness = conformance.Harness{
 		return platforms.PostData{
 			ID: p.ID, CreatedAt: p.CreatedAt, Text: p.Text, Permalink: p.Permalink,
 			Likes: p.Likes, Comments: p.Replies, Shares: p.Reposts,
+			Reach: p.Reach, Views: p.Impressions,
 		}
 	},
+	MultiAccount:          true,
+	RetiredMetric:         "page_views_total",
+	Retire:                func(c *sim.Config, names []string) { c.Facebook.RetiredMetrics = names },
 	ExchangeTTL:           sim.MetaLongLivedTTL,
 	RefreshNeedsLiveToken: true,
 	RateLimits: []conformance.RateLimitCase{
 		{
 			Name:  "app limit (code 4)",
-			Sim:   func(c *sim.Config) { c.Facebook.App = sim.Limit{Requests: 3} },
+			Sim:   func(c *sim.Config) { c.Facebook.App = sim.Limit{Requests: 4} },
 			Check: checkMeta(4, false),
 		},
 		{
 			Name:  "Page business use case (code 80001)",
-			Sim:   func(c *sim.Config) { c.Facebook.Page = sim.Limit{Requests: 2} },
+			Sim:   func(c *sim.Config) { c.Facebook.Page = sim.Limit{Requests: 3} },
 			Check: checkMeta(80001, true),
 		},
 		{

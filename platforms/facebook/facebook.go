@@ -15,13 +15,15 @@
 // [Connector.Refresh] exchanges a still-valid long-lived token for a new
 // one; an expired token needs a new login.
 //
-// Pulse links one Page per login: the user picks it in Facebook Login's
-// dialog. A fetch finds it and its Page access token with
-// GET /v24.0/me/accounts (the first Page listed, if the user granted
-// several), then reads the Page (GET /v24.0/{page-id}) and its posts
-// (GET /v24.0/{page-id}/posts), returning the raw bodies for the pipeline
-// to store and parse with [Connector.ParseAccount] and
-// [Connector.ParsePosts].
+// One login may share several Pages; [Connector.Accounts] lists them and
+// the user picks which to link, each its own link. A fetch finds the
+// link's Page and its Page access token with GET /v24.0/me/accounts,
+// then reads the Page (GET /v24.0/{page-id}), its posts with their
+// insights (GET /v24.0/{page-id}/posts) and the Page's daily insights
+// (GET /v24.0/{page-id}/insights), returning the raw bodies for the
+// pipeline to store and parse with [Connector.ParseAccount],
+// [Connector.ParsePosts] and [Connector.ParseInsights]. The metric names
+// of the pinned version are in [Metrics] and [PostMetrics].
 package facebook
 
 import (
@@ -66,6 +68,29 @@ const (
 	PostFields = "id,message,created_time,permalink_url,shares," +
 		"reactions.summary(total_count).limit(0),comments.summary(total_count).limit(0)"
 )
+
+// Metrics are the Page insights read per day, by pinned Graph API
+// version: page_follows is the Page's followers at each day's end (the
+// history a new link backfills). page_impressions* and page_fans were
+// retired in 2025; their successors are the media-view metrics.
+var Metrics = map[string][]meta.Metric{
+	"v24.0": {
+		{Name: "page_follows", Role: meta.RoleFollowers},
+		{Name: "page_total_media_view_unique", Role: meta.RoleReach},
+		{Name: "page_media_view", Role: meta.RoleViews},
+		{Name: "page_views_total", Role: meta.RoleProfileViews},
+	},
+}
+
+// PostMetrics are the post insights read with each post (lifetime), by
+// pinned Graph API version. Shares come from the shares field; Facebook
+// reports no saves.
+var PostMetrics = map[string][]meta.Metric{
+	"v24.0": {
+		{Name: "post_total_media_view_unique", Role: meta.RoleReach},
+		{Name: "post_media_view", Role: meta.RoleViews},
+	},
+}
 
 // Connector is the Facebook implementation of [platforms.Connector]. It is
 // safe for concurrent use; its fields are set once by [New].

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -74,7 +75,7 @@ func TestRegisteredAppAndProof(t *testing.T) {
 	}
 	_, err = wrong.Refresh(ctx, tok)
 	e.ExpectError(err, platforms.Permanent)
-	_, err = wrong.Fetch(ctx, tok, "")
+	_, err = wrong.Fetch(ctx, tok, platforms.Request{})
 	if pe := e.ExpectError(err, platforms.Permanent); pe.Code != 100 || pe.Op != opPages {
 		t.Errorf("wrong proof: %+v", pe)
 	}
@@ -117,19 +118,22 @@ func graphStub(t *testing.T, userToken, pageToken string) *Connector {
 	})
 	mux.HandleFunc("GET /v24.0/2/posts", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		if r.Header.Get("Authorization") != "Bearer "+pageToken || q.Get("fields") != PostFields || q.Get("limit") != "25" {
+		if r.Header.Get("Authorization") != "Bearer "+pageToken || !strings.HasPrefix(q.Get("fields"), PostFields+",insights.metric(") || q.Get("limit") != "25" {
 			http.Error(w, `{"error":{"message":"wrong token or fields","code":100}}`, http.StatusBadRequest)
 			return
 		}
 		switch q.Get("until") {
 		case "":
 			fmt.Fprintf(w, `{"data":[{"id":"2_9","created_time":"2026-11-25T09:00:00+0000","message":"new"}],`+
-				`"paging":{"previous":"x","next":"https://graph.facebook.com/v24.0/2/posts?until=1764000000&access_token=%s&limit=25&fields=%s"}}`, pageToken, PostFields)
+				`"paging":{"previous":"x","next":"https://graph.facebook.com/v24.0/2/posts?until=1764000000&access_token=%s&limit=25&fields=%s"}}`, pageToken, url.QueryEscape(q.Get("fields")))
 		case "1764000000":
 			fmt.Fprint(w, `{"data":[{"id":"2_8","created_time":"2026-11-24T15:00:00+0000","story":"Mine updated their cover photo."}],"paging":{"previous":"y"}}`)
 		default:
 			http.Error(w, `{"error":{"message":"bad until","code":100}}`, http.StatusBadRequest)
 		}
+	})
+	mux.HandleFunc("GET /v24.0/2/insights", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"data":[{"name":"page_follows","period":"day","values":[{"value":41,"end_time":"2026-11-25T00:00:00+0000"}]}]}`)
 	})
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
@@ -144,11 +148,11 @@ func graphStub(t *testing.T, userToken, pageToken string) *Connector {
 
 func TestFetchPicksPageAndFollowsTimePaging(t *testing.T) {
 	c := graphStub(t, "user-token-value", "page-token-value")
-	f, err := c.Fetch(t.Context(), &oauth2.Token{AccessToken: "user-token-value"}, "")
+	f, err := c.Fetch(t.Context(), &oauth2.Token{AccessToken: "user-token-value"}, platforms.Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.AccountID != "2" || f.Calls != 4 || len(f.PostBodies) != 2 || f.Limit.UsagePct != 3 {
+	if f.AccountID != "2" || f.Calls != 5 || len(f.PostBodies) != 2 || len(f.InsightBodies) != 1 || f.Limit.UsagePct != 3 {
 		t.Fatalf("fetch %+v", f)
 	}
 	if a, _ := c.ParseAccount(f.AccountBody); a != (platforms.Account{ID: "2", Followers: 42}) {
@@ -162,7 +166,7 @@ func TestFetchPicksPageAndFollowsTimePaging(t *testing.T) {
 		t.Errorf("NextCursor %s, want %s", f.NextCursor, want)
 	}
 
-	_, err = c.Fetch(t.Context(), &oauth2.Token{AccessToken: "stale-user-token"}, "")
+	_, err = c.Fetch(t.Context(), &oauth2.Token{AccessToken: "stale-user-token"}, platforms.Request{})
 	var pe *platforms.Error
 	if !errors.As(err, &pe) || pe.Class != platforms.Reauth || strings.Contains(err.Error(), "stale-user-token") {
 		t.Errorf("echoed token: %v", err)

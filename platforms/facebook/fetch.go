@@ -3,8 +3,10 @@ package facebook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -15,9 +17,10 @@ import (
 
 // Operation names used in platforms.Error.Op.
 const (
-	opPages   = "fetch pages"
-	opAccount = "fetch account"
-	opPosts   = "fetch posts"
+	opPages    = "fetch pages"
+	opAccount  = "fetch account"
+	opPosts    = "fetch posts"
+	opInsights = "fetch insights"
 )
 
 // accountsBody is a /me/accounts page: the Pages the user granted, with
@@ -26,21 +29,30 @@ type accountsBody struct {
 	Data []struct {
 		ID          string   `json:"id"`
 		Name        string   `json:"name"`
+		Username    string   `json:"username"`
 		AccessToken string   `json:"access_token"`
 		Tasks       []string `json:"tasks"`
 	} `json:"data"`
 	Paging meta.Paging `json:"paging"`
 }
 
-// Fetch reads the user token's Page and its posts:
+// Fetch reads the Page req.AccountID with the user token:
 //
-//  1. GET /v24.0/me/accounts (user token): the first Page listed, and its
-//     Page access token; a token that grants no Page is Permission.
+//  1. GET /v24.0/me/accounts (user token): the Page and its Page access
+//     token. A Page the login no longer shares is Reauth, naming the Page
+//     (the user must relink and tick it); a token that grants no Page is
+//     Permission. An empty req.AccountID takes the first Page listed.
 //  2. GET /v24.0/{page-id}?fields=PageFields (Page token): the account
-//     body.
-//  3. GET /v24.0/{page-id}/posts?fields=PostFields&limit=25 (Page token),
-//     newest first, following paging.cursors.after up to MaxPostPages
-//     pages.
+//     body; an answer for another Page is Permanent, never a result.
+//  3. GET /v24.0/{page-id}/posts?fields=PostFields,insights.metric(PostMetrics)&limit=25
+//     (Page token), newest first, following paging.cursors.after up to
+//     MaxPostPages pages.
+//  4. GET /v24.0/{page-id}/insights?metric=Metrics&period=day (Page
+//     token): yesterday and today or, on req.Backfill,
+//     platforms.HistoryDays days.
+//
+// A metric Meta no longer serves (error code 100 naming it) is left out,
+// named in Fetch.Skipped, and the call made again without it.
 //
 // A non-empty cursor is the Unix time of the newest post already read:
 // only posts created at or after it are read (since=cursor; the newest
@@ -61,8 +73,9 @@ type accountsBody struct {
 // percentage of X-App-Usage and X-Business-Use-Case-Usage. The returned
 // *Fetch is never nil: on error it holds what was read before the failure,
 // with Calls and Limit for quota accounting and NextCursor still cursor.
-func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string) (*platforms.Fetch, error) {
+func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, req platforms.Request) (*platforms.Fetch, error) {
 	g := c.g
+	cursor := req.Cursor
 	f := &platforms.Fetch{NextCursor: cursor, Limit: platforms.Unknown()}
 	if tok == nil || tok.AccessToken == "" {
 		return f, g.NewError(opAccount, platforms.Reauth, 0, errors.New("no access token"))
@@ -72,25 +85,22 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string)
 	}
 	s := g.NewSession(f)
 
-	var accts accountsBody
-	q := url.Values{"fields": {"id,name,access_token,tasks"}, "limit": {"100"}}
-	if _, err := s.Get(ctx, opPages, "/me/accounts", q, tok.AccessToken, func(b []byte) *platforms.Error {
-		accts = accountsBody{}
-		if err := httpx.DecodeObject(b, &accts); err != nil {
-			return g.Malformed(opPages, err)
-		}
-		return nil
-	}); err != nil {
+	accts, err := c.pages(ctx, s, tok)
+	if err != nil {
 		return f, err
 	}
 	var pageID, pageToken string
 	for _, p := range accts.Data {
-		if p.ID != "" && p.AccessToken != "" {
+		if p.ID != "" && p.AccessToken != "" && (req.AccountID == "" || p.ID == req.AccountID) {
 			pageID, pageToken = p.ID, p.AccessToken
 			break
 		}
 	}
-	if pageID == "" {
+	switch {
+	case pageID == "" && req.AccountID != "" && len(accts.Data) > 0:
+		return f, g.NewError(opPages, platforms.Reauth, 0, fmt.Errorf(
+			"Page %s is no longer shared with Pulse: the user must link again and select it in Facebook Login", req.AccountID))
+	case pageID == "":
 		return f, g.NewError(opPages, platforms.Permission, 0,
 			errors.New("the token grants no Page: the user must select a Page in Facebook Login, with pages_show_list"))
 	}
@@ -104,6 +114,9 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string)
 		if p.ID == "" {
 			return g.NewError(opAccount, platforms.Permanent, 0, errors.New("no Page id in response"))
 		}
+		if p.ID != pageID {
+			return g.NewError(opAccount, platforms.Permanent, 0, fmt.Errorf("asked for Page %s, the response is for Page %s", pageID, p.ID))
+		}
 		return nil
 	})
 	if err != nil {
@@ -111,16 +124,72 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string)
 	}
 	f.AccountBody, f.AccountID = body, pageID
 
-	q = url.Values{"fields": {PostFields}, "limit": {strconv.Itoa(meta.PageSize)}}
-	if cursor != "" {
-		q.Set("since", cursor)
+	var newest time.Time
+	readPosts := func(fields string) error {
+		q := url.Values{"fields": {fields}, "limit": {strconv.Itoa(meta.PageSize)}}
+		if cursor != "" {
+			q.Set("since", cursor)
+		}
+		var err error
+		newest, err = s.ReadList(ctx, opPosts, path+"/posts", q, pageToken, decodePage)
+		return err
 	}
-	newest, err := s.ReadList(ctx, opPosts, path+"/posts", q, pageToken, decodePage)
+	ok, err := meta.WithMetrics(f, meta.Names(PostMetrics[meta.Version]), func(names []string) error {
+		return readPosts(PostFields + "," + meta.InsightsField(names))
+	})
+	if err == nil && !ok {
+		err = readPosts(PostFields)
+	}
 	if err != nil {
+		return f, err
+	}
+	since, until := meta.InsightRange(g.Now(), req.Backfill)
+	if err := s.ReadInsights(ctx, opInsights, path, Metrics[meta.Version], since, until, pageToken); err != nil {
 		return f, err
 	}
 	f.NextCursor = meta.NextCursor(cursor, newest)
 	return f, nil
+}
+
+// pages reads /me/accounts with the user token.
+func (c *Connector) pages(ctx context.Context, s *meta.Session, tok *oauth2.Token) (accountsBody, error) {
+	g := c.g
+	var accts accountsBody
+	q := url.Values{"fields": {"id,name,username,access_token,tasks"}, "limit": {"100"}}
+	_, err := s.Get(ctx, opPages, "/me/accounts", q, tok.AccessToken, func(b []byte) *platforms.Error {
+		accts = accountsBody{}
+		if err := httpx.DecodeObject(b, &accts); err != nil {
+			return g.Malformed(opPages, err)
+		}
+		return nil
+	})
+	return accts, err
+}
+
+// Accounts lists the Pages the login shares (GET /v24.0/me/accounts), in
+// Meta's order, for the user to choose which to link: ID, and Handle the
+// Page's username (its name when it has none). Errors are as Fetch's.
+func (c *Connector) Accounts(ctx context.Context, tok *oauth2.Token) ([]platforms.Account, error) {
+	if tok == nil || tok.AccessToken == "" {
+		return nil, c.g.NewError(opPages, platforms.Reauth, 0, errors.New("no access token"))
+	}
+	f := &platforms.Fetch{Limit: platforms.Unknown()}
+	accts, err := c.pages(ctx, c.g.NewSession(f), tok)
+	if err != nil {
+		return nil, err
+	}
+	var out []platforms.Account
+	for _, p := range accts.Data {
+		if p.ID == "" {
+			continue
+		}
+		h := p.Username
+		if h == "" {
+			h = p.Name
+		}
+		out = append(out, platforms.Account{ID: p.ID, Handle: h})
+	}
+	return out, nil
 }
 
 // decodePage reads what Fetch needs from a posts page: the posts'

@@ -35,8 +35,9 @@ type postsBody struct {
 		Shares       struct {
 			Count int64 `json:"count"`
 		} `json:"shares"`
-		Reactions edgeSummary `json:"reactions"`
-		Comments  edgeSummary `json:"comments"`
+		Reactions edgeSummary        `json:"reactions"`
+		Comments  edgeSummary        `json:"comments"`
+		Insights  *meta.PostInsights `json:"insights"`
 	} `json:"data"`
 	Paging meta.Paging `json:"paging"`
 }
@@ -75,7 +76,8 @@ func (c *Connector) ParseAccount(body []byte) (platforms.Account, error) {
 // keeping Meta's order (newest first). Text is the message (the story, e.g.
 // "… updated their cover photo", when there is none); Likes is the
 // reactions' total, Comments the comments' total, Shares shares.count;
-// Views is 0 (Meta reports views as Page insights only). Permalink is
+// Reach and Views are the post's insights (PostMetrics), 0 when absent.
+// Permalink is
 // permalink_url, or https://www.facebook.com/<post id>. A page without data
 // yields an empty slice. It fails when body is not a JSON object, or a post
 // has no id or an invalid created_time.
@@ -105,6 +107,7 @@ func (c *Connector) ParsePosts(body []byte) ([]platforms.PostData, error) {
 		if link == "" {
 			link = permalinkPrefix + url.PathEscape(p.ID)
 		}
+		ins := p.Insights.Values(PostMetrics[meta.Version])
 		out = append(out, platforms.PostData{
 			ID:        p.ID,
 			CreatedAt: created,
@@ -113,7 +116,20 @@ func (c *Connector) ParsePosts(body []byte) ([]platforms.PostData, error) {
 			Likes:     p.Reactions.Summary.TotalCount,
 			Comments:  p.Comments.Summary.TotalCount,
 			Shares:    p.Shares.Count,
+			Reach:     ins[meta.RoleReach],
+			Views:     ins[meta.RoleViews],
 		})
 	}
 	return out, nil
+}
+
+// ParseInsights decodes a Page insights body (one of Fetch.InsightBodies)
+// into days, oldest first, by the roles of Metrics: Followers is
+// page_follows.
+func (c *Connector) ParseInsights(body []byte) ([]platforms.DayMetrics, error) {
+	days, err := meta.ParseInsights(body, Metrics[meta.Version])
+	if err != nil {
+		return nil, fmt.Errorf("facebook: parse insights: %w", err)
+	}
+	return days, nil
 }

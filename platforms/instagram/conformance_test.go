@@ -49,19 +49,23 @@ var harness = conformance.Harness{
 		return platforms.PostData{
 			ID: p.ID, CreatedAt: p.CreatedAt, Text: p.Text, Permalink: p.Permalink,
 			Likes: p.Likes, Comments: p.Replies,
+			Reach: p.Reach, Views: p.Impressions, Saves: p.Bookmarks, Shares: p.Reposts,
 		}
 	},
+	MultiAccount:          true,
+	RetiredMetric:         "profile_views",
+	Retire:                func(c *sim.Config, names []string) { c.Instagram.RetiredMetrics = names },
 	ExchangeTTL:           sim.MetaLongLivedTTL,
 	RefreshNeedsLiveToken: true,
 	RateLimits: []conformance.RateLimitCase{
 		{
 			Name:  "app limit (code 4)",
-			Sim:   func(c *sim.Config) { c.Instagram.App = sim.Limit{Requests: 3} },
+			Sim:   func(c *sim.Config) { c.Instagram.App = sim.Limit{Requests: 4} },
 			Check: checkMeta(4, false),
 		},
 		{
 			Name:  "200 calls per account per hour (code 80002)",
-			Sim:   func(c *sim.Config) { c.Instagram.User = sim.Limit{Requests: 3} },
+			Sim:   func(c *sim.Config) { c.Instagram.User = sim.Limit{Requests: 4} },
 			Check: checkMeta(80002, true),
 		},
 		{

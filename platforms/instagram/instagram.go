@@ -89,6 +89,30 @@ const (
 	instagramLoginHost = "graph.instagram.com"
 )
 
+// Metrics are the account insights read per day, by pinned Graph API
+// version: follower_count is each day's net change of followers (the
+// history a new link backfills, counted back from followers_count).
+// impressions was retired in v22.0 for views.
+var Metrics = map[string][]meta.Metric{
+	"v24.0": {
+		{Name: "follower_count", Role: meta.RoleFollowerGain},
+		{Name: "reach", Role: meta.RoleReach},
+		{Name: "views", Role: meta.RoleViews},
+		{Name: "profile_views", Role: meta.RoleProfileViews},
+	},
+}
+
+// PostMetrics are the media insights read with each media (lifetime), by
+// pinned Graph API version.
+var PostMetrics = map[string][]meta.Metric{
+	"v24.0": {
+		{Name: "reach", Role: meta.RoleReach},
+		{Name: "views", Role: meta.RoleViews},
+		{Name: "saved", Role: meta.RoleSaves},
+		{Name: "shares", Role: meta.RoleShares},
+	},
+}
+
 // Connector is the Instagram implementation of [platforms.Connector]. It
 // is safe for concurrent use; its fields are set once by [New].
 type Connector struct {

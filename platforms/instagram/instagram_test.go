@@ -70,7 +70,7 @@ func TestTheInstagramAccountIsFound(t *testing.T) {
 			fmt.Fprint(w, `{"data":[{"id":"1"},{"id":"2","instagram_business_account":{"id":"17841400000000042"}}]}`)
 		case "/v24.0/17841400000000042":
 			fmt.Fprint(w, `{"id":"17841400000000042","username":"pulse","followers_count":10,"follows_count":2,"media_count":0}`)
-		case "/v24.0/17841400000000042/media":
+		case "/v24.0/17841400000000042/media", "/v24.0/17841400000000042/insights":
 			fmt.Fprint(w, `{"data":[]}`)
 		default:
 			http.Error(w, `{"error":{"message":"unexpected","code":100}}`, http.StatusBadRequest)
@@ -78,8 +78,8 @@ func TestTheInstagramAccountIsFound(t *testing.T) {
 	}))
 	defer ts.Close()
 	c, _ := New(platforms.Config{BaseURL: ts.URL, HTTPClient: ts.Client()})
-	f, err := c.Fetch(t.Context(), &oauth2.Token{AccessToken: "t"}, "1764064800")
-	if err != nil || f.AccountID != "17841400000000042" || f.Calls != 3 || f.NextCursor != "1764064800" {
+	f, err := c.Fetch(t.Context(), &oauth2.Token{AccessToken: "t"}, platforms.Request{Cursor: "1764064800"})
+	if err != nil || f.AccountID != "17841400000000042" || f.Calls != 4 || f.NextCursor != "1764064800" {
 		t.Fatalf("fetch %+v, %v", f, err)
 	}
 }
@@ -148,6 +148,9 @@ func TestInstagramLogin(t *testing.T) {
 		fmt.Fprint(w, `{"data":[{"id":"18000000000000001","caption":"hi","like_count":5,"comments_count":1,"timestamp":"2026-11-25T10:00:00+0000",`+
 			`"permalink":"https://www.instagram.com/p/abc/","media_type":"IMAGE"}],"paging":{"cursors":{"before":"a","after":"b"}}}`)
 	})
+	mux.HandleFunc("GET /v24.0/me/insights", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"data":[{"name":"reach","period":"day","values":[{"value":7,"end_time":"2026-11-25T00:00:00+0000"}]}]}`)
+	})
 	ts := httptest.NewServer(mux)
 	defer ts.Close()
 	target, _ := url.Parse(ts.URL)
@@ -188,17 +191,17 @@ func TestInstagramLogin(t *testing.T) {
 		t.Errorf("expired: %v", err)
 	}
 
-	f, err := c.Fetch(t.Context(), nt, "")
+	f, err := c.Fetch(t.Context(), nt, platforms.Request{})
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
-	if f.AccountID != "17841400000000077" || f.Calls != 2 || len(f.PostBodies) != 1 || f.Limit.UsagePct != 12 {
+	if f.AccountID != "17841400000000077" || f.Calls != 3 || len(f.PostBodies) != 1 || len(f.InsightBodies) != 1 || f.Limit.UsagePct != 12 {
 		t.Errorf("fetch %+v", f)
 	}
 	if a, _ := c.ParseAccount(f.AccountBody); a != (platforms.Account{ID: "17841400000000077", Handle: "pulse", Followers: 321, Following: 12, PostsCount: 3}) {
 		t.Errorf("account %+v", a)
 	}
-	_, err = c.Fetch(t.Context(), tok, "")
+	_, err = c.Fetch(t.Context(), tok, platforms.Request{})
 	if platforms.ClassOf(err) != platforms.Reauth || strings.Contains(err.Error(), long) {
 		t.Errorf("stale token: %v", err)
 	}
@@ -207,7 +210,7 @@ func TestInstagramLogin(t *testing.T) {
 		"POST api.instagram.com/oauth/access_token", "GET graph.instagram.com/access_token",
 		"POST api.instagram.com/oauth/access_token",
 		"GET graph.instagram.com/refresh_access_token", "GET graph.instagram.com/refresh_access_token",
-		"GET graph.instagram.com/v24.0/me", "GET graph.instagram.com/v24.0/me/media",
+		"GET graph.instagram.com/v24.0/me", "GET graph.instagram.com/v24.0/me/media", "GET graph.instagram.com/v24.0/me/insights",
 		"GET graph.instagram.com/v24.0/me",
 	}
 	if !reflect.DeepEqual(rw.log, want) {

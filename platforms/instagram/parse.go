@@ -33,13 +33,14 @@ func (u *userBody) id() string {
 // mediaBody is a /{ig-user-id}/media page (fields=MediaFields).
 type mediaBody struct {
 	Data []struct {
-		ID            string `json:"id"`
-		Caption       string `json:"caption"`
-		LikeCount     int64  `json:"like_count"`
-		CommentsCount int64  `json:"comments_count"`
-		Timestamp     string `json:"timestamp"`
-		Permalink     string `json:"permalink"`
-		MediaType     string `json:"media_type"`
+		ID            string             `json:"id"`
+		Caption       string             `json:"caption"`
+		LikeCount     int64              `json:"like_count"`
+		CommentsCount int64              `json:"comments_count"`
+		Timestamp     string             `json:"timestamp"`
+		Permalink     string             `json:"permalink"`
+		MediaType     string             `json:"media_type"`
+		Insights      *meta.PostInsights `json:"insights"`
 	} `json:"data"`
 	Paging meta.Paging `json:"paging"`
 }
@@ -68,8 +69,9 @@ func (c *Connector) ParseAccount(body []byte) (platforms.Account, error) {
 
 // ParsePosts decodes a media page (one of Fetch.PostBodies), keeping Meta's
 // order (newest first). Text is the caption, Likes like_count (0 when the
-// owner hid it), Comments comments_count, Permalink permalink; Instagram
-// reports no shares, and views only as insights, so both are 0. A page
+// owner hid it), Comments comments_count, Permalink permalink; Reach,
+// Views, Saves and Shares are the media's insights (PostMetrics), 0 when
+// absent. A page
 // without data yields an empty slice. It fails when body is not a JSON
 // object, or a media has no id or an invalid timestamp.
 func (c *Connector) ParsePosts(body []byte) ([]platforms.PostData, error) {
@@ -90,6 +92,7 @@ func (c *Connector) ParsePosts(body []byte) ([]platforms.PostData, error) {
 			}
 			created = t
 		}
+		ins := m.Insights.Values(PostMetrics[meta.Version])
 		out = append(out, platforms.PostData{
 			ID:        m.ID,
 			CreatedAt: created,
@@ -97,7 +100,22 @@ func (c *Connector) ParsePosts(body []byte) ([]platforms.PostData, error) {
 			Permalink: m.Permalink,
 			Likes:     m.LikeCount,
 			Comments:  m.CommentsCount,
+			Reach:     ins[meta.RoleReach],
+			Views:     ins[meta.RoleViews],
+			Saves:     ins[meta.RoleSaves],
+			Shares:    ins[meta.RoleShares],
 		})
 	}
 	return out, nil
+}
+
+// ParseInsights decodes an account insights body (one of
+// Fetch.InsightBodies) into days, oldest first, by the roles of Metrics:
+// FollowerGain is follower_count.
+func (c *Connector) ParseInsights(body []byte) ([]platforms.DayMetrics, error) {
+	days, err := meta.ParseInsights(body, Metrics[meta.Version])
+	if err != nil {
+		return nil, fmt.Errorf("instagram: parse insights: %w", err)
+	}
+	return days, nil
 }

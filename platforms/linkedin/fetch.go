@@ -64,7 +64,8 @@ const (
 // (-1) otherwise. The returned *Fetch is never nil: on error it holds what
 // was read before the failure (whole pages only), with Calls and Limit for
 // quota accounting and NextCursor still cursor.
-func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string) (*platforms.Fetch, error) {
+func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, req platforms.Request) (*platforms.Fetch, error) {
+	cursor := req.Cursor
 	f := &platforms.Fetch{NextCursor: cursor, Limit: platforms.Unknown()}
 	if tok == nil || tok.AccessToken == "" {
 		return f, c.newError(opPage, platforms.Reauth, 0, errors.New("no access token"))
@@ -75,7 +76,7 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string)
 	}
 	s := &session{c: c, token: tok.AccessToken, f: f}
 
-	orgID, err := s.findPage(ctx)
+	orgID, err := s.findPage(ctx, req.AccountID)
 	if err != nil {
 		return f, err
 	}
@@ -110,9 +111,10 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string)
 	return f, nil
 }
 
-// findPage returns the id of the first organization the member is an
-// approved ADMINISTRATOR of.
-func (s *session) findPage(ctx context.Context) (string, error) {
+// findPage returns the id of organization want ("": the first one) if the
+// member is its approved ADMINISTRATOR. An organization the member no
+// longer administers is Reauth, naming it.
+func (s *session) findPage(ctx context.Context, want string) (string, error) {
 	c := s.c
 	var orgID string
 	q := "q=roleAssignee&role=ADMINISTRATOR&state=APPROVED"
@@ -124,10 +126,14 @@ func (s *session) findPage(ctx context.Context) (string, error) {
 		orgID = ""
 		for _, e := range acls.Elements {
 			id, ok := orgIDOf(e.Organization)
-			if ok && (e.Role == "" || e.Role == "ADMINISTRATOR") && (e.State == "" || e.State == "APPROVED") {
+			if ok && (e.Role == "" || e.Role == "ADMINISTRATOR") && (e.State == "" || e.State == "APPROVED") && (want == "" || id == want) {
 				orgID = id
 				return nil
 			}
+		}
+		if want != "" && len(acls.Elements) > 0 {
+			return c.newError(opPage, platforms.Reauth, 0, fmt.Errorf(
+				"the member no longer administers LinkedIn organization %s: an ADMINISTRATOR of it must link again", want))
 		}
 		return c.newError(opPage, platforms.Permission, 0,
 			errors.New("the member administers no LinkedIn page: an ADMINISTRATOR of the page must authorize Pulse"))

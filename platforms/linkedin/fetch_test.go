@@ -21,7 +21,7 @@ import (
 func TestFetchSnapshotAgainstSimulator(t *testing.T) {
 	e := newEnv(t, sim.Config{}, func(c *platforms.Config) { c.MaxPostPages = 2 })
 	acct := e.account(3)
-	f, err := e.conn.Fetch(t.Context(), e.token(3), "")
+	f, err := e.conn.Fetch(t.Context(), e.token(3), platforms.Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestFetchSunsetVersion(t *testing.T) {
 	e := newEnv(t, sim.Config{}, nil)
 	e.clock.Set(time.Date(2027, 7, 16, 0, 0, 0, 0, time.UTC)) // 202607 is sunset
 	tok := e.token(0)
-	f, err := e.conn.Fetch(t.Context(), tok, "")
+	f, err := e.conn.Fetch(t.Context(), tok, platforms.Request{})
 	pe := platformError(t, err, platforms.Permanent, tok.AccessToken)
 	if pe.Status != http.StatusUpgradeRequired || f.Calls != 1 || !strings.Contains(err.Error(), "NONEXISTENT_VERSION") ||
 		!strings.Contains(err.Error(), "LinkedIn-Version "+APIVersion) {
@@ -95,7 +95,7 @@ func TestFetchCursorLeavesOlderPostsOut(t *testing.T) {
 	now := e.clock.Now()
 	posts, _ := e.sim.Posts(topics.LinkedIn, acct.ID, now, 4)
 	cursor := strconv.FormatInt(posts[2].CreatedAt.UnixMilli(), 10)
-	f, err := e.conn.Fetch(t.Context(), e.token(1), cursor)
+	f, err := e.conn.Fetch(t.Context(), e.token(1), platforms.Request{Cursor: cursor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestFetchRequests(t *testing.T) {
 		"/rest/organizationalEntityShareStatistics":         reply(200, `{"elements":[]}`),
 	}}
 	c := stubConn(t, s)
-	f, err := c.Fetch(t.Context(), &oauth2.Token{AccessToken: "secret-token-0123"}, "")
+	f, err := c.Fetch(t.Context(), &oauth2.Token{AccessToken: "secret-token-0123"}, platforms.Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestFetchFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := stubConn(t, &stub{routes: tc.routes})
-			f, err := c.Fetch(t.Context(), &oauth2.Token{AccessToken: "secret-token-0123"}, "")
+			f, err := c.Fetch(t.Context(), &oauth2.Token{AccessToken: "secret-token-0123"}, platforms.Request{})
 			platformError(t, err, tc.class, "secret-token-0123")
 			if f == nil || f.Calls != tc.calls || !strings.Contains(err.Error(), tc.msg) {
 				t.Errorf("fetch %+v, error %q; want %d calls and %q", f, err, tc.calls, tc.msg)
@@ -304,7 +304,7 @@ func TestFetchStopsPagingAtTotal(t *testing.T) {
 			reply(200, `{"paging":{"start":`+start+`,"count":50,"total":100},"elements":[`+strings.Join(full, ",")+`]}`)(w, r)
 		},
 	}}
-	f, err := stubConn(t, s).Fetch(t.Context(), &oauth2.Token{AccessToken: "t"}, "")
+	f, err := stubConn(t, s).Fetch(t.Context(), &oauth2.Token{AccessToken: "t"}, platforms.Request{})
 	mu.Lock()
 	defer mu.Unlock()
 	if err != nil || len(f.PostBodies) != 2 || strings.Join(starts, ",") != "0,50" {

@@ -27,14 +27,14 @@ func TestExchangeAndRefreshLifetimes(t *testing.T) {
 	if n, ok := seconds(tok.Extra("refresh_token_expires_in")); !ok || n != int64(365*day/time.Second) {
 		t.Errorf("refresh_token_expires_in %v", tok.Extra("refresh_token_expires_in"))
 	}
-	if f, err := e.conn.Fetch(ctx, tok, ""); err != nil || f.AccountID != e.account(2).ID {
+	if f, err := e.conn.Fetch(ctx, tok, platforms.Request{}); err != nil || f.AccountID != e.account(2).ID {
 		t.Fatalf("fetch with the exchanged token: %v", err)
 	}
 
 	// After the access token expired, the refresh token still works; it
 	// is not rotated, and the new token lives 60 days.
 	e.clock.Advance(61 * day)
-	if _, err := e.conn.Fetch(ctx, tok, ""); err == nil {
+	if _, err := e.conn.Fetch(ctx, tok, platforms.Request{}); err == nil {
 		t.Fatal("fetch with an expired access token succeeded")
 	}
 	nt, err := e.conn.Refresh(ctx, tok)
@@ -44,7 +44,7 @@ func TestExchangeAndRefreshLifetimes(t *testing.T) {
 	if nt.RefreshToken != tok.RefreshToken || nt.AccessToken == tok.AccessToken || !nt.Expiry.Equal(e.clock.Now().Add(60*day)) {
 		t.Errorf("refreshed %+v", nt)
 	}
-	if f, err := e.conn.Fetch(ctx, nt, ""); err != nil || f.AccountID != e.account(2).ID {
+	if f, err := e.conn.Fetch(ctx, nt, platforms.Request{}); err != nil || f.AccountID != e.account(2).ID {
 		t.Errorf("fetch with the refreshed token: %v", err)
 	}
 

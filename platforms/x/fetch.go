@@ -36,7 +36,8 @@ const (
 // The returned *Fetch is never nil: on error it holds what was read before
 // the failure, with Calls and Limit for quota accounting and NextCursor
 // still cursor.
-func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string) (*platforms.Fetch, error) {
+func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, req platforms.Request) (*platforms.Fetch, error) {
+	cursor := req.Cursor
 	f := &platforms.Fetch{NextCursor: cursor, Limit: platforms.Unknown()}
 	if tok == nil || tok.AccessToken == "" {
 		return f, c.newError(opAccount, platforms.Reauth, 0, errors.New("no access token"))
@@ -53,6 +54,10 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, cursor string)
 	})
 	if err != nil {
 		return f, err
+	}
+	if req.AccountID != "" && me.Data.ID != req.AccountID {
+		// An X token is one user's: another user's answer is never stored.
+		return f, c.newError(opAccount, platforms.Reauth, 0, fmt.Errorf("the token belongs to user %s, not to the linked user %s: link again", me.Data.ID, req.AccountID))
 	}
 	f.AccountBody, f.AccountID = body, me.Data.ID
 

@@ -39,7 +39,7 @@ func TestFetchMatchesSimulator(t *testing.T) {
 	tok := e.token(4)
 	id := e.account(4)
 
-	f, err := e.conn.Fetch(ctx(t), tok, "")
+	f, err := e.conn.Fetch(ctx(t), tok, platforms.Request{})
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
@@ -96,7 +96,7 @@ func TestFetchDefaultPagesAndSinceCursor(t *testing.T) {
 	id := e.account(0)
 	simPosts, _ := e.sim.Posts(topics.X, id, simStart, 0)
 
-	f, err := e.conn.Fetch(ctx(t), e.token(0), "")
+	f, err := e.conn.Fetch(ctx(t), e.token(0), platforms.Request{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestFetchDefaultPagesAndSinceCursor(t *testing.T) {
 
 	// Since a cursor: exactly the newer posts, over two pages.
 	cursor := simPosts[150].ID
-	f, err = e.conn.Fetch(ctx(t), e.token(0), cursor)
+	f, err = e.conn.Fetch(ctx(t), e.token(0), platforms.Request{Cursor: cursor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestFetchDefaultPagesAndSinceCursor(t *testing.T) {
 
 	// Nothing new: the cursor stays.
 	cursor = f.NextCursor
-	f, err = e.conn.Fetch(ctx(t), e.token(0), cursor)
+	f, err = e.conn.Fetch(ctx(t), e.token(0), platforms.Request{Cursor: cursor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestFetchDefaultPagesAndSinceCursor(t *testing.T) {
 	// A day later, the day's posts.
 	e.clock.Advance(24 * time.Hour)
 	later, _ := e.sim.Posts(topics.X, id, e.clock.Now(), 0)
-	f, err = e.conn.Fetch(ctx(t), e.token(0), cursor)
+	f, err = e.conn.Fetch(ctx(t), e.token(0), platforms.Request{Cursor: cursor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,18 +143,18 @@ func TestFetchDefaultPagesAndSinceCursor(t *testing.T) {
 		t.Errorf("NextCursor %s, want %s", f.NextCursor, later[0].ID)
 	}
 
-	_, err = e.conn.Fetch(ctx(t), e.token(0), "not-an-id")
+	_, err = e.conn.Fetch(ctx(t), e.token(0), platforms.Request{Cursor: "not-an-id"})
 	platformError(t, err, platforms.Permanent)
 }
 
 func TestFetchThrottled(t *testing.T) {
 	e := newEnv(t, sim.Config{X: sim.XConfig{UsersMe: sim.Limit{Requests: 1}}}, nil)
 	tok := e.token(0)
-	if _, err := e.conn.Fetch(ctx(t), tok, ""); err != nil {
+	if _, err := e.conn.Fetch(ctx(t), tok, platforms.Request{}); err != nil {
 		t.Fatal(err)
 	}
 	e.clock.Advance(time.Minute)
-	f, err := e.conn.Fetch(ctx(t), tok, "")
+	f, err := e.conn.Fetch(ctx(t), tok, platforms.Request{})
 	pe := platformError(t, err, platforms.Throttled, tok.AccessToken)
 	wantReset := simStart.Add(15 * time.Minute)
 	if !pe.RetryAfter.Equal(wantReset) || pe.Status != http.StatusTooManyRequests || pe.Limit.Remaining != 0 || pe.Limit.Limit != 1 {
@@ -169,7 +169,7 @@ func TestFetchThrottled(t *testing.T) {
 	if err := e2.sim.SetFaults(topics.X, sim.Faults{RateLimit: sim.Fault{Probability: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e2.conn.Fetch(ctx(t), e2.token(0), "")
+	_, err = e2.conn.Fetch(ctx(t), e2.token(0), platforms.Request{})
 	pe = platformError(t, err, platforms.Throttled)
 	if pe.RetryAfter.IsZero() || pe.Op != opAccount {
 		t.Errorf("injected 429: %+v", pe)
@@ -225,7 +225,7 @@ func TestFetchErrorClasses(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%d %.20s", c.status, c.body), func(t *testing.T) {
 			conn, n := stub(t, c.status, c.header, c.body)
-			f, err := conn.Fetch(ctx(t), &oauth2.Token{AccessToken: secret}, "")
+			f, err := conn.Fetch(ctx(t), &oauth2.Token{AccessToken: secret}, platforms.Request{})
 			pe := platformError(t, err, c.class, secret)
 			if n.Load() != c.calls || int32(f.Calls) != c.calls {
 				t.Errorf("%d requests, %d counted, want %d", n.Load(), f.Calls, c.calls)
@@ -251,7 +251,7 @@ func TestFetchReauth(t *testing.T) {
 
 	tok := e.token(0)
 	e.sim.Revoke(tok.AccessToken)
-	f, err := e.conn.Fetch(ctx(t), tok, "")
+	f, err := e.conn.Fetch(ctx(t), tok, platforms.Request{})
 	pe := platformError(t, err, platforms.Reauth, tok.AccessToken, tok.RefreshToken)
 	if pe.Status != http.StatusUnauthorized || f.Calls != 1 {
 		t.Errorf("revoked: %+v, %d calls", pe, f.Calls)
@@ -259,15 +259,15 @@ func TestFetchReauth(t *testing.T) {
 
 	tok = e.token(1)
 	e.clock.Advance(sim.AccessTTL)
-	_, err = e.conn.Fetch(ctx(t), tok, "")
+	_, err = e.conn.Fetch(ctx(t), tok, platforms.Request{})
 	platformError(t, err, platforms.Reauth, tok.AccessToken)
 
 	tok = e.token(2)
 	e.sim.SetFaults(topics.X, sim.Faults{Revoke: sim.Fault{Next: 1}})
-	_, err = e.conn.Fetch(ctx(t), tok, "")
+	_, err = e.conn.Fetch(ctx(t), tok, platforms.Request{})
 	platformError(t, err, platforms.Reauth, tok.AccessToken)
 
-	f, err = e.conn.Fetch(ctx(t), nil, "")
+	f, err = e.conn.Fetch(ctx(t), nil, platforms.Request{})
 	platformError(t, err, platforms.Reauth)
 	if f == nil || f.Calls != 0 {
 		t.Errorf("no token: %+v", f)
@@ -279,7 +279,7 @@ func TestFetchRetriesTransient(t *testing.T) {
 
 	// One 503, then success.
 	e.sim.SetFaults(topics.X, sim.Faults{ServerError: sim.Fault{Next: 1}})
-	f, err := e.conn.Fetch(ctx(t), e.token(0), "")
+	f, err := e.conn.Fetch(ctx(t), e.token(0), platforms.Request{})
 	if err != nil {
 		t.Fatalf("Fetch after one 503: %v", err)
 	}
@@ -289,14 +289,14 @@ func TestFetchRetriesTransient(t *testing.T) {
 
 	// A truncated body, then success.
 	e.sim.SetFaults(topics.X, sim.Faults{Truncate: sim.Fault{Next: 1}})
-	if f, err = e.conn.Fetch(ctx(t), e.token(0), ""); err != nil || f.Calls != 3 {
+	if f, err = e.conn.Fetch(ctx(t), e.token(0), platforms.Request{}); err != nil || f.Calls != 3 {
 		t.Errorf("truncated once: %v, %d calls", err, f.Calls)
 	}
 
 	// 503 every time: Transient after 3 attempts.
 	tok := e.token(0)
 	e.sim.SetFaults(topics.X, sim.Faults{ServerError: sim.Fault{Probability: 1}})
-	f, err = e.conn.Fetch(ctx(t), tok, "")
+	f, err = e.conn.Fetch(ctx(t), tok, platforms.Request{})
 	pe := platformError(t, err, platforms.Transient, tok.AccessToken)
 	if f.Calls != 3 || pe.Status != http.StatusServiceUnavailable || pe.Limit.Limit != 75 {
 		t.Errorf("always 503: %d calls, %+v", f.Calls, pe)
@@ -304,7 +304,7 @@ func TestFetchRetriesTransient(t *testing.T) {
 
 	// Malformed JSON every time: Transient after 3 attempts.
 	e.sim.SetFaults(topics.X, sim.Faults{Malformed: sim.Fault{Probability: 1}})
-	f, err = e.conn.Fetch(ctx(t), tok, "")
+	f, err = e.conn.Fetch(ctx(t), tok, platforms.Request{})
 	pe = platformError(t, err, platforms.Transient, tok.AccessToken)
 	if f.Calls != 3 || !strings.Contains(pe.Error(), "malformed") {
 		t.Errorf("malformed: %d calls, %v", f.Calls, pe)
@@ -313,7 +313,7 @@ func TestFetchRetriesTransient(t *testing.T) {
 	// On a timeline page, after the account succeeded.
 	e.sim.SetFaults(topics.X, sim.Faults{})
 	e.sim.ResetStats()
-	if _, err := e.conn.Fetch(ctx(t), tok, ""); err != nil {
+	if _, err := e.conn.Fetch(ctx(t), tok, platforms.Request{}); err != nil {
 		t.Fatal(err)
 	}
 	if st := e.sim.Stats().Platforms[topics.X]; st.Requests != 2 {
@@ -327,7 +327,7 @@ func TestFetchBackoffHonoursContext(t *testing.T) {
 	c, cancel := context.WithTimeout(ctx(t), 50*time.Millisecond)
 	defer cancel()
 	t0 := time.Now()
-	_, err := conn.Fetch(c, &oauth2.Token{AccessToken: "tok-value-12345"}, "")
+	_, err := conn.Fetch(c, &oauth2.Token{AccessToken: "tok-value-12345"}, platforms.Request{})
 	platformError(t, err, platforms.Transient, "tok-value-12345")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %v does not wrap the context's", err)

@@ -72,7 +72,7 @@ func TestCodeFlowWithPKCE(t *testing.T) {
 	if tok.AccessToken == "" || tok.RefreshToken == "" || tok.Expiry.IsZero() || tok.Type() != "Bearer" {
 		t.Errorf("token %+v", tok)
 	}
-	f, err := e.conn.Fetch(ctx(t), tok, "")
+	f, err := e.conn.Fetch(ctx(t), tok, platforms.Request{})
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
@@ -83,7 +83,7 @@ func TestCodeFlowWithPKCE(t *testing.T) {
 	// Replaying the code fails (and the simulator revokes its tokens).
 	_, err = e.conn.Exchange(ctx(t), code, verifier)
 	platformError(t, err, platforms.Permanent, code, verifier, tok.AccessToken, tok.RefreshToken)
-	_, err = e.conn.Fetch(ctx(t), tok, "")
+	_, err = e.conn.Fetch(ctx(t), tok, platforms.Request{})
 	platformError(t, err, platforms.Reauth, tok.AccessToken)
 }
 
@@ -126,7 +126,7 @@ func TestRefreshRotates(t *testing.T) {
 	if nt.AccessToken == tok.AccessToken || nt.RefreshToken == tok.RefreshToken || nt.RefreshToken == "" {
 		t.Errorf("tokens not rotated: %+v", nt)
 	}
-	if _, err := e.conn.Fetch(ctx(t), nt, ""); err != nil {
+	if _, err := e.conn.Fetch(ctx(t), nt, platforms.Request{}); err != nil {
 		t.Errorf("Fetch with refreshed token: %v", err)
 	}
 	// The old refresh token is dead: the user must relink.
@@ -152,7 +152,7 @@ func TestRefreshIssuedToken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
-	if f, err := e.conn.Fetch(ctx(t), nt, ""); err != nil || f.AccountID != e.account(0) {
+	if f, err := e.conn.Fetch(ctx(t), nt, platforms.Request{}); err != nil || f.AccountID != e.account(0) {
 		t.Errorf("Fetch with the refreshed token: %v", err)
 	}
 }

@@ -209,10 +209,21 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 			link = l // its UpdatedAt now covers the token just stored
 		}
 	}
-	res, err := conn.Fetch(ctx, tok, req.PostsSince)
+	// The link's account, exactly: an answer about another account is an
+	// error, never a payload. The first fetch of a link also reads its
+	// history (a backfill), from the same budget as any fetch.
+	res, err := conn.Fetch(ctx, tok, platforms.Request{
+		AccountID: link.AccountID,
+		Cursor:    req.PostsSince,
+		Backfill:  req.Backfill || req.Reason == topics.ReasonInitial,
+	})
 	if res != nil {
 		out.Calls = res.Calls
 		out.Remaining = res.Limit.Remaining
+		out.SkippedMetrics = res.Skipped
+		if len(res.Skipped) > 0 {
+			f.log.Warn("fetcher: the platform no longer serves metrics; skipped", "link", req.LinkID, "platform", req.Platform, "metrics", res.Skipped)
+		}
 	}
 	if err != nil {
 		f.classify(ctx, out, link, err)
@@ -229,6 +240,7 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 	b, err := topics.RawPayloadCodec.Marshal(&topics.RawPayload{
 		RequestID: req.ID, LinkID: req.LinkID, UserID: req.UserID, Platform: req.Platform,
 		AccountID: accountID, FetchedAt: fetchedAt, Account: res.AccountBody, PostPages: res.PostBodies,
+		Insights: res.InsightBodies,
 	})
 	if err != nil {
 		out.Outcome, out.Error = topics.OutcomePermanent, err.Error()

@@ -174,7 +174,7 @@ func TestRenewsTokensBeforeTheyExpire(t *testing.T) {
 	}
 	// The renewed token works; X rotated the refresh token, so the old one
 	// is dead (which is why the new one is stored first).
-	if _, err := e.conn.Fetch(t.Context(), tok, ""); err != nil {
+	if _, err := e.conn.Fetch(t.Context(), tok, platforms.Request{}); err != nil {
 		t.Fatalf("fetch with the renewed token: %v", err)
 	}
 	if _, err := e.conn.Refresh(t.Context(), old); platforms.ClassOf(err) != platforms.Reauth {
