@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse/assembly"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/postgres"
@@ -70,13 +71,20 @@ func budgetDay(t *testing.T, perHour float64, appLimit int) (fetches int, breach
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if _, err := kafka.EnsureTopics(ctx, b.Addrs(), 0, kafka.TopicSpec{Name: topics.FetchRequests}); err != nil {
-		t.Fatal(err)
-	}
 	// Every page wants a fetch each hour: 60 × 24 a day, far more than the
 	// budget allows, so the scheduler runs at its budget all day.
-	sched, err := scheduler.New(scheduler.Config{Brokers: b.Addrs(), Links: db, Clock: now, Interval: time.Hour,
-		Budgets: map[topics.Platform]scheduler.Budget{topics.LinkedIn: {PerHour: perHour, Burst: 1}}})
+	asm, err := assembly.New(ctx, assembly.Config{
+		Components: []string{assembly.Scheduler},
+		Kafka:      assembly.KafkaConfig{Brokers: b.Addrs()},
+		Postgres:   assembly.PostgresConfig{DB: db},
+		Scheduler: assembly.SchedulerConfig{Clock: now, Interval: time.Hour,
+			Budgets: map[topics.Platform]scheduler.Budget{topics.LinkedIn: {PerHour: perHour, Burst: 1}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asm.Close()
+	sched, err := asm.NewScheduler()
 	if err != nil {
 		t.Fatal(err)
 	}

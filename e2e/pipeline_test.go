@@ -5,34 +5,25 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/lovoo/goka"
-	"github.com/lovoo/goka/storage"
 	"go.uber.org/goleak"
-
 	"golang.org/x/oauth2"
 
-	"github.com/pulsehq/pulse/api"
+	"github.com/pulsehq/pulse/assembly"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/postgres"
-	"github.com/pulsehq/pulse/processors/aggregator"
-	"github.com/pulsehq/pulse/processors/normalizer"
-	"github.com/pulsehq/pulse/producers/fetcher"
 	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/sinks/chsink"
 	"github.com/pulsehq/pulse/topics"
-
-	_ "github.com/pulsehq/pulse/platforms/all"
 )
 
 func TestMain(m *testing.M) {
@@ -42,40 +33,44 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// pipeline is every Pulse component wired together on real engines. Each
-// component runs under its own context so tests can stop and restart it.
+// pipeline is every Pulse component, built by the assembly `pulse dev` and
+// the commands use, on real engines. The API runs from the start; each
+// other component runs under its own context so tests can stop and
+// restart it.
 type pipeline struct {
 	t       *testing.T
+	asm     *assembly.Pulse
+	url     string // the API's base URL
 	brokers []string
-	goka    *kafka.Goka
 	pg      *postgres.DB
 	ch      *clickhouse.DB
 	sim     *sim.Server
-	api     *httptest.Server
 	conns   map[topics.Platform]platforms.Connector
-	parsers map[topics.Platform]normalizer.Parser
-	clock   func() time.Time // the fetcher's clock
-	budgets map[topics.Platform]scheduler.Budget
 	running map[string]*component
-	log     *slog.Logger // every component's; nil: slog.Default()
 }
 
-// pipelineOption configures newPipeline.
-type pipelineOption func(*pipelineOptions)
-
-type pipelineOptions struct {
-	log  *slog.Logger
-	wrap func(platforms.Connector) platforms.Connector
-}
+// pipelineOption configures newPipeline's assembly.
+type pipelineOption func(*assembly.Config)
 
 // withLogger makes log every component's logger.
 func withLogger(log *slog.Logger) pipelineOption {
-	return func(o *pipelineOptions) { o.log = log }
+	return func(c *assembly.Config) { c.Logger = log }
 }
 
 // withConnectorWrapper wraps each connector, e.g. to observe it.
 func withConnectorWrapper(wrap func(platforms.Connector) platforms.Connector) pipelineOption {
-	return func(o *pipelineOptions) { o.wrap = wrap }
+	return func(c *assembly.Config) { c.Platforms.Wrap = wrap }
+}
+
+// withScheduler sets the scheduler's interval and budgets (zero: its
+// defaults).
+func withScheduler(interval time.Duration, budgets map[topics.Platform]scheduler.Budget) pipelineOption {
+	return func(c *assembly.Config) { c.Scheduler.Interval, c.Scheduler.Budgets = interval, budgets }
+}
+
+// withRefresher sets the refresher's round interval and renewal margin.
+func withRefresher(interval, before time.Duration) pipelineOption {
+	return func(c *assembly.Config) { c.Refresher.Interval, c.Refresher.RefreshBefore = interval, before }
 }
 
 type component struct {
@@ -116,87 +111,44 @@ func (p *pipeline) stop(name string) {
 	}
 }
 
-// startScheduler, startFetcher, ... build a fresh instance of the component
-// and start it.
-func (p *pipeline) startScheduler(interval time.Duration) {
-	s, err := scheduler.New(scheduler.Config{Brokers: p.brokers, Links: p.pg, Tick: 50 * time.Millisecond, Interval: interval, Budgets: p.budgets, Logger: p.log})
+// startComponent builds a fresh instance of the assembly's component name
+// and starts it.
+func (p *pipeline) startComponent(name string) {
+	p.t.Helper()
+	run, err := p.asm.Runner(name)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	p.start("scheduler", s.Run)
+	p.start(name, run)
 }
 
-func (p *pipeline) startFetcher() {
-	f, err := fetcher.New(fetcher.Config{Brokers: p.brokers, Links: p.pg, Connectors: p.conns, Clock: p.clock, Logger: p.log})
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.start("fetcher", f.Run)
-}
+func (p *pipeline) startScheduler()  { p.startComponent(assembly.Scheduler) }
+func (p *pipeline) startFetcher()    { p.startComponent(assembly.Fetcher) }
+func (p *pipeline) startNormalizer() { p.startComponent(assembly.Normalizer) }
+func (p *pipeline) startAggregator() { p.startComponent(assembly.Aggregator) }
 
-func (p *pipeline) gokaOptions() []goka.ProcessorOption {
-	opts := append(p.goka.ProcessorOptions(), goka.WithStorageBuilder(storage.MemoryBuilder()))
-	if p.log != nil {
-		opts = append(opts, goka.WithLogger(gokaLogger{p.log}))
-	}
-	return opts
-}
-
-// gokaLogger sends goka's messages to a slog.Logger.
-type gokaLogger struct{ log *slog.Logger }
-
-func (l gokaLogger) Print(v ...any)   { l.log.Debug(fmt.Sprint(v...), "component", "goka") }
-func (l gokaLogger) Println(v ...any) { l.log.Debug(fmt.Sprint(v...), "component", "goka") }
-func (l gokaLogger) Printf(format string, v ...any) {
-	l.log.Debug(fmt.Sprintf(format, v...), "component", "goka")
-}
-
-func (p *pipeline) startNormalizer() {
-	proc, err := normalizer.New(normalizer.Config{Brokers: p.brokers, Parsers: p.parsers, Options: p.gokaOptions(), Logger: p.log})
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.start("normalizer", func(ctx context.Context) error { return normalizer.Run(ctx, proc) })
-}
-
-func (p *pipeline) startAggregator() {
-	proc, err := aggregator.New(aggregator.Config{Brokers: p.brokers, Options: p.gokaOptions(), Logger: p.log})
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.start("aggregator", proc.Run)
-}
-
+// startSink starts a fresh sink and returns it, for its counters.
 func (p *pipeline) startSink() *chsink.Sink {
-	s, err := chsink.New(chsink.Config{Brokers: p.brokers, Store: p.ch, FlushInterval: 100 * time.Millisecond, Logger: p.log})
+	s, err := p.asm.NewSink()
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	p.start("sink", s.Run)
+	p.start(assembly.Sink, s.Run)
 	return s
 }
 
-// newPipeline sets up the engines, the simulator and the API; no pipeline
-// component runs yet. fetchClock is the fetcher's clock, simClock the
-// simulator's.
+// newPipeline sets up the engines, the simulator and the assembly, and
+// starts the API; no other component runs yet. fetchClock is the fetcher's
+// clock, simClock the simulator's.
 func newPipeline(t *testing.T, fetchClock, simClock func() time.Time, opts ...pipelineOption) *pipeline {
 	t.Helper()
-	var o pipelineOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	p := &pipeline{t: t, clock: fetchClock, running: map[string]*component{}, log: o.log}
+	p := &pipeline{t: t, running: map[string]*component{}}
 	broker, err := kafka.StartBroker(kafka.BrokerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(broker.Close)
 	p.brokers = broker.Addrs()
-	repl, err := kafka.EnsureTopics(context.Background(), p.brokers, 0, kafka.PulseTopics()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.goka = kafka.NewGoka(p.brokers, repl)
 	p.pg = postgres.MustOpenTest(t)
 	p.ch = clickhouse.MustOpenTest(t)
 	p.sim, err = sim.New(sim.Config{Seed: 7, Clock: simClock})
@@ -205,37 +157,45 @@ func newPipeline(t *testing.T, fetchClock, simClock func() time.Time, opts ...pi
 	}
 	simSrv := httptest.NewServer(p.sim.Handler())
 	t.Cleanup(simSrv.Close)
-	// The connectors' redirect URI is the API's callback: serve first, then
-	// build the handler.
-	var apiHandler atomic.Pointer[http.Handler]
-	p.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		(*apiHandler.Load()).ServeHTTP(w, r)
-	}))
-	p.conns = map[topics.Platform]platforms.Connector{}
-	p.parsers = map[topics.Platform]normalizer.Parser{}
-	for _, pl := range p.sim.Platforms() {
-		c, err := platforms.New(pl, platforms.Config{BaseURL: sim.BaseURL(simSrv.URL, pl), AuthBaseURL: sim.BaseURL(simSrv.URL, pl),
-			ClientID: "pulse-e2e", ClientSecret: "secret", RedirectURL: p.api.URL + "/oauth/" + string(pl) + "/callback"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if o.wrap != nil {
-			c = o.wrap(c)
-		}
-		p.conns[pl], p.parsers[pl] = c, c
-	}
-	srv, err := api.New(api.Config{Accounts: p.pg, Metrics: p.ch, Connectors: p.conns, Logger: p.log})
+	// The connectors' redirect URI is the API's callback: listen first.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := srv.Handler()
-	apiHandler.Store(&h)
+	apps := map[topics.Platform]assembly.App{}
+	for _, pl := range p.sim.Platforms() {
+		apps[pl] = assembly.App{ClientID: "pulse-e2e", ClientSecret: "secret"}
+	}
+	cfg := assembly.Config{
+		Components: assembly.Components,
+		Kafka:      assembly.KafkaConfig{Brokers: p.brokers},
+		Postgres:   assembly.PostgresConfig{DB: p.pg},
+		ClickHouse: assembly.ClickHouseConfig{DB: p.ch},
+		Platforms:  assembly.PlatformsConfig{SimURL: simSrv.URL, PublicURL: "http://" + ln.Addr().String(), Apps: apps},
+		HTTP:       assembly.HTTPConfig{Listener: ln},
+		Scheduler:  assembly.SchedulerConfig{Tick: 50 * time.Millisecond},
+		Fetcher:    assembly.FetcherConfig{Clock: fetchClock},
+		Sink:       assembly.SinkConfig{FlushInterval: 100 * time.Millisecond},
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	p.asm, err = assembly.New(t.Context(), cfg)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	p.url = p.asm.URL()
+	p.conns = p.asm.Connectors()
 	t.Cleanup(func() {
-		p.api.Close()
 		for name := range p.running {
 			p.stop(name)
 		}
+		if err := p.asm.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
 	})
+	p.startComponent(assembly.API)
 	return p
 }
 
@@ -243,7 +203,7 @@ func newPipeline(t *testing.T, fetchClock, simClock func() time.Time, opts ...pi
 func startPipeline(t *testing.T, now func() time.Time) *pipeline {
 	t.Helper()
 	p := newPipeline(t, now, now)
-	p.startScheduler(0)
+	p.startScheduler()
 	p.startFetcher()
 	p.startNormalizer()
 	p.startAggregator()
@@ -270,7 +230,7 @@ func (p *pipeline) mustLink(userID string, pl topics.Platform, acct sim.Account)
 func (p *pipeline) mustSignUp(t *testing.T, email string) (token, id string) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"email": email, "password": "correct horse battery"})
-	resp, err := http.Post(p.api.URL+"/auth/signup", "application/json", bytes.NewReader(body))
+	resp, err := http.Post(p.url+"/auth/signup", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +251,7 @@ func (p *pipeline) mustSignUp(t *testing.T, email string) (token, id string) {
 func (p *pipeline) graphql(t *testing.T, token, query string, vars map[string]any, out any) {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, p.api.URL+"/graphql", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, p.url+"/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -95,11 +96,11 @@ func TestReplayFromStartChangesNoAnswer(t *testing.T) {
 	}
 	start := time.Now().UTC().Add(-72 * time.Hour).Truncate(time.Hour)
 	clock := &stepClock{t: start, step: 20 * time.Minute}
-	p := newPipeline(t, clock.Now, time.Now)
-	p.budgets = map[topics.Platform]scheduler.Budget{}
-	for _, pl := range p.sim.Platforms() {
-		p.budgets[pl] = scheduler.Budget{PerHour: 360000, Burst: 50}
+	budgets := map[topics.Platform]scheduler.Budget{}
+	for _, pl := range platforms.Registered() {
+		budgets[pl] = scheduler.Budget{PerHour: 360000, Burst: 50}
 	}
+	p := newPipeline(t, clock.Now, time.Now, withScheduler(100*time.Millisecond, budgets))
 	_, userID := p.mustSignUp(t, "replay@example.com")
 	links := 0
 	for _, pl := range p.sim.Platforms() {
@@ -109,7 +110,7 @@ func TestReplayFromStartChangesNoAnswer(t *testing.T) {
 		}
 	}
 
-	p.startScheduler(100 * time.Millisecond)
+	p.startScheduler()
 	p.startFetcher()
 	p.startNormalizer()
 	p.startAggregator()

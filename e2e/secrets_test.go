@@ -19,7 +19,6 @@ import (
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/postgres"
-	"github.com/pulsehq/pulse/producers/refresher"
 	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -154,20 +153,22 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	t.Cleanup(func() { slog.SetDefault(old) })
 
 	var recorders []*secretRecorder
+	// No per-account spacing: the test refreshes right after a fetch to
+	// make the fetcher meet the revoked token.
+	budgets := map[topics.Platform]scheduler.Budget{}
+	for pl, b := range scheduler.DefaultBudgets {
+		b.MinSpacing = 0
+		budgets[pl] = b
+	}
 	p := newPipeline(t, time.Now, time.Now, withLogger(logger),
 		withConnectorWrapper(func(c platforms.Connector) platforms.Connector {
 			r := &secretRecorder{Connector: c, secrets: map[string]string{}}
 			recorders = append(recorders, r)
 			return r
-		}))
-	// No per-account spacing: the test refreshes right after a fetch to
-	// make the fetcher meet the revoked token.
-	p.budgets = map[topics.Platform]scheduler.Budget{}
-	for pl, b := range scheduler.DefaultBudgets {
-		b.MinSpacing = 0
-		p.budgets[pl] = b
-	}
-	p.startScheduler(0)
+		}),
+		withScheduler(0, budgets),
+		withRefresher(time.Minute, 3*time.Hour))
+	p.startScheduler()
 	p.startFetcher()
 	p.startNormalizer()
 	p.startAggregator()
@@ -179,7 +180,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	browser := browserClient(t)
 
 	// Sign up; a wrong password once.
-	resp, body := postJSON(t, browser, p.api.URL+"/auth/signup", map[string]string{"email": "ada@example.com", "password": password})
+	resp, body := postJSON(t, browser, p.url+"/auth/signup", map[string]string{"email": "ada@example.com", "password": password})
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("signup: %d %s", resp.StatusCode, body)
 	}
@@ -188,20 +189,20 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	secrets[signup.Token] = "bearer token"
-	apiURL, _ := url.Parse(p.api.URL)
+	apiURL, _ := url.Parse(p.url)
 	for _, c := range browser.Jar.Cookies(apiURL) {
 		if c.Name == api.SessionCookie {
 			secrets[c.Value] = "session cookie"
 		}
 	}
-	if resp, _ := postJSON(t, http.DefaultClient, p.api.URL+"/auth/login", map[string]string{"email": "ada@example.com", "password": wrongPassword}); resp.StatusCode != http.StatusUnauthorized {
+	if resp, _ := postJSON(t, http.DefaultClient, p.url+"/auth/login", map[string]string{"email": "ada@example.com", "password": wrongPassword}); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("wrong password: %d", resp.StatusCode)
 	}
 
 	// Link two X accounts through the consent page; replay one callback,
 	// for the rejection path's logs.
 	linkX := func(i int) (callback string) {
-		resp, body := get(t, browser, p.api.URL+"/oauth/x/start")
+		resp, body := get(t, browser, p.url+"/oauth/x/start")
 		if resp.StatusCode != http.StatusFound {
 			t.Fatalf("start: %d %s", resp.StatusCode, body)
 		}
@@ -255,8 +256,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	// Token lifecycle: a refresh of both (X rotates both tokens); then the
 	// user revokes the app for one account, which the fetcher finds on an
 	// on-demand fetch, and for the other, which the refresher finds.
-	r, err := refresher.New(refresher.Config{Links: p.pg, Connectors: p.conns, Purges: p.pg, Purger: p.ch,
-		Janitor: p.pg, Interval: time.Minute, RefreshBefore: 3 * time.Hour, Logger: logger})
+	r, err := p.asm.NewRefresher()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	// Delete the account.
 	body, _ = json.Marshal(map[string]any{"query": `mutation($pw: String!) { deleteAccount(password: $pw) }`,
 		"variables": map[string]string{"pw": password}})
-	req, _ := http.NewRequest(http.MethodPost, p.api.URL+"/graphql", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, p.url+"/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if resp, body := send(t, browser, req); resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"deleteAccount":true`)) {
 		t.Fatalf("deleteAccount: %d %s", resp.StatusCode, body)

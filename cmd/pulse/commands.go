@@ -1,257 +1,291 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
-	"net/http"
-	"path/filepath"
-	"strings"
+	"net"
+	"strconv"
 	"time"
 
+	"github.com/pulsehq/pulse/assembly"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/sim"
-	"github.com/pulsehq/pulse/web"
 )
 
-func runBroker(ctx context.Context, args []string) error {
-	fs := newFlagSet("broker")
-	var addr, dataDir string
-	strVar(fs, &addr, "listen", "PULSE_BROKER_LISTEN", defaultBrokers, "address to listen on (127.0.0.1 only)")
-	strVar(fs, &dataDir, "data-dir", "PULSE_BROKER_DATA_DIR", ".data/kafka", "directory keeping the log and committed offsets")
-	if err := fs.Parse(args); err != nil {
-		return err
+type devCmd struct {
+	serviceFlags
+	PostgresFlags
+	ClickHouseFlags
+	DataDir         string        `name:"data-dir" env:"PULSE_DATA_DIR" default:".data" help:"directory for the embedded broker's log, goka state and the dev master key"`
+	HTTPAddr        string        `name:"http-addr" env:"PULSE_HTTP_ADDR" default:"${http_addr}" help:"address to serve the API, dashboard and simulator (/sim/) on"`
+	Brokers         string        `name:"brokers" env:"PULSE_BROKERS" help:"use these Kafka brokers instead of the embedded one"`
+	BrokerPort      int           `name:"broker-port" env:"PULSE_BROKER_PORT" default:"9092" help:"port of the embedded broker on 127.0.0.1; 0 picks a free one"`
+	RefreshInterval time.Duration `name:"refresh-interval" env:"PULSE_REFRESH_INTERVAL" default:"1m" help:"how often each demo account is refetched"`
+	Seed            int64         `name:"seed" env:"PULSE_SIM_SEED" default:"1" help:"simulator seed"`
+	DemoAccounts    int           `name:"demo-accounts" env:"PULSE_DEMO_ACCOUNTS" default:"2" help:"simulated accounts linked per platform for the demo user"`
+}
+
+func (c *devCmd) Validate() error {
+	if c.BrokerPort < 0 || c.BrokerPort > 65535 {
+		return fmt.Errorf("--broker-port: %d is not a port", c.BrokerPort)
 	}
-	var port int
-	if _, err := fmt.Sscanf(addr, "127.0.0.1:%d", &port); err != nil {
-		return fmt.Errorf("--listen must be 127.0.0.1:PORT, got %q", addr)
+	if c.RefreshInterval <= 0 {
+		return fmt.Errorf("--refresh-interval: %s is not positive", c.RefreshInterval)
 	}
-	b, err := kafka.StartBroker(kafka.BrokerConfig{Port: port, DataDir: dataDir})
+	if c.DemoAccounts < 0 {
+		return fmt.Errorf("--demo-accounts: %d is negative", c.DemoAccounts)
+	}
+	return nil
+}
+
+func (c *devCmd) Run(e *runEnv) error {
+	cfg := assembly.Config{
+		Components: assembly.Components,
+		Kafka:      assembly.KafkaConfig{Brokers: kafka.ParseBrokers(c.Brokers)},
+		Postgres:   c.PostgresFlags.config(),
+		ClickHouse: assembly.ClickHouseConfig{URL: c.ClickHouseURL},
+		Platforms:  assembly.PlatformsConfig{Apps: appsFromEnv()},
+		HTTP:       assembly.HTTPConfig{Addr: c.HTTPAddr},
+		Scheduler:  assembly.SchedulerConfig{Interval: c.RefreshInterval},
+		Dev:        &assembly.DevConfig{DataDir: c.DataDir, BrokerPort: c.BrokerPort, Seed: c.Seed, DemoAccounts: c.DemoAccounts},
+		Logger:     e.log,
+	}
+	c.serviceFlags.apply(&cfg)
+	a, err := assembly.New(e.ctx, cfg)
 	if err != nil {
 		return err
 	}
-	slog.Info("broker listening", "addrs", b.Addrs(), "data_dir", dataDir)
-	<-ctx.Done()
+	defer a.Close()
+	base := a.URL()
+	fmt.Fprintf(e.stderr, "\nPulse is running.\n  dashboard:  %s/\n  GraphQL:    %s/graphql (playground: %s/playground)\n  simulator:  %s/sim/_sim/stats\n  pipeline:   %s/debug/goka/\n  demo login: %s / %s\n\n",
+		base, base, base, base, base, assembly.DemoEmail, assembly.DemoPassword)
+	return a.Run(e.ctx)
+}
+
+type brokerCmd struct {
+	serviceFlags
+	Listen  string `name:"listen" env:"PULSE_BROKER_LISTEN" default:"${brokers}" help:"address to listen on (127.0.0.1 only)"`
+	DataDir string `name:"data-dir" env:"PULSE_BROKER_DATA_DIR" default:".data/kafka" help:"directory keeping the log and committed offsets"`
+}
+
+func (c *brokerCmd) port() (int, error) {
+	host, port, err := net.SplitHostPort(c.Listen)
+	n, perr := strconv.Atoi(port)
+	if err != nil || host != "127.0.0.1" || perr != nil || n < 0 || n > 65535 {
+		return 0, fmt.Errorf("--listen must be 127.0.0.1:PORT, got %q", c.Listen)
+	}
+	return n, nil
+}
+
+func (c *brokerCmd) Validate() error { _, err := c.port(); return err }
+
+func (c *brokerCmd) Run(e *runEnv) error {
+	port, err := c.port()
+	if err != nil {
+		return err
+	}
+	b, err := kafka.StartBroker(kafka.BrokerConfig{Port: port, DataDir: c.DataDir})
+	if err != nil {
+		return err
+	}
+	e.log.Info("broker listening", "addrs", b.Addrs(), "data_dir", c.DataDir)
+	<-e.ctx.Done()
 	b.Close()
 	return nil
 }
 
-func runMigrate(ctx context.Context, args []string) error {
-	fs := newFlagSet("migrate")
-	var pg pgFlags
-	var ch chFlags
-	pg.register(fs)
-	ch.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	pdb, err := pg.open(ctx, false)
+type migrateCmd struct {
+	PostgresFlags
+	ClickHouseFlags
+}
+
+func (c *migrateCmd) Run(e *runEnv) error {
+	pdb, err := assembly.OpenPostgres(e.ctx, c.PostgresFlags.config(), false)
 	if err != nil {
 		return err
 	}
 	pdb.Close()
-	cdb, err := ch.open(ctx)
+	cdb, err := assembly.OpenClickHouse(e.ctx, c.ClickHouseURL)
 	if err != nil {
 		return err
 	}
 	cdb.Close()
-	slog.Info("migrations applied")
+	e.log.Info("migrations applied")
 	return nil
 }
 
-func runAPI(ctx context.Context, args []string) error {
-	fs := newFlagSet("api")
-	var pg pgFlags
-	var ch chFlags
-	var pf platformFlags
-	var k kafkaFlags
-	var addr string
-	pg.register(fs)
-	ch.register(fs)
-	pf.register(fs)
-	k.register(fs)
-	strVar(fs, &addr, "http-addr", "PULSE_HTTP_ADDR", defaultHTTPAddr, "address to serve HTTP on")
-	if err := fs.Parse(args); err != nil {
-		return err
+type apiCmd struct {
+	serviceFlags
+	PostgresFlags
+	ClickHouseFlags
+	PlatformFlags
+	KafkaFlags
+	HTTPAddr string `name:"http-addr" env:"PULSE_HTTP_ADDR" default:"${http_addr}" help:"address to serve HTTP on"`
+}
+
+func (c *apiCmd) Run(e *runEnv) error {
+	cfg := assembly.Config{
+		Components: []string{assembly.API},
+		Kafka:      c.KafkaFlags.config(),
+		Postgres:   c.PostgresFlags.config(),
+		ClickHouse: assembly.ClickHouseConfig{URL: c.ClickHouseURL},
+		Platforms:  c.PlatformFlags.config(),
+		HTTP:       assembly.HTTPConfig{Addr: c.HTTPAddr},
 	}
-	conns, err := pf.connectors()
-	if err != nil {
-		return err
+	c.serviceFlags.apply(&cfg)
+	return runAssembly(e, cfg)
+}
+
+type schedulerCmd struct {
+	serviceFlags
+	KafkaFlags
+	PostgresFlags
+	Interval time.Duration `name:"interval" env:"PULSE_REFRESH_INTERVAL" default:"24h" help:"longest time a linked account goes without a fetch"`
+}
+
+func (c *schedulerCmd) Validate() error {
+	if c.Interval <= 0 {
+		return fmt.Errorf("--interval: %s is not positive", c.Interval)
 	}
-	g, err := k.ensureTopics(ctx)
-	if err != nil {
-		return err
+	return nil
+}
+
+func (c *schedulerCmd) Run(e *runEnv) error {
+	cfg := assembly.Config{
+		Components: []string{assembly.Scheduler},
+		Kafka:      c.KafkaFlags.config(),
+		Postgres:   c.PostgresFlags.config(),
+		Scheduler:  assembly.SchedulerConfig{Interval: c.Interval},
 	}
-	pdb, err := pg.open(ctx, true)
+	c.serviceFlags.apply(&cfg)
+	return runAssembly(e, cfg)
+}
+
+type fetcherCmd struct {
+	serviceFlags
+	KafkaFlags
+	PostgresFlags
+	PlatformFlags
+}
+
+func (c *fetcherCmd) Run(e *runEnv) error {
+	cfg := assembly.Config{
+		Components: []string{assembly.Fetcher},
+		Kafka:      c.KafkaFlags.config(),
+		Postgres:   c.PostgresFlags.config(),
+		Platforms:  c.PlatformFlags.config(),
+	}
+	c.serviceFlags.apply(&cfg)
+	return runAssembly(e, cfg)
+}
+
+type processorCmd struct {
+	serviceFlags
+	KafkaFlags
+	PlatformFlags
+	StateDir string   `name:"state-dir" env:"PULSE_STATE_DIR" default:".data/goka" help:"directory for goka's local table storage; empty keeps tables in memory (recovered from Kafka at start)"`
+	Run_     []string `name:"run" env:"PULSE_PROCESSORS" default:"${processors}" enum:"normalizer,aggregator" help:"comma-separated goka processors to run in this process: normalizer, aggregator"`
+}
+
+func (c *processorCmd) Run(e *runEnv) error {
+	cfg := assembly.Config{
+		Components: c.Run_,
+		Kafka:      c.KafkaFlags.config(),
+		Platforms:  c.PlatformFlags.config(),
+		Processors: assembly.ProcessorsConfig{StateDir: c.StateDir},
+	}
+	c.serviceFlags.apply(&cfg)
+	return runAssembly(e, cfg)
+}
+
+type sinkCmd struct {
+	serviceFlags
+	KafkaFlags
+	ClickHouseFlags
+}
+
+func (c *sinkCmd) Run(e *runEnv) error {
+	cfg := assembly.Config{
+		Components: []string{assembly.Sink},
+		Kafka:      c.KafkaFlags.config(),
+		ClickHouse: assembly.ClickHouseConfig{URL: c.ClickHouseURL},
+	}
+	c.serviceFlags.apply(&cfg)
+	return runAssembly(e, cfg)
+}
+
+type refresherCmd struct {
+	serviceFlags
+	PostgresFlags
+	ClickHouseFlags
+	PlatformFlags
+	Interval      time.Duration `name:"interval" env:"PULSE_REFRESHER_INTERVAL" default:"${refresher_interval}" help:"time between rounds"`
+	RefreshBefore time.Duration `name:"refresh-before" env:"PULSE_REFRESH_BEFORE" default:"${refresher_before}" help:"renew a token this long before it expires (more than --interval)"`
+}
+
+func (c *refresherCmd) Validate() error {
+	if c.Interval <= 0 {
+		return fmt.Errorf("--interval: %s is not positive", c.Interval)
+	}
+	if c.RefreshBefore <= c.Interval {
+		return fmt.Errorf("--refresh-before: %s must exceed --interval %s", c.RefreshBefore, c.Interval)
+	}
+	return nil
+}
+
+func (c *refresherCmd) Run(e *runEnv) error {
+	cfg := assembly.Config{
+		Components: []string{assembly.Refresher},
+		Postgres:   c.PostgresFlags.config(),
+		ClickHouse: assembly.ClickHouseConfig{URL: c.ClickHouseURL},
+		Platforms:  c.PlatformFlags.config(),
+		Refresher:  assembly.RefresherConfig{Interval: c.Interval, RefreshBefore: c.RefreshBefore},
+	}
+	c.serviceFlags.apply(&cfg)
+	return runAssembly(e, cfg)
+}
+
+// rotateKeysCmd re-wraps every data key under the current master key (the
+// first of --master-keys), calling RotateMasterKey until it finds nothing
+// left to do. It runs online, next to the other components.
+type rotateKeysCmd struct {
+	PostgresFlags
+}
+
+func (c *rotateKeysCmd) Run(e *runEnv) error {
+	pdb, err := assembly.OpenPostgres(e.ctx, c.PostgresFlags.config(), true)
 	if err != nil {
 		return err
 	}
 	defer pdb.Close()
-	cdb, err := ch.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer cdb.Close()
-	view, err := newAggregatesView(g)
-	if err != nil {
-		return err
-	}
-	h, err := newAPI(apiDeps{pg: pdb, ch: cdb, web: web.Handler(), conns: conns, now: view,
-		secureCookies: strings.HasPrefix(pf.publicURL, "https://")})
-	if err != nil {
-		return err
-	}
-	slog.Info("api listening", "addr", addr)
-	grp := newGroup(ctx)
-	grp.Go("aggregates-view", view.Run)
-	grp.Go("api", func(ctx context.Context) error { return serveHTTP(ctx, addr, h) })
-	return grp.Wait()
-}
-
-func runScheduler(ctx context.Context, args []string) error {
-	fs := newFlagSet("scheduler")
-	var k kafkaFlags
-	var pg pgFlags
-	var interval time.Duration
-	k.register(fs)
-	pg.register(fs)
-	durVar(fs, &interval, "interval", "PULSE_REFRESH_INTERVAL", 24*time.Hour, "longest time a linked account goes without a fetch")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if _, err := k.ensureTopics(ctx); err != nil {
-		return err
-	}
-	pdb, err := pg.open(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer pdb.Close()
-	s, err := newScheduler(k.list(), pdb, interval)
-	if err != nil {
-		return err
-	}
-	return s.Run(ctx)
-}
-
-func runFetcher(ctx context.Context, args []string) error {
-	fs := newFlagSet("fetcher")
-	var k kafkaFlags
-	var pg pgFlags
-	var pf platformFlags
-	k.register(fs)
-	pg.register(fs)
-	pf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if _, err := k.ensureTopics(ctx); err != nil {
-		return err
-	}
-	pdb, err := pg.open(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer pdb.Close()
-	conns, err := pf.connectors()
-	if err != nil {
-		return err
-	}
-	f, err := newFetcher(k.list(), pdb, conns)
-	if err != nil {
-		return err
-	}
-	return f.Run(ctx)
-}
-
-func runProcessor(ctx context.Context, args []string) error {
-	fs := newFlagSet("processor")
-	var k kafkaFlags
-	var pf platformFlags
-	var stateDir, run string
-	k.register(fs)
-	pf.register(fs)
-	strVar(fs, &stateDir, "state-dir", "PULSE_STATE_DIR", ".data/goka", "directory for goka's local table storage; empty keeps tables in memory (recovered from Kafka at start)")
-	strVar(fs, &run, "run", "PULSE_PROCESSORS", "normalizer,aggregator", "comma-separated goka processors to run in this process")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	g, err := k.ensureTopics(ctx)
-	if err != nil {
-		return err
-	}
-	grp := newGroup(ctx)
-	for _, name := range kafka.ParseBrokers(run) {
-		switch name {
-		case "normalizer":
-			conns, err := pf.connectors()
-			if err != nil {
-				return err
-			}
-			p, err := newNormalizer(g, conns, stateDir)
-			if err != nil {
-				return err
-			}
-			grp.Go(name, runGoka(p))
-		case "aggregator":
-			p, err := newAggregator(g, stateDir)
-			if err != nil {
-				return err
-			}
-			grp.Go(name, runGoka(p))
-		default:
-			return fmt.Errorf("--run: unknown processor %q (want normalizer, aggregator)", name)
+	total := 0
+	for {
+		n, err := pdb.RotateMasterKey(e.ctx)
+		total += n
+		if err != nil {
+			return fmt.Errorf("rotate-keys: after re-wrapping %d data keys: %w", total, err)
 		}
+		if n == 0 {
+			break
+		}
+		fmt.Fprintf(e.stdout, "re-wrapped %d data keys\n", n)
 	}
-	return grp.Wait()
+	fmt.Fprintf(e.stdout, "done: %d data keys re-wrapped; every data key is under the current master key, "+
+		"so the other keys can be removed from the configuration\n", total)
+	return nil
 }
 
-func runSink(ctx context.Context, args []string) error {
-	fs := newFlagSet("sink")
-	var k kafkaFlags
-	var ch chFlags
-	k.register(fs)
-	ch.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if _, err := k.ensureTopics(ctx); err != nil {
-		return err
-	}
-	cdb, err := ch.open(ctx)
+type simCmd struct {
+	serviceFlags
+	Listen   string `name:"listen" env:"PULSE_SIM_LISTEN" default:"127.0.0.1:8081" help:"address to serve the simulator on"`
+	Seed     int64  `name:"seed" env:"PULSE_SIM_SEED" default:"1" help:"seed of the synthetic data"`
+	Accounts int    `name:"accounts" env:"PULSE_SIM_ACCOUNTS" default:"${sim_accounts}" help:"synthetic accounts per platform"`
+}
+
+func (c *simCmd) Run(e *runEnv) error {
+	s, err := sim.New(sim.Config{Seed: c.Seed, Accounts: c.Accounts})
 	if err != nil {
-		return err
+		return fmt.Errorf("--accounts: %w", err)
 	}
-	defer cdb.Close()
-	s, err := newSink(k.list(), cdb)
-	if err != nil {
-		return err
-	}
-	return s.Run(ctx)
+	e.log.Info("simulator listening", "addr", c.Listen, "platforms", s.Platforms())
+	return assembly.Serve(e.ctx, c.Listen, s.Handler())
 }
-
-func runSim(ctx context.Context, args []string) error {
-	fs := newFlagSet("sim")
-	var addr string
-	var seed int64
-	var accounts int
-	strVar(fs, &addr, "listen", "PULSE_SIM_LISTEN", defaultSimAddr, "address to serve the simulator on")
-	fs.Int64Var(&seed, "seed", 1, "seed of the synthetic data")
-	fs.IntVar(&accounts, "accounts", sim.DefaultAccounts, "synthetic accounts per platform")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	s, err := sim.New(sim.Config{Seed: seed, Accounts: accounts})
-	if err != nil {
-		return err
-	}
-	slog.Info("simulator listening", "addr", addr, "platforms", s.Platforms())
-	return serveHTTP(ctx, addr, s.Handler())
-}
-
-// simMount mounts the simulator under /sim/ on the API's server.
-func simMount(s *sim.Server) map[string]http.Handler {
-	return map[string]http.Handler{"/sim/": http.StripPrefix("/sim", s.Handler())}
-}
-
-func stateDirIn(dataDir string) string { return filepath.Join(dataDir, "goka") }

@@ -4,45 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
+	"io"
 	"time"
 
 	"github.com/pulsehq/pulse/dlq"
 	"github.com/pulsehq/pulse/kafka"
-	"github.com/pulsehq/pulse/topics"
 )
 
-// runReplay resets a stopped consumer group's offsets, then (with --watch)
+// replayCmd resets a stopped consumer group's offsets, then (with --watch)
 // reports the group's progress and ETA once its consumers are started again.
-func runReplay(ctx context.Context, args []string) error {
-	fs := newFlagSet("replay")
-	var k kafkaFlags
-	var group, to, topicList string
-	var watch bool
-	k.register(fs)
-	fs.StringVar(&group, "group", "", "consumer group to replay: "+strings.Join([]string{topics.GroupFetcher, topics.GroupNormalizer, topics.GroupAggregator, topics.GroupSink}, ", "))
-	fs.StringVar(&to, "to", "earliest", "where to move the offsets: earliest, an RFC 3339 time, or an offset")
-	fs.StringVar(&topicList, "topics", "", "comma-separated topics to reset; default every topic the group has committed offsets for")
-	fs.BoolVar(&watch, "watch", true, "after resetting, show progress and ETA until the group has caught up")
-	if err := fs.Parse(args); err != nil {
-		return err
+type replayCmd struct {
+	KafkaFlags
+	Group  string `name:"group" env:"PULSE_REPLAY_GROUP" required:"" help:"consumer group to replay: ${groups}"`
+	To     string `name:"to" env:"PULSE_REPLAY_TO" default:"earliest" help:"where to move the offsets: earliest, an RFC 3339 time, or an offset"`
+	Topics string `name:"topics" env:"PULSE_REPLAY_TOPICS" help:"comma-separated topics to reset; default every topic the group has committed offsets for"`
+	Watch  bool   `name:"watch" env:"PULSE_REPLAY_WATCH" default:"true" negatable:"" help:"after resetting, show progress and ETA until the group has caught up"`
+}
+
+func (c *replayCmd) Validate() error {
+	if _, err := kafka.ParseResetTarget(c.To); err != nil {
+		return fmt.Errorf("--to: %w", err)
 	}
-	if group == "" {
-		return errors.New("--group is required")
-	}
-	target, err := kafka.ParseResetTarget(to)
+	return nil
+}
+
+func (c *replayCmd) Run(e *runEnv) error {
+	ctx, group := e.ctx, c.Group
+	target, err := kafka.ParseResetTarget(c.To)
 	if err != nil {
 		return err
 	}
-	adm, err := kafka.NewAdmin(k.list())
+	adm, err := kafka.NewAdmin(kafka.ParseBrokers(c.Brokers))
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
 	var ts []string
-	if topicList != "" {
-		ts = kafka.ParseBrokers(topicList) // same comma-list syntax
+	if c.Topics != "" {
+		ts = kafka.ParseBrokers(c.Topics) // same comma-list syntax
 	} else if ts, err = adm.GroupTopics(ctx, group); err != nil {
 		return err
 	}
@@ -57,18 +56,18 @@ func runReplay(ctx context.Context, args []string) error {
 		return err
 	}
 	for _, t := range ts {
-		fmt.Fprintf(os.Stderr, "reset %s on %s to %s: %v\n", group, t, target, offsets[t])
+		fmt.Fprintf(e.stderr, "reset %s on %s to %s: %v\n", group, t, target, offsets[t])
 	}
-	if !watch {
+	if !c.Watch {
 		return nil
 	}
-	fmt.Fprintf(os.Stderr, "start the group's consumers again; watching progress (Ctrl-C stops watching, not the replay)\n")
-	return watchLag(ctx, adm, group)
+	fmt.Fprintf(e.stderr, "start the group's consumers again; watching progress (Ctrl-C stops watching, not the replay)\n")
+	return watchLag(ctx, e.stderr, adm, group)
 }
 
 // watchLag prints a group's remaining records, rate and ETA every second
 // until it has caught up or ctx ends.
-func watchLag(ctx context.Context, adm *kafka.Admin, group string) error {
+func watchLag(ctx context.Context, w io.Writer, adm *kafka.Admin, group string) error {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	var (
@@ -85,7 +84,7 @@ func watchLag(ctx context.Context, adm *kafka.Admin, group string) error {
 			startLag = lag
 		}
 		if members > 0 && lag == 0 {
-			fmt.Fprintf(os.Stderr, "%s caught up: %d records in %s\n", group, startLag, time.Since(start).Round(time.Second))
+			fmt.Fprintf(w, "%s caught up: %d records in %s\n", group, startLag, time.Since(start).Round(time.Second))
 			return nil
 		}
 		if time.Since(lastPrint) >= time.Second {
@@ -94,7 +93,7 @@ func watchLag(ctx context.Context, adm *kafka.Admin, group string) error {
 			if el := time.Since(start).Seconds(); done > 0 && el > 0 {
 				eta = time.Duration(float64(lag) / (float64(done) / el) * float64(time.Second)).Round(time.Second).String()
 			}
-			fmt.Fprintf(os.Stderr, "%s: %d members, %d/%d records processed, %d remaining, ETA %s\n", group, members, done, startLag, lag, eta)
+			fmt.Fprintf(w, "%s: %d members, %d/%d records processed, %d remaining, ETA %s\n", group, members, done, startLag, lag, eta)
 			lastPrint = time.Now()
 		}
 		select {
@@ -105,40 +104,57 @@ func watchLag(ctx context.Context, adm *kafka.Admin, group string) error {
 	}
 }
 
-// runDLQ handles `pulse dlq list` and `pulse dlq redrive`.
-func runDLQ(ctx context.Context, args []string) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "redrive") {
-		return errors.New("usage: pulse dlq list|redrive [flags]")
+// dlqCmd handles `pulse dlq list` and `pulse dlq redrive`.
+type dlqCmd struct {
+	List    dlqListCmd    `cmd:"" help:"Show dead letters."`
+	Redrive dlqRedriveCmd `cmd:"" help:"Re-publish the matching dead letters to their source topic, each once."`
+}
+
+// dlqFilter selects dead letters.
+type dlqFilter struct {
+	KafkaFlags
+	Reason      string        `name:"reason" env:"PULSE_DLQ_REASON" help:"only dead letters whose reason contains this text"`
+	SourceTopic string        `name:"source-topic" env:"PULSE_DLQ_SOURCE_TOPIC" help:"only dead letters from this topic"`
+	Since       time.Duration `name:"since" env:"PULSE_DLQ_SINCE" default:"0" help:"only dead letters younger than this (0: all)"`
+	Limit       int           `name:"limit" env:"PULSE_DLQ_LIMIT" default:"1000" help:"at most this many dead letters"`
+}
+
+func (f dlqFilter) Validate() error {
+	if f.Since < 0 {
+		return fmt.Errorf("--since: %s is negative", f.Since)
 	}
-	sub := args[0]
-	fs := newFlagSet("dlq")
-	var k kafkaFlags
-	var reason, source string
-	var since time.Duration
-	var limit int
-	var dryRun bool
-	k.register(fs)
-	fs.StringVar(&reason, "reason", "", "only dead letters whose reason contains this text")
-	fs.StringVar(&source, "source-topic", "", "only dead letters from this topic")
-	fs.DurationVar(&since, "since", 0, "only dead letters younger than this (0: all)")
-	fs.IntVar(&limit, "limit", 1000, "at most this many dead letters")
-	fs.BoolVar(&dryRun, "dry-run", false, "redrive: show what would be re-published without publishing")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	if f.Limit <= 0 {
+		return fmt.Errorf("--limit: %d is not positive", f.Limit)
 	}
-	f := dlq.Filter{Reason: reason, SourceTopic: source, Limit: limit}
-	if since > 0 {
-		f.Since = time.Now().Add(-since)
+	return nil
+}
+
+func (f dlqFilter) filter() dlq.Filter {
+	out := dlq.Filter{Reason: f.Reason, SourceTopic: f.SourceTopic, Limit: f.Limit}
+	if f.Since > 0 {
+		out.Since = time.Now().Add(-f.Since)
 	}
-	if sub == "list" {
-		return dlq.List(ctx, k.list(), f, func(l dlq.Letter) {
-			fmt.Printf("%d/%d\t%s\t%s[%d]@%d\tkey=%s\t%s\n", l.Partition, l.Offset, l.At.Format(time.RFC3339),
-				l.SourceTopic, l.DeadLetter.Partition, l.DeadLetter.Offset, l.Key, l.Reason)
-		})
-	}
-	n, err := dlq.Redrive(ctx, k.list(), f, dryRun, func(l dlq.Letter) {
-		fmt.Printf("redrive %s[%d]@%d key=%s: %s\n", l.SourceTopic, l.DeadLetter.Partition, l.DeadLetter.Offset, l.Key, l.Reason)
+	return out
+}
+
+type dlqListCmd struct{ dlqFilter }
+
+func (c *dlqListCmd) Run(e *runEnv) error {
+	return dlq.List(e.ctx, kafka.ParseBrokers(c.Brokers), c.filter(), func(l dlq.Letter) {
+		fmt.Fprintf(e.stdout, "%d/%d\t%s\t%s[%d]@%d\tkey=%s\t%s\n", l.Partition, l.Offset, l.At.Format(time.RFC3339),
+			l.SourceTopic, l.DeadLetter.Partition, l.DeadLetter.Offset, l.Key, l.Reason)
 	})
-	fmt.Fprintf(os.Stderr, "redrove %d dead letters (dry run: %v)\n", n, dryRun)
+}
+
+type dlqRedriveCmd struct {
+	dlqFilter
+	DryRun bool `name:"dry-run" env:"PULSE_DLQ_DRY_RUN" help:"show what would be re-published without publishing"`
+}
+
+func (c *dlqRedriveCmd) Run(e *runEnv) error {
+	n, err := dlq.Redrive(e.ctx, kafka.ParseBrokers(c.Brokers), c.filter(), c.DryRun, func(l dlq.Letter) {
+		fmt.Fprintf(e.stdout, "redrive %s[%d]@%d key=%s: %s\n", l.SourceTopic, l.DeadLetter.Partition, l.DeadLetter.Offset, l.Key, l.Reason)
+	})
+	fmt.Fprintf(e.stderr, "redrove %d dead letters (dry run: %v)\n", n, c.DryRun)
 	return err
 }

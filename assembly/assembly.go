@@ -1,0 +1,494 @@
+// Package assembly builds Pulse's components from one Config. `pulse dev`,
+// every standalone command and the end-to-end tests build their components
+// here, so what the tests run is what ships.
+//
+// New validates the Config and opens what the chosen components need (the
+// Kafka topics, PostgreSQL, ClickHouse, the connectors, the API's
+// listener); Run runs the components until its context ends or one fails;
+// Close releases what New opened. The New* methods build one fresh
+// component each, for tests that stop and restart components one by one.
+package assembly
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"github.com/lovoo/goka/web/monitor"
+
+	"github.com/pulsehq/pulse/api"
+	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/platforms"
+	_ "github.com/pulsehq/pulse/platforms/all" // every connector registers itself
+	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/processors/aggregator"
+	"github.com/pulsehq/pulse/processors/normalizer"
+	"github.com/pulsehq/pulse/producers/fetcher"
+	"github.com/pulsehq/pulse/producers/refresher"
+	"github.com/pulsehq/pulse/producers/scheduler"
+	"github.com/pulsehq/pulse/sim"
+	"github.com/pulsehq/pulse/sinks/chsink"
+	"github.com/pulsehq/pulse/topics"
+	"github.com/pulsehq/pulse/web"
+)
+
+// Pulse is a set of components built from one Config, with the engines
+// they share. Create it with New.
+type Pulse struct {
+	cfg Config
+
+	broker  *kafka.Broker // embedded, under Dev without brokers
+	brokers []string
+	goka    *kafka.Goka
+	pg      *postgres.DB
+	ch      *clickhouse.DB
+	ownPG   bool
+	ownCH   bool
+	ln      net.Listener
+	conns   map[topics.Platform]platforms.Connector
+	sim     *sim.Server     // under Dev
+	monitor *monitor.Server // under Dev
+	extra   map[string]http.Handler
+}
+
+// New validates cfg and opens what its components need. Under cfg.Dev it
+// also starts the embedded broker and simulator and seeds the demo user.
+// Close the result when done, even after Run returned.
+func New(ctx context.Context, cfg Config) (_ *Pulse, err error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("assembly: %w", err)
+	}
+	p := &Pulse{cfg: cfg, brokers: cfg.Kafka.Brokers, extra: map[string]http.Handler{}}
+	defer func() {
+		if err != nil {
+			p.Close()
+			err = fmt.Errorf("assembly: %w", err)
+		}
+	}()
+	n := p.cfg.needs()
+	dev := p.cfg.Dev
+	if dev != nil {
+		if len(p.brokers) == 0 {
+			p.broker, err = kafka.StartBroker(kafka.BrokerConfig{Port: dev.BrokerPort, DataDir: filepath.Join(dev.DataDir, "kafka")})
+			if err != nil {
+				return nil, err
+			}
+			p.brokers = p.broker.Addrs()[:1]
+			p.cfg.Logger.Info("embedded broker started", "addr", p.brokers[0])
+		}
+		if p.cfg.Postgres.MasterKeys == "" && p.cfg.Postgres.MasterKeyFile == "" {
+			if p.cfg.Postgres.MasterKeyFile, err = devMasterKeyFile(dev.DataDir); err != nil {
+				return nil, err
+			}
+		}
+		if p.cfg.Processors.StateDir == "" {
+			p.cfg.Processors.StateDir = filepath.Join(dev.DataDir, "goka")
+		}
+	}
+	if n.kafka {
+		specs := kafka.PulseTopics()
+		if n.http {
+			// The API's aggregates view reads the aggregator's table: create
+			// it as goka would, so the API starts before the aggregator
+			// ever ran.
+			specs = append(specs, kafka.TopicSpec{Name: string(aggregator.Table), Compacted: true})
+		}
+		repl, err := kafka.EnsureTopics(ctx, p.brokers, p.cfg.Kafka.Replication, specs...)
+		if err != nil {
+			return nil, err
+		}
+		p.goka = kafka.NewGoka(p.brokers, repl)
+	}
+	if n.pg {
+		if p.pg = p.cfg.Postgres.DB; p.pg == nil {
+			if p.pg, err = OpenPostgres(ctx, p.cfg.Postgres, n.keys); err != nil {
+				return nil, err
+			}
+			p.ownPG = true
+		}
+	}
+	if n.ch {
+		if p.ch = p.cfg.ClickHouse.DB; p.ch == nil {
+			if p.ch, err = OpenClickHouse(ctx, p.cfg.ClickHouse.URL); err != nil {
+				return nil, err
+			}
+			p.ownCH = true
+		}
+	}
+	if n.http {
+		if p.ln = p.cfg.HTTP.Listener; p.ln == nil {
+			if p.ln, err = net.Listen("tcp", p.cfg.HTTP.Addr); err != nil {
+				return nil, fmt.Errorf("api: %w", err)
+			}
+		}
+	}
+	if dev != nil {
+		base := "http://" + p.ln.Addr().String()
+		p.cfg.Platforms.PublicURL = base
+		p.cfg.Platforms.SimURL = base + "/sim"
+		if p.sim, err = sim.New(sim.Config{Seed: dev.Seed}); err != nil {
+			return nil, err
+		}
+		p.extra["/sim/"] = http.StripPrefix("/sim", p.sim.Handler())
+		router := mux.NewRouter()
+		p.monitor = monitor.NewServer("/debug/goka", router)
+		p.extra["/debug/goka/"] = router
+	}
+	if n.conns {
+		if p.conns, err = p.connectors(); err != nil {
+			return nil, err
+		}
+	}
+	if dev != nil && dev.DemoAccounts > 0 {
+		if err := p.seedDemo(ctx, p.pg, p.sim, dev.DemoAccounts); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// connectors builds every registered connector.
+func (p *Pulse) connectors() (map[topics.Platform]platforms.Connector, error) {
+	pc := p.cfg.Platforms
+	out := map[topics.Platform]platforms.Connector{}
+	for _, pl := range platforms.Registered() {
+		app, ok := pc.Apps[pl]
+		if !ok {
+			app = App{ClientID: "pulse-dev", ClientSecret: "pulse-dev-secret"}
+		}
+		cfg := platforms.Config{
+			ClientID:     app.ClientID,
+			ClientSecret: app.ClientSecret,
+			RedirectURL:  strings.TrimSuffix(pc.PublicURL, "/") + "/oauth/" + string(pl) + "/callback",
+			BaseURL:      app.BaseURL,
+		}
+		if pc.SimURL != "" {
+			cfg.BaseURL = sim.BaseURL(pc.SimURL, pl)
+			cfg.AuthBaseURL = cfg.BaseURL
+			if pc.SimPublicURL != "" {
+				cfg.AuthBaseURL = sim.BaseURL(pc.SimPublicURL, pl)
+			}
+		}
+		c, err := platforms.New(pl, cfg)
+		if err != nil {
+			return nil, err
+		}
+		if pc.Wrap != nil {
+			c = pc.Wrap(c)
+		}
+		out[pl] = c
+	}
+	return out, nil
+}
+
+// URL is the API's base URL ("http://host:port"), or "" without the api
+// component.
+func (p *Pulse) URL() string {
+	if p.ln == nil {
+		return ""
+	}
+	return "http://" + p.ln.Addr().String()
+}
+
+// Brokers are the Kafka brokers in use (the embedded one under Dev).
+func (p *Pulse) Brokers() []string { return p.brokers }
+
+// Postgres is the PostgreSQL store, or nil if no component needs it.
+func (p *Pulse) Postgres() *postgres.DB { return p.pg }
+
+// ClickHouse is the analytics store, or nil if no component needs it.
+func (p *Pulse) ClickHouse() *clickhouse.DB { return p.ch }
+
+// Connectors are the platform connectors, or nil if no component needs
+// them.
+func (p *Pulse) Connectors() map[topics.Platform]platforms.Connector { return p.conns }
+
+// Simulator is the platform simulator under Dev, else nil.
+func (p *Pulse) Simulator() *sim.Server { return p.sim }
+
+// Run builds the configured components and runs them until ctx ends (a
+// clean stop: nil) or one fails (its error; the others are stopped). Every
+// component has stopped when Run returns.
+func (p *Pulse) Run(ctx context.Context) error {
+	// The API last: under Dev its goka monitor shows the processors built
+	// before it.
+	names := slices.Clone(p.cfg.Components)
+	slices.SortStableFunc(names, func(a, b string) int {
+		return boolInt(a == API) - boolInt(b == API)
+	})
+	runs := make(map[string]func(context.Context) error, len(names))
+	for _, name := range names {
+		run, err := p.Runner(name)
+		if err != nil {
+			return err
+		}
+		runs[name] = run
+	}
+	g := newGroup(ctx, p.cfg.Logger)
+	for _, name := range p.cfg.Components {
+		g.Go(name, runs[name])
+	}
+	return g.Wait()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Runner builds a fresh instance of the component name and returns its run
+// function, which returns nil when its context ends. The api component
+// serves the one listener, so it runs once.
+func (p *Pulse) Runner(name string) (func(context.Context) error, error) {
+	if !slices.Contains(p.cfg.Components, name) {
+		return nil, fmt.Errorf("assembly: component %q is not configured", name)
+	}
+	switch name {
+	case API:
+		return p.newAPI()
+	case Scheduler:
+		s, err := p.NewScheduler()
+		if err != nil {
+			return nil, err
+		}
+		return s.Run, nil
+	case Fetcher:
+		f, err := p.NewFetcher()
+		if err != nil {
+			return nil, err
+		}
+		return f.Run, nil
+	case Normalizer:
+		proc, err := p.NewNormalizer()
+		if err != nil {
+			return nil, err
+		}
+		return runGoka(proc), nil
+	case Aggregator:
+		proc, err := p.NewAggregator()
+		if err != nil {
+			return nil, err
+		}
+		return runGoka(proc), nil
+	case Sink:
+		s, err := p.NewSink()
+		if err != nil {
+			return nil, err
+		}
+		return s.Run, nil
+	case Refresher:
+		r, err := p.NewRefresher()
+		if err != nil {
+			return nil, err
+		}
+		return r.Run, nil
+	}
+	return nil, fmt.Errorf("assembly: unknown component %q", name)
+}
+
+// NewScheduler builds a scheduler; Run closes its Kafka client.
+func (p *Pulse) NewScheduler() (*scheduler.Scheduler, error) {
+	c := p.cfg.Scheduler
+	return scheduler.New(scheduler.Config{Brokers: p.brokers, Links: p.pg, Interval: c.Interval, Tick: c.Tick,
+		Budgets: c.Budgets, Clock: c.Clock, Logger: p.cfg.Logger})
+}
+
+// NewFetcher builds a fetcher.
+func (p *Pulse) NewFetcher() (*fetcher.Fetcher, error) {
+	return fetcher.New(fetcher.Config{Brokers: p.brokers, Links: p.pg, Connectors: p.conns,
+		Clock: p.cfg.Fetcher.Clock, Logger: p.cfg.Logger})
+}
+
+// NewNormalizer builds the normalizer processor.
+func (p *Pulse) NewNormalizer() (*goka.Processor, error) {
+	parsers := make(map[topics.Platform]normalizer.Parser, len(p.conns))
+	for pl, c := range p.conns {
+		parsers[pl] = c
+	}
+	proc, err := normalizer.New(normalizer.Config{Brokers: p.brokers, Parsers: parsers, Options: p.gokaOptions(), Logger: p.cfg.Logger})
+	if err == nil && p.monitor != nil {
+		p.monitor.AttachProcessor(proc)
+	}
+	return proc, err
+}
+
+// NewAggregator builds the aggregator processor.
+func (p *Pulse) NewAggregator() (*goka.Processor, error) {
+	proc, err := aggregator.New(aggregator.Config{Brokers: p.brokers, Options: p.gokaOptions(), Logger: p.cfg.Logger})
+	if err == nil && p.monitor != nil {
+		p.monitor.AttachProcessor(proc)
+	}
+	return proc, err
+}
+
+// NewSink builds the ClickHouse sink.
+func (p *Pulse) NewSink() (*chsink.Sink, error) {
+	return chsink.New(chsink.Config{Brokers: p.brokers, Store: p.ch, FlushInterval: p.cfg.Sink.FlushInterval, Logger: p.cfg.Logger})
+}
+
+// NewRefresher builds the refresher: token renewal, purge retries and
+// expiry housekeeping.
+func (p *Pulse) NewRefresher() (*refresher.Refresher, error) {
+	c := p.cfg.Refresher
+	return refresher.New(refresher.Config{Links: p.pg, Connectors: p.conns, Purges: p.pg, Purger: p.ch, Janitor: p.pg,
+		Interval: c.Interval, RefreshBefore: c.RefreshBefore, Logger: p.cfg.Logger})
+}
+
+// newAPI builds the API with the aggregates view it serves summaries from;
+// the run function runs both.
+func (p *Pulse) newAPI() (func(context.Context) error, error) {
+	opts, release := p.goka.ViewOptions()
+	view, err := aggregator.NewView(p.brokers, aggregator.ViewOptions{Options: opts, Release: release})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := api.New(api.Config{Accounts: p.pg, Metrics: p.ch, Connectors: p.conns, Now: view, Web: web.Handler(),
+		Extra: p.extra, SecureCookies: p.cfg.HTTP.SecureCookies, Logger: p.cfg.Logger})
+	if err != nil {
+		release()
+		return nil, err
+	}
+	h := srv.Handler()
+	return func(ctx context.Context) error {
+		g := newGroup(ctx, p.cfg.Logger)
+		g.Go("aggregates-view", view.Run)
+		g.Go("http", func(ctx context.Context) error { return serve(ctx, p.ln, h) })
+		p.cfg.Logger.Info("api listening", "addr", p.ln.Addr().String())
+		return g.Wait()
+	}, nil
+}
+
+// gokaOptions are the options of Pulse's goka processors: local table
+// storage in StateDir (in memory when empty) and goka's logs at debug
+// level.
+func (p *Pulse) gokaOptions() []goka.ProcessorOption {
+	opts := p.goka.ProcessorOptions()
+	if dir := p.cfg.Processors.StateDir; dir != "" {
+		opts = append(opts, goka.WithStorageBuilder(storage.DefaultBuilder(dir)))
+	} else {
+		opts = append(opts, goka.WithStorageBuilder(storage.MemoryBuilder()))
+	}
+	return append(opts, goka.WithLogger(gokaLogger{p.cfg.Logger}))
+}
+
+// Close releases what New opened: the API's listener, the databases it
+// opened (not those passed in the Config) and the embedded broker. Stop
+// Run first.
+func (p *Pulse) Close() error {
+	var errs []error
+	if p.ln != nil {
+		if err := p.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if p.ownPG && p.pg != nil {
+		p.pg.Close()
+	}
+	if p.ownCH && p.ch != nil {
+		if err := p.ch.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if p.broker != nil {
+		p.broker.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// runGoka runs a goka processor until ctx ends; a cancel is a clean stop.
+func runGoka(proc *goka.Processor) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := proc.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return nil
+	}
+}
+
+// gokaLogger sends goka's chatter to a slog.Logger at debug level.
+type gokaLogger struct{ log *slog.Logger }
+
+func (l gokaLogger) Print(v ...any)   { l.log.Debug(fmt.Sprint(v...), "component", "goka") }
+func (l gokaLogger) Println(v ...any) { l.log.Debug(fmt.Sprint(v...), "component", "goka") }
+func (l gokaLogger) Printf(format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...), "component", "goka")
+}
+
+// serve serves h on ln until ctx ends, then shuts down gracefully (at most
+// 5s).
+func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-errc
+		return nil
+	}
+}
+
+// Serve serves h on addr until ctx ends, then shuts down gracefully; for
+// commands that serve one handler (pulse sim).
+func Serve(ctx context.Context, addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, ln, h)
+}
+
+// group runs components until the first fails or ctx ends, then cancels
+// the rest and waits for all of them.
+type group struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	log    *slog.Logger
+	wg     sync.WaitGroup
+	once   sync.Once
+	err    error
+}
+
+func newGroup(ctx context.Context, log *slog.Logger) *group {
+	g := &group{log: log}
+	g.ctx, g.cancel = context.WithCancel(ctx)
+	return g
+}
+
+func (g *group) Go(name string, fn func(ctx context.Context) error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		err := fn(g.ctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			g.once.Do(func() { g.err = fmt.Errorf("%s: %w", name, err) })
+		} else {
+			g.log.Debug("component stopped", "component", name)
+		}
+		g.cancel()
+	}()
+}
+
+func (g *group) Wait() error {
+	g.wg.Wait()
+	g.cancel()
+	return g.err
+}

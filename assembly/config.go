@@ -1,0 +1,304 @@
+package assembly
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/producers/scheduler"
+	"github.com/pulsehq/pulse/topics"
+)
+
+// Component names, as Config.Components and `pulse processor --run` take
+// them.
+const (
+	API        = "api"        // HTTP: GraphQL, auth and OAuth routes, dashboard; with the aggregates view
+	Scheduler  = "scheduler"  // emits fetch requests
+	Fetcher    = "fetcher"    // fetch requests → raw payloads and outcomes
+	Normalizer = "normalizer" // goka: raw payloads → snapshots and posts
+	Aggregator = "aggregator" // goka: snapshots → user aggregates
+	Sink       = "sink"       // snapshots and posts → ClickHouse
+	Refresher  = "refresher"  // token renewal, purges, expiry housekeeping
+)
+
+// Components is every component, in the order Run starts them.
+var Components = []string{API, Scheduler, Fetcher, Normalizer, Aggregator, Sink, Refresher}
+
+// Config is everything Pulse's components are built from. Only the parts
+// the chosen Components need are used; New validates those.
+type Config struct {
+	// Components to build and Run, from Components. Required.
+	Components []string
+	// Logger is every component's logger, goka's included (at debug
+	// level). Default slog.Default().
+	Logger *slog.Logger
+
+	Kafka      KafkaConfig
+	Postgres   PostgresConfig
+	ClickHouse ClickHouseConfig
+	Platforms  PlatformsConfig
+	HTTP       HTTPConfig
+	Scheduler  SchedulerConfig
+	Fetcher    FetcherConfig
+	Processors ProcessorsConfig
+	Sink       SinkConfig
+	Refresher  RefresherConfig
+
+	// Dev, when set, makes a development setup: see DevConfig.
+	Dev *DevConfig
+}
+
+// KafkaConfig locates the Kafka cluster.
+type KafkaConfig struct {
+	// Brokers are the seed brokers. Required unless Dev starts an embedded
+	// broker.
+	Brokers []string
+	// Replication of the topics Pulse creates. Default 0: 1 on a
+	// one-broker cluster, else 3.
+	Replication int
+}
+
+// PostgresConfig locates PostgreSQL and the token vault's master keys.
+type PostgresConfig struct {
+	// URL of the database, created if missing and migrated. Required
+	// unless DB is set.
+	URL string
+	// MasterKeys wrap users' data keys: "id:base64key[,id:base64key...]",
+	// first is current. Required (or MasterKeyFile) by components that
+	// read tokens (api, fetcher, refresher).
+	MasterKeys string
+	// MasterKeyFile holds the MasterKeys spec; used when MasterKeys is
+	// empty.
+	MasterKeyFile string
+	// DB, when set, is used as it is instead of opening URL: neither
+	// migrated nor closed by Close. Tests pass a fresh database.
+	DB *postgres.DB
+}
+
+// ClickHouseConfig locates ClickHouse.
+type ClickHouseConfig struct {
+	// URL of the database (native protocol), created if missing and
+	// migrated. Required unless DB is set.
+	URL string
+	// DB, when set, is used as it is instead of opening URL: neither
+	// migrated nor closed by Close.
+	DB *clickhouse.DB
+}
+
+// PlatformsConfig configures the platform connectors.
+type PlatformsConfig struct {
+	// SimURL points every connector at this platform simulator instead of
+	// the real APIs. Default empty: the real APIs.
+	SimURL string
+	// SimPublicURL is the simulator as browsers reach it, for its authorize
+	// pages. Default SimURL.
+	SimPublicURL string
+	// PublicURL is Pulse's public base URL, for the OAuth redirect URIs
+	// (<PublicURL>/oauth/<platform>/callback). Default
+	// "http://127.0.0.1:8080", or the API's listener under Dev.
+	PublicURL string
+	// Apps are each platform's OAuth app. A platform missing here gets
+	// client id "pulse-dev" and secret "pulse-dev-secret" (what the
+	// simulator accepts) and the real API's base URL.
+	Apps map[topics.Platform]App
+	// Wrap, if set, wraps each connector (tests observe them with it).
+	Wrap func(platforms.Connector) platforms.Connector
+}
+
+// App is one platform's OAuth app.
+type App struct {
+	ClientID     string
+	ClientSecret string
+	// BaseURL overrides the API root. Default: the real API (or SimURL).
+	BaseURL string
+}
+
+// HTTPConfig configures the api component's server.
+type HTTPConfig struct {
+	// Addr to listen on. Default "127.0.0.1:8080".
+	Addr string
+	// Listener, if set, is served instead of listening on Addr (tests open
+	// it first to know the address). Close closes it.
+	Listener net.Listener
+	// SecureCookies marks cookies Secure. Default: whether PublicURL is
+	// https.
+	SecureCookies bool
+}
+
+// SchedulerConfig tunes the scheduler. Zero values take the scheduler's
+// defaults.
+type SchedulerConfig struct {
+	// Interval is the longest a link goes without a fetch. Default 24h
+	// (1 minute under Dev).
+	Interval time.Duration
+	// Tick is how often due links are looked for. Default 1s.
+	Tick time.Duration
+	// Budgets per platform. Default scheduler.DefaultBudgets.
+	Budgets map[topics.Platform]scheduler.Budget
+	// Clock defaults to time.Now.
+	Clock func() time.Time
+}
+
+// FetcherConfig tunes the fetcher.
+type FetcherConfig struct {
+	// Clock defaults to time.Now.
+	Clock func() time.Time
+}
+
+// ProcessorsConfig configures the goka processors.
+type ProcessorsConfig struct {
+	// StateDir keeps the processors' local table storage. Default empty:
+	// in memory, recovered from Kafka at start (DataDir/goka under Dev).
+	StateDir string
+}
+
+// SinkConfig tunes the ClickHouse sink.
+type SinkConfig struct {
+	// FlushInterval is the longest a buffered record waits. Default 1s.
+	FlushInterval time.Duration
+}
+
+// RefresherConfig tunes the refresher. Zero values take its defaults.
+type RefresherConfig struct {
+	// Interval between rounds. Default refresher.DefaultInterval (1m).
+	Interval time.Duration
+	// RefreshBefore renews a token this long before it expires; more than
+	// Interval. Default refresher.DefaultRefreshBefore (10m).
+	RefreshBefore time.Duration
+}
+
+// DevConfig makes `pulse dev`'s setup: an embedded broker when no Kafka
+// brokers are given, a master key file when none is given, the simulator
+// mounted at /sim/ on the API's server with every connector pointed at it,
+// goka's monitor at /debug/goka/, and a demo user with simulated accounts.
+type DevConfig struct {
+	// DataDir holds the embedded broker's log (kafka/), goka's state
+	// (goka/) and the dev master key (master-keys). Default ".data".
+	DataDir string
+	// BrokerPort is the embedded broker's port on 127.0.0.1. 0 picks a
+	// free one. Default 0.
+	BrokerPort int
+	// Seed of the simulator's data. Default 0.
+	Seed int64
+	// DemoAccounts linked per platform for the demo user. Default 0: none.
+	DemoAccounts int
+}
+
+// Demo credentials seeded under Dev.
+const (
+	DemoEmail    = "demo@pulse.local"
+	DemoPassword = "pulse-demo-password"
+)
+
+// Defaults that match what `make run` starts.
+const (
+	DefaultBrokers     = "127.0.0.1:9092"
+	DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/pulse?sslmode=disable"
+	DefaultHTTPAddr    = "127.0.0.1:8080"
+	DefaultPublicURL   = "http://" + DefaultHTTPAddr
+)
+
+// needs reports what the configured components need.
+type needs struct{ kafka, pg, keys, ch, conns, http bool }
+
+func (c *Config) needs() needs {
+	var n needs
+	for _, name := range c.Components {
+		switch name {
+		case API:
+			n.kafka, n.pg, n.keys, n.ch, n.conns, n.http = true, true, true, true, true, true
+		case Scheduler:
+			n.kafka, n.pg = true, true
+		case Fetcher:
+			n.kafka, n.pg, n.keys, n.conns = true, true, true, true
+		case Normalizer:
+			n.kafka, n.conns = true, true
+		case Aggregator:
+			n.kafka = true
+		case Sink:
+			n.kafka, n.ch = true, true
+		case Refresher:
+			n.pg, n.keys, n.ch, n.conns = true, true, true, true
+		}
+	}
+	return n
+}
+
+// validate checks c and fills in defaults.
+func (c *Config) validate() error {
+	if len(c.Components) == 0 {
+		return errors.New("no components")
+	}
+	seen := map[string]bool{}
+	for _, name := range c.Components {
+		if !slices.Contains(Components, name) {
+			return fmt.Errorf("unknown component %q (want one of %s)", name, strings.Join(Components, ", "))
+		}
+		if seen[name] {
+			return fmt.Errorf("component %q named twice", name)
+		}
+		seen[name] = true
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	n := c.needs()
+	if c.Dev != nil {
+		if c.Dev.DataDir == "" {
+			c.Dev.DataDir = ".data"
+		}
+		if c.Dev.BrokerPort < 0 || c.Dev.BrokerPort > 65535 {
+			return fmt.Errorf("dev: broker port %d out of range", c.Dev.BrokerPort)
+		}
+		if c.Dev.DemoAccounts < 0 {
+			return fmt.Errorf("dev: negative demo accounts %d", c.Dev.DemoAccounts)
+		}
+		if !n.http {
+			return errors.New("dev: needs the api component (the simulator is served on its listener)")
+		}
+		if c.Scheduler.Interval == 0 {
+			c.Scheduler.Interval = time.Minute
+		}
+	}
+	if n.kafka && len(c.Kafka.Brokers) == 0 && c.Dev == nil {
+		return errors.New("kafka: no brokers")
+	}
+	if c.Kafka.Replication < 0 {
+		return fmt.Errorf("kafka: negative replication %d", c.Kafka.Replication)
+	}
+	if n.pg && c.Postgres.DB == nil && c.Postgres.URL == "" {
+		return errors.New("postgres: no URL")
+	}
+	if n.ch && c.ClickHouse.DB == nil && c.ClickHouse.URL == "" {
+		return errors.New("clickhouse: no URL")
+	}
+	if n.http && c.HTTP.Addr == "" && c.HTTP.Listener == nil {
+		c.HTTP.Addr = DefaultHTTPAddr
+	}
+	if c.Platforms.PublicURL == "" {
+		c.Platforms.PublicURL = DefaultPublicURL
+	}
+	if strings.HasPrefix(c.Platforms.PublicURL, "https://") {
+		c.HTTP.SecureCookies = true
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"scheduler interval", c.Scheduler.Interval}, {"scheduler tick", c.Scheduler.Tick},
+		{"sink flush interval", c.Sink.FlushInterval},
+		{"refresher interval", c.Refresher.Interval}, {"refresher refresh-before", c.Refresher.RefreshBefore},
+	} {
+		if d.d < 0 {
+			return fmt.Errorf("negative %s %s", d.name, d.d)
+		}
+	}
+	return nil
+}

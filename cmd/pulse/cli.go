@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/pulsehq/pulse/assembly"
+	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/producers/refresher"
+	"github.com/pulsehq/pulse/sim"
+	"github.com/pulsehq/pulse/topics"
+)
+
+// cli is the command tree. Each flag's struct tags give its name, its
+// environment variable, its default and its help in one place.
+type cli struct {
+	LogLevel slog.Level `name:"log-level" env:"PULSE_LOG_LEVEL" default:"info" help:"log level: debug, info, warn or error"`
+
+	Dev        devCmd        `cmd:"" help:"Every component in one process on embedded defaults, with the simulator and demo data."`
+	Broker     brokerCmd     `cmd:"" help:"A standalone embedded Kafka-protocol broker (kfake) with a data dir."`
+	API        apiCmd        `cmd:"" name:"api" help:"The GraphQL API, auth and OAuth routes and dashboard."`
+	Scheduler  schedulerCmd  `cmd:"" help:"Emit fetch requests for due links, within each platform's budget."`
+	Fetcher    fetcherCmd    `cmd:"" help:"Consume fetch requests, call the platform APIs, publish raw payloads and outcomes."`
+	Processor  processorCmd  `cmd:"" help:"The goka processors: the normalizer (raw payloads to snapshots and posts) and the aggregator (user aggregates)."`
+	Sink       sinkCmd       `cmd:"" help:"Batch normalized events into ClickHouse."`
+	Sim        simCmd        `cmd:"" help:"The platform simulator: real API paths, OAuth endpoints and rate-limit signals."`
+	Migrate    migrateCmd    `cmd:"" help:"Apply PostgreSQL and ClickHouse migrations, then exit."`
+	Refresher  refresherCmd  `cmd:"" help:"Renew OAuth tokens before they expire, retry analytics purges of deleted users, delete expired rows."`
+	RotateKeys rotateKeysCmd `cmd:"" name:"rotate-keys" help:"Re-wrap every user's data key under the current master key, then exit."`
+	Replay     replayCmd     `cmd:"" help:"Reset a stopped consumer group's offsets (earliest, a time or an offset) and watch it catch up."`
+	DLQ        dlqCmd        `cmd:"" name:"dlq" help:"List or redrive dead letters."`
+}
+
+// runEnv is what every command's Run gets.
+type runEnv struct {
+	ctx            context.Context
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
+
+// exitCode carries kong's exit (after --help) out of the parser.
+type exitCode int
+
+// run parses args and runs the command; main exits with its result: 0 on
+// success and after --help, 2 for a bad command line or environment
+// variable, 1 when the command failed.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	var c cli
+	parser, err := newParser(&c, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "pulse: %v\n", err)
+		return 1
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			c, ok := r.(exitCode)
+			if !ok {
+				panic(r)
+			}
+			code = int(c)
+		}
+	}()
+	if len(args) == 0 {
+		// No command: the usage, and the exit status of a bad command line.
+		parser.Stdout = stderr
+		parser.Exit = func(int) { panic(exitCode(2)) }
+		args = []string{"--help"}
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "pulse: %v\n", err)
+		var pe *kong.ParseError
+		if errors.As(err, &pe) && pe.Context != nil && pe.Context.Selected() != nil {
+			fmt.Fprintf(stderr, "Run 'pulse %s --help' for its flags.\n", pe.Context.Selected().Path())
+		} else {
+			fmt.Fprintf(stderr, "Run 'pulse --help' for the commands.\n")
+		}
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: c.LogLevel}))
+	slog.SetDefault(log)
+	if err := kctx.Run(&runEnv{ctx: ctx, stdout: stdout, stderr: stderr, log: log}); err != nil {
+		log.Error("pulse "+kctx.Command()+" failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// newParser builds the parser of the command tree into c.
+func newParser(c *cli, stdout, stderr io.Writer) (*kong.Kong, error) {
+	return kong.New(c,
+		kong.Name("pulse"),
+		kong.Description("Pulse: a streaming ETL and API for social-media analytics. Every flag can also be set with the environment variable shown in its help."),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { panic(exitCode(code)) }),
+		kong.Vars{
+			"brokers":            assembly.DefaultBrokers,
+			"postgres_url":       assembly.DefaultPostgresURL,
+			"clickhouse_url":     clickhouse.DefaultURL,
+			"http_addr":          assembly.DefaultHTTPAddr,
+			"public_url":         assembly.DefaultPublicURL,
+			"refresher_interval": refresher.DefaultInterval.String(),
+			"refresher_before":   refresher.DefaultRefreshBefore.String(),
+			"groups":             strings.Join([]string{topics.GroupFetcher, topics.GroupNormalizer, topics.GroupAggregator, topics.GroupSink}, ", "),
+			"processors":         assembly.Normalizer + "," + assembly.Aggregator,
+			"sim_accounts":       strconv.Itoa(sim.DefaultAccounts),
+		},
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+}
+
+// serviceFlags are the options every long-running command shares (those
+// that run components until stopped). Options that apply to every such
+// process, whatever it runs, go here.
+type serviceFlags struct{}
+
+// apply sets what the service flags configure.
+func (serviceFlags) apply(*assembly.Config) {}
+
+// KafkaFlags locate the Kafka cluster.
+type KafkaFlags struct {
+	Brokers     string `name:"brokers" env:"PULSE_BROKERS" default:"${brokers}" help:"comma-separated Kafka seed brokers"`
+	Replication int    `name:"replication" env:"PULSE_KAFKA_REPLICATION" default:"0" help:"replication factor of topics Pulse creates; 0 picks 1 on one broker, else 3"`
+}
+
+func (k KafkaFlags) config() assembly.KafkaConfig {
+	return assembly.KafkaConfig{Brokers: kafka.ParseBrokers(k.Brokers), Replication: k.Replication}
+}
+
+// Validate runs at parse time, so a bad value stops the start.
+func (k KafkaFlags) Validate() error {
+	if len(kafka.ParseBrokers(k.Brokers)) == 0 {
+		return errors.New("--brokers: no broker given")
+	}
+	if k.Replication < 0 {
+		return fmt.Errorf("--replication: %d is negative", k.Replication)
+	}
+	return nil
+}
+
+// PostgresFlags locate PostgreSQL and the vault's master keys.
+type PostgresFlags struct {
+	PostgresURL   string `name:"postgres-url" env:"PULSE_POSTGRES_URL" default:"${postgres_url}" help:"PostgreSQL URL (the database is created if missing)"`
+	MasterKeys    string `name:"master-keys" env:"PULSE_MASTER_KEYS" help:"token-vault master keys, id:base64key[,id:base64key...], first is current"`
+	MasterKeyFile string `name:"master-key-file" env:"PULSE_MASTER_KEY_FILE" help:"file holding the master keys spec (instead of --master-keys)"`
+}
+
+func (p PostgresFlags) config() assembly.PostgresConfig {
+	return assembly.PostgresConfig{URL: p.PostgresURL, MasterKeys: p.MasterKeys, MasterKeyFile: p.MasterKeyFile}
+}
+
+// ClickHouseFlags locate ClickHouse.
+type ClickHouseFlags struct {
+	ClickHouseURL string `name:"clickhouse-url" env:"PULSE_CLICKHOUSE_URL" default:"${clickhouse_url}" help:"ClickHouse native-protocol URL (the database is created if missing)"`
+}
+
+// PlatformFlags configure the connectors. Each platform's OAuth app comes
+// from PULSE_<PLATFORM>_CLIENT_ID, PULSE_<PLATFORM>_CLIENT_SECRET and
+// PULSE_<PLATFORM>_BASE_URL.
+type PlatformFlags struct {
+	SimURL       string `name:"sim-url" env:"PULSE_SIM_URL" help:"point every connector at this platform simulator instead of the real APIs"`
+	SimPublicURL string `name:"sim-public-url" env:"PULSE_SIM_PUBLIC_URL" help:"the simulator's address as browsers reach it, for its authorize pages (default: --sim-url)"`
+	PublicURL    string `name:"public-url" env:"PULSE_PUBLIC_URL" default:"${public_url}" help:"Pulse's public base URL, for OAuth redirect URIs"`
+}
+
+func (p PlatformFlags) config() assembly.PlatformsConfig {
+	return assembly.PlatformsConfig{SimURL: p.SimURL, SimPublicURL: p.SimPublicURL, PublicURL: p.PublicURL, Apps: appsFromEnv()}
+}
+
+// appsFromEnv reads each registered platform's OAuth app from
+// PULSE_<PLATFORM>_CLIENT_ID (default "pulse-dev"),
+// PULSE_<PLATFORM>_CLIENT_SECRET (default "pulse-dev-secret") and
+// PULSE_<PLATFORM>_BASE_URL (default: the real API).
+func appsFromEnv() map[topics.Platform]assembly.App {
+	env := func(name, def string) string {
+		if v := os.Getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	apps := map[topics.Platform]assembly.App{}
+	for _, pl := range platforms.Registered() {
+		up := "PULSE_" + strings.ToUpper(string(pl))
+		apps[pl] = assembly.App{
+			ClientID:     env(up+"_CLIENT_ID", "pulse-dev"),
+			ClientSecret: env(up+"_CLIENT_SECRET", "pulse-dev-secret"),
+			BaseURL:      os.Getenv(up + "_BASE_URL"),
+		}
+	}
+	return apps
+}
+
+// runAssembly builds cfg's components and runs them until ctx ends.
+func runAssembly(e *runEnv, cfg assembly.Config) error {
+	cfg.Logger = e.log
+	a, err := assembly.New(e.ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Run(e.ctx)
+}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pulsehq/pulse/assembly"
+	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/sim"
+	"github.com/pulsehq/pulse/topics"
+)
+
+// syncBuffer is a bytes.Buffer safe for the command's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// freshPostgresURL names a database that does not exist yet on the test
+// server (pulse dev creates it) and drops it when the test ends.
+func freshPostgresURL(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("PULSE_TEST_POSTGRES_URL")
+	if base == "" {
+		base = postgres.DefaultTestURL
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	name := "pulse_test_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("drop %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
+}
+
+// TestDevServesFollowerCountsOverGraphQL runs `pulse dev` through main's
+// own code path (run, the same parser and the same assembly) on free ports
+// and fresh databases, signs in as the demo user over HTTP, and reads a
+// demo account's follower count from GraphQL. The count must be the one
+// the simulator (same seed) serves for that account at some moment of the
+// run.
+func TestDevServesFollowerCountsOverGraphQL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every component")
+	}
+	chURL := clickhouse.TestURL(t)
+	clickhouse.MustOpenURL(t, chURL) // creates it now, drops it at the end
+	start := time.Now()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"dev", "--http-addr=127.0.0.1:0", "--broker-port=0", "--data-dir=" + t.TempDir(),
+			"--postgres-url=" + freshPostgresURL(t), "--clickhouse-url=" + chURL, "--seed=3", "--demo-accounts=1"},
+			&syncBuffer{}, &stderr)
+	}()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("pulse dev exited %d after cancel; stderr:\n%s", code, stderr.String())
+			}
+		case <-time.After(60 * time.Second):
+			t.Errorf("pulse dev did not stop within 60s of cancel")
+		}
+	}
+	t.Cleanup(stop)
+
+	// The banner names the address it chose.
+	banner := regexp.MustCompile(`dashboard:  (http://127\.0\.0\.1:\d+)/`)
+	var base string
+	eventually(t, 60*time.Second, func() bool {
+		select {
+		case code := <-done:
+			t.Fatalf("pulse dev exited %d; stderr:\n%s", code, stderr.String())
+		default:
+		}
+		if m := banner.FindStringSubmatch(stderr.String()); m != nil {
+			base = m[1]
+		}
+		return base != ""
+	}, "no banner")
+
+	// Sign in as the demo user, as a client would.
+	body, _ := json.Marshal(map[string]string{"email": assembly.DemoEmail, "password": assembly.DemoPassword})
+	resp, err := http.Post(base+"/auth/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct{ Token string }
+	err = json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err != nil || login.Token == "" {
+		t.Fatalf("login: %d %v", resp.StatusCode, err)
+	}
+
+	type point struct {
+		Followers int64
+		Hours     int64
+	}
+	var got struct {
+		Metrics []struct {
+			Platform  string
+			AccountID string
+			Points    []point
+		}
+	}
+	query := `query($from: Time!, $to: Time!) { metrics(grain: HOUR, from: $from, to: $to, platforms: [X]) { platform accountId points { followers hours } } }`
+	from := start.UTC().Truncate(time.Hour)
+	vars := map[string]any{"from": from, "to": from.Add(2 * time.Hour)}
+	eventually(t, 90*time.Second, func() bool {
+		got.Metrics = nil
+		graphql(t, base, login.Token, query, vars, &got)
+		return len(got.Metrics) > 0 && len(got.Metrics[0].Points) > 0 && got.Metrics[0].Points[len(got.Metrics[0].Points)-1].Hours > 0
+	}, "no follower count in GraphQL")
+	end := time.Now()
+	stop()
+
+	m := got.Metrics[0]
+	followers := m.Points[len(m.Points)-1].Followers
+	s, err := sim.New(sim.Config{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Platform != "X" || m.AccountID != s.Accounts(topics.X)[0].ID {
+		t.Fatalf("metrics of %s %s, want the demo user's X account %s", m.Platform, m.AccountID, s.Accounts(topics.X)[0].ID)
+	}
+	// Followers move continuously: the count read must lie within what
+	// the simulator served during the run.
+	lo, hi := int64(1<<62), int64(-1)
+	for at := start; !at.After(end); at = at.Add(10 * time.Millisecond) {
+		f, err := s.Followers(topics.X, m.AccountID, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lo, hi = min(lo, f), max(hi, f)
+	}
+	if followers < lo-1 || followers > hi+1 || followers == 0 {
+		t.Fatalf("GraphQL followers %d, the simulator served %d..%d during the run", followers, lo, hi)
+	}
+	t.Logf("followers %d (simulator %d..%d) in %s", followers, lo, hi, end.Sub(start).Round(time.Millisecond))
+	if !strings.Contains(stderr.String(), "demo login: "+assembly.DemoEmail) {
+		t.Errorf("banner lacks the demo login:\n%s", stderr.String())
+	}
+}
+
+// eventually polls cond every 50ms until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, cond func() bool, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s within %s", msg, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// graphql runs query with a bearer token and decodes its data into out.
+func graphql(t *testing.T, base, token, query string, vars map[string]any, out any) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Data   json.RawMessage
+		Errors []struct{ Message string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		t.Fatal(err)
+	}
+	if len(env.Errors) > 0 {
+		t.Fatalf("graphql errors: %+v", env.Errors)
+	}
+	if err := json.Unmarshal(env.Data, out); err != nil {
+		t.Fatal(err)
+	}
+}
