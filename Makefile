@@ -11,7 +11,7 @@ export PULSE_DATA_DIR ?= $(CURDIR)/.data
 CHDB_LIB  := $(PULSE_DATA_DIR)/chdb/node_modules/@chdb/lib-linux-x64-gnu/libchdb.so
 export CHDB_LIB_PATH ?= $(wildcard $(CHDB_LIB))
 
-.PHONY: chdb run build test test-short bench verify generate fmt vet engines engines-stop lint clean
+.PHONY: chdb run build test test-short bench verify generate docs fmt vet engines engines-stop lint clean
 
 run: build engines ## start the engines and `pulse dev` (API on :8080, demo data)
 	$(BIN) dev
@@ -40,10 +40,13 @@ bench: engines ## benchmarks; figures are ratios against same-run baselines
 generate:
 	$(GO) tool gqlgen generate
 
-verify: generate ## regenerate code and fail if it differs from what is committed
+docs: ## regenerate docs/topics.md's tables and docs/schemas from topics/ and the processor definitions
+	$(GO) generate ./topics
+
+verify: generate docs ## regenerate code and docs and fail if they differ from what is committed
 	gofmt -l . | tee /dev/stderr | (! read)
 	$(GO) vet $(PKGS)
-	git diff --exit-code -- api/graph
+	git diff --exit-code -- api/graph docs
 
 fmt:
 	gofmt -w .

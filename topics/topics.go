@@ -10,30 +10,54 @@
 // is rejected with ErrUnknownVersion.
 package topics
 
-// Topic names. Keys are given next to each topic; all keys are UTF-8 strings.
+//go:generate go test -count=1 -run TestSchemasAreCurrent|TestTopicsDocIsCurrent . -update
+
+// Topic names. Each topic's key, value and the components around it are in
+// Specs.
 const (
-	// FetchRequests carries FetchRequest values, keyed by link ID. Producers:
-	// the scheduler and the API's refresh mutation. Consumer: the fetcher.
-	FetchRequests = "pulse.fetch-requests.v1"
-	// RawPayloads carries RawPayload values, keyed by link ID. Producer: the
-	// fetcher. Consumer: the normalizer.
-	RawPayloads = "pulse.raw-payloads.v1"
-	// AccountSnapshots carries AccountSnapshot values, keyed by link ID.
-	// Producer: the normalizer. Consumers: the sink, the aggregator and
-	// internal teams.
+	FetchRequests    = "pulse.fetch-requests.v1"
+	RawPayloads      = "pulse.raw-payloads.v1"
 	AccountSnapshots = "pulse.account-snapshots.v1"
-	// Posts carries Post values, keyed by link ID. Producer: the normalizer.
-	Posts = "pulse.posts.v1"
-	// FetchOutcomes carries FetchOutcome values, keyed by link ID. Producer:
-	// the fetcher. Consumer: the scheduler (throttle feedback).
-	FetchOutcomes = "pulse.fetch-outcomes.v1"
-	// UserAggregates carries UserAggregate values, keyed by user ID: the
-	// user's latest numbers after every change. Producer: the aggregator.
-	// Consumers: internal teams.
-	UserAggregates = "pulse.user-aggregates.v1"
-	// DeadLetters carries DeadLetter values, keyed by the original key.
-	DeadLetters = "pulse.dead-letters.v1"
+	Posts            = "pulse.posts.v1"
+	FetchOutcomes    = "pulse.fetch-outcomes.v1"
+	UserAggregates   = "pulse.user-aggregates.v1"
+	DeadLetters      = "pulse.dead-letters.v1"
 )
+
+// Spec describes a topic for its readers. docs/topics.md's table is
+// generated from Specs and the goka processors' definitions (go test
+// ./topics -update), and a test fails when it is stale.
+type Spec struct {
+	Name string
+	// Key is what the record key holds (all keys are UTF-8 strings).
+	Key string
+	// Value names the value type, one of Values.
+	Value string
+	// About says what a value holds, beyond its type. Optional.
+	About string
+	// Producers and Consumers are the components outside the goka
+	// processors that write and read the topic; the processors' own roles
+	// come from their goka definitions.
+	Producers, Consumers []string
+}
+
+// Specs are every topic Pulse owns, in the order of All.
+var Specs = []Spec{
+	{Name: FetchRequests, Key: "link ID", Value: "FetchRequest",
+		Producers: []string{"scheduler"}, Consumers: []string{"fetcher"}},
+	{Name: RawPayloads, Key: "link ID", Value: "RawPayload", About: "one fetch: the account response and each posts page, unmodified",
+		Producers: []string{"fetcher"}},
+	{Name: AccountSnapshots, Key: "link ID", Value: "AccountSnapshot", About: "counters plus the engagement of the posts fetched with it",
+		Consumers: []string{"sink", "internal teams"}},
+	{Name: Posts, Key: "link ID", Value: "Post",
+		Consumers: []string{"sink", "internal teams"}},
+	{Name: FetchOutcomes, Key: "link ID", Value: "FetchOutcome", About: "ok / throttled / reauth_needed / ..., calls spent, quota left",
+		Producers: []string{"fetcher"}, Consumers: []string{"scheduler (throttle feedback)", "operators"}},
+	{Name: UserAggregates, Key: "user ID", Value: "UserAggregate", About: "latest values, 24h/7d/30d deltas, engagement rate per account",
+		Consumers: []string{"internal teams"}},
+	{Name: DeadLetters, Key: "original key", Value: "DeadLetter", About: "reason, original bytes, source topic/partition/offset",
+		Producers: []string{"fetcher", "sink"}, Consumers: []string{"`pulse dlq list/redrive` (redrive re-publishes to the source topic)"}},
+}
 
 // All lists every topic Pulse owns, for topic creation and docs.
 var All = []string{FetchRequests, RawPayloads, AccountSnapshots, Posts, FetchOutcomes, UserAggregates, DeadLetters}
