@@ -121,7 +121,8 @@ func newParser(c *cli, stdout, stderr io.Writer) (*kong.Kong, error) {
 
 // serviceFlags are the options every long-running command shares (those
 // that run components until stopped). Options that apply to every such
-// process, whatever it runs, go here.
+// process, whatever it runs (an admin listener, say), go here; apply
+// copies them into the assembly.Config.
 type serviceFlags struct{}
 
 // apply sets what the service flags configure.
