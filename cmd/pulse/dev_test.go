@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -142,6 +143,22 @@ func TestDevServesFollowerCountsOverGraphQL(t *testing.T) {
 		t.Fatalf("login: %d %v", resp.StatusCode, err)
 	}
 
+	s, err := sim.New(sim.Config{Seed: 3}) // the same data as dev's simulator
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFollowers(t, base, login.Token, s, s.Accounts(topics.X)[0].ID, start)
+	stop()
+	if !strings.Contains(stderr.String(), "demo login: "+assembly.DemoEmail) {
+		t.Errorf("banner lacks the demo login:\n%s", stderr.String())
+	}
+}
+
+// checkFollowers waits until GraphQL, asked with token, returns a follower
+// reading of the user's X account, and checks it is the one the simulator
+// s (same seed as the one fetched) served at some moment since start.
+func checkFollowers(t *testing.T, base, token string, s *sim.Server, accountID string, start time.Time) {
+	t.Helper()
 	type point struct {
 		Followers int64
 		Hours     int64
@@ -158,38 +175,67 @@ func TestDevServesFollowerCountsOverGraphQL(t *testing.T) {
 	vars := map[string]any{"from": from, "to": from.Add(2 * time.Hour)}
 	eventually(t, 90*time.Second, func() bool {
 		got.Metrics = nil
-		graphql(t, base, login.Token, query, vars, &got)
+		graphql(t, base, token, query, vars, &got)
 		return len(got.Metrics) > 0 && len(got.Metrics[0].Points) > 0 && got.Metrics[0].Points[len(got.Metrics[0].Points)-1].Hours > 0
 	}, "no follower count in GraphQL")
 	end := time.Now()
-	stop()
-
+	if len(got.Metrics) != 1 || got.Metrics[0].Platform != "X" || got.Metrics[0].AccountID != accountID {
+		t.Fatalf("metrics %+v, want the user's one X account %s", got.Metrics, accountID)
+	}
 	m := got.Metrics[0]
 	followers := m.Points[len(m.Points)-1].Followers
-	s, err := sim.New(sim.Config{Seed: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.Platform != "X" || m.AccountID != s.Accounts(topics.X)[0].ID {
-		t.Fatalf("metrics of %s %s, want the demo user's X account %s", m.Platform, m.AccountID, s.Accounts(topics.X)[0].ID)
-	}
 	// Followers move continuously: the count read must lie within what
-	// the simulator served during the run.
+	// the simulator served meanwhile.
 	lo, hi := int64(1<<62), int64(-1)
 	for at := start; !at.After(end); at = at.Add(10 * time.Millisecond) {
-		f, err := s.Followers(topics.X, m.AccountID, at)
+		f, err := s.Followers(topics.X, accountID, at)
 		if err != nil {
 			t.Fatal(err)
 		}
 		lo, hi = min(lo, f), max(hi, f)
 	}
 	if followers < lo-1 || followers > hi+1 || followers == 0 {
-		t.Fatalf("GraphQL followers %d, the simulator served %d..%d during the run", followers, lo, hi)
+		t.Fatalf("GraphQL followers %d, the simulator served %d..%d meanwhile", followers, lo, hi)
 	}
-	t.Logf("followers %d (simulator %d..%d) in %s", followers, lo, hi, end.Sub(start).Round(time.Millisecond))
-	if !strings.Contains(stderr.String(), "demo login: "+assembly.DemoEmail) {
-		t.Errorf("banner lacks the demo login:\n%s", stderr.String())
+	t.Logf("followers %d (simulator %d..%d), %s after start", followers, lo, hi, end.Sub(start).Round(time.Millisecond))
+}
+
+// postJSONTo posts v as JSON with c, wants status, and decodes the answer
+// into out.
+func postJSONTo(t *testing.T, c *http.Client, u string, v any, status int, out any) {
+	t.Helper()
+	body, _ := json.Marshal(v)
+	resp := mustDo(t, c, http.MethodPost, u, "application/json", bytes.NewReader(body), status)
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("POST %s: %v", u, err)
 	}
+}
+
+// mustDo sends a request with c and fails the test unless the answer has
+// status. The body stays readable (it is buffered).
+func mustDo(t *testing.T, c *http.Client, method, u, contentType string, body io.Reader, status int) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != status {
+		t.Fatalf("%s %s: %d %s, want %d", method, u, resp.StatusCode, b, status)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return resp
 }
 
 // eventually polls cond every 50ms until it holds or the timeout passes.
