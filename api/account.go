@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api/graph"
-	"github.com/pulsehq/pulse/postgres"
 )
 
 // purgeTimeout bounds the immediate analytics purge of a deleted user; the
@@ -23,23 +23,23 @@ const purgeTimeout = 30 * time.Second
 // deletion is never lost. The returned error is nil once the PostgreSQL
 // deletion has committed.
 func (s *Server) DeleteAccount(ctx context.Context, u graph.SessionUser, password string) error {
-	attempt, retry, err := s.cfg.Accounts.AdmitLogin(ctx, u.Email, infoFrom(ctx).client, s.cfg.LoginLimits)
+	attempt, retry, err := s.cfg.Throttle.AdmitLogin(ctx, u.Email, infoFrom(ctx).client, s.cfg.LoginLimits)
 	if err != nil {
 		return err
 	}
 	if retry > 0 {
 		return &graph.Error{Code: graph.CodeThrottled, Message: throttledMessage(retry)}
 	}
-	if _, err := s.cfg.Accounts.Authenticate(ctx, u.Email, password); err != nil {
-		if postgres.ErrorCode(err) == postgres.Unauthorized {
+	if _, err := s.cfg.Users.Authenticate(ctx, u.Email, password); err != nil {
+		if pulse.ErrorCode(err) == pulse.EUNAUTHORIZED {
 			return &graph.Error{Code: graph.CodeForbidden, Message: "the password is not correct"}
 		}
 		return err
 	}
-	if err := s.cfg.Accounts.LoginSucceeded(ctx, attempt); err != nil {
+	if err := s.cfg.Throttle.LoginSucceeded(ctx, attempt); err != nil {
 		s.log.Warn("api: clear sign-in failures", "user", u.ID, "err", err)
 	}
-	if err := s.cfg.Accounts.DeleteUser(ctx, u.ID); err != nil {
+	if err := s.cfg.Users.DeleteUser(ctx, u.ID); err != nil {
 		return err
 	}
 	s.log.Info("api: user deleted", "user", u.ID)
@@ -59,12 +59,12 @@ func (s *Server) purge(ctx context.Context, userID string) {
 	}
 	if err := s.cfg.Purger.DeleteUser(ctx, userID); err != nil {
 		s.log.Warn("api: purge analytics; the refresher will retry", "user", userID, "err", err)
-		if err := s.cfg.Accounts.PurgeFailed(ctx, userID, err.Error()); err != nil {
+		if err := s.cfg.Purges.PurgeFailed(ctx, userID, err.Error()); err != nil {
 			s.log.Warn("api: record purge failure", "user", userID, "err", err)
 		}
 		return
 	}
-	if err := s.cfg.Accounts.PurgeDone(ctx, userID); err != nil {
+	if err := s.cfg.Purges.PurgeDone(ctx, userID); err != nil {
 		// The purge will simply run again.
 		s.log.Warn("api: record purge", "user", userID, "err", err)
 	}

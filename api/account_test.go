@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/postgres"
@@ -45,7 +46,7 @@ func TestDeleteAccountShredsKeysRowsAndAnalytics(t *testing.T) {
 		t.Fatal(err)
 	}
 	points := func(user string) int {
-		pts, err := ch.Series(context.Background(), clickhouse.SeriesQuery{UserID: user, Grain: clickhouse.Hour, From: hour, To: hour.Add(time.Hour)})
+		pts, err := ch.Series(context.Background(), pulse.SeriesQuery{UserID: user, Grain: pulse.GrainHour, From: hour, To: hour.Add(time.Hour)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,10 +79,10 @@ func TestDeleteAccountShredsKeysRowsAndAnalytics(t *testing.T) {
 	if r := ada.login("ada@example.com", testPassword); r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("login after deletion: %d", r.StatusCode)
 	}
-	if _, err := e.pg.User(t.Context(), adaID); postgres.ErrorCode(err) != postgres.NotFound {
+	if _, err := e.pg.User(t.Context(), adaID); pulse.ErrorCode(err) != pulse.ENOTFOUND {
 		t.Fatalf("user after deletion: %v", err)
 	}
-	if _, _, err := e.pg.LinkToken(t.Context(), links[0].ID); postgres.ErrorCode(err) != postgres.NotFound {
+	if _, _, err := e.pg.LinkToken(t.Context(), links[0].ID); pulse.ErrorCode(err) != pulse.ENOTFOUND {
 		t.Fatalf("link token after deletion: %v", err)
 	}
 	// Analytics: ALTER TABLE ... DELETE is a ClickHouse mutation, which may
@@ -128,7 +129,7 @@ func TestDeleteAccountQueuesFailedPurge(t *testing.T) {
 	if !out.DeleteAccount {
 		t.Fatal("deleteAccount = false")
 	}
-	if _, err := e.pg.User(t.Context(), id); postgres.ErrorCode(err) != postgres.NotFound {
+	if _, err := e.pg.User(t.Context(), id); pulse.ErrorCode(err) != pulse.ENOTFOUND {
 		t.Fatalf("user after deletion: %v", err)
 	}
 	// Left for the refresher, after the deleting caller's lease.
@@ -152,7 +153,7 @@ func TestDeleteAccountWithoutPurgerQueuesPurge(t *testing.T) {
 
 func TestDeleteAccountIsThrottled(t *testing.T) {
 	t.Parallel()
-	lim := postgres.LoginLimits{Window: time.Hour, PerAccount: 2, PerClient: 100}
+	lim := pulse.LoginLimits{Window: time.Hour, PerAccount: 2, PerClient: 100}
 	e := newEnv(t, func(c *api.Config) { c.LoginLimits = lim })
 	b := e.browser(t)
 	b.signUp("ada@example.com")

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/platforms"
-	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -258,7 +258,7 @@ func wantThrottled(t *testing.T, r response, window time.Duration) {
 
 func TestSignInThrottling(t *testing.T) {
 	t.Parallel()
-	lim := postgres.LoginLimits{Window: 15 * time.Minute, PerAccount: 3, PerClient: 8}
+	lim := pulse.LoginLimits{Window: 15 * time.Minute, PerAccount: 3, PerClient: 8}
 	e := newEnv(t, func(c *api.Config) { c.LoginLimits = lim })
 	b := e.browser(t)
 	b.signUp("ada@example.com")
@@ -298,7 +298,7 @@ func TestSignInThrottling(t *testing.T) {
 
 func TestSignInSuccessClearsFailuresAndForwardedFor(t *testing.T) {
 	t.Parallel()
-	lim := postgres.LoginLimits{Window: time.Hour, PerAccount: 3, PerClient: 100}
+	lim := pulse.LoginLimits{Window: time.Hour, PerAccount: 3, PerClient: 100}
 	e := newEnv(t, func(c *api.Config) { c.LoginLimits, c.TrustForwardedFor = lim, true })
 	b := e.browser(t)
 	b.signUp("ada@example.com")
@@ -344,14 +344,30 @@ func TestSignInSuccessClearsFailuresAndForwardedFor(t *testing.T) {
 func TestNewValidatesConfig(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
+	full := func(change func(*api.Config)) api.Config {
+		c := api.Config{Users: e.pg, Sessions: e.pg, Throttle: e.pg, OAuthStates: e.pg, Links: e.pg, Purges: e.pg, Metrics: noMetrics{}}
+		change(&c)
+		return c
+	}
 	for name, cfg := range map[string]api.Config{
-		"no accounts":        {Metrics: noMetrics{}},
-		"no metrics":         {Accounts: e.pg},
-		"partial limits":     {Accounts: e.pg, Metrics: noMetrics{}, LoginLimits: postgres.LoginLimits{Window: time.Minute}},
-		"misfiled connector": {Accounts: e.pg, Metrics: noMetrics{}, Connectors: map[topics.Platform]platforms.Connector{topics.Facebook: e.conns[topics.X]}},
+		"no stores":       {Metrics: noMetrics{}},
+		"no metrics":      full(func(c *api.Config) { c.Metrics = nil }),
+		"no users":        full(func(c *api.Config) { c.Users = nil }),
+		"no sessions":     full(func(c *api.Config) { c.Sessions = nil }),
+		"no throttle":     full(func(c *api.Config) { c.Throttle = nil }),
+		"no oauth states": full(func(c *api.Config) { c.OAuthStates = nil }),
+		"no links":        full(func(c *api.Config) { c.Links = nil }),
+		"no purges":       full(func(c *api.Config) { c.Purges = nil }),
+		"partial limits":  full(func(c *api.Config) { c.LoginLimits = pulse.LoginLimits{Window: time.Minute} }),
+		"misfiled connector": full(func(c *api.Config) {
+			c.Connectors = map[topics.Platform]platforms.Connector{topics.Facebook: e.conns[topics.X]}
+		}),
 	} {
 		if _, err := api.New(cfg); err == nil {
 			t.Errorf("%s: New succeeded", name)
 		}
+	}
+	if _, err := api.New(full(func(*api.Config) {})); err != nil {
+		t.Fatalf("complete config: %v", err)
 	}
 }

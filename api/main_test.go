@@ -19,8 +19,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
-	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/platforms"
 	_ "github.com/pulsehq/pulse/platforms/all"
 	"github.com/pulsehq/pulse/postgres"
@@ -58,11 +58,11 @@ func (b *syncBuffer) String() string {
 // noMetrics is an analytics store without data.
 type noMetrics struct{}
 
-func (noMetrics) Series(context.Context, clickhouse.SeriesQuery) ([]clickhouse.Point, error) {
+func (noMetrics) Series(context.Context, pulse.SeriesQuery) ([]pulse.Point, error) {
 	return nil, nil
 }
 
-func (noMetrics) Feed(context.Context, clickhouse.FeedQuery) ([]clickhouse.PostRow, error) {
+func (noMetrics) Feed(context.Context, pulse.FeedQuery) ([]pulse.PostRow, error) {
 	return nil, nil
 }
 
@@ -110,7 +110,8 @@ func newEnvServer(t *testing.T, serve func(http.Handler) *httptest.Server, opts 
 	}
 	e.conns = map[topics.Platform]platforms.Connector{topics.X: x}
 	cfg := api.Config{
-		Accounts: e.pg, Metrics: noMetrics{}, Connectors: e.conns,
+		Users: e.pg, Sessions: e.pg, Throttle: e.pg, OAuthStates: e.pg, Links: e.pg, Purges: e.pg,
+		Metrics: noMetrics{}, Connectors: e.conns,
 		Clock:  func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) },
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}

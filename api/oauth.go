@@ -29,9 +29,9 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api/graph"
 	"github.com/pulsehq/pulse/platforms"
-	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -79,7 +79,7 @@ func (s *Server) StartLink(ctx context.Context, u graph.SessionUser, p topics.Pl
 	if conn.UsesPKCE() {
 		verifier = oauth2.GenerateVerifier()
 	}
-	state, err := s.cfg.Accounts.CreateOAuthState(ctx, u.SessionID, p, verifier, s.cfg.LinkTTL)
+	state, err := s.cfg.OAuthStates.CreateOAuthState(ctx, u.SessionID, p, verifier, s.cfg.LinkTTL)
 	if err != nil {
 		return "", err
 	}
@@ -133,9 +133,9 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	st, err := s.cfg.Accounts.ConsumeOAuthState(ctx, q.Get("state"))
+	st, err := s.cfg.OAuthStates.ConsumeOAuthState(ctx, q.Get("state"))
 	switch {
-	case postgres.ErrorCode(err) == postgres.NotFound:
+	case pulse.ErrorCode(err) == pulse.ENOTFOUND:
 		s.log.Warn("oauth: callback with unknown or used state", "platform", p)
 		s.page(w, http.StatusBadRequest, "Link request not valid",
 			"This link request is unknown or was already used. Start linking again from Pulse.")
@@ -192,7 +192,7 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	scopes, _ := tok.Extra("scope").(string)
-	link, err := s.cfg.Accounts.UpsertLink(ctx, u.ID, p, acct.ID, acct.Handle, tok, scopes)
+	link, err := s.cfg.Links.UpsertLink(ctx, u.ID, p, acct.ID, acct.Handle, tok, scopes)
 	if err != nil {
 		s.log.Error("oauth: store link", "user", u.ID, "platform", p, "account", acct.ID, "err", err)
 		fail(linkStoreFailed)

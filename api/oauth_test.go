@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/platforms"
-	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -102,7 +102,7 @@ func TestRelinkReactivatesTheLink(t *testing.T) {
 	b.link(0)
 	links, _ := e.pg.Links(t.Context(), mustUserID(t, e, "ada@example.com"))
 	old, _, _ := e.pg.LinkToken(t.Context(), links[0].ID)
-	if err := e.pg.MarkLinkStatus(t.Context(), links[0].ID, postgres.LinkNeedsReauth, "token refresh rejected"); err != nil {
+	if err := e.pg.MarkLinkStatus(t.Context(), links[0].ID, pulse.LinkNeedsReauth, "token refresh rejected"); err != nil {
 		t.Fatal(err)
 	}
 	var res linksResult
@@ -114,7 +114,7 @@ func TestRelinkReactivatesTheLink(t *testing.T) {
 	b.link(0)
 	again, _ := e.pg.Links(t.Context(), links[0].UserID)
 	tok, _, _ := e.pg.LinkToken(t.Context(), links[0].ID)
-	if len(again) != 1 || again[0].ID != links[0].ID || again[0].Status != postgres.LinkActive || tok.AccessToken == old.AccessToken {
+	if len(again) != 1 || again[0].ID != links[0].ID || again[0].Status != pulse.LinkActive || tok.AccessToken == old.AccessToken {
 		t.Fatalf("after relink: %+v", again)
 	}
 }
@@ -365,7 +365,7 @@ func TestUnlink(t *testing.T) {
 	if got := bob.links(); got["X"] != "ACTIVE/1" {
 		t.Fatalf("bob's links = %v", got)
 	}
-	if _, _, err := e.pg.LinkToken(t.Context(), adaLink); postgres.ErrorCode(err) != postgres.NotFound {
+	if _, _, err := e.pg.LinkToken(t.Context(), adaLink); pulse.ErrorCode(err) != pulse.ENOTFOUND {
 		t.Fatalf("unlinked token still stored: %v", err)
 	}
 	// Unlinking the last account leaves a normal user without links.

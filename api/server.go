@@ -46,13 +46,12 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"mime"
 	"net/http"
-	"strconv"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -61,50 +60,95 @@ import (
 	"github.com/99designs/gqlgen/graphql/playground"
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api/graph"
 	"github.com/pulsehq/pulse/platforms"
-	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/topics"
 )
 
 // SessionCookie is the name of the session cookie.
 const SessionCookie = "pulse_session"
 
-// Accounts is the user, session and link store. *postgres.DB implements it.
-type Accounts interface {
-	graph.Accounts
-	CreateUser(ctx context.Context, email, password string) (postgres.User, error)
-	Authenticate(ctx context.Context, email, password string) (postgres.User, error)
-	AdmitLogin(ctx context.Context, email, client string, lim postgres.LoginLimits) (postgres.LoginAttempt, time.Duration, error)
-	LoginSucceeded(ctx context.Context, a postgres.LoginAttempt) error
-	CreateSession(ctx context.Context, userID string, ttl time.Duration) (string, error)
-	Session(ctx context.Context, token string) (postgres.Session, error)
-	DeleteSession(ctx context.Context, token string) error
-	CreateOAuthState(ctx context.Context, sessionID string, platform topics.Platform, verifier string, ttl time.Duration) (string, error)
-	ConsumeOAuthState(ctx context.Context, state string) (postgres.OAuthState, error)
-	UpsertLink(ctx context.Context, userID string, platform topics.Platform, accountID, handle string, tok *oauth2.Token, scopes string) (postgres.Link, error)
+// The stores the API uses, one interface per role. *postgres.DB implements
+// them all; errors are *pulse.Error values, whose codes the API maps to
+// HTTP statuses and GraphQL error codes.
+
+// Users is the account store.
+type Users interface {
+	// CreateUser registers a user: EINVALID for a bad address or weak
+	// password, ECONFLICT for a registered address.
+	CreateUser(ctx context.Context, email, password string) (pulse.User, error)
+	// Authenticate checks a password: EUNAUTHORIZED, with the same
+	// message, for an unknown address or a wrong password.
+	Authenticate(ctx context.Context, email, password string) (pulse.User, error)
+	// DeleteUser deletes the user and everything they own, and queues the
+	// purge of their analytics rows in the same transaction.
 	DeleteUser(ctx context.Context, userID string) error
+}
+
+// Sessions is the session store.
+type Sessions interface {
+	// CreateSession starts a session lasting ttl and returns its token.
+	CreateSession(ctx context.Context, userID string, ttl time.Duration) (string, error)
+	// Session returns the live session of token: EUNAUTHORIZED for an
+	// unknown, malformed or expired one.
+	Session(ctx context.Context, token string) (pulse.Session, error)
+	// DeleteSession ends the session of token; unknown tokens are not an
+	// error.
+	DeleteSession(ctx context.Context, token string) error
+}
+
+// LoginThrottle counts password checks per email address and client
+// network, across API replicas.
+type LoginThrottle interface {
+	// AdmitLogin records an attempt, or refuses it with how long until one
+	// would be admitted (retryAfter > 0).
+	AdmitLogin(ctx context.Context, email, client string, lim pulse.LoginLimits) (a pulse.LoginAttempt, retryAfter time.Duration, err error)
+	// LoginSucceeded forgets the failures of a's email address and
+	// network.
+	LoginSucceeded(ctx context.Context, a pulse.LoginAttempt) error
+}
+
+// OAuthStates keeps pending authorize requests.
+type OAuthStates interface {
+	// CreateOAuthState records a request bound to the session sessionID
+	// and returns its state parameter.
+	CreateOAuthState(ctx context.Context, sessionID string, platform topics.Platform, verifier string, ttl time.Duration) (string, error)
+	// ConsumeOAuthState redeems a state once: ENOTFOUND for an unknown,
+	// used or malformed one. It returns expired requests too.
+	ConsumeOAuthState(ctx context.Context, state string) (pulse.OAuthState, error)
+}
+
+// Links is the store of linked accounts: what the resolvers read and
+// change, and where the OAuth callback stores a new link.
+type Links interface {
+	graph.Links
+	UpsertLink(ctx context.Context, userID string, platform topics.Platform, accountID, handle string, tok *oauth2.Token, scopes string) (pulse.Link, error)
+}
+
+// Purges is the queue of deleted users' analytics purges, where the API
+// reports the purge it attempts right after a deletion.
+type Purges interface {
 	PurgeDone(ctx context.Context, userID string) error
 	PurgeFailed(ctx context.Context, userID, reason string) error
 }
 
-// AnalyticsPurger deletes a user's analytics rows. *clickhouse.DB
-// implements it. DeleteUser must be idempotent and may complete
-// asynchronously once accepted.
-type AnalyticsPurger interface {
-	DeleteUser(ctx context.Context, userID string) error
-}
-
 // Config configures a Server.
 type Config struct {
-	// Accounts is the user store. Required.
-	Accounts Accounts
+	// Users, Sessions, Throttle, OAuthStates, Links and Purges are the
+	// stores (one *postgres.DB serves them all). Required.
+	Users       Users
+	Sessions    Sessions
+	Throttle    LoginThrottle
+	OAuthStates OAuthStates
+	Links       Links
+	Purges      Purges
 	// Metrics is the analytics store. Required.
 	Metrics graph.Metrics
 	// Purger deletes a deleted user's analytics rows. Default: Metrics, if
-	// it implements AnalyticsPurger. Without one, deletions leave a purge
-	// request in PostgreSQL for the refresher.
-	Purger AnalyticsPurger
+	// it implements pulse.AnalyticsPurger. Without one, deletions leave a
+	// purge request in Purges for the refresher.
+	Purger pulse.AnalyticsPurger
 	// Connectors are the platforms users can link. Optional: without a
 	// connector a platform is listed but not linkable.
 	Connectors map[topics.Platform]platforms.Connector
@@ -116,8 +160,8 @@ type Config struct {
 	// callback. Default 10 minutes.
 	LinkTTL time.Duration
 	// LoginLimits throttle password checks. Default
-	// postgres.DefaultLoginLimits.
-	LoginLimits postgres.LoginLimits
+	// pulse.DefaultLoginLimits.
+	LoginLimits pulse.LoginLimits
 	// TrustForwardedFor takes the client address from the last
 	// X-Forwarded-For entry: set it only behind a reverse proxy that sets
 	// the header, or clients choose their own throttle key.
@@ -150,8 +194,19 @@ var _ graph.Actions = (*Server)(nil)
 
 // New validates cfg and builds a Server.
 func New(cfg Config) (*Server, error) {
-	if cfg.Accounts == nil || cfg.Metrics == nil {
-		return nil, errors.New("api: Accounts and Metrics are required")
+	var missing []string
+	for name, set := range map[string]bool{
+		"Users": cfg.Users != nil, "Sessions": cfg.Sessions != nil, "Throttle": cfg.Throttle != nil,
+		"OAuthStates": cfg.OAuthStates != nil, "Links": cfg.Links != nil, "Purges": cfg.Purges != nil,
+		"Metrics": cfg.Metrics != nil,
+	} {
+		if !set {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, fmt.Errorf("api: %s required", strings.Join(missing, ", "))
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 7 * 24 * time.Hour
@@ -163,13 +218,13 @@ func New(cfg Config) (*Server, error) {
 		cfg.LinkTTL = 10 * time.Minute
 	}
 	switch l := cfg.LoginLimits; {
-	case l == (postgres.LoginLimits{}):
-		cfg.LoginLimits = postgres.DefaultLoginLimits
+	case l == (pulse.LoginLimits{}):
+		cfg.LoginLimits = pulse.DefaultLoginLimits
 	case l.Window <= 0 || l.PerAccount < 1 || l.PerClient < 1:
 		return nil, fmt.Errorf("api: LoginLimits %+v: need a positive window and limits", l)
 	}
 	if cfg.Purger == nil {
-		cfg.Purger, _ = cfg.Metrics.(AnalyticsPurger)
+		cfg.Purger, _ = cfg.Metrics.(pulse.AnalyticsPurger)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -185,7 +240,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 
 	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
-		Accounts: cfg.Accounts, Analytics: cfg.Metrics, Actions: s, Now: cfg.Now,
+		LinkStore: cfg.Links, Analytics: cfg.Metrics, Actions: s, Now: cfg.Now,
 	}}))
 	// Subscriptions: WebSocket (graphql-ws and graphql-transport-ws; the
 	// upgrade is refused for another origin) and SSE (a POST accepting
@@ -221,54 +276,6 @@ func New(cfg Config) (*Server, error) {
 // Handler returns the root handler: routes behind the session middleware.
 func (s *Server) Handler() http.Handler { return s.authenticate(s.mux) }
 
-// requestInfo is what the middleware learns about a request.
-type requestInfo struct {
-	client string // throttle key of the client network
-}
-
-type requestInfoKey struct{}
-
-func infoFrom(ctx context.Context) requestInfo {
-	ri, _ := ctx.Value(requestInfoKey{}).(requestInfo)
-	return ri
-}
-
-// authenticate resolves the session cookie or bearer token, if any, into
-// the request context, together with the client's network. Requests
-// without a valid session go on anonymous; resolvers that need a user fail
-// with UNAUTHENTICATED.
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), requestInfoKey{}, requestInfo{
-			client: clientNetwork(r, s.cfg.TrustForwardedFor),
-		})
-		if tok, cookie := sessionToken(r); tok != "" {
-			sess, err := s.cfg.Accounts.Session(ctx, tok)
-			if err == nil {
-				ctx = graph.WithUser(ctx, graph.SessionUser{
-					ID: sess.User.ID, Email: sess.User.Email, CreatedAt: sess.User.CreatedAt,
-					SessionID: sess.ID, Cookie: cookie,
-				})
-			} else if postgres.ErrorCode(err) != postgres.Unauthorized {
-				s.log.Error("api: session lookup", "err", err)
-			}
-		}
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-// sessionToken returns the request's bearer token, or else its session
-// cookie, and whether it came from the cookie.
-func sessionToken(r *http.Request) (token string, cookie bool) {
-	if h := r.Header.Get("Authorization"); len(h) > 7 && h[:7] == "Bearer " {
-		return h[7:], false
-	}
-	if c, err := r.Cookie(SessionCookie); err == nil {
-		return c.Value, true
-	}
-	return "", false
-}
-
 // csrf rejects cross-site state-changing requests authenticated by cookie:
 // a GraphQL POST must be JSON (which browsers cannot send cross-site
 // without a CORS preflight we never grant) and, when the browser sends an
@@ -302,167 +309,18 @@ func sameOrigin(r *http.Request) bool {
 	return o == "http://"+r.Host || o == "https://"+r.Host
 }
 
-type credentials struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
-}
-
-// readCredentials decodes a same-origin JSON credentials body, or answers
-// the request with an error and returns false.
-func (s *Server) readCredentials(w http.ResponseWriter, r *http.Request) (credentials, bool) {
-	var c credentials
-	if !sameOrigin(r) {
-		writeJSON(w, http.StatusForbidden, errBody("forbidden", "cross-origin request refused"))
-		return c, false
-	}
-	if !isJSON(r) {
-		writeJSON(w, http.StatusUnsupportedMediaType, errBody("invalid_request", "Content-Type must be application/json"))
-		return c, false
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<14)
-	if err := json.NewDecoder(r.Body).Decode(&c); err != nil {
-		writeJSON(w, http.StatusBadRequest, errBody("invalid_request", "body must be JSON {\"email\", \"password\"}"))
-		return c, false
-	}
-	return c, true
-}
-
-func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.readCredentials(w, r)
-	if !ok {
-		return
-	}
-	u, err := s.cfg.Accounts.CreateUser(r.Context(), c.Email, c.Password)
-	if err != nil {
-		s.writeStoreError(w, err)
-		return
-	}
-	s.log.Info("api: user signed up", "user", u.ID)
-	s.startSession(w, r, u, http.StatusCreated, true)
-}
-
-func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.readCredentials(w, r)
-	if !ok {
-		return
-	}
-	if u, ok := s.checkPassword(w, r, c); ok {
-		s.startSession(w, r, u, http.StatusOK, true)
-	}
-}
-
-// issueToken serves POST /auth/token: a bearer token for API clients, no
-// cookie.
-func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.readCredentials(w, r)
-	if !ok {
-		return
-	}
-	if u, ok := s.checkPassword(w, r, c); ok {
-		s.startSession(w, r, u, http.StatusOK, false)
-	}
-}
-
-// checkPassword authenticates c under the sign-in throttle, or answers the
-// request with an error and returns false.
-func (s *Server) checkPassword(w http.ResponseWriter, r *http.Request, c credentials) (postgres.User, bool) {
-	ctx := r.Context()
-	attempt, retry, err := s.cfg.Accounts.AdmitLogin(ctx, c.Email, infoFrom(ctx).client, s.cfg.LoginLimits)
-	if err != nil {
-		s.writeStoreError(w, err)
-		return postgres.User{}, false
-	}
-	if retry > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(retry)))
-		writeJSON(w, http.StatusTooManyRequests, errBody("throttled", throttledMessage(retry)))
-		return postgres.User{}, false
-	}
-	u, err := s.cfg.Accounts.Authenticate(ctx, c.Email, c.Password)
-	if err != nil {
-		s.writeStoreError(w, err)
-		return postgres.User{}, false
-	}
-	if err := s.cfg.Accounts.LoginSucceeded(ctx, attempt); err != nil {
-		// The attempt keeps counting until it expires; not worth failing
-		// a correct sign-in for.
-		s.log.Warn("api: clear sign-in failures", "user", u.ID, "err", err)
-	}
-	return u, true
-}
-
-func retrySeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
-
-func throttledMessage(d time.Duration) string {
-	if m := int(math.Ceil(d.Minutes())); m > 1 {
-		return fmt.Sprintf("too many sign-in attempts; try again in %d minutes", m)
-	}
-	return "too many sign-in attempts; try again in a minute"
-}
-
-// startSession answers a successful sign-up or sign-in: with cookie set, a
-// cookie session (SessionTTL) for the browser; always, a bearer token
-// (BearerTTL) in the body for API clients.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u postgres.User, status int, cookie bool) {
-	ctx := r.Context()
-	bearer, err := s.cfg.Accounts.CreateSession(ctx, u.ID, s.cfg.BearerTTL)
-	if err != nil {
-		s.writeStoreError(w, err)
-		return
-	}
-	if cookie {
-		tok, err := s.cfg.Accounts.CreateSession(ctx, u.ID, s.cfg.SessionTTL)
-		if err != nil {
-			s.writeStoreError(w, err)
-			return
-		}
-		http.SetCookie(w, &http.Cookie{
-			Name: SessionCookie, Value: tok, Path: "/", MaxAge: int(s.cfg.SessionTTL.Seconds()),
-			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secure(r),
-		})
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, status, map[string]any{
-		"user":      map[string]string{"id": u.ID, "email": u.Email},
-		"token":     bearer,
-		"tokenType": "Bearer",
-		"expiresAt": s.cfg.Clock().UTC().Add(s.cfg.BearerTTL).Truncate(time.Second),
-	})
-}
-
-// secure reports whether cookies set on r's response must be Secure.
-func (s *Server) secure(r *http.Request) bool { return s.cfg.SecureCookies || r.TLS != nil }
-
-func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
-		writeJSON(w, http.StatusForbidden, errBody("forbidden", "cross-origin request refused"))
-		return
-	}
-	if tok, _ := sessionToken(r); tok != "" {
-		if err := s.cfg.Accounts.DeleteSession(r.Context(), tok); err != nil && postgres.ErrorCode(err) != postgres.NotFound {
-			s.writeStoreError(w, err)
-			return
-		}
-	}
-	s.clearCookie(w, r)
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *Server) clearCookie(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secure(r)})
-}
-
 func (s *Server) writeStoreError(w http.ResponseWriter, err error) {
-	code := postgres.ErrorCode(err)
+	code := pulse.ErrorCode(err)
 	status := map[string]int{
-		postgres.NotFound: http.StatusNotFound, postgres.Conflict: http.StatusConflict,
-		postgres.Invalid: http.StatusBadRequest, postgres.Unauthorized: http.StatusUnauthorized,
+		pulse.ENOTFOUND: http.StatusNotFound, pulse.ECONFLICT: http.StatusConflict,
+		pulse.EINVALID: http.StatusBadRequest, pulse.EUNAUTHORIZED: http.StatusUnauthorized,
+		pulse.ETHROTTLED: http.StatusTooManyRequests,
 	}[code]
 	if status == 0 {
 		status = http.StatusInternalServerError
 		s.log.Error("api: store error", "err", err)
 	}
-	writeJSON(w, status, errBody(code, postgres.ErrorMessage(err)))
+	writeJSON(w, status, errBody(code, pulse.ErrorMessage(err)))
 }
 
 func errBody(code, msg string) map[string]any {

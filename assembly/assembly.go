@@ -356,7 +356,8 @@ func (p *Pulse) newAPI() (func(context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := api.New(api.Config{Accounts: p.pg, Metrics: p.ch, Connectors: p.conns, Now: view, Web: web.Handler(),
+	srv, err := api.New(api.Config{Users: p.pg, Sessions: p.pg, Throttle: p.pg, OAuthStates: p.pg, Links: p.pg, Purges: p.pg,
+		Metrics: p.ch, Connectors: p.conns, Now: view, Web: web.Handler(),
 		Extra: p.extra, SecureCookies: p.cfg.HTTP.SecureCookies, Logger: p.cfg.Logger})
 	if err != nil {
 		release()

@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/vault"
@@ -37,7 +38,7 @@ var errDemoKey = errors.New("demo user's data key cannot be unwrapped")
 
 func seedDemoOnce(ctx context.Context, db *postgres.DB, s *sim.Server, n int) error {
 	u, err := db.CreateUser(ctx, DemoEmail, DemoPassword)
-	if errors.Is(err, postgres.ErrConflict) {
+	if errors.Is(err, pulse.ErrConflict) {
 		if u, err = db.Authenticate(ctx, DemoEmail, DemoPassword); err != nil {
 			return fmt.Errorf("demo user exists with another password: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -42,23 +43,23 @@ func TestSeriesLatestVersionWinsAndDuplicatesDoNotCount(t *testing.T) {
 	)
 	mustInsert(t, db, snap("u1", "a", h0, 105, 2), snap("u1", "a", h0.Add(time.Hour), 110, 3)) // duplicate batch
 
-	hourly, err := db.Series(ctx, clickhouse.SeriesQuery{UserID: "u1", Grain: clickhouse.Hour, From: h0, To: h0.Add(2 * time.Hour)})
+	hourly, err := db.Series(ctx, pulse.SeriesQuery{UserID: "u1", Grain: pulse.GrainHour, From: h0, To: h0.Add(2 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(hourly) != 2 || hourly[0].Followers != 105 || hourly[1].Followers != 110 || !hourly[0].Bucket.Equal(h0) {
 		t.Fatalf("hourly = %+v, want [105 at %v, 110]", hourly, h0)
 	}
-	daily, err := db.Series(ctx, clickhouse.SeriesQuery{UserID: "u1", Grain: clickhouse.Day, From: h0.Add(-24 * time.Hour), To: h0.Add(24 * time.Hour)})
+	daily, err := db.Series(ctx, pulse.SeriesQuery{UserID: "u1", Grain: pulse.GrainDay, From: h0.Add(-24 * time.Hour), To: h0.Add(24 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := clickhouse.Point{Platform: "x", AccountID: "a", Handle: "@a", Bucket: h0.Truncate(24 * time.Hour),
+	want := pulse.Point{Platform: "x", AccountID: "a", Handle: "@a", Bucket: h0.Truncate(24 * time.Hour),
 		Followers: 110, FollowersMin: 105, FollowersMax: 110, FollowersAvg: 107.5, Following: 10, PostsCount: 3, Hours: 2}
 	if len(daily) != 1 || daily[0] != want {
 		t.Fatalf("daily = %+v, want %+v", daily, want)
 	}
-	other, err := db.Series(ctx, clickhouse.SeriesQuery{UserID: "u1", Grain: clickhouse.Hour, From: h0, To: h0.Add(2 * time.Hour), Platforms: []string{"facebook"}})
+	other, err := db.Series(ctx, pulse.SeriesQuery{UserID: "u1", Grain: pulse.GrainHour, From: h0, To: h0.Add(2 * time.Hour), Platforms: []string{"facebook"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/clickhouse/internal/chdb"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -73,14 +74,14 @@ func TestSQLOnCurrentClickHouse(t *testing.T) {
 	}
 
 	for _, user := range d.users {
-		for _, g := range []Grain{Hour, Day, Month, Year} {
-			q := SeriesQuery{UserID: user, Grain: g, From: d.from.AddDate(-1, 0, 0), To: d.to}
+		for _, g := range []pulse.Grain{pulse.GrainHour, pulse.GrainDay, pulse.GrainMonth, pulse.GrainYear} {
+			q := pulse.SeriesQuery{UserID: user, Grain: g, From: d.from.AddDate(-1, 0, 0), To: d.to}
 			want, err := db.Series(ctx, q)
 			if err != nil {
 				t.Fatal(err)
 			}
 			stmts := hourlySeriesSQL(q)
-			if g != Hour {
+			if g != pulse.GrainHour {
 				if stmts, err = rollupSeriesSQL(q); err != nil {
 					t.Fatal(err)
 				}
@@ -94,7 +95,7 @@ func TestSQLOnCurrentClickHouse(t *testing.T) {
 				t.Errorf("%s %s: chDB differs from the model: %s", user, g, diffPoints(got, model))
 			}
 		}
-		fq := FeedQuery{UserID: user, Limit: 50, Before: d.to.Add(-7 * 24 * time.Hour), Platforms: []string{"x", "facebook", "instagram"}}
+		fq := pulse.FeedQuery{UserID: user, Limit: 50, Before: d.to.Add(-7 * 24 * time.Hour), Platforms: []string{"x", "facebook", "instagram"}}
 		want, err := db.Feed(ctx, fq)
 		if err != nil {
 			t.Fatal(err)
@@ -168,7 +169,7 @@ func chdbWrite(t *testing.T, run func(string, ...any) string, snaps []topics.Acc
 		for _, lv := range levels {
 			from, to := lv.span(first, last)
 			args := []any{dateArg(from), dateArg(to)}
-			if lv.grain == Day {
+			if lv.grain == pulse.GrainDay {
 				args = dailyArgs(from, to)
 			}
 			run(lv.sql, args...)
@@ -269,13 +270,13 @@ func parseInt(t *testing.T, s string) int64 {
 	return v
 }
 
-func parseAccountPoints(t *testing.T, g Grain, out string) []Point {
-	var points []Point
+func parseAccountPoints(t *testing.T, g pulse.Grain, out string) []pulse.Point {
+	var points []pulse.Point
 	for _, line := range lines(out) {
 		f := strings.Split(line, "\t")
-		p := Point{Platform: f[0], AccountID: f[1], Bucket: parseTime(t, f[2]), Handle: f[3], Followers: parseInt(t, f[4])}
+		p := pulse.Point{Platform: f[0], AccountID: f[1], Bucket: parseTime(t, f[2]), Handle: f[3], Followers: parseInt(t, f[4])}
 		sum := p.Followers
-		if g == Hour {
+		if g == pulse.GrainHour {
 			p.Following, p.PostsCount = parseInt(t, f[5]), parseInt(t, f[6])
 		} else {
 			p.FollowersMin, p.FollowersMax, sum = parseInt(t, f[5]), parseInt(t, f[6]), parseInt(t, f[7])
@@ -286,24 +287,24 @@ func parseAccountPoints(t *testing.T, g Grain, out string) []Point {
 	return points
 }
 
-func parsePostPoints(t *testing.T, out string) []Point {
-	var points []Point
+func parsePostPoints(t *testing.T, out string) []pulse.Point {
+	var points []pulse.Point
 	for _, line := range lines(out) {
 		f := strings.Split(line, "\t")
-		points = append(points, Point{Platform: f[0], AccountID: f[1], Bucket: parseTime(t, f[2]),
+		points = append(points, pulse.Point{Platform: f[0], AccountID: f[1], Bucket: parseTime(t, f[2]),
 			PostsPublished: uint64(parseInt(t, f[3])), LikesGained: parseInt(t, f[4]), CommentsGained: parseInt(t, f[5])})
 	}
 	return points
 }
 
-func parseFeed(t *testing.T, out string) []PostRow {
-	var rows []PostRow
+func parseFeed(t *testing.T, out string) []pulse.PostRow {
+	var rows []pulse.PostRow
 	for _, line := range lines(out) {
 		f := strings.Split(line, "\t")
 		if len(f) != 10 {
 			t.Fatalf("feed row %q", line)
 		}
-		rows = append(rows, PostRow{Platform: f[0], AccountID: f[1], PostID: f[2], CreatedAt: parseTime(t, f[3]), Text: f[4],
+		rows = append(rows, pulse.PostRow{Platform: f[0], AccountID: f[1], PostID: f[2], CreatedAt: parseTime(t, f[3]), Text: f[4],
 			Permalink: f[5], Likes: parseInt(t, f[6]), Comments: parseInt(t, f[7]), Shares: parseInt(t, f[8]), Views: parseInt(t, f[9])})
 	}
 	return rows

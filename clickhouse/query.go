@@ -6,89 +6,35 @@ import (
 	"sort"
 	"strings"
 	"time"
-)
 
-// Grain is a time bucket size.
-type Grain string
-
-const (
-	Hour  Grain = "hour"
-	Day   Grain = "day"
-	Month Grain = "month"
-	Year  Grain = "year"
+	"github.com/pulsehq/pulse"
 )
 
 // rollupTables names the precomputed tables of a grain coarser than an hour
 // and their bucket column.
-func (g Grain) rollupTables() (account, posts, col string, err error) {
+func rollupTables(g pulse.Grain) (account, posts, col string, err error) {
 	switch g {
-	case Day:
+	case pulse.GrainDay:
 		return "account_metrics_daily", "post_metrics_daily", "day", nil
-	case Month:
+	case pulse.GrainMonth:
 		return "account_metrics_monthly", "post_metrics_monthly", "month", nil
-	case Year:
+	case pulse.GrainYear:
 		return "account_metrics_yearly", "post_metrics_yearly", "year", nil
 	}
 	return "", "", "", fmt.Errorf("clickhouse: unknown grain %q", g)
 }
 
-// start returns the start of the bucket of grain g holding t (UTC).
-func (g Grain) start(t time.Time) time.Time {
+// bucketStart returns the start of the bucket of grain g holding t (UTC).
+func bucketStart(g pulse.Grain, t time.Time) time.Time {
 	switch g {
-	case Day:
+	case pulse.GrainDay:
 		return utcDay(t)
-	case Month:
+	case pulse.GrainMonth:
 		return startOfMonth(t.UTC())
-	case Year:
+	case pulse.GrainYear:
 		return startOfYear(t.UTC())
 	}
 	return t.UTC().Truncate(time.Hour)
-}
-
-// SeriesQuery selects one user's account metrics.
-type SeriesQuery struct {
-	UserID string // required: every query is scoped to one user
-	Grain  Grain
-	// From and To select the buckets that overlap [From, To): a bucket is
-	// returned whole, with every hour of it, even when From or To fall
-	// inside it.
-	From time.Time
-	To   time.Time
-	// Platforms filters by platform; empty means all.
-	Platforms []string
-	// AccountID filters to one account; empty means all.
-	AccountID string
-}
-
-// Point is one bucket of one account's metrics.
-//
-// Followers, Following and PostsCount are the last hourly values in the
-// bucket; FollowersMin/Max/Avg are over the bucket's hourly values (each
-// hour's value being its latest observation), and Hours counts those hourly
-// values. PostsPublished counts the account's posts created in the bucket;
-// LikesGained and CommentsGained sum, over the account's posts, the last
-// counter observed by the bucket's end minus the last one observed before
-// its start (0 for a post not observed before), so the gains of a month are
-// the sum of its days' gains.
-//
-// A bucket with post activity but no follower observation has Hours == 0
-// and zero follower fields; its Handle is the account's handle from the
-// other points of the answer, when there are any.
-type Point struct {
-	Platform       string
-	AccountID      string
-	Handle         string
-	Bucket         time.Time
-	Followers      int64
-	FollowersMin   int64
-	FollowersMax   int64
-	FollowersAvg   float64
-	Following      int64
-	PostsCount     int64
-	Hours          uint64 // hourly observations in the bucket
-	PostsPublished uint64
-	LikesGained    int64
-	CommentsGained int64
 }
 
 type pointKey struct {
@@ -96,7 +42,7 @@ type pointKey struct {
 	bucket            int64 // Unix seconds
 }
 
-func (p *Point) key() pointKey { return pointKey{p.Platform, p.AccountID, p.Bucket.Unix()} }
+func keyOf(p *pulse.Point) pointKey { return pointKey{p.Platform, p.AccountID, p.Bucket.Unix()} }
 
 // filter holds the optional conditions shared by Series' statements.
 type filter struct {
@@ -104,7 +50,7 @@ type filter struct {
 	args []any
 }
 
-func (q SeriesQuery) filter() filter {
+func seriesFilter(q pulse.SeriesQuery) filter {
 	var f filter
 	if len(q.Platforms) > 0 {
 		f.sql += " AND has(?, platform)"
@@ -121,12 +67,12 @@ func (q SeriesQuery) filter() filter {
 // observations or post activity, ordered by platform, account and bucket.
 // Day, month and year points are read from the precomputed rollups; hour
 // points from the hourly table. Duplicate inserts never change the answer.
-func (db *DB) Series(ctx context.Context, q SeriesQuery) ([]Point, error) {
+func (db *DB) Series(ctx context.Context, q pulse.SeriesQuery) ([]pulse.Point, error) {
 	if q.UserID == "" {
 		return nil, fmt.Errorf("clickhouse: series: user id required")
 	}
 	var stmts [2]statement
-	if q.Grain == Hour {
+	if q.Grain == pulse.GrainHour {
 		stmts = hourlySeriesSQL(q)
 	} else {
 		var err error
@@ -134,12 +80,12 @@ func (db *DB) Series(ctx context.Context, q SeriesQuery) ([]Point, error) {
 			return nil, err
 		}
 	}
-	var acct, posts []Point
+	var acct, posts []pulse.Point
 	if err := db.query(ctx, stmts[0], func(s scanner) error {
-		var p Point
+		var p pulse.Point
 		var sum int64
 		var err error
-		if q.Grain == Hour {
+		if q.Grain == pulse.GrainHour {
 			err = s.Scan(&p.Platform, &p.AccountID, &p.Bucket, &p.Handle, &p.Followers, &p.Following, &p.PostsCount)
 			sum = p.Followers
 		} else {
@@ -155,7 +101,7 @@ func (db *DB) Series(ctx context.Context, q SeriesQuery) ([]Point, error) {
 		return nil, fmt.Errorf("clickhouse: series: %w", err)
 	}
 	if err := db.query(ctx, stmts[1], func(s scanner) error {
-		var p Point
+		var p pulse.Point
 		if err := s.Scan(&p.Platform, &p.AccountID, &p.Bucket, &p.PostsPublished, &p.LikesGained, &p.CommentsGained); err != nil {
 			return err
 		}
@@ -170,9 +116,9 @@ func (db *DB) Series(ctx context.Context, q SeriesQuery) ([]Point, error) {
 
 // accountPoint completes a point read from an account statement: at hour
 // grain the hour's one value is the bucket's last, min, max and sum.
-func accountPoint(g Grain, p Point, sum int64) Point {
+func accountPoint(g pulse.Grain, p pulse.Point, sum int64) pulse.Point {
 	p.Bucket = p.Bucket.UTC()
-	if g == Hour {
+	if g == pulse.GrainHour {
 		p.FollowersMin, p.FollowersMax, p.Hours = p.Followers, p.Followers, 1
 	}
 	if p.Hours > 0 {
@@ -184,13 +130,13 @@ func accountPoint(g Grain, p Point, sum int64) Point {
 // mergePoints adds post activity to the account points of the same bucket,
 // keeps buckets with post activity only, and orders the result by platform,
 // account and bucket.
-func mergePoints(points, posts []Point) []Point {
+func mergePoints(points, posts []pulse.Point) []pulse.Point {
 	index := make(map[pointKey]int, len(points))
 	for i := range points {
-		index[points[i].key()] = i
+		index[keyOf(&points[i])] = i
 	}
 	for _, p := range posts {
-		if i, ok := index[p.key()]; ok {
+		if i, ok := index[keyOf(&p)]; ok {
 			points[i].PostsPublished, points[i].LikesGained, points[i].CommentsGained = p.PostsPublished, p.LikesGained, p.CommentsGained
 		} else if p.PostsPublished != 0 || p.LikesGained != 0 || p.CommentsGained != 0 {
 			points = append(points, p)
@@ -212,9 +158,9 @@ func mergePoints(points, posts []Point) []Point {
 
 // fillHandles gives points without a follower observation the handle of
 // the nearest earlier point of their account, else of the nearest later one.
-func fillHandles(points []Point) {
+func fillHandles(points []pulse.Point) {
 	for pass := 0; pass < 2; pass++ {
-		var last Point
+		var last pulse.Point
 		for k := range points {
 			i := k
 			if pass == 1 {
@@ -237,8 +183,8 @@ type statement struct {
 
 // hourlySeriesSQL reads hour points: each hour's latest observation, and
 // post activity computed from the posts tables.
-func hourlySeriesSQL(q SeriesQuery) [2]statement {
-	f := q.filter()
+func hourlySeriesSQL(q pulse.SeriesQuery) [2]statement {
+	f := seriesFilter(q)
 	from, to := q.From.UTC().Truncate(time.Hour), q.To.UTC()
 	acct := statement{
 		sql: `SELECT platform, account_id, hour, argMax(handle, version), argMax(followers, version),
@@ -289,15 +235,15 @@ GROUP BY platform, account_id, b`,
 
 // rollupSeriesSQL reads day, month or year points from the rollups, each
 // bucket's highest version.
-func rollupSeriesSQL(q SeriesQuery) ([2]statement, error) {
-	acctTable, postTable, col, err := q.Grain.rollupTables()
+func rollupSeriesSQL(q pulse.SeriesQuery) ([2]statement, error) {
+	acctTable, postTable, col, err := rollupTables(q.Grain)
 	if err != nil {
 		return [2]statement{}, err
 	}
-	f := q.filter()
+	f := seriesFilter(q)
 	// Buckets overlapping [From, To): starting at or after the bucket
 	// holding From, and before To (bucket starts are whole days).
-	from, to := q.Grain.start(q.From), utcDay(q.To)
+	from, to := bucketStart(q.Grain, q.From), utcDay(q.To)
 	if !to.Equal(q.To.UTC()) {
 		to = to.AddDate(0, 0, 1)
 	}
@@ -338,34 +284,9 @@ func (db *DB) query(ctx context.Context, st statement, fn func(scanner) error) e
 	return translate(rows.Err())
 }
 
-// PostRow is the latest observation of one post.
-type PostRow struct {
-	Platform  string
-	AccountID string
-	PostID    string
-	CreatedAt time.Time
-	Text      string
-	Permalink string
-	Likes     int64
-	Comments  int64
-	Shares    int64
-	Views     int64
-}
-
-// FeedQuery selects a user's combined post feed.
-type FeedQuery struct {
-	UserID    string // required
-	Platforms []string
-	// Before pages backwards: only posts created strictly before it. Zero
-	// means now.
-	Before time.Time
-	// Limit defaults to 20, at most 200.
-	Limit int
-}
-
 // feedSQL builds the feed statement: posts_latest is ordered by (user_id,
 // created_at), so a page reads one user's key range.
-func feedSQL(q FeedQuery) statement {
+func feedSQL(q pulse.FeedQuery) statement {
 	if q.Limit <= 0 {
 		q.Limit = 20
 	}
@@ -393,13 +314,13 @@ LIMIT ?`, args: args}
 
 // Feed returns the user's posts across platforms, newest first, each with
 // its latest counters.
-func (db *DB) Feed(ctx context.Context, q FeedQuery) ([]PostRow, error) {
+func (db *DB) Feed(ctx context.Context, q pulse.FeedQuery) ([]pulse.PostRow, error) {
 	if q.UserID == "" {
 		return nil, fmt.Errorf("clickhouse: feed: user id required")
 	}
-	var out []PostRow
+	var out []pulse.PostRow
 	if err := db.query(ctx, feedSQL(q), func(s scanner) error {
-		var p PostRow
+		var p pulse.PostRow
 		if err := s.Scan(&p.Platform, &p.AccountID, &p.PostID, &p.CreatedAt, &p.Text, &p.Permalink,
 			&p.Likes, &p.Comments, &p.Shares, &p.Views); err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/ext"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -122,7 +123,7 @@ func minTime(a, b time.Time) time.Time {
 // recomputes its buckets for the days in the external table "affected" and
 // the span of days those buckets cover.
 type rollupLevel struct {
-	grain Grain
+	grain pulse.Grain
 	sql   string
 	// span widens [first, last] affected day to the source range to scan.
 	span func(first, last time.Time) (from, to time.Time)
@@ -251,14 +252,14 @@ GROUP BY user_id, platform, account_id, dst_bucket`)
 
 var (
 	accountLevels = []rollupLevel{
-		{Day, accountDailySQL, daySpan},
-		{Month, accountRollupFromSQL("account_metrics_monthly", "month", "account_metrics_daily", "day", "toStartOfMonth"), monthSpan},
-		{Year, accountRollupFromSQL("account_metrics_yearly", "year", "account_metrics_monthly", "month", "toStartOfYear"), yearSpan},
+		{pulse.GrainDay, accountDailySQL, daySpan},
+		{pulse.GrainMonth, accountRollupFromSQL("account_metrics_monthly", "month", "account_metrics_daily", "day", "toStartOfMonth"), monthSpan},
+		{pulse.GrainYear, accountRollupFromSQL("account_metrics_yearly", "year", "account_metrics_monthly", "month", "toStartOfYear"), yearSpan},
 	}
 	postLevels = []rollupLevel{
-		{Day, postDailySQL, daySpan},
-		{Month, postRollupFromSQL("post_metrics_monthly", "month", "post_metrics_daily", "day", "toStartOfMonth"), monthSpan},
-		{Year, postRollupFromSQL("post_metrics_yearly", "year", "post_metrics_monthly", "month", "toStartOfYear"), yearSpan},
+		{pulse.GrainDay, postDailySQL, daySpan},
+		{pulse.GrainMonth, postRollupFromSQL("post_metrics_monthly", "month", "post_metrics_daily", "day", "toStartOfMonth"), monthSpan},
+		{pulse.GrainYear, postRollupFromSQL("post_metrics_yearly", "year", "post_metrics_monthly", "month", "toStartOfYear"), yearSpan},
 	}
 )
 
@@ -300,7 +301,7 @@ func (db *DB) refresh(ctx context.Context, what string, levels []rollupLevel, ke
 		// Coarser levels scan Date columns: pass dates as 'YYYY-MM-DD'
 		// (18.16 compares Date with a DateTime argument wrongly).
 		args := []any{dateArg(from), dateArg(to)}
-		if lv.grain == Day {
+		if lv.grain == pulse.GrainDay {
 			args = dailyArgs(from, to)
 		}
 		if err := db.conn.Exec(ch.Context(ctx, ch.WithExternalTable(t)), lv.sql, args...); err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -92,11 +93,11 @@ func genDataset(rng *rand.Rand) *dataset {
 }
 
 // bucketOf is the start of the grain's bucket holding t.
-func bucketOf(g Grain, t time.Time) time.Time { return g.start(t) }
+func bucketOf(g pulse.Grain, t time.Time) time.Time { return bucketStart(g, t) }
 
 // expectSeries computes, in Go, the answer of Series for user at grain g
 // over the whole span.
-func (d *dataset) expectSeries(user string, g Grain) []Point {
+func (d *dataset) expectSeries(user string, g pulse.Grain) []pulse.Point {
 	type hourKey struct {
 		acctID
 		hour time.Time
@@ -113,15 +114,15 @@ func (d *dataset) expectSeries(user string, g Grain) []Point {
 		hks = append(hks, k)
 	}
 	sort.Slice(hks, func(i, j int) bool { return hks[i].hour.Before(hks[j].hour) })
-	points := map[pointKey]*Point{}
-	get := func(a acctID, b time.Time) *Point {
+	points := map[pointKey]*pulse.Point{}
+	get := func(a acctID, b time.Time) *pulse.Point {
 		k := pointKey{a.platform, a.account, b.Unix()}
 		if points[k] == nil {
-			points[k] = &Point{Platform: a.platform, AccountID: a.account, Bucket: b}
+			points[k] = &pulse.Point{Platform: a.platform, AccountID: a.account, Bucket: b}
 		}
 		return points[k]
 	}
-	sums := map[*Point]int64{}
+	sums := map[*pulse.Point]int64{}
 	for _, k := range hks { // in hour order: the last one written is the last of the bucket
 		s := latest[k]
 		p := get(k.acctID, bucketOf(g, k.hour))
@@ -184,7 +185,7 @@ func (d *dataset) expectSeries(user string, g Grain) []Point {
 			prevLikes, prevComments = o.likes, o.comments
 		}
 	}
-	out := make([]Point, 0, len(points))
+	out := make([]pulse.Point, 0, len(points))
 	for _, p := range points {
 		if p.Hours > 0 || p.PostsPublished != 0 || p.LikesGained != 0 || p.CommentsGained != 0 {
 			out = append(out, *p)
@@ -228,11 +229,11 @@ func writeShuffled(t testing.TB, db *DB, rng *rand.Rand, snaps []topics.AccountS
 	}
 }
 
-func (d *dataset) checkSeries(t *testing.T, db *DB, grains ...Grain) {
+func (d *dataset) checkSeries(t *testing.T, db *DB, grains ...pulse.Grain) {
 	t.Helper()
 	for _, user := range d.users {
 		for _, g := range grains {
-			got, err := db.Series(context.Background(), SeriesQuery{UserID: user, Grain: g, From: d.from.AddDate(-1, 0, 0), To: d.to})
+			got, err := db.Series(context.Background(), pulse.SeriesQuery{UserID: user, Grain: g, From: d.from.AddDate(-1, 0, 0), To: d.to})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -243,16 +244,16 @@ func (d *dataset) checkSeries(t *testing.T, db *DB, grains ...Grain) {
 	}
 }
 
-func diffPoints(got, want []Point) string {
-	byKey := map[pointKey]Point{}
+func diffPoints(got, want []pulse.Point) string {
+	byKey := map[pointKey]pulse.Point{}
 	for _, p := range want {
-		byKey[p.key()] = p
+		byKey[keyOf(&p)] = p
 	}
 	var n int
 	out := fmt.Sprintf("got %d points, want %d", len(got), len(want))
 	for _, g := range got {
-		w, ok := byKey[g.key()]
-		delete(byKey, g.key())
+		w, ok := byKey[keyOf(&g)]
+		delete(byKey, keyOf(&g))
 		if !ok || g != w {
 			if n++; n <= 5 {
 				out += fmt.Sprintf("\n  got  %+v\n  want %+v", g, w)
@@ -283,7 +284,7 @@ func TestRollupsMatchRandomData(t *testing.T) {
 	d := genDataset(rng)
 	t.Logf("%d snapshots, %d post observations", len(d.snaps), len(d.posts))
 	writeShuffled(t, db, rng, d.snaps, d.posts)
-	d.checkSeries(t, db, Hour, Day, Month, Year)
+	d.checkSeries(t, db, pulse.GrainHour, pulse.GrainDay, pulse.GrainMonth, pulse.GrainYear)
 	checkRollupsAgainstGroupBy(t, db)
 }
 
@@ -375,7 +376,7 @@ func TestConcurrentWritersConverge(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	d.checkSeries(t, db, Day, Month, Year)
+	d.checkSeries(t, db, pulse.GrainDay, pulse.GrainMonth, pulse.GrainYear)
 }
 
 // TestDuplicatesAndMergesChangeNoAnswer records every query answer, then
@@ -406,7 +407,7 @@ func TestDuplicatesAndMergesChangeNoAnswer(t *testing.T) {
 	if after := answers(t, db, d); !reflect.DeepEqual(before, after) {
 		t.Fatalf("answers changed after merges")
 	}
-	d.checkSeries(t, db, Day, Month, Year)
+	d.checkSeries(t, db, pulse.GrainDay, pulse.GrainMonth, pulse.GrainYear)
 }
 
 // answers returns every query answer for the data set's users.
@@ -415,14 +416,14 @@ func answers(t *testing.T, db *DB, d *dataset) map[string]any {
 	ctx := context.Background()
 	out := map[string]any{}
 	for _, u := range d.users {
-		for _, g := range []Grain{Hour, Day, Month, Year} {
-			p, err := db.Series(ctx, SeriesQuery{UserID: u, Grain: g, From: d.from.AddDate(-1, 0, 0), To: d.to})
+		for _, g := range []pulse.Grain{pulse.GrainHour, pulse.GrainDay, pulse.GrainMonth, pulse.GrainYear} {
+			p, err := db.Series(ctx, pulse.SeriesQuery{UserID: u, Grain: g, From: d.from.AddDate(-1, 0, 0), To: d.to})
 			if err != nil {
 				t.Fatal(err)
 			}
 			out[u+"/"+string(g)] = p
 		}
-		f, err := db.Feed(ctx, FeedQuery{UserID: u, Limit: 200})
+		f, err := db.Feed(ctx, pulse.FeedQuery{UserID: u, Limit: 200})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -448,13 +449,13 @@ func TestRebuildRollupsRecomputesEverything(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, _ := db.Series(ctx, SeriesQuery{UserID: d.users[0], Grain: Day, From: d.from, To: d.to}); len(got) != 0 {
+	if got, _ := db.Series(ctx, pulse.SeriesQuery{UserID: d.users[0], Grain: pulse.GrainDay, From: d.from, To: d.to}); len(got) != 0 {
 		t.Fatalf("rollups not emptied: %d points", len(got))
 	}
 	if err := db.RebuildRollups(ctx); err != nil {
 		t.Fatal(err)
 	}
-	d.checkSeries(t, db, Day, Month, Year)
+	d.checkSeries(t, db, pulse.GrainDay, pulse.GrainMonth, pulse.GrainYear)
 }
 
 func TestParseMinServer(t *testing.T) {
@@ -568,7 +569,7 @@ func TestDeleteUserPurgesEveryTable(t *testing.T) {
 	if after := answers(t, db, &dataset{users: d.users[1:], from: d.from, to: d.to}); !reflect.DeepEqual(after, others) {
 		t.Error("other users' answers changed")
 	}
-	if p, err := db.Series(ctx, SeriesQuery{UserID: d.users[0], Grain: Day, From: d.from, To: d.to}); err != nil || len(p) != 0 {
+	if p, err := db.Series(ctx, pulse.SeriesQuery{UserID: d.users[0], Grain: pulse.GrainDay, From: d.from, To: d.to}); err != nil || len(p) != 0 {
 		t.Errorf("deleted user's series: %d points, %v", len(p), err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/assembly"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/kafka"
@@ -370,7 +371,7 @@ func TestFollowerCountFlowsFromSimulatorToGraphQL(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	want, err := p.ch.Series(context.Background(), clickhouse.SeriesQuery{UserID: userID, Grain: clickhouse.Day, From: day, To: day.Add(24 * time.Hour)})
+	want, err := p.ch.Series(context.Background(), pulse.SeriesQuery{UserID: userID, Grain: pulse.GrainDay, From: day, To: day.Add(24 * time.Hour)})
 	if err != nil || len(want) != 1 || len(daily.Metrics) != 1 || len(daily.Metrics[0].Points) != 1 {
 		t.Fatalf("daily = %+v, want %+v (%v)", daily, want, err)
 	}

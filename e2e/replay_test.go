@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/producers/scheduler"
@@ -32,22 +32,22 @@ func (c *stepClock) Now() time.Time {
 
 // answers is every query the API can ask ClickHouse for one user.
 type answers struct {
-	Series map[clickhouse.Grain][]clickhouse.Point
-	Feed   []clickhouse.PostRow
+	Series map[pulse.Grain][]pulse.Point
+	Feed   []pulse.PostRow
 }
 
 func (p *pipeline) answers(userID string, from, to time.Time) answers {
 	p.t.Helper()
 	ctx := context.Background()
-	a := answers{Series: map[clickhouse.Grain][]clickhouse.Point{}}
-	for _, g := range []clickhouse.Grain{clickhouse.Hour, clickhouse.Day, clickhouse.Month, clickhouse.Year} {
-		pts, err := p.ch.Series(ctx, clickhouse.SeriesQuery{UserID: userID, Grain: g, From: from, To: to})
+	a := answers{Series: map[pulse.Grain][]pulse.Point{}}
+	for _, g := range []pulse.Grain{pulse.GrainHour, pulse.GrainDay, pulse.GrainMonth, pulse.GrainYear} {
+		pts, err := p.ch.Series(ctx, pulse.SeriesQuery{UserID: userID, Grain: g, From: from, To: to})
 		if err != nil {
 			p.t.Fatal(err)
 		}
 		a.Series[g] = pts
 	}
-	feed, err := p.ch.Feed(ctx, clickhouse.FeedQuery{UserID: userID, Limit: 200})
+	feed, err := p.ch.Feed(ctx, pulse.FeedQuery{UserID: userID, Limit: 200})
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestReplayFromStartChangesNoAnswer(t *testing.T) {
 	from, to := start.Add(-24*time.Hour), start.Add(30*24*time.Hour)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		hourly := p.answers(userID, from, to).Series[clickhouse.Hour]
+		hourly := p.answers(userID, from, to).Series[pulse.GrainHour]
 		if len(hourly) >= 8*links {
 			break
 		}
@@ -143,7 +143,7 @@ func TestReplayFromStartChangesNoAnswer(t *testing.T) {
 	before := p.answers(userID, from, to)
 	aggregatesBefore := totalEnd(t, adm, topics.UserAggregates)
 	snapshotsBefore := totalEnd(t, adm, topics.AccountSnapshots)
-	if len(before.Feed) == 0 || len(before.Series[clickhouse.Day]) == 0 {
+	if len(before.Feed) == 0 || len(before.Series[pulse.GrainDay]) == 0 {
 		t.Fatalf("nothing to compare: %+v", before)
 	}
 

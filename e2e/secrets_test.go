@@ -16,9 +16,9 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/platforms"
-	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -279,7 +279,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if l, _ := p.pg.LinkByID(t.Context(), links[0].ID); l.Status == postgres.LinkNeedsReauth {
+		if l, _ := p.pg.LinkByID(t.Context(), links[0].ID); l.Status == pulse.LinkNeedsReauth {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -289,7 +289,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	if st, err := r.RunOnce(t.Context()); err != nil || st.NeedsReauth != 1 {
 		t.Fatalf("revoked round = %+v, %v", st, err)
 	}
-	if l, _ := p.pg.LinkByID(t.Context(), links[1].ID); l.Status != postgres.LinkNeedsReauth {
+	if l, _ := p.pg.LinkByID(t.Context(), links[1].ID); l.Status != pulse.LinkNeedsReauth {
 		t.Fatalf("revoked link = %+v", l)
 	}
 

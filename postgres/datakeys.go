@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/vault"
 )
 
@@ -43,8 +44,8 @@ func (db *DB) dataKey(ctx context.Context, q querier, userID string, create bool
 		tag, err := q.Exec(ctx, `INSERT INTO data_keys (user_id, master_key_id, wrapped_key, created_at)
 			VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO NOTHING`, userID, keyID, wrapped, db.now())
 		if err != nil {
-			if ErrorCode(translate("", err)) == NotFound {
-				return nil, &Error{Code: NotFound, Err: errors.New("user not found")}
+			if pulse.ErrorCode(translate("", err)) == pulse.ENOTFOUND {
+				return nil, &pulse.Error{Code: pulse.ENOTFOUND, Err: errors.New("user not found")}
 			}
 			return nil, fmt.Errorf("store data key: %w", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 	"github.com/pulsehq/pulse/vault"
 )
@@ -23,7 +24,7 @@ func TestRotateMasterKey(t *testing.T) {
 	db := MustOpenTest(t, WithKeyWrapper(ring("k1", map[string][]byte{"k1": k1})))
 	db.rotateBatchSize = 2 // exercise several batches
 
-	var links []Link
+	var links []pulse.Link
 	for i := range 5 {
 		u := mustCreateUser(t, db, fmt.Sprintf("user%d@example.com", i))
 		links = append(links, mustUpsertLink(t, db, u.ID, topics.X, "1"), mustUpsertLink(t, db, u.ID, topics.Facebook, "2"))
@@ -54,7 +55,7 @@ func TestRotateMasterKey(t *testing.T) {
 	}
 	// ...and the old ring alone no longer can.
 	_, _, err = db.LinkToken(t.Context(), links[0].ID)
-	wantCode(t, err, Internal)
+	wantCode(t, err, pulse.EINTERNAL)
 }
 
 // probeWrapper is a KeyWrapper without CurrentKeyID, like a KMS client.
@@ -124,7 +125,7 @@ func TestRotateMasterKeyUnknownOldKey(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("RotateMasterKey = %d, want 0", n)
 	}
-	wantCode(t, err, Internal)
+	wantCode(t, err, pulse.EINTERNAL)
 }
 
 func TestNoKeyWrapper(t *testing.T) {
@@ -133,9 +134,9 @@ func TestNoKeyWrapper(t *testing.T) {
 	db.kw = nil
 	u := mustCreateUser(t, db, "ada@example.com")
 	_, err := db.UpsertLink(t.Context(), u.ID, topics.X, "1", "", testToken("a"), "")
-	wantCode(t, err, Internal)
+	wantCode(t, err, pulse.EINTERNAL)
 	_, err = db.RotateMasterKey(t.Context())
-	wantCode(t, err, Internal)
+	wantCode(t, err, pulse.EINTERNAL)
 }
 
 func TestConcurrentFirstUseCreatesOneDataKey(t *testing.T) {

@@ -1,9 +1,12 @@
 // Package postgres stores Pulse's users, sessions, data keys and linked
-// social accounts in PostgreSQL.
+// social accounts in PostgreSQL. It implements the stores the components
+// declare over package pulse's domain types (pulse.User, pulse.Link,
+// pulse.Session, ...).
 //
 // It is the only package that talks to PostgreSQL: driver (pgx) types do not
-// appear in its API, and every error it returns is an *Error carrying one of
-// the codes NotFound, Conflict, Invalid, Unauthorized or Internal.
+// appear in its API, and every error it returns is a *pulse.Error carrying
+// one of the codes ENOTFOUND, ECONFLICT, EINVALID, EUNAUTHORIZED or
+// EINTERNAL: translate turns driver errors into them.
 //
 // OAuth tokens are encrypted at rest with per-user data keys, themselves
 // wrapped by a master key through a vault.KeyWrapper (see package vault and
@@ -16,7 +19,7 @@
 // the scheduler calls MarkScheduled with its next fetch time; a link whose
 // claimer dies becomes due again when the lease runs out. The API's refresh
 // button calls RequestRefresh, which makes links due now (debounced per
-// link) and flags them (Link.RefreshRequested) until MarkScheduled.
+// link) and flags them (pulse.Link.RefreshRequested) until MarkScheduled.
 //
 // Accounts: CreateUser and Authenticate keep argon2id password hashes;
 // sessions (CreateSession, Session) store only their token's SHA-256.
@@ -53,6 +56,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/vault"
 )
 
@@ -80,7 +84,7 @@ type options struct {
 
 // WithKeyWrapper sets the KeyWrapper that wraps per-user data keys. It is
 // required for the link-token methods (UpsertLink, LinkToken,
-// UpdateLinkToken) and RotateMasterKey, which fail with an Internal error
+// UpdateLinkToken) and RotateMasterKey, which fail with an EINTERNAL error
 // without one; users and sessions work without it.
 func WithKeyWrapper(kw vault.KeyWrapper) Option {
 	return func(o *options) { o.kw = kw }
@@ -102,13 +106,13 @@ func WithMaxConns(n int) Option {
 // Connection-pool parameters in url (pool_max_conns, pool_max_conn_lifetime,
 // pool_max_conn_idle_time, pool_health_check_period, ...) are honored.
 // It verifies connectivity before returning but does not migrate; call
-// Migrate. It returns an Invalid error for a malformed url and an Internal
+// Migrate. It returns an EINVALID error for a malformed url and an Internal
 // error when the server cannot be reached.
 func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 	const op = "postgres.Open"
 	cfg, err := parsePoolConfig(url)
 	if err != nil {
-		return nil, errorf(Invalid, op, "parse connection string: %s", err)
+		return nil, errorf(pulse.EINVALID, op, "parse connection string: %s", err)
 	}
 	return openConfig(ctx, op, cfg, opts...)
 }
@@ -123,13 +127,13 @@ const sqlDuplicateDatabase = "42P04"
 // a database that another caller creates concurrently succeeds.
 //
 // A url naming no database means the user's name, as for Open. It returns
-// an Invalid error for a malformed url and an Internal error when the server
+// an EINVALID error for a malformed url and an EINTERNAL error when the server
 // cannot be reached or refuses.
 func CreateDatabase(ctx context.Context, url string) error {
 	const op = "postgres.CreateDatabase"
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
-		return errorf(Invalid, op, "parse connection string: %s", err)
+		return errorf(pulse.EINVALID, op, "parse connection string: %s", err)
 	}
 	name := cfg.Database
 	if name == "" {
@@ -212,7 +216,7 @@ func openConfig(ctx context.Context, op string, cfg *pgxpool.Config, opts ...Opt
 }
 
 // Close closes the connections, waiting for those in use to be released.
-// Calls on a closed DB fail with an Internal error. Close is idempotent.
+// Calls on a closed DB fail with an EINTERNAL error. Close is idempotent.
 func (db *DB) Close() {
 	db.pool.Close()
 }
@@ -237,10 +241,10 @@ func (db *DB) withTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	})
 }
 
-// keyWrapper returns the configured KeyWrapper or an Internal error.
+// keyWrapper returns the configured KeyWrapper or an EINTERNAL error.
 func (db *DB) keyWrapper() (vault.KeyWrapper, error) {
 	if db.kw == nil {
-		return nil, &Error{Code: Internal, Err: errors.New("no KeyWrapper configured (use WithKeyWrapper)")}
+		return nil, &pulse.Error{Code: pulse.EINTERNAL, Err: errors.New("no KeyWrapper configured (use WithKeyWrapper)")}
 	}
 	return db.kw, nil
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pulsehq/pulse"
 )
 
 // testURLFor returns the test server's URL with database (and user, if not
@@ -122,7 +124,7 @@ func TestCreateDatabaseExistingNeedsNoPrivilege(t *testing.T) {
 		t.Fatalf("CreateDatabase of an existing database without CREATEDB: %v", err)
 	}
 	err := CreateDatabase(t.Context(), testURLFor(t, role, name+"_missing"))
-	wantCode(t, err, Internal)
+	wantCode(t, err, pulse.EINTERNAL)
 }
 
 func TestCreateDatabaseErrors(t *testing.T) {
@@ -130,8 +132,8 @@ func TestCreateDatabaseErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, url, code string
 	}{
-		{"malformed url", "postgres://%zz", Invalid},
-		{"unreachable server", "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=5", Internal},
+		{"malformed url", "postgres://%zz", pulse.EINVALID},
+		{"unreachable server", "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=5", pulse.EINTERNAL},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wantCode(t, CreateDatabase(t.Context(), tc.url), tc.code)
@@ -173,7 +175,7 @@ func TestOpenMaxConns(t *testing.T) {
 		})
 	}
 	_, err := Open(t.Context(), "postgres://%zz")
-	wantCode(t, err, Invalid)
+	wantCode(t, err, pulse.EINVALID)
 }
 
 func TestClosedDB(t *testing.T) {
@@ -185,5 +187,5 @@ func TestClosedDB(t *testing.T) {
 	db.Close()
 	db.Close() // idempotent
 	_, err = db.LinkByID(t.Context(), "00000000-0000-0000-0000-000000000001")
-	wantCode(t, err, Internal)
+	wantCode(t, err, pulse.EINTERNAL)
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pulsehq/pulse"
 )
 
 func TestErrorCodeAndIs(t *testing.T) {
@@ -17,25 +19,25 @@ func TestErrorCodeAndIs(t *testing.T) {
 		sentinel error
 	}{
 		{nil, "", nil},
-		{errors.New("boom"), Internal, nil},
-		{errorf(NotFound, "op", "user not found"), NotFound, ErrNotFound},
-		{fmt.Errorf("wrapped: %w", errorf(Conflict, "op", "dup")), Conflict, ErrConflict},
-		{translate("op", pgx.ErrNoRows), NotFound, ErrNotFound},
-		{translate("op", &pgconn.PgError{Code: "23505"}), Conflict, ErrConflict},
-		{translate("op", &pgconn.PgError{Code: "23503"}), NotFound, ErrNotFound},
-		{translate("op", &pgconn.PgError{Code: "23514"}), Invalid, ErrInvalid},
-		{translate("op", &pgconn.PgError{Code: "22P02"}), Invalid, ErrInvalid},
-		{translate("op", &pgconn.PgError{Code: "57P01"}), Internal, ErrInternal},
+		{errors.New("boom"), pulse.EINTERNAL, nil},
+		{errorf(pulse.ENOTFOUND, "op", "user not found"), pulse.ENOTFOUND, pulse.ErrNotFound},
+		{fmt.Errorf("wrapped: %w", errorf(pulse.ECONFLICT, "op", "dup")), pulse.ECONFLICT, pulse.ErrConflict},
+		{translate("op", pgx.ErrNoRows), pulse.ENOTFOUND, pulse.ErrNotFound},
+		{translate("op", &pgconn.PgError{Code: "23505"}), pulse.ECONFLICT, pulse.ErrConflict},
+		{translate("op", &pgconn.PgError{Code: "23503"}), pulse.ENOTFOUND, pulse.ErrNotFound},
+		{translate("op", &pgconn.PgError{Code: "23514"}), pulse.EINVALID, pulse.ErrInvalid},
+		{translate("op", &pgconn.PgError{Code: "22P02"}), pulse.EINVALID, pulse.ErrInvalid},
+		{translate("op", &pgconn.PgError{Code: "57P01"}), pulse.EINTERNAL, pulse.ErrInternal},
 	} {
-		if got := ErrorCode(tc.err); got != tc.code {
-			t.Errorf("ErrorCode(%v) = %q, want %q", tc.err, got, tc.code)
+		if got := pulse.ErrorCode(tc.err); got != tc.code {
+			t.Errorf("pulse.ErrorCode(%v) = %q, want %q", tc.err, got, tc.code)
 		}
 		if tc.sentinel != nil && !errors.Is(tc.err, tc.sentinel) {
 			t.Errorf("errors.Is(%v, %v) = false", tc.err, tc.sentinel)
 		}
 	}
-	if errors.Is(errorf(NotFound, "op", "x"), ErrConflict) {
-		t.Error("NotFound error matches ErrConflict")
+	if errors.Is(errorf(pulse.ENOTFOUND, "op", "x"), pulse.ErrConflict) {
+		t.Error("NotFound error matches pulse.ErrConflict")
 	}
 }
 
@@ -48,7 +50,7 @@ func TestTranslateHidesDriverTypes(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatal("translated error lost context.Canceled")
 	}
-	if e := (&Error{Code: Invalid, Op: "postgres.Op", Err: errors.New("bad")}); e.Error() != "postgres.Op: bad" {
+	if e := (&pulse.Error{Code: pulse.EINVALID, Op: "postgres.Op", Err: errors.New("bad")}); e.Error() != "postgres.Op: bad" {
 		t.Fatalf("Error() = %q", e.Error())
 	}
 }
@@ -59,13 +61,13 @@ func TestErrorMessage(t *testing.T) {
 		want string
 	}{
 		{nil, ""},
-		{errorf(Invalid, "op", "password too short"), "password too short"},
-		{errorf(Internal, "op", "connection reset by 10.0.0.3"), "internal error"},
+		{errorf(pulse.EINVALID, "op", "password too short"), "password too short"},
+		{errorf(pulse.EINTERNAL, "op", "connection reset by 10.0.0.3"), "internal error"},
 		{errors.New("anything"), "internal error"},
-		{ErrNotFound, "not found"},
+		{pulse.ErrNotFound, "not found"},
 	} {
-		if got := ErrorMessage(tc.err); got != tc.want {
-			t.Errorf("ErrorMessage(%v) = %q, want %q", tc.err, got, tc.want)
+		if got := pulse.ErrorMessage(tc.err); got != tc.want {
+			t.Errorf("pulse.ErrorMessage(%v) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
 }

@@ -10,54 +10,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 	"github.com/pulsehq/pulse/vault"
 )
-
-// LinkStatus is the state of a linked account.
-type LinkStatus string
-
-const (
-	// LinkActive links are fetched on schedule.
-	LinkActive LinkStatus = "active"
-	// LinkNeedsReauth links have tokens the platform rejects; the user must
-	// link the account again. They are not fetched.
-	LinkNeedsReauth LinkStatus = "needs_reauth"
-	// LinkRevoked links were revoked by the user on the platform side. They
-	// are not fetched.
-	LinkRevoked LinkStatus = "revoked"
-)
-
-func (s LinkStatus) valid() bool {
-	return s == LinkActive || s == LinkNeedsReauth || s == LinkRevoked
-}
-
-// Link is a social account linked to a Pulse user. Its OAuth tokens are not
-// part of it; see LinkToken.
-type Link struct {
-	ID           string // UUID
-	UserID       string
-	Platform     topics.Platform
-	AccountID    string // the platform's id for the account
-	Handle       string
-	Status       LinkStatus
-	StatusReason string    // why the status was set; "" when active
-	StatusAt     time.Time // when the status last changed
-	// ExpiresAt is when the access token expires; zero if it does not or
-	// the platform did not say.
-	ExpiresAt time.Time
-	Scopes    string // granted OAuth scopes, space-separated
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	// LastFetchedAt is when the account was last fetched; zero if never.
-	LastFetchedAt time.Time
-	// NextFetchAt is when the scheduler should fetch the account next.
-	// ClaimDueLinks reports the value from before its claim.
-	NextFetchAt time.Time
-	// RefreshRequested reports a pending refresh request (RequestRefresh)
-	// that the scheduler has not yet acted on (MarkScheduled).
-	RefreshRequested bool
-}
 
 // Fields encrypted in links rows; part of the ciphertexts' associated data.
 const (
@@ -77,16 +33,16 @@ const linkColumns = `l.id, l.user_id, l.platform, l.account_id, l.handle, l.stat
 	l.last_fetched_at, l.next_fetch_at, l.refresh_requested_at IS NOT NULL`
 
 // scanLink scans linkColumns followed by extra destinations.
-func scanLink(row pgx.Row, extra ...any) (Link, error) {
+func scanLink(row pgx.Row, extra ...any) (pulse.Link, error) {
 	var (
-		l                      Link
+		l                      pulse.Link
 		expiresAt, lastFetched *time.Time
 	)
 	dest := append([]any{&l.ID, &l.UserID, &l.Platform, &l.AccountID, &l.Handle, &l.Status,
 		&l.StatusReason, &l.StatusAt, &expiresAt, &l.Scopes, &l.CreatedAt, &l.UpdatedAt,
 		&lastFetched, &l.NextFetchAt, &l.RefreshRequested}, extra...)
 	if err := row.Scan(dest...); err != nil {
-		return Link{}, err
+		return pulse.Link{}, err
 	}
 	if expiresAt != nil {
 		l.ExpiresAt = expiresAt.UTC()
@@ -141,25 +97,25 @@ func validateToken(tok *oauth2.Token) error {
 // keeps its id, becomes active again and is due for fetching immediately; if
 // tok has no refresh token, a previously stored one is kept.
 //
-// It returns an Invalid error if platform or accountID is empty or tok has no
-// access token, and a NotFound error if the user does not exist. It requires
+// It returns an EINVALID error if platform or accountID is empty or tok has no
+// access token, and an ENOTFOUND error if the user does not exist. It requires
 // a KeyWrapper (see WithKeyWrapper).
-func (db *DB) UpsertLink(ctx context.Context, userID string, platform topics.Platform, accountID, handle string, tok *oauth2.Token, scopes string) (Link, error) {
+func (db *DB) UpsertLink(ctx context.Context, userID string, platform topics.Platform, accountID, handle string, tok *oauth2.Token, scopes string) (pulse.Link, error) {
 	const op = "postgres.UpsertLink"
 	switch {
 	case platform == "":
-		return Link{}, errorf(Invalid, op, "platform is empty")
+		return pulse.Link{}, errorf(pulse.EINVALID, op, "platform is empty")
 	case accountID == "":
-		return Link{}, errorf(Invalid, op, "account id is empty")
+		return pulse.Link{}, errorf(pulse.EINVALID, op, "account id is empty")
 	}
 	if err := validateToken(tok); err != nil {
-		return Link{}, &Error{Code: Invalid, Op: op, Err: err}
+		return pulse.Link{}, &pulse.Error{Code: pulse.EINVALID, Op: op, Err: err}
 	}
 	uid, err := parseID(userID, "user")
 	if err != nil {
-		return Link{}, translate(op, err)
+		return pulse.Link{}, translate(op, err)
 	}
-	var link Link
+	var link pulse.Link
 	err = db.withTx(ctx, func(tx pgx.Tx) error {
 		dek, err := db.dataKey(ctx, tx, uid, true)
 		if err != nil {
@@ -201,14 +157,14 @@ func (db *DB) UpsertLink(ctx context.Context, userID string, platform topics.Pla
 		return err
 	})
 	if err != nil {
-		return Link{}, translate(op, err)
+		return pulse.Link{}, translate(op, err)
 	}
 	return link, nil
 }
 
 // Links returns the user's links, oldest first. A user without links (or
 // an unknown user) has none.
-func (db *DB) Links(ctx context.Context, userID string) ([]Link, error) {
+func (db *DB) Links(ctx context.Context, userID string) ([]pulse.Link, error) {
 	const op = "postgres.Links"
 	uid, err := parseID(userID, "user")
 	if err != nil {
@@ -221,17 +177,17 @@ func (db *DB) Links(ctx context.Context, userID string) ([]Link, error) {
 
 // Link returns the user's link with the given id. It returns a NotFound
 // error if there is no such link or it belongs to another user.
-func (db *DB) Link(ctx context.Context, userID, linkID string) (Link, error) {
+func (db *DB) Link(ctx context.Context, userID, linkID string) (pulse.Link, error) {
 	const op = "postgres.Link"
 	uid, err := parseID(userID, "link")
 	if err != nil {
-		return Link{}, translate(op, err)
+		return pulse.Link{}, translate(op, err)
 	}
 	lid, err := parseID(linkID, "link")
 	if err != nil {
-		return Link{}, translate(op, err)
+		return pulse.Link{}, translate(op, err)
 	}
-	var l Link
+	var l pulse.Link
 	err = db.withConn(ctx, func(c *pgx.Conn) (err error) {
 		l, err = scanLink(c.QueryRow(ctx, `SELECT `+linkColumns+` FROM links l
 			WHERE l.id = $1 AND l.user_id = $2`, lid, uid))
@@ -241,15 +197,15 @@ func (db *DB) Link(ctx context.Context, userID, linkID string) (Link, error) {
 }
 
 // LinkByID returns the link with the given id, whoever owns it, or a
-// NotFound error. It is for internal callers such as the fetcher; API
+// ENOTFOUND error. It is for internal callers such as the fetcher; API
 // handlers must use Link, which checks ownership.
-func (db *DB) LinkByID(ctx context.Context, linkID string) (Link, error) {
+func (db *DB) LinkByID(ctx context.Context, linkID string) (pulse.Link, error) {
 	const op = "postgres.LinkByID"
 	lid, err := parseID(linkID, "link")
 	if err != nil {
-		return Link{}, translate(op, err)
+		return pulse.Link{}, translate(op, err)
 	}
-	var l Link
+	var l pulse.Link
 	err = db.withConn(ctx, func(c *pgx.Conn) (err error) {
 		l, err = scanLink(c.QueryRow(ctx, `SELECT `+linkColumns+` FROM links l WHERE l.id = $1`, lid))
 		return err
@@ -258,22 +214,22 @@ func (db *DB) LinkByID(ctx context.Context, linkID string) (Link, error) {
 }
 
 // LinkToken returns the link's decrypted OAuth token together with the
-// link. It returns a NotFound error if the link does not exist and an
-// Internal error if the token cannot be decrypted (no KeyWrapper, master key
+// link. It returns an ENOTFOUND error if the link does not exist and an
+// EINTERNAL error if the token cannot be decrypted (no KeyWrapper, master key
 // missing from it, or ciphertext not authentic for this row). It is for
 // internal callers; the token must never reach an API response or a log.
-func (db *DB) LinkToken(ctx context.Context, linkID string) (*oauth2.Token, Link, error) {
+func (db *DB) LinkToken(ctx context.Context, linkID string) (*oauth2.Token, pulse.Link, error) {
 	const op = "postgres.LinkToken"
 	lid, err := parseID(linkID, "link")
 	if err != nil {
-		return nil, Link{}, translate(op, err)
+		return nil, pulse.Link{}, translate(op, err)
 	}
 	kw, err := db.keyWrapper()
 	if err != nil {
-		return nil, Link{}, translate(op, err)
+		return nil, pulse.Link{}, translate(op, err)
 	}
 	var (
-		l                      Link
+		l                      pulse.Link
 		access, refresh        []byte
 		tokenType, masterKeyID string
 		wrappedKey             []byte
@@ -287,23 +243,23 @@ func (db *DB) LinkToken(ctx context.Context, linkID string) (*oauth2.Token, Link
 		return err
 	})
 	if err != nil {
-		return nil, Link{}, translateLink(op, err)
+		return nil, pulse.Link{}, translateLink(op, err)
 	}
 	dek, err := kw.Unwrap(ctx, masterKeyID, wrappedKey)
 	if err != nil {
-		return nil, Link{}, errorf(Internal, op, "unwrap data key of user %s: %w", l.UserID, err)
+		return nil, pulse.Link{}, errorf(pulse.EINTERNAL, op, "unwrap data key of user %s: %w", l.UserID, err)
 	}
 	defer clear(dek)
 	tok := &oauth2.Token{TokenType: tokenType, Expiry: l.ExpiresAt}
 	pt, err := vault.Open(dek, access, tokenAD(l.UserID, l.ID, fieldAccessToken))
 	if err != nil {
-		return nil, Link{}, errorf(Internal, op, "decrypt access token of link %s: %w", l.ID, err)
+		return nil, pulse.Link{}, errorf(pulse.EINTERNAL, op, "decrypt access token of link %s: %w", l.ID, err)
 	}
 	tok.AccessToken = string(pt)
 	if refresh != nil {
 		pt, err := vault.Open(dek, refresh, tokenAD(l.UserID, l.ID, fieldRefreshToken))
 		if err != nil {
-			return nil, Link{}, errorf(Internal, op, "decrypt refresh token of link %s: %w", l.ID, err)
+			return nil, pulse.Link{}, errorf(pulse.EINTERNAL, op, "decrypt refresh token of link %s: %w", l.ID, err)
 		}
 		tok.RefreshToken = string(pt)
 	}
@@ -313,12 +269,12 @@ func (db *DB) LinkToken(ctx context.Context, linkID string) (*oauth2.Token, Link
 // UpdateLinkToken stores a refreshed token for the link. If tok has no
 // refresh token the stored one is kept (token endpoints often omit it on
 // refresh). The link's status is unchanged; a ClaimExpiringLinks lease on
-// it ends. It returns an Invalid error if tok has no access token and a
-// NotFound error if the link does not exist.
+// it ends. It returns an EINVALID error if tok has no access token and a
+// ENOTFOUND error if the link does not exist.
 func (db *DB) UpdateLinkToken(ctx context.Context, linkID string, tok *oauth2.Token) error {
 	const op = "postgres.UpdateLinkToken"
 	if err := validateToken(tok); err != nil {
-		return &Error{Code: Invalid, Op: op, Err: err}
+		return &pulse.Error{Code: pulse.EINVALID, Op: op, Err: err}
 	}
 	lid, err := parseID(linkID, "link")
 	if err != nil {
@@ -353,12 +309,12 @@ func (db *DB) UpdateLinkToken(ctx context.Context, linkID string, tok *oauth2.To
 
 // MarkLinkStatus sets the link's status and the reason for it (shown to the
 // user, so it must not contain secrets). StatusAt changes only when the
-// status does. It returns an Invalid error for an unknown status and a
-// NotFound error if the link does not exist.
-func (db *DB) MarkLinkStatus(ctx context.Context, linkID string, status LinkStatus, reason string) error {
+// status does. It returns an EINVALID error for an unknown status and a
+// ENOTFOUND error if the link does not exist.
+func (db *DB) MarkLinkStatus(ctx context.Context, linkID string, status pulse.LinkStatus, reason string) error {
 	const op = "postgres.MarkLinkStatus"
-	if !status.valid() {
-		return errorf(Invalid, op, "unknown link status %q", status)
+	if !status.Valid() {
+		return errorf(pulse.EINVALID, op, "unknown link status %q", status)
 	}
 	return db.updateLink(ctx, op, linkID, `UPDATE links AS l SET
 			status = $2,
@@ -369,7 +325,7 @@ func (db *DB) MarkLinkStatus(ctx context.Context, linkID string, status LinkStat
 }
 
 // DeleteLink unlinks the user's account, deleting its stored tokens. It
-// returns a NotFound error if there is no such link or it belongs to
+// returns an ENOTFOUND error if there is no such link or it belongs to
 // another user. Revoking the tokens at the platform is the caller's job.
 func (db *DB) DeleteLink(ctx context.Context, userID, linkID string) error {
 	const op = "postgres.DeleteLink"
@@ -381,7 +337,7 @@ func (db *DB) DeleteLink(ctx context.Context, userID, linkID string) error {
 }
 
 // updateLink executes sql with the parsed linkID as $1 followed by args,
-// and reports a NotFound error if it affected no row.
+// and reports an ENOTFOUND error if it affected no row.
 func (db *DB) updateLink(ctx context.Context, op, linkID, sql string, args ...any) error {
 	lid, err := parseID(linkID, "link")
 	if err != nil {
@@ -397,14 +353,14 @@ func (db *DB) updateLink(ctx context.Context, op, linkID, sql string, args ...an
 	return translateLink(op, err)
 }
 
-func (db *DB) queryLinks(ctx context.Context, sql string, args ...any) ([]Link, error) {
-	var links []Link
+func (db *DB) queryLinks(ctx context.Context, sql string, args ...any) ([]pulse.Link, error) {
+	var links []pulse.Link
 	err := db.withConn(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
-		links, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Link, error) {
+		links, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (pulse.Link, error) {
 			return scanLink(row)
 		})
 		return err
@@ -418,7 +374,7 @@ func (db *DB) queryLinks(ctx context.Context, sql string, args ...any) ([]Link, 
 // translateLink is translate with "link not found" for missing rows.
 func translateLink(op string, err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
-		return errorf(NotFound, op, "link not found")
+		return errorf(pulse.ENOTFOUND, op, "link not found")
 	}
 	return translate(op, err)
 }

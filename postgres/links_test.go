@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -25,7 +26,7 @@ func TestUpsertLinkAndLinkToken(t *testing.T) {
 		t.Fatalf("UpsertLink: %v", err)
 	}
 	if l.ID == "" || l.UserID != u.ID || l.Platform != topics.X || l.AccountID != "1001" ||
-		l.Handle != "@ada" || l.Status != LinkActive || l.Scopes != "tweet.read users.read" ||
+		l.Handle != "@ada" || l.Status != pulse.LinkActive || l.Scopes != "tweet.read users.read" ||
 		!l.ExpiresAt.Equal(tok.Expiry) || !l.LastFetchedAt.IsZero() || l.NextFetchAt.IsZero() {
 		t.Fatalf("UpsertLink = %+v", l)
 	}
@@ -60,7 +61,7 @@ func TestUpsertLinkAndLinkToken(t *testing.T) {
 
 	// Relink after the link went bad: same id, active again, due now; a
 	// token without refresh token keeps the stored one.
-	if err := db.MarkLinkStatus(t.Context(), l.ID, LinkNeedsReauth, "token revoked"); err != nil {
+	if err := db.MarkLinkStatus(t.Context(), l.ID, pulse.LinkNeedsReauth, "token revoked"); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.MarkScheduled(t.Context(), l.ID, time.Now().Add(time.Hour)); err != nil {
@@ -71,7 +72,7 @@ func TestUpsertLinkAndLinkToken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("relink: %v", err)
 	}
-	if relinked.ID != l.ID || relinked.Status != LinkActive || relinked.StatusReason != "" ||
+	if relinked.ID != l.ID || relinked.Status != pulse.LinkActive || relinked.StatusReason != "" ||
 		relinked.Handle != "@ada2" || !relinked.ExpiresAt.IsZero() || relinked.NextFetchAt.After(time.Now()) {
 		t.Fatalf("relinked = %+v", relinked)
 	}
@@ -110,19 +111,19 @@ func TestUpsertLinkInvalid(t *testing.T) {
 		tok          *oauth2.Token
 		code         string
 	}{
-		{"no platform", u.ID, "", "1", testToken("a"), Invalid},
-		{"no account", u.ID, topics.X, "", testToken("a"), Invalid},
-		{"nil token", u.ID, topics.X, "1", nil, Invalid},
-		{"no access token", u.ID, topics.X, "1", &oauth2.Token{RefreshToken: "r"}, Invalid},
-		{"unknown user", "00000000-0000-0000-0000-000000000001", topics.X, "1", testToken("a"), NotFound},
+		{"no platform", u.ID, "", "1", testToken("a"), pulse.EINVALID},
+		{"no account", u.ID, topics.X, "", testToken("a"), pulse.EINVALID},
+		{"nil token", u.ID, topics.X, "1", nil, pulse.EINVALID},
+		{"no access token", u.ID, topics.X, "1", &oauth2.Token{RefreshToken: "r"}, pulse.EINVALID},
+		{"unknown user", "00000000-0000-0000-0000-000000000001", topics.X, "1", testToken("a"), pulse.ENOTFOUND},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := db.UpsertLink(t.Context(), tc.userID, tc.platform, tc.accountID, "", tc.tok, "")
 			wantCode(t, err, tc.code)
 		})
 	}
-	wantCode(t, db.UpdateLinkToken(t.Context(), "00000000-0000-0000-0000-000000000001", testToken("a")), NotFound)
-	wantCode(t, db.UpdateLinkToken(t.Context(), "00000000-0000-0000-0000-000000000001", nil), Invalid)
+	wantCode(t, db.UpdateLinkToken(t.Context(), "00000000-0000-0000-0000-000000000001", testToken("a")), pulse.ENOTFOUND)
+	wantCode(t, db.UpdateLinkToken(t.Context(), "00000000-0000-0000-0000-000000000001", nil), pulse.EINVALID)
 }
 
 func TestSwappedCiphertextFailsToDecrypt(t *testing.T) {
@@ -151,7 +152,7 @@ func TestSwappedCiphertextFailsToDecrypt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			exec(t, db, tc.sql, tc.args...)
 			_, _, err := db.LinkToken(t.Context(), tc.args[0].(string))
-			wantCode(t, err, Internal)
+			wantCode(t, err, pulse.EINTERNAL)
 		})
 	}
 }
@@ -167,14 +168,14 @@ func TestLinkScopedToUser(t *testing.T) {
 
 	got, err := db.Link(t.Context(), ada.ID, a1.ID)
 	if err != nil || got != a1 {
-		t.Fatalf("Link = %+v, %v", got, err)
+		t.Fatalf("pulse.Link = %+v, %v", got, err)
 	}
 	got, err = db.LinkByID(t.Context(), b1.ID)
 	if err != nil || got != b1 {
 		t.Fatalf("LinkByID = %+v, %v", got, err)
 	}
 	links, err := db.Links(t.Context(), ada.ID)
-	if err != nil || !slices.Equal(links, []Link{a1, a2}) {
+	if err != nil || !slices.Equal(links, []pulse.Link{a1, a2}) {
 		t.Fatalf("Links = %+v, %v", links, err)
 	}
 
@@ -186,15 +187,15 @@ func TestLinkScopedToUser(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := db.Link(t.Context(), tc.userID, tc.linkID)
-			wantCode(t, err, NotFound)
-			wantCode(t, db.DeleteLink(t.Context(), tc.userID, tc.linkID), NotFound)
+			wantCode(t, err, pulse.ENOTFOUND)
+			wantCode(t, db.DeleteLink(t.Context(), tc.userID, tc.linkID), pulse.ENOTFOUND)
 		})
 	}
 	if err := db.DeleteLink(t.Context(), ada.ID, a1.ID); err != nil {
 		t.Fatalf("DeleteLink: %v", err)
 	}
 	_, err = db.LinkByID(t.Context(), a1.ID)
-	wantCode(t, err, NotFound)
+	wantCode(t, err, pulse.ENOTFOUND)
 	if _, err := db.LinkByID(t.Context(), b1.ID); err != nil {
 		t.Fatalf("other user's link gone: %v", err)
 	}
@@ -209,23 +210,23 @@ func TestMarkLinkStatus(t *testing.T) {
 	l := mustUpsertLink(t, db, u.ID, topics.Facebook, "1")
 
 	clock.advance(time.Minute)
-	if err := db.MarkLinkStatus(t.Context(), l.ID, LinkNeedsReauth, "401 from platform"); err != nil {
+	if err := db.MarkLinkStatus(t.Context(), l.ID, pulse.LinkNeedsReauth, "401 from platform"); err != nil {
 		t.Fatal(err)
 	}
 	clock.advance(time.Minute)
-	if err := db.MarkLinkStatus(t.Context(), l.ID, LinkNeedsReauth, "401 again"); err != nil {
+	if err := db.MarkLinkStatus(t.Context(), l.ID, pulse.LinkNeedsReauth, "401 again"); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.LinkByID(t.Context(), l.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != LinkNeedsReauth || got.StatusReason != "401 again" ||
+	if got.Status != pulse.LinkNeedsReauth || got.StatusReason != "401 again" ||
 		!got.StatusAt.Equal(l.StatusAt.Add(time.Minute)) {
 		t.Fatalf("after MarkLinkStatus: %+v (created %v)", got, l.StatusAt)
 	}
-	wantCode(t, db.MarkLinkStatus(t.Context(), l.ID, "paused", ""), Invalid)
-	wantCode(t, db.MarkLinkStatus(t.Context(), "00000000-0000-0000-0000-000000000001", LinkRevoked, ""), NotFound)
+	wantCode(t, db.MarkLinkStatus(t.Context(), l.ID, "paused", ""), pulse.EINVALID)
+	wantCode(t, db.MarkLinkStatus(t.Context(), "00000000-0000-0000-0000-000000000001", pulse.LinkRevoked, ""), pulse.ENOTFOUND)
 }
 
 func TestConcurrentRelinkKeepsOneDecryptableRow(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -20,7 +21,7 @@ func TestMain(m *testing.M) {
 // testPassword satisfies the password policy.
 const testPassword = "correct horse battery staple"
 
-func mustCreateUser(t *testing.T, db *DB, email string) User {
+func mustCreateUser(t *testing.T, db *DB, email string) pulse.User {
 	t.Helper()
 	u, err := db.CreateUser(t.Context(), email, testPassword)
 	if err != nil {
@@ -39,7 +40,7 @@ func testToken(name string) *oauth2.Token {
 	}
 }
 
-func mustUpsertLink(t *testing.T, db *DB, userID string, platform topics.Platform, accountID string) Link {
+func mustUpsertLink(t *testing.T, db *DB, userID string, platform topics.Platform, accountID string) pulse.Link {
 	t.Helper()
 	l, err := db.UpsertLink(t.Context(), userID, platform, accountID, "@"+accountID,
 		testToken(userID+accountID), "read write")
@@ -52,7 +53,7 @@ func mustUpsertLink(t *testing.T, db *DB, userID string, platform topics.Platfor
 // wantCode fails the test unless err carries the given code.
 func wantCode(t *testing.T, err error, code string) {
 	t.Helper()
-	if got := ErrorCode(err); got != code {
+	if got := pulse.ErrorCode(err); got != code {
 		t.Fatalf("error code = %q (err: %v), want %q", got, err, code)
 	}
 }

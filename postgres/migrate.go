@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pulsehq/pulse"
 )
 
 //go:embed migrations/*.sql
@@ -78,7 +80,7 @@ func loadMigrations(fsys fs.FS, dir string) ([]migration, error) {
 // while it works, so concurrent callers (e.g. several replicas starting at
 // once) serialize and the later ones find nothing to do. It is idempotent.
 //
-// Migrate fails with an Internal error if an applied migration's embedded
+// Migrate fails with an EINTERNAL error if an applied migration's embedded
 // SQL has changed since it was applied (migrations must never be edited once
 // released). Versions recorded in the database but unknown to this binary
 // (a newer release ran first) are ignored.
@@ -86,7 +88,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 	const op = "postgres.Migrate"
 	ms, err := migrations()
 	if err != nil {
-		return errorf(Internal, op, "load migrations: %w", err)
+		return errorf(pulse.EINTERNAL, op, "load migrations: %w", err)
 	}
 	err = db.withConn(ctx, func(c *pgx.Conn) error {
 		if _, err := c.Exec(ctx, "SELECT pg_advisory_lock($1)", migrateLockKey); err != nil {
@@ -136,7 +138,7 @@ func applyMigrations(ctx context.Context, c *pgx.Conn, ms []migration) error {
 	for _, m := range ms {
 		if sum, ok := applied[m.version]; ok {
 			if !slices.Equal(sum, m.checksum) {
-				return &Error{Code: Internal, Err: fmt.Errorf("migration %s was modified after it was applied", m.name)}
+				return &pulse.Error{Code: pulse.EINTERNAL, Err: fmt.Errorf("migration %s was modified after it was applied", m.name)}
 			}
 			continue
 		}

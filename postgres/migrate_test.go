@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+
+	"github.com/pulsehq/pulse"
 )
 
 func TestMigrateFromEmptyConcurrentlyAndIdempotent(t *testing.T) {
@@ -54,7 +56,7 @@ func TestMigrateDetectsEditedMigration(t *testing.T) {
 	db := MustOpenTest(t)
 	exec(t, db, "UPDATE schema_migrations SET checksum = '\\x00' WHERE version = 1")
 	err := db.Migrate(t.Context())
-	wantCode(t, err, Internal)
+	wantCode(t, err, pulse.EINTERNAL)
 }
 
 func TestMigrateCanceled(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 	"github.com/pulsehq/pulse/vault"
 )
@@ -25,28 +26,13 @@ const (
 
 var errNoState = errors.New("link request not found or already used")
 
-// OAuthState is a pending authorize request, as redeemed by
-// ConsumeOAuthState.
-type OAuthState struct {
-	// SessionID is the Session.ID of the session that started the request.
-	SessionID string
-	UserID    string
-	Platform  topics.Platform
-	// Verifier is the PKCE code verifier; "" if none was stored. It is a
-	// secret until the code is exchanged: never log it.
-	Verifier  string
-	CreatedAt time.Time
-	// ExpiresAt is when the request stops being redeemable.
-	ExpiresAt time.Time
-}
-
 // verifierAD binds a verifier ciphertext to its user and state.
 func verifierAD(userID string, stateHash []byte) []byte {
 	return []byte("pulse/oauth-verifier/v1\x00" + userID + "\x00" + hex.EncodeToString(stateHash))
 }
 
 // CreateOAuthState records an authorize request for platform, started by
-// the session sessionID (a Session.ID) and expiring after ttl, and returns
+// the session sessionID (a pulse.Session.ID) and expiring after ttl, and returns
 // its state parameter: 32 random bytes, base64url-encoded without padding.
 // Only the state's SHA-256 is stored, and the PKCE verifier, if not empty,
 // is stored encrypted under the session user's data key (created on first
@@ -55,16 +41,16 @@ func verifierAD(userID string, stateHash []byte) []byte {
 // A session has at most 10 requests in flight; creating another drops the
 // oldest. Requests end with their session.
 //
-// It returns an Invalid error if platform is empty or ttl is not positive,
-// and an Unauthorized error if the session does not exist or has expired.
+// It returns an EINVALID error if platform is empty or ttl is not positive,
+// and an EUNAUTHORIZED error if the session does not exist or has expired.
 // It requires a KeyWrapper (see WithKeyWrapper) when verifier is not empty.
 func (db *DB) CreateOAuthState(ctx context.Context, sessionID string, platform topics.Platform, verifier string, ttl time.Duration) (string, error) {
 	const op = "postgres.CreateOAuthState"
 	switch {
 	case platform == "":
-		return "", errorf(Invalid, op, "platform is empty")
+		return "", errorf(pulse.EINVALID, op, "platform is empty")
 	case ttl <= 0:
-		return "", errorf(Invalid, op, "state ttl must be positive, got %v", ttl)
+		return "", errorf(pulse.EINVALID, op, "state ttl must be positive, got %v", ttl)
 	}
 	sid, err := parseSessionID(sessionID)
 	if err != nil {
@@ -80,7 +66,7 @@ func (db *DB) CreateOAuthState(ctx context.Context, sessionID string, platform t
 		err := tx.QueryRow(ctx, "SELECT user_id FROM sessions WHERE id = $1 AND expires_at > $2 FOR SHARE",
 			sid, now).Scan(&uid)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return &Error{Code: Unauthorized, Err: errNoSession}
+			return &pulse.Error{Code: pulse.EUNAUTHORIZED, Err: errNoSession}
 		}
 		if err != nil {
 			return err
@@ -125,16 +111,16 @@ func (db *DB) CreateOAuthState(ctx context.Context, sessionID string, platform t
 // that SessionID and UserID are those of the request's session, before
 // acting on it.
 //
-// It returns a NotFound error for an unknown, already redeemed or malformed
-// state, and an Internal error if the verifier cannot be decrypted.
-func (db *DB) ConsumeOAuthState(ctx context.Context, state string) (OAuthState, error) {
+// It returns an ENOTFOUND error for an unknown, already redeemed or malformed
+// state, and an EINTERNAL error if the verifier cannot be decrypted.
+func (db *DB) ConsumeOAuthState(ctx context.Context, state string) (pulse.OAuthState, error) {
 	const op = "postgres.ConsumeOAuthState"
 	raw, err := base64.RawURLEncoding.DecodeString(state)
 	if err != nil || len(raw) != stateBytes {
-		return OAuthState{}, &Error{Code: NotFound, Op: op, Err: errNoState}
+		return pulse.OAuthState{}, &pulse.Error{Code: pulse.ENOTFOUND, Op: op, Err: errNoState}
 	}
 	hash := sha256.Sum256(raw)
-	var st OAuthState
+	var st pulse.OAuthState
 	err = db.withTx(ctx, func(tx pgx.Tx) error {
 		var (
 			sid []byte
@@ -144,7 +130,7 @@ func (db *DB) ConsumeOAuthState(ctx context.Context, state string) (OAuthState, 
 			RETURNING session_id, user_id, platform, verifier_enc, created_at, expires_at`, hash[:]).
 			Scan(&sid, &st.UserID, &st.Platform, &enc, &st.CreatedAt, &st.ExpiresAt)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return &Error{Code: NotFound, Err: errNoState}
+			return &pulse.Error{Code: pulse.ENOTFOUND, Err: errNoState}
 		}
 		if err != nil {
 			return err
@@ -156,18 +142,18 @@ func (db *DB) ConsumeOAuthState(ctx context.Context, state string) (OAuthState, 
 		}
 		dek, err := db.dataKey(ctx, tx, st.UserID, false)
 		if err != nil {
-			return errorf(Internal, "", "data key of user %s: %w", st.UserID, err)
+			return errorf(pulse.EINTERNAL, "", "data key of user %s: %w", st.UserID, err)
 		}
 		defer clear(dek)
 		pt, err := vault.Open(dek, enc, verifierAD(st.UserID, hash[:]))
 		if err != nil {
-			return errorf(Internal, "", "decrypt verifier of user %s: %w", st.UserID, err)
+			return errorf(pulse.EINTERNAL, "", "decrypt verifier of user %s: %w", st.UserID, err)
 		}
 		st.Verifier = string(pt)
 		return nil
 	})
 	if err != nil {
-		return OAuthState{}, translate(op, err)
+		return pulse.OAuthState{}, translate(op, err)
 	}
 	return st, nil
 }

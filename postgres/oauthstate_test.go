@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 )
 
 // mustSession signs the user in and returns the session.
-func mustSession(t *testing.T, db *DB, userID string) (token string, s Session) {
+func mustSession(t *testing.T, db *DB, userID string) (token string, s pulse.Session) {
 	t.Helper()
 	token, err := db.CreateSession(t.Context(), userID, time.Hour)
 	if err != nil {
@@ -21,7 +22,7 @@ func mustSession(t *testing.T, db *DB, userID string) (token string, s Session) 
 	}
 	s, err = db.Session(t.Context(), token)
 	if err != nil {
-		t.Fatalf("Session: %v", err)
+		t.Fatalf("pulse.Session: %v", err)
 	}
 	return token, s
 }
@@ -34,7 +35,7 @@ func TestOAuthStateRoundTripIsSingleUse(t *testing.T) {
 	u := mustCreateUser(t, db, "ada@example.com")
 	_, s := mustSession(t, db, u.ID)
 	if s.User != u || len(s.ID) != 64 || !s.ExpiresAt.Equal(clock.now().Add(time.Hour)) {
-		t.Fatalf("Session = %+v", s)
+		t.Fatalf("pulse.Session = %+v", s)
 	}
 	const verifier = "verifier-SECRETVALUE-0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -58,13 +59,13 @@ func TestOAuthStateRoundTripIsSingleUse(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ConsumeOAuthState: %v", err)
 	}
-	want := OAuthState{SessionID: s.ID, UserID: u.ID, Platform: topics.X, Verifier: verifier,
+	want := pulse.OAuthState{SessionID: s.ID, UserID: u.ID, Platform: topics.X, Verifier: verifier,
 		CreatedAt: clock.now(), ExpiresAt: clock.now().Add(10 * time.Minute)}
 	if got != want {
 		t.Fatalf("ConsumeOAuthState = %+v, want %+v", got, want)
 	}
 	_, err = db.ConsumeOAuthState(t.Context(), state)
-	wantCode(t, err, NotFound)
+	wantCode(t, err, pulse.ENOTFOUND)
 
 	// Without PKCE there is no verifier.
 	state, err = db.CreateOAuthState(t.Context(), s.ID, topics.Facebook, "", time.Minute)
@@ -98,10 +99,10 @@ func TestOAuthStateErrors(t *testing.T) {
 		ttl             time.Duration
 		code            string
 	}{
-		{"no platform", s.ID, "", time.Minute, Invalid},
-		{"zero ttl", s.ID, topics.X, 0, Invalid},
-		{"malformed session", "nope", topics.X, time.Minute, Unauthorized},
-		{"unknown session", strings.Repeat("ab", 32), topics.X, time.Minute, Unauthorized},
+		{"no platform", s.ID, "", time.Minute, pulse.EINVALID},
+		{"zero ttl", s.ID, topics.X, 0, pulse.EINVALID},
+		{"malformed session", "nope", topics.X, time.Minute, pulse.EUNAUTHORIZED},
+		{"unknown session", strings.Repeat("ab", 32), topics.X, time.Minute, pulse.EUNAUTHORIZED},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := db.CreateOAuthState(t.Context(), tc.sessionID, tc.platform, "v", tc.ttl)
@@ -110,7 +111,7 @@ func TestOAuthStateErrors(t *testing.T) {
 	}
 	for _, state := range []string{"", "x", "!!!!", base64.RawURLEncoding.EncodeToString(make([]byte, 32))} {
 		_, err := db.ConsumeOAuthState(t.Context(), state)
-		wantCode(t, err, NotFound)
+		wantCode(t, err, pulse.ENOTFOUND)
 	}
 
 	// Signing out ends the session's pending requests.
@@ -122,9 +123,9 @@ func TestOAuthStateErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = db.ConsumeOAuthState(t.Context(), state)
-	wantCode(t, err, NotFound)
+	wantCode(t, err, pulse.ENOTFOUND)
 	_, err = db.CreateOAuthState(t.Context(), s.ID, topics.X, "v", time.Minute)
-	wantCode(t, err, Unauthorized)
+	wantCode(t, err, pulse.EUNAUTHORIZED)
 }
 
 func TestOAuthStatePendingLimitAndConcurrentConsume(t *testing.T) {
@@ -148,7 +149,7 @@ func TestOAuthStatePendingLimitAndConcurrentConsume(t *testing.T) {
 	}
 	for _, st := range states[:2] {
 		_, err := db.ConsumeOAuthState(t.Context(), st)
-		wantCode(t, err, NotFound)
+		wantCode(t, err, pulse.ENOTFOUND)
 	}
 
 	last := states[len(states)-1]
@@ -158,7 +159,7 @@ func TestOAuthStatePendingLimitAndConcurrentConsume(t *testing.T) {
 		wg.Go(func() {
 			if _, err := db.ConsumeOAuthState(t.Context(), last); err == nil {
 				wins.Add(1)
-			} else if ErrorCode(err) != NotFound {
+			} else if pulse.ErrorCode(err) != pulse.ENOTFOUND {
 				t.Errorf("ConsumeOAuthState: %v", err)
 			}
 		})
@@ -182,5 +183,5 @@ func TestOAuthStateGoesWithUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = db.ConsumeOAuthState(t.Context(), state)
-	wantCode(t, err, NotFound)
+	wantCode(t, err, pulse.ENOTFOUND)
 }

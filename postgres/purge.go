@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pulsehq/pulse"
 )
 
 const (
@@ -21,31 +23,21 @@ const (
 	maxPurgeError = 1000
 )
 
-// PurgeRequest is a deleted user whose analytics rows must be deleted.
-type PurgeRequest struct {
-	UserID      string
-	RequestedAt time.Time
-	// Attempts counts the claims so far, this one included.
-	Attempts int
-	// LastError is the failure PurgeFailed recorded last, if any.
-	LastError string
-}
-
 // ClaimPurges hands out up to limit purge requests due at now, oldest
 // first, and pushes each one's next attempt out by lease, so another
 // claimer (a refresher replica) skips it until the lease runs out. Report
 // the outcome with PurgeDone or PurgeFailed; an unreported claim is handed
-// out again after the lease. It returns an Invalid error if limit < 1 or
+// out again after the lease. It returns an EINVALID error if limit < 1 or
 // lease <= 0.
-func (db *DB) ClaimPurges(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]PurgeRequest, error) {
+func (db *DB) ClaimPurges(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]pulse.PurgeRequest, error) {
 	const op = "postgres.ClaimPurges"
 	switch {
 	case limit < 1:
-		return nil, errorf(Invalid, op, "limit must be positive, got %d", limit)
+		return nil, errorf(pulse.EINVALID, op, "limit must be positive, got %d", limit)
 	case lease <= 0:
-		return nil, errorf(Invalid, op, "lease must be positive, got %v", lease)
+		return nil, errorf(pulse.EINVALID, op, "lease must be positive, got %v", lease)
 	}
-	var out []PurgeRequest
+	var out []pulse.PurgeRequest
 	err := db.withConn(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, `WITH due AS (
 				SELECT user_id FROM purge_requests WHERE next_attempt_at <= $1
@@ -58,8 +50,8 @@ func (db *DB) ClaimPurges(ctx context.Context, now time.Time, limit int, lease t
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (PurgeRequest, error) {
-			var p PurgeRequest
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (pulse.PurgeRequest, error) {
+			var p pulse.PurgeRequest
 			err := row.Scan(&p.UserID, &p.RequestedAt, &p.Attempts, &p.LastError)
 			p.RequestedAt = p.RequestedAt.UTC()
 			return p, err

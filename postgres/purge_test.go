@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pulsehq/pulse"
 )
 
 func TestDeleteUserEnqueuesPurgeUntilTwoPassesAreDone(t *testing.T) {
@@ -14,7 +16,7 @@ func TestDeleteUserEnqueuesPurgeUntilTwoPassesAreDone(t *testing.T) {
 	db.now = clock.now
 	ada := mustCreateUser(t, db, "ada@example.com")
 	bob := mustCreateUser(t, db, "bob@example.com")
-	for _, u := range []User{ada, bob} {
+	for _, u := range []pulse.User{ada, bob} {
 		if err := db.DeleteUser(t.Context(), u.ID); err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +79,7 @@ func TestDeleteUserEnqueuesPurgeUntilTwoPassesAreDone(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = db.ClaimPurges(t.Context(), clock.now(), 0, time.Minute)
-	wantCode(t, err, Invalid)
+	wantCode(t, err, pulse.EINVALID)
 	_, err = db.ClaimPurges(t.Context(), clock.now(), 1, 0)
-	wantCode(t, err, Invalid)
+	wantCode(t, err, pulse.EINVALID)
 }

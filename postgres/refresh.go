@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pulsehq/pulse"
 )
 
 // ClaimExpiringLinks claims up to limit active links whose access token
@@ -18,16 +20,16 @@ import (
 // the loser of such a race would be rejected. Links without a known expiry
 // are never returned.
 //
-// It returns an Invalid error if limit < 1 or lease <= 0.
-func (db *DB) ClaimExpiringLinks(ctx context.Context, before, now time.Time, limit int, lease time.Duration) ([]Link, error) {
+// It returns an EINVALID error if limit < 1 or lease <= 0.
+func (db *DB) ClaimExpiringLinks(ctx context.Context, before, now time.Time, limit int, lease time.Duration) ([]pulse.Link, error) {
 	const op = "postgres.ClaimExpiringLinks"
 	switch {
 	case limit < 1:
-		return nil, errorf(Invalid, op, "limit must be positive, got %d", limit)
+		return nil, errorf(pulse.EINVALID, op, "limit must be positive, got %d", limit)
 	case lease <= 0:
-		return nil, errorf(Invalid, op, "lease must be positive, got %v", lease)
+		return nil, errorf(pulse.EINVALID, op, "lease must be positive, got %v", lease)
 	}
-	var links []Link
+	var links []pulse.Link
 	err := db.withConn(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, `WITH due AS (
 				SELECT id FROM links
@@ -44,7 +46,7 @@ func (db *DB) ClaimExpiringLinks(ctx context.Context, before, now time.Time, lim
 		if err != nil {
 			return err
 		}
-		links, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Link, error) {
+		links, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (pulse.Link, error) {
 			return scanLink(row)
 		})
 		return err
@@ -52,7 +54,7 @@ func (db *DB) ClaimExpiringLinks(ctx context.Context, before, now time.Time, lim
 	if err != nil {
 		return nil, translate(op, err)
 	}
-	slices.SortFunc(links, func(a, b Link) int {
+	slices.SortFunc(links, func(a, b pulse.Link) int {
 		return cmp.Or(a.ExpiresAt.Compare(b.ExpiresAt), cmp.Compare(a.ID, b.ID))
 	})
 	return links, nil
@@ -65,12 +67,12 @@ func (db *DB) ClaimExpiringLinks(ctx context.Context, before, now time.Time, lim
 // that a token stored meanwhile (a relink, or a refresh by another
 // component) is not condemned by the old one's failure.
 //
-// It returns an Invalid error for an unknown status and a NotFound error if
+// It returns an EINVALID error for an unknown status and an ENOTFOUND error if
 // the link does not exist.
-func (db *DB) MarkLinkStatusIfUnchanged(ctx context.Context, linkID string, updatedAt time.Time, status LinkStatus, reason string) (bool, error) {
+func (db *DB) MarkLinkStatusIfUnchanged(ctx context.Context, linkID string, updatedAt time.Time, status pulse.LinkStatus, reason string) (bool, error) {
 	const op = "postgres.MarkLinkStatusIfUnchanged"
-	if !status.valid() {
-		return false, errorf(Invalid, op, "unknown link status %q", status)
+	if !status.Valid() {
+		return false, errorf(pulse.EINVALID, op, "unknown link status %q", status)
 	}
 	lid, err := parseID(linkID, "link")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -16,7 +17,7 @@ func TestClaimExpiringLinks(t *testing.T) {
 	db.now = clock.now
 	now := clock.now()
 	u := mustCreateUser(t, db, "ada@example.com")
-	upsert := func(account string, expiry time.Time) Link {
+	upsert := func(account string, expiry time.Time) pulse.Link {
 		tok := testToken(account)
 		tok.Expiry = expiry
 		l, err := db.UpsertLink(t.Context(), u.ID, topics.X, account, "@"+account, tok, "")
@@ -30,7 +31,7 @@ func TestClaimExpiringLinks(t *testing.T) {
 	upsert("later", now.Add(time.Hour))
 	upsert("never", time.Time{})
 	reauth := upsert("reauth", now.Add(time.Minute))
-	if err := db.MarkLinkStatus(t.Context(), reauth.ID, LinkNeedsReauth, "revoked"); err != nil {
+	if err := db.MarkLinkStatus(t.Context(), reauth.ID, pulse.LinkNeedsReauth, "revoked"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -57,9 +58,9 @@ func TestClaimExpiringLinks(t *testing.T) {
 		t.Fatalf("after the lease, limit 1: %+v, %v", got, err)
 	}
 	_, err = db.ClaimExpiringLinks(t.Context(), before, now, 0, time.Minute)
-	wantCode(t, err, Invalid)
+	wantCode(t, err, pulse.EINVALID)
 	_, err = db.ClaimExpiringLinks(t.Context(), before, now, 1, 0)
-	wantCode(t, err, Invalid)
+	wantCode(t, err, pulse.EINVALID)
 }
 
 func TestMarkLinkStatusIfUnchanged(t *testing.T) {
@@ -76,25 +77,25 @@ func TestMarkLinkStatusIfUnchanged(t *testing.T) {
 	if err := db.UpdateLinkToken(t.Context(), l.ID, testToken("new")); err != nil {
 		t.Fatal(err)
 	}
-	changed, err := db.MarkLinkStatusIfUnchanged(t.Context(), l.ID, l.UpdatedAt, LinkNeedsReauth, "rejected")
+	changed, err := db.MarkLinkStatusIfUnchanged(t.Context(), l.ID, l.UpdatedAt, pulse.LinkNeedsReauth, "rejected")
 	if err != nil || changed {
 		t.Fatalf("MarkLinkStatusIfUnchanged on a stale read = %v, %v; want false", changed, err)
 	}
 	cur, err := db.LinkByID(t.Context(), l.ID)
-	if err != nil || cur.Status != LinkActive {
+	if err != nil || cur.Status != pulse.LinkActive {
 		t.Fatalf("link = %+v, %v; want still active", cur, err)
 	}
 	clock.advance(time.Second)
-	changed, err = db.MarkLinkStatusIfUnchanged(t.Context(), l.ID, cur.UpdatedAt, LinkNeedsReauth, "rejected")
+	changed, err = db.MarkLinkStatusIfUnchanged(t.Context(), l.ID, cur.UpdatedAt, pulse.LinkNeedsReauth, "rejected")
 	if err != nil || !changed {
 		t.Fatalf("MarkLinkStatusIfUnchanged = %v, %v; want true", changed, err)
 	}
 	cur, err = db.LinkByID(t.Context(), l.ID)
-	if err != nil || cur.Status != LinkNeedsReauth || cur.StatusReason != "rejected" || !cur.StatusAt.Equal(clock.now()) {
+	if err != nil || cur.Status != pulse.LinkNeedsReauth || cur.StatusReason != "rejected" || !cur.StatusAt.Equal(clock.now()) {
 		t.Fatalf("link = %+v, %v", cur, err)
 	}
 	_, err = db.MarkLinkStatusIfUnchanged(t.Context(), l.ID, cur.UpdatedAt, "paused", "")
-	wantCode(t, err, Invalid)
-	_, err = db.MarkLinkStatusIfUnchanged(t.Context(), "00000000-0000-0000-0000-000000000001", cur.UpdatedAt, LinkRevoked, "")
-	wantCode(t, err, NotFound)
+	wantCode(t, err, pulse.EINVALID)
+	_, err = db.MarkLinkStatusIfUnchanged(t.Context(), "00000000-0000-0000-0000-000000000001", cur.UpdatedAt, pulse.LinkRevoked, "")
+	wantCode(t, err, pulse.ENOTFOUND)
 }

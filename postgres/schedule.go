@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -29,16 +30,16 @@ const refreshDebounce = time.Minute
 //
 // The returned links carry the NextFetchAt they had before the claim, and
 // RefreshRequested as it was (MarkScheduled clears it). It returns an
-// Invalid error if limit < 1 or lease <= 0.
-func (db *DB) ClaimDueLinks(ctx context.Context, platform topics.Platform, now time.Time, limit int, lease time.Duration) ([]Link, error) {
+// EINVALID error if limit < 1 or lease <= 0.
+func (db *DB) ClaimDueLinks(ctx context.Context, platform topics.Platform, now time.Time, limit int, lease time.Duration) ([]pulse.Link, error) {
 	const op = "postgres.ClaimDueLinks"
 	switch {
 	case limit < 1:
-		return nil, errorf(Invalid, op, "limit must be positive, got %d", limit)
+		return nil, errorf(pulse.EINVALID, op, "limit must be positive, got %d", limit)
 	case lease <= 0:
-		return nil, errorf(Invalid, op, "lease must be positive, got %v", lease)
+		return nil, errorf(pulse.EINVALID, op, "lease must be positive, got %v", lease)
 	}
-	var links []Link
+	var links []pulse.Link
 	err := db.withConn(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, `WITH due AS (
 				SELECT id, next_fetch_at FROM links
@@ -55,7 +56,7 @@ func (db *DB) ClaimDueLinks(ctx context.Context, platform topics.Platform, now t
 		if err != nil {
 			return err
 		}
-		links, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Link, error) {
+		links, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (pulse.Link, error) {
 			var due time.Time
 			l, err := scanLink(row, &due)
 			l.NextFetchAt = due.UTC()
@@ -67,7 +68,7 @@ func (db *DB) ClaimDueLinks(ctx context.Context, platform topics.Platform, now t
 		return nil, translate(op, err)
 	}
 	// UPDATE ... RETURNING does not keep the subquery's order.
-	slices.SortFunc(links, func(a, b Link) int {
+	slices.SortFunc(links, func(a, b pulse.Link) int {
 		return cmp.Or(a.NextFetchAt.Compare(b.NextFetchAt), cmp.Compare(a.ID, b.ID))
 	})
 	return links, nil
@@ -76,7 +77,7 @@ func (db *DB) ClaimDueLinks(ctx context.Context, platform topics.Platform, now t
 // MarkScheduled records that a fetch of the link was emitted: it sets the
 // link's next fetch time to next (ending a ClaimDueLinks lease) and clears
 // its refresh request (including one made while the link was claimed: the
-// fetch just emitted serves it). It returns a NotFound error if the link
+// fetch just emitted serves it). It returns an ENOTFOUND error if the link
 // does not exist.
 func (db *DB) MarkScheduled(ctx context.Context, linkID string, next time.Time) error {
 	const op = "postgres.MarkScheduled"
@@ -95,8 +96,8 @@ func (db *DB) MarkScheduled(ctx context.Context, linkID string, next time.Time) 
 // re-authorization or revoked) are never queued. It returns how many links
 // this call queued, which may be 0.
 //
-// It returns a NotFound error if linkID is not one of the user's links and
-// an Invalid error if that link is not active (the account must be linked
+// It returns an ENOTFOUND error if linkID is not one of the user's links and
+// an EINVALID error if that link is not active (the account must be linked
 // again).
 func (db *DB) RequestRefresh(ctx context.Context, userID, linkID string) (int, error) {
 	const op = "postgres.RequestRefresh"
@@ -133,13 +134,13 @@ func (db *DB) RequestRefresh(ctx context.Context, userID, linkID string) (int, e
 			return nil
 		}
 		// The link was not queued: missing, not active, or debounced.
-		var status LinkStatus
+		var status pulse.LinkStatus
 		if err := c.QueryRow(ctx, "SELECT status FROM links WHERE id = $1 AND user_id = $2",
 			lid, uid).Scan(&status); err != nil {
 			return err
 		}
-		if status != LinkActive {
-			return errorf(Invalid, "", "link needs re-authorization (status %s): link the account again", status)
+		if status != pulse.LinkActive {
+			return errorf(pulse.EINVALID, "", "link needs re-authorization (status %s): link the account again", status)
 		}
 		return nil
 	})
@@ -151,7 +152,7 @@ func (db *DB) RequestRefresh(ctx context.Context, userID, linkID string) (int, e
 
 // MarkFetched records that the link was fetched at the given time. The
 // recorded time never moves backwards, so late or out-of-order reports are
-// harmless. It returns a NotFound error if the link does not exist.
+// harmless. It returns an ENOTFOUND error if the link does not exist.
 func (db *DB) MarkFetched(ctx context.Context, linkID string, at time.Time) error {
 	const op = "postgres.MarkFetched"
 	return db.updateLink(ctx, op, linkID,

@@ -10,10 +10,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 )
 
-func linkIDs(ls []Link) []string {
+func linkIDs(ls []pulse.Link) []string {
 	var out []string
 	for _, l := range ls {
 		out = append(out, l.ID)
@@ -31,22 +32,22 @@ func TestClaimDueLinks(t *testing.T) {
 	type seed struct {
 		platform topics.Platform
 		next     time.Time
-		status   LinkStatus
+		status   pulse.LinkStatus
 	}
 	seeds := []seed{
-		{topics.X, now.Add(-1 * time.Minute), LinkActive},          // 0
-		{topics.X, now.Add(-2 * time.Minute), LinkActive},          // 1
-		{topics.X, now.Add(-3 * time.Minute), LinkRevoked},         // 2
-		{topics.X, now.Add(-4 * time.Minute), LinkActive},          // 3
-		{topics.X, now.Add(-5 * time.Minute), LinkNeedsReauth},     // 4
-		{topics.X, now.Add(time.Hour), LinkActive},                 // 5
-		{topics.X, now.Add(-4 * time.Minute), LinkActive},          // 6: ties with 3
-		{topics.Instagram, now.Add(-10 * time.Minute), LinkActive}, // 7
+		{topics.X, now.Add(-1 * time.Minute), pulse.LinkActive},          // 0
+		{topics.X, now.Add(-2 * time.Minute), pulse.LinkActive},          // 1
+		{topics.X, now.Add(-3 * time.Minute), pulse.LinkRevoked},         // 2
+		{topics.X, now.Add(-4 * time.Minute), pulse.LinkActive},          // 3
+		{topics.X, now.Add(-5 * time.Minute), pulse.LinkNeedsReauth},     // 4
+		{topics.X, now.Add(time.Hour), pulse.LinkActive},                 // 5
+		{topics.X, now.Add(-4 * time.Minute), pulse.LinkActive},          // 6: ties with 3
+		{topics.Instagram, now.Add(-10 * time.Minute), pulse.LinkActive}, // 7
 	}
-	var links []Link
+	var links []pulse.Link
 	for i, s := range seeds {
 		l := mustUpsertLink(t, db, u.ID, s.platform, string(rune('a'+i)))
-		if s.status != LinkActive {
+		if s.status != pulse.LinkActive {
 			if err := db.MarkLinkStatus(t.Context(), l.ID, s.status, "test"); err != nil {
 				t.Fatal(err)
 			}
@@ -62,7 +63,7 @@ func TestClaimDueLinks(t *testing.T) {
 		}
 	}
 	// Links 3 and 6 are due at the same time; ties go by id.
-	tied := linkIDs([]Link{links[3], links[6]})
+	tied := linkIDs([]pulse.Link{links[3], links[6]})
 	slices.Sort(tied)
 	pick := func(is ...int) []string {
 		out := slices.Clone(tied)
@@ -100,11 +101,11 @@ func TestClaimDueLinks(t *testing.T) {
 				t.Fatalf("ClaimDueLinks = %v, want %v", got, tc.want)
 			}
 			for _, l := range claimed {
-				i := slices.IndexFunc(links, func(x Link) bool { return x.ID == l.ID })
+				i := slices.IndexFunc(links, func(x pulse.Link) bool { return x.ID == l.ID })
 				if !l.NextFetchAt.Equal(seeds[i].next) {
 					t.Errorf("claimed link %d: NextFetchAt = %v, want the pre-claim %v", i, l.NextFetchAt, seeds[i].next)
 				}
-				if l.Platform != tc.platform || l.Status != LinkActive {
+				if l.Platform != tc.platform || l.Status != pulse.LinkActive {
 					t.Errorf("claimed link %d = %+v", i, l)
 				}
 			}
@@ -137,7 +138,7 @@ func TestClaimDueLinks(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := db.ClaimDueLinks(t.Context(), topics.X, now, tc.limit, tc.lease)
-			wantCode(t, err, Invalid)
+			wantCode(t, err, pulse.EINVALID)
 		})
 	}
 }
@@ -149,7 +150,7 @@ func TestClaimDueLinksLease(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	a := mustUpsertLink(t, db, u.ID, topics.X, "a")
 	b := mustUpsertLink(t, db, u.ID, topics.X, "b")
-	for _, l := range []Link{a, b} {
+	for _, l := range []pulse.Link{a, b} {
 		if err := db.MarkScheduled(t.Context(), l.ID, now.Add(-time.Minute)); err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +164,7 @@ func TestClaimDueLinksLease(t *testing.T) {
 		}
 		return linkIDs(claimed)
 	}
-	both := linkIDs([]Link{a, b})
+	both := linkIDs([]pulse.Link{a, b})
 	slices.Sort(both)
 	if got := claim(now); len(got) != 2 {
 		t.Fatalf("first claim = %v, want both links", got)
@@ -201,7 +202,7 @@ func TestClaimDueLinksSkipsLockedLinks(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	a := mustUpsertLink(t, db, u.ID, topics.X, "a")
 	b := mustUpsertLink(t, db, u.ID, topics.X, "b")
-	for _, l := range []Link{a, b} {
+	for _, l := range []pulse.Link{a, b} {
 		if err := db.MarkScheduled(t.Context(), l.ID, now.Add(-time.Minute)); err != nil {
 			t.Fatal(err)
 		}
@@ -352,8 +353,8 @@ func TestMarkScheduled(t *testing.T) {
 		t.Fatalf("after MarkScheduled: RefreshRequested = %v, NextFetchAt = %v; want false, %v",
 			got.RefreshRequested, got.NextFetchAt, next)
 	}
-	wantCode(t, db.MarkScheduled(t.Context(), "00000000-0000-0000-0000-000000000001", next), NotFound)
-	wantCode(t, db.MarkScheduled(t.Context(), "x", next), NotFound)
+	wantCode(t, db.MarkScheduled(t.Context(), "00000000-0000-0000-0000-000000000001", next), pulse.ENOTFOUND)
+	wantCode(t, db.MarkScheduled(t.Context(), "x", next), pulse.ENOTFOUND)
 }
 
 func TestRequestRefresh(t *testing.T) {
@@ -371,7 +372,7 @@ func TestRequestRefresh(t *testing.T) {
 	li := mustUpsertLink(t, db, ada.ID, topics.LinkedIn, "li")        // needs_reauth
 	revoked := mustUpsertLink(t, db, ada.ID, topics.LinkedIn, "li-2") // revoked
 	bobs := mustUpsertLink(t, db, bob.ID, topics.X, "x")
-	for _, l := range []Link{x, ig, li, revoked, bobs} {
+	for _, l := range []pulse.Link{x, ig, li, revoked, bobs} {
 		if err := db.MarkScheduled(t.Context(), l.ID, t0.Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
@@ -379,10 +380,10 @@ func TestRequestRefresh(t *testing.T) {
 	if err := db.MarkScheduled(t.Context(), fb.ID, t0.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.MarkLinkStatus(t.Context(), li.ID, LinkNeedsReauth, "401"); err != nil {
+	if err := db.MarkLinkStatus(t.Context(), li.ID, pulse.LinkNeedsReauth, "401"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.MarkLinkStatus(t.Context(), revoked.ID, LinkRevoked, "revoked"); err != nil {
+	if err := db.MarkLinkStatus(t.Context(), revoked.ID, pulse.LinkRevoked, "revoked"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -401,14 +402,14 @@ func TestRequestRefresh(t *testing.T) {
 		{"all links again within a minute", 20 * time.Second, ada.ID, "", 0, ""},
 		{"a minute after the first request", 30 * time.Second, ada.ID, x.ID, 1, ""},
 		{"a minute after the others", 50 * time.Second, ada.ID, "", 2, ""}, // ig, fb
-		{"other user's link", 0, bob.ID, x.ID, 0, NotFound},
-		{"own link by other user's id", 0, ada.ID, bobs.ID, 0, NotFound},
-		{"unknown link", 0, ada.ID, "00000000-0000-0000-0000-000000000001", 0, NotFound},
-		{"malformed link id", 0, ada.ID, "x", 0, NotFound},
-		{"malformed user id", 0, "x", x.ID, 0, NotFound},
-		{"malformed user id, all links", 0, "x", "", 0, NotFound},
-		{"needs re-authorization", 0, ada.ID, li.ID, 0, Invalid},
-		{"revoked", 0, ada.ID, revoked.ID, 0, Invalid},
+		{"other user's link", 0, bob.ID, x.ID, 0, pulse.ENOTFOUND},
+		{"own link by other user's id", 0, ada.ID, bobs.ID, 0, pulse.ENOTFOUND},
+		{"unknown link", 0, ada.ID, "00000000-0000-0000-0000-000000000001", 0, pulse.ENOTFOUND},
+		{"malformed link id", 0, ada.ID, "x", 0, pulse.ENOTFOUND},
+		{"malformed user id", 0, "x", x.ID, 0, pulse.ENOTFOUND},
+		{"malformed user id, all links", 0, "x", "", 0, pulse.ENOTFOUND},
+		{"needs re-authorization", 0, ada.ID, li.ID, 0, pulse.EINVALID},
+		{"revoked", 0, ada.ID, revoked.ID, 0, pulse.EINVALID},
 		{"user without links", 0, carol.ID, "", 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -425,7 +426,7 @@ func TestRequestRefresh(t *testing.T) {
 		})
 	}
 	_, err := db.RequestRefresh(t.Context(), ada.ID, li.ID)
-	if msg := ErrorMessage(err); !strings.Contains(msg, "re-authorization") {
+	if msg := pulse.ErrorMessage(err); !strings.Contains(msg, "re-authorization") {
 		t.Fatalf("ErrorMessage = %q, want it to mention re-authorization", msg)
 	}
 
@@ -434,7 +435,7 @@ func TestRequestRefresh(t *testing.T) {
 	now := clock.now()
 	for _, tc := range []struct {
 		name      string
-		link      Link
+		link      pulse.Link
 		next      time.Time
 		requested bool
 	}{
@@ -465,7 +466,7 @@ func TestRequestRefresh(t *testing.T) {
 		}
 		claimed = append(claimed, linkIDs(ls)...)
 	}
-	if want := linkIDs([]Link{x, ig, fb}); !slices.Equal(claimed, want) {
+	if want := linkIDs([]pulse.Link{x, ig, fb}); !slices.Equal(claimed, want) {
 		t.Fatalf("claimed %v, want %v", claimed, want)
 	}
 }
@@ -488,5 +489,5 @@ func TestMarkFetched(t *testing.T) {
 	if !got.LastFetchedAt.Equal(now) {
 		t.Fatalf("LastFetchedAt = %v, want %v", got.LastFetchedAt, now)
 	}
-	wantCode(t, db.MarkFetched(t.Context(), "00000000-0000-0000-0000-000000000001", now), NotFound)
+	wantCode(t, db.MarkFetched(t.Context(), "00000000-0000-0000-0000-000000000001", now), pulse.ENOTFOUND)
 }

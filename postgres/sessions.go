@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pulsehq/pulse"
 )
 
 const (
@@ -26,12 +28,12 @@ var errNoSession = errors.New("session is invalid or expired")
 // bearer token: 32 random bytes, base64url-encoded without padding. Only the
 // token's SHA-256 is stored, so a database leak does not reveal live tokens.
 //
-// It returns an Invalid error if ttl is not positive and a NotFound error if
+// It returns an EINVALID error if ttl is not positive and an ENOTFOUND error if
 // the user does not exist.
 func (db *DB) CreateSession(ctx context.Context, userID string, ttl time.Duration) (string, error) {
 	const op = "postgres.CreateSession"
 	if ttl <= 0 {
-		return "", errorf(Invalid, op, "session ttl must be positive, got %v", ttl)
+		return "", errorf(pulse.EINVALID, op, "session ttl must be positive, got %v", ttl)
 	}
 	uid, err := parseID(userID, "user")
 	if err != nil {
@@ -47,8 +49,8 @@ func (db *DB) CreateSession(ctx context.Context, userID string, ttl time.Duratio
 			VALUES ($1, $2, $3, $4, $3)`, id[:], uid, now, now.Add(ttl))
 		return err
 	})
-	if err = translate(op, err); ErrorCode(err) == NotFound {
-		return "", errorf(NotFound, op, "user not found")
+	if err = translate(op, err); pulse.ErrorCode(err) == pulse.ENOTFOUND {
+		return "", errorf(pulse.ENOTFOUND, op, "user not found")
 	}
 	if err != nil {
 		return "", err
@@ -56,38 +58,28 @@ func (db *DB) CreateSession(ctx context.Context, userID string, ttl time.Duratio
 	return token, nil
 }
 
-// Session is a signed-in session.
-type Session struct {
-	// ID identifies the session: the hex SHA-256 of its token. It is not a
-	// credential (SessionUser and Session take the token), so it may be
-	// logged and stored; OAuth states are bound to it.
-	ID        string
-	User      User
-	ExpiresAt time.Time
-}
-
 // SessionUser returns the user owning the session identified by token. It
-// returns an Unauthorized error if the token is malformed, unknown or
+// returns an EUNAUTHORIZED error if the token is malformed, unknown or
 // expired. It records the session's last use, at most once a minute.
-func (db *DB) SessionUser(ctx context.Context, token string) (User, error) {
+func (db *DB) SessionUser(ctx context.Context, token string) (pulse.User, error) {
 	s, err := db.session(ctx, "postgres.SessionUser", token)
 	return s.User, err
 }
 
 // Session returns the session identified by token, with its user. Errors
 // and bookkeeping are those of SessionUser.
-func (db *DB) Session(ctx context.Context, token string) (Session, error) {
+func (db *DB) Session(ctx context.Context, token string) (pulse.Session, error) {
 	return db.session(ctx, "postgres.Session", token)
 }
 
-func (db *DB) session(ctx context.Context, op, token string) (Session, error) {
+func (db *DB) session(ctx context.Context, op, token string) (pulse.Session, error) {
 	id, ok := sessionID(token)
 	if !ok {
-		return Session{}, &Error{Code: Unauthorized, Op: op, Err: errNoSession}
+		return pulse.Session{}, &pulse.Error{Code: pulse.EUNAUTHORIZED, Op: op, Err: errNoSession}
 	}
 	now := db.now()
 	var (
-		s        Session
+		s        pulse.Session
 		lastSeen time.Time
 	)
 	err := db.withConn(ctx, func(c *pgx.Conn) error {
@@ -102,21 +94,21 @@ func (db *DB) session(ctx context.Context, op, token string) (Session, error) {
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Session{}, &Error{Code: Unauthorized, Op: op, Err: errNoSession}
+		return pulse.Session{}, &pulse.Error{Code: pulse.EUNAUTHORIZED, Op: op, Err: errNoSession}
 	}
 	if err != nil {
-		return Session{}, translate(op, err)
+		return pulse.Session{}, translate(op, err)
 	}
 	s.ID = hex.EncodeToString(id)
 	s.User.CreatedAt, s.ExpiresAt = s.User.CreatedAt.UTC(), s.ExpiresAt.UTC()
 	return s, nil
 }
 
-// parseSessionID decodes a Session.ID. A malformed id names no session.
+// parseSessionID decodes a pulse.Session.ID. A malformed id names no session.
 func parseSessionID(id string) ([]byte, error) {
 	b, err := hex.DecodeString(id)
 	if err != nil || len(b) != sha256.Size {
-		return nil, &Error{Code: Unauthorized, Err: errNoSession}
+		return nil, &pulse.Error{Code: pulse.EUNAUTHORIZED, Err: errNoSession}
 	}
 	return b, nil
 }

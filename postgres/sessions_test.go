@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pulsehq/pulse"
 )
 
 func TestSessionLifecycle(t *testing.T) {
@@ -48,7 +50,7 @@ func TestSessionLifecycle(t *testing.T) {
 	// Expiry.
 	clock.advance(time.Hour)
 	_, err = db.SessionUser(t.Context(), token)
-	wantCode(t, err, Unauthorized)
+	wantCode(t, err, pulse.EUNAUTHORIZED)
 	n, err := db.DeleteExpiredSessions(t.Context(), clock.now())
 	if err != nil || n != 1 {
 		t.Fatalf("DeleteExpiredSessions = %d, %v; want 1", n, err)
@@ -63,7 +65,7 @@ func TestSessionLifecycle(t *testing.T) {
 		t.Fatalf("DeleteSession: %v", err)
 	}
 	_, err = db.SessionUser(t.Context(), token)
-	wantCode(t, err, Unauthorized)
+	wantCode(t, err, pulse.EUNAUTHORIZED)
 	if err := db.DeleteSession(t.Context(), token); err != nil {
 		t.Fatalf("DeleteSession twice: %v", err)
 	}
@@ -79,10 +81,10 @@ func TestSessionErrors(t *testing.T) {
 		ttl          time.Duration
 		code         string
 	}{
-		{"zero ttl", u.ID, 0, Invalid},
-		{"negative ttl", u.ID, -time.Second, Invalid},
-		{"unknown user", "00000000-0000-0000-0000-000000000001", time.Hour, NotFound},
-		{"malformed user", "nope", time.Hour, NotFound},
+		{"zero ttl", u.ID, 0, pulse.EINVALID},
+		{"negative ttl", u.ID, -time.Second, pulse.EINVALID},
+		{"unknown user", "00000000-0000-0000-0000-000000000001", time.Hour, pulse.ENOTFOUND},
+		{"malformed user", "nope", time.Hour, pulse.ENOTFOUND},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := db.CreateSession(t.Context(), tc.userID, tc.ttl)
@@ -91,7 +93,7 @@ func TestSessionErrors(t *testing.T) {
 	}
 	for _, token := range []string{"", "garbage", "!!!!", base64.RawURLEncoding.EncodeToString(make([]byte, 32))} {
 		_, err := db.SessionUser(t.Context(), token)
-		wantCode(t, err, Unauthorized)
+		wantCode(t, err, pulse.EUNAUTHORIZED)
 		if err := db.DeleteSession(t.Context(), token); err != nil {
 			t.Fatalf("DeleteSession(%q): %v", token, err)
 		}

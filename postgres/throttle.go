@@ -11,42 +11,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pulsehq/pulse"
 )
-
-// LoginLimits is the sign-in throttling policy that AdmitLogin enforces.
-// Attempts are counted in a sliding window: every admitted attempt counts
-// for Window unless it succeeds (LoginSucceeded). A new attempt is refused
-// while either count is at its limit.
-type LoginLimits struct {
-	// Window is how long an attempt counts.
-	Window time.Duration
-	// PerAccount limits attempts for one email address from one client
-	// network: password guessing against one account.
-	PerAccount int
-	// PerClient limits attempts from one client network across email
-	// addresses: credential stuffing. Keep it well above PerAccount, since
-	// many users may share a network (NAT, offices).
-	PerClient int
-}
-
-// DefaultLoginLimits allows 5 failed sign-ins per email address and client
-// network, and 50 per client network, in any 15 minutes.
-var DefaultLoginLimits = LoginLimits{Window: 15 * time.Minute, PerAccount: 5, PerClient: 50}
-
-func (l LoginLimits) validate() error {
-	if l.Window <= 0 || l.PerAccount < 1 || l.PerClient < 1 {
-		return errorf(Invalid, "", "login limits need a positive window and limits, got %+v", l)
-	}
-	return nil
-}
-
-// LoginAttempt is a sign-in attempt admitted by AdmitLogin. Report its
-// success with LoginSucceeded; a failed attempt needs no report, it keeps
-// counting until it expires.
-type LoginAttempt struct {
-	id                    string
-	accountKey, clientKey []byte
-}
 
 // loginKey derives a throttle key. Email addresses and networks are hashed
 // so that the table never holds them.
@@ -58,6 +25,14 @@ func loginKey(parts ...string) []byte {
 		h.Write([]byte(p))
 	}
 	return h.Sum(nil)
+}
+
+// attemptKeys returns the throttle keys of an attempt: its email address
+// (case and surrounding space ignored) from its client network, and the
+// client network alone.
+func attemptKeys(a pulse.LoginAttempt) (account, client []byte) {
+	return loginKey("account", strings.ToLower(strings.TrimSpace(a.Email)), a.Client),
+		loginKey("client", a.Client)
 }
 
 // AdmitLogin decides whether a sign-in for email from client (a client
@@ -74,23 +49,20 @@ func loginKey(parts ...string) []byte {
 // concurrent attempts, on any number of API replicas, cannot exceed the
 // limits.
 //
-// It returns an Invalid error if lim is not valid.
-func (db *DB) AdmitLogin(ctx context.Context, email, client string, lim LoginLimits) (a LoginAttempt, retryAfter time.Duration, err error) {
+// It returns an EINVALID error if lim is not valid.
+func (db *DB) AdmitLogin(ctx context.Context, email, client string, lim pulse.LoginLimits) (a pulse.LoginAttempt, retryAfter time.Duration, err error) {
 	const op = "postgres.AdmitLogin"
-	if err := lim.validate(); err != nil {
-		return LoginAttempt{}, 0, translate(op, err)
+	if err := lim.Validate(); err != nil {
+		return pulse.LoginAttempt{}, 0, translate(op, err)
 	}
-	a = LoginAttempt{
-		id:         uuid.NewString(),
-		accountKey: loginKey("account", strings.ToLower(strings.TrimSpace(email)), client),
-		clientKey:  loginKey("client", client),
-	}
-	keys := [][]byte{a.accountKey, a.clientKey}
+	a = pulse.LoginAttempt{ID: uuid.NewString(), Email: email, Client: client}
+	accountKey, clientKey := attemptKeys(a)
+	keys := [][]byte{accountKey, clientKey}
 	limits := []int{lim.PerAccount, lim.PerClient}
 	now := db.now()
 	err = db.withTx(ctx, func(tx pgx.Tx) error {
 		// Lock in a fixed order so that concurrent callers cannot deadlock.
-		locks := []int64{advisoryKey(a.accountKey), advisoryKey(a.clientKey)}
+		locks := []int64{advisoryKey(accountKey), advisoryKey(clientKey)}
 		slices.Sort(locks)
 		for _, k := range locks {
 			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", k); err != nil {
@@ -132,14 +104,14 @@ func (db *DB) AdmitLogin(ctx context.Context, email, client string, lim LoginLim
 			return nil
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO login_attempts (key, attempt_id, at, expires_at)
-			SELECT k, $2, $3, $4 FROM unnest($1::bytea[]) AS k`, keys, a.id, now, now.Add(lim.Window))
+			SELECT k, $2, $3, $4 FROM unnest($1::bytea[]) AS k`, keys, a.ID, now, now.Add(lim.Window))
 		return err
 	})
 	if err != nil {
-		return LoginAttempt{}, 0, translate(op, err)
+		return pulse.LoginAttempt{}, 0, translate(op, err)
 	}
 	if retryAfter > 0 {
-		return LoginAttempt{}, retryAfter, nil
+		return pulse.LoginAttempt{}, retryAfter, nil
 	}
 	return a, 0, nil
 }
@@ -154,14 +126,15 @@ func advisoryKey(key []byte) int64 {
 // address and client network (the attempt included): a user who signs in
 // starts with a clean slate, while the attempt stops counting against the
 // network. A zero LoginAttempt is ignored.
-func (db *DB) LoginSucceeded(ctx context.Context, a LoginAttempt) error {
+func (db *DB) LoginSucceeded(ctx context.Context, a pulse.LoginAttempt) error {
 	const op = "postgres.LoginSucceeded"
-	if a.id == "" {
+	if a.ID == "" {
 		return nil
 	}
+	accountKey, clientKey := attemptKeys(a)
 	err := db.withConn(ctx, func(c *pgx.Conn) error {
 		_, err := c.Exec(ctx, `DELETE FROM login_attempts
-			WHERE key = $1 OR (key = $2 AND attempt_id = $3)`, a.accountKey, a.clientKey, a.id)
+			WHERE key = $1 OR (key = $2 AND attempt_id = $3)`, accountKey, clientKey, a.ID)
 		return err
 	})
 	return translate(op, err)

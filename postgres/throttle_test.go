@@ -5,9 +5,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pulsehq/pulse"
 )
 
-func mustAdmit(t *testing.T, db *DB, email, client string, lim LoginLimits) LoginAttempt {
+func mustAdmit(t *testing.T, db *DB, email, client string, lim pulse.LoginLimits) pulse.LoginAttempt {
 	t.Helper()
 	a, retry, err := db.AdmitLogin(t.Context(), email, client, lim)
 	if err != nil || retry != 0 {
@@ -16,7 +18,7 @@ func mustAdmit(t *testing.T, db *DB, email, client string, lim LoginLimits) Logi
 	return a
 }
 
-func wantRefused(t *testing.T, db *DB, email, client string, lim LoginLimits, wantRetry time.Duration) {
+func wantRefused(t *testing.T, db *DB, email, client string, lim pulse.LoginLimits, wantRetry time.Duration) {
 	t.Helper()
 	_, retry, err := db.AdmitLogin(t.Context(), email, client, lim)
 	if err != nil || retry != wantRetry {
@@ -29,7 +31,7 @@ func TestAdmitLoginSlidingWindowPerAccount(t *testing.T) {
 	db := MustOpenTest(t)
 	clock := newFakeClock()
 	db.now = clock.now
-	lim := LoginLimits{Window: 15 * time.Minute, PerAccount: 3, PerClient: 100}
+	lim := pulse.LoginLimits{Window: 15 * time.Minute, PerAccount: 3, PerClient: 100}
 
 	// Three failures a minute apart fill the window; the address's case
 	// and surrounding space do not matter.
@@ -56,7 +58,7 @@ func TestAdmitLoginSlidingWindowPerAccount(t *testing.T) {
 		mustAdmit(t, db, "ada@example.com", "192.0.2.1", lim)
 	}
 	wantRefused(t, db, "ada@example.com", "192.0.2.1", lim, lim.Window)
-	if err := db.LoginSucceeded(t.Context(), LoginAttempt{}); err != nil {
+	if err := db.LoginSucceeded(t.Context(), pulse.LoginAttempt{}); err != nil {
 		t.Fatalf("LoginSucceeded(zero): %v", err)
 	}
 }
@@ -64,8 +66,8 @@ func TestAdmitLoginSlidingWindowPerAccount(t *testing.T) {
 func TestAdmitLoginPerClient(t *testing.T) {
 	t.Parallel()
 	db := MustOpenTest(t)
-	lim := LoginLimits{Window: time.Hour, PerAccount: 10, PerClient: 4}
-	var last LoginAttempt
+	lim := pulse.LoginLimits{Window: time.Hour, PerAccount: 10, PerClient: 4}
+	var last pulse.LoginAttempt
 	for _, email := range []string{"a@example.com", "b@example.com", "c@example.com", "d@example.com"} {
 		last = mustAdmit(t, db, email, "2001:db8::/64", lim)
 	}
@@ -93,7 +95,7 @@ func TestAdmitLoginPerClient(t *testing.T) {
 func TestAdmitLoginConcurrentAttemptsCannotExceedLimit(t *testing.T) {
 	t.Parallel()
 	db := MustOpenTest(t)
-	lim := LoginLimits{Window: time.Hour, PerAccount: 5, PerClient: 100}
+	lim := pulse.LoginLimits{Window: time.Hour, PerAccount: 5, PerClient: 100}
 	var admitted atomic.Int32
 	var wg sync.WaitGroup
 	for range 20 {
@@ -116,9 +118,9 @@ func TestAdmitLoginConcurrentAttemptsCannotExceedLimit(t *testing.T) {
 func TestAdmitLoginInvalidLimits(t *testing.T) {
 	t.Parallel()
 	db := MustOpenTest(t)
-	for _, lim := range []LoginLimits{{}, {Window: time.Minute, PerAccount: 0, PerClient: 1}, {Window: -1, PerAccount: 1, PerClient: 1}} {
+	for _, lim := range []pulse.LoginLimits{{}, {Window: time.Minute, PerAccount: 0, PerClient: 1}, {Window: -1, PerAccount: 1, PerClient: 1}} {
 		_, _, err := db.AdmitLogin(t.Context(), "a@example.com", "x", lim)
-		wantCode(t, err, Invalid)
+		wantCode(t, err, pulse.EINVALID)
 	}
 }
 
@@ -143,7 +145,7 @@ func TestDeleteExpired(t *testing.T) {
 	if _, err := db.CreateOAuthState(t.Context(), s.ID, "x", "v", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	mustAdmit(t, db, "ada@example.com", "192.0.2.1", LoginLimits{Window: time.Minute, PerAccount: 5, PerClient: 5})
+	mustAdmit(t, db, "ada@example.com", "192.0.2.1", pulse.LoginLimits{Window: time.Minute, PerAccount: 5, PerClient: 5})
 
 	if n, err := db.DeleteExpired(t.Context(), clock.now()); err != nil || n != 0 {
 		t.Fatalf("DeleteExpired before expiry = %d, %v; want 0", n, err)
@@ -157,5 +159,5 @@ func TestDeleteExpired(t *testing.T) {
 		t.Fatalf("live session deleted: %v", err)
 	}
 	_, err = db.SessionUser(t.Context(), short)
-	wantCode(t, err, Unauthorized)
+	wantCode(t, err, pulse.EUNAUTHORIZED)
 }

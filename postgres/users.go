@@ -5,18 +5,12 @@ import (
 	"errors"
 	"net/mail"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-)
 
-// User is a Pulse account.
-type User struct {
-	ID        string // UUID
-	Email     string // as entered at sign-up; unique case-insensitively
-	CreatedAt time.Time
-}
+	"github.com/pulsehq/pulse"
+)
 
 // errBadCredentials is the single cause Authenticate reports, whether the
 // email is unknown or the password wrong.
@@ -25,36 +19,36 @@ var errBadCredentials = errors.New("invalid email or password")
 // CreateUser registers a user with email and password, storing only the
 // password's argon2id hash.
 //
-// It returns an Invalid error if email is not a plain address (a@b.c, at most
+// It returns an EINVALID error if email is not a plain address (a@b.c, at most
 // 254 bytes; surrounding spaces are trimmed) or the password breaks the
 // policy (at least MinPasswordLen characters, at most MaxPasswordLen bytes,
-// not the email address), and a Conflict error if the email is already
+// not the email address), and an ECONFLICT error if the email is already
 // registered in any letter case.
-func (db *DB) CreateUser(ctx context.Context, email, password string) (User, error) {
+func (db *DB) CreateUser(ctx context.Context, email, password string) (pulse.User, error) {
 	const op = "postgres.CreateUser"
 	email, err := normalizeEmail(email)
 	if err != nil {
-		return User{}, &Error{Code: Invalid, Op: op, Err: err}
+		return pulse.User{}, &pulse.Error{Code: pulse.EINVALID, Op: op, Err: err}
 	}
 	if err := validatePassword(email, password); err != nil {
-		return User{}, &Error{Code: Invalid, Op: op, Err: err}
+		return pulse.User{}, &pulse.Error{Code: pulse.EINVALID, Op: op, Err: err}
 	}
 	hash, err := hashPassword(ctx, password)
 	if err != nil {
-		return User{}, translate(op, err)
+		return pulse.User{}, translate(op, err)
 	}
-	u := User{ID: uuid.NewString(), Email: email, CreatedAt: db.now()}
+	u := pulse.User{ID: uuid.NewString(), Email: email, CreatedAt: db.now()}
 	err = db.withConn(ctx, func(c *pgx.Conn) error {
 		_, err := c.Exec(ctx,
 			"INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
 			u.ID, u.Email, hash, u.CreatedAt)
 		return err
 	})
-	if err = translate(op, err); ErrorCode(err) == Conflict {
-		return User{}, errorf(Conflict, op, "email address is already registered")
+	if err = translate(op, err); pulse.ErrorCode(err) == pulse.ECONFLICT {
+		return pulse.User{}, errorf(pulse.ECONFLICT, op, "email address is already registered")
 	}
 	if err != nil {
-		return User{}, err
+		return pulse.User{}, err
 	}
 	return u, nil
 }
@@ -74,12 +68,12 @@ func normalizeEmail(email string) (string, error) {
 
 // Authenticate returns the user with the given email (case-insensitive) if
 // password is theirs. An unknown email and a wrong password produce the same
-// Unauthorized error, and take about the same time: for an unknown email a
+// EUNAUTHORIZED error, and take about the same time: for an unknown email a
 // dummy hash is verified.
-func (db *DB) Authenticate(ctx context.Context, email, password string) (User, error) {
+func (db *DB) Authenticate(ctx context.Context, email, password string) (pulse.User, error) {
 	const op = "postgres.Authenticate"
 	var (
-		u    User
+		u    pulse.User
 		hash string
 	)
 	err := db.withConn(ctx, func(c *pgx.Conn) error {
@@ -92,7 +86,7 @@ func (db *DB) Authenticate(ctx context.Context, email, password string) (User, e
 	case errors.Is(err, pgx.ErrNoRows):
 		hash = dummyHash
 	case err != nil:
-		return User{}, translate(op, err)
+		return pulse.User{}, translate(op, err)
 	}
 	if len(password) > MaxPasswordLen {
 		// Such a password was never accepted; spend the same effort anyway.
@@ -100,32 +94,32 @@ func (db *DB) Authenticate(ctx context.Context, email, password string) (User, e
 	}
 	ok, err := verifyPassword(ctx, hash, password)
 	if err != nil {
-		return User{}, errorf(Internal, op, "verify password of user %s: %w", u.ID, err)
+		return pulse.User{}, errorf(pulse.EINTERNAL, op, "verify password of user %s: %w", u.ID, err)
 	}
 	if !found || !ok {
-		return User{}, &Error{Code: Unauthorized, Op: op, Err: errBadCredentials}
+		return pulse.User{}, &pulse.Error{Code: pulse.EUNAUTHORIZED, Op: op, Err: errBadCredentials}
 	}
 	u.CreatedAt = u.CreatedAt.UTC()
 	return u, nil
 }
 
-// User returns the user with the given id, or a NotFound error.
-func (db *DB) User(ctx context.Context, id string) (User, error) {
+// User returns the user with the given id, or an ENOTFOUND error.
+func (db *DB) User(ctx context.Context, id string) (pulse.User, error) {
 	const op = "postgres.User"
 	uid, err := parseID(id, "user")
 	if err != nil {
-		return User{}, translate(op, err)
+		return pulse.User{}, translate(op, err)
 	}
-	var u User
+	var u pulse.User
 	err = db.withConn(ctx, func(c *pgx.Conn) error {
 		return c.QueryRow(ctx, "SELECT id, email, created_at FROM users WHERE id = $1", uid).
 			Scan(&u.ID, &u.Email, &u.CreatedAt)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return User{}, errorf(NotFound, op, "user not found")
+		return pulse.User{}, errorf(pulse.ENOTFOUND, op, "user not found")
 	}
 	if err != nil {
-		return User{}, translate(op, err)
+		return pulse.User{}, translate(op, err)
 	}
 	u.CreatedAt = u.CreatedAt.UTC()
 	return u, nil
@@ -142,7 +136,7 @@ func (db *DB) User(ctx context.Context, id string) (User, error) {
 // analytics rows, which live outside PostgreSQL, so the deletion cannot be
 // half done: the caller should purge them at once and report PurgeDone;
 // if it does not within PurgeClaimLease, ClaimPurges hands the request out
-// again (the refresher retries it). It returns a NotFound error if the user
+// again (the refresher retries it). It returns an ENOTFOUND error if the user
 // does not exist.
 func (db *DB) DeleteUser(ctx context.Context, id string) error {
 	const op = "postgres.DeleteUser"
@@ -160,7 +154,7 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
-			return &Error{Code: NotFound, Err: errors.New("user not found")}
+			return &pulse.Error{Code: pulse.ENOTFOUND, Err: errors.New("user not found")}
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO purge_requests (user_id, requested_at, next_attempt_at)
 			VALUES ($1, $2, $3)
@@ -172,11 +166,11 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 }
 
 // parseID parses a UUID and returns it in canonical form. A malformed id
-// names nothing, so it yields a NotFound error mentioning what.
+// names nothing, so it yields an ENOTFOUND error mentioning what.
 func parseID(id, what string) (string, error) {
 	u, err := uuid.Parse(id)
 	if err != nil {
-		return "", &Error{Code: NotFound, Err: errors.New(what + " not found")}
+		return "", &pulse.Error{Code: pulse.ENOTFOUND, Err: errors.New(what + " not found")}
 	}
 	return u.String(), nil
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pulsehq/pulse"
 )
 
 func TestCreateUser(t *testing.T) {
@@ -23,17 +25,17 @@ func TestCreateUser(t *testing.T) {
 	for _, tc := range []struct {
 		name, email, password, code string
 	}{
-		{"duplicate email", "Ada@Example.com", testPassword, Conflict},
-		{"duplicate email other case", "ada@EXAMPLE.COM", testPassword, Conflict},
-		{"duplicate email with spaces", "  ada@example.com ", testPassword, Conflict},
-		{"short password", "bob@example.com", "123456789", Invalid},
-		{"short multibyte password", "bob@example.com", "ééééééééé", Invalid},
-		{"password is email", "bob@example.com", "Bob@Example.com", Invalid},
-		{"password too long", "bob@example.com", strings.Repeat("x", MaxPasswordLen+1), Invalid},
-		{"empty email", "", testPassword, Invalid},
-		{"no at sign", "bob.example.com", testPassword, Invalid},
-		{"display name", "Bob <bob@example.com>", testPassword, Invalid},
-		{"email too long", strings.Repeat("b", 250) + "@x.io", testPassword, Invalid},
+		{"duplicate email", "Ada@Example.com", testPassword, pulse.ECONFLICT},
+		{"duplicate email other case", "ada@EXAMPLE.COM", testPassword, pulse.ECONFLICT},
+		{"duplicate email with spaces", "  ada@example.com ", testPassword, pulse.ECONFLICT},
+		{"short password", "bob@example.com", "123456789", pulse.EINVALID},
+		{"short multibyte password", "bob@example.com", "ééééééééé", pulse.EINVALID},
+		{"password is email", "bob@example.com", "Bob@Example.com", pulse.EINVALID},
+		{"password too long", "bob@example.com", strings.Repeat("x", MaxPasswordLen+1), pulse.EINVALID},
+		{"empty email", "", testPassword, pulse.EINVALID},
+		{"no at sign", "bob.example.com", testPassword, pulse.EINVALID},
+		{"display name", "Bob <bob@example.com>", testPassword, pulse.EINVALID},
+		{"email too long", strings.Repeat("b", 250) + "@x.io", testPassword, pulse.EINVALID},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := db.CreateUser(t.Context(), tc.email, tc.password)
@@ -64,7 +66,7 @@ func TestAuthenticate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := db.Authenticate(t.Context(), tc.email, tc.password)
-			wantCode(t, err, Unauthorized)
+			wantCode(t, err, pulse.EUNAUTHORIZED)
 			errs = append(errs, err)
 		})
 	}
@@ -113,11 +115,11 @@ func TestUserAndDeleteUser(t *testing.T) {
 
 	got, err := db.User(t.Context(), u.ID)
 	if err != nil || got != u {
-		t.Fatalf("User = %+v, %v; want %+v", got, err, u)
+		t.Fatalf("pulse.User = %+v, %v; want %+v", got, err, u)
 	}
 	for _, id := range []string{"", "not-a-uuid", "00000000-0000-0000-0000-000000000000"} {
 		_, err := db.User(t.Context(), id)
-		wantCode(t, err, NotFound)
+		wantCode(t, err, pulse.ENOTFOUND)
 	}
 
 	// Keep the ciphertext, as a stale copy (replica, WAL archive) would.
@@ -132,16 +134,16 @@ func TestUserAndDeleteUser(t *testing.T) {
 	if err := db.DeleteUser(t.Context(), u.ID); err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
-	wantCode(t, db.DeleteUser(t.Context(), u.ID), NotFound)
+	wantCode(t, db.DeleteUser(t.Context(), u.ID), pulse.ENOTFOUND)
 	for table, col := range map[string]string{"users": "id", "data_keys": "user_id", "links": "user_id", "sessions": "user_id"} {
 		if n := queryInt(t, db, "SELECT count(*) FROM "+table+" WHERE "+col+" = $1", u.ID); n != 0 {
 			t.Errorf("%s still has %d rows of the deleted user", table, n)
 		}
 	}
 	_, err = db.User(t.Context(), u.ID)
-	wantCode(t, err, NotFound)
+	wantCode(t, err, pulse.ENOTFOUND)
 	_, _, err = db.LinkToken(t.Context(), l.ID)
-	wantCode(t, err, NotFound)
+	wantCode(t, err, pulse.ENOTFOUND)
 	// The other user is untouched.
 	if n := queryInt(t, db, "SELECT count(*) FROM data_keys"); n != 1 {
 		t.Fatalf("data_keys has %d rows, want the other user's 1", n)
@@ -155,5 +157,5 @@ func TestUserAndDeleteUser(t *testing.T) {
 	exec(t, db, `INSERT INTO links (id, user_id, platform, account_id, access_token_enc)
 		VALUES ($1, $2, 'x', '1001', $3)`, l.ID, u.ID, access)
 	_, _, err = db.LinkToken(t.Context(), l.ID)
-	wantCode(t, err, Internal)
+	wantCode(t, err, pulse.EINTERNAL)
 }

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/platforms"
@@ -119,7 +120,7 @@ func (p *purger) purged() []string {
 // seed creates a user with X and Instagram accounts linked, 30 days of
 // follower snapshots for each (hourly for the last two days, every six
 // hours before) and 25 posts.
-func seed(t *testing.T, pg *postgres.DB, ch *clickhouse.DB) (u postgres.User, xLink, igLink postgres.Link) {
+func seed(t *testing.T, pg *postgres.DB, ch *clickhouse.DB) (u pulse.User, xLink, igLink pulse.Link) {
 	t.Helper()
 	ctx := t.Context()
 	u, err := pg.CreateUser(ctx, testEmail, testPassword)
@@ -145,7 +146,7 @@ func seed(t *testing.T, pg *postgres.DB, ch *clickhouse.DB) (u postgres.User, xL
 		hour := now.Add(-time.Duration(i) * time.Hour)
 		step := int64(30*24 - i)
 		for _, l := range []struct {
-			link postgres.Link
+			link pulse.Link
 			base int64
 			rate int64
 		}{{xLink, 12400, 3}, {igLink, 8100, 7}} {
@@ -185,7 +186,7 @@ func seed(t *testing.T, pg *postgres.DB, ch *clickhouse.DB) (u postgres.User, xL
 }
 
 // aggregate is the user's live summary as the aggregator would publish it.
-func aggregate(u postgres.User, xLink, igLink postgres.Link, xFollowers, xDelta24h int64, at time.Time) *topics.UserAggregate {
+func aggregate(u pulse.User, xLink, igLink pulse.Link, xFollowers, xDelta24h int64, at time.Time) *topics.UserAggregate {
 	return &topics.UserAggregate{V: topics.UserAggregateVersion, UserID: u.ID, UpdatedAt: at, Accounts: []topics.AccountAggregate{
 		{LinkID: xLink.ID, Platform: topics.X, AccountID: xLink.AccountID, Handle: xLink.Handle, Followers: xFollowers,
 			Following: 200, PostsCount: 70, ObservedAt: at, Delta24h: xDelta24h, Delta7d: 504, Delta30d: 2160,
@@ -217,7 +218,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, err := api.New(api.Config{
-		Accounts: pg, Metrics: ch, Web: web.Handler(),
+		Users: pg, Sessions: pg, Throttle: pg, OAuthStates: pg, Links: pg, Purges: pg,
+		Metrics: ch, Web: web.Handler(),
 		Connectors: map[topics.Platform]platforms.Connector{topics.X: xConn},
 		Now:        now,
 		Purger:     purged,
@@ -342,7 +344,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		count("#metrics .summary")+` === 2 && `+count("#metrics .summary-live")+` === 0`)
 	now.publish(aggregate(user, xLink, igLink, 14563, 72, time.Now()))
 	wait("live cards", count("#metrics .summary-live")+` === 2 && `+text(".topbar .sync")+` === 'Live'`)
-	card := func(l postgres.Link) string {
+	card := func(l pulse.Link) string {
 		t.Helper()
 		return eval(fmt.Sprintf(`(() => {
 			const c = document.querySelector('#metrics .summary-live[data-link-id=%q]');
@@ -492,7 +494,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("dialog.dialog button.dialog-confirm")))
 	wait("deleted", `location.hash === '#/signin' && `+count("dialog.dialog")+` === 0 && `+
 		text(".auth .notice")+`.startsWith('Your Pulse account has been deleted')`)
-	if _, err := pg.Authenticate(ctx, testEmail, testPassword); postgres.ErrorCode(err) != postgres.Unauthorized {
+	if _, err := pg.Authenticate(ctx, testEmail, testPassword); pulse.ErrorCode(err) != pulse.EUNAUTHORIZED {
 		t.Errorf("sign-in after deletion: %v, want unauthorized", err)
 	}
 	if got := purged.purged(); !slices.Equal(got, []string{user.ID}) {

@@ -15,15 +15,14 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
-	"github.com/pulsehq/pulse/clickhouse"
-	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 )
 
-// Accounts is the part of the credential store resolvers use.
-// *postgres.DB implements it.
-type Accounts interface {
-	Links(ctx context.Context, userID string) ([]postgres.Link, error)
+// Links is the part of the link store resolvers use. *postgres.DB
+// implements it.
+type Links interface {
+	Links(ctx context.Context, userID string) ([]pulse.Link, error)
 	RequestRefresh(ctx context.Context, userID, linkID string) (int, error)
 	DeleteLink(ctx context.Context, userID, linkID string) error
 }
@@ -44,13 +43,13 @@ type Actions interface {
 
 // Metrics is the analytics store. *clickhouse.DB implements it.
 type Metrics interface {
-	Series(ctx context.Context, q clickhouse.SeriesQuery) ([]clickhouse.Point, error)
-	Feed(ctx context.Context, q clickhouse.FeedQuery) ([]clickhouse.PostRow, error)
+	Series(ctx context.Context, q pulse.SeriesQuery) ([]pulse.Point, error)
+	Feed(ctx context.Context, q pulse.FeedQuery) ([]pulse.PostRow, error)
 }
 
 // Resolver is the root resolver.
 type Resolver struct {
-	Accounts  Accounts
+	LinkStore Links
 	Analytics Metrics
 	// Actions backs startLink and deleteAccount. Without it they fail and
 	// no platform is linkable.
@@ -78,7 +77,7 @@ type SessionUser struct {
 	ID        string
 	Email     string
 	CreatedAt time.Time
-	// SessionID identifies the session (postgres.Session.ID).
+	// SessionID identifies the session (pulse.Session.ID).
 	SessionID string
 	// Cookie reports that the session cookie authenticated the request (a
 	// browser), rather than a bearer token.
@@ -145,18 +144,21 @@ func PresentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case errors.As(err, &e):
 			gerr.Message = e.Message
 			setCode(gerr, e.Code)
-		case postgres.ErrorCode(err) == postgres.NotFound:
+		case pulse.ErrorCode(err) == pulse.ENOTFOUND:
 			gerr.Message = "not found"
 			setCode(gerr, CodeNotFound)
-		case postgres.ErrorCode(err) == postgres.Invalid:
-			gerr.Message = postgres.ErrorMessage(err)
+		case pulse.ErrorCode(err) == pulse.EINVALID:
+			gerr.Message = pulse.ErrorMessage(err)
 			setCode(gerr, CodeBadInput)
-		case postgres.ErrorCode(err) == postgres.Unauthorized:
+		case pulse.ErrorCode(err) == pulse.EUNAUTHORIZED:
 			gerr.Message = "sign in required"
 			setCode(gerr, CodeUnauthenticated)
-		case postgres.ErrorCode(err) == postgres.Conflict:
-			gerr.Message = postgres.ErrorMessage(err)
+		case pulse.ErrorCode(err) == pulse.ECONFLICT:
+			gerr.Message = pulse.ErrorMessage(err)
 			setCode(gerr, CodeConflict)
+		case pulse.ErrorCode(err) == pulse.ETHROTTLED:
+			gerr.Message = pulse.ErrorMessage(err)
+			setCode(gerr, CodeThrottled)
 		default:
 			var ge *gqlerror.Error
 			if errors.As(err, &ge) && ge.Extensions["code"] != nil {
@@ -203,13 +205,13 @@ func platformFilter(ps []Platform) []string {
 	return out
 }
 
-func toLinkStatus(s postgres.LinkStatus) LinkStatus {
+func toLinkStatus(s pulse.LinkStatus) LinkStatus {
 	switch s {
-	case postgres.LinkActive:
+	case pulse.LinkActive:
 		return LinkStatusActive
-	case postgres.LinkNeedsReauth:
+	case pulse.LinkNeedsReauth:
 		return LinkStatusNeedsReauth
-	case postgres.LinkRevoked:
+	case pulse.LinkRevoked:
 		return LinkStatusRevoked
 	}
 	return LinkStatusNotLinked
@@ -218,8 +220,8 @@ func toLinkStatus(s postgres.LinkStatus) LinkStatus {
 // maxHourlySpan bounds hourly queries (744 points per account).
 const maxHourlySpan = 31 * 24 * time.Hour
 
-var grains = map[Grain]clickhouse.Grain{
-	GrainHour: clickhouse.Hour, GrainDay: clickhouse.Day, GrainMonth: clickhouse.Month, GrainYear: clickhouse.Year,
+var grains = map[Grain]pulse.Grain{
+	GrainHour: pulse.GrainHour, GrainDay: pulse.GrainDay, GrainMonth: pulse.GrainMonth, GrainYear: pulse.GrainYear,
 }
 
 func timePtr(t time.Time) *time.Time {

@@ -9,7 +9,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -23,7 +23,7 @@ func (r *mutationResolver) Refresh(ctx context.Context, linkID *string) (int64, 
 	if linkID != nil {
 		id = *linkID
 	}
-	n, err := r.Accounts.RequestRefresh(ctx, u.ID, id)
+	n, err := r.LinkStore.RequestRefresh(ctx, u.ID, id)
 	if err != nil {
 		return 0, err
 	}
@@ -48,7 +48,7 @@ func (r *mutationResolver) Unlink(ctx context.Context, linkID string) (bool, err
 	if err != nil {
 		return false, err
 	}
-	if err := r.Accounts.DeleteLink(ctx, u.ID, linkID); err != nil {
+	if err := r.LinkStore.DeleteLink(ctx, u.ID, linkID); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -84,7 +84,7 @@ func (r *queryResolver) Links(ctx context.Context) ([]*PlatformLinks, error) {
 	if err != nil {
 		return nil, err
 	}
-	links, err := r.Accounts.Links(ctx, u.ID)
+	links, err := r.LinkStore.Links(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func (r *queryResolver) Metrics(ctx context.Context, grain Grain, from time.Time
 	if grain == GrainHour && to.Sub(from) > maxHourlySpan {
 		return nil, badInput("hourly metrics are limited to 31 days per query; use DAY or a shorter range")
 	}
-	points, err := r.Analytics.Series(ctx, clickhouse.SeriesQuery{
+	points, err := r.Analytics.Series(ctx, pulse.SeriesQuery{
 		UserID: u.ID, Grain: g, From: from, To: to, Platforms: platformFilter(platforms),
 	})
 	if err != nil {
@@ -166,7 +166,7 @@ func (r *queryResolver) Feed(ctx context.Context, platforms []Platform, before *
 	if err != nil {
 		return nil, err
 	}
-	q := clickhouse.FeedQuery{UserID: u.ID, Platforms: platformFilter(platforms), Limit: 20}
+	q := pulse.FeedQuery{UserID: u.ID, Platforms: platformFilter(platforms), Limit: 20}
 	if before != nil {
 		q.Before = *before
 	}

@@ -15,21 +15,21 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/platforms"
-	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/topics"
 )
 
 // Links is the credential store the fetcher reads tokens from.
 // *postgres.DB implements it.
 type Links interface {
-	LinkToken(ctx context.Context, linkID string) (*oauth2.Token, postgres.Link, error)
+	LinkToken(ctx context.Context, linkID string) (*oauth2.Token, pulse.Link, error)
 	UpdateLinkToken(ctx context.Context, linkID string, tok *oauth2.Token) error
-	LinkByID(ctx context.Context, linkID string) (postgres.Link, error)
+	LinkByID(ctx context.Context, linkID string) (pulse.Link, error)
 	// MarkLinkStatusIfUnchanged marks the link unless it was updated after
 	// updatedAt (a relink or a refresh stored a newer token meanwhile).
-	MarkLinkStatusIfUnchanged(ctx context.Context, linkID string, updatedAt time.Time, status postgres.LinkStatus, reason string) (bool, error)
+	MarkLinkStatusIfUnchanged(ctx context.Context, linkID string, updatedAt time.Time, status pulse.LinkStatus, reason string) (bool, error)
 	MarkFetched(ctx context.Context, linkID string, at time.Time) error
 }
 
@@ -196,7 +196,7 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 		out.Outcome, out.Error = topics.OutcomeLinkMissing, err.Error()
 		return out, nil
 	}
-	if link.Status != postgres.LinkActive {
+	if link.Status != pulse.LinkActive {
 		out.Outcome, out.Error = topics.OutcomeLinkMissing, "link is "+string(link.Status)
 		return out, nil
 	}
@@ -266,7 +266,7 @@ func (f *Fetcher) refresh(ctx context.Context, conn platforms.Connector, linkID 
 
 // classify fills out from a connector error and marks the link when the
 // user must act.
-func (f *Fetcher) classify(ctx context.Context, out *topics.FetchOutcome, link postgres.Link, err error) {
+func (f *Fetcher) classify(ctx context.Context, out *topics.FetchOutcome, link pulse.Link, err error) {
 	out.Error = err.Error()
 	var pe *platforms.Error
 	if errors.As(err, &pe) {
@@ -282,7 +282,7 @@ func (f *Fetcher) classify(ctx context.Context, out *topics.FetchOutcome, link p
 		out.Outcome = topics.OutcomeReauth
 		// Only the token this fetch used is condemned: a relink or refresh
 		// that stored a newer one meanwhile keeps the link active.
-		if _, err := f.cfg.Links.MarkLinkStatusIfUnchanged(ctx, link.ID, link.UpdatedAt, postgres.LinkNeedsReauth, out.Error); err != nil {
+		if _, err := f.cfg.Links.MarkLinkStatusIfUnchanged(ctx, link.ID, link.UpdatedAt, pulse.LinkNeedsReauth, out.Error); err != nil {
 			f.log.Warn("fetcher: mark needs_reauth", "link", link.ID, "err", err)
 		}
 	case platforms.Permission:

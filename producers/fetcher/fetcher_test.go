@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/postgres"
@@ -26,7 +27,7 @@ type harness struct {
 	brokers []string
 	db      *postgres.DB
 	sim     *sim.Server
-	link    postgres.Link
+	link    pulse.Link
 	prod    *kgo.Client
 	out     *kgo.Client
 	seen    map[string][]*kgo.Record // read from out, not yet taken by next
@@ -168,7 +169,7 @@ func TestRevokedTokenMarksLinkNeedsReauth(t *testing.T) {
 		t.Fatalf("outcome = %+v, want reauth_needed", out)
 	}
 	l, err := h.db.LinkByID(context.Background(), h.link.ID)
-	if err != nil || l.Status != postgres.LinkNeedsReauth || l.StatusReason == "" {
+	if err != nil || l.Status != pulse.LinkNeedsReauth || l.StatusReason == "" {
 		t.Fatalf("link = %+v, %v", l, err)
 	}
 }

@@ -33,23 +33,23 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/platforms"
-	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/topics"
 )
 
 // Links is the credential store. *postgres.DB implements it.
 type Links interface {
-	ClaimExpiringLinks(ctx context.Context, before, now time.Time, limit int, lease time.Duration) ([]postgres.Link, error)
-	LinkToken(ctx context.Context, linkID string) (*oauth2.Token, postgres.Link, error)
+	ClaimExpiringLinks(ctx context.Context, before, now time.Time, limit int, lease time.Duration) ([]pulse.Link, error)
+	LinkToken(ctx context.Context, linkID string) (*oauth2.Token, pulse.Link, error)
 	UpdateLinkToken(ctx context.Context, linkID string, tok *oauth2.Token) error
-	MarkLinkStatusIfUnchanged(ctx context.Context, linkID string, updatedAt time.Time, status postgres.LinkStatus, reason string) (bool, error)
+	MarkLinkStatusIfUnchanged(ctx context.Context, linkID string, updatedAt time.Time, status pulse.LinkStatus, reason string) (bool, error)
 }
 
 // Purges is the queue of pending analytics purges. *postgres.DB
 // implements it.
 type Purges interface {
-	ClaimPurges(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]postgres.PurgeRequest, error)
+	ClaimPurges(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]pulse.PurgeRequest, error)
 	PurgeDone(ctx context.Context, userID string) error
 	PurgeFailed(ctx context.Context, userID, reason string) error
 }
@@ -262,7 +262,7 @@ func (r *Refresher) refreshDue(ctx context.Context, st *Stats) error {
 }
 
 // refreshLink renews one claimed link's token.
-func (r *Refresher) refreshLink(ctx context.Context, l postgres.Link, before time.Time) outcome {
+func (r *Refresher) refreshLink(ctx context.Context, l pulse.Link, before time.Time) outcome {
 	log := r.log.With("link", l.ID, "platform", l.Platform, "user", l.UserID)
 	conn, ok := r.cfg.Connectors[l.Platform]
 	if !ok {
@@ -271,12 +271,12 @@ func (r *Refresher) refreshLink(ctx context.Context, l postgres.Link, before tim
 	}
 	tok, cur, err := r.cfg.Links.LinkToken(ctx, l.ID)
 	switch {
-	case postgres.ErrorCode(err) == postgres.NotFound:
+	case pulse.ErrorCode(err) == pulse.ENOTFOUND:
 		return skipped // unlinked meanwhile
 	case err != nil:
 		log.Error("refresher: read token", "err", err)
 		return failed
-	case cur.Status != postgres.LinkActive:
+	case cur.Status != pulse.LinkActive:
 		return skipped
 	case !tok.Expiry.IsZero() && tok.Expiry.After(before):
 		return skipped // renewed by someone else (the fetcher) since the claim
@@ -286,7 +286,7 @@ func (r *Refresher) refreshLink(ctx context.Context, l postgres.Link, before tim
 		switch platforms.ClassOf(err) {
 		case platforms.Reauth, platforms.Permanent:
 			reason := "token refresh rejected: " + err.Error()
-			changed, merr := r.cfg.Links.MarkLinkStatusIfUnchanged(ctx, l.ID, cur.UpdatedAt, postgres.LinkNeedsReauth, reason)
+			changed, merr := r.cfg.Links.MarkLinkStatusIfUnchanged(ctx, l.ID, cur.UpdatedAt, pulse.LinkNeedsReauth, reason)
 			switch {
 			case merr != nil:
 				log.Error("refresher: mark needs_reauth", "err", merr, "refresh_err", err)

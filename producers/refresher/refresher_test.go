@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/platforms"
 	_ "github.com/pulsehq/pulse/platforms/all"
@@ -56,7 +57,7 @@ type env struct {
 	sim   *sim.Server
 	conn  platforms.Connector
 	down  atomic.Bool // the platform answers 503
-	user  postgres.User
+	user  pulse.User
 	now   atomic.Pointer[time.Time]
 	logs  *syncBuffer
 	start time.Time
@@ -114,7 +115,7 @@ func (e *env) refresher(t *testing.T, extra func(*refresher.Config)) *refresher.
 
 // link links the simulator's account i with a token the simulator issued,
 // and returns the link and the token.
-func (e *env) link(t *testing.T, i int) (postgres.Link, *oauth2.Token) {
+func (e *env) link(t *testing.T, i int) (pulse.Link, *oauth2.Token) {
 	t.Helper()
 	acct := e.sim.Accounts(topics.X)[i]
 	access, refresh, expiry, err := e.sim.IssueToken(topics.X, acct.ID)
@@ -169,7 +170,7 @@ func TestRenewsTokensBeforeTheyExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	if tok.AccessToken == old.AccessToken || tok.RefreshToken == old.RefreshToken || tok.RefreshToken == "" ||
-		!got.ExpiresAt.After(old.Expiry.Add(-time.Second)) || got.Status != postgres.LinkActive {
+		!got.ExpiresAt.After(old.Expiry.Add(-time.Second)) || got.Status != pulse.LinkActive {
 		t.Fatalf("after refresh: link %+v; token changed: access %v refresh %v", got, tok.AccessToken != old.AccessToken, tok.RefreshToken != old.RefreshToken)
 	}
 	// The renewed token works; X rotated the refresh token, so the old one
@@ -208,11 +209,11 @@ func TestRevokedTokenMarksNeedsReauthAndStopsFetching(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != postgres.LinkNeedsReauth || !strings.Contains(got.StatusReason, "token refresh rejected") ||
+	if got.Status != pulse.LinkNeedsReauth || !strings.Contains(got.StatusReason, "token refresh rejected") ||
 		time.Since(got.StatusAt) > time.Minute {
 		t.Fatalf("revoked link = %+v", got)
 	}
-	if got, _ := e.pg.LinkByID(t.Context(), other.ID); got.Status != postgres.LinkActive {
+	if got, _ := e.pg.LinkByID(t.Context(), other.ID); got.Status != pulse.LinkActive {
 		t.Fatalf("the other link = %+v, want active", got)
 	}
 	// The scheduler no longer claims it, and the refresher leaves it.
@@ -229,7 +230,7 @@ func TestRevokedTokenMarksNeedsReauthAndStopsFetching(t *testing.T) {
 	// touched (it is not active).
 	e.setNow(tok.Expiry.Add(time.Hour))
 	mustRunOnce(t, r, refresher.Stats{Refreshed: 1})
-	if got, _ := e.pg.LinkByID(t.Context(), l.ID); got.Status != postgres.LinkNeedsReauth {
+	if got, _ := e.pg.LinkByID(t.Context(), l.ID); got.Status != pulse.LinkNeedsReauth {
 		t.Fatalf("revoked link = %+v", got)
 	}
 	e.assertNoSecrets(t, tok.AccessToken, tok.RefreshToken)
@@ -264,7 +265,7 @@ func TestTransientFailureIsRetriedAfterTheLease(t *testing.T) {
 	now := tok.Expiry.Add(-9 * time.Minute)
 	e.setNow(now)
 	mustRunOnce(t, r, refresher.Stats{Failed: 1})
-	if got, _ := e.pg.LinkByID(t.Context(), l.ID); got.Status != postgres.LinkActive {
+	if got, _ := e.pg.LinkByID(t.Context(), l.ID); got.Status != pulse.LinkActive {
 		t.Fatalf("link after an outage = %+v, want active", got)
 	}
 	// Within the lease nothing is retried, even once the platform is back.
@@ -296,7 +297,7 @@ func TestLeavesOtherLinksAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.pg.MarkLinkStatus(ctx, bad.ID, postgres.LinkNeedsReauth, "x"); err != nil {
+	if err := e.pg.MarkLinkStatus(ctx, bad.ID, pulse.LinkNeedsReauth, "x"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.pg.UpsertLink(ctx, e.user.ID, topics.LinkedIn, "li", "", &oauth2.Token{AccessToken: "a4", Expiry: tok.Expiry}, ""); err != nil {
@@ -339,7 +340,7 @@ func TestRetriesPendingPurgesUntilAnalyticsAreGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	series := func(user string) int {
-		pts, err := ch.Series(ctx, clickhouse.SeriesQuery{UserID: user, Grain: clickhouse.Hour, From: hour, To: hour.Add(time.Hour)})
+		pts, err := ch.Series(ctx, pulse.SeriesQuery{UserID: user, Grain: pulse.GrainHour, From: hour, To: hour.Add(time.Hour)})
 		if err != nil {
 			t.Fatal(err)
 		}

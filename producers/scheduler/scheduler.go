@@ -24,8 +24,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/time/rate"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/kafka"
-	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -34,7 +34,7 @@ type Links interface {
 	// ClaimDueLinks returns up to limit active links of platform whose next
 	// fetch is at or before now, most overdue first, and pushes their next
 	// fetch out by lease so no other scheduler replica claims them.
-	ClaimDueLinks(ctx context.Context, platform topics.Platform, now time.Time, limit int, lease time.Duration) ([]postgres.Link, error)
+	ClaimDueLinks(ctx context.Context, platform topics.Platform, now time.Time, limit int, lease time.Duration) ([]pulse.Link, error)
 	// MarkScheduled sets the link's next fetch time and clears its refresh
 	// request.
 	MarkScheduled(ctx context.Context, linkID string, next time.Time) error
@@ -283,7 +283,7 @@ func (s *Scheduler) RunOnce(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (s *Scheduler) emit(ctx context.Context, l postgres.Link, now time.Time) error {
+func (s *Scheduler) emit(ctx context.Context, l pulse.Link, now time.Time) error {
 	reason := topics.ReasonScheduled
 	switch {
 	case l.RefreshRequested:

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/producers/scheduler"
@@ -28,7 +29,7 @@ type harness struct {
 	s     *scheduler.Scheduler
 	clock *fakeClock
 	read  *kgo.Client
-	links map[string]postgres.Link
+	links map[string]pulse.Link
 	user  string
 }
 
@@ -43,7 +44,7 @@ func newHarness(t *testing.T, links int, budget scheduler.Budget) *harness {
 	if _, err := kafka.EnsureTopics(ctx, b.Addrs(), 0, kafka.TopicSpec{Name: topics.FetchRequests}); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{db: postgres.MustOpenTest(t), links: map[string]postgres.Link{}}
+	h := &harness{db: postgres.MustOpenTest(t), links: map[string]pulse.Link{}}
 	u, err := h.db.CreateUser(ctx, "sched@example.com", "a long enough password")
 	if err != nil {
 		t.Fatal(err)

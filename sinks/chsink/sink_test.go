@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/sinks/chsink"
@@ -180,15 +181,15 @@ func answers(tb testing.TB, db *clickhouse.DB, snaps []topics.AccountSnapshot) m
 			continue
 		}
 		seen[s.UserID] = true
-		for _, g := range []clickhouse.Grain{clickhouse.Hour, clickhouse.Day, clickhouse.Month, clickhouse.Year} {
-			p, err := db.Series(ctx, clickhouse.SeriesQuery{UserID: s.UserID, Grain: g,
+		for _, g := range []pulse.Grain{pulse.GrainHour, pulse.GrainDay, pulse.GrainMonth, pulse.GrainYear} {
+			p, err := db.Series(ctx, pulse.SeriesQuery{UserID: s.UserID, Grain: g,
 				From: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)})
 			if err != nil {
 				tb.Fatal(err)
 			}
 			out[s.UserID+"/"+string(g)] = p
 		}
-		f, err := db.Feed(ctx, clickhouse.FeedQuery{UserID: s.UserID, Limit: 200})
+		f, err := db.Feed(ctx, pulse.FeedQuery{UserID: s.UserID, Limit: 200})
 		if err != nil {
 			tb.Fatal(err)
 		}

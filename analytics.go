@@ -1,0 +1,94 @@
+package pulse
+
+import (
+	"context"
+	"time"
+)
+
+// Grain is a time bucket size of analytics series.
+type Grain string
+
+const (
+	GrainHour  Grain = "hour"
+	GrainDay   Grain = "day"
+	GrainMonth Grain = "month"
+	GrainYear  Grain = "year"
+)
+
+// SeriesQuery selects one user's account metrics.
+type SeriesQuery struct {
+	UserID string // required: every query is scoped to one user
+	Grain  Grain
+	// From and To select the buckets that overlap [From, To): a bucket is
+	// returned whole, with every hour of it, even when From or To fall
+	// inside it.
+	From time.Time
+	To   time.Time
+	// Platforms filters by platform; empty means all.
+	Platforms []string
+	// AccountID filters to one account; empty means all.
+	AccountID string
+}
+
+// Point is one bucket of one account's metrics.
+//
+// Followers, Following and PostsCount are the last hourly values in the
+// bucket; FollowersMin/Max/Avg are over the bucket's hourly values (each
+// hour's value being its latest observation), and Hours counts those hourly
+// values. PostsPublished counts the account's posts created in the bucket;
+// LikesGained and CommentsGained sum, over the account's posts, the last
+// counter observed by the bucket's end minus the last one observed before
+// its start (0 for a post not observed before), so the gains of a month are
+// the sum of its days' gains.
+//
+// A bucket with post activity but no follower observation has Hours == 0
+// and zero follower fields; its Handle is the account's handle from the
+// other points of the answer, when there are any.
+type Point struct {
+	Platform       string
+	AccountID      string
+	Handle         string
+	Bucket         time.Time
+	Followers      int64
+	FollowersMin   int64
+	FollowersMax   int64
+	FollowersAvg   float64
+	Following      int64
+	PostsCount     int64
+	Hours          uint64 // hourly observations in the bucket
+	PostsPublished uint64
+	LikesGained    int64
+	CommentsGained int64
+}
+
+// FeedQuery selects a user's combined post feed.
+type FeedQuery struct {
+	UserID    string // required
+	Platforms []string
+	// Before pages backwards: only posts created strictly before it. Zero
+	// means now.
+	Before time.Time
+	// Limit defaults to 20, at most 200.
+	Limit int
+}
+
+// PostRow is the latest observation of one post.
+type PostRow struct {
+	Platform  string
+	AccountID string
+	PostID    string
+	CreatedAt time.Time
+	Text      string
+	Permalink string
+	Likes     int64
+	Comments  int64
+	Shares    int64
+	Views     int64
+}
+
+// AnalyticsPurger deletes a user's analytics rows: the API right after an
+// account deletion, the upkeep loop when that failed. DeleteUser must be
+// idempotent and may complete asynchronously once accepted.
+type AnalyticsPurger interface {
+	DeleteUser(ctx context.Context, userID string) error
+}

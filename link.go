@@ -1,0 +1,63 @@
+package pulse
+
+import (
+	"time"
+
+	"github.com/pulsehq/pulse/topics"
+)
+
+// LinkStatus is the state of a linked account.
+type LinkStatus string
+
+const (
+	// LinkActive links are fetched on schedule.
+	LinkActive LinkStatus = "active"
+	// LinkNeedsReauth links have tokens the platform rejects; the user must
+	// link the account again. They are not fetched.
+	LinkNeedsReauth LinkStatus = "needs_reauth"
+	// LinkRevoked links were revoked by the user on the platform side. They
+	// are not fetched.
+	LinkRevoked LinkStatus = "revoked"
+)
+
+// Valid reports whether s is one of the statuses above.
+func (s LinkStatus) Valid() bool {
+	return s == LinkActive || s == LinkNeedsReauth || s == LinkRevoked
+}
+
+// Link is a social account linked to a Pulse user. Its OAuth tokens are not
+// part of it; the store hands them out separately, decrypted.
+type Link struct {
+	ID           string // UUID
+	UserID       string
+	Platform     topics.Platform
+	AccountID    string // the platform's id for the account
+	Handle       string
+	Status       LinkStatus
+	StatusReason string    // why the status was set; "" when active
+	StatusAt     time.Time // when the status last changed
+	// ExpiresAt is when the access token expires; zero if it does not or
+	// the platform did not say.
+	ExpiresAt time.Time
+	Scopes    string // granted OAuth scopes, space-separated
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// LastFetchedAt is when the account was last fetched; zero if never.
+	LastFetchedAt time.Time
+	// NextFetchAt is when the scheduler should fetch the account next. A
+	// claim of due links reports the value from before the claim.
+	NextFetchAt time.Time
+	// RefreshRequested reports a pending refresh request (the refresh
+	// button) that the scheduler has not yet acted on.
+	RefreshRequested bool
+}
+
+// PurgeRequest is a deleted user whose analytics rows must be deleted.
+type PurgeRequest struct {
+	UserID      string
+	RequestedAt time.Time
+	// Attempts counts the claims so far, this one included.
+	Attempts int
+	// LastError is the failure recorded last, if any.
+	LastError string
+}
