@@ -26,8 +26,8 @@ func goList(t *testing.T, args ...string) []string {
 
 // TestComponentsDependOnTheDomain keeps the database packages out of the
 // components: producers, processors and the API see the stores only
-// through interfaces over package pulse's types, and only the commands
-// wire postgres and clickhouse in.
+// through interfaces over package pulse's types, and only the assembly
+// and the commands wire postgres and clickhouse in.
 func TestComponentsDependOnTheDomain(t *testing.T) {
 	const mod = "github.com/pulsehq/pulse/"
 	forbidden := map[string]bool{mod + "postgres": true, mod + "clickhouse": true}

@@ -4,5 +4,6 @@
 // postgres and package clickhouse implement the stores, and each component
 // declares the small interface it needs in terms of these types. No
 // package under producers/, processors/ or api/ imports a database
-// package; only the commands (cmd/pulse) wire the stores in.
+// package; only the assembly (package assembly) and the commands wire the
+// stores in.
 package pulse
