@@ -2,8 +2,6 @@ package pulse_test
 
 import (
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -12,7 +10,9 @@ import (
 // output lines.
 func goList(t *testing.T, args ...string) []string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), append([]string{"list"}, args...)...)
+	// The go command on PATH: the one running these tests (GOTOOLCHAIN
+	// selects the same toolchain for it).
+	cmd := exec.Command("go", append([]string{"list"}, args...)...)
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr string

@@ -272,8 +272,7 @@ func (r renamed) Platform() topics.Platform { return r.p }
 
 func TestCallbackRejectsStateOfAnotherPlatform(t *testing.T) {
 	t.Parallel()
-	var e *env
-	e = newEnv(t, func(c *api.Config) {
+	e := newEnv(t, func(c *api.Config) {
 		c.Connectors[topics.LinkedIn] = renamed{c.Connectors[topics.X], topics.LinkedIn}
 	})
 	b := e.browser(t)

@@ -67,7 +67,10 @@ func dial(ctx context.Context, rawURL string) (driver.Conn, error) {
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = 5 * time.Second
 	}
-	// The driver logs through its own logger when Debug is set; keep it off.
+	// A debug=true URL parameter turns on the driver's legacy logging to
+	// stdout, which prints queries; keep it off. Only the deprecated field
+	// does that (Logger is the structured replacement, unset here).
+	//lint:ignore SA1019 the deprecated field is the only way to force legacy debug output off
 	opts.Debug = false
 	conn, err := ch.Open(opts)
 	if err != nil {

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,7 +22,11 @@ type querier interface {
 
 // dataKey returns the user's unwrapped data key. If the user has none and
 // create is set, it generates one, wraps it with the KeyWrapper and stores
-// it; concurrent creators converge on the first key stored. The caller
+// it; concurrent creators converge on the first key stored: the INSERT's
+// RETURNING yields the stored row whichever transaction wrote it, so no
+// second read is needed (under READ COMMITTED it waits for the winner and
+// returns its key; under REPEATABLE READ or SERIALIZABLE the loser gets a
+// serialization failure, never a key that was not stored). The caller
 // should clear the returned key when done. A missing user yields a NotFound
 // error when creating and pgx.ErrNoRows otherwise.
 func (db *DB) dataKey(ctx context.Context, q querier, userID string, create bool) ([]byte, error) {
@@ -29,33 +34,35 @@ func (db *DB) dataKey(ctx context.Context, q querier, userID string, create bool
 	if err != nil {
 		return nil, err
 	}
-	const query = "SELECT master_key_id, wrapped_key FROM data_keys WHERE user_id = $1"
 	var (
 		keyID   string
 		wrapped []byte
 	)
-	err = q.QueryRow(ctx, query, userID).Scan(&keyID, &wrapped)
+	err = q.QueryRow(ctx, "SELECT master_key_id, wrapped_key FROM data_keys WHERE user_id = $1", userID).Scan(&keyID, &wrapped)
 	if errors.Is(err, pgx.ErrNoRows) && create {
 		dek := vault.GenerateKey()
-		keyID, wrapped, err = kw.Wrap(ctx, dek)
+		ourID, ours, err := kw.Wrap(ctx, dek)
 		if err != nil {
 			return nil, fmt.Errorf("wrap data key: %w", err)
 		}
-		tag, err := q.Exec(ctx, `INSERT INTO data_keys (user_id, master_key_id, wrapped_key, created_at)
-			VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO NOTHING`, userID, keyID, wrapped, db.now())
+		// DO UPDATE (a no-op write) rather than DO NOTHING, so that RETURNING
+		// also answers when another transaction stored the key first.
+		err = q.QueryRow(ctx, `INSERT INTO data_keys (user_id, master_key_id, wrapped_key, created_at)
+			VALUES ($1, $2, $3, $4)
+			ON CONFLICT (user_id) DO UPDATE SET user_id = data_keys.user_id
+			RETURNING master_key_id, wrapped_key`, userID, ourID, ours, db.now()).Scan(&keyID, &wrapped)
 		if err != nil {
+			clear(dek)
 			if pulse.ErrorCode(translate("", err)) == pulse.ENOTFOUND {
 				return nil, &pulse.Error{Code: pulse.ENOTFOUND, Err: errors.New("user not found")}
 			}
 			return nil, fmt.Errorf("store data key: %w", err)
 		}
-		if tag.RowsAffected() == 1 {
+		if keyID == ourID && bytes.Equal(wrapped, ours) {
 			return dek, nil
 		}
 		clear(dek) // a concurrent transaction stored one first; use it
-		err = q.QueryRow(ctx, query, userID).Scan(&keyID, &wrapped)
-	}
-	if err != nil {
+	} else if err != nil {
 		return nil, err
 	}
 	dek, err := kw.Unwrap(ctx, keyID, wrapped)

@@ -1,10 +1,16 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
@@ -165,3 +171,96 @@ func TestConcurrentFirstUseCreatesOneDataKey(t *testing.T) {
 		}
 	}
 }
+
+// TestDataKeyConcurrentCreate creates one user's first data key from two
+// transactions at once: the second blocks on the first's uncommitted row
+// and, once the first commits, must return the key the first stored (or an
+// error), never a key of its own that was not stored: tokens encrypted
+// under such a key could never be read again.
+func TestDataKeyConcurrentCreate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		// wrap the second transaction's querier.
+		wrap func(querier) querier
+	}{
+		{"two transactions", func(q querier) querier { return q }},
+		// A read after the lost race fails (a dropped connection, a
+		// cancelled context): its error must reach the caller.
+		{"failing read after the insert", func(q querier) querier { return &failingReads{querier: q, after: 1} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db := MustOpenTest(t)
+			u := mustCreateUser(t, db, "race@example.com")
+			ctx := t.Context()
+
+			tx1, err := db.pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx1.Rollback(context.Background())
+			k1, err := db.dataKey(ctx, tx1, u.ID, true)
+			if err != nil {
+				t.Fatalf("dataKey in tx1: %v", err)
+			}
+
+			tx2, err := db.pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx2.Rollback(context.Background())
+			type result struct {
+				key []byte
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				k, err := db.dataKey(ctx, tc.wrap(tx2), u.ID, true)
+				done <- result{k, err}
+			}()
+
+			// Commit tx1 only once tx2's INSERT waits on tx1's row, so tx2
+			// loses the race rather than seeing the committed key first.
+			deadline := time.Now().Add(10 * time.Second)
+			for queryInt(t, db, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("tx2 never waited on tx1's data key row")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if err := tx1.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			r := <-done
+			if r.err == nil && !bytes.Equal(r.key, k1) {
+				t.Fatal("tx2 got a data key that was never stored")
+			}
+			if tc.name == "two transactions" && r.err != nil {
+				t.Fatalf("dataKey in tx2 after losing the race: %v", r.err)
+			}
+			if n := queryInt(t, db, "SELECT count(*) FROM data_keys WHERE user_id = $1", u.ID); n != 1 {
+				t.Fatalf("%d data keys stored, want 1", n)
+			}
+		})
+	}
+}
+
+// failingReads fails every QueryRow after the first `after` ones.
+type failingReads struct {
+	querier
+	after, n int
+}
+
+func (f *failingReads) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	f.n++
+	if f.n > f.after && !strings.HasPrefix(strings.TrimSpace(sql), "INSERT") {
+		return errRow{errors.New("connection reset")}
+	}
+	return f.querier.QueryRow(ctx, sql, args...)
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }

@@ -325,6 +325,10 @@ func TestLinkedInOAuth(t *testing.T) {
 	if status, _, _ := e.liGet("/rest/organizationAcls?q=roleAssignee", access, liVersion); status != http.StatusUnauthorized {
 		t.Errorf("token of a replayed code: %d", status)
 	}
+	if status, body := e.liToken2(url.Values{"grant_type": {"refresh_token"}, "client_id": {"app"}, "client_secret": {"app-secret"},
+		"refresh_token": {refresh}}); status != http.StatusBadRequest || body["error"] != "invalid_request" {
+		t.Errorf("refresh token of a replayed code: %d %v", status, body)
+	}
 	for _, c := range []struct {
 		edit   func(url.Values)
 		status int

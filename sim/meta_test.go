@@ -299,7 +299,7 @@ func TestMetaScopes(t *testing.T) {
 // empty) and returns the code.
 func (e *env) metaAuthorize(params url.Values, account string) string {
 	e.t.Helper()
-	status, h, body := e.do(mustRequest(e.t, http.MethodGet, e.base+"/v24.0/dialog/oauth?"+params.Encode()))
+	status, _, body := e.do(mustRequest(e.t, http.MethodGet, e.base+"/v24.0/dialog/oauth?"+params.Encode()))
 	if status != http.StatusOK || !strings.Contains(string(body), "<form") {
 		e.t.Fatalf("dialog: %d %s", status, body)
 	}
@@ -310,7 +310,7 @@ func (e *env) metaAuthorize(params url.Values, account string) string {
 	if account != "" {
 		form.Set("account", account)
 	}
-	status, h, body = e.postForm("/v24.0/dialog/oauth", form, "", "")
+	status, h, body := e.postForm("/v24.0/dialog/oauth", form, "", "")
 	if status != http.StatusFound {
 		e.t.Fatalf("dialog decision: %d %s", status, body)
 	}

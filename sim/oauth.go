@@ -282,13 +282,6 @@ func (s *Server) Unshare(p topics.Platform, token, id string) bool {
 	return true
 }
 
-// access returns the grant of a valid access token of platform p.
-func (s *Server) access(p topics.Platform, token string) (*grant, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.accessLocked(p, token)
-}
-
 func (s *Server) accessLocked(p topics.Platform, token string) (*grant, bool) {
 	g, ok := s.tokens[token]
 	if !ok || g.refresh || g.platform != p || s.expiredLocked(g) {

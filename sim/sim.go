@@ -235,11 +235,11 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) add(impl platformSim, n int, clients map[string]string, faults Faults) error {
 	p := impl.platform()
 	if err := faults.validate(); err != nil {
-		return fmt.Errorf("Faults: %w", err)
+		return fmt.Errorf("sim config: Faults: %w", err)
 	}
 	for id := range clients {
 		if id == "" {
-			return errors.New("Clients: empty client id")
+			return errors.New("sim config: Clients: empty client id")
 		}
 	}
 	ps := &platformState{

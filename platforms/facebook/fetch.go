@@ -99,7 +99,7 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, req platforms.
 	switch {
 	case pageID == "" && req.AccountID != "" && len(accts.Data) > 0:
 		return f, g.NewError(opPages, platforms.Reauth, 0, fmt.Errorf(
-			"Page %s is no longer shared with Pulse: the user must link again and select it in Facebook Login", req.AccountID))
+			"linked Page %s is no longer shared with Pulse: the user must link again and select it in Facebook Login", req.AccountID))
 	case pageID == "":
 		return f, g.NewError(opPages, platforms.Permission, 0,
 			errors.New("the token grants no Page: the user must select a Page in Facebook Login, with pages_show_list"))

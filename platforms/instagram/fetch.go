@@ -100,7 +100,7 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, req platforms.
 		switch {
 		case id == "" && req.AccountID != "" && len(ids) > 0:
 			return f, g.NewError(opPages, platforms.Reauth, 0, fmt.Errorf(
-				"Instagram account %s is no longer shared with Pulse: the user must link again and select its Page in Facebook Login", req.AccountID))
+				"linked Instagram account %s is no longer shared with Pulse: the user must link again and select its Page in Facebook Login", req.AccountID))
 		case id == "":
 			return f, g.NewError(opPages, platforms.Permission, 0, errors.New(
 				"the token reaches no Instagram professional account: the user must grant a Page connected to one, with pages_show_list"))

@@ -269,7 +269,7 @@ func (c *Connector) ParsePosts(body []byte) ([]platforms.PostData, error) {
 // "Name". Other braces and brackets are kept as they are, and a trailing
 // lone backslash is dropped. The result is valid UTF-8 when s is.
 func PlainText(s string) string {
-	if strings.IndexAny(s, `\{@`) < 0 {
+	if !strings.ContainsAny(s, `\{@`) {
 		return s
 	}
 	var b strings.Builder
