@@ -44,3 +44,47 @@ func TestComponentsDependOnTheDomain(t *testing.T) {
 		}
 	}
 }
+
+// testOnly are packages the pulse binary must not link: the standard
+// library's test support and the project's test helpers.
+func testOnly(pkg string) bool {
+	switch pkg {
+	case "testing", "net/http/httptest", "go.uber.org/goleak",
+		"github.com/lovoo/goka/tester", "github.com/twmb/franz-go/pkg/kfake/kfaketest":
+		return true
+	}
+	return strings.HasPrefix(pkg, "testing/") ||
+		strings.HasSuffix(pkg, "/internal/testkit") ||
+		strings.HasSuffix(pkg, "/pgtest") || strings.HasSuffix(pkg, "/chtest") ||
+		pkg == "github.com/pulsehq/pulse/platforms/conformance"
+}
+
+// upstreamTesting are the dependencies known to import package testing in
+// non-test files, which Pulse cannot change: goka v1.1.17's root package
+// (mockautoconsumers.go, mockbuilder.go) and goka/storage (test.go). A new
+// entry here needs a reason; any other importer fails the test.
+var upstreamTesting = map[string]bool{
+	"github.com/lovoo/goka":         true,
+	"github.com/lovoo/goka/storage": true,
+}
+
+// TestBinaryLinksNoTestCode keeps test helpers out of the pulse binary: no
+// package in cmd/pulse's dependencies is test-only, and none but the known
+// upstream ones imports one.
+func TestBinaryLinksNoTestCode(t *testing.T) {
+	lines := goList(t, "-deps", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./cmd/pulse")
+	if len(lines) < 50 {
+		t.Fatalf("go list found only %q", lines)
+	}
+	for _, line := range lines {
+		pkg, imports, _ := strings.Cut(line, " ")
+		if testOnly(pkg) && pkg != "testing" {
+			t.Errorf("cmd/pulse depends on %s", pkg)
+		}
+		for _, imp := range strings.Fields(imports) {
+			if testOnly(imp) && !(imp == "testing" && upstreamTesting[pkg]) {
+				t.Errorf("%s (a dependency of cmd/pulse) imports %s", pkg, imp)
+			}
+		}
+	}
+}

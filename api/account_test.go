@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,7 +11,8 @@ import (
 
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
-	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -19,7 +21,7 @@ const deleteAccount = `mutation($pw: String!) { deleteAccount(password: $pw) }`
 
 func TestDeleteAccountShredsKeysRowsAndAnalytics(t *testing.T) {
 	t.Parallel()
-	ch := clickhouse.MustOpenTest(t)
+	ch := chtest.MustOpen(t)
 	e := newEnv(t, func(c *api.Config) { c.Metrics = ch }) // ch is also the purger
 	ada := e.browser(t)
 	adaID, adaBearer := ada.signUp("ada@example.com")
@@ -87,13 +89,12 @@ func TestDeleteAccountShredsKeysRowsAndAnalytics(t *testing.T) {
 	}
 	// Analytics: ALTER TABLE ... DELETE is a ClickHouse mutation, which may
 	// complete after the statement returns.
-	deadline := time.Now().Add(30 * time.Second)
-	for points(adaID) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the deleted user's analytics are still there after 30s")
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if n := points(adaID); n != 0 {
+			return fmt.Errorf("the deleted user's analytics are still there: %d points", n)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	if points(bobID) != 1 {
 		t.Fatal("another user's analytics were deleted")
 	}

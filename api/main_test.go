@@ -17,21 +17,19 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/platforms"
 	_ "github.com/pulsehq/pulse/platforms/all"
 	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/ClickHouse/clickhouse-go/v2.(*clickhouse).startAutoCloseIdleConnections"),
-	)
+	testkit.WrapTestMain(m)
 }
 
 // testPassword satisfies the password policy.
@@ -87,7 +85,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 
 func newEnvServer(t *testing.T, serve func(http.Handler) *httptest.Server, opts ...envOption) *env {
 	t.Helper()
-	e := &env{pg: postgres.MustOpenTest(t), logs: &syncBuffer{}}
+	e := &env{pg: pgtest.MustOpen(t), logs: &syncBuffer{}}
 	var err error
 	if e.sim, err = sim.New(sim.Config{Seed: 5}); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pulsehq/pulse/api"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -150,9 +152,12 @@ func TestSummarySubscriptionOverSSE(t *testing.T) {
 	if len(first.Summary.Accounts) != 1 || first.Summary.Accounts[0].Followers != 100 {
 		t.Fatalf("first event = %+v", first)
 	}
-	for now.subscribers(id) == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, func() error {
+		if now.subscribers(id) == 0 {
+			return errors.New("the subscription has not subscribed to the view")
+		}
+		return nil
+	})
 	now.publish(aggregate(id, 123))
 	if second := next(); len(second.Summary.Accounts) != 1 || second.Summary.Accounts[0].Followers != 123 {
 		t.Fatalf("second event = %+v", second)

@@ -6,12 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/pulsehq/pulse/assembly"
+	"github.com/pulsehq/pulse/internal/testkit"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.WrapTestMain(m) }
 
 // TestNewRejectsBadConfigs: New validates before it opens anything, and
 // says what is wrong.

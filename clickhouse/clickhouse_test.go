@@ -5,15 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/topics"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/ClickHouse/clickhouse-go/v2.(*clickhouse).startAutoCloseIdleConnections"))
+	testkit.WrapTestMain(m)
 }
 
 func snap(user, acct string, hour time.Time, followers int64, version int64) topics.AccountSnapshot {
@@ -32,7 +32,7 @@ func mustInsert(t *testing.T, db *clickhouse.DB, snaps ...topics.AccountSnapshot
 }
 
 func TestSeriesLatestVersionWinsAndDuplicatesDoNotCount(t *testing.T) {
-	db := clickhouse.MustOpenTest(t)
+	db := chtest.MustOpen(t)
 	ctx := context.Background()
 	h0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 	mustInsert(t, db,
@@ -69,7 +69,7 @@ func TestSeriesLatestVersionWinsAndDuplicatesDoNotCount(t *testing.T) {
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {
-	db := clickhouse.MustOpenTest(t)
+	db := chtest.MustOpen(t)
 	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatalf("second migrate: %v", err)
 	}

@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/clickhouse/internal/chdb"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -58,7 +60,7 @@ func TestSQLOnCurrentClickHouse(t *testing.T) {
 	run("CREATE TABLE affected (user_id String, platform String, account_id String, bucket Date) ENGINE = Memory")
 	run("CREATE TABLE inserted (user_id String, platform String, post_id String, d Date) ENGINE = Memory")
 
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(testSeed(t), 6))
 	d := genDataset(rng)
@@ -114,13 +116,12 @@ func TestSQLOnCurrentClickHouse(t *testing.T) {
 	for _, table := range UserTables {
 		run("ALTER TABLE "+quoteIdent(table)+" DELETE WHERE user_id = ?", d.users[0])
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for strings.TrimSpace(run("SELECT count() FROM system.mutations WHERE database = ? AND is_done = 0", "default")) != "0" {
-		if time.Now().After(deadline) {
-			t.Fatal("chDB: mutations not done after 30s")
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if n := strings.TrimSpace(run("SELECT count() FROM system.mutations WHERE database = ? AND is_done = 0", "default")); n != "0" {
+			return fmt.Errorf("chDB: %s mutations not done", n)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	for _, table := range UserTables {
 		if n := strings.TrimSpace(run("SELECT count() FROM "+table+" WHERE user_id = ?", d.users[0])); n != "0" {
 			t.Errorf("chDB: %s keeps %s rows of the deleted user", table, n)

@@ -279,7 +279,7 @@ func testSeed(t *testing.T) uint64 {
 // the generated rows, and the rollup tables against a GROUP BY over the
 // deduplicated hourly table.
 func TestRollupsMatchRandomData(t *testing.T) {
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	rng := rand.New(rand.NewPCG(testSeed(t), 1))
 	d := genDataset(rng)
 	t.Logf("%d snapshots, %d post observations", len(d.snaps), len(d.posts))
@@ -351,7 +351,7 @@ func dumpRows(t *testing.T, db *DB, ctx context.Context, query string) []string 
 // recomputed by several writers racing each other; the answers must still
 // be those of the data set.
 func TestConcurrentWritersConverge(t *testing.T) {
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	seed := testSeed(t)
 	d := genDataset(rand.New(rand.NewPCG(seed, 2)))
 	var wg sync.WaitGroup
@@ -384,7 +384,7 @@ func TestConcurrentWritersConverge(t *testing.T) {
 // (a crash between insert and commit), forces every merge, and expects the
 // same answers.
 func TestDuplicatesAndMergesChangeNoAnswer(t *testing.T) {
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(testSeed(t), 3))
 	d := genDataset(rng)
@@ -438,7 +438,7 @@ func answers(t *testing.T, db *DB, d *dataset) map[string]any {
 // TestRebuildRollupsRecomputesEverything empties the rollup tables and
 // expects RebuildRollups to restore every answer.
 func TestRebuildRollupsRecomputesEverything(t *testing.T) {
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	ctx := context.Background()
 	d := genDataset(rand.New(rand.NewPCG(testSeed(t), 4)))
 	if err := db.Write(ctx, d.snaps, d.posts); err != nil {
@@ -484,7 +484,7 @@ func TestParseMinServer(t *testing.T) {
 // applied exactly when the server is new enough, and everything else
 // always.
 func TestMigrationsFollowServerVersion(t *testing.T) {
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	ctx := context.Background()
 	major, minor, err := db.ServerVersion()
 	if err != nil {
@@ -516,7 +516,7 @@ func TestMigrationsFollowServerVersion(t *testing.T) {
 // their rows, in any table of the database that has a user_id column, and
 // every other user's rows untouched.
 func TestDeleteUserPurgesEveryTable(t *testing.T) {
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	ctx := context.Background()
 	d := genDataset(rand.New(rand.NewPCG(testSeed(t), 5)))
 	if err := db.Write(ctx, d.snaps, d.posts); err != nil {

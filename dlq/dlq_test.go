@@ -7,14 +7,14 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.uber.org/goleak"
 
 	"github.com/pulsehq/pulse/dlq"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/topics"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.WrapTestMain(m) }
 
 func TestRedriveOnceAndList(t *testing.T) {
 	b, err := kafka.StartBroker(kafka.BrokerConfig{Partitions: 3})

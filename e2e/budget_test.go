@@ -13,7 +13,7 @@ import (
 	"github.com/pulsehq/pulse/assembly"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/platforms"
-	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
@@ -51,7 +51,7 @@ func budgetDay(t *testing.T, perHour float64, appLimit int) (fetches int, breach
 		t.Fatal(err)
 	}
 
-	db := postgres.MustOpenTest(t)
+	db := pgtest.MustOpen(t)
 	u, err := db.CreateUser(ctx, fmt.Sprintf("budget-%v@example.com", perHour), "a long enough password")
 	if err != nil {
 		t.Fatal(err)

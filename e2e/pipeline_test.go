@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,15 +13,17 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/assembly"
 	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/sinks/chsink"
@@ -28,10 +31,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
-		goleak.IgnoreAnyFunction("github.com/ClickHouse/clickhouse-go/v2.(*clickhouse).startAutoCloseIdleConnections"),
-	)
+	testkit.WrapTestMain(m)
 }
 
 // pipeline is every Pulse component, built by the assembly `pulse dev` and
@@ -150,8 +150,8 @@ func newPipeline(t *testing.T, fetchClock, simClock func() time.Time, opts ...pi
 	}
 	t.Cleanup(broker.Close)
 	p.brokers = broker.Addrs()
-	p.pg = postgres.MustOpenTest(t)
-	p.ch = clickhouse.MustOpenTest(t)
+	p.pg = pgtest.MustOpen(t)
+	p.ch = chtest.MustOpen(t)
 	p.sim, err = sim.New(sim.Config{Seed: 7, Clock: simClock})
 	if err != nil {
 		t.Fatal(err)
@@ -327,15 +327,14 @@ func TestFollowerCountFlowsFromSimulatorToGraphQL(t *testing.T) {
 	hour := observed.Truncate(time.Hour)
 	vars := map[string]any{"from": hour, "to": hour.Add(time.Hour)}
 	var got metricsResult
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testkit.Eventually(t, 60*time.Second, func() error {
 		got = metricsResult{}
 		p.graphql(t, token, metricsQuery, vars, &got)
-		if len(got.Metrics) > 0 && len(got.Metrics[0].Points) > 0 && got.Metrics[0].Points[0].Hours > 0 && len(got.Feed) > 0 || time.Now().After(deadline) {
-			break
+		if len(got.Metrics) > 0 && len(got.Metrics[0].Points) > 0 && got.Metrics[0].Points[0].Hours > 0 && len(got.Feed) > 0 {
+			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("metrics = %+v, feed has %d posts", got.Metrics, len(got.Feed))
+	})
 	if len(got.Metrics) != 1 || len(got.Metrics[0].Points) != 1 {
 		t.Fatalf("metrics = %+v, want one account with one point within 60s", got.Metrics)
 	}
@@ -363,14 +362,14 @@ func TestFollowerCountFlowsFromSimulatorToGraphQL(t *testing.T) {
 	day := wantPosts[0].CreatedAt.UTC().Truncate(24 * time.Hour)
 	dayVars := map[string]any{"from": day, "to": day.Add(24 * time.Hour)}
 	var daily dailyResult
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	testkit.Eventually(t, 30*time.Second, func() error {
 		daily = dailyResult{}
 		p.graphql(t, token, `query($from: Time!, $to: Time!) { metrics(grain: DAY, from: $from, to: $to) { points { postsPublished likesGained commentsGained hours } } }`, dayVars, &daily)
-		if len(daily.Metrics) == 1 && len(daily.Metrics[0].Points) == 1 && daily.Metrics[0].Points[0].PostsPublished > 0 || time.Now().After(deadline) {
-			break
+		if len(daily.Metrics) == 1 && len(daily.Metrics[0].Points) == 1 && daily.Metrics[0].Points[0].PostsPublished > 0 {
+			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return fmt.Errorf("daily = %+v, want one point with the newest post's day's posts", daily)
+	})
 	want, err := p.ch.Series(context.Background(), pulse.SeriesQuery{UserID: userID, Grain: pulse.GrainDay, From: day, To: day.Add(24 * time.Hour)})
 	if err != nil || len(want) != 1 || len(daily.Metrics) != 1 || len(daily.Metrics[0].Points) != 1 {
 		t.Fatalf("daily = %+v, want %+v (%v)", daily, want, err)

@@ -2,12 +2,14 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pulsehq/pulse"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/producers/scheduler"
@@ -58,19 +60,15 @@ func (p *pipeline) answers(userID string, from, to time.Time) answers {
 // waitCaughtUp waits until every group has consumed everything.
 func (p *pipeline) waitCaughtUp(adm *kafka.Admin, groups ...string) {
 	p.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for _, g := range groups {
-		for {
+	testkit.Eventually(p.t, 90*time.Second, func() error {
+		for _, g := range groups {
 			lag, members, err := adm.Lag(context.Background(), g)
-			if err == nil && lag == 0 && members > 0 {
-				break
+			if err != nil || lag != 0 || members == 0 {
+				return fmt.Errorf("group %s: lag %d, %d members, err %v", g, lag, members, err)
 			}
-			if time.Now().After(deadline) {
-				p.t.Fatalf("group %s: lag %d, %d members, err %v after 90s", g, lag, members, err)
-			}
-			time.Sleep(100 * time.Millisecond)
 		}
-	}
+		return nil
+	})
 }
 
 func totalEnd(t *testing.T, adm *kafka.Admin, topic string) int64 {
@@ -117,17 +115,12 @@ func TestReplayFromStartChangesNoAnswer(t *testing.T) {
 	p.startSink()
 
 	from, to := start.Add(-24*time.Hour), start.Add(30*24*time.Hour)
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		hourly := p.answers(userID, from, to).Series[pulse.GrainHour]
-		if len(hourly) >= 8*links {
-			break
+	testkit.Eventually(t, 90*time.Second, func() error {
+		if hourly := p.answers(userID, from, to).Series[pulse.GrainHour]; len(hourly) < 8*links {
+			return fmt.Errorf("only %d hourly points", len(hourly))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d hourly points after 90s", len(hourly))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	p.stop("scheduler")
 	p.stop("fetcher")
 	adm, err := kafka.NewAdmin(p.brokers)

@@ -9,12 +9,12 @@ import (
 
 	"github.com/lovoo/goka"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.uber.org/goleak"
 
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/kafka"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.WrapTestMain(m) }
 
 func mustBroker(t *testing.T) []string {
 	t.Helper()
@@ -140,13 +140,13 @@ func TestResetGroupAndLag(t *testing.T) {
 
 	// A group with a live member is refused.
 	live := mustClient(t, brokers, kgo.ConsumerGroup("g"), kgo.ConsumeTopics("events"))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, 30*time.Second, func() error {
 		live.PollFetches(ctxWithTimeout(t, 200*time.Millisecond))
-		if _, members, _ := adm.Lag(ctx, "g"); members > 0 || time.Now().After(deadline) {
-			break
+		if _, members, err := adm.Lag(ctx, "g"); members == 0 {
+			return fmt.Errorf("group g has no member yet (%v)", err)
 		}
-	}
+		return nil
+	})
 	target, _ := kafka.ParseResetTarget("earliest")
 	if _, err := adm.ResetGroup(ctx, "g", topics, target); !errors.Is(err, kafka.ErrGroupActive) {
 		t.Fatalf("reset of an active group: %v, want ErrGroupActive", err)

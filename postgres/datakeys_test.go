@@ -27,7 +27,7 @@ func TestRotateMasterKey(t *testing.T) {
 		}
 		return kr
 	}
-	db := MustOpenTest(t, WithKeyWrapper(ring("k1", map[string][]byte{"k1": k1})))
+	db := mustOpenTest(t, WithKeyWrapper(ring("k1", map[string][]byte{"k1": k1})))
 	db.rotateBatchSize = 2 // exercise several batches
 
 	var links []pulse.Link
@@ -79,7 +79,7 @@ func TestRotateMasterKeyConcurrentWithProbe(t *testing.T) {
 	t.Parallel()
 	k1, k2 := vault.GenerateKey(), vault.GenerateKey()
 	old, _ := vault.NewKeyring("k1", map[string][]byte{"k1": k1})
-	db := MustOpenTest(t, WithKeyWrapper(old))
+	db := mustOpenTest(t, WithKeyWrapper(old))
 	db.rotateBatchSize = 3
 	for i := range 20 {
 		u := mustCreateUser(t, db, fmt.Sprintf("user%d@example.com", i))
@@ -122,7 +122,7 @@ func TestRotateMasterKeyConcurrentWithProbe(t *testing.T) {
 
 func TestRotateMasterKeyUnknownOldKey(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "ada@example.com")
 	mustUpsertLink(t, db, u.ID, topics.X, "1")
 	other := *db
@@ -136,7 +136,7 @@ func TestRotateMasterKeyUnknownOldKey(t *testing.T) {
 
 func TestNoKeyWrapper(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	db.kw = nil
 	u := mustCreateUser(t, db, "ada@example.com")
 	_, err := db.UpsertLink(t.Context(), u.ID, topics.X, "1", "", testToken("a"), "")
@@ -147,7 +147,7 @@ func TestNoKeyWrapper(t *testing.T) {
 
 func TestConcurrentFirstUseCreatesOneDataKey(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "ada@example.com")
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -191,7 +191,7 @@ func TestDataKeyConcurrentCreate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			db := MustOpenTest(t)
+			db := mustOpenTest(t)
 			u := mustCreateUser(t, db, "race@example.com")
 			ctx := t.Context()
 

@@ -17,7 +17,7 @@ import (
 
 func TestUpsertLinkAndLinkToken(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "ada@example.com")
 	tok := testToken("a")
 
@@ -102,7 +102,7 @@ func TestUpsertLinkAndLinkToken(t *testing.T) {
 
 func TestUpsertLinkInvalid(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "ada@example.com")
 	for _, tc := range []struct {
 		name, userID string
@@ -128,7 +128,7 @@ func TestUpsertLinkInvalid(t *testing.T) {
 
 func TestSwappedCiphertextFailsToDecrypt(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	ada := mustCreateUser(t, db, "ada@example.com")
 	bob := mustCreateUser(t, db, "bob@example.com")
 	a1 := mustUpsertLink(t, db, ada.ID, topics.X, "1")
@@ -159,7 +159,7 @@ func TestSwappedCiphertextFailsToDecrypt(t *testing.T) {
 
 func TestLinkScopedToUser(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	ada := mustCreateUser(t, db, "ada@example.com")
 	bob := mustCreateUser(t, db, "bob@example.com")
 	a1 := mustUpsertLink(t, db, ada.ID, topics.X, "1")
@@ -203,7 +203,7 @@ func TestLinkScopedToUser(t *testing.T) {
 
 func TestMarkLinkStatus(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	clock := newFakeClock()
 	db.now = clock.now
 	u := mustCreateUser(t, db, "ada@example.com")
@@ -231,7 +231,7 @@ func TestMarkLinkStatus(t *testing.T) {
 
 func TestConcurrentRelinkKeepsOneDecryptableRow(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "ada@example.com")
 	var wg sync.WaitGroup
 	for i := range 8 {

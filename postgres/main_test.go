@@ -7,15 +7,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/topics"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	testkit.WrapTestMain(m)
 }
 
 // testPassword satisfies the password policy.

@@ -53,7 +53,7 @@ func TestMigrateFromEmptyConcurrentlyAndIdempotent(t *testing.T) {
 
 func TestMigrateDetectsEditedMigration(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	exec(t, db, "UPDATE schema_migrations SET checksum = '\\x00' WHERE version = 1")
 	err := db.Migrate(t.Context())
 	wantCode(t, err, pulse.EINTERNAL)

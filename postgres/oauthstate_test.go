@@ -29,7 +29,7 @@ func mustSession(t *testing.T, db *DB, userID string) (token string, s pulse.Ses
 
 func TestOAuthStateRoundTripIsSingleUse(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	clock := newFakeClock()
 	db.now = clock.now
 	u := mustCreateUser(t, db, "ada@example.com")
@@ -89,7 +89,7 @@ func TestOAuthStateRoundTripIsSingleUse(t *testing.T) {
 
 func TestOAuthStateErrors(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "ada@example.com")
 	token, s := mustSession(t, db, u.ID)
 
@@ -130,7 +130,7 @@ func TestOAuthStateErrors(t *testing.T) {
 
 func TestOAuthStatePendingLimitAndConcurrentConsume(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	clock := newFakeClock()
 	db.now = clock.now
 	u := mustCreateUser(t, db, "ada@example.com")
@@ -172,7 +172,7 @@ func TestOAuthStatePendingLimitAndConcurrentConsume(t *testing.T) {
 
 func TestOAuthStateGoesWithUser(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "ada@example.com")
 	_, s := mustSession(t, db, u.ID)
 	state, err := db.CreateOAuthState(t.Context(), s.ID, topics.X, "v", time.Minute)

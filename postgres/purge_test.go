@@ -11,7 +11,7 @@ import (
 
 func TestDeleteUserEnqueuesPurgeUntilTwoPassesAreDone(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	clock := newFakeClock()
 	db.now = clock.now
 	ada := mustCreateUser(t, db, "ada@example.com")

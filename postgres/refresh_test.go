@@ -12,7 +12,7 @@ import (
 
 func TestClaimExpiringLinks(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	clock := newFakeClock()
 	db.now = clock.now
 	now := clock.now()
@@ -65,7 +65,7 @@ func TestClaimExpiringLinks(t *testing.T) {
 
 func TestMarkLinkStatusIfUnchanged(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	clock := newFakeClock()
 	db.now = clock.now
 	u := mustCreateUser(t, db, "ada@example.com")

@@ -24,7 +24,7 @@ func linkIDs(ls []pulse.Link) []string {
 
 func TestClaimDueLinks(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "ada@example.com")
 	now := time.Now().UTC().Truncate(time.Microsecond)
 
@@ -145,7 +145,7 @@ func TestClaimDueLinks(t *testing.T) {
 
 func TestClaimDueLinksLease(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "ada@example.com")
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	a := mustUpsertLink(t, db, u.ID, topics.X, "a")
@@ -197,7 +197,7 @@ func TestClaimDueLinksLease(t *testing.T) {
 
 func TestClaimDueLinksSkipsLockedLinks(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "ada@example.com")
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	a := mustUpsertLink(t, db, u.ID, topics.X, "a")
@@ -235,7 +235,7 @@ func TestClaimDueLinksSkipsLockedLinks(t *testing.T) {
 
 func TestClaimDueLinksConcurrentClaimersNeverShare(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	// A second handle, with its own pool, stands for another replica.
 	db2, err := openConfig(t.Context(), "test", db.pool.Config())
 	if err != nil {
@@ -330,7 +330,7 @@ func TestClaimDueLinksConcurrentClaimersNeverShare(t *testing.T) {
 
 func TestMarkScheduled(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "ada@example.com")
 	l := mustUpsertLink(t, db, u.ID, topics.X, "a")
 	if n, err := db.RequestRefresh(t.Context(), u.ID, l.ID); err != nil || n != 1 {
@@ -359,7 +359,7 @@ func TestMarkScheduled(t *testing.T) {
 
 func TestRequestRefresh(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	clock := newFakeClock()
 	db.now = clock.now
 	t0 := clock.now()
@@ -473,7 +473,7 @@ func TestRequestRefresh(t *testing.T) {
 
 func TestMarkFetched(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "ada@example.com")
 	l := mustUpsertLink(t, db, u.ID, topics.X, "a")
 	now := time.Now().UTC().Truncate(time.Microsecond)

@@ -11,7 +11,7 @@ import (
 
 func TestSessionLifecycle(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	clock := newFakeClock()
 	db.now = clock.now
 	u := mustCreateUser(t, db, "ada@example.com")
@@ -73,7 +73,7 @@ func TestSessionLifecycle(t *testing.T) {
 
 func TestSessionErrors(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "ada@example.com")
 
 	for _, tc := range []struct {

@@ -28,7 +28,7 @@ func wantRefused(t *testing.T, db *DB, email, client string, lim pulse.LoginLimi
 
 func TestAdmitLoginSlidingWindowPerAccount(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	clock := newFakeClock()
 	db.now = clock.now
 	lim := pulse.LoginLimits{Window: 15 * time.Minute, PerAccount: 3, PerClient: 100}
@@ -65,7 +65,7 @@ func TestAdmitLoginSlidingWindowPerAccount(t *testing.T) {
 
 func TestAdmitLoginPerClient(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	lim := pulse.LoginLimits{Window: time.Hour, PerAccount: 10, PerClient: 4}
 	var last pulse.LoginAttempt
 	for _, email := range []string{"a@example.com", "b@example.com", "c@example.com", "d@example.com"} {
@@ -94,7 +94,7 @@ func TestAdmitLoginPerClient(t *testing.T) {
 
 func TestAdmitLoginConcurrentAttemptsCannotExceedLimit(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	lim := pulse.LoginLimits{Window: time.Hour, PerAccount: 5, PerClient: 100}
 	var admitted atomic.Int32
 	var wg sync.WaitGroup
@@ -117,7 +117,7 @@ func TestAdmitLoginConcurrentAttemptsCannotExceedLimit(t *testing.T) {
 
 func TestAdmitLoginInvalidLimits(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	for _, lim := range []pulse.LoginLimits{{}, {Window: time.Minute, PerAccount: 0, PerClient: 1}, {Window: -1, PerAccount: 1, PerClient: 1}} {
 		_, _, err := db.AdmitLogin(t.Context(), "a@example.com", "x", lim)
 		wantCode(t, err, pulse.EINVALID)
@@ -126,7 +126,7 @@ func TestAdmitLoginInvalidLimits(t *testing.T) {
 
 func TestDeleteExpired(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	clock := newFakeClock()
 	db.now = clock.now
 	u := mustCreateUser(t, db, "ada@example.com")

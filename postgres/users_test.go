@@ -12,7 +12,7 @@ import (
 
 func TestCreateUser(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "Ada@Example.com")
 	if u.ID == "" || u.Email != "Ada@Example.com" || u.CreatedAt.IsZero() {
 		t.Fatalf("CreateUser = %+v", u)
@@ -49,7 +49,7 @@ func TestCreateUser(t *testing.T) {
 
 func TestAuthenticate(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "ada@example.com")
 
 	got, err := db.Authenticate(t.Context(), " ADA@example.com", testPassword)
@@ -104,7 +104,7 @@ func TestParsePHCRejects(t *testing.T) {
 
 func TestUserAndDeleteUser(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	u := mustCreateUser(t, db, "ada@example.com")
 	other := mustCreateUser(t, db, "bob@example.com")
 	l := mustUpsertLink(t, db, u.ID, "x", "1001")

@@ -11,12 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/topics"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.WrapTestMain(m) }
 
 // unsimulated is a platform the simulator does not simulate.
 const unsimulated topics.Platform = "myspace"

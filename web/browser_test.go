@@ -16,22 +16,23 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
-	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/platforms/x"
 	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/topics"
 	"github.com/pulsehq/pulse/web"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/ClickHouse/clickhouse-go/v2.(*clickhouse).startAutoCloseIdleConnections"))
+	testkit.WrapTestMain(m)
 }
 
 const chromiumPath = "/usr/bin/chromium"
@@ -206,8 +207,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		t.Skipf("%s is missing; install chromium to run the browser test", chromiumPath)
 	}
-	pg := postgres.MustOpenTest(t)
-	ch := clickhouse.MustOpenTest(t)
+	pg := pgtest.MustOpen(t)
+	ch := chtest.MustOpen(t)
 	user, xLink, igLink := seed(t, pg, ch)
 	now := newFakeNow()
 	purged := &purger{}

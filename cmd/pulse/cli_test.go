@@ -11,14 +11,12 @@ import (
 	"testing"
 
 	"github.com/alecthomas/kong"
-	"go.uber.org/goleak"
+
+	"github.com/pulsehq/pulse/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
-		goleak.IgnoreAnyFunction("github.com/ClickHouse/clickhouse-go/v2.(*clickhouse).startAutoCloseIdleConnections"),
-	)
+	testkit.WrapTestMain(m)
 }
 
 // commandPaths walks the command tree: every command and subcommand, as

@@ -3,24 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
-	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/pulsehq/pulse/assembly"
-	"github.com/pulsehq/pulse/clickhouse"
-	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
+	"github.com/pulsehq/pulse/internal/testkit"
+	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -43,38 +39,6 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-// freshPostgresURL names a database that does not exist yet on the test
-// server (pulse dev creates it) and drops it when the test ends.
-func freshPostgresURL(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("PULSE_TEST_POSTGRES_URL")
-	if base == "" {
-		base = postgres.DefaultTestURL
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	name := "pulse_test_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
-}
-
 // TestDevServesFollowerCountsOverGraphQL runs `pulse dev` through main's
 // own code path (run, the same parser and the same assembly) on free ports
 // and fresh databases, signs in as the demo user over HTTP, and reads a
@@ -85,8 +49,8 @@ func TestDevServesFollowerCountsOverGraphQL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every component")
 	}
-	chURL := clickhouse.TestURL(t)
-	clickhouse.MustOpenURL(t, chURL) // creates it now, drops it at the end
+	chURL := chtest.URL(t)
+	chtest.MustOpenURL(t, chURL) // creates it now, drops it at the end
 	start := time.Now()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -94,7 +58,7 @@ func TestDevServesFollowerCountsOverGraphQL(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"dev", "--http-addr=127.0.0.1:0", "--broker-port=0", "--data-dir=" + t.TempDir(),
-			"--postgres-url=" + freshPostgresURL(t), "--clickhouse-url=" + chURL, "--seed=3", "--demo-accounts=1"},
+			"--postgres-url=" + pgtest.FreshURL(t), "--clickhouse-url=" + chURL, "--seed=3", "--demo-accounts=1"},
 			&syncBuffer{}, &stderr)
 	}()
 	stopped := false
@@ -238,16 +202,15 @@ func mustDo(t *testing.T, c *http.Client, method, u, contentType string, body io
 	return resp
 }
 
-// eventually polls cond every 50ms until it holds or the timeout passes.
+// eventually waits for cond, described by msg, with testkit.Eventually.
 func eventually(t *testing.T, timeout time.Duration, cond func() bool, msg string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s within %s", msg, timeout)
+	testkit.Eventually(t, timeout, func() error {
+		if !cond() {
+			return errors.New(msg)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // graphql runs query with a bearer token and decodes its data into out.

@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
+	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -69,9 +70,9 @@ func TestStandaloneCommandsTogether(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs every component")
 	}
-	chURL := clickhouse.TestURL(t)
-	clickhouse.MustOpenURL(t, chURL)
-	pgURL := freshPostgresURL(t)
+	chURL := chtest.URL(t)
+	chtest.MustOpenURL(t, chURL)
+	pgURL := pgtest.FreshURL(t)
 	key := make([]byte, 32)
 	rand.Read(key)
 	brokerAddr, simAddr, apiAddr := freeAddr(t), freeAddr(t), freeAddr(t)

@@ -3,7 +3,7 @@ package linkedin
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/pulsehq/pulse/internal/testkit"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.WrapTestMain(m) }

@@ -10,16 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/platforms/conformance"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.WrapTestMain(m) }
 
 // simStart is the simulator's clock at the start of each test.
 var simStart = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)

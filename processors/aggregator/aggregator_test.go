@@ -8,17 +8,14 @@ import (
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
-	"go.uber.org/goleak"
 
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/processors/aggregator"
 	"github.com/pulsehq/pulse/topics"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
-		goleak.IgnoreTopFunction("github.com/lovoo/goka/tester.(*consumerGroup).Consume.func1"),
-	)
+	testkit.WrapTestMain(m)
 }
 
 func start(t *testing.T) (*tester.Tester, *tester.QueueTracker) {

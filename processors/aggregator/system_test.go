@@ -2,6 +2,7 @@ package aggregator_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/lovoo/goka/storage"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/processors/aggregator"
 	"github.com/pulsehq/pulse/topics"
@@ -69,19 +71,16 @@ func TestViewServesAggregatesFromKafka(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	for {
-		agg, err := v.Get("u1")
-		if err == nil && len(agg.Accounts) == 2 && agg.Accounts[0].Followers == 130 {
-			a := agg.Accounts[0]
-			if a.LinkID != "link-a" || a.Delta24h != 30 || agg.Accounts[1].Followers != 7 {
-				t.Fatalf("aggregate = %+v", agg)
-			}
-			break
+	var agg *topics.UserAggregate
+	testkit.Eventually(t, time.Minute, func() (err error) {
+		agg, err = v.Get("u1")
+		if err == nil && (len(agg.Accounts) != 2 || agg.Accounts[0].Followers != 130) {
+			err = fmt.Errorf("view serves u1's aggregate as %+v", agg)
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("view never served u1's aggregate: %+v, %v", agg, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err
+	})
+	if a := agg.Accounts[0]; a.LinkID != "link-a" || a.Delta24h != 30 || agg.Accounts[1].Followers != 7 {
+		t.Fatalf("aggregate = %+v", agg)
 	}
 	if agg, err := v.Get("nobody"); err != nil || len(agg.Accounts) != 0 {
 		t.Fatalf("unknown user: %+v, %v", agg, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/lovoo/goka/storage"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/processors/normalizer"
 	"github.com/pulsehq/pulse/topics"
@@ -67,14 +68,12 @@ func totalEnd(b *testing.B, adm *kafka.Admin, topic string) int64 {
 // commit interval, so they would time the interval, not the processor).
 func waitOutputs(b *testing.B, adm *kafka.Admin, topic string, want int64) {
 	b.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
-		if totalEnd(b, adm, topic) >= want {
-			return
+	testkit.Eventually(b, 5*time.Minute, func() error {
+		if n := totalEnd(b, adm, topic); n < want {
+			return fmt.Errorf("%s holds %d records, want %d", topic, n, want)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	b.Fatalf("%s did not reach %d records", topic, want)
+		return nil
+	})
 }
 
 // BenchmarkNormalizer measures the goka normalizer reading benchRecords raw

@@ -9,8 +9,8 @@ import (
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
-	"go.uber.org/goleak"
 
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/platforms"
 	_ "github.com/pulsehq/pulse/platforms/x"
 	"github.com/pulsehq/pulse/processors/normalizer"
@@ -18,11 +18,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// sarama's and goka's package-level metrics and tester goroutines.
-		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
-		goleak.IgnoreTopFunction("github.com/lovoo/goka/tester.(*consumerGroup).Consume.func1"),
-	)
+	testkit.WrapTestMain(m)
 }
 
 func mustParsers(t testing.TB) map[topics.Platform]normalizer.Parser {

@@ -10,6 +10,7 @@ import (
 	"github.com/lovoo/goka/storage"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/processors/normalizer"
 	"github.com/pulsehq/pulse/topics"
@@ -174,10 +175,12 @@ func TestProcessorRestartRecoversTable(t *testing.T) {
 	vdone := make(chan error, 1)
 	go func() { vdone <- view.Run(vctx) }()
 	defer func() { vcancel(); <-vdone; release() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for view.CurrentState() != goka.ViewStateRunning && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if st := view.CurrentState(); st != goka.ViewStateRunning {
+			return fmt.Errorf("view state %v, want running", st)
+		}
+		return nil
+	})
 	for l := range links {
 		v, err := view.Get(fmt.Sprintf("link-%d", l))
 		if err != nil || v == nil {

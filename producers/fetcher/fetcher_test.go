@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/producers/fetcher"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
@@ -21,7 +22,7 @@ import (
 	_ "github.com/pulsehq/pulse/platforms/x"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.WrapTestMain(m) }
 
 type harness struct {
 	brokers []string
@@ -42,7 +43,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	h := &harness{brokers: b.Addrs(), db: postgres.MustOpenTest(t), now: time.Now().UTC(), seen: map[string][]*kgo.Record{}}
+	h := &harness{brokers: b.Addrs(), db: pgtest.MustOpen(t), now: time.Now().UTC(), seen: map[string][]*kgo.Record{}}
 	if _, err := kafka.EnsureTopics(ctx, h.brokers, 0, kafka.PulseTopics()...); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,23 +14,22 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse"
-	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/platforms"
 	_ "github.com/pulsehq/pulse/platforms/all"
 	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/producers/refresher"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/ClickHouse/clickhouse-go/v2.(*clickhouse).startAutoCloseIdleConnections"),
-	)
+	testkit.WrapTestMain(m)
 }
 
 // syncBuffer is a log sink safe for concurrent writers.
@@ -65,7 +65,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{pg: postgres.MustOpenTest(t), logs: &syncBuffer{}, start: time.Now().UTC().Truncate(time.Second)}
+	e := &env{pg: pgtest.MustOpen(t), logs: &syncBuffer{}, start: time.Now().UTC().Truncate(time.Second)}
 	e.setNow(e.start)
 	var err error
 	// The simulator shares the test's clock, so the tokens it issues expire
@@ -329,7 +329,7 @@ func (p *failingPurger) DeleteUser(ctx context.Context, userID string) error {
 func TestRetriesPendingPurgesUntilAnalyticsAreGone(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	ch := clickhouse.MustOpenTest(t)
+	ch := chtest.MustOpen(t)
 	ctx := t.Context()
 	hour := e.start.Truncate(time.Hour)
 	snaps := []topics.AccountSnapshot{
@@ -371,13 +371,12 @@ func TestRetriesPendingPurgesUntilAnalyticsAreGone(t *testing.T) {
 	mustRunOnce(t, r, refresher.Stats{Purged: 1})
 
 	// ALTER TABLE ... DELETE is a mutation ClickHouse may apply later.
-	deadline := time.Now().Add(30 * time.Second)
-	for series(e.user.ID) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the deleted user's analytics are still there after 30s")
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if n := series(e.user.ID); n != 0 {
+			return fmt.Errorf("the deleted user's analytics are still there: %d points", n)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	if series("someone-else") != 1 {
 		t.Fatal("another user's analytics were purged")
 	}
@@ -401,13 +400,12 @@ func TestRunStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(e.logs.String(), "token renewed") {
-		if time.Now().After(deadline) {
-			t.Fatalf("Run renewed nothing in 10s:\n%s", e.logs)
+	testkit.Eventually(t, 10*time.Second, func() error {
+		if !strings.Contains(e.logs.String(), "token renewed") {
+			return fmt.Errorf("Run renewed nothing:\n%s", e.logs)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	select {
 	case err := <-done:
@@ -420,7 +418,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
-	pg := postgres.MustOpenTest(t)
+	pg := pgtest.MustOpen(t)
 	conns := map[topics.Platform]platforms.Connector{}
 	for _, cfg := range []refresher.Config{
 		{Connectors: conns},

@@ -7,17 +7,18 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/topics"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.WrapTestMain(m) }
 
 type fakeClock struct{ t time.Time }
 
@@ -44,7 +45,7 @@ func newHarness(t *testing.T, links int, budget scheduler.Budget) *harness {
 	if _, err := kafka.EnsureTopics(ctx, b.Addrs(), 0, kafka.TopicSpec{Name: topics.FetchRequests}); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{db: postgres.MustOpenTest(t), links: map[string]pulse.Link{}}
+	h := &harness{db: pgtest.MustOpen(t), links: map[string]pulse.Link{}}
 	u, err := h.db.CreateUser(ctx, "sched@example.com", "a long enough password")
 	if err != nil {
 		t.Fatal(err)

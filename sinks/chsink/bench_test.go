@@ -8,7 +8,7 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/sinks/chsink"
 )
 
@@ -27,8 +27,8 @@ func reportRows(b *testing.B) {
 // table; no Kafka, no decoding, no rollups.
 func BenchmarkBarePrepareBatch(b *testing.B) {
 	snaps, _ := data(benchRows)
-	url := clickhouse.TestURL(b)
-	clickhouse.MustOpenURL(b, url) // creates and migrates the database
+	url := chtest.URL(b)
+	chtest.MustOpenURL(b, url) // creates and migrates the database
 	opts, err := ch.ParseDSN(url)
 	if err != nil {
 		b.Fatal(err)
@@ -75,7 +75,7 @@ func BenchmarkStoreWrite(b *testing.B) {
 	ctx := context.Background()
 	var elapsed time.Duration
 	for range b.N {
-		db := clickhouse.MustOpenTest(b) // fresh tables, as the sink benchmark has
+		db := chtest.MustOpen(b) // fresh tables, as the sink benchmark has
 		start := time.Now()
 		if err := db.Write(ctx, snaps, nil); err != nil {
 			b.Fatal(err)
@@ -95,7 +95,7 @@ func BenchmarkSink(b *testing.B) {
 	produce(b, brokers, records(b, snaps, nil)...)
 	var elapsed time.Duration
 	for i := range b.N {
-		db := clickhouse.MustOpenTest(b)
+		db := chtest.MustOpen(b)
 		s, err := chsink.New(chsink.Config{Brokers: brokers, Store: db, Group: fmt.Sprintf("bench-%d", i), Logger: quiet})
 		if err != nil {
 			b.Fatal(err)

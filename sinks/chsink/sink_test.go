@@ -14,17 +14,18 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.uber.org/goleak"
 
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/sinks/chsink"
 	"github.com/pulsehq/pulse/topics"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/ClickHouse/clickhouse-go/v2.(*clickhouse).startAutoCloseIdleConnections"))
+	testkit.WrapTestMain(m)
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -128,15 +129,15 @@ func runSink(tb testing.TB, s *chsink.Sink) (stop func()) {
 	return stop
 }
 
+// waitFor waits for cond, described by what, with testkit.Eventually.
 func waitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
+	testkit.Eventually(tb, timeout, func() error {
+		if !cond() {
+			return errors.New("waiting for " + what)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // lag returns, per topic, end offset minus committed offset summed over
@@ -201,7 +202,7 @@ func answers(tb testing.TB, db *clickhouse.DB, snaps []topics.AccountSnapshot) m
 // control is a database that received the rows once, directly.
 func control(tb testing.TB, snaps []topics.AccountSnapshot, posts []topics.Post) map[string]any {
 	tb.Helper()
-	db := clickhouse.MustOpenTest(tb)
+	db := chtest.MustOpen(tb)
 	if err := db.Write(context.Background(), snaps, posts); err != nil {
 		tb.Fatal(err)
 	}
@@ -243,7 +244,7 @@ func TestSinkWritesEveryRowOnceAndCommits(t *testing.T) {
 	recs := records(t, snaps, posts)
 	recs = append(recs, &kgo.Record{Topic: topics.AccountSnapshots, Key: []byte("bad"), Value: []byte("{not json")})
 	produce(t, brokers, recs...)
-	db := clickhouse.MustOpenTest(t)
+	db := chtest.MustOpen(t)
 	s, err := chsink.New(chsink.Config{Brokers: brokers, Store: db, Group: "g1", BatchRows: 1000,
 		FlushInterval: 100 * time.Millisecond, Logger: quiet})
 	if err != nil {
@@ -321,7 +322,7 @@ func TestCrashBetweenInsertAndCommitChangesNoAnswer(t *testing.T) {
 	brokers := startBroker(t)
 	snaps, posts := data(4000)
 	produce(t, brokers, records(t, snaps, posts)...)
-	db := clickhouse.MustOpenTest(t)
+	db := chtest.MustOpen(t)
 
 	crash := &crashingStore{db: db, crashAt: 3}
 	first, err := chsink.New(chsink.Config{Brokers: brokers, Store: crash, Group: "g", BatchRows: 800,
@@ -367,8 +368,8 @@ func TestCrashBetweenInsertAndCommitChangesNoAnswer(t *testing.T) {
 // its bound, and in the end every row is present once.
 func TestOutageLosesNothing(t *testing.T) {
 	brokers := startBroker(t)
-	server := clickhouse.StartTestServer(t)
-	db := clickhouse.MustOpenURL(t, server.URL("pulse_outage"))
+	server := chtest.StartServer(t)
+	db := chtest.MustOpenURL(t, server.URL("pulse_outage"))
 	snaps, posts := data(6000)
 	recs := records(t, snaps, posts)
 

@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/pulsehq/pulse/internal/testkit"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.WrapTestMain(m) }
 
 func TestQueryAndError(t *testing.T) {
 	lib := os.Getenv("CHDB_LIB_PATH")

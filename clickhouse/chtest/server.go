@@ -1,4 +1,7 @@
-package clickhouse
+// Package chtest gives tests a ClickHouse database of their own, and a
+// private ClickHouse server for tests that stop and start one. Only tests
+// import it: it links package testing, which the pulse binary must not.
+package chtest
 
 import (
 	"errors"
@@ -15,11 +18,11 @@ import (
 	"time"
 )
 
-// TestServer is a ClickHouse server process owned by one test, with its own
+// Server is a ClickHouse server process owned by one test, with its own
 // configuration, data directory (under the test's TempDir) and ports, so a
 // test can stop and start it (an outage) without disturbing the shared
 // server other tests use. It is written like scripts/clickhouse.sh.
-type TestServer struct {
+type Server struct {
 	tb       testing.TB
 	dir      string
 	bin      string
@@ -43,27 +46,27 @@ func serverBinary() (string, error) {
 	return "", errors.New("clickhouse-server not found")
 }
 
-// StartTestServer starts a private ClickHouse server and stops it when the
+// StartServer starts a private ClickHouse server and stops it when the
 // test ends. It skips the test when clickhouse-server is not installed,
 // except under CI=true, where that is a failure.
-func StartTestServer(tb testing.TB) *TestServer {
+func StartServer(tb testing.TB) *Server {
 	tb.Helper()
 	bin, err := serverBinary()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			tb.Fatalf("clickhouse: %v (scripts/clickhouse.sh install)", err)
+			tb.Fatalf("chtest: %v (scripts/clickhouse.sh install)", err)
 		}
-		tb.Skipf("clickhouse: %v; install it with scripts/clickhouse.sh install", err)
+		tb.Skipf("chtest: %v; install it with scripts/clickhouse.sh install", err)
 	}
-	s := &TestServer{tb: tb, dir: tb.TempDir(), bin: bin}
+	s := &Server{tb: tb, dir: tb.TempDir(), bin: bin}
 	if s.tcpPort, err = freePort(); err == nil {
 		s.httpPort, err = freePort()
 	}
 	if err != nil {
-		tb.Fatalf("clickhouse: test server: %v", err)
+		tb.Fatalf("chtest: test server: %v", err)
 	}
 	if err := s.writeConfig(); err != nil {
-		tb.Fatalf("clickhouse: test server: %v", err)
+		tb.Fatalf("chtest: test server: %v", err)
 	}
 	s.Start()
 	tb.Cleanup(s.Stop)
@@ -80,14 +83,14 @@ func freePort() (int, error) {
 }
 
 // URL returns the native-protocol URL of database on this server.
-func (s *TestServer) URL(database string) string {
+func (s *Server) URL(database string) string {
 	return fmt.Sprintf("clickhouse://127.0.0.1:%d/%s", s.tcpPort, database)
 }
 
 // Start starts the server (again, on the same data and ports) and waits
 // until it answers. It fails the test if the server does not come up
 // within 30s. Starting a running server does nothing.
-func (s *TestServer) Start() {
+func (s *Server) Start() {
 	s.tb.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -96,13 +99,13 @@ func (s *TestServer) Start() {
 	}
 	logf, err := os.OpenFile(filepath.Join(s.dir, "log", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		s.tb.Fatalf("clickhouse: test server: %v", err)
+		s.tb.Fatalf("chtest: test server: %v", err)
 	}
 	defer logf.Close()
 	cmd := exec.Command(s.bin, "--config-file="+filepath.Join(s.dir, "config.xml"))
 	cmd.Stdout, cmd.Stderr, cmd.Dir = logf, logf, s.dir
 	if err := cmd.Start(); err != nil {
-		s.tb.Fatalf("clickhouse: test server: start: %v", err)
+		s.tb.Fatalf("chtest: test server: start: %v", err)
 	}
 	p := &serverProc{cmd: cmd, done: make(chan struct{})}
 	go func() {
@@ -113,13 +116,13 @@ func (s *TestServer) Start() {
 	for !s.ping() {
 		select {
 		case <-p.done:
-			s.tb.Fatalf("clickhouse: test server exited at start: %v\n%s", p.err, s.logTail())
+			s.tb.Fatalf("chtest: test server exited at start: %v\n%s", p.err, s.logTail())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
 			<-p.done
-			s.tb.Fatalf("clickhouse: test server did not answer within 30s\n%s", s.logTail())
+			s.tb.Fatalf("chtest: test server did not answer within 30s\n%s", s.logTail())
 		}
 	}
 	s.proc = p
@@ -134,7 +137,7 @@ type serverProc struct {
 
 // Stop stops the server with SIGTERM (SIGKILL after 30s) and waits for it
 // to exit. Stopping a stopped server does nothing.
-func (s *TestServer) Stop() {
+func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.proc
@@ -151,7 +154,7 @@ func (s *TestServer) Stop() {
 	}
 }
 
-func (s *TestServer) ping() bool {
+func (s *Server) ping() bool {
 	c := http.Client{Timeout: time.Second}
 	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/ping", s.httpPort))
 	if err != nil {
@@ -161,7 +164,7 @@ func (s *TestServer) ping() bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-func (s *TestServer) logTail() string {
+func (s *Server) logTail() string {
 	var out strings.Builder
 	for _, f := range []string{"stdout.log", "clickhouse-server.err.log"} {
 		b, _ := os.ReadFile(filepath.Join(s.dir, "log", f))
@@ -173,7 +176,7 @@ func (s *TestServer) logTail() string {
 	return out.String()
 }
 
-func (s *TestServer) writeConfig() error {
+func (s *Server) writeConfig() error {
 	for _, d := range []string{"data", "tmp", "user_files", "format_schemas", "log"} {
 		if err := os.MkdirAll(filepath.Join(s.dir, d), 0o755); err != nil {
 			return err

@@ -1,5 +1,10 @@
 package postgres
 
+// This package's own tests open their databases here; other packages use
+// pgtest, which this package's tests cannot import (pgtest imports
+// postgres). Both create a pulse_test_<random> database per test on
+// $PULSE_TEST_POSTGRES_URL.
+
 import (
 	"context"
 	"crypto/rand"
@@ -14,29 +19,28 @@ import (
 	"github.com/pulsehq/pulse/vault"
 )
 
-// DefaultTestURL is the server MustOpenTest uses when PULSE_TEST_POSTGRES_URL
+// defaultTestURL is the server mustOpenTest uses when PULSE_TEST_POSTGRES_URL
 // is unset: the one scripts/postgres.sh starts.
-const DefaultTestURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+const defaultTestURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
-// MustOpenTest returns a DB on a new, migrated database of its own, for
-// tests in this and other packages. It connects to PULSE_TEST_POSTGRES_URL
-// (default DefaultTestURL) with a role allowed to create databases, creates
+// mustOpenTest returns a DB on a new, migrated database of its own. It connects to PULSE_TEST_POSTGRES_URL
+// (default defaultTestURL) with a role allowed to create databases, creates
 // pulse_test_<random>, and registers a cleanup that closes the DB and drops
 // the database. The DB has a KeyWrapper holding one random master key; pass
 // WithKeyWrapper to use another. It fails the test if the server is
 // unreachable.
-func MustOpenTest(tb testing.TB, opts ...Option) *DB {
+func mustOpenTest(tb testing.TB, opts ...Option) *DB {
 	tb.Helper()
 	db := mustOpenTestUnmigrated(tb, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := db.Migrate(ctx); err != nil {
-		tb.Fatalf("postgres.MustOpenTest: %v", err)
+		tb.Fatalf("postgres tests: %v", err)
 	}
 	return db
 }
 
-// mustOpenTestUnmigrated is MustOpenTest without Migrate.
+// mustOpenTestUnmigrated is mustOpenTest without Migrate.
 func mustOpenTestUnmigrated(tb testing.TB, opts ...Option) *DB {
 	tb.Helper()
 	cfg := newTestDatabase(tb)
@@ -46,21 +50,21 @@ func mustOpenTestUnmigrated(tb testing.TB, opts ...Option) *DB {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := openConfig(ctx, "postgres.MustOpenTest", cfg, append([]Option{WithKeyWrapper(kr)}, opts...)...)
+	db, err := openConfig(ctx, "postgres tests", cfg, append([]Option{WithKeyWrapper(kr)}, opts...)...)
 	if err != nil {
-		tb.Fatalf("postgres.MustOpenTest: %v", err)
+		tb.Fatalf("postgres tests: %v", err)
 	}
 	tb.Cleanup(db.Close) // runs before the DROP DATABASE registered earlier
 	return db
 }
 
-// testServerURL returns PULSE_TEST_POSTGRES_URL, or DefaultTestURL if it is
+// testServerURL returns PULSE_TEST_POSTGRES_URL, or defaultTestURL if it is
 // unset.
 func testServerURL() string {
 	if url := os.Getenv("PULSE_TEST_POSTGRES_URL"); url != "" {
 		return url
 	}
-	return DefaultTestURL
+	return defaultTestURL
 }
 
 // newTestDatabase creates an empty database, registers its removal, and
@@ -70,7 +74,7 @@ func newTestDatabase(tb testing.TB) *pgxpool.Config {
 	url := testServerURL()
 	cfg, err := parsePoolConfig(url)
 	if err != nil {
-		tb.Fatalf("postgres.MustOpenTest: PULSE_TEST_POSTGRES_URL: %v", err)
+		tb.Fatalf("postgres tests: PULSE_TEST_POSTGRES_URL: %v", err)
 	}
 	adminCfg := cfg.ConnConfig.Copy()
 	name := "pulse_test_" + hex.EncodeToString(randomBytes(8))
@@ -86,12 +90,12 @@ func newTestDatabase(tb testing.TB) *pgxpool.Config {
 		return err
 	}
 	if err := admin("CREATE DATABASE " + name); err != nil {
-		tb.Fatalf("postgres.MustOpenTest: create test database (is PostgreSQL running? "+
+		tb.Fatalf("postgres tests: create test database (is PostgreSQL running? "+
 			"scripts/postgres.sh start, or set PULSE_TEST_POSTGRES_URL): %v", err)
 	}
 	tb.Cleanup(func() {
 		if err := admin("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			tb.Errorf("postgres.MustOpenTest: drop test database %s: %v", name, err)
+			tb.Errorf("postgres tests: drop test database %s: %v", name, err)
 		}
 	})
 	cfg.ConnConfig.Database = name

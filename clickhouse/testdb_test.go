@@ -1,5 +1,9 @@
 package clickhouse
 
+// This package's own tests open their databases here; other packages use
+// chtest, which this package's tests cannot import (chtest imports
+// clickhouse).
+
 import (
 	"context"
 	"crypto/rand"
@@ -10,22 +14,22 @@ import (
 	"time"
 )
 
-// TestURLEnv names the env var holding the ClickHouse server tests use;
+// testURLEnv names the env var holding the ClickHouse server tests use;
 // default clickhouse://127.0.0.1:9000/default (what scripts/clickhouse.sh
 // starts).
-const TestURLEnv = "PULSE_TEST_CLICKHOUSE_URL"
+const testURLEnv = "PULSE_TEST_CLICKHOUSE_URL"
 
-// TestURL returns a URL for a fresh, uniquely named database on the test
+// testURL returns a URL for a fresh, uniquely named database on the test
 // server. The database is created by Open.
-func TestURL(tb testing.TB) string {
+func testURL(tb testing.TB) string {
 	tb.Helper()
-	base := os.Getenv(TestURLEnv)
+	base := os.Getenv(testURLEnv)
 	if base == "" {
 		base = "clickhouse://127.0.0.1:9000/default"
 	}
 	u, err := url.Parse(base)
 	if err != nil {
-		tb.Fatalf("clickhouse: %s: %v", TestURLEnv, err)
+		tb.Fatalf("clickhouse: %s: %v", testURLEnv, err)
 	}
 	var b [6]byte
 	rand.Read(b[:])
@@ -33,16 +37,16 @@ func TestURL(tb testing.TB) string {
 	return u.String()
 }
 
-// MustOpenTest opens and migrates a fresh database for one test and drops
+// mustOpenTest opens and migrates a fresh database for one test and drops
 // it when the test ends.
-func MustOpenTest(tb testing.TB) *DB {
+func mustOpenTest(tb testing.TB) *DB {
 	tb.Helper()
-	return MustOpenURL(tb, TestURL(tb))
+	return mustOpenURL(tb, testURL(tb))
 }
 
-// MustOpenURL opens and migrates the database at url, dropping it when the
+// mustOpenURL opens and migrates the database at url, dropping it when the
 // test ends.
-func MustOpenURL(tb testing.TB, url string) *DB {
+func mustOpenURL(tb testing.TB, url string) *DB {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
