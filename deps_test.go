@@ -25,13 +25,13 @@ func goList(t *testing.T, args ...string) []string {
 }
 
 // TestComponentsDependOnTheDomain keeps the database packages out of the
-// components: producers, processors and the API see the stores only
-// through interfaces over package pulse's types, and only the assembly
-// and the commands wire postgres and clickhouse in.
+// components: producers, processors, the API and upkeep see the stores
+// only through interfaces over package pulse's types, and only the
+// assembly and the commands wire postgres and clickhouse in.
 func TestComponentsDependOnTheDomain(t *testing.T) {
 	const mod = "github.com/pulsehq/pulse/"
 	forbidden := map[string]bool{mod + "postgres": true, mod + "clickhouse": true}
-	lines := goList(t, "-f", "{{.ImportPath}} {{join .Deps \" \"}}", "./producers/...", "./processors/...", "./api/...")
+	lines := goList(t, "-f", "{{.ImportPath}} {{join .Deps \" \"}}", "./producers/...", "./processors/...", "./api/...", "./upkeep/...")
 	if len(lines) < 5 {
 		t.Fatalf("go list found only %q", lines)
 	}

@@ -36,11 +36,11 @@ import (
 	"github.com/pulsehq/pulse/processors/aggregator"
 	"github.com/pulsehq/pulse/processors/normalizer"
 	"github.com/pulsehq/pulse/producers/fetcher"
-	"github.com/pulsehq/pulse/producers/refresher"
 	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/sinks/chsink"
 	"github.com/pulsehq/pulse/topics"
+	"github.com/pulsehq/pulse/upkeep"
 	"github.com/pulsehq/pulse/web"
 )
 
@@ -342,9 +342,9 @@ func (p *Pulse) NewSink() (*chsink.Sink, error) {
 
 // NewRefresher builds the refresher: token renewal, purge retries and
 // expiry housekeeping.
-func (p *Pulse) NewRefresher() (*refresher.Refresher, error) {
+func (p *Pulse) NewRefresher() (*upkeep.Worker, error) {
 	c := p.cfg.Refresher
-	return refresher.New(refresher.Config{Links: p.pg, Connectors: p.conns, Purges: p.pg, Purger: p.ch, Janitor: p.pg,
+	return upkeep.New(upkeep.Config{Links: p.pg, Connectors: p.conns, Purges: p.pg, Purger: p.ch, Janitor: p.pg,
 		Interval: c.Interval, RefreshBefore: c.RefreshBefore, Logger: p.cfg.Logger})
 }
 

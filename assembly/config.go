@@ -167,10 +167,10 @@ type SinkConfig struct {
 
 // RefresherConfig tunes the refresher. Zero values take its defaults.
 type RefresherConfig struct {
-	// Interval between rounds. Default refresher.DefaultInterval (1m).
+	// Interval between rounds. Default upkeep.DefaultInterval (1m).
 	Interval time.Duration
 	// RefreshBefore renews a token this long before it expires; more than
-	// Interval. Default refresher.DefaultRefreshBefore (10m).
+	// Interval. Default upkeep.DefaultRefreshBefore (10m).
 	RefreshBefore time.Duration
 }
 

@@ -16,9 +16,9 @@ import (
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/platforms"
-	"github.com/pulsehq/pulse/producers/refresher"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
+	"github.com/pulsehq/pulse/upkeep"
 )
 
 // cli is the command tree. Each flag's struct tags give its name, its
@@ -109,8 +109,8 @@ func newParser(c *cli, stdout, stderr io.Writer) (*kong.Kong, error) {
 			"clickhouse_url":     clickhouse.DefaultURL,
 			"http_addr":          assembly.DefaultHTTPAddr,
 			"public_url":         assembly.DefaultPublicURL,
-			"refresher_interval": refresher.DefaultInterval.String(),
-			"refresher_before":   refresher.DefaultRefreshBefore.String(),
+			"refresher_interval": upkeep.DefaultInterval.String(),
+			"refresher_before":   upkeep.DefaultRefreshBefore.String(),
 			"groups":             strings.Join([]string{topics.GroupFetcher, topics.GroupNormalizer, topics.GroupAggregator, topics.GroupSink}, ", "),
 			"processors":         assembly.Normalizer + "," + assembly.Aggregator,
 			"sim_accounts":       strconv.Itoa(sim.DefaultAccounts),

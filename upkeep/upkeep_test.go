@@ -1,4 +1,4 @@
-package refresher_test
+package upkeep_test
 
 import (
 	"bytes"
@@ -23,9 +23,9 @@ import (
 	_ "github.com/pulsehq/pulse/platforms/all"
 	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/postgres/pgtest"
-	"github.com/pulsehq/pulse/producers/refresher"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
+	"github.com/pulsehq/pulse/upkeep"
 )
 
 func TestMain(m *testing.M) {
@@ -95,9 +95,9 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) setNow(t time.Time) { e.now.Store(&t) }
 
-func (e *env) refresher(t *testing.T, extra func(*refresher.Config)) *refresher.Refresher {
+func (e *env) refresher(t *testing.T, extra func(*upkeep.Config)) *upkeep.Worker {
 	t.Helper()
-	cfg := refresher.Config{
+	cfg := upkeep.Config{
 		Links: e.pg, Connectors: map[topics.Platform]platforms.Connector{topics.X: e.conn},
 		Janitor: e.pg,
 		Clock:   func() time.Time { return *e.now.Load() },
@@ -106,7 +106,7 @@ func (e *env) refresher(t *testing.T, extra func(*refresher.Config)) *refresher.
 	if extra != nil {
 		extra(&cfg)
 	}
-	r, err := refresher.New(cfg)
+	r, err := upkeep.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func (e *env) link(t *testing.T, i int) (pulse.Link, *oauth2.Token) {
 	return l, tok
 }
 
-func mustRunOnce(t *testing.T, r *refresher.Refresher, want refresher.Stats) {
+func mustRunOnce(t *testing.T, r *upkeep.Worker, want upkeep.Stats) {
 	t.Helper()
 	got, err := r.RunOnce(t.Context())
 	if err != nil {
@@ -161,10 +161,10 @@ func TestRenewsTokensBeforeTheyExpire(t *testing.T) {
 
 	// Not yet within RefreshBefore (10 minutes) of expiry: left alone.
 	e.setNow(old.Expiry.Add(-11 * time.Minute))
-	mustRunOnce(t, r, refresher.Stats{})
+	mustRunOnce(t, r, upkeep.Stats{})
 
 	e.setNow(old.Expiry.Add(-9 * time.Minute))
-	mustRunOnce(t, r, refresher.Stats{Refreshed: 1})
+	mustRunOnce(t, r, upkeep.Stats{Refreshed: 1})
 	tok, got, err := e.pg.LinkToken(t.Context(), l.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func TestRenewsTokensBeforeTheyExpire(t *testing.T) {
 	// The renewed token is not due again. (The connector computes the new
 	// expiry from the real clock, so go back to it.)
 	e.setNow(time.Now().UTC())
-	mustRunOnce(t, r, refresher.Stats{})
+	mustRunOnce(t, r, upkeep.Stats{})
 	e.assertNoSecrets(t, old.AccessToken, old.RefreshToken, tok.AccessToken, tok.RefreshToken)
 	if !strings.Contains(e.logs.String(), "token renewed") {
 		t.Fatalf("no renewal logged:\n%s", e.logs)
@@ -203,7 +203,7 @@ func TestRevokedTokenMarksNeedsReauthAndStopsFetching(t *testing.T) {
 		t.Fatal("sim did not know the token")
 	}
 	e.setNow(tok.Expiry.Add(-5 * time.Minute))
-	mustRunOnce(t, r, refresher.Stats{Refreshed: 1, NeedsReauth: 1})
+	mustRunOnce(t, r, upkeep.Stats{Refreshed: 1, NeedsReauth: 1})
 
 	got, err := e.pg.LinkByID(t.Context(), l.ID)
 	if err != nil {
@@ -229,7 +229,7 @@ func TestRevokedTokenMarksNeedsReauthAndStopsFetching(t *testing.T) {
 	// An hour on, the other link is due again; the revoked one is not
 	// touched (it is not active).
 	e.setNow(tok.Expiry.Add(time.Hour))
-	mustRunOnce(t, r, refresher.Stats{Refreshed: 1})
+	mustRunOnce(t, r, upkeep.Stats{Refreshed: 1})
 	if got, _ := e.pg.LinkByID(t.Context(), l.ID); got.Status != pulse.LinkNeedsReauth {
 		t.Fatalf("revoked link = %+v", got)
 	}
@@ -259,21 +259,21 @@ func TestTransientFailureIsRetriedAfterTheLease(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	l, tok := e.link(t, 0)
-	r := e.refresher(t, func(c *refresher.Config) { c.Lease = 2 * time.Minute })
+	r := e.refresher(t, func(c *upkeep.Config) { c.Lease = 2 * time.Minute })
 
 	e.down.Store(true)
 	now := tok.Expiry.Add(-9 * time.Minute)
 	e.setNow(now)
-	mustRunOnce(t, r, refresher.Stats{Failed: 1})
+	mustRunOnce(t, r, upkeep.Stats{Failed: 1})
 	if got, _ := e.pg.LinkByID(t.Context(), l.ID); got.Status != pulse.LinkActive {
 		t.Fatalf("link after an outage = %+v, want active", got)
 	}
 	// Within the lease nothing is retried, even once the platform is back.
 	e.down.Store(false)
 	e.setNow(now.Add(time.Minute))
-	mustRunOnce(t, r, refresher.Stats{})
+	mustRunOnce(t, r, upkeep.Stats{})
 	e.setNow(now.Add(2 * time.Minute))
-	mustRunOnce(t, r, refresher.Stats{Refreshed: 1})
+	mustRunOnce(t, r, upkeep.Stats{Refreshed: 1})
 	if strings.Count(e.logs.String(), "will retry") != 1 {
 		t.Fatalf("want one retry logged:\n%s", e.logs)
 	}
@@ -305,7 +305,7 @@ func TestLeavesOtherLinksAlone(t *testing.T) {
 	}
 	r := e.refresher(t, nil)
 	e.setNow(tok.Expiry.Add(-time.Minute))
-	mustRunOnce(t, r, refresher.Stats{Refreshed: 1, Skipped: 1})
+	mustRunOnce(t, r, upkeep.Stats{Refreshed: 1, Skipped: 1})
 	if !strings.Contains(e.logs.String(), "no connector") {
 		t.Fatalf("the link without connector was not reported:\n%s", e.logs)
 	}
@@ -314,7 +314,7 @@ func TestLeavesOtherLinksAlone(t *testing.T) {
 // failingPurger fails while down is set, else delegates.
 type failingPurger struct {
 	down  atomic.Bool
-	next  refresher.AnalyticsPurger
+	next  pulse.AnalyticsPurger
 	calls atomic.Int32
 }
 
@@ -358,17 +358,17 @@ func TestRetriesPendingPurgesUntilAnalyticsAreGone(t *testing.T) {
 	e.setNow(deleted)
 	purger := &failingPurger{next: ch}
 	purger.down.Store(true)
-	r := e.refresher(t, func(c *refresher.Config) { c.Purges, c.Purger = e.pg, purger })
+	r := e.refresher(t, func(c *upkeep.Config) { c.Purges, c.Purger = e.pg, purger })
 
 	// The deleting caller holds the request for a minute.
-	mustRunOnce(t, r, refresher.Stats{})
+	mustRunOnce(t, r, upkeep.Stats{})
 	e.setNow(deleted.Add(postgres.PurgeClaimLease))
-	mustRunOnce(t, r, refresher.Stats{PurgeFailed: 1})
+	mustRunOnce(t, r, upkeep.Stats{PurgeFailed: 1})
 	e.setNow(deleted.Add(postgres.PurgeClaimLease + 30*time.Second))
-	mustRunOnce(t, r, refresher.Stats{}) // within the lease
+	mustRunOnce(t, r, upkeep.Stats{}) // within the lease
 	purger.down.Store(false)
 	e.setNow(deleted.Add(3 * postgres.PurgeClaimLease))
-	mustRunOnce(t, r, refresher.Stats{Purged: 1})
+	mustRunOnce(t, r, upkeep.Stats{Purged: 1})
 
 	// ALTER TABLE ... DELETE is a mutation ClickHouse may apply later.
 	testkit.Eventually(t, 30*time.Second, func() error {
@@ -383,9 +383,9 @@ func TestRetriesPendingPurgesUntilAnalyticsAreGone(t *testing.T) {
 	// The second pass, an hour later, and then nothing is left to do.
 	// (PurgeDone's clock is PostgreSQL's: the real one.)
 	e.setNow(time.Now().UTC().Add(postgres.PurgeRepeatDelay))
-	mustRunOnce(t, r, refresher.Stats{Purged: 1})
+	mustRunOnce(t, r, upkeep.Stats{Purged: 1})
 	e.setNow(deleted.Add(48 * time.Hour))
-	mustRunOnce(t, r, refresher.Stats{})
+	mustRunOnce(t, r, upkeep.Stats{})
 	if n := purger.calls.Load(); n != 3 {
 		t.Fatalf("purger called %d times, want 3", n)
 	}
@@ -396,7 +396,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 	e := newEnv(t)
 	_, tok := e.link(t, 0)
 	e.setNow(tok.Expiry.Add(-time.Minute))
-	r := e.refresher(t, func(c *refresher.Config) { c.Interval = 10 * time.Millisecond; c.RefreshBefore = time.Hour })
+	r := e.refresher(t, func(c *upkeep.Config) { c.Interval = 10 * time.Millisecond; c.RefreshBefore = time.Hour })
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -420,17 +420,17 @@ func TestRunStopsOnCancel(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	pg := pgtest.MustOpen(t)
 	conns := map[topics.Platform]platforms.Connector{}
-	for _, cfg := range []refresher.Config{
+	for _, cfg := range []upkeep.Config{
 		{Connectors: conns},
 		{Links: pg},
 		{Links: pg, Connectors: conns, Purges: pg},
 		{Links: pg, Connectors: conns, Interval: time.Hour},
 	} {
-		if _, err := refresher.New(cfg); err == nil {
+		if _, err := upkeep.New(cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
 		}
 	}
-	if _, err := refresher.New(refresher.Config{Links: pg, Connectors: conns}); err != nil {
+	if _, err := upkeep.New(upkeep.Config{Links: pg, Connectors: conns}); err != nil {
 		t.Fatal(err)
 	}
 }

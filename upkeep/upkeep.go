@@ -1,7 +1,10 @@
-// Package refresher keeps linked accounts' OAuth tokens alive and finishes
-// account deletions.
+// Package upkeep keeps the stores in order: it renews linked accounts'
+// OAuth tokens, finishes account deletions and reclaims expired rows. It
+// produces nothing to Kafka. `pulse refresher` runs it (alone, or inside
+// `pulse dev`); its errors and log lines start with "refresher:", the
+// command's name.
 //
-// Every Interval, a Refresher:
+// Every Interval, a Worker:
 //
 //   - claims the active links whose access token expires within
 //     RefreshBefore (postgres.DB.ClaimExpiringLinks: a lease, so replicas
@@ -20,8 +23,8 @@
 //     Janitor is configured.
 //
 // Nothing it logs contains a token: connectors' errors are token-free by
-// contract, and the Refresher logs link ids, never tokens.
-package refresher
+// contract, and the Worker logs link ids, never tokens.
+package upkeep
 
 import (
 	"context"
@@ -54,12 +57,6 @@ type Purges interface {
 	PurgeFailed(ctx context.Context, userID, reason string) error
 }
 
-// AnalyticsPurger deletes a user's analytics rows. *clickhouse.DB
-// implements it.
-type AnalyticsPurger interface {
-	DeleteUser(ctx context.Context, userID string) error
-}
-
 // Janitor deletes expired rows. *postgres.DB implements it.
 type Janitor interface {
 	DeleteExpired(ctx context.Context, now time.Time) (int, error)
@@ -77,7 +74,7 @@ const (
 	storeTimeout = 10 * time.Second
 )
 
-// Config configures a Refresher.
+// Config configures a Worker.
 type Config struct {
 	// Links is the credential store. Required.
 	Links Links
@@ -86,7 +83,7 @@ type Config struct {
 	Connectors map[topics.Platform]platforms.Connector
 	// Purges and Purger, together, enable retrying analytics purges.
 	Purges Purges
-	Purger AnalyticsPurger
+	Purger pulse.AnalyticsPurger
 	// Janitor, if set, deletes expired rows every round.
 	Janitor Janitor
 	// Interval between rounds. Default DefaultInterval.
@@ -109,8 +106,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Refresher renews tokens and retries purges. Create it with New.
-type Refresher struct {
+// Worker renews tokens and retries purges. Create it with New.
+type Worker struct {
 	cfg Config
 	log *slog.Logger
 }
@@ -126,8 +123,8 @@ type Stats struct {
 	Expired     int // expired rows deleted
 }
 
-// New validates cfg and builds a Refresher.
-func New(cfg Config) (*Refresher, error) {
+// New validates cfg and builds a Worker.
+func New(cfg Config) (*Worker, error) {
 	switch {
 	case cfg.Links == nil:
 		return nil, errors.New("refresher: no link store")
@@ -161,13 +158,13 @@ func New(cfg Config) (*Refresher, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Refresher{cfg: cfg, log: cfg.Logger}, nil
+	return &Worker{cfg: cfg, log: cfg.Logger}, nil
 }
 
 // Run runs a round at once and then every Interval until ctx is done, and
 // returns nil. A failing round (e.g. PostgreSQL unreachable) is logged and
 // the next one tries again.
-func (r *Refresher) Run(ctx context.Context) error {
+func (r *Worker) Run(ctx context.Context) error {
 	t := time.NewTicker(r.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -194,7 +191,7 @@ func (r *Refresher) Run(ctx context.Context) error {
 // housekeeping. Per-link and per-purge failures are counted in Stats and
 // logged; the error reports a store failure that stopped part of the
 // round (the rest still ran).
-func (r *Refresher) RunOnce(ctx context.Context) (Stats, error) {
+func (r *Worker) RunOnce(ctx context.Context) (Stats, error) {
 	var st Stats
 	errRefresh := r.refreshDue(ctx, &st)
 	errPurge := r.retryPurges(ctx, &st)
@@ -221,7 +218,7 @@ const (
 
 // refreshDue claims and refreshes batches of expiring links until none
 // are left.
-func (r *Refresher) refreshDue(ctx context.Context, st *Stats) error {
+func (r *Worker) refreshDue(ctx context.Context, st *Stats) error {
 	for ctx.Err() == nil {
 		now := r.cfg.Clock().UTC()
 		before := now.Add(r.cfg.RefreshBefore)
@@ -262,7 +259,7 @@ func (r *Refresher) refreshDue(ctx context.Context, st *Stats) error {
 }
 
 // refreshLink renews one claimed link's token.
-func (r *Refresher) refreshLink(ctx context.Context, l pulse.Link, before time.Time) outcome {
+func (r *Worker) refreshLink(ctx context.Context, l pulse.Link, before time.Time) outcome {
 	log := r.log.With("link", l.ID, "platform", l.Platform, "user", l.UserID)
 	conn, ok := r.cfg.Connectors[l.Platform]
 	if !ok {
@@ -313,7 +310,7 @@ func (r *Refresher) refreshLink(ctx context.Context, l pulse.Link, before time.T
 }
 
 // retryPurges runs the pending analytics purges that are due.
-func (r *Refresher) retryPurges(ctx context.Context, st *Stats) error {
+func (r *Worker) retryPurges(ctx context.Context, st *Stats) error {
 	if r.cfg.Purges == nil {
 		return nil
 	}
