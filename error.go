@@ -13,6 +13,7 @@ const (
 	EINVALID      = "invalid"      // the input failed validation
 	EUNAUTHORIZED = "unauthorized" // credentials or session are wrong, missing or expired
 	ETHROTTLED    = "throttled"    // too many attempts; try again later
+	EUNAVAILABLE  = "unavailable"  // a store could not be reached; retrying later may succeed
 	EINTERNAL     = "internal"     // anything else; details are for logs, not users
 )
 
@@ -35,6 +36,7 @@ var (
 	ErrInvalid      = &Error{Code: EINVALID}
 	ErrUnauthorized = &Error{Code: EUNAUTHORIZED}
 	ErrThrottled    = &Error{Code: ETHROTTLED}
+	ErrUnavailable  = &Error{Code: EUNAVAILABLE}
 	ErrInternal     = &Error{Code: EINTERNAL}
 )
 
@@ -76,14 +78,14 @@ func ErrorCode(err error) string {
 }
 
 // ErrorMessage returns a message safe to show an end user: the cause's text
-// for errors of any code but EINTERNAL, a generic text for EINTERNAL ones
-// (whose details belong in logs), and "" for nil.
+// for errors of any code but EINTERNAL and EUNAVAILABLE, a generic text for
+// those (whose details belong in logs), and "" for nil.
 func ErrorMessage(err error) string {
 	if err == nil {
 		return ""
 	}
 	code := ErrorCode(err)
-	if e, ok := errors.AsType[*Error](err); ok && code != EINTERNAL && e.Err != nil {
+	if e, ok := errors.AsType[*Error](err); ok && code != EINTERNAL && code != EUNAVAILABLE && e.Err != nil {
 		return e.Err.Error()
 	}
 	switch code {
@@ -97,6 +99,8 @@ func ErrorMessage(err error) string {
 		return "unauthorized"
 	case ETHROTTLED:
 		return "too many attempts"
+	case EUNAVAILABLE:
+		return "temporarily unavailable"
 	default:
 		return "internal error"
 	}

@@ -21,6 +21,8 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/pulsehq/pulse"
 )
 
 // DefaultURL is where `make run` starts ClickHouse.
@@ -119,21 +121,22 @@ func (db *DB) ServerVersion() (major, minor int, err error) {
 // retrying later may succeed.
 var ErrUnavailable = errors.New("clickhouse: unavailable")
 
-// translate maps driver errors to this package's errors: server-side
-// exceptions stay as they are (wrapped), connection failures become
-// ErrUnavailable.
+// translate maps driver errors to coded *pulse.Errors: a server-side
+// exception becomes EINTERNAL with its code and message (no driver type);
+// a connection failure becomes EUNAVAILABLE wrapping ErrUnavailable; a
+// cancellation stays itself, so errors.Is(err, context.Canceled) holds.
 func translate(err error) error {
 	if err == nil {
 		return nil
 	}
 	var exc *ch.Exception
 	if errors.As(err, &exc) {
-		return fmt.Errorf("code %d: %s", exc.Code, exc.Message)
+		return &pulse.Error{Code: pulse.EINTERNAL, Err: fmt.Errorf("code %d: %s", exc.Code, exc.Message)}
 	}
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	return &pulse.Error{Code: pulse.EUNAVAILABLE, Err: fmt.Errorf("%w: %v", ErrUnavailable, err)}
 }
 
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
