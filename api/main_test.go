@@ -74,6 +74,22 @@ type env struct {
 	conns  map[topics.Platform]platforms.Connector
 	skew   atomic.Int64 // added to the API's clock, in nanoseconds
 	logs   *syncBuffer
+	// bodyRead counts the request body bytes the API has read.
+	bodyRead atomic.Int64
+	// api is the server under test.
+	api *api.Server
+}
+
+// countingBody counts the bytes read from a request body.
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c countingBody) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 type envOption func(*api.Config)
@@ -97,6 +113,9 @@ func newEnvServer(t *testing.T, serve func(http.Handler) *httptest.Server, opts 
 	// The connectors need the API's URL for their redirect URI.
 	var handler atomic.Pointer[http.Handler]
 	e.srv = serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = countingBody{r.Body, &e.bodyRead}
+		}
 		(*handler.Load()).ServeHTTP(w, r)
 	}))
 	t.Cleanup(e.srv.Close)
@@ -120,6 +139,7 @@ func newEnvServer(t *testing.T, serve func(http.Handler) *httptest.Server, opts 
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.api = s
 	h := s.Handler()
 	handler.Store(&h)
 	return e

@@ -176,6 +176,21 @@ type Config struct {
 	Web http.Handler
 	// Extra routes mounted as they are (e.g. the simulator in dev).
 	Extra map[string]http.Handler
+	// Limits bound request sizes, timeouts, subscriptions and query cost.
+	// Zero fields take DefaultLimits.
+	Limits Limits
+	// PersistedQueries, when not nil, is the allow-list of GraphQL
+	// documents: only these run, sent in full or by their QueryHash as
+	// extensions.persistedQuery.sha256Hash. Default nil: any query within
+	// Limits.
+	PersistedQueries []string
+	// Introspection enables GraphQL introspection. Default off.
+	Introspection bool
+	// Playground serves the GraphQL playground at /playground. Default off.
+	Playground bool
+	// HSTS sends Strict-Transport-Security on every response: set it when
+	// Pulse is served over https. Default off.
+	HSTS bool
 	// Clock defaults to time.Now. It decides when authorize requests expire.
 	Clock func() time.Time
 	// Logger defaults to slog.Default(). Nothing secret is logged: no
@@ -223,6 +238,11 @@ func New(cfg Config) (*Server, error) {
 	case l.Window <= 0 || l.PerAccount < 1 || l.PerClient < 1:
 		return nil, fmt.Errorf("api: LoginLimits %+v: need a positive window and limits", l)
 	}
+	lim, err := cfg.Limits.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Limits = lim
 	if cfg.Purger == nil {
 		cfg.Purger, _ = cfg.Metrics.(pulse.AnalyticsPurger)
 	}
@@ -241,22 +261,47 @@ func New(cfg Config) (*Server, error) {
 
 	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
 		LinkStore: cfg.Links, Analytics: cfg.Metrics, Actions: s, Now: cfg.Now,
-	}}))
+		MaxSubscriptionsPerUser: lim.MaxSubscriptionsPerUser,
+	}, Complexity: graph.Complexity()}))
 	// Subscriptions: WebSocket (graphql-ws and graphql-transport-ws; the
 	// upgrade is refused for another origin) and SSE (a POST accepting
 	// text/event-stream, so it goes through the same CSRF check).
-	gql.AddTransport(transport.Websocket{KeepAlivePingInterval: 15 * time.Second})
-	gql.AddTransport(transport.SSE{KeepAlivePingInterval: 15 * time.Second})
+	gql.AddTransport(transport.Websocket{
+		InitTimeout:           lim.WebSocketInitTimeout,
+		KeepAlivePingInterval: lim.KeepAlive,
+		PingPongInterval:      lim.KeepAlive,
+	})
+	gql.AddTransport(transport.SSE{KeepAlivePingInterval: lim.KeepAlive})
 	gql.AddTransport(transport.POST{})
 	gql.AddTransport(transport.GET{})
-	gql.Use(extension.Introspection{})
+	gql.SetParserTokenLimit(lim.MaxTokens)
+	if cfg.PersistedQueries != nil {
+		allowed := persistedQueries{}
+		for _, q := range cfg.PersistedQueries {
+			allowed[QueryHash(q)] = q
+		}
+		gql.Use(allowed)
+	}
+	if cfg.Introspection {
+		gql.Use(extension.Introspection{})
+	} else {
+		gql.Use(noIntrospection{})
+	}
+	// Cheapest first: the field count stops before the complexity walk
+	// would expand fragments.
+	gql.Use(fieldLimit{max: lim.MaxFields})
+	gql.Use(extension.FixedComplexityLimit(lim.MaxComplexity))
+	gql.AroundOperations(boundOperation(lim.MaxConcurrentFields))
+	gql.AroundRootFields(boundRootField)
 	gql.SetErrorPresenter(graph.PresentError(s.log))
 	gql.SetRecoverFunc(graph.Recover(s.log))
 
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.mux.Handle("GET /playground", playground.Handler("Pulse GraphQL", "/graphql"))
+	if cfg.Playground {
+		s.mux.Handle("GET /playground", playground.Handler("Pulse GraphQL", "/graphql"))
+	}
 	s.mux.Handle("/graphql", s.csrf(gql))
 	s.mux.HandleFunc("POST /auth/signup", s.signUp)
 	s.mux.HandleFunc("POST /auth/login", s.signIn)
@@ -273,8 +318,9 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Handler returns the root handler: routes behind the session middleware.
-func (s *Server) Handler() http.Handler { return s.authenticate(s.mux) }
+// Handler returns the root handler: routes behind the request limits and
+// the session middleware. Serve it with HTTPServer for the timeouts.
+func (s *Server) Handler() http.Handler { return s.guard(s.authenticate(s.mux)) }
 
 // csrf rejects cross-site state-changing requests authenticated by cookie:
 // a GraphQL POST must be JSON (which browsers cannot send cross-site

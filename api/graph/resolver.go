@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -60,6 +61,37 @@ type Resolver struct {
 	// Now serves the summary query and subscription. Without it they fail
 	// with UNAVAILABLE.
 	Now Now
+	// MaxSubscriptionsPerUser caps each user's concurrent subscriptions in
+	// this process; one more fails with THROTTLED. 0 means no cap.
+	MaxSubscriptionsPerUser int
+
+	subsMu sync.Mutex
+	subs   map[string]int // open subscriptions by user ID
+}
+
+// acquireSubscription counts a new subscription of userID, or fails if the
+// user has MaxSubscriptionsPerUser open. release undoes it.
+func (r *Resolver) acquireSubscription(userID string) (release func(), err error) {
+	r.subsMu.Lock()
+	defer r.subsMu.Unlock()
+	if r.MaxSubscriptionsPerUser > 0 && r.subs[userID] >= r.MaxSubscriptionsPerUser {
+		return nil, &Error{Code: CodeThrottled, Message: fmt.Sprintf(
+			"too many live subscriptions (at most %d per user); close one first", r.MaxSubscriptionsPerUser)}
+	}
+	if r.subs == nil {
+		r.subs = map[string]int{}
+	}
+	r.subs[userID]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.subsMu.Lock()
+			defer r.subsMu.Unlock()
+			if r.subs[userID]--; r.subs[userID] <= 0 {
+				delete(r.subs, userID)
+			}
+		})
+	}, nil
 }
 
 // Now serves each user's latest aggregate. *aggregator.View implements it.

@@ -216,18 +216,24 @@ func (r *subscriptionResolver) Summary(ctx context.Context, platforms []Platform
 	if r.Now == nil {
 		return nil, errUnavailable("the summary")
 	}
+	release, err := r.acquireSubscription(u.ID)
+	if err != nil {
+		return nil, err
+	}
 	// Subscribe before reading the current value, so no change in between
 	// is missed.
 	updates, unsubscribe := r.Now.Subscribe(u.ID)
 	first, err := r.Now.Get(u.ID)
 	if err != nil {
 		unsubscribe()
+		release()
 		return nil, errUnavailable("the summary")
 	}
 	out := make(chan *Summary, 1)
 	out <- toSummary(first, platforms)
 	go func() {
 		defer close(out)
+		defer release()
 		defer unsubscribe()
 		for {
 			select {
