@@ -141,8 +141,7 @@ func isStream(r *http.Request) bool {
 
 // guard applies the request limits and the response headers every route
 // shares: it reads the body (refusing one over MaxBodyBytes with 413),
-// lifts the read deadline of streams once their request is read, sets a
-// write deadline on other responses, and adds nosniff (every response),
+// sets a write deadline on responses that are not streams, and adds nosniff (every response),
 // HSTS (Config.HSTS) and no-store (API routes).
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -157,14 +156,12 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		if !s.readBody(w, r) {
 			return
 		}
-		rc := http.NewResponseController(w)
-		if isStream(r) {
-			// The request is read; what follows is the stream, kept alive by
-			// pings rather than bounded by ReadTimeout. Errors mean the
-			// writer has no deadlines (tests' recorders): nothing to lift.
-			_ = rc.SetReadDeadline(time.Time{})
-		} else {
-			_ = rc.SetWriteDeadline(time.Now().Add(s.cfg.Limits.WriteTimeout))
+		// A stream (SSE, WebSocket) gets no write deadline: pings keep it
+		// alive. Its read deadline needs nothing: net/http lifts it once
+		// the request is read, and on hijack. An error means a writer
+		// without deadlines (tests' recorders).
+		if !isStream(r) {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.Limits.WriteTimeout))
 		}
 		next.ServeHTTP(w, r)
 	})
