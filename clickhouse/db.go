@@ -33,11 +33,34 @@ const DefaultURL = "clickhouse://127.0.0.1:9000/pulse"
 type DB struct {
 	conn     driver.Conn
 	database string
+	// queryTimeout is the max_execution_time of every read query.
+	queryTimeout time.Duration
+}
+
+// Option configures Open.
+type Option func(*DB)
+
+// DefaultQueryTimeout is the server-side time limit of read queries.
+const DefaultQueryTimeout = 10 * time.Second
+
+// WithQueryTimeout sets the server-side time limit of each read query
+// (the API's metrics and feed): ClickHouse stops a query running longer
+// (max_execution_time, whole seconds, at least 1) and it fails. Default
+// DefaultQueryTimeout. Purges, inserts and migrations are not limited.
+func WithQueryTimeout(d time.Duration) Option {
+	return func(db *DB) { db.queryTimeout = d }
 }
 
 // Open connects to the database named in url (clickhouse://host:port/db),
 // creating the database if it does not exist. It does not migrate.
-func Open(ctx context.Context, rawURL string) (*DB, error) {
+func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
+	db := &DB{queryTimeout: DefaultQueryTimeout}
+	for _, o := range opts {
+		o(db)
+	}
+	if db.queryTimeout < time.Second {
+		return nil, fmt.Errorf("clickhouse: open: query timeout %v is below one second", db.queryTimeout)
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: open: parse url: %w", err)
@@ -58,7 +81,8 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: open: %w", err)
 	}
-	return &DB{conn: conn, database: database}, nil
+	db.conn, db.database = conn, database
+	return db, nil
 }
 
 func dial(ctx context.Context, rawURL string) (driver.Conn, error) {

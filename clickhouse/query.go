@@ -271,7 +271,11 @@ type scanner interface{ Scan(dest ...any) error }
 
 // query runs st and calls fn for each row.
 func (db *DB) query(ctx context.Context, st statement, fn func(scanner) error) error {
-	rows, err := db.conn.Query(ctx, st.sql, st.args...)
+	// In the SQL rather than as a driver setting: this driver's settings
+	// arrive garbled on ClickHouse 18.16 (numeric ones too), while a
+	// SETTINGS clause works on every version.
+	sql := fmt.Sprintf("%s\nSETTINGS max_execution_time = %d", st.sql, int(db.queryTimeout/time.Second))
+	rows, err := db.conn.Query(ctx, sql, st.args...)
 	if err != nil {
 		return translate(err)
 	}
