@@ -258,12 +258,20 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 </body></html>
 `))
 
+// pageCSP is the Content-Security-Policy of the OAuth result pages.
+const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
 // page answers with a small HTML page for a browser that cannot be sent
 // back to the dashboard with a result.
 func (s *Server) page(w http.ResponseWriter, status int, title, message string) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	// Nothing but the inline style runs or loads, and no site may frame
+	// the page (clickjacking a linking flow).
+	h.Set("Content-Security-Policy", pageCSP)
+	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	_ = pageTemplate.Execute(w, map[string]string{"Title": title, "Message": message})
 }
