@@ -164,9 +164,10 @@ func (p *Pulse) connectors() (map[topics.Platform]platforms.Connector, error) {
 	pc := p.cfg.Platforms
 	out := map[topics.Platform]platforms.Connector{}
 	for _, pl := range platforms.Registered() {
-		app, ok := pc.Apps[pl]
-		if !ok {
-			app = App{ClientID: "pulse-dev", ClientSecret: "pulse-dev-secret"}
+		app := pc.Apps[pl]
+		if app.ClientID == "" || app.ClientSecret == "" {
+			// Only with the simulator: validate refuses it otherwise.
+			app.ClientID, app.ClientSecret = "pulse-dev", "pulse-dev-secret"
 		}
 		cfg := platforms.Config{
 			ClientID:     app.ClientID,
@@ -356,18 +357,21 @@ func (p *Pulse) newAPI() (func(context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}
+	hc := p.cfg.HTTP
 	srv, err := api.New(api.Config{Users: p.pg, Sessions: p.pg, Throttle: p.pg, OAuthStates: p.pg, Links: p.pg, Purges: p.pg,
 		Metrics: p.ch, Connectors: p.conns, Now: view, Web: web.Handler(),
-		Extra: p.extra, SecureCookies: p.cfg.HTTP.SecureCookies, Logger: p.cfg.Logger})
+		Extra: p.extra, SecureCookies: hc.SecureCookies, HSTS: hc.HSTS,
+		Introspection: hc.Playground, Playground: hc.Playground, PersistedQueries: hc.PersistedQueries,
+		Logger: p.cfg.Logger})
 	if err != nil {
 		release()
 		return nil, err
 	}
-	h := srv.Handler()
+	hs := srv.HTTPServer()
 	return func(ctx context.Context) error {
 		g := newGroup(ctx, p.cfg.Logger)
 		g.Go("aggregates-view", view.Run)
-		g.Go("http", func(ctx context.Context) error { return serve(ctx, p.ln, h) })
+		g.Go("http", func(ctx context.Context) error { return serveServer(ctx, p.ln, hs) })
 		p.cfg.Logger.Info("api listening", "addr", p.ln.Addr().String())
 		return g.Wait()
 	}, nil
@@ -432,7 +436,11 @@ func (l gokaLogger) Printf(format string, v ...any) {
 // serve serves h on ln until ctx ends, then shuts down gracefully (at most
 // 5s).
 func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	return serveServer(ctx, ln, &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second})
+}
+
+// serveServer serves srv on ln until ctx ends, then shuts down gracefully.
+func serveServer(ctx context.Context, ln net.Listener, srv *http.Server) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

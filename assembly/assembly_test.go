@@ -8,6 +8,7 @@ import (
 
 	"github.com/pulsehq/pulse/assembly"
 	"github.com/pulsehq/pulse/internal/testkit"
+	"github.com/pulsehq/pulse/topics"
 )
 
 func TestMain(m *testing.M) { testkit.WrapTestMain(m) }
@@ -31,6 +32,9 @@ func TestNewRejectsBadConfigs(t *testing.T) {
 		{"negative tick", assembly.Config{Components: []string{assembly.Scheduler}, Kafka: kafka,
 			Postgres: assembly.PostgresConfig{URL: "postgres://x"}, Scheduler: assembly.SchedulerConfig{Tick: -time.Second}}, "scheduler tick"},
 		{"dev without api", assembly.Config{Components: []string{assembly.Sink}, Dev: &assembly.DevConfig{}}, "needs the api"},
+		{"no platform credentials", assembly.Config{Components: []string{assembly.Normalizer}, Kafka: kafka,
+			Platforms: assembly.PlatformsConfig{Apps: map[topics.Platform]assembly.App{topics.X: {ClientID: "id", ClientSecret: "secret"}}}},
+			"no OAuth client id and secret for facebook"},
 		{"dev bad port", assembly.Config{Components: assembly.Components, Dev: &assembly.DevConfig{BrokerPort: 70000}}, "broker port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

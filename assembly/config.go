@@ -104,9 +104,10 @@ type PlatformsConfig struct {
 	// (<PublicURL>/oauth/<platform>/callback). Default
 	// "http://127.0.0.1:8080", or the API's listener under Dev.
 	PublicURL string
-	// Apps are each platform's OAuth app. A platform missing here gets
-	// client id "pulse-dev" and secret "pulse-dev-secret" (what the
-	// simulator accepts) and the real API's base URL.
+	// Apps are each platform's OAuth app. Required for every registered
+	// platform, unless SimURL is set (or Dev): then a platform missing
+	// here gets client id "pulse-dev" and secret "pulse-dev-secret" (what
+	// the simulator accepts).
 	Apps map[topics.Platform]App
 	// Wrap, if set, wraps each connector (tests observe them with it).
 	Wrap func(platforms.Connector) platforms.Connector
@@ -130,6 +131,16 @@ type HTTPConfig struct {
 	// SecureCookies marks cookies Secure. Default: whether PublicURL is
 	// https.
 	SecureCookies bool
+	// HSTS sends Strict-Transport-Security. Default: whether PublicURL is
+	// https.
+	HSTS bool
+	// Playground serves the GraphQL playground at /playground and allows
+	// introspection. Default off; on under Dev.
+	Playground bool
+	// PersistedQueries, when not nil, are the only GraphQL documents the
+	// API runs (api.Config.PersistedQueries). Default nil: any query
+	// within the API's limits.
+	PersistedQueries []string
 }
 
 // SchedulerConfig tunes the scheduler. Zero values take the scheduler's
@@ -286,7 +297,22 @@ func (c *Config) validate() error {
 		c.Platforms.PublicURL = DefaultPublicURL
 	}
 	if strings.HasPrefix(c.Platforms.PublicURL, "https://") {
-		c.HTTP.SecureCookies = true
+		c.HTTP.SecureCookies, c.HTTP.HSTS = true, true
+	}
+	if c.Dev != nil {
+		c.HTTP.Playground = true
+	}
+	if n.conns && c.Dev == nil && c.Platforms.SimURL == "" {
+		var missing []string
+		for _, pl := range platforms.Registered() {
+			if app := c.Platforms.Apps[pl]; app.ClientID == "" || app.ClientSecret == "" {
+				missing = append(missing, string(pl))
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("platforms: no OAuth client id and secret for %s (PULSE_<PLATFORM>_CLIENT_ID and _CLIENT_SECRET), and no simulator URL",
+				strings.Join(missing, ", "))
+		}
 	}
 	for _, d := range []struct {
 		name string

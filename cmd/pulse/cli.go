@@ -179,22 +179,16 @@ func (p PlatformFlags) config() assembly.PlatformsConfig {
 }
 
 // appsFromEnv reads each registered platform's OAuth app from
-// PULSE_<PLATFORM>_CLIENT_ID (default "pulse-dev"),
-// PULSE_<PLATFORM>_CLIENT_SECRET (default "pulse-dev-secret") and
-// PULSE_<PLATFORM>_BASE_URL (default: the real API).
+// PULSE_<PLATFORM>_CLIENT_ID, PULSE_<PLATFORM>_CLIENT_SECRET (both
+// required unless --sim-url is given) and PULSE_<PLATFORM>_BASE_URL
+// (default: the real API).
 func appsFromEnv() map[topics.Platform]assembly.App {
-	env := func(name, def string) string {
-		if v := os.Getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
 	apps := map[topics.Platform]assembly.App{}
 	for _, pl := range platforms.Registered() {
 		up := "PULSE_" + strings.ToUpper(string(pl))
 		apps[pl] = assembly.App{
-			ClientID:     env(up+"_CLIENT_ID", "pulse-dev"),
-			ClientSecret: env(up+"_CLIENT_SECRET", "pulse-dev-secret"),
+			ClientID:     os.Getenv(up + "_CLIENT_ID"),
+			ClientSecret: os.Getenv(up + "_CLIENT_SECRET"),
 			BaseURL:      os.Getenv(up + "_BASE_URL"),
 		}
 	}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -119,17 +121,39 @@ type apiCmd struct {
 	ClickHouseFlags
 	PlatformFlags
 	KafkaFlags
-	HTTPAddr string `name:"http-addr" env:"PULSE_HTTP_ADDR" default:"${http_addr}" help:"address to serve HTTP on"`
+	HTTPAddr         string `name:"http-addr" env:"PULSE_HTTP_ADDR" default:"${http_addr}" help:"address to serve HTTP on"`
+	Playground       bool   `name:"playground" env:"PULSE_PLAYGROUND" help:"serve the GraphQL playground at /playground and allow introspection (off by default)"`
+	PersistedQueries string `name:"persisted-queries" env:"PULSE_PERSISTED_QUERIES" type:"existingfile" help:"JSON file with an array of GraphQL documents: the only ones the API runs (default: any query within the limits)"`
+}
+
+// persistedQueries reads the --persisted-queries file, if given.
+func (c *apiCmd) persistedQueries() ([]string, error) {
+	if c.PersistedQueries == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.PersistedQueries)
+	if err != nil {
+		return nil, fmt.Errorf("--persisted-queries: %w", err)
+	}
+	var qs []string
+	if err := json.Unmarshal(b, &qs); err != nil {
+		return nil, fmt.Errorf("--persisted-queries: %s is not a JSON array of strings: %w", c.PersistedQueries, err)
+	}
+	return qs, nil
 }
 
 func (c *apiCmd) Run(e *runEnv) error {
+	pq, err := c.persistedQueries()
+	if err != nil {
+		return err
+	}
 	cfg := assembly.Config{
 		Components: []string{assembly.API},
 		Kafka:      c.KafkaFlags.config(),
 		Postgres:   c.PostgresFlags.config(),
 		ClickHouse: assembly.ClickHouseConfig{URL: c.ClickHouseURL},
 		Platforms:  c.PlatformFlags.config(),
-		HTTP:       assembly.HTTPConfig{Addr: c.HTTPAddr},
+		HTTP:       assembly.HTTPConfig{Addr: c.HTTPAddr, Playground: c.Playground, PersistedQueries: pq},
 	}
 	c.serviceFlags.apply(&cfg)
 	return runAssembly(e, cfg)
