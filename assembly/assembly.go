@@ -61,6 +61,8 @@ type Pulse struct {
 	sim     *sim.Server     // under Dev
 	monitor *monitor.Server // under Dev
 	extra   map[string]http.Handler
+	// deletions tells the processors about deleted users (api, refresher).
+	deletions *kafka.Deletions
 }
 
 // New validates cfg and opens what its components need. Under cfg.Dev it
@@ -110,6 +112,11 @@ func New(ctx context.Context, cfg Config) (_ *Pulse, err error) {
 			return nil, err
 		}
 		p.goka = kafka.NewGoka(p.brokers, repl)
+		if n.http || slices.Contains(p.cfg.Components, Refresher) {
+			if p.deletions, err = kafka.NewDeletions(p.brokers); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if n.pg {
 		if p.pg = p.cfg.Postgres.DB; p.pg == nil {
@@ -345,8 +352,29 @@ func (p *Pulse) NewSink() (*chsink.Sink, error) {
 // expiry housekeeping.
 func (p *Pulse) NewRefresher() (*upkeep.Worker, error) {
 	c := p.cfg.Refresher
-	return upkeep.New(upkeep.Config{Links: p.pg, Connectors: p.conns, Purges: p.pg, Purger: p.ch, Janitor: p.pg,
+	return upkeep.New(upkeep.Config{Links: p.pg, Connectors: p.conns, Purges: p.pg, Purger: p.purger(), Janitor: p.pg,
 		Interval: c.Interval, RefreshBefore: c.RefreshBefore, Logger: p.cfg.Logger})
+}
+
+// purger erases a deleted user's analytics: their ClickHouse rows, then
+// their rows in the processors' tables (through a published deletion).
+func (p *Pulse) purger() purgers {
+	return purgers{p.ch, p.deletions}
+}
+
+// purgers run each purge in turn; the first failure fails the whole, which
+// the refresher retries (every purge is idempotent).
+type purgers []interface {
+	DeleteUser(ctx context.Context, userID string) error
+}
+
+func (ps purgers) DeleteUser(ctx context.Context, userID string) error {
+	for _, p := range ps {
+		if err := p.DeleteUser(ctx, userID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // newAPI builds the API with the aggregates view it serves summaries from;
@@ -359,7 +387,7 @@ func (p *Pulse) newAPI() (func(context.Context) error, error) {
 	}
 	hc := p.cfg.HTTP
 	srv, err := api.New(api.Config{Users: p.pg, Sessions: p.pg, Throttle: p.pg, OAuthStates: p.pg, Links: p.pg, Purges: p.pg,
-		Metrics: p.ch, Connectors: p.conns, Now: view, Web: web.Handler(),
+		Metrics: p.ch, Purger: p.purger(), Connectors: p.conns, Now: view, Web: web.Handler(),
 		Extra: p.extra, SecureCookies: hc.SecureCookies, HSTS: hc.HSTS,
 		Introspection: hc.Playground, Playground: hc.Playground, PersistedQueries: hc.PersistedQueries,
 		Logger: p.cfg.Logger})
@@ -407,6 +435,9 @@ func (p *Pulse) Close() error {
 		if err := p.ch.Close(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if p.deletions != nil {
+		p.deletions.Close()
 	}
 	if p.broker != nil {
 		p.broker.Close()

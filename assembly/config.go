@@ -236,7 +236,8 @@ func (c *Config) needs() needs {
 		case Sink:
 			n.kafka, n.ch = true, true
 		case Refresher:
-			n.pg, n.keys, n.ch, n.conns = true, true, true, true
+			// Kafka: purge retries publish the user's deletion again.
+			n.kafka, n.pg, n.keys, n.ch, n.conns = true, true, true, true, true
 		}
 	}
 	return n

@@ -37,6 +37,10 @@ func (e *DeadLetter) version() int      { return e.V }
 func (e *DeadLetter) setVersion()       { e.V = DeadLetterVersion }
 func (e *UserAggregate) version() int   { return e.V }
 func (e *UserAggregate) setVersion()    { e.V = UserAggregateVersion }
+func (e *UserDeletion) version() int    { return e.V }
+func (e *UserDeletion) setVersion()     { e.V = UserDeletionVersion }
+func (e *LinkDeletion) version() int    { return e.V }
+func (e *LinkDeletion) setVersion()     { e.V = LinkDeletionVersion }
 
 // Codec encodes and decodes one value type T (a struct of this package).
 // Its methods match goka's Codec interface, so a Codec can be passed to goka
@@ -134,4 +138,6 @@ var (
 	FetchOutcomeCodec    = Codec[FetchOutcome, *FetchOutcome]{max: FetchOutcomeVersion}
 	DeadLetterCodec      = Codec[DeadLetter, *DeadLetter]{max: DeadLetterVersion}
 	UserAggregateCodec   = Codec[UserAggregate, *UserAggregate]{max: UserAggregateVersion}
+	UserDeletionCodec    = Codec[UserDeletion, *UserDeletion]{max: UserDeletionVersion}
+	LinkDeletionCodec    = Codec[LinkDeletion, *LinkDeletion]{max: LinkDeletionVersion}
 )

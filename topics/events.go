@@ -24,6 +24,8 @@ const (
 	FetchOutcomeVersion    = 1
 	DeadLetterVersion      = 1
 	UserAggregateVersion   = 1
+	UserDeletionVersion    = 1
+	LinkDeletionVersion    = 1
 )
 
 // Reason says why a fetch was requested.
@@ -198,4 +200,24 @@ type AccountAggregate struct {
 	EngagementRate float64 `json:"engagement_rate"`
 	// Posts30d counts the posts published in the last 30 days.
 	Posts30d int `json:"posts_30d"`
+}
+
+// UserDeletion asks the processors to forget a deleted user: the
+// aggregator tombstones the user's row and sends a LinkDeletion for every
+// link in it and in LinkIDs. Publishing it again is harmless.
+type UserDeletion struct {
+	V      int    `json:"v"`
+	UserID string `json:"user_id"`
+	// LinkIDs the publisher knew of, beyond those in the aggregator's row.
+	LinkIDs   []string  `json:"link_ids,omitempty"`
+	DeletedAt time.Time `json:"deleted_at"`
+}
+
+// LinkDeletion asks the normalizer to forget one link of a deleted user:
+// it tombstones the link's row.
+type LinkDeletion struct {
+	V         int       `json:"v"`
+	LinkID    string    `json:"link_id"`
+	UserID    string    `json:"user_id"`
+	DeletedAt time.Time `json:"deleted_at"`
 }

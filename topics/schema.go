@@ -26,6 +26,8 @@ var Values = []Value{
 	{"FetchOutcome", []string{FetchOutcomes}, "link ID", FetchOutcomeVersion, FetchOutcome{}},
 	{"UserAggregate", []string{UserAggregates}, "user ID", UserAggregateVersion, UserAggregate{}},
 	{"DeadLetter", []string{DeadLetters}, "the original record's key", DeadLetterVersion, DeadLetter{}},
+	{"UserDeletion", []string{UserDeletions}, "user ID", UserDeletionVersion, UserDeletion{}},
+	{"LinkDeletion", []string{LinkDeletions}, "link ID", LinkDeletionVersion, LinkDeletion{}},
 }
 
 // JSONSchema returns the JSON Schema (draft 2020-12) of v's type. Fields

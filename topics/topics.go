@@ -22,6 +22,8 @@ const (
 	FetchOutcomes    = "pulse.fetch-outcomes.v1"
 	UserAggregates   = "pulse.user-aggregates.v1"
 	DeadLetters      = "pulse.dead-letters.v1"
+	UserDeletions    = "pulse.user-deletions.v1"
+	LinkDeletions    = "pulse.link-deletions.v1"
 )
 
 // Spec describes a topic for its readers. docs/topics.md's table is
@@ -55,12 +57,15 @@ var Specs = []Spec{
 		Producers: []string{"fetcher"}, Consumers: []string{"scheduler (throttle feedback)", "operators"}},
 	{Name: UserAggregates, Key: "user ID", Value: "UserAggregate", About: "latest values, 24h/7d/30d deltas, engagement rate per account",
 		Consumers: []string{"internal teams"}},
+	{Name: UserDeletions, Key: "user ID", Value: "UserDeletion", About: "a deleted user: the processors tombstone every table row of the user and their links",
+		Producers: []string{"api (account deletion)", "refresher (purge retries)"}},
+	{Name: LinkDeletions, Key: "link ID", Value: "LinkDeletion", About: "a deleted user's link, from the aggregator's row of the user"},
 	{Name: DeadLetters, Key: "original key", Value: "DeadLetter", About: "reason, original bytes, source topic/partition/offset",
 		Producers: []string{"fetcher", "sink"}, Consumers: []string{"`pulse dlq list/redrive` (redrive re-publishes to the source topic)"}},
 }
 
 // All lists every topic Pulse owns, for topic creation and docs.
-var All = []string{FetchRequests, RawPayloads, AccountSnapshots, Posts, FetchOutcomes, UserAggregates, DeadLetters}
+var All = []string{FetchRequests, RawPayloads, AccountSnapshots, Posts, FetchOutcomes, UserAggregates, UserDeletions, LinkDeletions, DeadLetters}
 
 // Consumer group names. A group's committed offsets are what `pulse replay`
 // resets.

@@ -239,6 +239,7 @@ func (c *sinkCmd) Run(e *runEnv) error {
 
 type refresherCmd struct {
 	serviceFlags
+	KafkaFlags
 	PostgresFlags
 	ClickHouseFlags
 	PlatformFlags
@@ -259,6 +260,7 @@ func (c *refresherCmd) Validate() error {
 func (c *refresherCmd) Run(e *runEnv) error {
 	cfg := assembly.Config{
 		Components: []string{assembly.Refresher},
+		Kafka:      c.KafkaFlags.config(),
 		Postgres:   c.PostgresFlags.config(),
 		ClickHouse: assembly.ClickHouseConfig{URL: c.ClickHouseURL},
 		Platforms:  c.PlatformFlags.config(),

@@ -13,6 +13,11 @@
 // wall clock): a duplicate, or an observation no newer than the one already
 // applied, leaves the table unchanged and emits nothing, so replaying the
 // inputs changes nothing.
+//
+// A topics.UserDeletion makes the processor forget a deleted user: it
+// tombstones the user's row (so the compacted table topic, and every view
+// of it, drops the user) and publishes a topics.LinkDeletion for each of
+// the user's links, which the normalizer tombstones in turn.
 package aggregator
 
 import (
@@ -20,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -97,6 +103,8 @@ func Definition(log *slog.Logger) *goka.GroupGraph {
 	return goka.DefineGroup(Group,
 		goka.Input(goka.Stream(topics.AccountSnapshots), new(codec.Bytes), a.rekeySnapshot),
 		goka.Loop(topics.AccountSnapshotCodec, a.apply),
+		goka.Input(goka.Stream(topics.UserDeletions), new(codec.Bytes), a.forget),
+		goka.Output(goka.Stream(topics.LinkDeletions), topics.LinkDeletionCodec),
 		goka.Output(goka.Stream(topics.UserAggregates), topics.UserAggregateCodec),
 		goka.Output(goka.Stream(topics.DeadLetters), topics.DeadLetterCodec),
 		goka.Persist(StateCodec{}),
@@ -159,6 +167,37 @@ func (a *aggregator) apply(ctx goka.Context, msg any) {
 	}
 	ctx.SetValue(st)
 	ctx.Emit(topics.UserAggregates, ctx.Key(), st.Aggregate(ctx.Key()))
+}
+
+// forget handles a deleted user: it tombstones the user's row and asks the
+// normalizer, through topics.LinkDeletions, to forget every link in the
+// row or named by the deletion.
+func (a *aggregator) forget(ctx goka.Context, msg any) {
+	d, err := topics.UserDeletionCodec.Unmarshal(msg.([]byte))
+	if err == nil && d.UserID != ctx.Key() {
+		err = fmt.Errorf("deletion of user %q keyed %q", d.UserID, ctx.Key())
+	}
+	if err != nil {
+		a.deadLetter(ctx, msg.([]byte), err)
+		return
+	}
+	links := map[string]bool{}
+	for _, id := range d.LinkIDs {
+		links[id] = true
+	}
+	if st, _ := ctx.Value().(*State); st != nil {
+		for id := range st.Accounts {
+			links[id] = true
+		}
+		ctx.Delete()
+	}
+	for _, id := range slices.Sorted(maps.Keys(links)) {
+		if id == "" {
+			continue
+		}
+		ctx.Emit(topics.LinkDeletions, id, &topics.LinkDeletion{LinkID: id, UserID: d.UserID, DeletedAt: d.DeletedAt})
+	}
+	a.log.Info("aggregator: forgot a deleted user", "user", d.UserID, "links", len(links))
 }
 
 func (st *State) account(linkID string) *Account {

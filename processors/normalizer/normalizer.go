@@ -6,7 +6,8 @@
 //
 // Normalization is a pure function of the payload, so replaying the input
 // re-emits identical events; downstream stores are idempotent on the events'
-// identities. Payloads that cannot be normalized (malformed JSON, missing
+// identities. A topics.LinkDeletion (a deleted user's link, from the
+// aggregator) tombstones the link's row. Payloads that cannot be normalized (malformed JSON, missing
 // required fields, unknown platform or schema version) go to the dead-letter
 // topic with the reason, the original bytes and their topic/partition/offset.
 package normalizer
@@ -119,6 +120,7 @@ func Definition(group goka.Group, parsers map[topics.Platform]Parser, log *slog.
 	n := &normalizer{parsers: parsers, log: log}
 	return goka.DefineGroup(group,
 		goka.Input(goka.Stream(topics.RawPayloads), new(codec.Bytes), n.process),
+		goka.Input(goka.Stream(topics.LinkDeletions), new(codec.Bytes), n.forget),
 		goka.Output(goka.Stream(topics.AccountSnapshots), topics.AccountSnapshotCodec),
 		goka.Output(goka.Stream(topics.Posts), topics.PostCodec),
 		goka.Output(goka.Stream(topics.DeadLetters), topics.DeadLetterCodec),
@@ -200,6 +202,21 @@ func (n *normalizer) process(ctx goka.Context, msg any) {
 	}
 	st.UpdatedAt = time.Now().UTC()
 	ctx.SetValue(st)
+}
+
+// forget handles a deleted user's link: it tombstones the link's row.
+func (n *normalizer) forget(ctx goka.Context, msg any) {
+	d, err := topics.LinkDeletionCodec.Unmarshal(msg.([]byte))
+	if err == nil && d.LinkID != ctx.Key() {
+		err = fmt.Errorf("deletion of link %q keyed %q", d.LinkID, ctx.Key())
+	}
+	if err != nil {
+		n.deadLetter(ctx, msg.([]byte), err)
+		return
+	}
+	if ctx.Value() != nil {
+		ctx.Delete()
+	}
 }
 
 func (n *normalizer) deadLetter(ctx goka.Context, raw []byte, reason error) {

@@ -1,0 +1,51 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pulsehq/pulse/topics"
+)
+
+// Deletions publishes topics.UserDeletion records, which make the goka
+// processors forget a deleted user (their table rows become tombstones).
+// Safe for concurrent use.
+type Deletions struct {
+	cl    *kgo.Client
+	clock func() time.Time
+}
+
+// NewDeletions builds a publisher on brokers. Close it when done.
+func NewDeletions(brokers []string) (*Deletions, error) {
+	if len(brokers) == 0 {
+		return nil, errors.New("kafka: deletions: no brokers")
+	}
+	cl, err := NewClient(brokers)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: deletions: %w", err)
+	}
+	return &Deletions{cl: cl, clock: time.Now}, nil
+}
+
+// DeleteUser publishes userID's deletion and returns once the broker has
+// it. Publishing twice is harmless, so purge retries may call it again.
+func (d *Deletions) DeleteUser(ctx context.Context, userID string) error {
+	if userID == "" {
+		return errors.New("kafka: delete user: user id required")
+	}
+	v, err := topics.UserDeletionCodec.Marshal(&topics.UserDeletion{UserID: userID, DeletedAt: d.clock().UTC()})
+	if err != nil {
+		return fmt.Errorf("kafka: delete user: %w", err)
+	}
+	if err := d.cl.ProduceSync(ctx, &kgo.Record{Topic: topics.UserDeletions, Key: []byte(userID), Value: v}).FirstErr(); err != nil {
+		return fmt.Errorf("kafka: delete user: produce: %w", err)
+	}
+	return nil
+}
+
+// Close closes the client.
+func (d *Deletions) Close() { d.cl.Close() }
