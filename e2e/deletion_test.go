@@ -71,7 +71,9 @@ func TestDeletedUserIsForgottenByTheProcessors(t *testing.T) {
 	p.mustLink(otherID, topics.X, p.sim.Accounts(topics.X)[1])
 
 	type summary struct {
-		Summary struct{ Accounts []struct{ LinkID, Handle string } }
+		Summary struct {
+			Accounts []struct{ LinkID, Handle string }
+		}
 	}
 	linkOf := func(token string) string {
 		t.Helper()
