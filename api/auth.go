@@ -13,11 +13,15 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api/graph"
@@ -45,18 +49,72 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			client: clientNetwork(r, s.cfg.TrustForwardedFor),
 		})
 		if tok, cookie := sessionToken(r); tok != "" {
-			sess, err := s.cfg.Sessions.Session(ctx, tok)
-			if err == nil {
-				ctx = graph.WithUser(ctx, graph.SessionUser{
-					ID: sess.User.ID, Email: sess.User.Email, CreatedAt: sess.User.CreatedAt,
-					SessionID: sess.ID, Cookie: cookie,
-				})
+			if sctx, err := s.withSession(ctx, tok, cookie); err == nil {
+				ctx = sctx
 			} else if pulse.ErrorCode(err) != pulse.EUNAUTHORIZED {
 				s.log.Error("api: session lookup", "err", err)
 			}
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// withSession resolves the session token tok into ctx: the signed-in user,
+// and the check subscriptions repeat to end when the session does.
+func (s *Server) withSession(ctx context.Context, tok string, cookie bool) (context.Context, error) {
+	sess, err := s.cfg.Sessions.Session(ctx, tok)
+	if err != nil {
+		return ctx, err
+	}
+	ctx = graph.WithUser(ctx, graph.SessionUser{
+		ID: sess.User.ID, Email: sess.User.Email, CreatedAt: sess.User.CreatedAt,
+		SessionID: sess.ID, Cookie: cookie,
+	})
+	return graph.WithSessionCheck(ctx, func(ctx context.Context) (bool, error) {
+		_, err := s.cfg.Sessions.Session(ctx, tok)
+		switch code := pulse.ErrorCode(err); {
+		case err == nil:
+			return true, nil
+		case code == pulse.EUNAUTHORIZED || code == pulse.ENOTFOUND:
+			return false, nil
+		default:
+			return true, err
+		}
+	}), nil
+}
+
+// wsInit authenticates a WebSocket by the token in connection_init's
+// payload (graphql-ws clients' connectionParams), checked like a bearer
+// token: {"Authorization": "Bearer <token>"} (any case), or {"token":
+// "<token>"}. Without one, the upgrade request's own credentials (cookie,
+// header) stay in force; with an invalid one the connection is anonymous
+// and operations fail with UNAUTHENTICATED, as with an invalid header.
+func (s *Server) wsInit(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	tok := ""
+	for k, v := range p {
+		str, _ := v.(string)
+		switch {
+		case strings.EqualFold(k, "authorization") && len(str) > 7 && strings.EqualFold(str[:7], "bearer "):
+			tok = str[7:]
+		case k == "token":
+			tok = str
+		}
+	}
+	if tok == "" {
+		return ctx, nil, nil
+	}
+	sctx, err := s.withSession(ctx, tok, false)
+	switch {
+	case err == nil:
+		return sctx, nil, nil
+	case pulse.ErrorCode(err) == pulse.EUNAUTHORIZED:
+		// Like an invalid bearer header: anonymous, so every operation
+		// fails with UNAUTHENTICATED.
+		return ctx, nil, nil
+	default:
+		s.log.Error("api: session lookup", "err", err)
+		return ctx, nil, errors.New("sign-in could not be checked; try again")
+	}
 }
 
 // sessionToken returns the request's bearer token, or else its session

@@ -156,6 +156,10 @@ type Config struct {
 	SessionTTL time.Duration
 	// BearerTTL is how long a bearer token lasts. Default 1 hour.
 	BearerTTL time.Duration
+	// SessionCheckInterval is how often a subscription re-checks its
+	// session, ending when the session has (sign-out, deletion, expiry).
+	// Default 30 seconds.
+	SessionCheckInterval time.Duration
 	// LinkTTL is how long an authorize request may take, from start to
 	// callback. Default 10 minutes.
 	LinkTTL time.Duration
@@ -229,6 +233,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.BearerTTL <= 0 {
 		cfg.BearerTTL = time.Hour
 	}
+	if cfg.SessionCheckInterval <= 0 {
+		cfg.SessionCheckInterval = 30 * time.Second
+	}
 	if cfg.LinkTTL <= 0 {
 		cfg.LinkTTL = 10 * time.Minute
 	}
@@ -261,12 +268,13 @@ func New(cfg Config) (*Server, error) {
 
 	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
 		LinkStore: cfg.Links, Analytics: cfg.Metrics, Actions: s, Now: cfg.Now,
-		MaxSubscriptionsPerUser: lim.MaxSubscriptionsPerUser,
+		MaxSubscriptionsPerUser: lim.MaxSubscriptionsPerUser, SessionCheckInterval: cfg.SessionCheckInterval,
 	}, Complexity: graph.Complexity()}))
 	// Subscriptions: WebSocket (graphql-ws and graphql-transport-ws; the
 	// upgrade is refused for another origin) and SSE (a POST accepting
 	// text/event-stream, so it goes through the same CSRF check).
 	gql.AddTransport(transport.Websocket{
+		InitFunc:              s.wsInit,
 		InitTimeout:           lim.WebSocketInitTimeout,
 		KeepAlivePingInterval: lim.KeepAlive,
 		PingPongInterval:      lim.KeepAlive,

@@ -61,6 +61,10 @@ type Resolver struct {
 	// Now serves the summary query and subscription. Without it they fail
 	// with UNAVAILABLE.
 	Now Now
+	// SessionCheckInterval is how often a subscription runs the session
+	// check in its context (WithSessionCheck), ending when it fails.
+	// Default 30 seconds.
+	SessionCheckInterval time.Duration
 	// MaxSubscriptionsPerUser caps each user's concurrent subscriptions in
 	// this process; one more fails with THROTTLED. 0 means no cap.
 	MaxSubscriptionsPerUser int
@@ -117,6 +121,48 @@ type SessionUser struct {
 }
 
 type userKey struct{}
+
+type sessionCheckKey struct{}
+
+// SessionCheck reports whether the request's session is still valid; an
+// error means it could not tell (the session is then kept).
+type SessionCheck func(ctx context.Context) (valid bool, err error)
+
+// WithSessionCheck returns ctx carrying the check subscriptions repeat.
+func WithSessionCheck(ctx context.Context, check SessionCheck) context.Context {
+	return context.WithValue(ctx, sessionCheckKey{}, check)
+}
+
+// watchSession returns a channel closed once the session in ctx is no
+// longer valid, checked every SessionCheckInterval until ctx ends. Without
+// a check in ctx, the channel is never closed.
+func (r *Resolver) watchSession(ctx context.Context) <-chan struct{} {
+	ended := make(chan struct{})
+	check, _ := ctx.Value(sessionCheckKey{}).(SessionCheck)
+	if check == nil {
+		return ended
+	}
+	every := r.SessionCheckInterval
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if ok, err := check(ctx); err == nil && !ok {
+					close(ended)
+					return
+				}
+			}
+		}
+	}()
+	return ended
+}
 
 // WithUser returns ctx carrying the signed-in user.
 func WithUser(ctx context.Context, u SessionUser) context.Context {

@@ -231,13 +231,19 @@ func (r *subscriptionResolver) Summary(ctx context.Context, platforms []Platform
 	}
 	out := make(chan *Summary, 1)
 	out <- toSummary(first, platforms)
+	// The stream ends with the session: sign-out, deletion or expiry.
+	ctx, stop := context.WithCancel(ctx)
+	sessionEnded := r.watchSession(ctx)
 	go func() {
 		defer close(out)
 		defer release()
 		defer unsubscribe()
+		defer stop()
 		for {
 			select {
 			case <-ctx.Done():
+				return
+			case <-sessionEnded:
 				return
 			case agg, ok := <-updates:
 				if !ok {
