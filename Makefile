@@ -16,7 +16,7 @@ export PULSE_DATA_DIR ?= $(CURDIR)/.data
 CHDB_LIB  := $(PULSE_DATA_DIR)/chdb/node_modules/@chdb/lib-linux-x64-gnu/libchdb.so
 export CHDB_LIB_PATH ?= $(wildcard $(CHDB_LIB))
 
-.PHONY: toolchain chdb run build test test-short bench verify generate generated docs fmt vet staticcheck vulncheck engines engines-stop lint clean
+.PHONY: toolchain chdb graphql-ws run build test test-short bench verify generate generated docs fmt vet staticcheck vulncheck engines engines-stop lint clean
 
 run: build engines ## start the engines and `pulse dev` (API on :8080, demo data)
 	$(BIN) dev
@@ -32,6 +32,9 @@ engines: ## start PostgreSQL and ClickHouse (idempotent)
 
 chdb: ## install chDB (ClickHouse 26, ~530 MB, from npm) for the dialect test
 	npm install --no-save --no-audit --no-fund --prefix $(PULSE_DATA_DIR)/chdb @chdb/lib-linux-x64-gnu
+
+graphql-ws: ## install the npm graphql-ws client (test-only) for the WebSocket test in api/
+	npm install --no-save --no-audit --no-fund --prefix api/testdata/graphql-ws
 
 engines-stop:
 	bash scripts/engines.sh stop
