@@ -46,7 +46,7 @@ func infoFrom(ctx context.Context) requestInfo {
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, requestInfo{
-			client: clientNetwork(r, s.cfg.TrustForwardedFor),
+			client: clientNetwork(r, s.cfg.TrustedProxies, s.cfg.TrustForwardedFor),
 		})
 		if tok, cookie := sessionToken(r); tok != "" {
 			if sctx, err := s.withSession(ctx, tok, cookie); err == nil {
@@ -157,6 +157,9 @@ func (s *Server) readCredentials(w http.ResponseWriter, r *http.Request) (creden
 func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.readCredentials(w, r)
 	if !ok {
+		return
+	}
+	if !s.admitSignUp(w, r) {
 		return
 	}
 	u, err := s.cfg.Users.CreateUser(r.Context(), c.Email, c.Password)

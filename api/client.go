@@ -7,32 +7,64 @@ import (
 	"strings"
 )
 
-// clientNetwork returns the throttle key of r's client: its IPv4 address,
-// or the /64 of its IPv6 address (one host usually holds a whole /64, so a
-// per-address limit would not bind). The address is r.RemoteAddr, or with
-// trustForwardedFor the last X-Forwarded-For entry: the one the closest
-// proxy appended, which the client cannot forge.
-func clientNetwork(r *http.Request, trustForwardedFor bool) string {
-	host := r.RemoteAddr
-	if h, _, err := net.SplitHostPort(host); err == nil {
+// clientAddr returns r's client address: the peer, or, when the peer is a
+// trusted proxy, the X-Forwarded-For entry left of the trusted proxies
+// (each proxy appends the address it received from; entries a client
+// wrote itself lie further left and are never reached past an untrusted
+// hop). With trustLast (Config.TrustForwardedFor) the last entry is taken
+// from any peer.
+func clientAddr(r *http.Request, trusted []netip.Prefix, trustLast bool) (netip.Addr, bool) {
+	addr, ok := parseAddr(r.RemoteAddr)
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		for _, h := range strings.Split(v, ",") {
+			hops = append(hops, strings.TrimSpace(h))
+		}
+	}
+	if trustLast && len(hops) > 0 {
+		return parseAddr(hops[len(hops)-1])
+	}
+	for ok && isTrusted(addr, trusted) && len(hops) > 0 {
+		next, nok := parseAddr(hops[len(hops)-1])
+		if !nok {
+			break // a garbled hop: keep the last address we trust to be real
+		}
+		addr, hops = next, hops[:len(hops)-1]
+	}
+	return addr, ok
+}
+
+func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseAddr parses "ip", "ip:port" or "[ip]:port", unmapping IPv4-in-IPv6
+// and dropping zones.
+func parseAddr(s string) (netip.Addr, bool) {
+	host := s
+	if h, _, err := net.SplitHostPort(s); err == nil {
 		host = h
 	}
-	if trustForwardedFor {
-		if vs := r.Header.Values("X-Forwarded-For"); len(vs) > 0 {
-			entries := strings.Split(vs[len(vs)-1], ",")
-			host = strings.TrimSpace(entries[len(entries)-1])
-		}
-	}
-	addr, err := netip.ParseAddr(host)
+	a, err := netip.ParseAddr(host)
 	if err != nil {
-		if ap, err2 := netip.ParseAddrPort(host); err2 == nil {
-			addr, err = ap.Addr(), nil
-		}
+		return netip.Addr{}, false
 	}
-	if err != nil {
-		return "unparsed:" + host
+	return a.Unmap().WithZone(""), true
+}
+
+// clientNetwork returns the throttle key of r's client (clientAddr): its
+// IPv4 address, or the /64 of its IPv6 address (one host usually holds a
+// whole /64, so a per-address limit would not bind).
+func clientNetwork(r *http.Request, trusted []netip.Prefix, trustLast bool) string {
+	addr, ok := clientAddr(r, trusted, trustLast)
+	if !ok {
+		return "unparsed:" + r.RemoteAddr
 	}
-	addr = addr.Unmap().WithZone("")
 	if addr.Is4() {
 		return addr.String()
 	}

@@ -50,6 +50,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -166,10 +167,17 @@ type Config struct {
 	// LoginLimits throttle password checks. Default
 	// pulse.DefaultLoginLimits.
 	LoginLimits pulse.LoginLimits
+	// TrustedProxies are the reverse proxies (CIDRs) whose X-Forwarded-For
+	// entries are believed: the client is the entry left of the last
+	// trusted hop. Default none: the client is the peer address.
+	TrustedProxies []netip.Prefix
 	// TrustForwardedFor takes the client address from the last
-	// X-Forwarded-For entry: set it only behind a reverse proxy that sets
-	// the header, or clients choose their own throttle key.
+	// X-Forwarded-For entry whatever the peer: set it only behind a reverse
+	// proxy that sets the header, or clients choose their own throttle
+	// key. Prefer TrustedProxies.
 	TrustForwardedFor bool
+	// SignUpLimits throttle sign-ups. Default DefaultSignUpLimits.
+	SignUpLimits SignUpLimits
 	// SecureCookies marks cookies Secure even when the request did not
 	// arrive over TLS (TLS terminated by a proxy). Default false.
 	SecureCookies bool
@@ -244,6 +252,12 @@ func New(cfg Config) (*Server, error) {
 		cfg.LoginLimits = pulse.DefaultLoginLimits
 	case l.Window <= 0 || l.PerAccount < 1 || l.PerClient < 1:
 		return nil, fmt.Errorf("api: LoginLimits %+v: need a positive window and limits", l)
+	}
+	switch l := cfg.SignUpLimits; {
+	case l == (SignUpLimits{}):
+		cfg.SignUpLimits = DefaultSignUpLimits
+	case l.Window <= 0 || l.PerNetwork < 1 || l.Global < l.PerNetwork:
+		return nil, fmt.Errorf("api: SignUpLimits %+v: need a positive window and limits, Global at least PerNetwork", l)
 	}
 	lim, err := cfg.Limits.withDefaults()
 	if err != nil {
