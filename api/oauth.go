@@ -119,6 +119,9 @@ func (s *Server) oauthStart(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, authURL, http.StatusFound)
 }
 
+// errForeignSession stands for a callback without a session.
+var errForeignSession = errors.New("no session")
+
 // oauthCallback serves GET /oauth/{platform}/callback, where the platform
 // sends the browser back with code and state (or error and state).
 func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
@@ -133,8 +136,22 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	st, err := s.cfg.OAuthStates.ConsumeOAuthState(ctx, q.Get("state"))
+	// The session is checked before the state is redeemed: a request from
+	// another session (a forged link, another browser) leaves the owner's
+	// attempt intact.
+	u, signedIn := graph.UserFrom(ctx)
+	var st pulse.OAuthState
+	err := errForeignSession
+	if signedIn {
+		st, err = s.cfg.OAuthStates.RedeemOAuthState(ctx, q.Get("state"), u.SessionID)
+	}
 	switch {
+	case pulse.ErrorCode(err) == pulse.EUNAUTHORIZED || errors.Is(err, errForeignSession) ||
+		err == nil && u.ID != st.UserID:
+		s.log.Warn("oauth: callback from another session", "platform", p, "request_user", u.ID, "signed_in", signedIn)
+		s.page(w, http.StatusForbidden, "Link request from another session",
+			"This link request was started in another browser session. Sign in and start linking again from Pulse.")
+		return
 	case pulse.ErrorCode(err) == pulse.ENOTFOUND:
 		s.log.Warn("oauth: callback with unknown or used state", "platform", p)
 		s.page(w, http.StatusBadRequest, "Link request not valid",
@@ -143,14 +160,6 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.log.Error("oauth: redeem state", "platform", p, "err", err)
 		s.page(w, http.StatusInternalServerError, "Something went wrong", "Pulse could not finish linking. Please start again.")
-		return
-	}
-	u, signedIn := graph.UserFrom(ctx)
-	if !signedIn || u.SessionID != st.SessionID || u.ID != st.UserID {
-		s.log.Warn("oauth: callback from another session", "platform", p, "state_user", st.UserID,
-			"request_user", u.ID, "signed_in", signedIn)
-		s.page(w, http.StatusForbidden, "Link request from another session",
-			"This link request was started in another browser session. Sign in and start linking again from Pulse.")
 		return
 	}
 	if st.Platform != p {

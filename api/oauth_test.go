@@ -235,27 +235,32 @@ func TestCallbackRejectsAnotherSession(t *testing.T) {
 
 	// Mallory approves her own X account and gets Ada's browser to the
 	// callback (login CSRF on linking): refused, nothing linked anywhere.
-	cb := mallory.authorize(mallory.startLink("x"), 3, "allow")
-	wantPage(t, ada.get(cb), http.StatusForbidden, "another browser session")
-	wantPage(t, mallory.get(cb), http.StatusBadRequest, "unknown or was already used")
+	mcb := mallory.authorize(mallory.startLink("x"), 3, "allow")
+	wantPage(t, ada.get(mcb), http.StatusForbidden, "another browser session")
+	if got := ada.links(); got["X"] != "NOT_LINKED/0" {
+		t.Fatalf("Ada's links = %v, want none", got)
+	}
 
 	// The same user in another session (another browser) is refused too:
-	// the state is bound to the session, not just the user.
-	cb = ada.authorize(ada.startLink("x"), 0, "allow")
+	// the state is bound to the session, not just the user. Nor does a
+	// request without a session redeem it.
+	cb := ada.authorize(ada.startLink("x"), 0, "allow")
 	other := e.browser(t)
 	if r := other.login("ada@example.com", testPassword); r.StatusCode != http.StatusOK {
 		t.Fatal(r.StatusCode)
 	}
 	wantPage(t, other.get(cb), http.StatusForbidden, "another browser session")
-
-	// And with no session at all.
-	cb = ada.authorize(ada.startLink("x"), 0, "allow")
 	wantPage(t, e.browser(t).get(cb), http.StatusForbidden, "another browser session")
 
-	for _, b := range []*browser{ada, mallory} {
-		if got := b.links(); got["X"] != "NOT_LINKED/0" {
-			t.Fatalf("links = %v, want none", got)
-		}
+	// The refusals burned nothing: each owner completes their own link.
+	if r := ada.get(cb); r.location() != "/#/accounts?linked=x" {
+		t.Fatalf("Ada's own callback after the refusals: %d %q %s", r.StatusCode, r.location(), r.body)
+	}
+	if got := ada.links(); got["X"] != "ACTIVE/1" {
+		t.Fatalf("Ada's links = %v", got)
+	}
+	if r := mallory.get(mcb); r.location() != "/#/accounts?linked=x" {
+		t.Fatalf("Mallory's own callback after Ada's refusal: %d %q %s", r.StatusCode, r.location(), r.body)
 	}
 	if !strings.Contains(e.logs.String(), "callback from another session") {
 		t.Fatalf("rejection not logged:\n%s", e.logs)

@@ -115,9 +115,11 @@ type OAuthStates interface {
 	// CreateOAuthState records a request bound to the session sessionID
 	// and returns its state parameter.
 	CreateOAuthState(ctx context.Context, sessionID string, platform topics.Platform, verifier string, ttl time.Duration) (string, error)
-	// ConsumeOAuthState redeems a state once: ENOTFOUND for an unknown,
-	// used or malformed one. It returns expired requests too.
-	ConsumeOAuthState(ctx context.Context, state string) (pulse.OAuthState, error)
+	// RedeemOAuthState redeems a state once, for the session that started
+	// it: ENOTFOUND for an unknown, used or malformed one, EUNAUTHORIZED
+	// (leaving it redeemable) for another session's. It returns expired
+	// requests too.
+	RedeemOAuthState(ctx context.Context, state, sessionID string) (pulse.OAuthState, error)
 }
 
 // Links is the store of linked accounts: what the resolvers read and

@@ -114,7 +114,25 @@ func (db *DB) CreateOAuthState(ctx context.Context, sessionID string, platform t
 // It returns an ENOTFOUND error for an unknown, already redeemed or malformed
 // state, and an EINTERNAL error if the verifier cannot be decrypted.
 func (db *DB) ConsumeOAuthState(ctx context.Context, state string) (pulse.OAuthState, error) {
-	const op = "postgres.ConsumeOAuthState"
+	return db.consumeOAuthState(ctx, "postgres.ConsumeOAuthState", state, nil)
+}
+
+// RedeemOAuthState is ConsumeOAuthState for the session sessionID only: a
+// request started in another session is left as it is (its owner can
+// still complete it) and an EUNAUTHORIZED error returned, so a request
+// from another browser cannot burn the owner's linking attempt.
+func (db *DB) RedeemOAuthState(ctx context.Context, state, sessionID string) (pulse.OAuthState, error) {
+	const op = "postgres.RedeemOAuthState"
+	sid, err := hex.DecodeString(sessionID)
+	if err != nil || len(sid) == 0 {
+		return pulse.OAuthState{}, &pulse.Error{Code: pulse.EUNAUTHORIZED, Op: op, Err: errors.New("no session")}
+	}
+	return db.consumeOAuthState(ctx, op, state, sid)
+}
+
+// consumeOAuthState redeems state; with a non-nil sessionID only if the
+// request belongs to that session.
+func (db *DB) consumeOAuthState(ctx context.Context, op, state string, sessionID []byte) (pulse.OAuthState, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(state)
 	if err != nil || len(raw) != stateBytes {
 		return pulse.OAuthState{}, &pulse.Error{Code: pulse.ENOTFOUND, Op: op, Err: errNoState}
@@ -126,10 +144,19 @@ func (db *DB) ConsumeOAuthState(ctx context.Context, state string) (pulse.OAuthS
 			sid []byte
 			enc []byte
 		)
-		err := tx.QueryRow(ctx, `DELETE FROM oauth_states WHERE state_hash = $1
-			RETURNING session_id, user_id, platform, verifier_enc, created_at, expires_at`, hash[:]).
+		err := tx.QueryRow(ctx, `DELETE FROM oauth_states WHERE state_hash = $1 AND ($2::bytea IS NULL OR session_id = $2)
+			RETURNING session_id, user_id, platform, verifier_enc, created_at, expires_at`, hash[:], sessionID).
 			Scan(&sid, &st.UserID, &st.Platform, &enc, &st.CreatedAt, &st.ExpiresAt)
 		if errors.Is(err, pgx.ErrNoRows) {
+			if sessionID != nil {
+				var other bool
+				if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM oauth_states WHERE state_hash = $1)`, hash[:]).Scan(&other); err != nil {
+					return err
+				}
+				if other {
+					return &pulse.Error{Code: pulse.EUNAUTHORIZED, Err: errors.New("state of another session")}
+				}
+			}
 			return &pulse.Error{Code: pulse.ENOTFOUND, Err: errNoState}
 		}
 		if err != nil {
