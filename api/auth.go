@@ -277,6 +277,29 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// signOutEverywhere serves POST /auth/logout-all: it ends every session
+// of the signed-in user (every browser, every bearer token), answering
+// {"sessions": n}. Their subscriptions end at their next session check.
+func (s *Server) signOutEverywhere(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r) {
+		writeJSON(w, http.StatusForbidden, errBody("forbidden", "cross-origin request refused"))
+		return
+	}
+	u, ok := graph.UserFrom(r.Context())
+	if !ok {
+		writeJSON(w, http.StatusUnauthorized, errBody("unauthorized", "sign in required"))
+		return
+	}
+	n, err := s.cfg.Sessions.DeleteUserSessions(r.Context(), u.ID)
+	if err != nil {
+		s.writeStoreError(w, err)
+		return
+	}
+	s.log.Info("api: signed out everywhere", "user", u.ID, "sessions", n)
+	s.clearCookie(w, r)
+	writeJSON(w, http.StatusOK, map[string]int{"sessions": n})
+}
+
 func (s *Server) clearCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secure(r)})

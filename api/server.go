@@ -97,6 +97,9 @@ type Sessions interface {
 	// DeleteSession ends the session of token; unknown tokens are not an
 	// error.
 	DeleteSession(ctx context.Context, token string) error
+	// DeleteUserSessions ends every session of userID and returns how
+	// many there were.
+	DeleteUserSessions(ctx context.Context, userID string) (int, error)
 }
 
 // LoginThrottle counts password checks per email address and client
@@ -331,6 +334,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /auth/login", s.signIn)
 	s.mux.HandleFunc("POST /auth/token", s.issueToken)
 	s.mux.HandleFunc("POST /auth/logout", s.signOut)
+	s.mux.HandleFunc("POST /auth/logout-all", s.signOutEverywhere)
 	s.mux.HandleFunc("GET /oauth/{platform}/start", s.oauthStart)
 	s.mux.HandleFunc("GET /oauth/{platform}/callback", s.oauthCallback)
 	for pattern, h := range cfg.Extra {

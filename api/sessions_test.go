@@ -190,3 +190,52 @@ func TestGraphQLWSClientAuthenticatedByConnectionParams(t *testing.T) {
 		t.Fatalf("with a bad token: %+v, want sign in required", ev)
 	}
 }
+
+// TestSignOutEverywhere: POST /auth/logout-all from one browser ends every
+// session of the user: other browsers, bearer tokens and their live
+// subscriptions; another user's sessions stay.
+func TestSignOutEverywhere(t *testing.T) {
+	now := newFakeNow()
+	e := newEnv(t, func(c *api.Config) { c.Now = now; c.SessionCheckInterval = 100 * time.Millisecond })
+	laptop := e.browser(t)
+	id, tok := laptop.signUp("everywhere@example.com")
+	phone := e.browser(t)
+	if r := phone.login("everywhere@example.com", testPassword); r.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d", r.StatusCode)
+	}
+	client := e.browser(t)
+	client.bearer = tok
+	bystander := e.browser(t)
+	bystander.signUp("bystander@example.com")
+	now.publish(aggregate(id, 100))
+	live := openSSE(t, client)
+	if ev := live.next(t); !strings.Contains(ev, `"followers":100`) {
+		t.Fatalf("first event: %s", ev)
+	}
+
+	r := laptop.postJSON("/auth/logout-all", nil)
+	var out struct{ Sessions int }
+	r.json(t, &out)
+	if r.StatusCode != http.StatusOK || out.Sessions != 4 { // sign-up: cookie + bearer; login: cookie + bearer
+		t.Fatalf("logout-all: %d %s, want 200 and 4 sessions", r.StatusCode, r.body)
+	}
+	me := func(b *browser) bool {
+		var got struct{ Me *struct{ ID string } }
+		b.mustGraphQL(`{ me { id } }`, nil, &got)
+		return got.Me != nil
+	}
+	for name, b := range map[string]*browser{"laptop": laptop, "phone": phone, "bearer client": client} {
+		if me(b) {
+			t.Errorf("%s still signed in", name)
+		}
+	}
+	if !me(bystander) {
+		t.Error("another user was signed out")
+	}
+	start := time.Now()
+	for ev := live.next(t); ev != ""; ev = live.next(t) {
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the bearer client's subscription outlived logout-all by %v", d)
+	}
+}

@@ -128,6 +128,19 @@ func (db *DB) DeleteSession(ctx context.Context, token string) error {
 	return translate(op, err)
 }
 
+// DeleteUserSessions ends every session of userID (cookie and bearer, in
+// every browser and client) and returns how many there were.
+func (db *DB) DeleteUserSessions(ctx context.Context, userID string) (int, error) {
+	const op = "postgres.DeleteUserSessions"
+	var n int64
+	err := db.withConn(ctx, func(c *pgx.Conn) error {
+		tag, err := c.Exec(ctx, "DELETE FROM sessions WHERE user_id = $1", userID)
+		n = tag.RowsAffected()
+		return err
+	})
+	return int(n), translate(op, err)
+}
+
 // DeleteExpiredSessions deletes sessions that expired at or before now and
 // returns how many. Run it periodically; expired sessions are already
 // rejected by SessionUser, this only reclaims space.
