@@ -388,7 +388,7 @@ func (p *Pulse) newAPI() (func(context.Context) error, error) {
 	hc := p.cfg.HTTP
 	srv, err := api.New(api.Config{Users: p.pg, Sessions: p.pg, Throttle: p.pg, OAuthStates: p.pg, Links: p.pg, Purges: p.pg,
 		Metrics: p.ch, Purger: p.purger(), Connectors: p.conns, Now: view, Web: web.Handler(),
-		Extra: p.extra, SecureCookies: hc.SecureCookies, HSTS: hc.HSTS,
+		Extra: p.extra, SecureCookies: hc.SecureCookies, HSTS: hc.HSTS, TrustedProxies: hc.TrustedProxies,
 		Introspection: hc.Playground, Playground: hc.Playground, PersistedQueries: hc.PersistedQueries,
 		Logger: p.cfg.Logger})
 	if err != nil {

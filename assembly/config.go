@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -137,6 +138,10 @@ type HTTPConfig struct {
 	// Playground serves the GraphQL playground at /playground and allows
 	// introspection. Default off; on under Dev.
 	Playground bool
+	// TrustedProxies are the reverse proxies (CIDRs) whose X-Forwarded-For
+	// entries name the client, for throttling. Default none: the peer
+	// address is the client.
+	TrustedProxies []netip.Prefix
 	// PersistedQueries, when not nil, are the only GraphQL documents the
 	// API runs (api.Config.PersistedQueries). Default nil: any query
 	// within the API's limits.

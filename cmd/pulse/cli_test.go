@@ -125,6 +125,8 @@ func TestBadValuesFailAtStartNamingTheFlag(t *testing.T) {
 		{"bad replay target", []string{"replay", "--group=g", "--to=tomorrow"}, nil, "--to"},
 		{"missing replay group", []string{"replay"}, nil, "--group"},
 		{"bad bool env", []string{"dlq", "redrive"}, map[string]string{"PULSE_DLQ_DRY_RUN": "maybe"}, "--dry-run"},
+		{"bad trusted proxy", []string{"api", "--trusted-proxies=10.0.0.0/8,proxy.local"}, nil, "--trusted-proxies"},
+		{"bad trusted proxy env", []string{"api"}, map[string]string{"PULSE_TRUSTED_PROXIES": "10.0.0.0/33"}, "--trusted-proxies"},
 		{"unknown flag", []string{"sink", "--clickhouse"}, nil, "--clickhouse"},
 		{"unknown command", []string{"schedule"}, nil, "schedule"},
 	} {

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pulsehq/pulse/assembly"
@@ -121,9 +123,10 @@ type apiCmd struct {
 	ClickHouseFlags
 	PlatformFlags
 	KafkaFlags
-	HTTPAddr         string `name:"http-addr" env:"PULSE_HTTP_ADDR" default:"${http_addr}" help:"address to serve HTTP on"`
-	Playground       bool   `name:"playground" env:"PULSE_PLAYGROUND" help:"serve the GraphQL playground at /playground and allow introspection (off by default)"`
-	PersistedQueries string `name:"persisted-queries" env:"PULSE_PERSISTED_QUERIES" type:"existingfile" help:"JSON file with an array of GraphQL documents: the only ones the API runs (default: any query within the limits)"`
+	HTTPAddr         string   `name:"http-addr" env:"PULSE_HTTP_ADDR" default:"${http_addr}" help:"address to serve HTTP on"`
+	TrustedProxies   []string `name:"trusted-proxies" env:"PULSE_TRUSTED_PROXIES" sep:"," help:"comma-separated CIDRs of reverse proxies whose X-Forwarded-For entries name the client (for throttling); default none: the peer address"`
+	Playground       bool     `name:"playground" env:"PULSE_PLAYGROUND" help:"serve the GraphQL playground at /playground and allow introspection (off by default)"`
+	PersistedQueries string   `name:"persisted-queries" env:"PULSE_PERSISTED_QUERIES" type:"existingfile" help:"JSON file with an array of GraphQL documents: the only ones the API runs (default: any query within the limits)"`
 }
 
 // persistedQueries reads the --persisted-queries file, if given.
@@ -142,8 +145,40 @@ func (c *apiCmd) persistedQueries() ([]string, error) {
 	return qs, nil
 }
 
+// Validate runs at parse time, so a bad CIDR stops the start.
+func (c *apiCmd) Validate() error {
+	_, err := c.trustedProxies()
+	return err
+}
+
+// trustedProxies parses --trusted-proxies; a bare address is its own /32
+// or /128.
+func (c *apiCmd) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range c.TrustedProxies {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("--trusted-proxies: %q is not a CIDR or an address", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
 func (c *apiCmd) Run(e *runEnv) error {
 	pq, err := c.persistedQueries()
+	if err != nil {
+		return err
+	}
+	proxies, err := c.trustedProxies()
 	if err != nil {
 		return err
 	}
@@ -153,7 +188,7 @@ func (c *apiCmd) Run(e *runEnv) error {
 		Postgres:   c.PostgresFlags.config(),
 		ClickHouse: assembly.ClickHouseConfig{URL: c.ClickHouseURL},
 		Platforms:  c.PlatformFlags.config(),
-		HTTP:       assembly.HTTPConfig{Addr: c.HTTPAddr, Playground: c.Playground, PersistedQueries: pq},
+		HTTP:       assembly.HTTPConfig{Addr: c.HTTPAddr, Playground: c.Playground, PersistedQueries: pq, TrustedProxies: proxies},
 	}
 	c.serviceFlags.apply(&cfg)
 	return runAssembly(e, cfg)
