@@ -27,7 +27,7 @@ func TestSecurityHeaders(t *testing.T) {
 	}
 	page := plain.get("/oauth/x/callback?state=forged&code=x")
 	csp := page.Header.Get("Content-Security-Policy")
-	if page.StatusCode != http.StatusBadRequest || !strings.Contains(csp, "frame-ancestors 'none'") ||
+	if page.StatusCode != http.StatusForbidden || !strings.Contains(csp, "frame-ancestors 'none'") ||
 		!strings.Contains(csp, "default-src 'none'") || page.Header.Get("X-Frame-Options") != "DENY" {
 		t.Errorf("OAuth result page: %d, CSP %q, X-Frame-Options %q", page.StatusCode, csp, page.Header.Get("X-Frame-Options"))
 	}
