@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/pulsehq/pulse/api"
-	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/postgres/pgtest"
 )
 
 // BenchmarkOversizedBody posts a 10 MB chunked GraphQL body to the
@@ -18,7 +18,7 @@ import (
 // such request costs the process; read-B/op how much of the body it read.
 func BenchmarkOversizedBody(b *testing.B) {
 	const size = 10 << 20
-	pg := postgres.MustOpenTest(b)
+	pg := pgtest.MustOpen(b)
 	for _, tc := range []struct {
 		name  string
 		limit int64
