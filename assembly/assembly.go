@@ -172,6 +172,7 @@ func (p *Pulse) connectors() (map[topics.Platform]platforms.Connector, error) {
 			ClientID:     app.ClientID,
 			ClientSecret: app.ClientSecret,
 			RedirectURL:  strings.TrimSuffix(pc.PublicURL, "/") + "/oauth/" + string(pl) + "/callback",
+			MaxPostPages: pc.MaxPostPages,
 			BaseURL:      app.BaseURL,
 		}
 		if pc.SimURL != "" {
@@ -303,8 +304,28 @@ func (p *Pulse) Runner(name string) (func(context.Context) error, error) {
 // NewScheduler builds a scheduler; Run closes its Kafka client.
 func (p *Pulse) NewScheduler() (*scheduler.Scheduler, error) {
 	c := p.cfg.Scheduler
-	return scheduler.New(scheduler.Config{Brokers: p.brokers, Links: p.pg, Interval: c.Interval, Tick: c.Tick,
-		Budgets: c.Budgets, Clock: c.Clock, Logger: p.cfg.Logger})
+	return scheduler.New(scheduler.Config{Brokers: p.brokers, Store: p.pg, Tick: c.Tick,
+		Limits: p.schedulerLimits(), Clock: c.Clock, Logger: p.cfg.Logger})
+}
+
+// schedulerLimits are the configured limits, or each platform's published
+// ones fetched every Scheduler.Interval.
+func (p *Pulse) schedulerLimits() map[topics.Platform]scheduler.Limits {
+	if p.cfg.Scheduler.Limits != nil {
+		return p.cfg.Scheduler.Limits
+	}
+	return SchedulerLimits(p.cfg.Scheduler.Interval)
+}
+
+// SchedulerLimits returns each platform's published limits, each account
+// fetched every interval where they allow (0: the default, an hour).
+func SchedulerLimits(interval time.Duration) map[topics.Platform]scheduler.Limits {
+	limits := scheduler.DefaultLimits()
+	for pl, l := range limits {
+		l.Interval = interval
+		limits[pl] = l
+	}
+	return limits
 }
 
 // NewFetcher builds a fetcher.
@@ -358,7 +379,8 @@ func (p *Pulse) newAPI() (func(context.Context) error, error) {
 	}
 	srv, err := api.New(api.Config{Users: p.pg, Sessions: p.pg, Throttle: p.pg, OAuthStates: p.pg, Links: p.pg, Purges: p.pg,
 		Metrics: p.ch, Connectors: p.conns, Now: view, Web: web.Handler(),
-		Extra: p.extra, SecureCookies: p.cfg.HTTP.SecureCookies, Logger: p.cfg.Logger})
+		Extra: p.extra, SecureCookies: p.cfg.HTTP.SecureCookies, Logger: p.cfg.Logger,
+		Capacity: Capacity{Store: p.pg, Limits: p.schedulerLimits()}, Operators: p.cfg.HTTP.Operators})
 	if err != nil {
 		release()
 		return nil, err

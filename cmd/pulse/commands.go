@@ -119,7 +119,8 @@ type apiCmd struct {
 	ClickHouseFlags
 	PlatformFlags
 	KafkaFlags
-	HTTPAddr string `name:"http-addr" env:"PULSE_HTTP_ADDR" default:"${http_addr}" help:"address to serve HTTP on"`
+	HTTPAddr  string   `name:"http-addr" env:"PULSE_HTTP_ADDR" default:"${http_addr}" help:"address to serve HTTP on"`
+	Operators []string `name:"operator-emails" env:"PULSE_OPERATOR_EMAILS" help:"emails of the users who may read the capacityPlan query"`
 }
 
 func (c *apiCmd) Run(e *runEnv) error {
@@ -129,7 +130,7 @@ func (c *apiCmd) Run(e *runEnv) error {
 		Postgres:   c.PostgresFlags.config(),
 		ClickHouse: assembly.ClickHouseConfig{URL: c.ClickHouseURL},
 		Platforms:  c.PlatformFlags.config(),
-		HTTP:       assembly.HTTPConfig{Addr: c.HTTPAddr},
+		HTTP:       assembly.HTTPConfig{Addr: c.HTTPAddr, Operators: c.Operators},
 	}
 	c.serviceFlags.apply(&cfg)
 	return runAssembly(e, cfg)
@@ -139,7 +140,7 @@ type schedulerCmd struct {
 	serviceFlags
 	KafkaFlags
 	PostgresFlags
-	Interval time.Duration `name:"interval" env:"PULSE_REFRESH_INTERVAL" default:"24h" help:"longest time a linked account goes without a fetch"`
+	Interval time.Duration `name:"interval" env:"PULSE_REFRESH_INTERVAL" default:"1h" help:"how often each linked account is fetched where the platform's limits allow"`
 }
 
 func (c *schedulerCmd) Validate() error {
