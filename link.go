@@ -52,6 +52,39 @@ type Link struct {
 	RefreshRequested bool
 }
 
+// DueAccount is a platform account due for a fetch, as the scheduler's
+// store claims it.
+type DueAccount struct {
+	AccountID string
+	// Links are the account's active links, oldest first; the first one's
+	// token is used, and the result goes to every one.
+	Links []DueLink
+	// DueAt is the earliest due time of its links before the claim.
+	DueAt time.Time
+	// RefreshAt is the latest pending refresh request of its links; zero
+	// when none is pending.
+	RefreshAt time.Time
+}
+
+// DueLink is one link of a due account.
+type DueLink struct {
+	LinkID, UserID string
+	LastFetchedAt  time.Time // zero: never fetched
+}
+
+// NextFetch is when a platform account is due next.
+type NextFetch struct {
+	AccountID string
+	At        time.Time
+	// Served: refresh requests made at or before it are served. Zero
+	// leaves them pending (a deferred fetch).
+	Served time.Time
+	// Claimed is when the account was claimed: a refresh requested after
+	// it (pressed while the account was being scheduled) makes it due at
+	// the press instead of At. Zero: no claim.
+	Claimed time.Time
+}
+
 // PurgeRequest is a deleted user whose analytics rows must be deleted.
 type PurgeRequest struct {
 	UserID      string

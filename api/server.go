@@ -189,6 +189,10 @@ type Config struct {
 	// Now serves the summary query and subscription (the aggregator's
 	// view). Optional: without it they fail with UNAVAILABLE.
 	Now graph.Now
+	// Capacity serves the capacityPlan query to Operators (emails).
+	// Optional: without it the query fails with UNAVAILABLE.
+	Capacity  graph.Capacity
+	Operators []string
 	// Web serves the dashboard at /. Optional.
 	Web http.Handler
 	// Extra routes mounted as they are (e.g. the simulator in dev).
@@ -285,8 +289,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
 
+	operators := map[string]bool{}
+	for _, e := range cfg.Operators {
+		if e = strings.ToLower(strings.TrimSpace(e)); e != "" {
+			operators[e] = true
+		}
+	}
 	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
 		LinkStore: cfg.Links, Analytics: cfg.Metrics, Actions: s, Now: cfg.Now,
+		Capacity: cfg.Capacity, Operators: operators,
 		MaxSubscriptionsPerUser: lim.MaxSubscriptionsPerUser, SessionCheckInterval: cfg.SessionCheckInterval,
 	}, Complexity: graph.Complexity()}))
 	// Subscriptions: WebSocket (graphql-ws and graphql-transport-ws; the

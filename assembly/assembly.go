@@ -180,6 +180,7 @@ func (p *Pulse) connectors() (map[topics.Platform]platforms.Connector, error) {
 			ClientID:     app.ClientID,
 			ClientSecret: app.ClientSecret,
 			RedirectURL:  strings.TrimSuffix(pc.PublicURL, "/") + "/oauth/" + string(pl) + "/callback",
+			MaxPostPages: pc.MaxPostPages,
 			BaseURL:      app.BaseURL,
 		}
 		if pc.SimURL != "" {
@@ -311,8 +312,28 @@ func (p *Pulse) Runner(name string) (func(context.Context) error, error) {
 // NewScheduler builds a scheduler; Run closes its Kafka client.
 func (p *Pulse) NewScheduler() (*scheduler.Scheduler, error) {
 	c := p.cfg.Scheduler
-	return scheduler.New(scheduler.Config{Brokers: p.brokers, Links: p.pg, Interval: c.Interval, Tick: c.Tick,
-		Budgets: c.Budgets, Clock: c.Clock, Logger: p.cfg.Logger})
+	return scheduler.New(scheduler.Config{Brokers: p.brokers, Store: p.pg, Tick: c.Tick,
+		Limits: p.schedulerLimits(), Clock: c.Clock, Logger: p.cfg.Logger})
+}
+
+// schedulerLimits are the configured limits, or each platform's published
+// ones fetched every Scheduler.Interval.
+func (p *Pulse) schedulerLimits() map[topics.Platform]scheduler.Limits {
+	if p.cfg.Scheduler.Limits != nil {
+		return p.cfg.Scheduler.Limits
+	}
+	return SchedulerLimits(p.cfg.Scheduler.Interval)
+}
+
+// SchedulerLimits returns each platform's published limits, each account
+// fetched every interval where they allow (0: the default, an hour).
+func SchedulerLimits(interval time.Duration) map[topics.Platform]scheduler.Limits {
+	limits := scheduler.DefaultLimits()
+	for pl, l := range limits {
+		l.Interval = interval
+		limits[pl] = l
+	}
+	return limits
 }
 
 // NewFetcher builds a fetcher.
@@ -390,7 +411,8 @@ func (p *Pulse) newAPI() (func(context.Context) error, error) {
 		Metrics: p.ch, Purger: p.purger(), Connectors: p.conns, Now: view, Web: web.Handler(),
 		Extra: p.extra, SecureCookies: hc.SecureCookies, HSTS: hc.HSTS, TrustedProxies: hc.TrustedProxies,
 		Introspection: hc.Playground, Playground: hc.Playground, PersistedQueries: hc.PersistedQueries,
-		Logger: p.cfg.Logger})
+		Logger:   p.cfg.Logger,
+		Capacity: Capacity{Store: p.pg, Limits: p.schedulerLimits()}, Operators: hc.Operators})
 	if err != nil {
 		release()
 		return nil, err

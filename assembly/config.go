@@ -112,6 +112,9 @@ type PlatformsConfig struct {
 	Apps map[topics.Platform]App
 	// Wrap, if set, wraps each connector (tests observe them with it).
 	Wrap func(platforms.Connector) platforms.Connector
+	// MaxPostPages caps the posts pages a fetch reads. Default: the
+	// connectors' (5).
+	MaxPostPages int
 }
 
 // App is one platform's OAuth app.
@@ -146,18 +149,23 @@ type HTTPConfig struct {
 	// API runs (api.Config.PersistedQueries). Default nil: any query
 	// within the API's limits.
 	PersistedQueries []string
+	// Operators are the emails of the users who may read the capacityPlan
+	// query. Default none (the demo user under Dev).
+	Operators []string
 }
 
 // SchedulerConfig tunes the scheduler. Zero values take the scheduler's
 // defaults.
 type SchedulerConfig struct {
-	// Interval is the longest a link goes without a fetch. Default 24h
-	// (1 minute under Dev).
+	// Interval is how often each linked account is fetched where the
+	// platforms' limits allow. Default 1h (1 minute under Dev).
 	Interval time.Duration
-	// Tick is how often due links are looked for. Default 1s.
+	// Tick is how often due links are looked for when PostgreSQL does not
+	// wake the scheduler sooner. Default 1s.
 	Tick time.Duration
-	// Budgets per platform. Default scheduler.DefaultBudgets.
-	Budgets map[topics.Platform]scheduler.Budget
+	// Limits per platform. Default scheduler.DefaultLimits(), each fetched
+	// every Interval.
+	Limits map[topics.Platform]scheduler.Limits
 	// Clock defaults to time.Now.
 	Clock func() time.Time
 }
@@ -282,6 +290,9 @@ func (c *Config) validate() error {
 		}
 		if c.Scheduler.Interval == 0 {
 			c.Scheduler.Interval = time.Minute
+		}
+		if len(c.HTTP.Operators) == 0 {
+			c.HTTP.Operators = []string{DemoEmail}
 		}
 	}
 	if n.kafka && len(c.Kafka.Brokers) == 0 && c.Dev == nil {

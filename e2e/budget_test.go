@@ -25,10 +25,10 @@ import (
 // requests the simulator refused for an exhausted limit.
 //
 // The simulated app may call each LinkedIn endpoint appLimit times a day;
-// a fetch reads at most two posts pages, so the posts endpoint is the
-// binding one: a budget of b fetches an hour stays within the limit when
-// (24b + burst) * 2 <= appLimit.
-func budgetDay(t *testing.T, perHour float64, appLimit int) (fetches int, breaches int64) {
+// the scheduler's budget is perDay calls a day per endpoint. A fetch reads
+// up to two posts pages: the scheduler plans one and is charged for the
+// second by the fetch's outcome.
+func budgetDay(t *testing.T, perDay float64, appLimit int) (fetches int, breaches int64) {
 	t.Helper()
 	ctx := context.Background()
 	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
@@ -52,7 +52,7 @@ func budgetDay(t *testing.T, perHour float64, appLimit int) (fetches int, breach
 	}
 
 	db := pgtest.MustOpen(t)
-	u, err := db.CreateUser(ctx, fmt.Sprintf("budget-%v@example.com", perHour), "a long enough password")
+	u, err := db.CreateUser(ctx, fmt.Sprintf("budget-%v@example.com", perDay), "a long enough password")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +77,8 @@ func budgetDay(t *testing.T, perHour float64, appLimit int) (fetches int, breach
 		Components: []string{assembly.Scheduler},
 		Kafka:      assembly.KafkaConfig{Brokers: b.Addrs()},
 		Postgres:   assembly.PostgresConfig{DB: db},
-		Scheduler: assembly.SchedulerConfig{Clock: now, Interval: time.Hour,
-			Budgets: map[topics.Platform]scheduler.Budget{topics.LinkedIn: {PerHour: perHour, Burst: 1}}},
+		Scheduler: assembly.SchedulerConfig{Clock: now,
+			Limits: map[topics.Platform]scheduler.Limits{topics.LinkedIn: scheduler.LinkedInLimits(perDay, 2000)}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -125,10 +125,18 @@ func budgetDay(t *testing.T, perHour float64, appLimit int) (fetches int, breach
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := conn.Fetch(ctx, tok, platforms.Request{}); err != nil && platforms.ClassOf(err) != platforms.Throttled {
+				res, err := conn.Fetch(ctx, tok, platforms.Request{AccountID: req.AccountID})
+				if err != nil && platforms.ClassOf(err) != platforms.Throttled {
 					t.Fatalf("fetch: %v", err)
 				}
 				fetches++
+				if err == nil {
+					// The fetcher's outcome charges the pages read.
+					if err := sched.Apply(ctx, &topics.FetchOutcome{Platform: topics.LinkedIn, AccountID: req.AccountID,
+						Outcome: topics.OutcomeOK, PostPages: len(res.PostBodies)}); err != nil {
+						t.Fatal(err)
+					}
+				}
 				if err := db.MarkFetched(ctx, req.LinkID, now()); err != nil {
 					t.Fatal(err)
 				}
@@ -147,17 +155,20 @@ func TestBudgetKeepsAPlatformWithinItsDailyLimit(t *testing.T) {
 		t.Skip("simulates a day of scheduling")
 	}
 	// (24*10 + 1) * 2 = 482 <= 500.
-	fetches, breaches := budgetDay(t, 10, 500)
-	t.Logf("10 fetches/h: %d fetches in the day, %d refused", fetches, breaches)
+	// The budget is the limit: the scheduler keeps 2 % of it unused.
+	fetches, breaches := budgetDay(t, 500, 500)
+	t.Logf("budget 500 calls/day/endpoint: %d fetches in the day, %d refused", fetches, breaches)
 	if breaches != 0 {
 		t.Errorf("a budget within the limit: %d requests refused", breaches)
 	}
-	if fetches < 24*10 || fetches > 24*10+2 {
-		t.Errorf("fetched %d times in a day at 10 an hour", fetches)
+	// Each fetch calls the posts endpoint once or twice: at least 245
+	// fetches, whatever their pages, fit 490 calls.
+	if fetches < 245 || fetches > 490 {
+		t.Errorf("fetched %d times in a day", fetches)
 	}
-	// Control: (24*12 + 1) * 2 = 578 > 500, so some requests are refused.
-	fetches, breaches = budgetDay(t, 12, 500)
-	t.Logf("12 fetches/h: %d fetches in the day, %d refused", fetches, breaches)
+	// Control: a budget past the limit gets requests refused.
+	fetches, breaches = budgetDay(t, 700, 500)
+	t.Logf("budget 700 calls/day/endpoint: %d fetches in the day, %d refused", fetches, breaches)
 	if breaches == 0 {
 		t.Errorf("a budget above the limit was never refused: the check cannot fail")
 	}

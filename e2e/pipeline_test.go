@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -63,11 +64,38 @@ func withConnectorWrapper(wrap func(platforms.Connector) platforms.Connector) pi
 	return func(c *assembly.Config) { c.Platforms.Wrap = wrap }
 }
 
-// withScheduler sets the scheduler's interval and budgets (zero: its
-// defaults).
-func withScheduler(interval time.Duration, budgets map[topics.Platform]scheduler.Budget) pipelineOption {
-	return func(c *assembly.Config) { c.Scheduler.Interval, c.Scheduler.Budgets = interval, budgets }
+// withScheduler sets the scheduler's interval and limits (zero: its
+// defaults; an interval given applies to the limits given too).
+func withScheduler(interval time.Duration, limits map[topics.Platform]scheduler.Limits) pipelineOption {
+	return func(c *assembly.Config) {
+		if limits != nil && interval > 0 {
+			limits = maps.Clone(limits)
+			for pl, l := range limits {
+				l.Interval = interval
+				limits[pl] = l
+			}
+		}
+		c.Scheduler.Interval, c.Scheduler.Limits = interval, limits
+	}
 }
+
+// appOnly returns limits of calls an hour per app on every simulated
+// platform, without per-account limits (so nothing is spaced).
+func appOnly(perHour float64) map[topics.Platform]scheduler.Limits {
+	out := map[topics.Platform]scheduler.Limits{}
+	for _, pl := range []topics.Platform{topics.X, topics.Facebook, topics.Instagram, topics.LinkedIn} {
+		out[pl] = scheduler.Limits{Scopes: []scheduler.Scope{{Name: "app", Per: scheduler.PerApp, Limit: perHour, Window: time.Hour, Cost: 1}}}
+	}
+	return out
+}
+
+// withMaxPostPages sets the connectors' MaxPostPages.
+func withMaxPostPages(n int) pipelineOption {
+	return func(c *assembly.Config) { c.Platforms.MaxPostPages = n }
+}
+
+// simOption adjusts the simulator's configuration (newPipeline's simOpts).
+type simOption func(*sim.Config)
 
 // withRefresher sets the refresher's round interval and renewal margin.
 func withRefresher(interval, before time.Duration) pipelineOption {
@@ -143,6 +171,13 @@ func (p *pipeline) startSink() *chsink.Sink {
 // clock, simClock the simulator's.
 func newPipeline(t *testing.T, fetchClock, simClock func() time.Time, opts ...pipelineOption) *pipeline {
 	t.Helper()
+	return newPipelineSim(t, fetchClock, simClock, nil, opts...)
+}
+
+// newPipelineSim is newPipeline with the simulator's configuration
+// adjusted by simOpt.
+func newPipelineSim(t *testing.T, fetchClock, simClock func() time.Time, simOpt simOption, opts ...pipelineOption) *pipeline {
+	t.Helper()
 	p := &pipeline{t: t, running: map[string]*component{}}
 	broker, err := kafka.StartBroker(kafka.BrokerConfig{})
 	if err != nil {
@@ -152,7 +187,11 @@ func newPipeline(t *testing.T, fetchClock, simClock func() time.Time, opts ...pi
 	p.brokers = broker.Addrs()
 	p.pg = pgtest.MustOpen(t)
 	p.ch = chtest.MustOpen(t)
-	p.sim, err = sim.New(sim.Config{Seed: 7, Clock: simClock})
+	sc := sim.Config{Seed: 7, Clock: simClock}
+	if simOpt != nil {
+		simOpt(&sc)
+	}
+	p.sim, err = sim.New(sc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,6 @@ import (
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/kafka"
-	"github.com/pulsehq/pulse/platforms"
-	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -94,11 +92,7 @@ func TestReplayFromStartChangesNoAnswer(t *testing.T) {
 	}
 	start := time.Now().UTC().Add(-72 * time.Hour).Truncate(time.Hour)
 	clock := &stepClock{t: start, step: 20 * time.Minute}
-	budgets := map[topics.Platform]scheduler.Budget{}
-	for _, pl := range platforms.Registered() {
-		budgets[pl] = scheduler.Budget{PerHour: 360000, Burst: 50}
-	}
-	p := newPipeline(t, clock.Now, time.Now, withScheduler(100*time.Millisecond, budgets))
+	p := newPipeline(t, clock.Now, time.Now, withScheduler(100*time.Millisecond, appOnly(360000)))
 	_, userID := p.mustSignUp(t, "replay@example.com")
 	links := 0
 	for _, pl := range p.sim.Platforms() {

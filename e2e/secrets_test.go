@@ -21,7 +21,6 @@ import (
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/platforms"
-	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -157,18 +156,13 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	var recorders []*secretRecorder
 	// No per-account spacing: the test refreshes right after a fetch to
 	// make the fetcher meet the revoked token.
-	budgets := map[topics.Platform]scheduler.Budget{}
-	for pl, b := range scheduler.DefaultBudgets {
-		b.MinSpacing = 0
-		budgets[pl] = b
-	}
 	p := newPipeline(t, time.Now, time.Now, withLogger(logger),
 		withConnectorWrapper(func(c platforms.Connector) platforms.Connector {
 			r := &secretRecorder{Connector: c, secrets: map[string]string{}}
 			recorders = append(recorders, r)
 			return r
 		}),
-		withScheduler(0, budgets),
+		withScheduler(0, appOnly(3600)),
 		withRefresher(time.Minute, 3*time.Hour))
 	p.startScheduler()
 	p.startFetcher()

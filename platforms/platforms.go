@@ -218,8 +218,13 @@ type Error struct {
 	Status     int       // HTTP status, 0 if none
 	Code       int       // platform error code, 0 if none
 	RetryAfter time.Time // for Throttled
-	Limit      RateLimit
-	Err        error
+	// Scope, for Throttled, is whose limit the platform said is exhausted:
+	// topics.LimitScopeApp (the app's, on every account) or
+	// topics.LimitScopeAccount (this account's or its user's); "" when it
+	// did not say.
+	Scope string
+	Limit RateLimit
+	Err   error
 }
 
 func (e *Error) Error() string {

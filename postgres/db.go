@@ -12,14 +12,15 @@
 // wrapped by a master key through a vault.KeyWrapper (see package vault and
 // WithKeyWrapper).
 //
-// Scheduling: the scheduler claims due links with ClaimDueLinks, which
-// leases them (moves their next fetch out by a lease) in the same statement
-// that selects them, skipping rows another replica is claiming, so several
-// scheduler replicas never emit the same link twice. After emitting a link
-// the scheduler calls MarkScheduled with its next fetch time; a link whose
-// claimer dies becomes due again when the lease runs out. The API's refresh
-// button calls RequestRefresh, which makes links due now (debounced per
-// link) and flags them (pulse.Link.RefreshRequested) until MarkScheduled.
+// Scheduling: *DB is the scheduler's Store. ClaimDue claims due platform
+// accounts with all their active links, leasing them (moving their next
+// fetch out by a lease) in the same statement that selects them; after
+// emitting, the scheduler calls Reschedule with the next fetch time; an
+// account whose claimer dies becomes due again when the lease runs out. The
+// API's refresh button calls RequestRefresh, which makes links due now
+// (debounced per link) and flags them (pulse.Link.RefreshRequested) until
+// Reschedule serves the request; a trigger notifies Watch, which wakes the
+// scheduler.
 //
 // Accounts: CreateUser and Authenticate keep argon2id password hashes;
 // sessions (CreateSession, Session) store only their token's SHA-256.
@@ -31,7 +32,7 @@
 // ConsumeOAuthState redeems it exactly once; UpsertLink stores the result.
 //
 // Token lifecycle: the refresher claims links whose token is about to
-// expire with ClaimExpiringLinks (a lease, like ClaimDueLinks), stores the
+// expire with ClaimExpiringLinks (a lease, like ClaimDue), stores the
 // renewed token with UpdateLinkToken, or marks the link needs_reauth with
 // MarkLinkStatusIfUnchanged, which the scheduler then skips.
 //

@@ -30,7 +30,8 @@ func tokenAD(userID, linkID, field string) []byte {
 // linkColumns are the columns scanned by scanLink, for a table aliased l.
 const linkColumns = `l.id, l.user_id, l.platform, l.account_id, l.handle, l.status,
 	l.status_reason, l.status_at, l.expires_at, l.scopes, l.created_at, l.updated_at,
-	l.last_fetched_at, l.next_fetch_at, l.refresh_requested_at IS NOT NULL`
+	l.last_fetched_at, l.next_fetch_at,
+	COALESCE(l.refresh_requested_at > COALESCE(l.refresh_served_at, '-infinity'), false)`
 
 // scanLink scans linkColumns followed by extra destinations.
 func scanLink(row pgx.Row, extra ...any) (pulse.Link, error) {

@@ -64,9 +64,7 @@ func TestUpsertLinkAndLinkToken(t *testing.T) {
 	if err := db.MarkLinkStatus(t.Context(), l.ID, pulse.LinkNeedsReauth, "token revoked"); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.MarkScheduled(t.Context(), l.ID, time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	setNext(t, db, l, time.Now().Add(time.Hour))
 	relinked, err := db.UpsertLink(t.Context(), u.ID, topics.X, "1001", "@ada2",
 		&oauth2.Token{AccessToken: "access-b-SECRET"}, "tweet.read")
 	if err != nil {

@@ -53,6 +53,18 @@ type FetchRequest struct {
 	// serves it (the scheduler's first fetch of a link implies it; an
 	// operator may ask again: a re-run changes no answer).
 	Backfill bool `json:"backfill,omitempty"`
+	// AccountID is the platform's id of the account to fetch, when known.
+	AccountID string `json:"account_id,omitempty"`
+	// AlsoFor are the other Pulse links to the same platform account: the
+	// fetch is made once, with LinkID's token, and its result delivered to
+	// each of them too (as a raw payload keyed by its link ID).
+	AlsoFor []LinkRef `json:"also_for,omitempty"`
+}
+
+// LinkRef names a link and its user.
+type LinkRef struct {
+	LinkID string `json:"link_id"`
+	UserID string `json:"user_id"`
 }
 
 // RawPayload is everything one fetch read from a platform: the account
@@ -154,7 +166,21 @@ type FetchOutcome struct {
 	// SkippedMetrics names the metrics the platform no longer serves that
 	// the fetch left out (counted, never an error). Optional.
 	SkippedMetrics []string `json:"skipped_metrics,omitempty"`
+	// AccountID is the platform's id of the account fetched, when known.
+	AccountID string `json:"account_id,omitempty"`
+	// LimitScope, for a throttled fetch, is whose limit the platform said
+	// was exhausted: "app" (the app's, on every account), "account" (this
+	// account's or its user's only), or "" when it did not say.
+	LimitScope string `json:"limit_scope,omitempty"`
+	// PostPages is the number of posts pages read.
+	PostPages int `json:"post_pages,omitempty"`
 }
+
+// Limit scopes of FetchOutcome.LimitScope.
+const (
+	LimitScopeApp     = "app"
+	LimitScopeAccount = "account"
+)
 
 // DeadLetter carries a record that could not be processed, with the reason
 // and enough provenance to redrive it.

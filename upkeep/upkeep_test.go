@@ -217,13 +217,15 @@ func TestRevokedTokenMarksNeedsReauthAndStopsFetching(t *testing.T) {
 		t.Fatalf("the other link = %+v, want active", got)
 	}
 	// The scheduler no longer claims it, and the refresher leaves it.
-	due, err := e.pg.ClaimDueLinks(t.Context(), topics.X, time.Now().Add(time.Hour), 10, time.Minute)
+	due, err := e.pg.ClaimDue(t.Context(), topics.X, time.Now().Add(time.Hour), 10, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range due {
-		if d.ID == l.ID {
-			t.Fatal("scheduler claimed a needs_reauth link")
+		for _, dl := range d.Links {
+			if dl.LinkID == l.ID {
+				t.Fatal("scheduler claimed a needs_reauth link")
+			}
 		}
 	}
 	// An hour on, the other link is due again; the revoked one is not

@@ -94,6 +94,16 @@ type ComplexityRoot struct {
 		Unlink        func(childComplexity int, linkID string) int
 	}
 
+	PlatformCapacity struct {
+		Accounts         func(childComplexity int) int
+		BindingScope     func(childComplexity int) int
+		FitDaily         func(childComplexity int) int
+		FitHourly        func(childComplexity int) int
+		PlanOnly         func(childComplexity int) int
+		Platform         func(childComplexity int) int
+		StalenessSeconds func(childComplexity int) int
+	}
+
 	PlatformLinks struct {
 		Accounts func(childComplexity int) int
 		Linkable func(childComplexity int) int
@@ -115,11 +125,12 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Feed    func(childComplexity int, platforms []Platform, before *time.Time, limit *int64) int
-		Links   func(childComplexity int) int
-		Me      func(childComplexity int) int
-		Metrics func(childComplexity int, grain Grain, from time.Time, to time.Time, platforms []Platform) int
-		Summary func(childComplexity int, platforms []Platform) int
+		CapacityPlan func(childComplexity int) int
+		Feed         func(childComplexity int, platforms []Platform, before *time.Time, limit *int64) int
+		Links        func(childComplexity int) int
+		Me           func(childComplexity int) int
+		Metrics      func(childComplexity int, grain Grain, from time.Time, to time.Time, platforms []Platform) int
+		Summary      func(childComplexity int, platforms []Platform) int
 	}
 
 	Subscription struct {
@@ -154,6 +165,7 @@ type QueryResolver interface {
 	Metrics(ctx context.Context, grain Grain, from time.Time, to time.Time, platforms []Platform) ([]*AccountSeries, error)
 	Feed(ctx context.Context, platforms []Platform, before *time.Time, limit *int64) ([]*Post, error)
 	Summary(ctx context.Context, platforms []Platform) (*Summary, error)
+	CapacityPlan(ctx context.Context) ([]*PlatformCapacity, error)
 }
 type SubscriptionResolver interface {
 	Summary(ctx context.Context, platforms []Platform) (<-chan *Summary, error)
@@ -448,6 +460,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.Unlink(childComplexity, args["linkId"].(string)), true
 
+	case "PlatformCapacity.accounts":
+		if e.ComplexityRoot.PlatformCapacity.Accounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlatformCapacity.Accounts(childComplexity), true
+	case "PlatformCapacity.bindingScope":
+		if e.ComplexityRoot.PlatformCapacity.BindingScope == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlatformCapacity.BindingScope(childComplexity), true
+	case "PlatformCapacity.fitDaily":
+		if e.ComplexityRoot.PlatformCapacity.FitDaily == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlatformCapacity.FitDaily(childComplexity), true
+	case "PlatformCapacity.fitHourly":
+		if e.ComplexityRoot.PlatformCapacity.FitHourly == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlatformCapacity.FitHourly(childComplexity), true
+	case "PlatformCapacity.planOnly":
+		if e.ComplexityRoot.PlatformCapacity.PlanOnly == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlatformCapacity.PlanOnly(childComplexity), true
+	case "PlatformCapacity.platform":
+		if e.ComplexityRoot.PlatformCapacity.Platform == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlatformCapacity.Platform(childComplexity), true
+	case "PlatformCapacity.stalenessSeconds":
+		if e.ComplexityRoot.PlatformCapacity.StalenessSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlatformCapacity.StalenessSeconds(childComplexity), true
+
 	case "PlatformLinks.accounts":
 		if e.ComplexityRoot.PlatformLinks.Accounts == nil {
 			break
@@ -534,6 +589,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Post.Views(childComplexity), true
 
+	case "Query.capacityPlan":
+		if e.ComplexityRoot.Query.CapacityPlan == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.CapacityPlan(childComplexity), true
 	case "Query.feed":
 		if e.ComplexityRoot.Query.Feed == nil {
 			break
@@ -841,6 +902,26 @@ func (ec *executionContext) childFields_MetricPoint(ctx context.Context, field g
 		return ec.fieldContext_MetricPoint_commentsGained(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MetricPoint", field.Name)
+}
+
+func (ec *executionContext) childFields_PlatformCapacity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "platform":
+		return ec.fieldContext_PlatformCapacity_platform(ctx, field)
+	case "accounts":
+		return ec.fieldContext_PlatformCapacity_accounts(ctx, field)
+	case "fitHourly":
+		return ec.fieldContext_PlatformCapacity_fitHourly(ctx, field)
+	case "fitDaily":
+		return ec.fieldContext_PlatformCapacity_fitDaily(ctx, field)
+	case "bindingScope":
+		return ec.fieldContext_PlatformCapacity_bindingScope(ctx, field)
+	case "stalenessSeconds":
+		return ec.fieldContext_PlatformCapacity_stalenessSeconds(ctx, field)
+	case "planOnly":
+		return ec.fieldContext_PlatformCapacity_planOnly(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PlatformCapacity", field.Name)
 }
 
 func (ec *executionContext) childFields_PlatformLinks(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2297,6 +2378,167 @@ func (ec *executionContext) fieldContext_Mutation_deleteAccount(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _PlatformCapacity_platform(ctx context.Context, field graphql.CollectedField, obj *PlatformCapacity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlatformCapacity_platform(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Platform, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v Platform) graphql.Marshaler {
+			return ec.marshalNPlatform2githubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatform(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlatformCapacity_platform(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlatformCapacity", field, false, false, "Platform")
+}
+
+func (ec *executionContext) _PlatformCapacity_accounts(ctx context.Context, field graphql.CollectedField, obj *PlatformCapacity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlatformCapacity_accounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Accounts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlatformCapacity_accounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlatformCapacity", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PlatformCapacity_fitHourly(ctx context.Context, field graphql.CollectedField, obj *PlatformCapacity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlatformCapacity_fitHourly(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FitHourly, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PlatformCapacity_fitHourly(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlatformCapacity", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PlatformCapacity_fitDaily(ctx context.Context, field graphql.CollectedField, obj *PlatformCapacity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlatformCapacity_fitDaily(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FitDaily, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PlatformCapacity_fitDaily(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlatformCapacity", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PlatformCapacity_bindingScope(ctx context.Context, field graphql.CollectedField, obj *PlatformCapacity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlatformCapacity_bindingScope(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BindingScope, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlatformCapacity_bindingScope(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlatformCapacity", field, false, false, "String")
+}
+
+func (ec *executionContext) _PlatformCapacity_stalenessSeconds(ctx context.Context, field graphql.CollectedField, obj *PlatformCapacity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlatformCapacity_stalenessSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StalenessSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlatformCapacity_stalenessSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlatformCapacity", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PlatformCapacity_planOnly(ctx context.Context, field graphql.CollectedField, obj *PlatformCapacity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlatformCapacity_planOnly(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PlanOnly, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlatformCapacity_planOnly(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlatformCapacity", field, false, false, "String")
+}
+
 func (ec *executionContext) _PlatformLinks_platform(ctx context.Context, field graphql.CollectedField, obj *PlatformLinks) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2820,6 +3062,38 @@ func (ec *executionContext) fieldContext_Query_summary(ctx context.Context, fiel
 	if fc.Args, err = ec.field_Query_summary_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_capacityPlan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_capacityPlan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().CapacityPlan(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*PlatformCapacity) graphql.Marshaler {
+			return ec.marshalNPlatformCapacity2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatformCapacityᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_capacityPlan(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PlatformCapacity(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -4510,6 +4784,69 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 	return out
 }
 
+var platformCapacityImplementors = []string{"PlatformCapacity"}
+
+func (ec *executionContext) _PlatformCapacity(ctx context.Context, sel ast.SelectionSet, obj *PlatformCapacity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, platformCapacityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PlatformCapacity")
+		case "platform":
+			out.Values[i] = ec._PlatformCapacity_platform(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accounts":
+			out.Values[i] = ec._PlatformCapacity_accounts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fitHourly":
+			out.Values[i] = ec._PlatformCapacity_fitHourly(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "fitDaily":
+			out.Values[i] = ec._PlatformCapacity_fitDaily(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "bindingScope":
+			out.Values[i] = ec._PlatformCapacity_bindingScope(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stalenessSeconds":
+			out.Values[i] = ec._PlatformCapacity_stalenessSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "planOnly":
+			out.Values[i] = ec._PlatformCapacity_planOnly(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var platformLinksImplementors = []string{"PlatformLinks"}
 
 func (ec *executionContext) _PlatformLinks(ctx context.Context, sel ast.SelectionSet, obj *PlatformLinks) graphql.Marshaler {
@@ -4684,6 +5021,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_summary(ctx, field)
+				})
+		case "capacityPlan":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_capacityPlan(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -5361,6 +5704,30 @@ func (ec *executionContext) marshalNPlatform2githubᚗcomᚋpulsehqᚋpulseᚋap
 	return v
 }
 
+func (ec *executionContext) marshalNPlatformCapacity2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatformCapacityᚄ(ctx context.Context, sel ast.SelectionSet, v []*PlatformCapacity) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPlatformCapacity2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatformCapacity(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPlatformCapacity2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatformCapacity(ctx context.Context, sel ast.SelectionSet, v *PlatformCapacity) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PlatformCapacity!")
+		return graphql.Null
+	}
+	return ec._PlatformCapacity(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPlatformLinks2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatformLinksᚄ(ctx context.Context, sel ast.SelectionSet, v []*PlatformLinks) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -5421,6 +5788,35 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNSummary2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐSummary(ctx context.Context, sel ast.SelectionSet, v *Summary) graphql.Marshaler {

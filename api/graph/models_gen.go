@@ -69,6 +69,23 @@ type MetricPoint struct {
 type Mutation struct {
 }
 
+// One platform's capacity: the scheduler's limits against the accounts linked now.
+type PlatformCapacity struct {
+	Platform Platform `json:"platform"`
+	// Platform accounts with an active link.
+	Accounts int64 `json:"accounts"`
+	// Accounts that fit at the fetch interval (hourly); null when unbounded (the limit grows with users).
+	FitHourly *int64 `json:"fitHourly,omitempty"`
+	// Accounts that fit once every 24 hours; null when unbounded.
+	FitDaily *int64 `json:"fitDaily,omitempty"`
+	// The limit that sets the capacity, empty when none binds.
+	BindingScope string `json:"bindingScope"`
+	// The longest an account is expected to wait between two fetches, in seconds.
+	StalenessSeconds int64 `json:"stalenessSeconds"`
+	// Limits the scheduler plans but does not enforce, with the accounts they fit (X's monthly post cap).
+	PlanOnly []string `json:"planOnly"`
+}
+
 // One platform with this user's link status and linked accounts.
 type PlatformLinks struct {
 	Platform Platform         `json:"platform"`

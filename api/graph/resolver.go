@@ -48,8 +48,18 @@ type Metrics interface {
 	Feed(ctx context.Context, q pulse.FeedQuery) ([]pulse.PostRow, error)
 }
 
+// Capacity is the scheduler's capacity plan against the accounts linked
+// now, for operators.
+type Capacity interface {
+	CapacityPlan(ctx context.Context) ([]*PlatformCapacity, error)
+}
+
 // Resolver is the root resolver.
 type Resolver struct {
+	// Capacity backs capacityPlan, for the users in Operators (emails).
+	// Without it the query fails.
+	Capacity  Capacity
+	Operators map[string]bool
 	LinkStore Links
 	Analytics Metrics
 	// Actions backs startLink and deleteAccount. Without it they fail and
@@ -269,6 +279,9 @@ func Recover(log *slog.Logger) graphql.RecoverFunc {
 }
 
 func toPlatform(p topics.Platform) Platform { return Platform(strings.ToUpper(string(p))) }
+
+// PlatformOf returns the GraphQL enum value of p.
+func PlatformOf(p topics.Platform) Platform { return toPlatform(p) }
 
 func fromPlatform(p Platform) topics.Platform { return topics.Platform(strings.ToLower(string(p))) }
 

@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/pulsehq/pulse"
@@ -205,6 +206,21 @@ func (r *queryResolver) Summary(ctx context.Context, platforms []Platform) (*Sum
 		return nil, errUnavailable("the summary")
 	}
 	return toSummary(agg, platforms), nil
+}
+
+// CapacityPlan is the resolver for the capacityPlan field.
+func (r *queryResolver) CapacityPlan(ctx context.Context) ([]*PlatformCapacity, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !r.Operators[strings.ToLower(u.Email)] {
+		return nil, &Error{Code: CodeForbidden, Message: "for operators only"}
+	}
+	if r.Capacity == nil {
+		return nil, &Error{Code: CodeUnavailable, Message: "no capacity plan configured"}
+	}
+	return r.Capacity.CapacityPlan(ctx)
 }
 
 // Summary is the resolver for the summary field.

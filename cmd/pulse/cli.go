@@ -30,6 +30,7 @@ type cli struct {
 	Broker     brokerCmd     `cmd:"" help:"A standalone embedded Kafka-protocol broker (kfake) with a data dir."`
 	API        apiCmd        `cmd:"" name:"api" help:"The GraphQL API, auth and OAuth routes and dashboard."`
 	Scheduler  schedulerCmd  `cmd:"" help:"Emit fetch requests for due links, within each platform's budget."`
+	Plan       planCmd       `cmd:"" help:"Print the capacity plan: accounts that fit hourly and daily per platform, the binding limit, the expected staleness."`
 	Fetcher    fetcherCmd    `cmd:"" help:"Consume fetch requests, call the platform APIs, publish raw payloads and outcomes."`
 	Processor  processorCmd  `cmd:"" help:"The goka processors: the normalizer (raw payloads to snapshots and posts) and the aggregator (user aggregates)."`
 	Sink       sinkCmd       `cmd:"" help:"Batch normalized events into ClickHouse."`

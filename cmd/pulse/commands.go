@@ -124,6 +124,7 @@ type apiCmd struct {
 	PlatformFlags
 	KafkaFlags
 	HTTPAddr         string   `name:"http-addr" env:"PULSE_HTTP_ADDR" default:"${http_addr}" help:"address to serve HTTP on"`
+	Operators        []string `name:"operator-emails" env:"PULSE_OPERATOR_EMAILS" help:"emails of the users who may read the capacityPlan query"`
 	TrustedProxies   []string `name:"trusted-proxies" env:"PULSE_TRUSTED_PROXIES" sep:"," help:"comma-separated CIDRs of reverse proxies whose X-Forwarded-For entries name the client (for throttling); default none: the peer address"`
 	Playground       bool     `name:"playground" env:"PULSE_PLAYGROUND" help:"serve the GraphQL playground at /playground and allow introspection (off by default)"`
 	PersistedQueries string   `name:"persisted-queries" env:"PULSE_PERSISTED_QUERIES" type:"existingfile" help:"JSON file with an array of GraphQL documents: the only ones the API runs (default: any query within the limits)"`
@@ -198,7 +199,7 @@ type schedulerCmd struct {
 	serviceFlags
 	KafkaFlags
 	PostgresFlags
-	Interval time.Duration `name:"interval" env:"PULSE_REFRESH_INTERVAL" default:"24h" help:"longest time a linked account goes without a fetch"`
+	Interval time.Duration `name:"interval" env:"PULSE_REFRESH_INTERVAL" default:"1h" help:"how often each linked account is fetched where the platform's limits allow"`
 }
 
 func (c *schedulerCmd) Validate() error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/platforms/internal/httpx"
+	"github.com/pulsehq/pulse/topics"
 )
 
 // APIError is the REST API's error body:
@@ -93,8 +94,22 @@ func (c *Connector) statusError(op string, status int, body []byte) *platforms.E
 	if e.Class == platforms.Throttled {
 		e.Limit = c.exhausted()
 		e.RetryAfter = e.Limit.Reset
+		e.Scope = ThrottleScope(msg)
 	}
 	return e
+}
+
+// ThrottleScope returns whose daily limit a 429's message names:
+// "APPLICATION" the app's, "MEMBER" the member's (one account), as
+// topics.LimitScope* values; "" when it names neither.
+func ThrottleScope(msg string) string {
+	switch {
+	case strings.Contains(msg, "APPLICATION"):
+		return topics.LimitScopeApp
+	case strings.Contains(msg, "MEMBER"):
+		return topics.LimitScopeAccount
+	}
+	return ""
 }
 
 // NextReset returns when LinkedIn's daily rate-limit windows next reset

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/topics"
 )
 
 // problem is the union of X's error bodies: API v2 problem details
@@ -51,6 +52,12 @@ func (c *Connector) statusError(op string, status int, body []byte, limit platfo
 	e.Limit = limit
 	if class == platforms.Throttled {
 		e.RetryAfter = c.retryAfter(limit)
+		// Pulse calls X with user tokens, whose limits are per user; a
+		// monthly usage cap is the app's (project's).
+		e.Scope = topics.LimitScopeAccount
+		if strings.Contains(strings.ToLower(msg), "usagecap") || strings.Contains(strings.ToLower(msg), "usage cap") {
+			e.Scope = topics.LimitScopeApp
+		}
 	}
 	return e
 }

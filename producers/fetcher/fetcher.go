@@ -185,7 +185,7 @@ func deadLetter(r *kgo.Record, reason error) *kgo.Record {
 func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.FetchOutcome, []*kgo.Record) {
 	now := f.cfg.Clock().UTC()
 	out := &topics.FetchOutcome{RequestID: req.ID, LinkID: req.LinkID, UserID: req.UserID,
-		Platform: req.Platform, Outcome: topics.OutcomeOK, Remaining: -1, At: now}
+		Platform: req.Platform, Outcome: topics.OutcomeOK, Remaining: -1, At: now, AccountID: req.AccountID}
 	conn, ok := f.cfg.Connectors[req.Platform]
 	if !ok {
 		out.Outcome, out.Error = topics.OutcomePermanent, fmt.Sprintf("no connector for platform %q", req.Platform)
@@ -195,6 +195,9 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 	if err != nil {
 		out.Outcome, out.Error = topics.OutcomeLinkMissing, err.Error()
 		return out, nil
+	}
+	if out.AccountID == "" {
+		out.AccountID = link.AccountID
 	}
 	if link.Status != pulse.LinkActive {
 		out.Outcome, out.Error = topics.OutcomeLinkMissing, "link is "+string(link.Status)
@@ -224,6 +227,7 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 		if len(res.Skipped) > 0 {
 			f.log.Warn("fetcher: the platform no longer serves metrics; skipped", "link", req.LinkID, "platform", req.Platform, "metrics", res.Skipped)
 		}
+		out.PostPages = len(res.PostBodies)
 	}
 	if err != nil {
 		f.classify(ctx, out, link, err)
@@ -237,20 +241,32 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 	if accountID == "" {
 		accountID = link.AccountID
 	}
-	b, err := topics.RawPayloadCodec.Marshal(&topics.RawPayload{
-		RequestID: req.ID, LinkID: req.LinkID, UserID: req.UserID, Platform: req.Platform,
-		AccountID: accountID, FetchedAt: fetchedAt, Account: res.AccountBody, PostPages: res.PostBodies,
-		Insights: res.InsightBodies,
-	})
-	if err != nil {
-		out.Outcome, out.Error = topics.OutcomePermanent, err.Error()
-		return out, nil
+	out.AccountID = accountID
+	// One fetch per platform account: the result goes to every link to it
+	// (other users who linked the same account), each keyed by its link.
+	var recs []*kgo.Record
+	for _, to := range append([]topics.LinkRef{{LinkID: req.LinkID, UserID: req.UserID}}, req.AlsoFor...) {
+		if to.LinkID != req.LinkID {
+			if err := f.cfg.Links.MarkFetched(ctx, to.LinkID, now); err != nil {
+				f.log.Warn("fetcher: mark fetched", "link", to.LinkID, "err", err)
+			}
+		}
+		b, err := topics.RawPayloadCodec.Marshal(&topics.RawPayload{
+			RequestID: req.ID, LinkID: to.LinkID, UserID: to.UserID, Platform: req.Platform,
+			AccountID: accountID, FetchedAt: fetchedAt, Account: res.AccountBody, PostPages: res.PostBodies,
+			Insights: res.InsightBodies,
+		})
+		if err != nil {
+			out.Outcome, out.Error = topics.OutcomePermanent, err.Error()
+			return out, nil
+		}
+		rec := &kgo.Record{Topic: topics.RawPayloads, Key: []byte(to.LinkID), Value: b}
+		if req.Reason == topics.ReasonOnDemand || req.Reason == topics.ReasonInitial {
+			rec.Headers = []kgo.RecordHeader{{Key: topics.HeaderUrgent, Value: []byte("1")}}
+		}
+		recs = append(recs, rec)
 	}
-	rec := &kgo.Record{Topic: topics.RawPayloads, Key: []byte(req.LinkID), Value: b}
-	if req.Reason == topics.ReasonOnDemand || req.Reason == topics.ReasonInitial {
-		rec.Headers = []kgo.RecordHeader{{Key: topics.HeaderUrgent, Value: []byte("1")}}
-	}
-	return out, []*kgo.Record{rec}
+	return out, recs
 }
 
 func (f *Fetcher) refresh(ctx context.Context, conn platforms.Connector, linkID string, tok *oauth2.Token) (*oauth2.Token, error) {
@@ -271,6 +287,7 @@ func (f *Fetcher) classify(ctx context.Context, out *topics.FetchOutcome, link p
 	var pe *platforms.Error
 	if errors.As(err, &pe) {
 		out.RetryAfter = pe.RetryAfter
+		out.LimitScope = pe.Scope
 		if pe.Limit.Remaining >= 0 {
 			out.Remaining = pe.Limit.Remaining
 		}

@@ -185,8 +185,55 @@ func TestThrottledFetchReportsRetryAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.Outcome != topics.OutcomeThrottled || !out.RetryAfter.After(h.now) {
-		t.Fatalf("outcome = %+v, want throttled with a retry time", out)
+	// X's limits on user tokens are per user: the outcome names the account.
+	if out.Outcome != topics.OutcomeThrottled || !out.RetryAfter.After(h.now) || out.LimitScope != topics.LimitScopeAccount ||
+		out.AccountID != h.link.AccountID {
+		t.Fatalf("outcome = %+v, want throttled with a retry time, on the account's limit", out)
+	}
+}
+
+// TestSharedAccountFetchIsDeliveredToEveryLink: one fetch of an account
+// several users linked publishes the result for each of their links.
+func TestSharedAccountFetchIsDeliveredToEveryLink(t *testing.T) {
+	h := newHarness(t)
+	ctx := t.Context()
+	u, err := h.db.CreateUser(ctx, "other@example.com", "a long enough password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := h.db.UpsertLink(ctx, u.ID, topics.X, h.link.AccountID, h.link.Handle, &oauth2.Token{AccessToken: "unused"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := topics.FetchRequestCodec.Marshal(&topics.FetchRequest{ID: "r1", LinkID: h.link.ID, UserID: h.link.UserID, Platform: topics.X,
+		Reason: topics.ReasonScheduled, RequestedAt: h.now, AccountID: h.link.AccountID,
+		AlsoFor: []topics.LinkRef{{LinkID: other.ID, UserID: u.ID}}})
+	h.request(t, b)
+	got := map[string]string{} // link → user
+	for range 2 {
+		raw, err := topics.RawPayloadCodec.Unmarshal(h.next(t, topics.RawPayloads).Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if raw.RequestID != "r1" || len(raw.Account) == 0 {
+			t.Fatalf("raw payload = %+v", raw)
+		}
+		got[raw.LinkID] = raw.UserID
+	}
+	if got[h.link.ID] != h.link.UserID || got[other.ID] != u.ID {
+		t.Fatalf("payloads went to %v", got)
+	}
+	out, err := topics.FetchOutcomeCodec.Unmarshal(h.next(t, topics.FetchOutcomes).Value)
+	if err != nil || out.Outcome != topics.OutcomeOK || out.PostPages < 1 {
+		t.Fatalf("outcome = %+v (%v)", out, err)
+	}
+	if calls := h.sim.Stats().Platforms[topics.X].Requests; calls != int64(out.Calls) {
+		t.Fatalf("the simulator saw %d calls, the fetch reports %d: want one fetch", calls, out.Calls)
+	}
+	for _, id := range []string{h.link.ID, other.ID} {
+		if l, err := h.db.LinkByID(ctx, id); err != nil || l.LastFetchedAt.IsZero() {
+			t.Fatalf("link %s last fetched %v (%v)", id, l.LastFetchedAt, err)
+		}
 	}
 }
 

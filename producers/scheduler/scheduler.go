@@ -1,95 +1,80 @@
-// Package scheduler emits fetch requests for linked accounts: every active
-// link at least once per Interval (24 hours by default), spread over the
-// interval, and never faster than each platform's budget allows. On-demand
-// refreshes are due links too (the API moves their next fetch to now), so
-// they share the same budget and can never push Pulse over a rate limit.
+// Package scheduler emits fetch requests for linked accounts: each platform
+// account every Interval (an hour by default) where the platform's limits
+// allow, refresh presses first, and never more calls than the platform
+// meters allow (see Limits and docs/rate-limits.md).
 //
-// The scheduler also reads the fetchers' outcomes: a throttled fetch pauses
-// its platform until the platform's reset time and reschedules the link
-// then; a transient failure reschedules the link after RetryDelay, so a
-// failed fetch does not wait a whole interval.
+// The scheduling unit is the platform account: several Pulse users who
+// linked the same account share one fetch per due time, delivered to each
+// of their links. The budget model is a Planner, in memory and driven by
+// the time it is given; the due times live in a Store (PostgreSQL, or a
+// MemStore for virtual-time simulations). Every fetch's calls are spent
+// from each scope it touches before its request enters Kafka; accounts the
+// per-account limits do not allow yet are deferred without spending.
+//
+// The scheduler reads the fetchers' outcomes: a throttled fetch pauses the
+// scope the platform named (one account, or the app) until its reset; a
+// transient failure makes the account due after RetryDelay; posts pages
+// beyond the first are charged to the scopes when reported.
+//
+// Budgets are app-wide, so run one scheduler per Pulse deployment: two
+// would each spend the whole budget.
 package scheduler
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"golang.org/x/time/rate"
 
-	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/topics"
 )
 
-// Links is the store of linked accounts. *postgres.DB implements it.
-type Links interface {
-	// ClaimDueLinks returns up to limit active links of platform whose next
-	// fetch is at or before now, most overdue first, and pushes their next
-	// fetch out by lease so no other scheduler replica claims them.
-	ClaimDueLinks(ctx context.Context, platform topics.Platform, now time.Time, limit int, lease time.Duration) ([]pulse.Link, error)
-	// MarkScheduled sets the link's next fetch time and clears its refresh
-	// request.
-	MarkScheduled(ctx context.Context, linkID string, next time.Time) error
-}
-
-// Budget is how fast fetches of one platform may be issued.
-type Budget struct {
-	// PerHour is the sustained fetch rate. Each fetch costs the connector a
-	// few API calls; size this from the app's quota divided by calls per
-	// fetch, with headroom.
-	PerHour float64
-	// Burst is the most fetches issued at once. Default 1.
-	Burst int
-	// MinSpacing is the least time between two fetches of one account, for
-	// the platform's per-account (per-user) limits, which an app-wide rate
-	// cannot see: a link due sooner (a refresh pressed right after a fetch,
-	// a quick retry) is deferred until then. Zero means no spacing.
-	MinSpacing time.Duration
-}
-
-// DefaultBudgets are conservative per-app fetch rates for each platform. The
-// spacings keep one account's fetches (up to 7 calls each) inside the
-// per-user windows: X users/me 75 per 15 minutes, Meta and Instagram 200
-// calls per user per hour, LinkedIn's daily member limits.
-var DefaultBudgets = map[topics.Platform]Budget{
-	topics.X:         {PerHour: 1200, Burst: 10, MinSpacing: time.Minute}, // users/me + tweets pages, app quota well below X's limits
-	topics.Facebook:  {PerHour: 3000, Burst: 10, MinSpacing: 5 * time.Minute},
-	topics.Instagram: {PerHour: 3000, Burst: 10, MinSpacing: 5 * time.Minute},
-	// LinkedIn meters each endpoint per app per UTC day (of the order of
-	// 100k calls): 800 fetches an hour × 24 × up to 5 posts pages is 96k.
-	topics.LinkedIn: {PerHour: 800, Burst: 5, MinSpacing: 15 * time.Minute},
+// Emitter delivers fetch requests; the Kafka producer for real, a virtual
+// fetcher in simulations.
+type Emitter interface {
+	// Emit delivers reqs and returns once they are durable.
+	Emit(ctx context.Context, reqs []*topics.FetchRequest) error
 }
 
 // Config configures a Scheduler.
 type Config struct {
-	// Brokers to produce to. Required unless Producer is set.
+	// Brokers to produce to and read fetch outcomes from. Required unless
+	// Emitter is set.
 	Brokers []string
-	// Links is the link store. Required.
-	Links Links
-	// Interval is the longest a link goes without a fetch. Default 24h.
-	Interval time.Duration
-	// Tick is how often due links are looked for. Default 1s.
+	// Emitter replaces the Kafka producer (simulations). Run then reads no
+	// fetch outcomes: give them to Apply.
+	Emitter Emitter
+	// Store is the due-time store. Required.
+	Store Store
+	// Limits per platform. Default DefaultLimits(); a platform without
+	// limits is not scheduled.
+	Limits map[topics.Platform]Limits
+	// Tick is how often due accounts are looked for when the store does
+	// not wake the scheduler sooner (Waker). Default 1s.
 	Tick time.Duration
-	// Lease is how long a claimed link stays claimed if emitting it fails
+	// Lease is how long a claimed account stays claimed if emitting fails
 	// (it is then due again). Default 1 minute.
 	Lease time.Duration
-	// RetryDelay is when a link whose fetch failed transiently is due
+	// RetryDelay is when an account whose fetch failed transiently is due
 	// again. Default 5 minutes.
 	RetryDelay time.Duration
+	// MaxPerTick caps the fetches of one platform per tick. Default 1000.
+	MaxPerTick int
+	// RecountEvery is how often the linked accounts are counted, for
+	// limits that grow with users. Default 1 minute.
+	RecountEvery time.Duration
 	// FeedbackGroup is the consumer group reading fetch outcomes. Default
 	// "pulse-scheduler".
 	FeedbackGroup string
-	// Budgets per platform. Default DefaultBudgets; a platform without a
-	// budget is not scheduled.
-	Budgets map[topics.Platform]Budget
 	// Clock defaults to time.Now.
 	Clock func() time.Time
 	// Logger defaults to slog.Default().
@@ -100,26 +85,26 @@ type Config struct {
 
 // Scheduler emits FetchRequests.
 type Scheduler struct {
-	cfg      Config
-	cl       *kgo.Client
-	limiters map[topics.Platform]*rate.Limiter
-	log      *slog.Logger
+	cfg     Config
+	planner *Planner
+	emitter Emitter
+	cl      *kgo.Client // nil with Config.Emitter
+	log     *slog.Logger
+	wake    chan struct{}
 
-	mu      sync.Mutex // guards the fields below
-	emitted map[topics.Platform]int64
-	paused  map[topics.Platform]time.Time // platform → paused until
+	mu        sync.Mutex // guards the fields below
+	emitted   map[topics.Platform]int64
+	recounted time.Time
+	ids       *rand.ChaCha8 // request ids: random, without a syscall each
 }
 
 // New validates cfg and builds a Scheduler.
 func New(cfg Config) (*Scheduler, error) {
-	if len(cfg.Brokers) == 0 {
+	if len(cfg.Brokers) == 0 && cfg.Emitter == nil {
 		return nil, errors.New("scheduler: no brokers")
 	}
-	if cfg.Links == nil {
-		return nil, errors.New("scheduler: no link store")
-	}
-	if cfg.Interval <= 0 {
-		cfg.Interval = 24 * time.Hour
+	if cfg.Store == nil {
+		return nil, errors.New("scheduler: no store")
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = time.Second
@@ -130,11 +115,17 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.RetryDelay <= 0 {
 		cfg.RetryDelay = 5 * time.Minute
 	}
+	if cfg.MaxPerTick <= 0 {
+		cfg.MaxPerTick = 1000
+	}
+	if cfg.RecountEvery <= 0 {
+		cfg.RecountEvery = time.Minute
+	}
 	if cfg.FeedbackGroup == "" {
 		cfg.FeedbackGroup = "pulse-scheduler"
 	}
-	if cfg.Budgets == nil {
-		cfg.Budgets = DefaultBudgets
+	if cfg.Limits == nil {
+		cfg.Limits = DefaultLimits()
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -142,57 +133,99 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Scheduler{cfg: cfg, log: cfg.Logger, limiters: map[topics.Platform]*rate.Limiter{},
-		emitted: map[topics.Platform]int64{}, paused: map[topics.Platform]time.Time{}}
-	for p, b := range cfg.Budgets {
-		if b.PerHour <= 0 {
-			return nil, fmt.Errorf("scheduler: budget for %s must be positive", p)
-		}
-		burst := max(b.Burst, 1)
-		s.limiters[p] = rate.NewLimiter(rate.Limit(b.PerHour/3600), burst)
-	}
-	cl, err := kafka.NewClient(cfg.Brokers, cfg.ClientOptions...)
+	pl, err := NewPlanner(cfg.Limits)
 	if err != nil {
-		return nil, fmt.Errorf("scheduler: %w", err)
+		return nil, err
 	}
-	s.cl = cl
+	s := &Scheduler{cfg: cfg, planner: pl, emitter: cfg.Emitter, log: cfg.Logger,
+		wake: make(chan struct{}, 1), emitted: map[topics.Platform]int64{}}
+	var seed [32]byte
+	if _, err := crand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("scheduler: seed: %w", err)
+	}
+	s.ids = rand.NewChaCha8(seed)
+	if s.emitter == nil {
+		cl, err := kafka.NewClient(cfg.Brokers, cfg.ClientOptions...)
+		if err != nil {
+			return nil, fmt.Errorf("scheduler: %w", err)
+		}
+		s.cl = cl
+		s.emitter = kafkaEmitter{cl}
+	}
 	return s, nil
 }
 
-// Run emits due fetch requests every Tick and applies fetch outcomes until
+// Planner returns the scheduler's budget model (stats, throttles).
+func (s *Scheduler) Planner() *Planner { return s.planner }
+
+type kafkaEmitter struct{ cl *kgo.Client }
+
+func (k kafkaEmitter) Emit(ctx context.Context, reqs []*topics.FetchRequest) error {
+	recs := make([]*kgo.Record, 0, len(reqs))
+	for _, r := range reqs {
+		b, err := topics.FetchRequestCodec.Marshal(r)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, &kgo.Record{Topic: topics.FetchRequests, Key: []byte(r.LinkID), Value: b})
+	}
+	if err := k.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("scheduler: produce: %w", err)
+	}
+	return nil
+}
+
+// Wake makes Run look for due accounts now instead of at the next Tick.
+func (s *Scheduler) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run emits due fetch requests every Tick, or at once when the store
+// (a Waker) or Wake signals a change, and applies fetch outcomes, until
 // ctx is cancelled.
 func (s *Scheduler) Run(ctx context.Context) error {
-	defer s.cl.Close()
-	fb, err := kafka.NewClient(s.cfg.Brokers, append([]kgo.Opt{
-		kgo.ConsumerGroup(s.cfg.FeedbackGroup),
-		kgo.ConsumeTopics(topics.FetchOutcomes),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
-	}, s.cfg.ClientOptions...)...)
-	if err != nil {
-		return fmt.Errorf("scheduler: feedback: %w", err)
+	if s.cl != nil {
+		defer s.cl.Close()
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer fb.Close()
-		for {
-			fetches := fb.PollFetches(ctx)
-			if ctx.Err() != nil {
-				return
-			}
-			fetches.EachRecord(func(r *kgo.Record) {
-				o, err := topics.FetchOutcomeCodec.Unmarshal(r.Value)
-				if err != nil {
-					s.log.Warn("scheduler: undecodable fetch outcome", "offset", r.Offset, "err", err)
-					return
-				}
-				if err := s.Apply(ctx, o); err != nil && ctx.Err() == nil {
-					s.log.Warn("scheduler: apply fetch outcome", "link", o.LinkID, "err", err)
-				}
-			})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if s.cl != nil {
+		fb, err := kafka.NewClient(s.cfg.Brokers, append([]kgo.Opt{
+			kgo.ConsumerGroup(s.cfg.FeedbackGroup),
+			kgo.ConsumeTopics(topics.FetchOutcomes),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
+		}, s.cfg.ClientOptions...)...)
+		if err != nil {
+			return fmt.Errorf("scheduler: feedback: %w", err)
 		}
-	}()
-	defer func() { <-done }()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer fb.Close()
+			s.feedback(ctx, fb)
+		}()
+	}
+	if w, ok := s.cfg.Store.(Waker); ok {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if err := w.Watch(ctx, s.Wake); err != nil && ctx.Err() == nil {
+					// The poll keeps scheduling meanwhile.
+					s.log.Warn("scheduler: watching for due links failed; polling", "err", err)
+					select {
+					case <-ctx.Done():
+					case <-time.After(5 * time.Second):
+					}
+				}
+			}
+		}()
+	}
 
 	t := time.NewTicker(s.cfg.Tick)
 	defer t.Stop()
@@ -204,116 +237,169 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-s.wake:
 		}
 	}
 }
 
-// Apply acts on one fetch outcome: a throttled fetch pauses its platform
-// until RetryAfter (an hour when the platform gave no time) and makes the
-// link due then; a transient failure makes the link due after RetryDelay.
-// Other outcomes need no scheduling change.
+func (s *Scheduler) feedback(ctx context.Context, fb *kgo.Client) {
+	for {
+		fetches := fb.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			o, err := topics.FetchOutcomeCodec.Unmarshal(r.Value)
+			if err != nil {
+				s.log.Warn("scheduler: undecodable fetch outcome", "offset", r.Offset, "err", err)
+				return
+			}
+			if err := s.Apply(ctx, o); err != nil && ctx.Err() == nil {
+				s.log.Warn("scheduler: apply fetch outcome", "link", o.LinkID, "err", err)
+			}
+		})
+	}
+}
+
+// Apply acts on one fetch outcome: a throttled fetch pauses the scope the
+// platform named until its reset (see Planner.Throttled) and makes the
+// account due then; a transient failure makes it due after RetryDelay; a
+// fetch that read several posts pages is charged for them. Other outcomes
+// need no scheduling change.
 func (s *Scheduler) Apply(ctx context.Context, o *topics.FetchOutcome) error {
 	now := s.cfg.Clock()
 	switch o.Outcome {
 	case topics.OutcomeThrottled:
-		until := o.RetryAfter
-		if until.IsZero() || until.Before(now) {
-			until = now.Add(time.Hour)
+		until := s.planner.Throttled(o.Platform, o.AccountID, o.LimitScope, o.RetryAfter, now)
+		s.log.Info("scheduler: throttled; pausing", "platform", o.Platform, "scope", o.LimitScope, "until", until)
+		if o.AccountID == "" {
+			return nil
 		}
-		s.mu.Lock()
-		if until.After(s.paused[o.Platform]) {
-			s.paused[o.Platform] = until
-		}
-		s.mu.Unlock()
-		s.log.Info("scheduler: platform throttled; pausing", "platform", o.Platform, "until", until)
-		return s.cfg.Links.MarkScheduled(ctx, o.LinkID, until)
+		return s.cfg.Store.Reschedule(ctx, o.Platform, []Next{{AccountID: o.AccountID, At: until}})
 	case topics.OutcomeTransient:
-		return s.cfg.Links.MarkScheduled(ctx, o.LinkID, now.Add(s.cfg.RetryDelay))
+		if o.AccountID == "" {
+			return nil
+		}
+		return s.cfg.Store.Reschedule(ctx, o.Platform, []Next{{AccountID: o.AccountID, At: now.Add(s.cfg.RetryDelay)}})
+	case topics.OutcomeOK:
+		s.planner.Charge(o.Platform, o.AccountID, o.PostPages, now)
 	}
 	return nil
 }
 
-// PausedUntil returns when the platform's pause ends; zero if not paused.
-func (s *Scheduler) PausedUntil(p topics.Platform) time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.paused[p]
-}
-
-// RunOnce emits the fetch requests that are due now and within budget, and
-// returns once Kafka acknowledged them.
+// RunOnce emits the fetch requests that are due now and within every
+// scope's budget, and returns once they are delivered.
 func (s *Scheduler) RunOnce(ctx context.Context) error {
 	now := s.cfg.Clock()
 	var errs []error
-	for p, lim := range s.limiters {
-		if now.Before(s.PausedUntil(p)) {
-			continue
-		}
-		tokens := int(lim.TokensAt(now))
-		if tokens <= 0 {
-			continue
-		}
-		links, err := s.cfg.Links.ClaimDueLinks(ctx, p, now, tokens, s.cfg.Lease)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		// The claim took at most `tokens` links, so each gets a token.
-		lim.AllowN(now, len(links))
-		spacing := s.cfg.Budgets[p].MinSpacing
-		for _, l := range links {
-			if spacing > 0 && !l.LastFetchedAt.IsZero() && now.Sub(l.LastFetchedAt) < spacing {
-				// Too soon for the account's own limits: fetch it as soon as
-				// they allow (a deferred refresh is then a scheduled fetch).
-				if err := s.cfg.Links.MarkScheduled(ctx, l.ID, l.LastFetchedAt.Add(spacing)); err != nil {
-					errs = append(errs, err)
-				}
-				continue
-			}
-			if err := s.emit(ctx, l, now); err != nil {
-				// The claim's lease makes the rest due again shortly.
-				errs = append(errs, err)
-				break
-			}
-			s.mu.Lock()
-			s.emitted[p]++
-			s.mu.Unlock()
+	s.recount(ctx, now)
+	for _, p := range s.planner.Platforms() {
+		if err := s.platformOnce(ctx, p, now); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (s *Scheduler) emit(ctx context.Context, l pulse.Link, now time.Time) error {
+// recount refreshes the planner's account counts every RecountEvery.
+func (s *Scheduler) recount(ctx context.Context, now time.Time) {
+	s.mu.Lock()
+	due := s.recounted.IsZero() || now.Sub(s.recounted) >= s.cfg.RecountEvery
+	if due {
+		s.recounted = now
+	}
+	s.mu.Unlock()
+	if !due {
+		return
+	}
+	for _, p := range s.planner.Platforms() {
+		n, err := s.cfg.Store.CountAccounts(ctx, p)
+		if err != nil {
+			s.log.Warn("scheduler: count accounts", "platform", p, "err", err)
+			continue
+		}
+		s.planner.SetAccounts(p, n)
+	}
+}
+
+// platformOnce claims and emits p's due accounts while the budget allows.
+// Deferred accounts spend nothing, so the tick claims again (a few
+// rounds at most) until the budget or the due accounts run out.
+func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now time.Time) error {
+	left := s.cfg.MaxPerTick
+	for round := 0; round < 4 && left > 0; round++ {
+		n := s.planner.Affordable(p, now, left)
+		if n == 0 {
+			return nil
+		}
+		due, err := s.cfg.Store.ClaimDue(ctx, p, now, n, s.cfg.Lease)
+		if err != nil {
+			return err
+		}
+		reqs := make([]*topics.FetchRequest, 0, len(due))
+		next := make([]Next, 0, len(due))
+		for _, d := range due {
+			if len(d.Links) == 0 {
+				continue
+			}
+			ok, at := s.planner.Admit(p, d.AccountID, now)
+			if !ok {
+				// Too soon for the account's own limits: due as soon as they
+				// allow, its refresh request still pending.
+				next = append(next, Next{AccountID: d.AccountID, At: at, Claimed: now})
+				continue
+			}
+			reqs = append(reqs, s.request(p, d, now))
+			next = append(next, Next{AccountID: d.AccountID, At: s.planner.NextDue(p, d.AccountID, now), Served: d.RefreshAt, Claimed: now})
+		}
+		if len(reqs) > 0 {
+			if err := s.emitter.Emit(ctx, reqs); err != nil {
+				// The claim's lease makes them due again shortly.
+				return err
+			}
+			s.mu.Lock()
+			s.emitted[p] += int64(len(reqs))
+			s.mu.Unlock()
+		}
+		if err := s.cfg.Store.Reschedule(ctx, p, next); err != nil {
+			return err
+		}
+		left -= len(reqs)
+		if len(due) < n {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (s *Scheduler) request(p topics.Platform, d Due, now time.Time) *topics.FetchRequest {
+	first := d.Links[0]
 	reason := topics.ReasonScheduled
 	switch {
-	case l.RefreshRequested:
+	case !d.RefreshAt.IsZero():
 		reason = topics.ReasonOnDemand
-	case l.LastFetchedAt.IsZero():
+	case first.LastFetchedAt.IsZero():
 		reason = topics.ReasonInitial
 	}
 	req := &topics.FetchRequest{
-		ID: uuid.NewString(), LinkID: l.ID, UserID: l.UserID, Platform: l.Platform,
-		Reason: reason, RequestedAt: now.UTC(),
+		ID: s.newID(), LinkID: first.LinkID, UserID: first.UserID, Platform: p,
+		Reason: reason, RequestedAt: now.UTC(), AccountID: d.AccountID,
 	}
-	b, err := topics.FetchRequestCodec.Marshal(req)
-	if err != nil {
-		return err
+	for _, l := range d.Links[1:] {
+		req.AlsoFor = append(req.AlsoFor, topics.LinkRef{LinkID: l.LinkID, UserID: l.UserID})
 	}
-	if err := s.cl.ProduceSync(ctx, &kgo.Record{Topic: topics.FetchRequests, Key: []byte(l.ID), Value: b}).FirstErr(); err != nil {
-		return fmt.Errorf("scheduler: produce: %w", err)
-	}
-	return s.cfg.Links.MarkScheduled(ctx, l.ID, s.next(l.ID, now))
+	return req
 }
 
-// next returns when a link fetched at now is next due: one Interval later,
-// shifted by a stable per-link offset of up to a tenth of the interval
-// (earlier, never later), so links linked at the same moment drift apart
-// and the load spreads over the whole interval.
-func (s *Scheduler) next(linkID string, now time.Time) time.Time {
-	h := fnv.New64a()
-	h.Write([]byte(linkID))
-	spread := time.Duration(h.Sum64() % uint64(s.cfg.Interval/10+1))
-	return now.Add(s.cfg.Interval - spread)
+// newID returns a random (version 4) UUID.
+func (s *Scheduler) newID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, err := uuid.NewRandomFromReader(s.ids)
+	if err != nil { // ChaCha8 reads never fail
+		panic(err)
+	}
+	return id.String()
 }
 
 // Emitted returns how many requests were emitted per platform.

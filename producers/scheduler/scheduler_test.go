@@ -3,241 +3,371 @@ package scheduler_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/internal/testkit"
-	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/topics"
 )
 
-func TestMain(m *testing.M) { testkit.WrapTestMain(m) }
-
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time          { return c.t }
-func (c *fakeClock) Advance(d time.Duration) { c.t = c.t.Add(d) }
-
-type harness struct {
-	db    *postgres.DB
-	s     *scheduler.Scheduler
-	clock *fakeClock
-	read  *kgo.Client
-	links map[string]pulse.Link
-	user  string
+// capture is an Emitter that keeps what it is given.
+type capture struct {
+	mu   sync.Mutex
+	reqs []*topics.FetchRequest
 }
 
-func newHarness(t *testing.T, links int, budget scheduler.Budget) *harness {
+func (c *capture) Emit(ctx context.Context, reqs []*topics.FetchRequest) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reqs = append(c.reqs, reqs...)
+	return nil
+}
+
+// take returns and forgets what was emitted.
+func (c *capture) take() []*topics.FetchRequest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.reqs
+	c.reqs = nil
+	return out
+}
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// env is a scheduler on a real PostgreSQL store with a capturing emitter.
+type env struct {
+	db    *postgres.DB
+	s     *scheduler.Scheduler
+	out   *capture
+	clock *fakeClock
+	users map[string]string // email → user id
+}
+
+func newEnv(t *testing.T, limits map[topics.Platform]scheduler.Limits) *env {
 	t.Helper()
-	b, err := kafka.StartBroker(kafka.BrokerConfig{})
+	e := &env{db: pgtest.MustOpen(t), out: &capture{}, users: map[string]string{},
+		clock: &fakeClock{t: time.Now().UTC()}}
+	var err error
+	e.s, err = scheduler.New(scheduler.Config{Emitter: e.out, Store: e.db, Clock: e.clock.Now, Limits: limits})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(b.Close)
-	ctx := context.Background()
-	if _, err := kafka.EnsureTopics(ctx, b.Addrs(), 0, kafka.TopicSpec{Name: topics.FetchRequests}); err != nil {
-		t.Fatal(err)
-	}
-	h := &harness{db: pgtest.MustOpen(t), links: map[string]pulse.Link{}}
-	u, err := h.db.CreateUser(ctx, "sched@example.com", "a long enough password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.user = u.ID
-	for i := range links {
-		l, err := h.db.UpsertLink(ctx, u.ID, topics.X, fmt.Sprint(1000+i), "h", &oauth2.Token{AccessToken: "t"}, "")
+	return e
+}
+
+// link links platform account accountID for the user (created on first
+// use) and returns the link.
+func (e *env) link(t *testing.T, user string, p topics.Platform, accountID string) pulse.Link {
+	t.Helper()
+	ctx := t.Context()
+	uid, ok := e.users[user]
+	if !ok {
+		u, err := e.db.CreateUser(ctx, user+"@example.com", "a long enough password")
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.links[l.ID] = l
+		uid, e.users[user] = u.ID, u.ID
 	}
-	// New links are due at once (next fetch: their creation time).
-	h.clock = &fakeClock{t: time.Now().UTC().Add(time.Second)}
-	h.s, err = scheduler.New(scheduler.Config{Brokers: b.Addrs(), Links: h.db, Clock: h.clock.Now,
-		Budgets: map[topics.Platform]scheduler.Budget{topics.X: budget}})
+	l, err := e.db.UpsertLink(ctx, uid, p, accountID, "h"+accountID, &oauth2.Token{AccessToken: "t"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		h.s.Run(ctx) // closes the scheduler's client
-	})
-	h.read, err = kafka.NewClient(b.Addrs(), kgo.ConsumeTopics(topics.FetchRequests), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
+	// Links are due from their creation, in real time: keep the clock
+	// after it.
+	if now := time.Now().UTC().Add(time.Second); e.clock.Now().Before(now) {
+		e.clock.Advance(now.Sub(e.clock.Now()))
 	}
-	t.Cleanup(h.read.Close)
-	return h
+	return l
 }
 
-// tick runs one scheduling pass and returns the requests it emitted.
-func (h *harness) tick(t *testing.T) []*topics.FetchRequest {
+// tick runs one pass and returns the requests emitted, by account.
+func (e *env) tick(t *testing.T) map[string]*topics.FetchRequest {
 	t.Helper()
-	before := h.s.Emitted()[topics.X]
-	if err := h.s.RunOnce(context.Background()); err != nil {
+	if err := e.s.RunOnce(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	n := int(h.s.Emitted()[topics.X] - before)
-	var out []*topics.FetchRequest
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for len(out) < n {
-		fs := h.read.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d requests", len(out), n)
+	out := map[string]*topics.FetchRequest{}
+	for _, r := range e.out.take() {
+		if out[r.AccountID] != nil {
+			t.Fatalf("account %s emitted twice in one pass", r.AccountID)
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			req, err := topics.FetchRequestCodec.Unmarshal(r.Value)
-			if err != nil || string(r.Key) != req.LinkID {
-				t.Fatalf("bad request %s: %v", r.Value, err)
-			}
-			out = append(out, req)
-		})
+		out[r.AccountID] = r
 	}
 	return out
 }
 
-func TestBudgetSpreadAndOnDemand(t *testing.T) {
-	h := newHarness(t, 30, scheduler.Budget{PerHour: 3600, Burst: 10}) // one a second
-	t0 := h.clock.Now()
-	seen := map[string]int{}
-	count := func(reqs []*topics.FetchRequest) {
-		for _, r := range reqs {
-			seen[r.LinkID]++
-			if r.Reason != topics.ReasonInitial || r.UserID != h.user || r.Platform != topics.X {
-				t.Errorf("request %+v", r)
+func accounts(reqs map[string]*topics.FetchRequest) []string {
+	var out []string
+	for a := range reqs {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func xOnly() map[topics.Platform]scheduler.Limits {
+	return map[topics.Platform]scheduler.Limits{topics.X: scheduler.DefaultLimits()[topics.X]}
+}
+
+func TestPerUserThrottlePausesThatAccountOnly(t *testing.T) {
+	e := newEnv(t, xOnly())
+	for i := range 3 {
+		e.link(t, "ann", topics.X, fmt.Sprint(100+i))
+	}
+	if got := accounts(e.tick(t)); !slices.Equal(got, []string{"100", "101", "102"}) {
+		t.Fatalf("first pass emitted %v", got)
+	}
+	// X answers 429 on account 100's per-user limit, reset in two hours.
+	now := e.clock.Now()
+	reset := now.Add(2 * time.Hour)
+	if err := e.s.Apply(t.Context(), &topics.FetchOutcome{Platform: topics.X, AccountID: "100", Outcome: topics.OutcomeThrottled,
+		LimitScope: topics.LimitScopeAccount, RetryAfter: reset}); err != nil {
+		t.Fatal(err)
+	}
+	app, acct := e.s.Planner().PausedUntil(topics.X, "100")
+	if !app.IsZero() || !acct.Equal(reset) {
+		t.Fatalf("paused: app until %v, account until %v; want only the account, until %v", app, acct, reset)
+	}
+	// The other accounts keep their hourly fetches; 100 waits for its reset.
+	for h := 1; h <= 2; h++ {
+		e.clock.Advance(time.Hour)
+		got := accounts(e.tick(t))
+		if h == 1 && !slices.Equal(got, []string{"101", "102"}) {
+			t.Fatalf("an hour on, emitted %v; want 101 and 102 only", got)
+		}
+		if h == 2 && !slices.Equal(got, []string{"100", "101", "102"}) {
+			t.Fatalf("after the reset, emitted %v; want all three", got)
+		}
+	}
+}
+
+func TestAppThrottlePausesThePlatform(t *testing.T) {
+	limits := map[topics.Platform]scheduler.Limits{topics.Facebook: scheduler.DefaultLimits()[topics.Facebook]}
+	e := newEnv(t, limits)
+	e.link(t, "ann", topics.Facebook, "1")
+	e.link(t, "bob", topics.Facebook, "2")
+	if got := e.tick(t); len(got) != 2 {
+		t.Fatalf("emitted %v", accounts(got))
+	}
+	// Meta's error code 4: the app's limit.
+	if err := e.s.Apply(t.Context(), &topics.FetchOutcome{Platform: topics.Facebook, AccountID: "1", Outcome: topics.OutcomeThrottled,
+		LimitScope: topics.LimitScopeApp, RetryAfter: e.clock.Now().Add(90 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour)
+	if got := e.tick(t); len(got) != 0 {
+		t.Fatalf("emitted %v while the app is throttled", accounts(got))
+	}
+	e.clock.Advance(time.Hour)
+	if got := e.tick(t); len(got) != 2 {
+		t.Fatalf("after the reset emitted %v", accounts(got))
+	}
+}
+
+func TestSharedAccountIsFetchedOncePerDueTime(t *testing.T) {
+	e := newEnv(t, xOnly())
+	a := e.link(t, "ann", topics.X, "42")
+	b := e.link(t, "bob", topics.X, "42")
+	e.link(t, "bob", topics.X, "43")
+	for pass := range 3 {
+		got := e.tick(t)
+		if len(got) != 2 || got["42"] == nil || got["43"] == nil {
+			t.Fatalf("pass %d emitted %v; want 42 and 43 once each", pass, accounts(got))
+		}
+		r := got["42"]
+		links := []string{r.LinkID}
+		for _, o := range r.AlsoFor {
+			links = append(links, o.LinkID)
+		}
+		slices.Sort(links)
+		want := []string{a.ID, b.ID}
+		slices.Sort(want)
+		if !slices.Equal(links, want) {
+			t.Fatalf("pass %d: the shared fetch goes to %v, want both links %v", pass, links, want)
+		}
+		// Both links are next due together.
+		la, _ := e.db.LinkByID(t.Context(), a.ID)
+		lb, _ := e.db.LinkByID(t.Context(), b.ID)
+		if !la.NextFetchAt.Equal(lb.NextFetchAt) {
+			t.Fatalf("next fetches differ: %v and %v", la.NextFetchAt, lb.NextFetchAt)
+		}
+		e.clock.Advance(time.Hour)
+	}
+	// A refresh press by one user is one fetch, for both.
+	if n, err := e.db.RequestRefresh(t.Context(), e.users["bob"], b.ID); err != nil || n != 1 {
+		t.Fatalf("RequestRefresh = %d, %v", n, err)
+	}
+	got := e.tick(t)
+	if r := got["42"]; r == nil || r.Reason != topics.ReasonOnDemand || len(r.AlsoFor) != 1 {
+		t.Fatalf("after a refresh press emitted %+v", got)
+	}
+}
+
+func TestRefreshDebounceHoldsAcrossAClaim(t *testing.T) {
+	e := newEnv(t, xOnly())
+	l := e.link(t, "ann", topics.X, "7")
+	if got := e.tick(t); len(got) != 1 {
+		t.Fatalf("initial pass emitted %v", accounts(got))
+	}
+	uid := e.users["ann"]
+	e.clock.Advance(time.Minute) // past X's spacing
+	if n, err := e.db.RequestRefresh(t.Context(), uid, l.ID); err != nil || n != 1 {
+		t.Fatalf("RequestRefresh = %d, %v", n, err)
+	}
+	if got := e.tick(t); got["7"] == nil || got["7"].Reason != topics.ReasonOnDemand {
+		t.Fatalf("the refresh was not emitted: %v", accounts(got))
+	}
+	// The scheduler claimed and served the request; pressing again within
+	// the minute is still debounced.
+	for range 3 {
+		if n, err := e.db.RequestRefresh(t.Context(), uid, l.ID); err != nil || n != 0 {
+			t.Fatalf("a press right after a served one queued %d (%v), want 0", n, err)
+		}
+	}
+	got, err := e.db.LinkByID(t.Context(), l.ID)
+	if err != nil || got.RefreshRequested {
+		t.Fatalf("link %+v (%v): want no pending refresh", got, err)
+	}
+	if got := e.tick(t); len(got) != 0 {
+		t.Fatalf("emitted %v after debounced presses", accounts(got))
+	}
+}
+
+func TestDeferredAccountsSpendNoTokens(t *testing.T) {
+	limits := map[topics.Platform]scheduler.Limits{topics.Facebook: {Scopes: []scheduler.Scope{
+		{Name: "app", Per: scheduler.PerApp, Limit: 100, Window: time.Hour, Cost: 1},
+		{Name: "pages", Per: scheduler.PerAccount, Limit: 4, Window: time.Hour, Cost: 1}, // spacing: 20 minutes
+	}}}
+	e := newEnv(t, limits)
+	l := e.link(t, "ann", topics.Facebook, "9")
+	if got := e.tick(t); len(got) != 1 {
+		t.Fatalf("emitted %v", accounts(got))
+	}
+	spent := func() float64 {
+		st, _ := e.s.Planner().Stats(e.clock.Now())
+		for _, s := range st {
+			if s.Scope == "app" {
+				return s.Spent
 			}
 		}
+		t.Fatal("no app scope in stats")
+		return 0
 	}
-
-	if got := h.tick(t); len(got) != 10 {
-		t.Fatalf("first tick emitted %d, want the burst of 10", len(got))
-	} else {
-		count(got)
+	before := spent()
+	e.clock.Advance(time.Minute)
+	if n, err := e.db.RequestRefresh(t.Context(), e.users["ann"], l.ID); err != nil || n != 1 {
+		t.Fatalf("RequestRefresh = %d, %v", n, err)
 	}
-	if got := h.tick(t); len(got) != 0 {
-		t.Fatalf("second tick at the same instant emitted %d, want 0", len(got))
-	}
-	h.clock.Advance(5 * time.Second)
-	got := h.tick(t)
-	if len(got) != 5 {
-		t.Fatalf("after 5s emitted %d, want 5", len(got))
-	}
-	count(got)
-	// The budget refills at one a second, up to the burst: 15 left, 10 and 5.
-	h.clock.Advance(time.Hour)
-	if got := h.tick(t); len(got) != 10 {
-		t.Fatalf("after an idle hour emitted %d, want the burst of 10", len(got))
-	} else {
-		count(got)
-	}
-	h.clock.Advance(10 * time.Second)
-	count(h.tick(t))
-	if len(seen) != 30 {
-		t.Fatalf("%d of 30 links emitted", len(seen))
-	}
-	for id, n := range seen {
-		if n != 1 {
-			t.Errorf("link %s emitted %d times", id, n)
+	for range 3 {
+		if got := e.tick(t); len(got) != 0 {
+			t.Fatalf("a refresh a minute after a fetch was emitted: %v", accounts(got))
 		}
 	}
-	// Every link is next due within the last tenth of the 24h interval.
-	links, err := h.db.Links(context.Background(), h.user)
+	if after := spent(); after != before {
+		t.Fatalf("deferring spent %v calls from the app's budget", after-before)
+	}
+	if _, plats := e.s.Planner().Stats(e.clock.Now()); plats[topics.Facebook].Deferred != 1 {
+		t.Fatalf("deferred %d times, want once (then it waits in the store)", plats[topics.Facebook].Deferred)
+	}
+	got, _ := e.db.LinkByID(t.Context(), l.ID)
+	if !got.RefreshRequested || got.NextFetchAt.Before(e.clock.Now().Add(18*time.Minute)) {
+		t.Fatalf("deferred link %+v: want its refresh pending, due at the spacing's end", got)
+	}
+	e.clock.Advance(20 * time.Minute)
+	if got := e.tick(t); got["9"] == nil || got["9"].Reason != topics.ReasonOnDemand {
+		t.Fatalf("at the spacing's end emitted %v", accounts(got))
+	}
+	if after := spent(); after != before+1 {
+		t.Fatalf("spent %v, want one fetch", after-before)
+	}
+}
+
+func TestNeedsReauthLinksAreSkipped(t *testing.T) {
+	e := newEnv(t, xOnly())
+	ctx := t.Context()
+	bad := e.link(t, "ann", topics.X, "1")
+	e.link(t, "ann", topics.X, "2")
+	sharedBad := e.link(t, "ann", topics.X, "3")
+	sharedOK := e.link(t, "bob", topics.X, "3")
+	for _, l := range []pulse.Link{bad, sharedBad} {
+		if err := e.db.MarkLinkStatus(ctx, l.ID, pulse.LinkNeedsReauth, "token revoked"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := e.tick(t)
+	if !slices.Equal(accounts(got), []string{"2", "3"}) {
+		t.Fatalf("emitted %v; want 2 and 3", accounts(got))
+	}
+	if r := got["3"]; r.LinkID != sharedOK.ID || len(r.AlsoFor) != 0 {
+		t.Fatalf("account 3's fetch %+v: want only the active link %s", r, sharedOK.ID)
+	}
+}
+
+// TestRefreshWakesTheScheduler: with a poll interval of an hour, a refresh
+// press is still emitted, because PostgreSQL notifies the scheduler.
+func TestRefreshWakesTheScheduler(t *testing.T) {
+	db := pgtest.MustOpen(t)
+	out := &capture{}
+	// Limits that space one account's fetches by milliseconds only.
+	limits := map[topics.Platform]scheduler.Limits{topics.X: {Scopes: []scheduler.Scope{
+		{Name: "users/me", Per: scheduler.PerAccount, Limit: 1e6, Window: time.Hour, Cost: 1}}}}
+	s, err := scheduler.New(scheduler.Config{Emitter: out, Store: db, Tick: time.Hour, Limits: limits})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range links {
-		if d := l.NextFetchAt.Sub(t0); d < 21*time.Hour || d > 25*time.Hour+time.Minute {
-			t.Errorf("link %s next fetch in %v", l.ID, d)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
 		}
-	}
-	h.clock.Advance(time.Hour)
-	if got := h.tick(t); len(got) != 0 {
-		t.Fatalf("emitted %d links again within their interval", len(got))
-	}
+	}()
 
-	// The refresh button makes one link due now, with its own reason.
-	var one string
-	for id := range h.links {
-		one = id
-		break
-	}
-	if n, err := h.db.RequestRefresh(context.Background(), h.user, one); err != nil || n != 1 {
-		t.Fatalf("RequestRefresh: %d, %v", n, err)
-	}
-	got = h.tick(t)
-	if len(got) != 1 || got[0].LinkID != one || got[0].Reason != topics.ReasonOnDemand {
-		t.Fatalf("on-demand tick emitted %+v, want %s on demand", *got[0], one)
-	}
-}
-
-func TestThrottleAndTransientFeedback(t *testing.T) {
-	h := newHarness(t, 3, scheduler.Budget{PerHour: 36000, Burst: 10})
-	ctx := context.Background()
-	reqs := h.tick(t)
-	if len(reqs) != 3 {
-		t.Fatalf("emitted %d, want 3", len(reqs))
-	}
-	now := h.clock.Now()
-	resetAt := now.Add(10 * time.Minute)
-	if err := h.s.Apply(ctx, &topics.FetchOutcome{LinkID: reqs[0].LinkID, Platform: topics.X, Outcome: topics.OutcomeThrottled, RetryAfter: resetAt}); err != nil {
+	// A new link wakes it too.
+	u, err := db.CreateUser(t.Context(), "wake@example.com", "a long enough password")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.s.Apply(ctx, &topics.FetchOutcome{LinkID: reqs[1].LinkID, Platform: topics.X, Outcome: topics.OutcomeTransient}); err != nil {
-		t.Fatal(err)
+	link := func(account string) pulse.Link {
+		l, err := db.UpsertLink(t.Context(), u.ID, topics.X, account, "h", &oauth2.Token{AccessToken: "t"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
 	}
-	if !h.s.PausedUntil(topics.X).Equal(resetAt) {
-		t.Fatalf("paused until %v, want %v", h.s.PausedUntil(topics.X), resetAt)
+	waitFor := func(what string, ok func([]*topics.FetchRequest) bool) {
+		t.Helper()
+		var seen []*topics.FetchRequest
+		testkit.Eventually(t, 30*time.Second, func() error {
+			seen = append(seen, out.take()...)
+			if ok(seen) {
+				return nil
+			}
+			return fmt.Errorf("%s: not emitted with an hourly poll (emitted %d)", what, len(seen))
+		})
 	}
-	// After 5 minutes the transient link is due, but X is paused.
-	h.clock.Advance(5 * time.Minute)
-	if got := h.tick(t); len(got) != 0 {
-		t.Fatalf("emitted %d while the platform is paused", len(got))
+	l := link("500")
+	waitFor("a new link", func(rs []*topics.FetchRequest) bool { return len(rs) == 1 && rs[0].LinkID == l.ID })
+	if n, err := db.RequestRefresh(t.Context(), u.ID, l.ID); err != nil || n != 1 {
+		t.Fatalf("RequestRefresh = %d, %v", n, err)
 	}
-	// At the reset both links are due again; the third is not.
-	h.clock.Advance(5 * time.Minute)
-	got := h.tick(t)
-	ids := map[string]bool{}
-	for _, r := range got {
-		ids[r.LinkID] = true
-	}
-	if len(got) != 2 || !ids[reqs[0].LinkID] || !ids[reqs[1].LinkID] {
-		t.Fatalf("after the reset emitted %+v, want the throttled and the failed link", got)
-	}
-}
-
-func TestMinSpacingDefersARefreshRightAfterAFetch(t *testing.T) {
-	h := newHarness(t, 1, scheduler.Budget{PerHour: 36000, Burst: 10, MinSpacing: 5 * time.Minute})
-	ctx := context.Background()
-	first := h.tick(t)
-	if len(first) != 1 {
-		t.Fatalf("emitted %d, want 1", len(first))
-	}
-	fetched := h.clock.Now()
-	if err := h.db.MarkFetched(ctx, first[0].LinkID, fetched); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := h.db.RequestRefresh(ctx, h.user, first[0].LinkID); err != nil || n != 1 {
-		t.Fatalf("RequestRefresh: %d, %v", n, err)
-	}
-	h.clock.Advance(time.Minute)
-	if got := h.tick(t); len(got) != 0 {
-		t.Fatalf("a refresh one minute after a fetch was emitted: %+v", *got[0])
-	}
-	l, err := h.db.LinkByID(ctx, first[0].LinkID)
-	if err != nil || !l.NextFetchAt.Equal(fetched.Add(5*time.Minute).Truncate(time.Microsecond)) {
-		t.Fatalf("next fetch %v (%v), want %v", l.NextFetchAt, err, fetched.Add(5*time.Minute))
-	}
-	h.clock.Advance(4 * time.Minute)
-	if got := h.tick(t); len(got) != 1 || got[0].LinkID != first[0].LinkID {
-		t.Fatalf("at the spacing's end emitted %+v", got)
-	}
+	waitFor("a refresh", func(rs []*topics.FetchRequest) bool {
+		return len(rs) == 1 && rs[0].LinkID == l.ID && rs[0].Reason == topics.ReasonOnDemand
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/topics"
 )
 
 // GraphError is the Graph API's error object:
@@ -80,6 +81,20 @@ func IsThrottle(code int) bool {
 	return false
 }
 
+// ThrottleScope returns whose limit a throttling code names: the app's (4
+// app, 341 application, 613 endpoint) or one account's (17 user, 32 Page,
+// 80000-80014 the business object's), as topics.LimitScope* values; ""
+// for other codes.
+func ThrottleScope(code int) string {
+	switch {
+	case code == 4 || code == 341 || code == 613:
+		return topics.LimitScopeApp
+	case code == 17 || code == 32 || code >= 80000 && code <= 80014:
+		return topics.LimitScopeAccount
+	}
+	return ""
+}
+
 // Classify returns the class of a Graph API error: the error code decides
 // when it is known (190 and 102 Reauth; 10 and 200-299 Permission; the
 // throttling codes Throttled; 1, 2 and errors Meta flags is_transient
@@ -130,6 +145,9 @@ func (c *Client) apiError(op string, status int, body []byte, limit platforms.Ra
 	e.Limit = limit
 	if class == platforms.Throttled {
 		e.RetryAfter = c.retryAfter(limit, h)
+		if ge != nil {
+			e.Scope = ThrottleScope(ge.Code)
+		}
 	}
 	return e
 }

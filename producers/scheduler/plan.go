@@ -1,0 +1,189 @@
+package scheduler
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/pulsehq/pulse/topics"
+)
+
+// Unbounded is a capacity that grows with the accounts linked (Meta's app
+// limit, 200 calls per user an hour, always covers its users' fetches).
+const Unbounded = -1
+
+// CapacityPlan is what a platform's limits allow for a number of accounts.
+type CapacityPlan struct {
+	Platform topics.Platform
+	// Accounts the plan is for.
+	Accounts int
+	// Hourly and Daily are how many accounts can be fetched every hour and
+	// every 24 hours (Unbounded: any number).
+	Hourly, Daily int
+	// Binding is the scope that sets the capacity: the app-wide scope with
+	// the fewest fetches, or a per-account scope when it alone keeps an
+	// account from hourly fetches.
+	Binding string
+	// Staleness is the longest an account waits between fetches with
+	// Accounts linked: the Interval when they fit, else the time the
+	// binding budget takes to go round them all (spread evenly).
+	Staleness time.Duration
+	// Scopes are each scope's figures.
+	Scopes []ScopeCapacity
+}
+
+// ScopeCapacity is one scope's figures.
+type ScopeCapacity struct {
+	Name   string
+	Per    Per
+	Unit   string
+	Window string // "1h", "UTC day", "calendar month", ...
+	// Limit per window with the plan's accounts.
+	Limit float64
+	// Cost of one fetch, in Unit.
+	Cost float64
+	// FetchesPerDay the scope allows (app-wide; Unbounded when it grows
+	// with users and covers them) or per account (per-account scopes).
+	FetchesPerDay float64
+	// Spacing is the least time between one account's fetches
+	// (per-account scopes).
+	Spacing time.Duration
+	// PlanOnly scopes are not spent by the scheduler (X's monthly post
+	// cap): their capacity is reported here only.
+	PlanOnly bool
+	// Accounts is how many accounts' fetches fit at Interval (PlanOnly
+	// monthly caps: how many accounts' posts fit, at XPostsPerFetch posts
+	// an hour each).
+	Accounts int
+}
+
+// Plan returns the capacity of limits for the given accounts per platform,
+// sorted by platform.
+func Plan(limits map[topics.Platform]Limits, accounts map[topics.Platform]int) ([]CapacityPlan, error) {
+	var out []CapacityPlan
+	for _, p := range slices.Sorted(func(yield func(topics.Platform) bool) {
+		for p := range limits {
+			if !yield(p) {
+				return
+			}
+		}
+	}) {
+		l, err := limits[p].withDefaults()
+		if err != nil {
+			return nil, fmt.Errorf("scheduler: limits of %s: %w", p, err)
+		}
+		out = append(out, planPlatform(p, l, accounts[p]))
+	}
+	return out, nil
+}
+
+func planPlatform(p topics.Platform, l Limits, n int) CapacityPlan {
+	cp := CapacityPlan{Platform: p, Accounts: n, Hourly: Unbounded, Daily: Unbounded}
+	day := 24 * time.Hour
+	perHourCap := math.Inf(1) // fetches an hour the app-wide scopes allow
+	spacing := time.Duration(0)
+	for _, s := range l.Scopes {
+		sc := ScopeCapacity{Name: s.Name, Per: s.Per, Unit: s.Unit, Limit: s.LimitFor(max(n, 1)), Cost: s.Cost, PlanOnly: s.PlanOnly}
+		switch {
+		case s.Kind == Monthly:
+			sc.Window = "calendar month"
+		case s.Kind == Aligned && s.Window == day:
+			sc.Window = "UTC day"
+		default:
+			sc.Window = s.Window.String()
+		}
+		eff := sc.Limit * (1 - l.Headroom)
+		switch {
+		case s.Per == PerAccount:
+			sc.Spacing = s.spacing(l.Headroom)
+			sc.FetchesPerDay = float64(day) / float64(sc.Spacing)
+			spacing = max(spacing, sc.Spacing)
+			sc.Accounts = Unbounded
+		case s.PlanOnly:
+			// Posts read per month: each account's new posts, read once.
+			perAccountMonth := s.Cost * float64(30*day/l.Interval)
+			sc.FetchesPerDay = eff / s.Cost / 30
+			sc.Accounts = int(eff / perAccountMonth)
+		case s.PerUser > 0 && s.PerUser*(1-l.Headroom)*float64(time.Hour)/float64(s.window()) >= s.Cost*float64(time.Hour)/float64(l.Interval):
+			// Grows with users faster than their fetches cost.
+			sc.FetchesPerDay = Unbounded
+			sc.Accounts = Unbounded
+		default:
+			perDay := eff / s.Cost * float64(day) / float64(s.window())
+			sc.FetchesPerDay = perDay
+			perInterval := perDay * float64(l.Interval) / float64(day)
+			sc.Accounts = int(perInterval)
+			if ph := perDay / 24; ph < perHourCap {
+				perHourCap = ph
+				cp.Binding = s.Name
+			}
+		}
+		cp.Scopes = append(cp.Scopes, sc)
+	}
+	if !math.IsInf(perHourCap, 1) {
+		cp.Hourly = int(perHourCap * float64(l.Interval) / float64(time.Hour))
+		cp.Daily = int(perHourCap * 24)
+	}
+	if spacing > l.Interval {
+		// An account cannot be fetched every Interval at all.
+		cp.Hourly = 0
+		for _, sc := range cp.Scopes {
+			if sc.Per == PerAccount && sc.Spacing == spacing {
+				cp.Binding = sc.Name
+			}
+		}
+	}
+	switch {
+	case cp.Hourly == Unbounded || n <= cp.Hourly:
+		cp.Staleness = max(l.Interval, spacing)
+	case perHourCap > 0:
+		cp.Staleness = max(time.Duration(float64(n)/perHourCap*float64(time.Hour)), spacing)
+	}
+	return cp
+}
+
+// FormatPlan writes plans as a table for operators.
+func FormatPlan(plans []CapacityPlan) string {
+	var b strings.Builder
+	count := func(n int) string {
+		if n == Unbounded {
+			return "unbounded"
+		}
+		return fmt.Sprint(n)
+	}
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "platform\taccounts\tfit hourly\tfit daily\tbinding scope\texpected staleness")
+	for _, p := range plans {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%v\n", p.Platform, p.Accounts, count(p.Hourly), count(p.Daily), p.Binding, p.Staleness.Round(time.Minute))
+	}
+	tw.Flush()
+	b.WriteString("\nscopes:\n")
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "platform\tscope\tper\tlimit\twindow\tcost/fetch\tfetches/day\tspacing\taccounts that fit\t")
+	for _, p := range plans {
+		for _, s := range p.Scopes {
+			perDay := "unbounded"
+			if s.FetchesPerDay != Unbounded {
+				perDay = fmt.Sprintf("%.0f", s.FetchesPerDay)
+			}
+			if s.Per == PerAccount {
+				perDay += " per account"
+			}
+			spacing := "-"
+			if s.Spacing > 0 {
+				spacing = s.Spacing.Round(time.Second).String()
+			}
+			note := ""
+			if s.PlanOnly {
+				note = "(not enforced: planning only)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f %s\t%s\t%g\t%s\t%s\t%s\t%s\n", p.Platform, s.Name, s.Per, s.Limit, s.Unit, s.Window,
+				s.Cost, perDay, spacing, count(s.Accounts), note)
+		}
+	}
+	tw.Flush()
+	return b.String()
+}

@@ -1,0 +1,432 @@
+// Package vsim runs the real scheduler (claims, budgets, spacing, feedback)
+// over many links on a virtual clock, against the simulator's rate limits:
+// each emitted request is fetched virtually, its calls counted by
+// sim.Server.Meter on the platform's endpoints (so the simulator, not the
+// scheduler, counts limit breaches), and its outcome applied. It reports
+// staleness, breaches, the share of the binding budget used and the CPU
+// time spent.
+package vsim
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pulsehq/pulse/producers/scheduler"
+	"github.com/pulsehq/pulse/sim"
+	"github.com/pulsehq/pulse/topics"
+)
+
+// Endpoints are the simulator's endpoint names a fetch of each platform
+// calls once each (one page of posts), in order.
+var Endpoints = map[topics.Platform][]string{
+	topics.X:         {sim.XEndpointUsersMe, sim.XEndpointUserTweets},
+	topics.Facebook:  {sim.MetaEndpointAccounts, sim.FacebookEndpointPage, sim.FacebookEndpointPosts},
+	topics.Instagram: {sim.MetaEndpointAccounts, sim.InstagramEndpointUser, sim.InstagramEndpointMedia},
+	topics.LinkedIn: {sim.LinkedInEndpointACLs, sim.LinkedInEndpointOrganization, sim.LinkedInEndpointNetworkSizes,
+		sim.LinkedInEndpointPosts, sim.LinkedInEndpointShareStatistics},
+}
+
+// Config configures a run.
+type Config struct {
+	// Links per platform.
+	Links map[topics.Platform]int
+	// SharedEvery: every SharedEvery-th link of a platform is another
+	// user's link to the previous link's account. 0: no sharing.
+	SharedEvery int
+	// Duration of simulated time. Default 48h.
+	Duration time.Duration
+	// Warmup is the simulated time before staleness is measured. Default
+	// half of Duration.
+	Warmup time.Duration
+	// Start of simulated time. Default 2026-12-01T00:00:00Z (a UTC day
+	// starts with the run).
+	Start time.Time
+	// Limits are the scheduler's. Default scheduler.DefaultLimits().
+	Limits map[topics.Platform]scheduler.Limits
+	// Sim configures the simulator's limits; Accounts, Clock and the Meta
+	// app limits (200 × accounts an hour, Meta's formula, when left zero)
+	// are set by Run.
+	Sim sim.Config
+	// RefreshesPerHour are refresh presses on random accounts. Default 0.
+	RefreshesPerHour int
+	// Seed makes the run reproducible.
+	Seed uint64
+	// Tick is the scheduler's virtual tick. Default 1s.
+	Tick time.Duration
+}
+
+// PlatformReport is one platform's figures.
+type PlatformReport struct {
+	Links, Accounts int
+	Fetches         int64
+	Refreshes       int64
+	// MaxStaleness and P99Staleness: the time since each link's account
+	// was last fetched, sampled every 10 simulated minutes after Warmup,
+	// over links.
+	MaxStaleness, P99Staleness time.Duration
+	// Breaches are the calls the simulator refused for an exhausted limit.
+	Breaches int64
+	// Binding is the app-wide scope whose budget binds (the most used), ""
+	// when the platform has none.
+	Binding string
+	// BindingShare is the calls the simulator counted on the binding
+	// scope's endpoint in the last full window of the run, over the
+	// platform's limit for that window.
+	BindingShare float64
+	// DemandExceeds reports whether hourly fetches of every account need
+	// more than the binding budget.
+	DemandExceeds bool
+}
+
+// Report is a run's figures.
+type Report struct {
+	Platforms map[topics.Platform]*PlatformReport
+	Simulated time.Duration
+	// CPU is the user+system CPU time of the scheduler and the simulator's
+	// metering (the staleness sampling excluded); MeterCPU the part spent
+	// in the simulator's metering (sim.Server.Meter).
+	CPU, MeterCPU time.Duration
+}
+
+// CPUPerDay is the CPU time per simulated day.
+func (r *Report) CPUPerDay() time.Duration { return r.perDay(r.CPU) }
+
+// SchedulerCPUPerDay is the CPU time per simulated day without the
+// simulator's metering.
+func (r *Report) SchedulerCPUPerDay() time.Duration { return r.perDay(r.CPU - r.MeterCPU) }
+
+func (r *Report) perDay(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * float64(24*time.Hour) / float64(r.Simulated))
+}
+
+// String formats the report as a table.
+func (r *Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-10s %8s %8s %10s %9s %9s %8s %-28s %7s %s\n", "platform", "links", "accounts", "fetches", "max stale", "p99 stale", "breaches", "binding scope", "used", "demand>budget")
+	for _, p := range slices.Sorted(mapsKeys(r.Platforms)) {
+		pr := r.Platforms[p]
+		fmt.Fprintf(&b, "%-10s %8d %8d %10d %9s %9s %8d %-28s %6.1f%% %v\n", p, pr.Links, pr.Accounts, pr.Fetches,
+			pr.MaxStaleness.Round(time.Minute), pr.P99Staleness.Round(time.Minute), pr.Breaches, pr.Binding, 100*pr.BindingShare, pr.DemandExceeds)
+	}
+	fmt.Fprintf(&b, "simulated %v, CPU %v, CPU per simulated day %v (of which the simulator's metering %v; the scheduler %v)\n",
+		r.Simulated, r.CPU.Round(time.Millisecond), r.CPUPerDay().Round(time.Millisecond),
+		r.perDay(r.MeterCPU).Round(time.Millisecond), r.SchedulerCPUPerDay().Round(time.Millisecond))
+	return b.String()
+}
+
+func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+// run is one simulation's state.
+type run struct {
+	cfg   Config
+	clock *clock
+	srv   *sim.Server
+	store *scheduler.MemStore
+	sched *scheduler.Scheduler
+	last  map[topics.Platform][]time.Time // per account: last successful fetch
+	links map[topics.Platform][]int32     // per account: links to it
+	rep   *Report
+	err   error
+}
+
+// accountID is the id of a platform's i-th simulated account.
+func accountID(p topics.Platform, i int) string { return string(p) + "-" + strconv.Itoa(i) }
+
+func accountIndex(id string) int {
+	i, _ := strconv.Atoi(id[strings.LastIndexByte(id, '-')+1:])
+	return i
+}
+
+// Run runs the simulation.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Duration <= 0 {
+		cfg.Duration = 48 * time.Hour
+	}
+	if cfg.Warmup <= 0 {
+		cfg.Warmup = cfg.Duration / 2
+	}
+	if cfg.Start.IsZero() {
+		cfg.Start = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	}
+	if cfg.Limits == nil {
+		cfg.Limits = scheduler.DefaultLimits()
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = time.Second
+	}
+	r := &run{cfg: cfg, clock: &clock{t: cfg.Start}, store: scheduler.NewMemStore(),
+		last: map[topics.Platform][]time.Time{}, links: map[topics.Platform][]int32{},
+		rep: &Report{Platforms: map[topics.Platform]*PlatformReport{}}}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 1))
+
+	// Links: accounts due evenly over the first Interval, as if each had
+	// been fetched one Interval before, so the run starts in steady state.
+	for p, n := range cfg.Links {
+		iv := time.Hour
+		if l, ok := cfg.Limits[p]; ok && l.Interval > 0 {
+			iv = l.Interval
+		}
+		pr := &PlatformReport{Links: n}
+		r.rep.Platforms[p] = pr
+		acct := -1
+		for i := range n {
+			if acct < 0 || cfg.SharedEvery <= 0 || i%cfg.SharedEvery != 0 {
+				acct++
+				due := cfg.Start.Add(time.Duration(rng.Int64N(int64(iv))))
+				r.last[p] = append(r.last[p], due.Add(-iv))
+				r.links[p] = append(r.links[p], 0)
+			}
+			r.links[p][acct]++
+			r.store.AddLink(p, accountID(p, acct), fmt.Sprintf("%s-l%d", p, i), fmt.Sprintf("u%d", i), r.last[p][acct].Add(iv))
+		}
+		pr.Accounts = acct + 1
+	}
+
+	sc := cfg.Sim
+	sc.Clock = r.clock.now
+	sc.Accounts = 1
+	if sc.Facebook.App.Requests == 0 {
+		sc.Facebook.App = sim.Limit{Requests: sim.DefaultMetaAppCallsPerAccount * max(1, r.accounts(topics.Facebook)), Window: sim.MetaUsageWindow}
+	}
+	if sc.Instagram.App.Requests == 0 {
+		sc.Instagram.App = sim.Limit{Requests: sim.DefaultMetaAppCallsPerAccount * max(1, r.accounts(topics.Instagram)), Window: sim.MetaUsageWindow}
+	}
+	var err error
+	if r.srv, err = sim.New(sc); err != nil {
+		return nil, err
+	}
+	limits := map[topics.Platform]scheduler.Limits{}
+	for p := range cfg.Links {
+		limits[p] = cfg.Limits[p]
+	}
+	r.sched, err = scheduler.New(scheduler.Config{Emitter: r, Store: r.store, Limits: limits, Clock: r.clock.now, MaxPerTick: 5000,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, err
+	}
+
+	var (
+		cpu       time.Duration
+		samples   = map[topics.Platform]*hist{}
+		snapshots []sim.Stats
+		snapAt    []time.Time
+	)
+	for p := range cfg.Links {
+		samples[p] = &hist{}
+	}
+	end := cfg.Start.Add(cfg.Duration)
+	nextSample := cfg.Start.Add(cfg.Warmup)
+	pressEvery := time.Duration(0)
+	if cfg.RefreshesPerHour > 0 {
+		pressEvery = time.Hour / time.Duration(cfg.RefreshesPerHour)
+	}
+	nextPress := cfg.Start
+	plats := slices.Sorted(mapsKeys(cfg.Links))
+	for hour := 0; ; hour++ {
+		// Snapshots of the simulator's counters at each hour, for the
+		// binding share.
+		snapshots = append(snapshots, r.srv.Stats())
+		snapAt = append(snapAt, r.clock.t)
+		if !r.clock.t.Before(end) {
+			break
+		}
+		hourEnd := r.clock.t.Add(time.Hour)
+		c0 := cpuTime()
+		for r.clock.t.Before(hourEnd) {
+			for pressEvery > 0 && !nextPress.After(r.clock.t) {
+				p := plats[rng.IntN(len(plats))]
+				if n := r.accounts(p); n > 0 {
+					if err := r.store.RequestRefresh(p, accountID(p, rng.IntN(n)), r.clock.t); err != nil {
+						return nil, err
+					}
+					r.rep.Platforms[p].Refreshes++
+				}
+				nextPress = nextPress.Add(pressEvery)
+			}
+			if err := r.sched.RunOnce(ctx); err != nil {
+				return nil, err
+			}
+			if r.err != nil {
+				return nil, r.err
+			}
+			if !r.clock.t.Before(nextSample) {
+				cpu += cpuTime() - c0
+				r.sample(samples)
+				nextSample = nextSample.Add(10 * time.Minute)
+				c0 = cpuTime()
+			}
+			r.clock.t = r.clock.t.Add(cfg.Tick)
+		}
+		cpu += cpuTime() - c0
+	}
+	r.rep.CPU = cpu
+	r.rep.Simulated = cfg.Duration
+	final := snapshots[len(snapshots)-1]
+	for p, pr := range r.rep.Platforms {
+		pr.Breaches = final.Platforms[p].LimitBreaches
+		pr.MaxStaleness, pr.P99Staleness = samples[p].max, samples[p].quantile(0.99)
+		r.binding(p, pr, snapshots, snapAt)
+	}
+	return r.rep, nil
+}
+
+func (r *run) accounts(p topics.Platform) int { return len(r.last[p]) }
+
+// Emit implements scheduler.Emitter: each request is fetched at once, its
+// calls metered by the simulator, and its outcome applied.
+func (r *run) Emit(ctx context.Context, reqs []*topics.FetchRequest) error {
+	outs := make([]*topics.FetchOutcome, 0, len(reqs))
+	c0 := cpuTime()
+	for _, req := range reqs {
+		p := req.Platform
+		out := &topics.FetchOutcome{RequestID: req.ID, LinkID: req.LinkID, UserID: req.UserID, Platform: p,
+			AccountID: req.AccountID, Outcome: topics.OutcomeOK, Remaining: -1, At: r.clock.t, PostPages: 1}
+		for _, e := range Endpoints[p] {
+			ok, err := r.srv.Meter(p, e, "pulse", req.AccountID)
+			if err != nil {
+				return err
+			}
+			out.Calls++
+			if !ok {
+				// The scheduler pauses the app when a 429 does not say whose
+				// limit it was, the safe reading.
+				out.Outcome = topics.OutcomeThrottled
+				out.RetryAfter = r.clock.t.Add(15 * time.Minute)
+				break
+			}
+		}
+		outs = append(outs, out)
+	}
+	r.rep.MeterCPU += cpuTime() - c0
+	for _, out := range outs {
+		p := out.Platform
+		if out.Outcome == topics.OutcomeOK {
+			r.last[p][accountIndex(out.AccountID)] = r.clock.t
+			r.rep.Platforms[p].Fetches++
+		}
+		if err := r.sched.Apply(ctx, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sample adds every link's staleness now.
+func (r *run) sample(h map[topics.Platform]*hist) {
+	now := r.clock.t
+	for p, last := range r.last {
+		hp := h[p]
+		for i, t := range last {
+			hp.add(now.Sub(t), int64(r.links[p][i]))
+		}
+	}
+}
+
+// binding finds the platform's most used app-wide scope and the share of
+// its limit used in the last full window of the run.
+func (r *run) binding(p topics.Platform, pr *PlatformReport, snaps []sim.Stats, at []time.Time) {
+	l := r.cfg.Limits[p]
+	var best float64
+	for _, s := range l.Scopes {
+		if s.Per != scheduler.PerApp || s.PlanOnly {
+			continue
+		}
+		win := s.Window
+		n := int(win / time.Hour)
+		if n < 1 || n >= len(snaps) {
+			continue
+		}
+		endpoint := ""
+		for _, e := range Endpoints[p] {
+			if strings.HasPrefix(s.Name, e+" ") {
+				endpoint = e
+			}
+		}
+		last := len(snaps) - 1
+		// The last full window: aligned windows start at multiples of win.
+		first := last - n
+		if s.Kind == scheduler.Aligned {
+			for first > 0 && !at[first].Equal(at[first].Truncate(win)) {
+				first--
+			}
+			last = first + n
+		}
+		calls := func(st sim.Stats) int64 {
+			ps := st.Platforms[p]
+			if endpoint != "" {
+				return ps.Endpoints[endpoint].Requests
+			}
+			return ps.Requests
+		}
+		limit := s.LimitFor(pr.Accounts)
+		share := float64(calls(snaps[last])-calls(snaps[first])) / limit
+		if share >= best {
+			best = share
+			pr.Binding, pr.BindingShare = s.Name, share
+			perWindow := float64(pr.Accounts) * s.Cost * float64(win) / float64(l.Interval)
+			if l.Interval == 0 {
+				perWindow = float64(pr.Accounts) * s.Cost * float64(win) / float64(time.Hour)
+			}
+			pr.DemandExceeds = perWindow > limit
+		}
+	}
+}
+
+// hist is a histogram of durations by the minute.
+type hist struct {
+	counts []int64
+	total  int64
+	max    time.Duration
+}
+
+func (h *hist) add(d time.Duration, weight int64) {
+	if d < 0 {
+		d = 0
+	}
+	m := int(d / time.Minute)
+	for m >= len(h.counts) {
+		h.counts = append(h.counts, make([]int64, max(64, len(h.counts)))...)
+	}
+	h.counts[m] += weight
+	h.total += weight
+	h.max = max(h.max, d)
+}
+
+func (h *hist) quantile(q float64) time.Duration {
+	want := int64(q * float64(h.total))
+	var seen int64
+	for m, c := range h.counts {
+		seen += c
+		if seen >= want && c > 0 {
+			return time.Duration(m+1) * time.Minute
+		}
+	}
+	return h.max
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

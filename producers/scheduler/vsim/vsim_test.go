@@ -1,0 +1,113 @@
+package vsim_test
+
+import (
+	"flag"
+	"testing"
+	"time"
+
+	"github.com/pulsehq/pulse/internal/testkit"
+	"github.com/pulsehq/pulse/producers/scheduler"
+	"github.com/pulsehq/pulse/producers/scheduler/vsim"
+	"github.com/pulsehq/pulse/sim"
+	"github.com/pulsehq/pulse/topics"
+)
+
+func TestMain(m *testing.M) { testkit.WrapTestMain(m) }
+
+var benchLinks = flag.Int("vsim.links", 1_000_000, "links in BenchmarkMillionLinks")
+
+// TestSmallRunStaysWithinLimits runs two simulated days of a few thousand
+// links, LinkedIn's app limit set so low that hourly demand exceeds it:
+// the simulator counts no breach, the binding budget is used to at least
+// 95 %, and a control run whose budget is raised past the simulator's
+// limit is caught.
+func TestSmallRunStaysWithinLimits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates two days")
+	}
+	links := map[topics.Platform]int{topics.X: 1500, topics.Facebook: 1000, topics.Instagram: 1000, topics.LinkedIn: 300}
+	run := func(budget float64) *vsim.Report {
+		limits := scheduler.DefaultLimits()
+		limits[topics.LinkedIn] = scheduler.LinkedInLimits(budget, 2000)
+		rep, err := vsim.Run(t.Context(), vsim.Config{Links: links, SharedEvery: 20, Limits: limits, RefreshesPerHour: 200, Seed: 1,
+			Sim: sim.Config{LinkedIn: sim.LinkedInConfig{App: sim.Limit{Requests: 3000, Window: 24 * time.Hour}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("LinkedIn budget %v/day/endpoint, simulator limit 3000:\n%v", budget, rep)
+		return rep
+	}
+	rep := run(3000)
+	for p, pr := range rep.Platforms {
+		if pr.Breaches != 0 {
+			t.Errorf("%s: %d breaches", p, pr.Breaches)
+		}
+		if pr.Fetches == 0 {
+			t.Errorf("%s: no fetch", p)
+		}
+	}
+	li := rep.Platforms[topics.LinkedIn]
+	if !li.DemandExceeds || li.BindingShare < 0.95 || li.BindingShare > 1 {
+		t.Errorf("LinkedIn: demand exceeds %v, binding share %.3f, want >= 0.95", li.DemandExceeds, li.BindingShare)
+	}
+	// Accounts with room are fetched hourly: nothing waits much over an hour.
+	for _, p := range []topics.Platform{topics.X, topics.Facebook, topics.Instagram} {
+		if pr := rep.Platforms[p]; pr.MaxStaleness > 75*time.Minute {
+			t.Errorf("%s: max staleness %v", p, pr.MaxStaleness)
+		}
+	}
+	// LinkedIn's 291 accounts share 2,940 fetches a day: every ~2.4 h.
+	if li.MaxStaleness > 4*time.Hour {
+		t.Errorf("LinkedIn: max staleness %v", li.MaxStaleness)
+	}
+
+	ctl := run(4500)
+	if ctl.Platforms[topics.LinkedIn].Breaches == 0 {
+		t.Error("control: a budget past the limit caused no breach: the check cannot fail")
+	}
+}
+
+// BenchmarkMillionLinks runs 1,000,000 links (-vsim.links) over 48
+// simulated hours with the default limits, then a control run of the
+// LinkedIn links with LinkedIn's budget raised past its limit. Run it once:
+//
+//	go test -run '^$' -bench MillionLinks -benchtime 1x ./producers/scheduler/vsim/
+func BenchmarkMillionLinks(b *testing.B) {
+	n := *benchLinks
+	links := map[topics.Platform]int{
+		topics.X: n * 35 / 100, topics.Facebook: n * 30 / 100, topics.Instagram: n * 29 / 100, topics.LinkedIn: n * 6 / 100,
+	}
+	for b.Loop() {
+		rep, err := vsim.Run(b.Context(), vsim.Config{Links: links, SharedEvery: 50, RefreshesPerHour: 2000, Seed: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("%d links, default limits:\n%v", n, rep)
+		var breaches int64
+		worst := time.Duration(0)
+		for _, pr := range rep.Platforms {
+			breaches += pr.Breaches
+			worst = max(worst, pr.MaxStaleness)
+		}
+		li := rep.Platforms[topics.LinkedIn]
+		b.ReportMetric(float64(breaches), "breaches")
+		b.ReportMetric(worst.Hours(), "max-stale-h")
+		b.ReportMetric(li.BindingShare*100, "linkedin-budget-used-%")
+		b.ReportMetric(rep.CPUPerDay().Seconds(), "cpu-s/sim-day")
+		if breaches != 0 {
+			b.Errorf("%d breaches", breaches)
+		}
+
+		limits := scheduler.DefaultLimits()
+		limits[topics.LinkedIn] = scheduler.LinkedInLimits(150_000, 2000)
+		ctl, err := vsim.Run(b.Context(), vsim.Config{Links: map[topics.Platform]int{topics.LinkedIn: links[topics.LinkedIn]},
+			SharedEvery: 50, Limits: limits, Seed: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Logf("control, LinkedIn budget 150,000/day/endpoint against the limit of 100,000:\n%v", ctl)
+		if ctl.Platforms[topics.LinkedIn].Breaches == 0 {
+			b.Error("control: no breach")
+		}
+	}
+}
