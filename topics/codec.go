@@ -1,13 +1,19 @@
 package topics
 
 import (
-	"encoding/json"
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/go-json-experiment/json/jsontext"
+	// encoding/json's semantics, two to three times faster: codecs are
+	// most of the normalizer's and the sink's CPU time.
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // ErrUnknownVersion is returned when a value's schema version is newer than
@@ -76,18 +82,29 @@ func (c Codec[T, PT]) Unmarshal(b []byte) (*T, error) {
 
 // UnknownFields returns the top-level fields of the JSON object b that T
 // does not know, sorted: fields a newer schema version added. It returns
-// nil when b is not a JSON object.
+// nil when b is not a JSON object. It only scans b (values are skipped, not
+// decoded), so it is cheap next to Unmarshal.
 func (c Codec[T, PT]) UnknownFields(b []byte) []string {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(b, &m) != nil {
+	known := fieldNames(reflect.TypeFor[T]())
+	d := jsontext.NewDecoder(bytes.NewReader(b), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
 		return nil
 	}
-	known := fieldNames(reflect.TypeFor[T]())
 	var out []string
-	for k := range m {
-		if !known[k] {
+	for d.PeekKind() == '"' {
+		name, err := d.ReadToken()
+		if err != nil {
+			return nil
+		}
+		if k := name.String(); !known[k] && !slices.Contains(out, k) {
 			out = append(out, k)
 		}
+		if err := d.SkipValue(); err != nil {
+			return nil
+		}
+	}
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '}' {
+		return nil
 	}
 	sort.Strings(out)
 	return out

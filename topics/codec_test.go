@@ -1,9 +1,13 @@
 package topics_test
 
 import (
+	stdjson "encoding/json"
 	"errors"
+	"slices"
+	"sort"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pulsehq/pulse/topics"
 )
@@ -71,4 +75,34 @@ func TestUnknownFields(t *testing.T) {
 	if got := topics.RawPayloadCodec.UnknownFields([]byte(`[1]`)); got != nil {
 		t.Fatalf("non-object: %v", got)
 	}
+}
+
+// FuzzUnknownFields checks the scanning UnknownFields against decoding the
+// object into a map: the same names for every JSON object.
+func FuzzUnknownFields(f *testing.F) {
+	for _, s := range []string{`{"v":1,"link_id":"l","zeta":1,"alpha":{"x":[2,"}"]}}`, `{"a":1,"a":2}`, `[]`, `{"\u00e9":"x"}`, `{}`, `{"v":1}x`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !utf8.Valid(b) {
+			return // encoding/json would replace invalid bytes in names
+		}
+		got := topics.RawPayloadCodec.UnknownFields(b)
+		var m map[string]stdjson.RawMessage
+		if stdjson.Unmarshal(b, &m) != nil || m == nil {
+			return // not an object: the scan may stop anywhere
+		}
+		known := map[string]bool{"v": true, "request_id": true, "link_id": true, "user_id": true, "platform": true,
+			"account_id": true, "fetched_at": true, "account": true, "post_pages": true}
+		var want []string
+		for k := range m {
+			if !known[k] {
+				want = append(want, k)
+			}
+		}
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("UnknownFields(%q) = %q, want %q", b, got, want)
+		}
+	})
 }

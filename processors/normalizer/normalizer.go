@@ -14,7 +14,6 @@ package normalizer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,18 +78,6 @@ func (s *State) seen(v int64) bool {
 		s.Recent = s.Recent[len(s.Recent)-RecentVersions:]
 	}
 	return false
-}
-
-// StateCodec encodes State as JSON; views of the table use it.
-type StateCodec struct{}
-
-func (StateCodec) Encode(v any) ([]byte, error) { return json.Marshal(v) }
-func (StateCodec) Decode(b []byte) (any, error) {
-	var s State
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("normalizer: decode state: %w", err)
-	}
-	return &s, nil
 }
 
 // Config configures the processor.

@@ -9,7 +9,6 @@ package httpx
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -17,6 +16,10 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	// encoding/json's semantics, about three times faster: the normalizer
+	// parses every fetched body with DecodeObject.
+	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/pulsehq/pulse/platforms"
 )
@@ -130,6 +133,11 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return context.Cause(ctx)
 	}
 }
+
+// Number is a JSON number kept as its literal, as encoding/json's Number,
+// for fields DecodeObject fills (DecodeObject uses a faster decoder that
+// does not know encoding/json's type).
+type Number = json.Number
 
 // DecodeObject unmarshals b, which must be a JSON object, into v.
 func DecodeObject(b []byte, v any) error {

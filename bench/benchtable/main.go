@@ -1,0 +1,148 @@
+// Command benchtable reads `go test -bench` output on stdin and prints one
+// markdown table: each figure Pulse has a goal for, its baseline measured
+// in the same run, their ratio and the goal, met or not. `make bench` pipes
+// its benchmarks through it; docs/bench.md keeps the latest table.
+//
+// Usage: go test -run '^$' -bench . ./... | go run ./bench/benchtable [-machine TEXT]
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// results maps benchmark name (without the -GOMAXPROCS suffix) to its
+// metrics by unit.
+type results map[string]map[string]float64
+
+func parse(r io.Reader, echo io.Writer) (results, error) {
+	out := results{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if echo != nil {
+			fmt.Fprintln(echo, line)
+		}
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		name := f[0]
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			if _, err := strconv.Atoi(name[i+1:]); err == nil {
+				name = name[:i]
+			}
+		}
+		m := out[name]
+		if m == nil {
+			m = map[string]float64{}
+			out[name] = m
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			m[f[i+1]] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// figure is one row of the table.
+type figure struct {
+	label            string
+	bench, metric    string
+	baseBench, baseM string // the same-run baseline
+	unit             string
+	goal             string
+	// met reports whether v (and its ratio to the baseline) meets the goal.
+	met func(v, ratio float64) bool
+}
+
+var figures = []figure{
+	{"replay end to end (raw payloads → normalizer → sink → ClickHouse)", "BenchmarkReplay", "rows/s", "BenchmarkReplay", "bare-rows/s", "rows/s",
+		"≥ 100,000 rows/s and ≥ 0.25 × bare insert", func(v, r float64) bool { return v >= 100_000 && r >= 0.25 }},
+	{"  normalizer stage of the replay", "BenchmarkReplayNormalizer", "rows/s", "BenchmarkReplay", "bare-rows/s", "rows/s", "", nil},
+	{"normalizer (account payloads)", "BenchmarkNormalizer", "msgs/s", "BenchmarkBareConsume", "msgs/s", "msgs/s", "", nil},
+	{"sink (snapshots, rollups included)", "BenchmarkSink", "rows/s", "BenchmarkBarePrepareBatch", "rows/s", "rows/s", "", nil},
+	{"API p50, GraphQL dashboard mix", "BenchmarkAPILoad", "p50-ms", "BenchmarkAPILoad", "bare-p50-ms", "ms",
+		"≤ 1.5 × bare query p50", func(v, r float64) bool { return r <= 1.5 }},
+	{"API p95", "BenchmarkAPILoad", "p95-ms", "BenchmarkAPILoad", "bare-p95-ms", "ms", "", nil},
+	{"API p99", "BenchmarkAPILoad", "p99-ms", "BenchmarkAPILoad", "bare-p99-ms", "ms",
+		"≤ 20 ms", func(v, r float64) bool { return v <= 20 }},
+	{"API throughput", "BenchmarkAPILoad", "req/s", "BenchmarkAPILoad", "bare-req/s", "req/s", "", nil},
+	{"pulse dev RSS, 10,000 linked accounts, 1 h of fetching", "BenchmarkDevMemory", "rss-MB", "BenchmarkDevMemory", "idle-rss-MB", "MB",
+		"< 500 MB", func(v, r float64) bool { return v < 500 }},
+}
+
+func main() {
+	machine := flag.String("machine", "", "describes the machine, printed under the table")
+	quiet := flag.Bool("q", false, "do not echo the benchmark output")
+	flag.Parse()
+	var echo io.Writer = os.Stdout
+	if *quiet {
+		echo = nil
+	}
+	res, err := parse(os.Stdin, echo)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchtable:", err)
+		os.Exit(1)
+	}
+	fmt.Print(render(res, *machine))
+}
+
+func render(res results, machine string) string {
+	var b strings.Builder
+	b.WriteString("\n| figure | value | same-run baseline | ratio | goal | met |\n|---|---:|---:|---:|---|---|\n")
+	for _, f := range figures {
+		v, ok := res[f.bench][f.metric]
+		if !ok {
+			continue
+		}
+		base, hasBase := res[f.baseBench][f.baseM]
+		ratio := 0.0
+		baseS, ratioS := "–", "–"
+		if hasBase && base != 0 {
+			ratio = v / base
+			baseS, ratioS = num(base)+" "+f.unit, fmt.Sprintf("%.2f", ratio)
+		}
+		met := ""
+		if f.met != nil {
+			met = "no"
+			if f.met(v, ratio) {
+				met = "yes"
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s |\n", f.label, num(v), f.unit, baseS, ratioS, f.goal, met)
+	}
+	if machine != "" {
+		fmt.Fprintf(&b, "\nMachine: %s\n", machine)
+	}
+	return b.String()
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 1000:
+		s := strconv.FormatInt(int64(v+0.5), 10)
+		var out []byte
+		for i, c := range []byte(s) {
+			if i > 0 && (len(s)-i)%3 == 0 {
+				out = append(out, ',')
+			}
+			out = append(out, c)
+		}
+		return string(out)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+}

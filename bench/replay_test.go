@@ -1,0 +1,368 @@
+package bench_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/loadgen"
+	"github.com/pulsehq/pulse/platforms"
+	_ "github.com/pulsehq/pulse/platforms/facebook"
+	_ "github.com/pulsehq/pulse/platforms/instagram"
+	_ "github.com/pulsehq/pulse/platforms/x"
+	"github.com/pulsehq/pulse/processors/normalizer"
+	"github.com/pulsehq/pulse/sinks/chsink"
+	"github.com/pulsehq/pulse/topics"
+)
+
+var replayUsers = flag.Int("replay-users", 200, "users in BenchmarkReplay's history (× 3 platforms × -replay-hours fetches)")
+var memTables = flag.Bool("replay-mem-tables", false, "keep goka tables in memory instead of LevelDB")
+
+func tableStorage(tb testing.TB) storage.Builder {
+	if *memTables {
+		return storage.MemoryBuilder()
+	}
+	return storage.DefaultBuilder(tb.TempDir())
+}
+
+var replayHours = flag.Int("replay-hours", 48, "hours of history per account in BenchmarkReplay")
+
+func replayGen(tb testing.TB) *loadgen.Gen {
+	g, err := loadgen.New(loadgen.Config{Seed: 1, Users: *replayUsers, Hours: *replayHours, PostEvery: 12, PostsPerPage: 5})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return g
+}
+
+// history is what the generator's history normalizes to.
+type history struct {
+	snaps []topics.AccountSnapshot
+	posts []topics.Post
+}
+
+func expected(g *loadgen.Gen) history {
+	var h history
+	for i := range g.Fetches() {
+		a, hr := g.Fetch(i)
+		h.snaps = append(h.snaps, g.Snapshot(a, hr))
+		h.posts = append(h.posts, g.Posts(a, hr)...)
+	}
+	return h
+}
+
+func (h history) rows() int { return len(h.snaps) + len(h.posts) }
+
+// produceHistory starts a fresh broker with Pulse's topics and produces
+// every payload of g into the raw-payload topic, keyed by link as the
+// fetcher does.
+func produceHistory(tb testing.TB, g *loadgen.Gen) *kafka.Goka {
+	tb.Helper()
+	br, err := kafka.StartBroker(kafka.BrokerConfig{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(br.Close)
+	ctx := context.Background()
+	repl, err := kafka.EnsureTopics(ctx, br.Addrs(), 0, kafka.PulseTopics()...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cl, err := kafka.NewClient(br.Addrs())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cl.Close()
+	recs := make([]*kgo.Record, 0, 4096)
+	flush := func() {
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			tb.Fatal(err)
+		}
+		recs = recs[:0]
+	}
+	for i := range g.Fetches() {
+		a, h := g.Fetch(i)
+		v, err := g.Encoded(a, h)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		recs = append(recs, &kgo.Record{Topic: topics.RawPayloads, Key: []byte(g.Account(a).LinkID), Value: v})
+		if len(recs) == cap(recs) {
+			flush()
+		}
+	}
+	flush()
+	return kafka.NewGoka(br.Addrs(), repl)
+}
+
+func allParsers(tb testing.TB) map[topics.Platform]normalizer.Parser {
+	tb.Helper()
+	out := map[topics.Platform]normalizer.Parser{}
+	for _, p := range []topics.Platform{topics.X, topics.Facebook, topics.Instagram} {
+		c, err := platforms.New(p, platforms.Config{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out[p] = c
+	}
+	return out
+}
+
+var quietLog = slog.New(slog.DiscardHandler)
+
+type quietGoka struct{}
+
+func (quietGoka) Print(...any)          {}
+func (quietGoka) Println(...any)        {}
+func (quietGoka) Printf(string, ...any) {}
+
+// replayOnce runs the normalizer (LevelDB table storage, as `pulse
+// processor` with a state dir) and the sink (default batching) over the
+// history in g's broker until ClickHouse holds every row, and returns the
+// time from the moment both are started and the normalizer is ready.
+func replayOnce(b *testing.B, gk *kafka.Goka, want history) (time.Duration, string) {
+	b.Helper()
+	url := clickhouse.TestURL(b)
+	db := clickhouse.MustOpenURL(b, url)
+	group := fmt.Sprintf("bench-replay-%d", time.Now().UnixNano())
+	p, err := normalizer.New(normalizer.Config{Brokers: gk.Brokers, Parsers: allParsers(b), Group: goka.Group(group + "-normalizer"),
+		Logger: quietLog, Options: append(gk.ProcessorOptions(),
+			goka.WithStorageBuilder(tableStorage(b)), goka.WithLogger(quietGoka{}))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := chsink.New(chsink.Config{Brokers: gk.Brokers, Store: db, Group: group + "-sink", Logger: quietLog})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	wg.Add(2)
+	go func() { defer wg.Done(); errs <- normalizer.Run(ctx, p) }()
+	go func() { defer wg.Done(); errs <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				b.Error(err)
+			}
+		}
+	}()
+	if err := p.WaitForReady(); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	deadline := start.Add(10 * time.Minute)
+	for {
+		st := s.Stats()
+		if st.Snapshots >= int64(len(want.snaps)) && st.Posts >= int64(len(want.posts)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("sink stats %+v after 10 minutes, want %d snapshots and %d posts", st, len(want.snaps), len(want.posts))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return time.Since(start), url
+}
+
+// bareInsert inserts the same rows with one column-wise PrepareBatch per
+// table and returns the time it took: the baseline.
+func bareInsert(b *testing.B, want history) time.Duration {
+	b.Helper()
+	url := clickhouse.TestURL(b)
+	clickhouse.MustOpenURL(b, url)
+	conn := bareConn(b, url)
+	defer conn.Close()
+	ctx := context.Background()
+	send := func(sql string, cols ...any) {
+		batch, err := conn.PrepareBatch(ctx, sql)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i, c := range cols {
+			if err := batch.Column(i).Append(c); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := batch.Send(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	n := len(want.snaps)
+	users, plats, accts, links, handles := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	hours, observed := make([]time.Time, n), make([]time.Time, n)
+	followers, following, postsCount, versions := make([]int64, n), make([]int64, n), make([]int64, n), make([]uint64, n)
+	for i := range want.snaps {
+		s := &want.snaps[i]
+		users[i], plats[i], accts[i], links[i], handles[i] = s.UserID, string(s.Platform), s.AccountID, s.LinkID, s.Handle
+		hours[i], observed[i] = s.Hour, s.ObservedAt
+		followers[i], following[i], postsCount[i], versions[i] = s.Followers, s.Following, s.PostsCount, uint64(s.Version)
+	}
+	send(`INSERT INTO account_metrics_hourly (user_id, platform, account_id, link_id, handle, hour, observed_at, followers, following, posts_count, version)`,
+		users, plats, accts, links, handles, hours, observed, followers, following, postsCount, versions)
+	n = len(want.posts)
+	pu, pp, pa, pl, ids, texts, perm := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	created, phours, pobs := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
+	likes, comments, shares, views, pv := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]uint64, n)
+	for i := range want.posts {
+		p := &want.posts[i]
+		pu[i], pp[i], pa[i], pl[i], ids[i], texts[i], perm[i] = p.UserID, string(p.Platform), p.AccountID, p.LinkID, p.PostID, p.Text, p.Permalink
+		created[i], phours[i], pobs[i] = p.CreatedAt, p.ObservedAt.Truncate(time.Hour), p.ObservedAt
+		likes[i], comments[i], shares[i], views[i], pv[i] = p.Likes, p.Comments, p.Shares, p.Views, uint64(p.Version)
+	}
+	send(`INSERT INTO posts (user_id, platform, account_id, link_id, post_id, created_at, hour, observed_at, text, permalink, likes, comments, shares, views, version)`,
+		pu, pp, pa, pl, ids, created, phours, pobs, texts, perm, likes, comments, shares, views, pv)
+	return time.Since(start)
+}
+
+// BenchmarkReplay is the end-to-end figure: a generated history (200 users
+// × 3 platforms × 48 hourly fetches by default, each fetch one account body
+// and a page of the 5 most recent posts) read from the raw-payload topic by
+// the normalizer, through the snapshot and post topics and the sink into
+// ClickHouse, rollups included, until the sink has written every row. Its
+// baseline, measured in the same iteration, is a bare column-wise
+// PrepareBatch insert of the same rows (no Kafka, no JSON, no rollups).
+// rows/s counts hourly snapshot rows and post observation rows.
+func BenchmarkReplay(b *testing.B) {
+	g := replayGen(b)
+	want := expected(g)
+	var e2e, bare time.Duration
+	for range b.N {
+		b.StopTimer()
+		gk := produceHistory(b, g)
+		runtime.GC()
+		b.StartTimer()
+		d, url := replayOnce(b, gk, want)
+		e2e += d
+		b.StopTimer()
+		checkReplayed(b, url, want)
+		bare += bareInsert(b, want)
+		b.StartTimer()
+	}
+	rows := float64(want.rows() * b.N)
+	b.ReportMetric(rows/e2e.Seconds(), "rows/s")
+	b.ReportMetric(rows/bare.Seconds(), "bare-rows/s")
+	b.ReportMetric(bare.Seconds()/e2e.Seconds(), "ratio")
+	b.ReportMetric(float64(g.Fetches()*b.N)/e2e.Seconds(), "payloads/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+// checkReplayed fails unless ClickHouse holds each expected row once: as
+// many hourly rows and post observations as the history has, after
+// deduplication and before it (a replay wrote nothing twice that a merge
+// had to absorb is not required, but the deduplicated count must match),
+// and every hour counted once in the daily rollup.
+func checkReplayed(b *testing.B, url string, want history) {
+	b.Helper()
+	conn := bareConn(b, url)
+	defer conn.Close()
+	for _, c := range []struct {
+		sql  string
+		want int
+	}{
+		{"SELECT count() FROM account_metrics_hourly FINAL", len(want.snaps)},
+		{"SELECT count() FROM (SELECT DISTINCT user_id, platform, post_id, hour FROM posts)", len(want.posts)},
+		{"SELECT sum(hours) FROM account_metrics_daily FINAL", len(want.snaps)},
+	} {
+		var got uint64
+		if err := conn.QueryRow(context.Background(), c.sql).Scan(&got); err != nil {
+			b.Fatalf("%s: %v", c.sql, err)
+		}
+		if got != uint64(c.want) {
+			b.Fatalf("%s = %d, want %d", c.sql, got, c.want)
+		}
+	}
+}
+
+func bareConn(tb testing.TB, url string) ch.Conn {
+	tb.Helper()
+	opts, err := ch.ParseDSN(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	conn, err := ch.Open(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return conn
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(m.Run())
+}
+
+// BenchmarkReplayNormalizer is the normalizer's stage of BenchmarkReplay
+// alone: from the processor being ready until every snapshot and post of
+// the history is on its topic.
+func BenchmarkReplayNormalizer(b *testing.B) {
+	g := replayGen(b)
+	want := expected(g)
+	var total time.Duration
+	for range b.N {
+		b.StopTimer()
+		gk := produceHistory(b, g)
+		adm, err := kafka.NewAdmin(gk.Brokers)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := normalizer.New(normalizer.Config{Brokers: gk.Brokers, Parsers: allParsers(b), Group: "bench-normalizer",
+			Logger: quietLog, Options: append(gk.ProcessorOptions(),
+				goka.WithStorageBuilder(tableStorage(b)), goka.WithLogger(quietGoka{}))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- normalizer.Run(ctx, p) }()
+		if err := p.WaitForReady(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		for endOffsets(b, adm, topics.AccountSnapshots) < int64(len(want.snaps)) || endOffsets(b, adm, topics.Posts) < int64(len(want.posts)) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+		adm.Close()
+	}
+	b.ReportMetric(float64(want.rows()*b.N)/total.Seconds(), "rows/s")
+	b.ReportMetric(float64(g.Fetches()*b.N)/total.Seconds(), "payloads/s")
+	b.ReportMetric(0, "ns/op")
+}
+
+func endOffsets(tb testing.TB, adm *kafka.Admin, topic string) int64 {
+	tb.Helper()
+	ends, err := adm.EndOffsets(context.Background(), topic)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var n int64
+	for _, e := range ends {
+		n += e
+	}
+	return n
+}

@@ -1,0 +1,111 @@
+package loadgen_test
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/pulsehq/pulse/loadgen"
+	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/processors/normalizer"
+	"github.com/pulsehq/pulse/topics"
+
+	_ "github.com/pulsehq/pulse/platforms/facebook"
+	_ "github.com/pulsehq/pulse/platforms/instagram"
+	_ "github.com/pulsehq/pulse/platforms/x"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func parsers(t *testing.T) map[topics.Platform]normalizer.Parser {
+	t.Helper()
+	out := map[topics.Platform]normalizer.Parser{}
+	for _, p := range []topics.Platform{topics.X, topics.Facebook, topics.Instagram} {
+		c, err := platforms.New(p, platforms.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[p] = c
+	}
+	return out
+}
+
+// TestPayloadsNormalizeToExpectedEvents: every generated payload, parsed by
+// the real connectors and normalized, gives exactly the events the
+// generator computes from its model.
+func TestPayloadsNormalizeToExpectedEvents(t *testing.T) {
+	g, err := loadgen.New(loadgen.Config{Seed: 7, Users: 3, Hours: 60, PostEvery: 7, PostsPerPage: 4, PostsFetchEvery: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := parsers(t)
+	var posts, withPosts int
+	for i := range g.Fetches() {
+		a, h := g.Fetch(i)
+		raw, err := g.Encoded(a, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, got, err := normalizer.Normalize(ps, raw)
+		if err != nil {
+			t.Fatalf("fetch (%d, %d): %v", a, h, err)
+		}
+		want := g.Snapshot(a, h)
+		snap.V = want.V
+		if !reflect.DeepEqual(*snap, want) {
+			t.Fatalf("fetch (%d, %d): snapshot\n got %+v\nwant %+v", a, h, *snap, want)
+		}
+		wantPosts := g.Posts(a, h)
+		for j := range got {
+			got[j].V = topics.PostVersion
+		}
+		if len(got) != len(wantPosts) || (len(got) > 0 && !reflect.DeepEqual(got, wantPosts)) {
+			t.Fatalf("fetch (%d, %d): posts\n got %+v\nwant %+v", a, h, got, wantPosts)
+		}
+		posts += len(got)
+		if len(got) > 0 {
+			withPosts++
+		}
+		if h%2 == 1 && len(got) > 0 {
+			t.Fatalf("fetch (%d, %d) read posts in an hour without a posts fetch", a, h)
+		}
+	}
+	if posts == 0 || withPosts < g.Fetches()/3 {
+		t.Fatalf("%d posts in %d fetches: the history has too few posts to test", posts, withPosts)
+	}
+}
+
+// TestDeterministic: the same seed gives the same bytes, another seed
+// different values.
+func TestDeterministic(t *testing.T) {
+	cfg := loadgen.Config{Seed: 1, Users: 2, Hours: 5}
+	a, _ := loadgen.New(cfg)
+	b, _ := loadgen.New(cfg)
+	cfg.Seed = 2
+	c, _ := loadgen.New(cfg)
+	same, differ := true, false
+	for i := range a.Fetches() {
+		x, y := a.Fetch(i)
+		ra, _ := a.Encoded(x, y)
+		rb, _ := b.Encoded(x, y)
+		same = same && string(ra) == string(rb)
+		differ = differ || a.Followers(x, y) != c.Followers(x, y)
+	}
+	if !same || !differ {
+		t.Fatalf("same seed same bytes: %v; other seed other values: %v", same, differ)
+	}
+	if at := a.ObservedAt(0, 3); at.Truncate(time.Hour) != time.Date(2025, 1, 1, 3, 0, 0, 0, time.UTC) {
+		t.Fatalf("fetch of hour 3 observed at %v", at)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	if _, err := loadgen.New(loadgen.Config{Platforms: []topics.Platform{"myspace"}}); err == nil {
+		t.Fatal("unknown platform accepted")
+	}
+	if _, err := loadgen.New(loadgen.Config{Hours: -1}); err == nil {
+		t.Fatal("negative hours accepted")
+	}
+}
