@@ -173,7 +173,9 @@ func (g *Gen) Followers(a, h int) int64 {
 }
 
 // following and postsCount are account a's other counters in hour h.
-func (g *Gen) following(a, h int) int64 { return int64(g.hash(tagBase, uint64(a), 1)%2000) + int64(h/500) }
+func (g *Gen) following(a, h int) int64 {
+	return int64(g.hash(tagBase, uint64(a), 1)%2000) + int64(h/500)
+}
 
 // phase is the hour of account a's first post (it may be before Start:
 // posts are numbered from there).
