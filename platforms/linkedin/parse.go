@@ -48,10 +48,10 @@ type postsEnvelope struct {
 // organizationBody is GET /rest/organizations/{id}. id is a number; $URN
 // is the organization's URN.
 type organizationBody struct {
-	ID            httpx.Number `json:"id"`
-	URN           string       `json:"$URN"`
-	VanityName    string       `json:"vanityName"`
-	LocalizedName string       `json:"localizedName"`
+	ID            json.Number `json:"id"`
+	URN           string      `json:"$URN"`
+	VanityName    string      `json:"vanityName"`
+	LocalizedName string      `json:"localizedName"`
 }
 
 // orgID returns the organization's id: id, else the id in $URN.

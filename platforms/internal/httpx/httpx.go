@@ -9,6 +9,7 @@ package httpx
 import (
 	"bytes"
 	"context"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -19,6 +20,7 @@ import (
 
 	// encoding/json's semantics, about three times faster: the normalizer
 	// parses every fetched body with DecodeObject.
+	jsonv2 "github.com/go-json-experiment/json"
 	json "github.com/go-json-experiment/json/v1"
 
 	"github.com/pulsehq/pulse/platforms"
@@ -134,15 +136,17 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Number is a JSON number kept as its literal, as encoding/json's Number,
-// for fields DecodeObject fills (DecodeObject uses a faster decoder that
-// does not know encoding/json's type).
-type Number = json.Number
+// decodeOptions are encoding/json's semantics, with its Number type
+// decoded by encoding/json itself (the faster decoder has its own).
+var decodeOptions = jsonv2.JoinOptions(json.DefaultOptionsV1(),
+	jsonv2.WithUnmarshalers(jsonv2.UnmarshalFunc(func(b []byte, n *stdjson.Number) error {
+		return stdjson.Unmarshal(b, n)
+	})))
 
 // DecodeObject unmarshals b, which must be a JSON object, into v.
 func DecodeObject(b []byte, v any) error {
 	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return errors.New("not a JSON object")
 	}
-	return json.Unmarshal(b, v)
+	return jsonv2.Unmarshal(b, v, decodeOptions)
 }

@@ -82,7 +82,7 @@ func (c *Client) exchangeForm(token string) url.Values {
 type tokenBody struct {
 	AccessToken string          `json:"access_token"`
 	TokenType   string          `json:"token_type"`
-	ExpiresIn   httpx.Number    `json:"expires_in"`
+	ExpiresIn   json.Number     `json:"expires_in"`
 	UserID      json.RawMessage `json:"user_id"`
 	Data        []tokenBody     `json:"data"`
 }
