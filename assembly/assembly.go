@@ -145,7 +145,9 @@ func New(ctx context.Context, cfg Config) (_ *Pulse, err error) {
 		base := "http://" + p.ln.Addr().String()
 		p.cfg.Platforms.PublicURL = base
 		p.cfg.Platforms.SimURL = base + "/sim"
-		if p.sim, err = sim.New(sim.Config{Seed: dev.Seed}); err != nil {
+		// The simulator makes as many accounts as the demo user links
+		// (sim.DefaultAccounts when fewer are asked for).
+		if p.sim, err = sim.New(sim.Config{Seed: dev.Seed, Accounts: max(sim.DefaultAccounts, dev.DemoAccounts)}); err != nil {
 			return nil, err
 		}
 		p.extra["/sim/"] = http.StripPrefix("/sim", p.sim.Handler())

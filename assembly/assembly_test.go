@@ -36,6 +36,7 @@ func TestNewRejectsBadConfigs(t *testing.T) {
 			Platforms: assembly.PlatformsConfig{Apps: map[topics.Platform]assembly.App{topics.X: {ClientID: "id", ClientSecret: "secret"}}}},
 			"no OAuth client id and secret for facebook"},
 		{"dev bad port", assembly.Config{Components: assembly.Components, Dev: &assembly.DevConfig{BrokerPort: 70000}}, "broker port"},
+		{"dev too many demo accounts", assembly.Config{Components: assembly.Components, Dev: &assembly.DevConfig{DemoAccounts: 10000}}, "demo accounts 10000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := assembly.New(context.Background(), tc.cfg)

@@ -14,6 +14,7 @@ import (
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/producers/scheduler"
+	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -211,7 +212,8 @@ type DevConfig struct {
 	BrokerPort int
 	// Seed of the simulator's data. Default 0.
 	Seed int64
-	// DemoAccounts linked per platform for the demo user. Default 0: none.
+	// DemoAccounts linked per platform for the demo user, at most
+	// sim.MaxAccounts; the simulator makes that many. Default 0: none.
 	DemoAccounts int
 }
 
@@ -282,8 +284,8 @@ func (c *Config) validate() error {
 		if c.Dev.BrokerPort < 0 || c.Dev.BrokerPort > 65535 {
 			return fmt.Errorf("dev: broker port %d out of range", c.Dev.BrokerPort)
 		}
-		if c.Dev.DemoAccounts < 0 {
-			return fmt.Errorf("dev: negative demo accounts %d", c.Dev.DemoAccounts)
+		if c.Dev.DemoAccounts < 0 || c.Dev.DemoAccounts > sim.MaxAccounts {
+			return fmt.Errorf("dev: demo accounts %d: want 0 to %d per platform", c.Dev.DemoAccounts, sim.MaxAccounts)
 		}
 		if !n.http {
 			return errors.New("dev: needs the api component (the simulator is served on its listener)")

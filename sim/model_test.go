@@ -215,3 +215,25 @@ func TestPostsAppearOverTime(t *testing.T) {
 		t.Errorf("%d posts before the account existed", len(created))
 	}
 }
+
+// TestMaxAccountsFitXHandles: at the bound every platform has its accounts,
+// with distinct ids, and X handles stay within X's 15 characters.
+func TestMaxAccountsFitXHandles(t *testing.T) {
+	s, err := New(Config{Accounts: MaxAccounts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range s.Platforms() {
+		accts := s.Accounts(p)
+		ids := map[string]bool{}
+		for _, a := range accts {
+			ids[a.ID] = true
+			if p == topics.X && len(a.Handle) > 15 {
+				t.Fatalf("X handle %q is longer than 15 characters", a.Handle)
+			}
+		}
+		if len(accts) != MaxAccounts || len(ids) != MaxAccounts {
+			t.Fatalf("%s: %d accounts, %d distinct ids, want %d", p, len(accts), len(ids), MaxAccounts)
+		}
+	}
+}

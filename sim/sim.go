@@ -64,8 +64,9 @@ const (
 	// DefaultAccounts is the number of synthetic accounts per platform.
 	DefaultAccounts = 10
 	// MaxAccounts bounds Config.Accounts (X handles have at most 15
-	// characters, and the synthetic ones end in the account's number).
-	MaxAccounts = 999
+	// characters, and the synthetic ones, at most 11 letters, end in the
+	// account's number).
+	MaxAccounts = 9999
 	// DefaultWindow is the rate-limit window of a Limit without one.
 	DefaultWindow = 15 * time.Minute
 )
