@@ -1,0 +1,116 @@
+package bench_test
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pulsehq/pulse/clickhouse"
+)
+
+var (
+	devAccounts = flag.Int("dev-accounts", 2500, "BenchmarkDevMemory: --demo-accounts (per platform; × 4 platforms)")
+	devFor      = flag.Duration("dev-duration", 10*time.Minute, "BenchmarkDevMemory: how long pulse dev fetches before the last RSS reading")
+)
+
+// rssMB reads a process's resident set size.
+func rssMB(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// BenchmarkDevMemory runs the real `pulse dev` (embedded broker, simulator,
+// every component) with -dev-accounts simulated accounts linked per
+// platform, lets it fetch for -dev-duration in real time, and reports its
+// peak resident set size; the baseline is its RSS once the accounts are
+// linked and the components started (the first reading after "Pulse is
+// running").
+func BenchmarkDevMemory(b *testing.B) {
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "pulse")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/pulse").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	chURL := clickhouse.TestURL(b)
+	clickhouse.MustOpenURL(b, chURL)
+	pgDB := fmt.Sprintf("pulse_bench_dev_%d", time.Now().UnixNano())
+	b.Cleanup(func() {
+		exec.Command("psql", "-h", "127.0.0.1", "-U", "postgres", "-c", "DROP DATABASE IF EXISTS "+pgDB+" WITH (FORCE)").Run()
+	})
+	for range b.N {
+		logPath := filepath.Join(dir, "dev.log")
+		logf, err := os.Create(logPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmd := exec.Command(bin, "dev", "--demo-accounts", strconv.Itoa(*devAccounts), "--http-addr", "127.0.0.1:0",
+			"--broker-port", "0", "--data-dir", filepath.Join(dir, "data"),
+			"--postgres-url", "postgres://postgres@127.0.0.1:5432/"+pgDB+"?sslmode=disable", "--clickhouse-url", chURL)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		// Started: "Pulse is running." in the log.
+		deadline := time.Now().Add(15 * time.Minute)
+		for {
+			out, _ := os.ReadFile(logPath)
+			if bytes.Contains(out, []byte("Pulse is running.")) {
+				break
+			}
+			if time.Now().After(deadline) || cmd.ProcessState != nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+				b.Fatalf("pulse dev did not start:\n%s", tail(out, 3000))
+			}
+			time.Sleep(time.Second)
+		}
+		idle, err := rssMB(cmd.Process.Pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		peak := idle
+		end := time.Now().Add(*devFor)
+		for time.Now().Before(end) {
+			time.Sleep(5 * time.Second)
+			v, err := rssMB(cmd.Process.Pid)
+			if err != nil {
+				out, _ := os.ReadFile(logPath)
+				b.Fatalf("pulse dev exited: %v\n%s", err, tail(out, 3000))
+			}
+			peak = max(peak, v)
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		logf.Close()
+		b.ReportMetric(peak, "rss-MB")
+		b.ReportMetric(idle, "idle-rss-MB")
+		b.ReportMetric(float64(*devAccounts*4), "accounts")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}

@@ -1,0 +1,698 @@
+package chaos_test
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/oauth2"
+
+	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/platforms"
+	_ "github.com/pulsehq/pulse/platforms/facebook"
+	_ "github.com/pulsehq/pulse/platforms/instagram"
+	_ "github.com/pulsehq/pulse/platforms/x"
+	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/processors/normalizer"
+	"github.com/pulsehq/pulse/topics"
+	"github.com/pulsehq/pulse/vault"
+)
+
+var (
+	runs     = flag.Int("chaos-runs", 1, "chaos runs (make chaos: 20)")
+	runFor   = flag.Duration("chaos-duration", 40*time.Second, "how long each run kills components")
+	chOutage = flag.Duration("chaos-clickhouse-outage", 10*time.Second, "how long ClickHouse is stopped in each run (make chaos: 60s)")
+	accounts = flag.Int("chaos-accounts", 20, "linked accounts per platform (X, Facebook, Instagram)")
+)
+
+// killable are the components a run kills, each its own `pulse` process.
+var killable = []string{"broker", "scheduler", "fetcher", "processor", "sink", "api"}
+
+// summary adds up every run.
+type summary struct {
+	runs                                   int
+	kills                                  map[string]int
+	expected, found, duplicated, missing   int
+	wrong, rollupsChecked, rollupMismatch  int
+	postsExpected, postsFound, postsMissed int
+	breaches                               int64
+}
+
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos runs separate processes for a minute or more")
+	}
+	bin := buildPulse(t)
+	chs := clickhouse.StartTestServer(t)
+	pg := startPostgres(t)
+	sum := summary{kills: map[string]int{}}
+	for i := range *runs {
+		r := &run{t: t, n: i, bin: bin, chs: chs, pg: pg, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(i))),
+			kills: map[string]int{}}
+		r.do(&sum)
+		sum.runs++
+	}
+	var kills []string
+	for _, c := range killable {
+		kills = append(kills, fmt.Sprintf("%s %d", c, sum.kills[c]))
+	}
+	t.Logf("chaos summary: %d runs; kill -9 per component: %s; ClickHouse stopped %v and PostgreSQL restarted once per run;\n"+
+		"  hourly rows expected %d, found %d, duplicated %d, missing %d, wrong value %d;\n"+
+		"  post observations expected %d, found %d, missing %d;\n"+
+		"  rollup buckets checked %d, not equal to a recomputation %d; simulator limit breaches %d",
+		sum.runs, strings.Join(kills, ", "), *chOutage, sum.expected, sum.found, sum.duplicated, sum.missing, sum.wrong,
+		sum.postsExpected, sum.postsFound, sum.postsMissed, sum.rollupsChecked, sum.rollupMismatch, sum.breaches)
+}
+
+// buildPulse builds cmd/pulse into a temporary directory.
+func buildPulse(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "pulse")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/pulse")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// pgServer is a PostgreSQL 15 cluster of the test's own.
+type pgServer struct {
+	dir  string
+	port int
+}
+
+const pgBin = "/usr/lib/postgresql/15/bin"
+
+func startPostgres(t *testing.T) *pgServer {
+	t.Helper()
+	if _, err := os.Stat(pgBin + "/pg_ctl"); err != nil {
+		t.Skipf("PostgreSQL 15 not installed: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "pulse-chaos-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s := &pgServer{dir: dir, port: freePort(t)}
+	if os.Getuid() == 0 {
+		// initdb refuses root: the cluster belongs to user postgres.
+		if out, err := exec.Command("chown", "postgres:postgres", dir).CombinedOutput(); err != nil {
+			t.Fatalf("chown: %v %s", err, out)
+		}
+		os.Chmod(dir, 0o700)
+	}
+	s.ctl(t, pgBin+"/initdb", "-D", filepath.Join(dir, "data"), "-U", "postgres", "-A", "trust")
+	s.pgctl(t, "start")
+	t.Cleanup(func() { s.ctl(t, pgBin+"/pg_ctl", "-D", filepath.Join(s.dir, "data"), "-m", "immediate", "stop") })
+	return s
+}
+
+func (s *pgServer) ctl(t *testing.T, args ...string) {
+	t.Helper()
+	if os.Getuid() == 0 {
+		args = append([]string{"runuser", "-u", "postgres", "--"}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = "/"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// pgctl runs pg_ctl start or restart (fast shutdown), waiting for it.
+func (s *pgServer) pgctl(t *testing.T, action string) {
+	t.Helper()
+	s.ctl(t, pgBin+"/pg_ctl", "-D", filepath.Join(s.dir, "data"), "-w", "-m", "fast", "-l", filepath.Join(s.dir, "log"),
+		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", s.port, s.dir), action)
+}
+
+func (s *pgServer) url(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.port, db)
+}
+
+// proc is one supervised component: restarted whenever it exits, until
+// the run stops it.
+type proc struct {
+	name string
+	args []string
+	env  []string
+	log  string
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	done     chan struct{}
+	stopping bool
+	exits    int // exits the run did not cause
+}
+
+func (p *proc) start(r *run) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopping {
+		return
+	}
+	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	cmd := exec.Command(r.bin, p.args...)
+	cmd.Env = append(os.Environ(), p.env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		r.t.Fatalf("start %s: %v", p.name, err)
+	}
+	done := make(chan struct{})
+	p.cmd, p.done = cmd, done
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		close(done)
+		p.mu.Lock()
+		again := !p.stopping
+		p.mu.Unlock()
+		if again {
+			// Crashed or killed: restart like a process supervisor would,
+			// after a moment.
+			time.Sleep(time.Duration(200+r.rngN(1300)) * time.Millisecond)
+			p.start(r)
+		}
+	}()
+}
+
+// kill sends SIGKILL to the running process, if any; the supervisor
+// restarts it.
+func (p *proc) kill() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.ProcessState != nil {
+		return false
+	}
+	return p.cmd.Process.Signal(syscall.SIGKILL) == nil
+}
+
+// stop ends the component with SIGTERM (SIGKILL after 20s) and does not
+// restart it.
+func (p *proc) stop() {
+	p.mu.Lock()
+	p.stopping = true
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+type run struct {
+	t     *testing.T
+	n     int
+	bin   string
+	chs   *clickhouse.TestServer
+	pg    *pgServer
+	dir   string
+	env   []string
+	procs map[string]*proc
+	kills map[string]int
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+
+	simURL, chURL, pgURL string
+	brokers              []string
+}
+
+func (r *run) rngN(n int) int {
+	r.rngMu.Lock()
+	defer r.rngMu.Unlock()
+	return r.rng.IntN(n)
+}
+
+func (r *run) do(sum *summary) {
+	t := r.t
+	r.dir = t.TempDir()
+	r.procs = map[string]*proc{}
+	brokerPort, simPort, apiPort := freePort(t), freePort(t), freePort(t)
+	r.brokers = []string{fmt.Sprintf("127.0.0.1:%d", brokerPort)}
+	r.simURL = fmt.Sprintf("http://127.0.0.1:%d", simPort)
+	r.chURL = r.chs.URL(fmt.Sprintf("pulse_chaos_%d", r.n))
+	r.pgURL = r.pg.url(fmt.Sprintf("pulse_chaos_%d", r.n))
+	key := make([]byte, 32)
+	crand.Read(key)
+	keys := "chaos:" + base64.StdEncoding.EncodeToString(key)
+	r.env = []string{
+		"PULSE_BROKERS=" + r.brokers[0], "PULSE_BROKER_LISTEN=" + r.brokers[0], "PULSE_BROKER_DATA_DIR=" + filepath.Join(r.dir, "kafka"),
+		"PULSE_POSTGRES_URL=" + r.pgURL, "PULSE_CLICKHOUSE_URL=" + r.chURL, "PULSE_MASTER_KEYS=" + keys,
+		"PULSE_SIM_URL=" + r.simURL, fmt.Sprintf("PULSE_SIM_LISTEN=127.0.0.1:%d", simPort),
+		fmt.Sprintf("PULSE_HTTP_ADDR=127.0.0.1:%d", apiPort), fmt.Sprintf("PULSE_PUBLIC_URL=http://127.0.0.1:%d", apiPort),
+		"PULSE_STATE_DIR=" + filepath.Join(r.dir, "goka"), "PULSE_REFRESH_INTERVAL=20s",
+	}
+	defer func() {
+		for _, p := range r.procs {
+			p.stop()
+		}
+		if t.Failed() {
+			for name, p := range r.procs {
+				b, _ := os.ReadFile(p.log)
+				t.Logf("--- %s log (last 3000 bytes):\n%s", name, tail(b, 3000))
+			}
+		}
+	}()
+	// The broker and the simulator first; the simulator is never killed
+	// (it is the platforms, and counts their limit breaches).
+	r.start("broker", "broker")
+	r.start("sim", "sim", "--accounts", fmt.Sprint(*accounts))
+	r.waitHTTP(r.simURL + "/_sim/stats")
+	r.migrate()
+	r.link()
+	for _, c := range []string{"api", "scheduler", "fetcher", "processor", "sink"} {
+		r.start(c, c)
+	}
+
+	// Kill at random until runFor is over; ClickHouse is stopped once for
+	// chOutage at a third of the run, PostgreSQL restarted at two thirds.
+	ctx, cancel := context.WithTimeout(context.Background(), *runFor)
+	defer cancel()
+	var engines sync.WaitGroup
+	engines.Add(1)
+	go func() {
+		defer engines.Done()
+		if !sleepCtx(ctx, *runFor/3) {
+			return
+		}
+		r.chs.Stop()
+		time.Sleep(*chOutage) // the outage itself, not a wait for a condition
+		r.chs.Start()
+		if !sleepCtx(ctx, *runFor/3) {
+			return
+		}
+		r.pg.pgctl(t, "restart")
+	}()
+	for sleepCtx(ctx, time.Duration(1500+r.rngN(4000))*time.Millisecond) {
+		c := killable[r.rngN(len(killable))]
+		if r.procs[c].kill() {
+			r.kills[c]++
+			sum.kills[c]++
+		}
+	}
+	engines.Wait()
+
+	// Quiesce: no new fetch requests, then every group catches up.
+	r.procs["scheduler"].stop()
+	r.waitCaughtUp(topics.GroupFetcher, topics.GroupNormalizer, topics.GroupSink)
+	r.check(sum)
+}
+
+func (r *run) start(name string, args ...string) {
+	p := &proc{name: name, args: args, env: r.env, log: filepath.Join(r.dir, name+".log")}
+	r.procs[name] = p
+	p.start(r)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+func (r *run) waitHTTP(url string) {
+	r.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%s did not answer within 60s: %v", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// migrate runs `pulse migrate` to completion.
+func (r *run) migrate() {
+	r.t.Helper()
+	cmd := exec.Command(r.bin, "migrate")
+	cmd.Env = append(os.Environ(), r.env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		r.t.Fatalf("pulse migrate: %v\n%s", err, out)
+	}
+}
+
+// link creates a user and links accounts on X, Facebook and Instagram with
+// tokens the simulator issued.
+func (r *run) link() {
+	t := r.t
+	t.Helper()
+	ctx := context.Background()
+	kr, err := vault.ParseKeyring(r.envValue("PULSE_MASTER_KEYS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := postgres.Open(ctx, r.pgURL, postgres.WithKeyWrapper(kr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	u, err := db.CreateUser(ctx, "chaos@pulse.local", "chaos-password-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list map[string][]struct {
+		ID     string `json:"id"`
+		Handle string `json:"handle"`
+	}
+	resp, err := http.Get(r.simURL + "/_sim/accounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("/_sim/accounts: %v", err)
+	}
+	for _, p := range []topics.Platform{topics.X, topics.Facebook, topics.Instagram} {
+		if len(list[string(p)]) < *accounts {
+			t.Fatalf("simulator lists %d %s accounts, want %d", len(list[string(p)]), p, *accounts)
+		}
+		for _, a := range list[string(p)][:*accounts] {
+			body, _ := json.Marshal(map[string]string{"platform": string(p), "account_id": a.ID})
+			resp, err := http.Post(r.simURL+"/_sim/tokens", "application/json", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tok struct {
+				AccessToken  string    `json:"access_token"`
+				RefreshToken string    `json:"refresh_token"`
+				ExpiresAt    time.Time `json:"expires_at"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&tok)
+			resp.Body.Close()
+			if err != nil || tok.AccessToken == "" {
+				t.Fatalf("/_sim/tokens %s %s: %v", p, a.ID, err)
+			}
+			if _, err := db.UpsertLink(ctx, u.ID, p, a.ID, a.Handle, &oauth2.Token{AccessToken: tok.AccessToken,
+				RefreshToken: tok.RefreshToken, TokenType: "bearer", Expiry: tok.ExpiresAt}, "chaos"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func (r *run) envValue(name string) string {
+	for _, kv := range r.env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// waitCaughtUp waits until each group has members and no lag, one after
+// the other (each feeds the next).
+func (r *run) waitCaughtUp(groups ...string) {
+	t := r.t
+	t.Helper()
+	adm, err := kafka.NewAdmin(r.brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	for _, g := range groups {
+		deadline := time.Now().Add(5 * time.Minute)
+		for ok := 0; ok < 3; { // three readings in a row: nothing in flight
+			lag, members, err := adm.Lag(context.Background(), g)
+			if err == nil && lag == 0 && members > 0 {
+				ok++
+			} else {
+				ok = 0
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("group %s: lag %d, %d members, err %v after 5 minutes", g, lag, members, err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+}
+
+type hourKey struct {
+	user, platform, account string
+	hour                    time.Time
+}
+
+type postKey struct {
+	user, platform, post string
+	hour                 time.Time
+}
+
+// check compares ClickHouse with what the raw-payload topic says must be
+// there.
+func (r *run) check(sum *summary) {
+	t := r.t
+	t.Helper()
+	ctx := context.Background()
+	// Expected: every raw payload published, normalized as the processor
+	// does; per hour the newest observation wins.
+	parsers := map[topics.Platform]normalizer.Parser{}
+	for _, p := range []topics.Platform{topics.X, topics.Facebook, topics.Instagram} {
+		c, err := platforms.New(p, platforms.Config{BaseURL: r.simURL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsers[p] = c
+	}
+	wantHours := map[hourKey]topics.AccountSnapshot{}
+	wantPosts := map[postKey]int64{}
+	for _, v := range r.readTopic(topics.RawPayloads) {
+		snap, posts, err := normalizer.Normalize(parsers, v)
+		if err != nil {
+			continue // dead-lettered, not expected in ClickHouse
+		}
+		k := hourKey{snap.UserID, string(snap.Platform), snap.AccountID, snap.Hour.UTC()}
+		if old, ok := wantHours[k]; !ok || snap.Version > old.Version {
+			wantHours[k] = *snap
+		}
+		for _, p := range posts {
+			pk := postKey{p.UserID, string(p.Platform), p.PostID, p.ObservedAt.UTC().Truncate(time.Hour)}
+			wantPosts[pk] = max(wantPosts[pk], p.Version)
+		}
+	}
+	if len(wantHours) == 0 {
+		t.Fatal("no raw payload was published: the run fetched nothing")
+	}
+	conn := chConn(t, r.chURL)
+	defer conn.Close()
+	// Found: each identity once after deduplication, with the newest
+	// observation's values.
+	rows, err := conn.Query(ctx, `SELECT user_id, platform, account_id, hour, count(), argMax(followers, version), max(version)
+		FROM account_metrics_hourly FINAL GROUP BY user_id, platform, account_id, hour`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[hourKey]bool{}
+	var dup, wrong, extra int
+	for rows.Next() {
+		var k hourKey
+		var n uint64
+		var followers int64
+		var version uint64
+		if err := rows.Scan(&k.user, &k.platform, &k.account, &k.hour, &n, &followers, &version); err != nil {
+			t.Fatal(err)
+		}
+		k.hour = k.hour.UTC()
+		found[k] = true
+		if n > 1 {
+			dup++
+		}
+		want, ok := wantHours[k]
+		switch {
+		case !ok:
+			extra++
+		case want.Followers != followers || uint64(want.Version) != version:
+			wrong++
+		}
+	}
+	rows.Close()
+	missing := 0
+	for k := range wantHours {
+		if !found[k] {
+			missing++
+		}
+	}
+	var postsFound uint64
+	if err := conn.QueryRow(ctx, `SELECT count() FROM (SELECT DISTINCT user_id, platform, post_id, hour FROM posts)`).Scan(&postsFound); err != nil {
+		t.Fatal(err)
+	}
+	// Rollups: every daily, monthly and yearly bucket equal to a
+	// recomputation from the deduplicated hourly rows.
+	checked, mismatched := 0, 0
+	for _, g := range []struct{ table, col, fn string }{
+		{"account_metrics_daily", "day", "toDate"},
+		{"account_metrics_monthly", "month", "toStartOfMonth"},
+		{"account_metrics_yearly", "year", "toStartOfYear"},
+	} {
+		var n, bad uint64
+		q := fmt.Sprintf(`SELECT count(), countIf(r.followers != h.followers OR r.fmin != h.fmin OR r.fmax != h.fmax OR r.fsum != h.fsum OR r.hours != h.hours)
+FROM (
+    SELECT user_id, platform, account_id, %[2]s AS b, argMax(followers, version) AS followers, argMax(followers_min, version) AS fmin,
+           argMax(followers_max, version) AS fmax, argMax(followers_sum, version) AS fsum, argMax(hours, version) AS hours
+    FROM %[1]s GROUP BY user_id, platform, account_id, b
+) AS r ALL FULL OUTER JOIN (
+    SELECT user_id, platform, account_id, %[3]s(hour) AS b, argMax(f, hour) AS followers, min(f) AS fmin, max(f) AS fmax,
+           sum(f) AS fsum, toUInt64(count()) AS hours
+    FROM (SELECT user_id, platform, account_id, hour, argMax(followers, version) AS f
+          FROM account_metrics_hourly GROUP BY user_id, platform, account_id, hour)
+    GROUP BY user_id, platform, account_id, b
+) AS h USING (user_id, platform, account_id, b)`, g.table, g.col, g.fn)
+		if err := conn.QueryRow(ctx, q).Scan(&n, &bad); err != nil {
+			t.Fatalf("%s: %v", g.table, err)
+		}
+		checked += int(n)
+		mismatched += int(bad)
+	}
+	breaches := r.breaches()
+	t.Logf("run %d: kills %v; hourly rows expected %d, found %d, duplicated %d, missing %d, wrong %d, unexpected %d; "+
+		"post observations expected %d, found %d; rollup buckets %d, mismatched %d; limit breaches %d",
+		r.n, r.kills, len(wantHours), len(found), dup, missing, wrong, extra, len(wantPosts), postsFound, checked, mismatched, breaches)
+	sum.expected += len(wantHours)
+	sum.found += len(found)
+	sum.duplicated += dup
+	sum.missing += missing
+	sum.wrong += wrong + extra
+	sum.postsExpected += len(wantPosts)
+	sum.postsFound += int(postsFound)
+	sum.postsMissed += max(0, len(wantPosts)-int(postsFound))
+	sum.rollupsChecked += checked
+	sum.rollupMismatch += mismatched
+	sum.breaches += breaches
+	if dup != 0 || missing != 0 || wrong != 0 || extra != 0 || mismatched != 0 || breaches != 0 || int(postsFound) != len(wantPosts) {
+		t.Errorf("run %d: ClickHouse does not hold every observation exactly once, or a rollup or limit is off (see above)", r.n)
+	}
+}
+
+// readTopic returns every record value of topic.
+func (r *run) readTopic(topic string) [][]byte {
+	t := r.t
+	t.Helper()
+	adm, err := kafka.NewAdmin(r.brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends, err := adm.EndOffsets(context.Background(), topic)
+	adm.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for _, e := range ends {
+		want += e
+	}
+	cl, err := kafka.NewClient(r.brokers, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out [][]byte
+	for int64(len(out)) < want {
+		f := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records of %s", len(out), want, topic)
+		}
+		for _, rec := range f.Records() {
+			out = append(out, rec.Value)
+		}
+	}
+	return out
+}
+
+func (r *run) breaches() int64 {
+	resp, err := http.Get(r.simURL + "/_sim/stats")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Platforms map[string]struct {
+			LimitBreaches int64 `json:"limit_breaches"`
+		} `json:"platforms"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		r.t.Fatal(err)
+	}
+	var n int64
+	names := make([]string, 0, len(st.Platforms))
+	for p := range st.Platforms {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	for _, p := range names {
+		n += st.Platforms[p].LimitBreaches
+	}
+	return n
+}
+
+func chConn(t *testing.T, url string) ch.Conn {
+	t.Helper()
+	opts, err := ch.ParseDSN(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := ch.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
