@@ -3,6 +3,7 @@ package bench_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -101,6 +102,17 @@ func BenchmarkDevMemory(b *testing.B) {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 		logf.Close()
+		// Proof that it fetched: the hourly rows the sink wrote.
+		conn := bareConn(b, chURL)
+		var rows uint64
+		if err := conn.QueryRow(context.Background(), "SELECT count() FROM account_metrics_hourly").Scan(&rows); err != nil {
+			b.Fatal(err)
+		}
+		conn.Close()
+		if rows == 0 {
+			b.Fatal("pulse dev wrote no hourly rows: it did not fetch")
+		}
+		b.ReportMetric(float64(rows), "hourly-rows")
 		b.ReportMetric(peak, "rss-MB")
 		b.ReportMetric(idle, "idle-rss-MB")
 		b.ReportMetric(float64(*devAccounts*4), "accounts")
