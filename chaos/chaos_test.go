@@ -304,24 +304,21 @@ func (r *run) do(sum *summary) {
 		r.start(c, c)
 	}
 
-	// Kill at random until runFor is over; ClickHouse is stopped once for
-	// chOutage at a third of the run, PostgreSQL restarted at two thirds.
+	// Kill at random until runFor is over; meanwhile PostgreSQL is
+	// restarted at a quarter of the run and ClickHouse stopped for chOutage
+	// at a third (the run lasts until it is back).
 	ctx, cancel := context.WithTimeout(context.Background(), *runFor)
 	defer cancel()
 	var engines sync.WaitGroup
 	engines.Add(1)
 	go func() {
 		defer engines.Done()
-		if !sleepCtx(ctx, *runFor/3) {
-			return
-		}
-		r.chs.Stop()
-		time.Sleep(*chOutage) // the outage itself, not a wait for a condition
-		r.chs.Start()
-		if !sleepCtx(ctx, *runFor/3) {
-			return
-		}
+		time.Sleep(*runFor / 4) // the schedule of the run, not a wait for a condition
 		r.pg.pgctl(t, "restart")
+		time.Sleep(*runFor / 12)
+		r.chs.Stop()
+		time.Sleep(*chOutage)
+		r.chs.Start()
 	}()
 	for sleepCtx(ctx, time.Duration(1500+r.rngN(4000))*time.Millisecond) {
 		c := killable[r.rngN(len(killable))]
