@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/loadgen"
@@ -86,9 +87,9 @@ type request struct {
 }
 
 func dashboardMix(db *clickhouse.DB, end time.Time) []request {
-	series := func(grain clickhouse.Grain, from time.Time) func(context.Context, string) error {
+	series := func(grain pulse.Grain, from time.Time) func(context.Context, string) error {
 		return func(ctx context.Context, user string) error {
-			_, err := db.Series(ctx, clickhouse.SeriesQuery{UserID: user, Grain: grain, From: from, To: end})
+			_, err := db.Series(ctx, pulse.SeriesQuery{UserID: user, Grain: grain, From: from, To: end})
 			return err
 		}
 	}
@@ -102,11 +103,11 @@ func dashboardMix(db *clickhouse.DB, end time.Time) []request {
 	hourFrom, dayFrom := end.Add(-48*time.Hour), end.AddDate(0, 0, -30)
 	monthFrom := time.Date(end.Year(), end.Month()-11, 1, 0, 0, 0, 0, time.UTC)
 	return []request{
-		{"metrics HOUR 48h", metrics, v("HOUR", hourFrom), series(clickhouse.Hour, hourFrom)},
-		{"metrics DAY 30d", metrics, v("DAY", dayFrom), series(clickhouse.Day, dayFrom)},
-		{"metrics MONTH 12mo", metrics, v("MONTH", monthFrom), series(clickhouse.Month, monthFrom)},
+		{"metrics HOUR 48h", metrics, v("HOUR", hourFrom), series(pulse.GrainHour, hourFrom)},
+		{"metrics DAY 30d", metrics, v("DAY", dayFrom), series(pulse.GrainDay, dayFrom)},
+		{"metrics MONTH 12mo", metrics, v("MONTH", monthFrom), series(pulse.GrainMonth, monthFrom)},
 		{"feed 20", feed, map[string]any{"limit": 20}, func(ctx context.Context, user string) error {
-			_, err := db.Feed(ctx, clickhouse.FeedQuery{UserID: user, Limit: 20})
+			_, err := db.Feed(ctx, pulse.FeedQuery{UserID: user, Limit: 20})
 			return err
 		}},
 	}
@@ -186,7 +187,7 @@ func BenchmarkAPILoad(b *testing.B) {
 	b.Logf("seeded %d accounts × %d hours in %v", g.Accounts(), g.Config().Hours, time.Since(t0).Round(time.Second))
 	end := g.Config().Start.Add(time.Duration(g.Config().Hours) * time.Hour)
 
-	srv, err := api.New(api.Config{Accounts: pg, Metrics: db, Logger: quietLog})
+	srv, err := api.New(api.Config{Users: pg, Sessions: pg, Throttle: pg, OAuthStates: pg, Links: pg, Purges: pg, Metrics: db, Logger: quietLog})
 	if err != nil {
 		b.Fatal(err)
 	}
