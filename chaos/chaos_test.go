@@ -171,7 +171,6 @@ type proc struct {
 	cmd      *exec.Cmd
 	done     chan struct{}
 	stopping bool
-	exits    int // exits the run did not cause
 }
 
 func (p *proc) start(r *run) {
