@@ -116,6 +116,7 @@ func BenchmarkDevMemory(b *testing.B) {
 		b.ReportMetric(peak, "rss-MB")
 		b.ReportMetric(idle, "idle-rss-MB")
 		b.ReportMetric(float64(*devAccounts*4), "accounts")
+		b.ReportMetric(devFor.Minutes(), "minutes")
 	}
 	b.ReportMetric(0, "ns/op")
 }
