@@ -18,8 +18,9 @@ import (
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/loadgen"
-	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -167,7 +168,7 @@ func pct(lat []time.Duration, p float64) float64 {
 // percentiles in ms and requests/s of both.
 func BenchmarkAPILoad(b *testing.B) {
 	ctx := context.Background()
-	pg := postgres.MustOpenTest(b)
+	pg := pgtest.MustOpen(b)
 	var ids, tokens []string
 	for i := range signedIn {
 		u, err := pg.CreateUser(ctx, fmt.Sprintf("load%d@bench.local", i), "bench-password-123")
@@ -181,7 +182,7 @@ func BenchmarkAPILoad(b *testing.B) {
 		ids, tokens = append(ids, u.ID), append(tokens, tok)
 	}
 	g := apiGen(b, ids)
-	db := clickhouse.MustOpenTest(b)
+	db := chtest.MustOpen(b)
 	t0 := time.Now()
 	seed(b, db, g)
 	b.Logf("seeded %d accounts × %d hours in %v", g.Accounts(), g.Config().Hours, time.Since(t0).Round(time.Second))

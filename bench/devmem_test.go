@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
 )
 
 var (
@@ -51,8 +51,8 @@ func BenchmarkDevMemory(b *testing.B) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/pulse").CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
-	chURL := clickhouse.TestURL(b)
-	clickhouse.MustOpenURL(b, chURL)
+	chURL := chtest.URL(b)
+	chtest.MustOpenURL(b, chURL)
 	pgDB := fmt.Sprintf("pulse_bench_dev_%d", time.Now().UnixNano())
 	b.Cleanup(func() {
 		exec.Command("psql", "-h", "127.0.0.1", "-U", "postgres", "-c", "DROP DATABASE IF EXISTS "+pgDB+" WITH (FORCE)").Run()

@@ -16,7 +16,7 @@ import (
 	"github.com/lovoo/goka/storage"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/loadgen"
 	"github.com/pulsehq/pulse/platforms"
@@ -135,8 +135,8 @@ func (quietGoka) Printf(string, ...any) {}
 // time from the moment both are started and the normalizer is ready.
 func replayOnce(b *testing.B, gk *kafka.Goka, want history) (time.Duration, string) {
 	b.Helper()
-	url := clickhouse.TestURL(b)
-	db := clickhouse.MustOpenURL(b, url)
+	url := chtest.URL(b)
+	db := chtest.MustOpenURL(b, url)
 	group := fmt.Sprintf("bench-replay-%d", time.Now().UnixNano())
 	p, err := normalizer.New(normalizer.Config{Brokers: gk.Brokers, Parsers: allParsers(b), Group: goka.Group(group + "-normalizer"),
 		Logger: quietLog, Options: append(gk.ProcessorOptions(),
@@ -186,8 +186,8 @@ func replayOnce(b *testing.B, gk *kafka.Goka, want history) (time.Duration, stri
 // table and returns the time it took: the baseline.
 func bareInsert(b *testing.B, want history) time.Duration {
 	b.Helper()
-	url := clickhouse.TestURL(b)
-	clickhouse.MustOpenURL(b, url)
+	url := chtest.URL(b)
+	chtest.MustOpenURL(b, url)
 	conn := bareConn(b, url)
 	defer conn.Close()
 	ctx := context.Background()

@@ -25,7 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/oauth2"
 
-	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/platforms"
 	_ "github.com/pulsehq/pulse/platforms/facebook"
@@ -62,7 +62,7 @@ func TestChaos(t *testing.T) {
 		t.Skip("chaos runs separate processes for a minute or more")
 	}
 	bin := buildPulse(t)
-	chs := clickhouse.StartTestServer(t)
+	chs := chtest.StartServer(t)
 	pg := startPostgres(t)
 	sum := summary{kills: map[string]int{}}
 	for i := range *runs {
@@ -242,7 +242,7 @@ type run struct {
 	t     *testing.T
 	n     int
 	bin   string
-	chs   *clickhouse.TestServer
+	chs   *chtest.Server
 	pg    *pgServer
 	dir   string
 	env   []string

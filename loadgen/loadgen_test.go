@@ -5,8 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/loadgen"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/processors/normalizer"
@@ -17,7 +16,7 @@ import (
 	_ "github.com/pulsehq/pulse/platforms/x"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testkit.WrapTestMain(m) }
 
 func parsers(t *testing.T) map[topics.Platform]normalizer.Parser {
 	t.Helper()
