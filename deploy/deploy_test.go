@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/yannh/kubeconform/pkg/resource"
+
+	"github.com/pulsehq/pulse/deploy"
 	"github.com/yannh/kubeconform/pkg/validator"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -526,5 +528,37 @@ func TestMonitoringFilesAreWhatTheConfigMapsCarry(t *testing.T) {
 	}
 	if len(want) > 0 {
 		t.Errorf("ConfigMaps missing: %v", want)
+	}
+}
+
+// TestMonitoringQueriesParse: the alert rules pass Prometheus's rule-file
+// validation, every dashboard query parses, and each names Pulse metrics
+// (that those are exported is checked where the metrics are registered).
+func TestMonitoringQueriesParse(t *testing.T) {
+	qs, err := deploy.MonitoringQueries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := 0
+	for _, q := range qs {
+		if strings.HasPrefix(q.Where, "alert ") {
+			alerts++
+		}
+		names, err := deploy.MetricNames(q)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if len(names) == 0 {
+			t.Errorf("%s: names no metric: %s", q.Where, q.Expr)
+		}
+		for _, n := range names {
+			if !strings.HasPrefix(n, "pulse_") {
+				t.Errorf("%s: %s is not a Pulse metric", q.Where, n)
+			}
+		}
+	}
+	if alerts < 5 || len(qs)-alerts < 10 {
+		t.Errorf("%d alert rules and %d dashboard queries: files not read?", alerts, len(qs)-alerts)
 	}
 }
