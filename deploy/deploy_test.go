@@ -14,12 +14,12 @@ import (
 	"testing"
 
 	"github.com/yannh/kubeconform/pkg/resource"
-
-	"github.com/pulsehq/pulse/deploy"
 	"github.com/yannh/kubeconform/pkg/validator"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/pulsehq/pulse/deploy"
 )
 
 // swaggerFile is the Kubernetes API's OpenAPI v2 document, cut down to the
