@@ -16,7 +16,7 @@ export PULSE_DATA_DIR ?= $(CURDIR)/.data
 CHDB_LIB  := $(PULSE_DATA_DIR)/chdb/node_modules/@chdb/lib-linux-x64-gnu/libchdb.so
 export CHDB_LIB_PATH ?= $(wildcard $(CHDB_LIB))
 
-.PHONY: toolchain chdb graphql-ws run build test test-short bench chaos verify generate generated docs fmt vet staticcheck vulncheck engines engines-stop lint clean
+.PHONY: toolchain chdb graphql-ws run build test test-short bench chaos verify generate generated docs fmt vet staticcheck vulncheck engines engines-stop lint clean diagram
 
 run: build engines ## start the engines and `pulse dev` (API on :8080, demo data)
 	$(BIN) dev
@@ -87,6 +87,10 @@ vulncheck: ## govulncheck (pinned in go.mod as a tool): fails on a called vulner
 
 generated: generate docs ## regenerate the gqlgen code and the topic docs; fail if they differ from what is committed
 	@out=$$(git status --porcelain -- api/graph docs); if [ -n "$$out" ]; then echo "generated code or docs are stale (run make generate docs and commit):"; echo "$$out"; git --no-pager diff --stat -- api/graph docs; exit 1; fi
+
+diagram: ## regenerate docs/architecture.svg from docs/architecture.dot (needs Graphviz: apt-get install graphviz)
+	@command -v dot >/dev/null || { echo "make diagram needs Graphviz's dot: apt-get install graphviz" >&2; exit 1; }
+	dot -Tsvg docs/architecture.dot -o docs/architecture.svg
 
 fmt:
 	gofmt -w .
