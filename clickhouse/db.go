@@ -35,6 +35,7 @@ type DB struct {
 	database string
 	// queryTimeout is the max_execution_time of every read query.
 	queryTimeout time.Duration
+	cluster      string // cluster mode (cluster.go) when set
 }
 
 // Option configures Open.
@@ -52,7 +53,10 @@ func WithQueryTimeout(d time.Duration) Option {
 }
 
 // Open connects to the database named in url (clickhouse://host:port/db),
-// creating the database if it does not exist. It does not migrate.
+// creating the database if it does not exist. It does not migrate. A
+// "cluster" query parameter (clickhouse://host:9000/pulse?cluster=pulse)
+// selects cluster mode: the database is created ON CLUSTER and Migrate
+// builds replicated tables behind Distributed ones (see cluster.go).
 func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 	db := &DB{queryTimeout: DefaultQueryTimeout}
 	for _, o := range opts {
@@ -65,25 +69,39 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: open: parse url: %w", err)
 	}
+	q := u.Query()
+	cluster := q.Get("cluster")
+	q.Del("cluster")
+	u.RawQuery = q.Encode()
 	database := strings.TrimPrefix(u.Path, "/")
 	if database == "" {
 		database = "default"
+	}
+	if cluster != "" && (!identRE.MatchString(cluster) || !identRE.MatchString(database)) {
+		return nil, fmt.Errorf("clickhouse: open: cluster mode needs plain identifiers, got cluster %q database %q", cluster, database)
+	}
+	create := "CREATE DATABASE IF NOT EXISTS " + quoteIdent(database)
+	if cluster != "" {
+		create += " ON CLUSTER " + cluster
 	}
 	// Connect to "default" first so a missing database can be created.
 	admin := *u
 	admin.Path = "/default"
 	if err := withConn(ctx, admin.String(), func(c driver.Conn) error {
-		return c.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(database))
+		return c.Exec(ctx, create)
 	}); err != nil {
 		return nil, fmt.Errorf("clickhouse: open: create database: %w", err)
 	}
-	conn, err := dial(ctx, rawURL)
+	conn, err := dial(ctx, u.String())
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: open: %w", err)
 	}
-	db.conn, db.database = conn, database
+	db.conn, db.database, db.cluster = conn, database, cluster
 	return db, nil
 }
+
+// Cluster returns the cluster named in the URL; empty on one server.
+func (db *DB) Cluster() string { return db.cluster }
 
 func dial(ctx context.Context, rawURL string) (driver.Conn, error) {
 	opts, err := ch.ParseDSN(rawURL)

@@ -102,11 +102,10 @@ func serverAtLeast(major, minor int, min [2]int) bool {
 // only add duplicates of existing versions), so a crash between a step and
 // its record, or two processes migrating at once, is safe. Steps that need
 // a newer server than the one connected (a "-- pulse:min-server X.Y" line)
-// are skipped without being recorded.
+// are skipped without being recorded. In cluster mode (Open) every
+// statement runs in its cluster form (cluster.go).
 func (db *DB) Migrate(ctx context.Context) error {
-	if err := db.conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version UInt32, name String, applied_at DateTime('UTC') DEFAULT now()
-	) ENGINE = ReplacingMergeTree ORDER BY version`); err != nil {
+	if err := db.conn.Exec(ctx, schemaMigrationsSQL(db.cluster, db.database)); err != nil {
 		return fmt.Errorf("clickhouse: migrate: %w", translate(err))
 	}
 	applied, err := db.appliedMigrations(ctx)
@@ -127,14 +126,32 @@ func (db *DB) Migrate(ctx context.Context) error {
 		}
 		if m.run != nil {
 			err = m.run(db, ctx)
-		} else if err = db.conn.Exec(ctx, m.sql); err != nil {
-			err = translate(err)
+		} else {
+			err = db.execMigration(ctx, m.sql)
 		}
 		if err != nil {
 			return fmt.Errorf("clickhouse: migrate %s: %w", m.name, err)
 		}
 		if err := db.recordMigration(ctx, m); err != nil {
 			return fmt.Errorf("clickhouse: migrate %s: record: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// execMigration runs one migration statement, or its cluster form in
+// cluster mode.
+func (db *DB) execMigration(ctx context.Context, sql string) error {
+	stmts := []string{sql}
+	if db.cluster != "" {
+		var err error
+		if stmts, err = clusterStatements(sql, db.cluster, db.database); err != nil {
+			return err
+		}
+	}
+	for _, st := range stmts {
+		if err := db.conn.Exec(ctx, st); err != nil {
+			return translate(err)
 		}
 	}
 	return nil

@@ -359,14 +359,21 @@ func (db *DB) DeleteUser(ctx context.Context, userID string) error {
 	if userID == "" {
 		return fmt.Errorf("clickhouse: delete user: user id required")
 	}
+	// On a cluster the mutations go to every shard's local tables, and the
+	// wait covers every replica's mutations.
+	mutations, target := "system.mutations", func(t string) string { return quoteIdent(t) }
+	if db.cluster != "" {
+		mutations = "clusterAllReplicas(" + db.cluster + ", system.mutations)"
+		target = func(t string) string { return quoteIdent(t+LocalSuffix) + " ON CLUSTER " + db.cluster }
+	}
 	for _, t := range UserTables {
-		if err := db.conn.Exec(ctx, "ALTER TABLE "+quoteIdent(t)+" DELETE WHERE user_id = ?", userID); err != nil {
+		if err := db.conn.Exec(ctx, "ALTER TABLE "+target(t)+" DELETE WHERE user_id = ?", userID); err != nil {
 			return fmt.Errorf("clickhouse: delete user from %s: %w", t, translate(err))
 		}
 	}
 	for {
 		var pending uint64
-		if err := db.conn.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND is_done = 0",
+		if err := db.conn.QueryRow(ctx, "SELECT count() FROM "+mutations+" WHERE database = ? AND is_done = 0",
 			db.database).Scan(&pending); err != nil {
 			return fmt.Errorf("clickhouse: delete user: wait for mutations: %w", translate(err))
 		}
