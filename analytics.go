@@ -59,6 +59,13 @@ type Point struct {
 	PostsPublished uint64
 	LikesGained    int64
 	CommentsGained int64
+	// Reach, Views and ProfileViews are the account's insights summed over
+	// the bucket's hours (each hour's latest observation; the platforms
+	// report days, in their first hour); nil when the platform reported
+	// none in the bucket.
+	Reach        *int64
+	Views        *int64
+	ProfileViews *int64
 }
 
 // FeedQuery selects a user's combined post feed.

@@ -34,6 +34,9 @@ func (db *DB) Write(ctx context.Context, snaps []topics.AccountSnapshot, posts [
 		if err := db.insertSnapshots(ctx, snaps); err != nil {
 			return err
 		}
+		if err := db.insertInsights(ctx, snaps); err != nil {
+			return err
+		}
 		return db.refreshAccountRollups(ctx, snapshotBuckets(snaps))
 	})
 	g.Go(func() error {
@@ -63,6 +66,8 @@ func (db *DB) InsertPosts(ctx context.Context, posts []topics.Post) error {
 const (
 	insertSnapshotsSQL = `INSERT INTO account_metrics_hourly
 		(user_id, platform, account_id, link_id, handle, hour, observed_at, followers, following, posts_count, version)`
+	insertInsightsSQL = `INSERT INTO account_insights_hourly
+		(user_id, platform, account_id, link_id, hour, observed_at, reach, views, profile_views, version)`
 	insertPostsSQL = `INSERT INTO posts
 		(user_id, platform, account_id, link_id, post_id, created_at, hour, observed_at, text, permalink,
 		 likes, comments, shares, views, version)`
@@ -90,6 +95,38 @@ func (db *DB) insertSnapshots(ctx context.Context, snaps []topics.AccountSnapsho
 	}
 	return db.sendColumns(ctx, "insert snapshots", insertSnapshotsSQL,
 		users, platforms, accounts, links, handles, hours, observed, followers, following, postsCount, versions)
+}
+
+// insertInsights writes the daily insights the snapshots carry, each day
+// in its first hour with the snapshot's version; an unreported metric is
+// -1.
+func (db *DB) insertInsights(ctx context.Context, snaps []topics.AccountSnapshot) error {
+	var (
+		users, platforms, accounts, links []string
+		hours, observed                   []time.Time
+		reach, views, profile             []int64
+		versions                          []uint64
+	)
+	val := func(p *int64) int64 {
+		if p == nil || *p < 0 {
+			return -1
+		}
+		return *p
+	}
+	for i := range snaps {
+		s := &snaps[i]
+		for _, d := range s.Insights {
+			users, platforms, accounts, links = append(users, s.UserID), append(platforms, string(s.Platform)), append(accounts, s.AccountID), append(links, s.LinkID)
+			hours, observed = append(hours, d.Day.UTC().Truncate(time.Hour)), append(observed, s.ObservedAt.UTC())
+			reach, views, profile = append(reach, val(d.Reach)), append(views, val(d.Views)), append(profile, val(d.ProfileViews))
+			versions = append(versions, uint64(s.Version))
+		}
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	return db.sendColumns(ctx, "insert insights", insertInsightsSQL,
+		users, platforms, accounts, links, hours, observed, reach, views, profile, versions)
 }
 
 func (db *DB) insertPosts(ctx context.Context, posts []topics.Post) error {

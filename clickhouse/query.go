@@ -111,7 +111,74 @@ func (db *DB) Series(ctx context.Context, q pulse.SeriesQuery) ([]pulse.Point, e
 	}); err != nil {
 		return nil, fmt.Errorf("clickhouse: series: %w", err)
 	}
-	return mergePoints(acct, posts), nil
+	ins, err := db.insights(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: series: %w", err)
+	}
+	return mergePoints(acct, append(posts, ins...)), nil
+}
+
+// insightBuckets are the bucket expressions of the insights query, by
+// grain.
+var insightBuckets = map[pulse.Grain]string{pulse.GrainHour: "hour", pulse.GrainDay: "toStartOfDay(hour)", pulse.GrainMonth: "toStartOfMonth(hour)", pulse.GrainYear: "toStartOfYear(hour)"}
+
+// insights reads the account insights of q's buckets: each hour's latest
+// observation, summed over the bucket (-1, not reported, left out).
+func (db *DB) insights(ctx context.Context, q pulse.SeriesQuery) ([]pulse.Point, error) {
+	bucket, ok := insightBuckets[q.Grain]
+	if !ok {
+		return nil, fmt.Errorf("unknown grain %q", q.Grain)
+	}
+	from, to := bucketStart(q.Grain, q.From), q.To.UTC()
+	if q.Grain != pulse.GrainHour {
+		// Buckets are returned whole: read to the end of the last one.
+		to = bucketStart(q.Grain, to.Add(-time.Second))
+		switch q.Grain {
+		case pulse.GrainDay:
+			to = to.AddDate(0, 0, 1)
+		case pulse.GrainMonth:
+			to = to.AddDate(0, 1, 0)
+		case pulse.GrainYear:
+			to = to.AddDate(1, 0, 0)
+		}
+	}
+	f := seriesFilter(q)
+	st := statement{
+		sql: `SELECT platform, account_id, ` + bucket + ` AS b,
+       if(countIf(r >= 0) = 0, -1, sumIf(r, r >= 0)),
+       if(countIf(v >= 0) = 0, -1, sumIf(v, v >= 0)),
+       if(countIf(pv >= 0) = 0, -1, sumIf(pv, pv >= 0))
+FROM (
+    SELECT platform, account_id, hour,
+           argMax(reach, version) AS r, argMax(views, version) AS v, argMax(profile_views, version) AS pv
+    FROM account_insights_hourly
+    WHERE user_id = ? AND hour >= ? AND hour < ?` + f.sql + `
+    GROUP BY platform, account_id, hour
+)
+GROUP BY platform, account_id, b`,
+		args: append([]any{q.UserID, from, to}, f.args...),
+	}
+	var out []pulse.Point
+	err := db.query(ctx, st, func(s scanner) error {
+		var p pulse.Point
+		var r, v, pv int64
+		if err := s.Scan(&p.Platform, &p.AccountID, &p.Bucket, &r, &v, &pv); err != nil {
+			return err
+		}
+		p.Bucket = p.Bucket.UTC()
+		p.Reach, p.Views, p.ProfileViews = reported(r), reported(v), reported(pv)
+		out = append(out, p)
+		return nil
+	})
+	return out, err
+}
+
+// reported returns a pointer to n, or nil for -1 (not reported).
+func reported(n int64) *int64 {
+	if n < 0 {
+		return nil
+	}
+	return &n
 }
 
 // accountPoint completes a point read from an account statement: at hour
@@ -137,8 +204,13 @@ func mergePoints(points, posts []pulse.Point) []pulse.Point {
 	}
 	for _, p := range posts {
 		if i, ok := index[keyOf(&p)]; ok {
-			points[i].PostsPublished, points[i].LikesGained, points[i].CommentsGained = p.PostsPublished, p.LikesGained, p.CommentsGained
-		} else if p.PostsPublished != 0 || p.LikesGained != 0 || p.CommentsGained != 0 {
+			if p.Reach != nil || p.Views != nil || p.ProfileViews != nil {
+				points[i].Reach, points[i].Views, points[i].ProfileViews = p.Reach, p.Views, p.ProfileViews
+			} else {
+				points[i].PostsPublished, points[i].LikesGained, points[i].CommentsGained = p.PostsPublished, p.LikesGained, p.CommentsGained
+			}
+		} else if p.PostsPublished != 0 || p.LikesGained != 0 || p.CommentsGained != 0 || p.Reach != nil || p.Views != nil || p.ProfileViews != nil {
+			index[keyOf(&p)] = len(points)
 			points = append(points, p)
 		}
 	}
@@ -341,7 +413,7 @@ func (db *DB) Feed(ctx context.Context, q pulse.FeedQuery) ([]pulse.PostRow, err
 // UserTables lists every table holding per-user rows: the observation
 // tables, the feed table and every rollup. DeleteUser purges all of them.
 var UserTables = []string{
-	"account_metrics_hourly", "posts", "posts_latest",
+	"account_metrics_hourly", "account_insights_hourly", "posts", "posts_latest",
 	"account_metrics_daily", "account_metrics_monthly", "account_metrics_yearly",
 	"post_metrics_daily", "post_metrics_monthly", "post_metrics_yearly",
 }

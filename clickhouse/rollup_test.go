@@ -519,6 +519,15 @@ func TestDeleteUserPurgesEveryTable(t *testing.T) {
 	db := mustOpenTest(t)
 	ctx := context.Background()
 	d := genDataset(rand.New(rand.NewPCG(testSeed(t), 5)))
+	// Every user's first snapshot carries a day of insights.
+	seen := map[string]bool{}
+	for i := range d.snaps {
+		if s := &d.snaps[i]; !seen[s.UserID] {
+			seen[s.UserID] = true
+			reach := int64(5)
+			s.Insights = []topics.DayInsights{{Day: utcDay(s.Hour), Reach: &reach}}
+		}
+	}
 	if err := db.Write(ctx, d.snaps, d.posts); err != nil {
 		t.Fatal(err)
 	}

@@ -109,6 +109,28 @@ type AccountSnapshot struct {
 	RecentPosts      int   `json:"recent_posts"`
 	RecentEngagement int64 `json:"recent_engagement"`
 	Version          int64 `json:"version"`
+	// History marks a point of the account's past read from the
+	// platform's history (a backfill): ObservedAt is the end of the day it
+	// describes (less a second), only Followers is known, and the
+	// counters Following, PostsCount, RecentPosts and RecentEngagement
+	// are 0. Optional.
+	History bool `json:"history,omitempty"`
+	// Insights are the daily insights the fetch read (yesterday's final
+	// values and today's so far, or on a backfill the last 30 days), each
+	// superseding earlier observations of its day. Optional.
+	Insights []DayInsights `json:"insights,omitempty"`
+}
+
+// DayInsights are an account's insights over one UTC day, as the platform
+// reported them at the snapshot's ObservedAt (the current day's so far).
+// A nil value was not reported (the platform has no such metric, or it
+// was retired).
+type DayInsights struct {
+	// Day is the day's start, UTC.
+	Day          time.Time `json:"day"`
+	Reach        *int64    `json:"reach,omitempty"`
+	Views        *int64    `json:"views,omitempty"`
+	ProfileViews *int64    `json:"profile_views,omitempty"`
 }
 
 // RecentWindow is the window of RecentPosts and RecentEngagement.
@@ -132,6 +154,10 @@ type Post struct {
 	Shares     int64     `json:"shares"`
 	Views      int64     `json:"views"` // 0 where the platform does not report views
 	Version    int64     `json:"version"`
+	// Reach (accounts that saw the post) and Saves, 0 where the platform
+	// does not report them. Optional.
+	Reach int64 `json:"reach,omitempty"`
+	Saves int64 `json:"saves,omitempty"`
 }
 
 // Outcome classifies a fetch's result.

@@ -145,7 +145,7 @@ func (n *normalizer) process(ctx goka.Context, msg any) {
 	if st == nil {
 		st = &State{}
 	}
-	snap, posts, err := n.normalize(raw)
+	snap, history, posts, err := n.normalize(raw)
 	if err != nil {
 		n.deadLetter(ctx, raw, err)
 		st.DeadLetters++
@@ -167,6 +167,15 @@ func (n *normalizer) process(ctx goka.Context, msg any) {
 	if v, ok := ctx.Headers()[topics.HeaderUrgent]; ok {
 		emitOpts = append(emitOpts, goka.WithCtxEmitHeaders(goka.Headers{topics.HeaderUrgent: v}))
 	}
+	// Backfilled days: snapshots with their own observation times, on the
+	// same topic, so replays, rollups and idempotence cover them; they
+	// leave the state's latest observation alone.
+	for i := range history {
+		ctx.Emit(topics.AccountSnapshots, key, &history[i], emitOpts...)
+	}
+	// (Emitted before the fetch's own snapshot, oldest first, so a consumer
+	// that keeps the newest observation, like the aggregator, folds them
+	// in as history.)
 	if snap != nil {
 		switch {
 		case st.seen(snap.Version):
@@ -184,6 +193,7 @@ func (n *normalizer) process(ctx goka.Context, msg any) {
 		// history for its own hour, and the sink is idempotent on identity.
 		ctx.Emit(topics.AccountSnapshots, key, snap, emitOpts...)
 	}
+
 	for i := range posts {
 		ctx.Emit(topics.Posts, key, &posts[i], emitOpts...)
 	}
@@ -219,13 +229,145 @@ func (n *normalizer) deadLetter(ctx goka.Context, raw []byte, reason error) {
 	})
 }
 
-// Normalize turns one encoded RawPayload into normalized events. It is the
-// processor's pure core, exported for tests and tools.
-func Normalize(parsers map[topics.Platform]Parser, raw []byte) (*topics.AccountSnapshot, []topics.Post, error) {
+// Normalize turns one encoded RawPayload into normalized events: the
+// snapshot of the fetch (with the insights it read), the snapshots of
+// the past days its history describes (History set, oldest first) and the
+// posts. It is the processor's pure core, exported for tests and tools.
+func Normalize(parsers map[topics.Platform]Parser, raw []byte) (*topics.AccountSnapshot, []topics.AccountSnapshot, []topics.Post, error) {
 	return (&normalizer{parsers: parsers}).normalize(raw)
 }
 
-func (n *normalizer) normalize(raw []byte) (*topics.AccountSnapshot, []topics.Post, error) {
+func (n *normalizer) normalize(raw []byte) (*topics.AccountSnapshot, []topics.AccountSnapshot, []topics.Post, error) {
+	snap, posts, err := n.normalizeFetch(raw)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, _ := topics.RawPayloadCodec.Unmarshal(raw) // decoded once already
+	if len(p.Insights) == 0 {
+		return snap, nil, posts, nil
+	}
+	ip, ok := n.parsers[p.Platform].(platforms.InsightsParser)
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("raw payload: %s carries insights but its parser reads none", p.Platform)
+	}
+	var days []platforms.DayMetrics
+	for i, b := range p.Insights {
+		d, err := ip.ParseInsights(b)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("parse %s insights %d: %w", p.Platform, i+1, err)
+		}
+		days = append(days, d...)
+	}
+	days = mergeDays(days)
+	snap.Insights = dayInsights(days)
+	return snap, history(snap, days), posts, nil
+}
+
+// mergeDays merges the days of several insights bodies, by day, later
+// values winning, oldest first.
+func mergeDays(in []platforms.DayMetrics) []platforms.DayMetrics {
+	byDay := map[int64]*platforms.DayMetrics{}
+	var order []int64
+	for _, d := range in {
+		k := d.Day.UTC().Unix()
+		m, ok := byDay[k]
+		if !ok {
+			m = &platforms.DayMetrics{Day: d.Day.UTC()}
+			byDay[k] = m
+			order = append(order, k)
+		}
+		for _, f := range []struct{ dst, src **int64 }{
+			{&m.Followers, &d.Followers}, {&m.FollowerGain, &d.FollowerGain},
+			{&m.Reach, &d.Reach}, {&m.Views, &d.Views}, {&m.ProfileViews, &d.ProfileViews},
+		} {
+			if *f.src != nil {
+				*f.dst = *f.src
+			}
+		}
+	}
+	slices.Sort(order)
+	out := make([]platforms.DayMetrics, len(order))
+	for i, k := range order {
+		out[i] = *byDay[k]
+	}
+	return out
+}
+
+// dayInsights keeps the days that report an insight.
+func dayInsights(days []platforms.DayMetrics) []topics.DayInsights {
+	var out []topics.DayInsights
+	for _, d := range days {
+		if d.Reach == nil && d.Views == nil && d.ProfileViews == nil {
+			continue
+		}
+		out = append(out, topics.DayInsights{Day: d.Day, Reach: d.Reach, Views: d.Views, ProfileViews: d.ProfileViews})
+	}
+	return out
+}
+
+// history returns a snapshot for each complete day before snap's
+// observation whose followers at its end are known: the platform's total
+// (Facebook page_follows) or, from daily changes (Instagram
+// follower_count), snap's live count less every change after that day's
+// end, the current day's so far included. A gap in the changes ends the
+// count back. Each is observed at its day's end less a second, so it is
+// that day's last hourly value; re-reading the same history yields the
+// same snapshots.
+func history(snap *topics.AccountSnapshot, days []platforms.DayMetrics) []topics.AccountSnapshot {
+	observed := snap.ObservedAt
+	total := map[int64]int64{}
+	for _, d := range days {
+		if d.Followers != nil {
+			total[d.Day.Unix()] = *d.Followers
+		}
+	}
+	// Count back from the live count through consecutive daily changes.
+	running, next := snap.Followers, time.Time{}
+	for i := len(days) - 1; i >= 0; i-- {
+		d := days[i]
+		if d.FollowerGain == nil || (!next.IsZero() && !d.Day.Add(24*time.Hour).Equal(next)) {
+			break
+		}
+		if next.IsZero() && d.Day.Add(24*time.Hour).Before(observed) {
+			break // the current day's change is missing: the count is unknown
+		}
+		running -= *d.FollowerGain // now the count at d's start: the day before's end
+		next = d.Day
+		if prev := d.Day.Add(-24 * time.Hour).Unix(); !has(total, prev) {
+			total[prev] = running
+		}
+	}
+	var out []topics.AccountSnapshot
+	for _, d := range days {
+		f, ok := total[d.Day.Unix()]
+		end := d.Day.Add(24 * time.Hour)
+		if !ok || end.After(observed) {
+			continue
+		}
+		at := end.Add(-time.Second)
+		out = append(out, topics.AccountSnapshot{
+			LinkID: snap.LinkID, UserID: snap.UserID, Platform: snap.Platform, AccountID: snap.AccountID,
+			Handle: snap.Handle, Hour: at.Truncate(time.Hour), ObservedAt: at, Followers: f,
+			Version: at.UnixMilli(), History: true,
+		})
+	}
+	// The day before the oldest change, counted back, has no entry in
+	// days: add it when it is complete.
+	if len(days) > 0 {
+		first := days[0].Day.Add(-24 * time.Hour)
+		if f, ok := total[first.Unix()]; ok && days[0].Followers == nil {
+			at := first.Add(24*time.Hour - time.Second)
+			out = append([]topics.AccountSnapshot{{
+				LinkID: snap.LinkID, UserID: snap.UserID, Platform: snap.Platform, AccountID: snap.AccountID,
+				Handle: snap.Handle, Hour: at.Truncate(time.Hour), ObservedAt: at, Followers: f,
+				Version: at.UnixMilli(), History: true,
+			}}, out...)
+		}
+	}
+	return out
+}
+
+func (n *normalizer) normalizeFetch(raw []byte) (*topics.AccountSnapshot, []topics.Post, error) {
 	p, err := topics.RawPayloadCodec.Unmarshal(raw)
 	if err != nil {
 		return nil, nil, err
@@ -290,6 +432,8 @@ func (n *normalizer) normalize(raw []byte) (*topics.AccountSnapshot, []topics.Po
 				Comments:   d.Comments,
 				Shares:     d.Shares,
 				Views:      d.Views,
+				Reach:      d.Reach,
+				Saves:      d.Saves,
 				Version:    version,
 			})
 		}
@@ -314,3 +458,5 @@ func Run(ctx context.Context, p *goka.Processor) error {
 	}
 	return nil
 }
+
+func has(m map[int64]int64, k int64) bool { _, ok := m[k]; return ok }
