@@ -94,3 +94,24 @@ type PurgeRequest struct {
 	// LastError is the failure recorded last, if any.
 	LastError string
 }
+
+// GrantAccount is one account a link grant covers.
+type GrantAccount struct {
+	ID     string `json:"id"`
+	Handle string `json:"handle"`
+}
+
+// LinkGrant is a consent covering several accounts (a Facebook login
+// managing several Pages), waiting for the user to choose which to link.
+// Its token is not part of it.
+type LinkGrant struct {
+	ID        string
+	UserID    string
+	Platform  topics.Platform
+	Accounts  []GrantAccount
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// MaxGrantAccounts bounds the accounts one grant may list.
+const MaxGrantAccounts = 500

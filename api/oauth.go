@@ -91,6 +91,15 @@ func (s *Server) StartLink(ctx context.Context, u graph.SessionUser, p topics.Pl
 	return conn.OAuth2().AuthCodeURL(state, opts...), nil
 }
 
+// HistoryDays is how many past days linking an account on p reads:
+// platforms.HistoryDays where the connector reads insights, else 0.
+func (s *Server) HistoryDays(p topics.Platform) int {
+	if _, ok := s.cfg.Connectors[p].(platforms.InsightsParser); ok {
+		return platforms.HistoryDays
+	}
+	return 0
+}
+
 // oauthStart serves GET /oauth/{platform}/start: a redirect to the
 // platform's authorize page, for the signed-in browser.
 func (s *Server) oauthStart(w http.ResponseWriter, r *http.Request) {
@@ -194,13 +203,41 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) {
 		fail(linkExchangeFailed)
 		return
 	}
+	scopes, _ := tok.Extra("scope").(string)
+	if l, ok := conn.(platforms.AccountLister); ok {
+		accts, err := l.Accounts(ctx, tok)
+		if err == nil && len(accts) == 0 {
+			err = errors.New("the consent covers no account")
+		}
+		if err != nil {
+			s.log.Warn("oauth: list accounts", "user", u.ID, "platform", p, "err", err)
+			fail(linkAccountFailed)
+			return
+		}
+		if len(accts) > 1 {
+			// Several Pages (accounts) shared: the user chooses which to
+			// link; none is linked until then.
+			ga := make([]pulse.GrantAccount, len(accts))
+			for i, a := range accts {
+				ga[i] = pulse.GrantAccount{ID: a.ID, Handle: a.Handle}
+			}
+			g, err := s.cfg.Links.CreateLinkGrant(ctx, u.ID, p, ga, tok, scopes, s.cfg.LinkTTL)
+			if err != nil {
+				s.log.Error("oauth: store grant", "user", u.ID, "platform", p, "err", err)
+				fail(linkStoreFailed)
+				return
+			}
+			s.log.Info("oauth: consent covers several accounts; the user chooses", "user", u.ID, "platform", p, "grant", g.ID, "accounts", len(accts))
+			http.Redirect(w, r, accountsPage+"?"+url.Values{"platform": {string(p)}, "choose": {g.ID}}.Encode(), http.StatusFound)
+			return
+		}
+	}
 	acct, err := s.identify(ctx, conn, tok)
 	if err != nil {
 		s.log.Warn("oauth: identify account", "user", u.ID, "platform", p, "err", err)
 		fail(linkAccountFailed)
 		return
 	}
-	scopes, _ := tok.Extra("scope").(string)
 	link, err := s.cfg.Links.UpsertLink(ctx, u.ID, p, acct.ID, acct.Handle, tok, scopes)
 	if err != nil {
 		s.log.Error("oauth: store link", "user", u.ID, "platform", p, "account", acct.ID, "err", err)

@@ -130,6 +130,9 @@ type OAuthStates interface {
 type Links interface {
 	graph.Links
 	UpsertLink(ctx context.Context, userID string, platform topics.Platform, accountID, handle string, tok *oauth2.Token, scopes string) (pulse.Link, error)
+	// CreateLinkGrant keeps a consent covering several accounts, its token
+	// encrypted, for the user to choose which to link within ttl.
+	CreateLinkGrant(ctx context.Context, userID string, platform topics.Platform, accounts []pulse.GrantAccount, tok *oauth2.Token, scopes string, ttl time.Duration) (pulse.LinkGrant, error)
 }
 
 // Purges is the queue of deleted users' analytics purges, where the API

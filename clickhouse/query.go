@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -458,6 +459,20 @@ func (db *DB) DeleteUser(ctx context.Context, userID string) error {
 		case <-time.After(mutationPoll):
 		}
 	}
+}
+
+// CountAccountRows counts the rows of platform account accountID in
+// table, one of UserTables, whoever's they are. It is for operators and
+// tests (proving an account's data is absent), not for the API.
+func (db *DB) CountAccountRows(ctx context.Context, table, accountID string) (uint64, error) {
+	if !slices.Contains(UserTables, table) {
+		return 0, fmt.Errorf("clickhouse: count account rows: %q is not a user table", table)
+	}
+	var n uint64
+	if err := db.conn.QueryRow(ctx, "SELECT count() FROM "+quoteIdent(table)+" WHERE account_id = ?", accountID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("clickhouse: count account rows: %w", translate(err))
+	}
+	return n, nil
 }
 
 // Counts are the numbers of distinct rows by identity: what queries see,

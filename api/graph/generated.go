@@ -61,6 +61,12 @@ type ComplexityRoot struct {
 		PostsCount     func(childComplexity int) int
 	}
 
+	GrantAccount struct {
+		AccountID func(childComplexity int) int
+		Handle    func(childComplexity int) int
+		Linked    func(childComplexity int) int
+	}
+
 	LinkedAccount struct {
 		AccountID     func(childComplexity int) int
 		Handle        func(childComplexity int) int
@@ -85,13 +91,24 @@ type ComplexityRoot struct {
 		LikesGained    func(childComplexity int) int
 		PostsCount     func(childComplexity int) int
 		PostsPublished func(childComplexity int) int
+		ProfileViews   func(childComplexity int) int
+		Reach          func(childComplexity int) int
+		Views          func(childComplexity int) int
 	}
 
 	Mutation struct {
 		DeleteAccount func(childComplexity int, password string) int
+		LinkAccounts  func(childComplexity int, grantID string, accountIds []string) int
 		Refresh       func(childComplexity int, linkID *string) int
 		StartLink     func(childComplexity int, platform Platform) int
 		Unlink        func(childComplexity int, linkID string) int
+	}
+
+	PendingGrant struct {
+		Accounts  func(childComplexity int) int
+		ExpiresAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Platform  func(childComplexity int) int
 	}
 
 	PlatformCapacity struct {
@@ -105,10 +122,11 @@ type ComplexityRoot struct {
 	}
 
 	PlatformLinks struct {
-		Accounts func(childComplexity int) int
-		Linkable func(childComplexity int) int
-		Platform func(childComplexity int) int
-		Status   func(childComplexity int) int
+		Accounts    func(childComplexity int) int
+		HistoryDays func(childComplexity int) int
+		Linkable    func(childComplexity int) int
+		Platform    func(childComplexity int) int
+		Status      func(childComplexity int) int
 	}
 
 	Post struct {
@@ -130,6 +148,7 @@ type ComplexityRoot struct {
 		Links        func(childComplexity int) int
 		Me           func(childComplexity int) int
 		Metrics      func(childComplexity int, grain Grain, from time.Time, to time.Time, platforms []Platform) int
+		PendingGrant func(childComplexity int, id string) int
 		Summary      func(childComplexity int, platforms []Platform) int
 	}
 
@@ -156,10 +175,12 @@ type ComplexityRoot struct {
 type MutationResolver interface {
 	Refresh(ctx context.Context, linkID *string) (int64, error)
 	StartLink(ctx context.Context, platform Platform) (string, error)
+	LinkAccounts(ctx context.Context, grantID string, accountIds []string) ([]*LinkedAccount, error)
 	Unlink(ctx context.Context, linkID string) (bool, error)
 	DeleteAccount(ctx context.Context, password string) (bool, error)
 }
 type QueryResolver interface {
+	PendingGrant(ctx context.Context, id string) (*PendingGrant, error)
 	Me(ctx context.Context) (*User, error)
 	Links(ctx context.Context) ([]*PlatformLinks, error)
 	Metrics(ctx context.Context, grain Grain, from time.Time, to time.Time, platforms []Platform) ([]*AccountSeries, error)
@@ -293,6 +314,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AccountSummary.PostsCount(childComplexity), true
 
+	case "GrantAccount.accountId":
+		if e.ComplexityRoot.GrantAccount.AccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GrantAccount.AccountID(childComplexity), true
+	case "GrantAccount.handle":
+		if e.ComplexityRoot.GrantAccount.Handle == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GrantAccount.Handle(childComplexity), true
+	case "GrantAccount.linked":
+		if e.ComplexityRoot.GrantAccount.Linked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GrantAccount.Linked(childComplexity), true
+
 	case "LinkedAccount.accountId":
 		if e.ComplexityRoot.LinkedAccount.AccountID == nil {
 			break
@@ -414,6 +454,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MetricPoint.PostsPublished(childComplexity), true
+	case "MetricPoint.profileViews":
+		if e.ComplexityRoot.MetricPoint.ProfileViews == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetricPoint.ProfileViews(childComplexity), true
+	case "MetricPoint.reach":
+		if e.ComplexityRoot.MetricPoint.Reach == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetricPoint.Reach(childComplexity), true
+	case "MetricPoint.views":
+		if e.ComplexityRoot.MetricPoint.Views == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MetricPoint.Views(childComplexity), true
 
 	case "Mutation.deleteAccount":
 		if e.ComplexityRoot.Mutation.DeleteAccount == nil {
@@ -426,6 +484,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteAccount(childComplexity, args["password"].(string)), true
+	case "Mutation.linkAccounts":
+		if e.ComplexityRoot.Mutation.LinkAccounts == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_linkAccounts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LinkAccounts(childComplexity, args["grantId"].(string), args["accountIds"].([]string)), true
 	case "Mutation.refresh":
 		if e.ComplexityRoot.Mutation.Refresh == nil {
 			break
@@ -459,6 +528,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Unlink(childComplexity, args["linkId"].(string)), true
+
+	case "PendingGrant.accounts":
+		if e.ComplexityRoot.PendingGrant.Accounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PendingGrant.Accounts(childComplexity), true
+	case "PendingGrant.expiresAt":
+		if e.ComplexityRoot.PendingGrant.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PendingGrant.ExpiresAt(childComplexity), true
+	case "PendingGrant.id":
+		if e.ComplexityRoot.PendingGrant.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PendingGrant.ID(childComplexity), true
+	case "PendingGrant.platform":
+		if e.ComplexityRoot.PendingGrant.Platform == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PendingGrant.Platform(childComplexity), true
 
 	case "PlatformCapacity.accounts":
 		if e.ComplexityRoot.PlatformCapacity.Accounts == nil {
@@ -509,6 +603,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PlatformLinks.Accounts(childComplexity), true
+	case "PlatformLinks.historyDays":
+		if e.ComplexityRoot.PlatformLinks.HistoryDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlatformLinks.HistoryDays(childComplexity), true
 	case "PlatformLinks.linkable":
 		if e.ComplexityRoot.PlatformLinks.Linkable == nil {
 			break
@@ -630,6 +730,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Metrics(childComplexity, args["grain"].(Grain), args["from"].(time.Time), args["to"].(time.Time), args["platforms"].([]Platform)), true
+	case "Query.pendingGrant":
+		if e.ComplexityRoot.Query.PendingGrant == nil {
+			break
+		}
+
+		args, err := ec.field_Query_pendingGrant_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PendingGrant(childComplexity, args["id"].(string)), true
 	case "Query.summary":
 		if e.ComplexityRoot.Query.Summary == nil {
 			break
@@ -852,6 +963,18 @@ func (ec *executionContext) childFields_AccountSummary(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type AccountSummary", field.Name)
 }
 
+func (ec *executionContext) childFields_GrantAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "accountId":
+		return ec.fieldContext_GrantAccount_accountId(ctx, field)
+	case "handle":
+		return ec.fieldContext_GrantAccount_handle(ctx, field)
+	case "linked":
+		return ec.fieldContext_GrantAccount_linked(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GrantAccount", field.Name)
+}
+
 func (ec *executionContext) childFields_LinkedAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -900,8 +1023,28 @@ func (ec *executionContext) childFields_MetricPoint(ctx context.Context, field g
 		return ec.fieldContext_MetricPoint_likesGained(ctx, field)
 	case "commentsGained":
 		return ec.fieldContext_MetricPoint_commentsGained(ctx, field)
+	case "reach":
+		return ec.fieldContext_MetricPoint_reach(ctx, field)
+	case "views":
+		return ec.fieldContext_MetricPoint_views(ctx, field)
+	case "profileViews":
+		return ec.fieldContext_MetricPoint_profileViews(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MetricPoint", field.Name)
+}
+
+func (ec *executionContext) childFields_PendingGrant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PendingGrant_id(ctx, field)
+	case "platform":
+		return ec.fieldContext_PendingGrant_platform(ctx, field)
+	case "accounts":
+		return ec.fieldContext_PendingGrant_accounts(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_PendingGrant_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PendingGrant", field.Name)
 }
 
 func (ec *executionContext) childFields_PlatformCapacity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -934,6 +1077,8 @@ func (ec *executionContext) childFields_PlatformLinks(ctx context.Context, field
 		return ec.fieldContext_PlatformLinks_accounts(ctx, field)
 	case "linkable":
 		return ec.fieldContext_PlatformLinks_linkable(ctx, field)
+	case "historyDays":
+		return ec.fieldContext_PlatformLinks_historyDays(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PlatformLinks", field.Name)
 }
@@ -1116,6 +1261,28 @@ func (ec *executionContext) field_Mutation_deleteAccount_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_linkAccounts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "grantId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["grantId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "accountIds",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["accountIds"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_refresh_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1237,6 +1404,20 @@ func (ec *executionContext) field_Query_metrics_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["platforms"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_pendingGrant_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -1742,6 +1923,75 @@ func (ec *executionContext) fieldContext_AccountSummary_observedAt(_ context.Con
 	return graphql.NewScalarFieldContext("AccountSummary", field, false, false, "Time")
 }
 
+func (ec *executionContext) _GrantAccount_accountId(ctx context.Context, field graphql.CollectedField, obj *GrantAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GrantAccount_accountId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccountID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GrantAccount_accountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GrantAccount", field, false, false, "String")
+}
+
+func (ec *executionContext) _GrantAccount_handle(ctx context.Context, field graphql.CollectedField, obj *GrantAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GrantAccount_handle(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Handle, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GrantAccount_handle(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GrantAccount", field, false, false, "String")
+}
+
+func (ec *executionContext) _GrantAccount_linked(ctx context.Context, field graphql.CollectedField, obj *GrantAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GrantAccount_linked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Linked, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GrantAccount_linked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GrantAccount", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _LinkedAccount_id(ctx context.Context, field graphql.CollectedField, obj *LinkedAccount) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2202,6 +2452,75 @@ func (ec *executionContext) fieldContext_MetricPoint_commentsGained(_ context.Co
 	return graphql.NewScalarFieldContext("MetricPoint", field, false, false, "Int")
 }
 
+func (ec *executionContext) _MetricPoint_reach(ctx context.Context, field graphql.CollectedField, obj *MetricPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetricPoint_reach(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reach, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MetricPoint_reach(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MetricPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MetricPoint_views(ctx context.Context, field graphql.CollectedField, obj *MetricPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetricPoint_views(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Views, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MetricPoint_views(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MetricPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MetricPoint_profileViews(ctx context.Context, field graphql.CollectedField, obj *MetricPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MetricPoint_profileViews(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProfileViews, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MetricPoint_profileViews(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MetricPoint", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Mutation_refresh(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2284,6 +2603,50 @@ func (ec *executionContext) fieldContext_Mutation_startLink(ctx context.Context,
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_startLink_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_linkAccounts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_linkAccounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().LinkAccounts(ctx, fc.Args["grantId"].(string), fc.Args["accountIds"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*LinkedAccount) graphql.Marshaler {
+			return ec.marshalNLinkedAccount2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐLinkedAccountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_linkAccounts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LinkedAccount(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_linkAccounts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -2376,6 +2739,107 @@ func (ec *executionContext) fieldContext_Mutation_deleteAccount(ctx context.Cont
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _PendingGrant_id(ctx context.Context, field graphql.CollectedField, obj *PendingGrant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PendingGrant_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PendingGrant_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PendingGrant", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PendingGrant_platform(ctx context.Context, field graphql.CollectedField, obj *PendingGrant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PendingGrant_platform(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Platform, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v Platform) graphql.Marshaler {
+			return ec.marshalNPlatform2githubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatform(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PendingGrant_platform(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PendingGrant", field, false, false, "Platform")
+}
+
+func (ec *executionContext) _PendingGrant_accounts(ctx context.Context, field graphql.CollectedField, obj *PendingGrant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PendingGrant_accounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Accounts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*GrantAccount) graphql.Marshaler {
+			return ec.marshalNGrantAccount2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐGrantAccountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PendingGrant_accounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PendingGrant",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GrantAccount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PendingGrant_expiresAt(ctx context.Context, field graphql.CollectedField, obj *PendingGrant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PendingGrant_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PendingGrant_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PendingGrant", field, false, false, "Time")
 }
 
 func (ec *executionContext) _PlatformCapacity_platform(ctx context.Context, field graphql.CollectedField, obj *PlatformCapacity) (ret graphql.Marshaler) {
@@ -2640,6 +3104,29 @@ func (ec *executionContext) fieldContext_PlatformLinks_linkable(_ context.Contex
 	return graphql.NewScalarFieldContext("PlatformLinks", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _PlatformLinks_historyDays(ctx context.Context, field graphql.CollectedField, obj *PlatformLinks) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlatformLinks_historyDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HistoryDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlatformLinks_historyDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlatformLinks", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Post_id(ctx context.Context, field graphql.CollectedField, obj *Post) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2868,6 +3355,50 @@ func (ec *executionContext) _Post_views(ctx context.Context, field graphql.Colle
 }
 func (ec *executionContext) fieldContext_Post_views(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Post", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Query_pendingGrant(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_pendingGrant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PendingGrant(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *PendingGrant) graphql.Marshaler {
+			return ec.marshalOPendingGrant2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPendingGrant(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_pendingGrant(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PendingGrant(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_pendingGrant_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -4564,6 +5095,49 @@ func (ec *executionContext) _AccountSummary(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var grantAccountImplementors = []string{"GrantAccount"}
+
+func (ec *executionContext) _GrantAccount(ctx context.Context, sel ast.SelectionSet, obj *GrantAccount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, grantAccountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GrantAccount")
+		case "accountId":
+			out.Values[i] = ec._GrantAccount_accountId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "handle":
+			out.Values[i] = ec._GrantAccount_handle(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "linked":
+			out.Values[i] = ec._GrantAccount_linked(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var linkedAccountImplementors = []string{"LinkedAccount"}
 
 func (ec *executionContext) _LinkedAccount(ctx context.Context, sel ast.SelectionSet, obj *LinkedAccount) graphql.Marshaler {
@@ -4703,6 +5277,21 @@ func (ec *executionContext) _MetricPoint(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "reach":
+			out.Values[i] = ec._MetricPoint_reach(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "views":
+			out.Values[i] = ec._MetricPoint_views(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "profileViews":
+			out.Values[i] = ec._MetricPoint_profileViews(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -4753,6 +5342,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "linkAccounts":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_linkAccounts(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "unlink":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_unlink(ctx, field)
@@ -4764,6 +5360,54 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteAccount(ctx, field)
 			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var pendingGrantImplementors = []string{"PendingGrant"}
+
+func (ec *executionContext) _PendingGrant(ctx context.Context, sel ast.SelectionSet, obj *PendingGrant) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, pendingGrantImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PendingGrant")
+		case "id":
+			out.Values[i] = ec._PendingGrant_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "platform":
+			out.Values[i] = ec._PendingGrant_platform(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accounts":
+			out.Values[i] = ec._PendingGrant_accounts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._PendingGrant_expiresAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -4875,6 +5519,11 @@ func (ec *executionContext) _PlatformLinks(ctx context.Context, sel ast.Selectio
 			}
 		case "linkable":
 			out.Values[i] = ec._PlatformLinks_linkable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "historyDays":
+			out.Values[i] = ec._PlatformLinks_historyDays(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -4992,6 +5641,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Query")
+		case "pendingGrant":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_pendingGrant(ctx, field)
+				})
 		case "me":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, false,
@@ -5608,6 +6263,30 @@ func (ec *executionContext) marshalNGrain2githubᚗcomᚋpulsehqᚋpulseᚋapi�
 	return v
 }
 
+func (ec *executionContext) marshalNGrantAccount2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐGrantAccountᚄ(ctx context.Context, sel ast.SelectionSet, v []*GrantAccount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNGrantAccount2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐGrantAccount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNGrantAccount2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐGrantAccount(ctx context.Context, sel ast.SelectionSet, v *GrantAccount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "GrantAccount!")
+		return graphql.Null
+	}
+	return ec._GrantAccount(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -6047,6 +6726,13 @@ func (ec *executionContext) marshalOInt2ᚖint64(ctx context.Context, sel ast.Se
 	_ = ctx
 	res := graphql.MarshalInt64(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOPendingGrant2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPendingGrant(ctx context.Context, sel ast.SelectionSet, v *PendingGrant) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PendingGrant(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOPlatform2ᚕgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatformᚄ(ctx context.Context, v any) ([]Platform, error) {

@@ -36,6 +36,13 @@ type AccountSummary struct {
 	ObservedAt     time.Time `json:"observedAt"`
 }
 
+type GrantAccount struct {
+	AccountID string `json:"accountId"`
+	Handle    string `json:"handle"`
+	// Whether the account is already linked (choosing it again relinks it).
+	Linked bool `json:"linked"`
+}
+
 type LinkedAccount struct {
 	ID            string     `json:"id"`
 	Platform      Platform   `json:"platform"`
@@ -64,9 +71,24 @@ type MetricPoint struct {
 	// Likes and comments gained over the account's posts during the bucket.
 	LikesGained    int64 `json:"likesGained"`
 	CommentsGained int64 `json:"commentsGained"`
+	// Accounts reached, summed over the bucket's days (the platforms report days, in their first hour); null where the platform reported none.
+	Reach *int64 `json:"reach,omitempty"`
+	// Views (impressions) of the account's content, summed like reach.
+	Views *int64 `json:"views,omitempty"`
+	// Profile or Page views, summed like reach.
+	ProfileViews *int64 `json:"profileViews,omitempty"`
 }
 
 type Mutation struct {
+}
+
+// A consent that covers several accounts (a Facebook login managing several Pages), waiting for the user to choose which to link. It is used once and expires 10 minutes after consent.
+type PendingGrant struct {
+	ID       string   `json:"id"`
+	Platform Platform `json:"platform"`
+	// The accounts the consent covers, in the platform's order.
+	Accounts  []*GrantAccount `json:"accounts"`
+	ExpiresAt time.Time       `json:"expiresAt"`
 }
 
 // One platform's capacity: the scheduler's limits against the accounts linked now.
@@ -93,6 +115,8 @@ type PlatformLinks struct {
 	Accounts []*LinkedAccount `json:"accounts"`
 	// Whether accounts on this platform can be linked here: startLink works for it.
 	Linkable bool `json:"linkable"`
+	// How many past days of followers and insights linking an account reads (its history); 0: the platform serves no history (X), numbers start when the account is linked.
+	HistoryDays int64 `json:"historyDays"`
 }
 
 type Post struct {

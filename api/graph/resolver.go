@@ -26,6 +26,8 @@ type Links interface {
 	Links(ctx context.Context, userID string) ([]pulse.Link, error)
 	RequestRefresh(ctx context.Context, userID, linkID string) (int, error)
 	DeleteLink(ctx context.Context, userID, linkID string) error
+	LinkGrant(ctx context.Context, userID, grantID string) (pulse.LinkGrant, error)
+	RedeemLinkGrant(ctx context.Context, userID, grantID string, accountIDs []string) ([]pulse.Link, error)
 }
 
 // Actions are the mutations that need more than the stores: connectors,
@@ -34,6 +36,9 @@ type Links interface {
 type Actions interface {
 	// Linkable reports whether accounts on p can be linked.
 	Linkable(p topics.Platform) bool
+	// HistoryDays is how many past days linking an account on p reads; 0
+	// when p serves no history.
+	HistoryDays(p topics.Platform) int
 	// StartLink begins linking an account on p for u and returns the
 	// platform's authorize URL.
 	StartLink(ctx context.Context, u SessionUser, p topics.Platform) (string, error)
@@ -294,6 +299,15 @@ func platformFilter(ps []Platform) []string {
 		out = append(out, string(fromPlatform(p)))
 	}
 	return out
+}
+
+// linkedAccount presents a link.
+func linkedAccount(l pulse.Link) *LinkedAccount {
+	return &LinkedAccount{
+		ID: l.ID, Platform: toPlatform(l.Platform), AccountID: l.AccountID, Handle: l.Handle, Status: toLinkStatus(l.Status),
+		StatusReason: strPtr(l.StatusReason), LinkedAt: l.CreatedAt,
+		LastFetchedAt: timePtr(l.LastFetchedAt), NextFetchAt: timePtr(l.NextFetchAt),
+	}
 }
 
 func toLinkStatus(s pulse.LinkStatus) LinkStatus {

@@ -43,6 +43,29 @@ func (r *mutationResolver) StartLink(ctx context.Context, platform Platform) (st
 	return r.Actions.StartLink(ctx, u, fromPlatform(platform))
 }
 
+// LinkAccounts is the resolver for the linkAccounts field.
+func (r *mutationResolver) LinkAccounts(ctx context.Context, grantID string, accountIds []string) ([]*LinkedAccount, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(accountIds) > pulse.MaxGrantAccounts {
+		return nil, badInput("at most %d accounts", pulse.MaxGrantAccounts)
+	}
+	if len(accountIds) == 0 {
+		return []*LinkedAccount{}, nil // choosing none links none
+	}
+	links, err := r.LinkStore.RedeemLinkGrant(ctx, u.ID, grantID, accountIds)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*LinkedAccount, len(links))
+	for i, l := range links {
+		out[i] = linkedAccount(l)
+	}
+	return out, nil
+}
+
 // Unlink is the resolver for the unlink field.
 func (r *mutationResolver) Unlink(ctx context.Context, linkID string) (bool, error) {
 	u, err := requireUser(ctx)
@@ -68,6 +91,36 @@ func (r *mutationResolver) DeleteAccount(ctx context.Context, password string) (
 		return false, err
 	}
 	return true, nil
+}
+
+// PendingGrant is the resolver for the pendingGrant field.
+func (r *queryResolver) PendingGrant(ctx context.Context, id string) (*PendingGrant, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g, err := r.LinkStore.LinkGrant(ctx, u.ID, id)
+	if pulse.ErrorCode(err) == pulse.ENOTFOUND || pulse.ErrorCode(err) == pulse.EINVALID {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	links, err := r.LinkStore.Links(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	linked := map[string]bool{}
+	for _, l := range links {
+		if l.Platform == g.Platform {
+			linked[l.AccountID] = true
+		}
+	}
+	out := &PendingGrant{ID: g.ID, Platform: toPlatform(g.Platform), ExpiresAt: g.ExpiresAt, Accounts: []*GrantAccount{}}
+	for _, a := range g.Accounts {
+		out.Accounts = append(out.Accounts, &GrantAccount{AccountID: a.ID, Handle: a.Handle, Linked: linked[a.ID]})
+	}
+	return out, nil
 }
 
 // Me is the resolver for the me field.
@@ -97,16 +150,15 @@ func (r *queryResolver) Links(ctx context.Context) ([]*PlatformLinks, error) {
 	for _, p := range platforms {
 		pl := &PlatformLinks{Platform: toPlatform(p), Status: LinkStatusNotLinked, Accounts: []*LinkedAccount{},
 			Linkable: r.Actions != nil && r.Actions.Linkable(p)}
+		if r.Actions != nil {
+			pl.HistoryDays = int64(r.Actions.HistoryDays(p))
+		}
 		for _, l := range links {
 			if l.Platform != p {
 				continue
 			}
 			st := toLinkStatus(l.Status)
-			pl.Accounts = append(pl.Accounts, &LinkedAccount{
-				ID: l.ID, Platform: pl.Platform, AccountID: l.AccountID, Handle: l.Handle, Status: st,
-				StatusReason: strPtr(l.StatusReason), LinkedAt: l.CreatedAt,
-				LastFetchedAt: timePtr(l.LastFetchedAt), NextFetchAt: timePtr(l.NextFetchAt),
-			})
+			pl.Accounts = append(pl.Accounts, linkedAccount(l))
 			// The platform shows the best status among its accounts.
 			if pl.Status == LinkStatusNotLinked || st == LinkStatusActive {
 				pl.Status = st
@@ -153,6 +205,7 @@ func (r *queryResolver) Metrics(ctx context.Context, grain Grain, from time.Time
 			FollowersMax: p.FollowersMax, FollowersAvg: p.FollowersAvg,
 			Following: p.Following, PostsCount: p.PostsCount, Hours: int64(p.Hours),
 			PostsPublished: int64(p.PostsPublished), LikesGained: p.LikesGained, CommentsGained: p.CommentsGained,
+			Reach: p.Reach, Views: p.Views, ProfileViews: p.ProfileViews,
 		})
 	}
 	if out == nil {

@@ -2,6 +2,7 @@ package fetcher_test
 
 import (
 	"context"
+	"strings"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
 
+	_ "github.com/pulsehq/pulse/platforms/instagram"
 	_ "github.com/pulsehq/pulse/platforms/x"
 )
 
@@ -33,9 +35,14 @@ type harness struct {
 	out     *kgo.Client
 	seen    map[string][]*kgo.Record // read from out, not yet taken by next
 	now     time.Time
+	plat    topics.Platform
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessFor(t, topics.X, nil) }
+
+// newHarnessFor is newHarness for an account of platform p, on a simulator
+// configured by simCfg (when not nil).
+func newHarnessFor(t *testing.T, p topics.Platform, simCfg func(*sim.Config)) *harness {
 	t.Helper()
 	ctx := context.Background()
 	b, err := kafka.StartBroker(kafka.BrokerConfig{})
@@ -43,17 +50,21 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	h := &harness{brokers: b.Addrs(), db: pgtest.MustOpen(t), now: time.Now().UTC(), seen: map[string][]*kgo.Record{}}
+	h := &harness{brokers: b.Addrs(), db: pgtest.MustOpen(t), now: time.Now().UTC(), seen: map[string][]*kgo.Record{}, plat: p}
 	if _, err := kafka.EnsureTopics(ctx, h.brokers, 0, kafka.PulseTopics()...); err != nil {
 		t.Fatal(err)
 	}
-	h.sim, err = sim.New(sim.Config{Seed: 3, Clock: func() time.Time { return h.now }})
+	sc := sim.Config{Seed: 3, Clock: func() time.Time { return h.now }}
+	if simCfg != nil {
+		simCfg(&sc)
+	}
+	h.sim, err = sim.New(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h.sim.Handler())
 	t.Cleanup(srv.Close)
-	conn, err := platforms.New(topics.X, platforms.Config{BaseURL: sim.BaseURL(srv.URL, topics.X), AuthBaseURL: sim.BaseURL(srv.URL, topics.X), ClientID: "c"})
+	conn, err := platforms.New(p, platforms.Config{BaseURL: sim.BaseURL(srv.URL, p), AuthBaseURL: sim.BaseURL(srv.URL, p), ClientID: "c"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,17 +72,17 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acct := h.sim.Accounts(topics.X)[0]
-	access, refresh, expiry, err := h.sim.IssueToken(topics.X, acct.ID)
+	acct := h.sim.Accounts(p)[0]
+	access, refresh, expiry, err := h.sim.IssueToken(p, acct.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.link, err = h.db.UpsertLink(ctx, u.ID, topics.X, acct.ID, acct.Handle, &oauth2.Token{AccessToken: access, RefreshToken: refresh, Expiry: expiry}, "")
+	h.link, err = h.db.UpsertLink(ctx, u.ID, p, acct.ID, acct.Handle, &oauth2.Token{AccessToken: access, RefreshToken: refresh, Expiry: expiry}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f, err := fetcher.New(fetcher.Config{Brokers: h.brokers, Links: h.db, Clock: func() time.Time { return h.now },
-		Connectors: map[topics.Platform]platforms.Connector{topics.X: conn}})
+		Connectors: map[topics.Platform]platforms.Connector{p: conn}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +121,7 @@ func (h *harness) fetchRequest(t *testing.T, id string) {
 
 func (h *harness) fetchRequestFor(t *testing.T, id string, reason topics.Reason) {
 	t.Helper()
-	b, _ := topics.FetchRequestCodec.Marshal(&topics.FetchRequest{ID: id, LinkID: h.link.ID, UserID: h.link.UserID, Platform: topics.X, Reason: reason, RequestedAt: h.now})
+	b, _ := topics.FetchRequestCodec.Marshal(&topics.FetchRequest{ID: id, LinkID: h.link.ID, UserID: h.link.UserID, Platform: h.plat, Reason: reason, RequestedAt: h.now})
 	h.request(t, b)
 }
 
@@ -289,5 +300,27 @@ func TestOnDemandPayloadIsMarkedUrgent(t *testing.T) {
 		if got != want {
 			t.Fatalf("urgent header %q, want %q", got, want)
 		}
+	}
+}
+
+// TestRetiredMetricIsSkippedAndCounted: Instagram no longer serves a metric
+// the connector asks for; the fetch succeeds, its payload carries the other
+// insights, and its outcome counts the skipped metric.
+func TestRetiredMetricIsSkippedAndCounted(t *testing.T) {
+	h := newHarnessFor(t, topics.Instagram, func(c *sim.Config) { c.Instagram.RetiredMetrics = []string{"profile_views"} })
+	h.fetchRequestFor(t, "r-retired", topics.ReasonInitial)
+	out, err := topics.FetchOutcomeCodec.Unmarshal(h.next(t, topics.FetchOutcomes).Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Outcome != topics.OutcomeOK || len(out.SkippedMetrics) != 1 || out.SkippedMetrics[0] != "profile_views" {
+		t.Fatalf("outcome %+v, want ok with profile_views skipped", out)
+	}
+	raw, err := topics.RawPayloadCodec.Unmarshal(h.next(t, topics.RawPayloads).Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw.Insights) != 1 || !strings.Contains(string(raw.Insights[0]), `"reach"`) || strings.Contains(string(raw.Insights[0]), "profile_views") {
+		t.Fatalf("insights %s, want reach and no profile_views", raw.Insights)
 	}
 }
