@@ -2,8 +2,8 @@ package fetcher_test
 
 import (
 	"context"
-	"strings"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
