@@ -463,6 +463,28 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("links after unlink = %+v, %v; want only X", links, err)
 	}
 
+	// X serves no history: the card says so.
+	if got := eval(text(`#accounts li[data-platform=X] .history-note`)); !strings.HasPrefix(got, "No history") {
+		t.Errorf("X history note = %q, want it to say there is none", got)
+	}
+
+	// A consent covering several accounts: the user ticks which to link;
+	// nothing is linked before, only the ticked one after.
+	grant, err := pg.CreateLinkGrant(ctx, user.ID, topics.X, []postgres.GrantAccount{{ID: "x-7", Handle: "seven"}, {ID: "x-8", Handle: "eight"}},
+		&oauth2.Token{AccessToken: "grant-token-value"}, "", 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do("choose", chromedp.Navigate(hs.URL+"/#/accounts?platform=x&choose="+grant.ID))
+	wait("chooser", text("dialog.dialog[open] h2")+` === 'Choose the X accounts to link' && `+count(`dialog.dialog input[name=account]`)+` === 2 && `+
+		`[...document.querySelectorAll('dialog.dialog input[name=account]')].every(i => !i.checked)`)
+	do("tick eight", chromedp.Click(chromedp.CSS(`dialog.dialog input[value="x-8"]`)))
+	do("link selected", chromedp.Click(chromedp.CSS("dialog.dialog button.dialog-confirm")))
+	wait("chosen linked", count("dialog.dialog")+` === 0 && `+text(".flash-ok p")+`.startsWith('1 X account linked')`)
+	if links, err := pg.Links(ctx, user.ID); err != nil || len(links) != 2 || links[1].AccountID != "x-8" {
+		t.Errorf("links after choosing = %+v, %v; want X and x-8", links, err)
+	}
+
 	// The OAuth callback lands on #/accounts with the outcome.
 	do("link result", chromedp.Navigate(hs.URL+"/#/accounts?platform=x&link_error=access_denied"))
 	wait("link error", text(".flash-error p")+` === 'Linking X was cancelled.' && location.hash === '#/'`)

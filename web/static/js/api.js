@@ -221,9 +221,9 @@ export function sseParser(onEvent) {
 }
 
 export const ACCOUNT_FIELDS = `id platform accountId handle status statusReason linkedAt lastFetchedAt nextFetchAt`;
-export const LINKS_FIELDS = `links { platform status linkable accounts { ${ACCOUNT_FIELDS} } }`;
+export const LINKS_FIELDS = `links { platform status linkable historyDays accounts { ${ACCOUNT_FIELDS} } }`;
 const metricsField = (directive = '') => `metrics(grain: $grain, from: $from, to: $to, platforms: $platforms) ${directive} {
-  platform accountId handle points { at hours followers followersMin followersMax followersAvg } }`;
+  platform accountId handle points { at hours followers followersMin followersMax followersAvg reach views profileViews } }`;
 const feedField = (directive = '') => `feed(platforms: $platforms, before: $before, limit: $limit) ${directive} {
   id platform accountId createdAt text permalink likes comments shares views }`;
 
@@ -237,6 +237,8 @@ export const Q_METRICS = `query Metrics($grain: Grain!, $from: Time!, $to: Time!
 export const Q_FEED = `query Feed($platforms: [Platform!], $before: Time, $limit: Int) { ${feedField()} }`;
 export const M_REFRESH = `mutation Refresh($id: ID) { refresh(linkId: $id) }`;
 export const M_UNLINK = `mutation Unlink($id: ID!) { unlink(linkId: $id) }`;
+export const Q_PENDING_GRANT = `query PendingGrant($id: ID!) { pendingGrant(id: $id) { id platform accounts { accountId handle linked } } }`;
+export const M_LINK_ACCOUNTS = `mutation LinkAccounts($grant: ID!, $ids: [String!]!) { linkAccounts(grantId: $grant, accountIds: $ids) { id accountId handle } }`;
 export const M_DELETE_ACCOUNT = `mutation DeleteAccount($password: String!) { deleteAccount(password: $password) }`;
 
 const SUMMARY_FIELDS = `summary { updatedAt accounts { linkId platform accountId handle followers following postsCount

@@ -8,7 +8,8 @@
 // every 30 seconds instead.
 
 import {
-  ApiError, auth, gql, M_DELETE_ACCOUNT, M_REFRESH, M_UNLINK, Q_DASHBOARD, Q_FEED, Q_ME, Q_METRICS, Q_SUMMARY,
+  ApiError, auth, gql, M_DELETE_ACCOUNT, M_LINK_ACCOUNTS, M_REFRESH, M_UNLINK, Q_DASHBOARD, Q_FEED, Q_ME, Q_METRICS,
+  Q_PENDING_GRANT, Q_SUMMARY,
 } from './api.js';
 import { FollowersChart } from './chart.js';
 import { h, replace } from './dom.js';
@@ -150,7 +151,9 @@ function currentRoute() {
 function takeLinkResult() {
   const q = new URLSearchParams(location.hash.split('?')[1] || '');
   const name = (p) => platformName(String(p || '').toUpperCase()) || 'the account';
-  if (q.get('linked')) {
+  if (q.get('choose')) {
+    state.choose = q.get('choose'); // a consent covering several accounts: ask which
+  } else if (q.get('linked')) {
     state.flash = { kind: 'ok', text: `${name(q.get('linked'))} account linked. ${FIRST_DATA}` };
   } else if (q.get('link_error')) {
     const reason = q.get('link_error');
@@ -171,6 +174,7 @@ function render(notice) {
     stopLive();
     closeDialogs();
     ui?.chart?.destroy();
+    ui?.reachChart?.destroy();
     ui = null;
     const mode = route === '/signup' ? 'signup' : 'signin';
     if (route !== '/' + mode) history.replaceState(null, '', '#/' + mode);
@@ -187,6 +191,56 @@ function render(notice) {
     panel.focus({ preventScroll: true });
     refreshAll();
   }
+  if (state.choose) {
+    const grant = state.choose;
+    state.choose = null;
+    chooseAccounts(grant);
+  }
+}
+
+/**
+ * Asks which accounts of a consent that covered several (a Facebook login
+ * managing several Pages) to link; none is linked until the user chooses.
+ */
+async function chooseAccounts(grantId) {
+  let g;
+  try {
+    const { data, errors } = await gql(Q_PENDING_GRANT, { id: grantId });
+    if (errors.length) throw errors[0];
+    g = data.pendingGrant;
+  } catch (e) {
+    if (failed(e)) return;
+    throw e;
+  }
+  if (!g) {
+    state.flash = { kind: 'error', text: 'That choice of accounts expired or was already made. Link again to choose.' };
+    renderFlash();
+    return;
+  }
+  const name = platformName(g.platform);
+  const boxes = g.accounts.map((a) => h('label', { class: 'choice' },
+    h('input', { type: 'checkbox', name: 'account', value: a.accountId }), ' ',
+    a.handle || a.accountId, a.linked ? h('span', { class: 'muted small' }, ' (already linked)') : null));
+  let linked = [];
+  const done = await openDialog({
+    title: `Choose the ${name} accounts to link`,
+    body: [
+      `Your ${name} login shares ${g.accounts.length} accounts. Pulse links only the ones you tick; each becomes its own link, with its history.`,
+      h('fieldset', { class: 'choices' }, h('legend', { class: 'sr-only' }, 'Accounts'), boxes),
+    ],
+    confirmLabel: 'Link selected', busyLabel: 'Linking…', confirmClass: 'btn-primary',
+    onConfirm: async () => {
+      const ids = boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value);
+      if (!ids.length) throw new Error('Tick at least one account, or cancel to link none.');
+      const { data, errors } = await gql(M_LINK_ACCOUNTS, { grant: g.id, ids });
+      if (errors.length) throw errors[0];
+      linked = data.linkAccounts;
+    },
+  });
+  if (!done) return;
+  state.flash = { kind: 'ok', text: `${linked.length} ${name} account${linked.length === 1 ? '' : 's'} linked. ${FIRST_DATA}` };
+  renderFlash();
+  refreshAll();
 }
 
 window.addEventListener('hashchange', () => render());
@@ -734,6 +788,9 @@ function platformCard(pl) {
     linked ? h('ul', { class: 'accounts' }, pl.accounts.map(accountRow)) : null,
     linked && !canLink ? null : h('div', { class: 'platform-foot' },
       linked ? null : h('p', { class: 'muted small' }, canLink ? 'No account linked.' : 'Not available on this server yet.'),
+      canLink ? h('p', { class: 'muted small history-note' }, pl.historyDays > 0
+        ? `Linking reads the last ${pl.historyDays} days of history.`
+        : `No history: ${name} serves none, so numbers start when you link.`) : null,
       canLink ? h('a', {
         class: ['btn', 'btn-small', 'link-btn', linkLabel === 'Link another' ? 'btn-ghost' : 'btn-primary'],
         href: `/oauth/${platformSlug(pl.platform)}/start`,
@@ -848,7 +905,7 @@ let dialogSeq = 0;
  * throws, its message is shown and the dialog stays open. Resolves true
  * once onConfirm succeeded, false when cancelled.
  */
-function openDialog({ title, body, confirmLabel, busyLabel, password = false, opener, onConfirm }) {
+function openDialog({ title, body, confirmLabel, busyLabel, password = false, opener, onConfirm, confirmClass = 'btn-danger' }) {
   return new Promise((resolve) => {
     const id = 'dialog-' + ++dialogSeq;
     let busy = false;
@@ -858,7 +915,7 @@ function openDialog({ title, body, confirmLabel, busyLabel, password = false, op
       id: 'dialog-password', name: 'password', type: 'password', autocomplete: 'current-password',
       required: true, 'aria-describedby': 'dialog-error',
     }) : null;
-    const confirm = h('button', { type: 'submit', class: 'btn btn-danger dialog-confirm' }, confirmLabel);
+    const confirm = h('button', { type: 'submit', class: ['btn', confirmClass, 'dialog-confirm'] }, confirmLabel);
     const cancel = h('button', {
       type: 'button', class: 'btn dialog-cancel',
       onclick: () => {
@@ -873,7 +930,7 @@ function openDialog({ title, body, confirmLabel, busyLabel, password = false, op
     };
     const form = h('form', { class: 'dialog-body', novalidate: true },
       h('h2', { id: id + '-title' }, title),
-      h('div', { id: id + '-desc', class: 'dialog-text' }, body.map((t) => h('p', null, t))),
+      h('div', { id: id + '-desc', class: 'dialog-text' }, body.map((t) => (typeof t === 'string' ? h('p', null, t) : t))),
       input ? h('div', { class: 'field' }, h('label', { for: 'dialog-password' }, 'Password'), input) : null,
       error,
       h('div', { class: 'dialog-actions' }, cancel, confirm));
@@ -1024,6 +1081,8 @@ function renderMetrics() {
   if (empty || state.series === null) {
     ui.chart?.destroy();
     ui.chart = null;
+    ui.reachChart?.destroy();
+    ui.reachChart = null;
     replace(ui.metrics, empty || h('div', { class: 'skeleton chart-skeleton', 'aria-busy': 'true' }, h('span', { class: 'visually-hidden' }, 'Loading metrics…')),
       empty ? null : ui.now);
     renderNow();
@@ -1033,6 +1092,8 @@ function renderMetrics() {
   if (!series.length) {
     ui.chart?.destroy();
     ui.chart = null;
+    ui.reachChart?.destroy();
+    ui.reachChart = null;
     const fetched = allAccounts().some((a) => a.lastFetchedAt);
     replace(ui.metrics, fetched
       ? emptyState(`No data for the ${g.range}`, 'Try a longer time range or other platforms. ' + FIRST_DATA)
@@ -1058,14 +1119,32 @@ function renderMetrics() {
     h('span', { class: 'legend-platform' }, s.platformName)))));
 
   const chartBox = ui.chart?.el || h('div');
+  // Reach, from the platforms' insights (summed per bucket): its own chart,
+  // for the accounts whose platform reports it.
+  const reach = visible
+    .map((s) => ({ ...s, points: s.all.filter((p) => p.reach != null).map((p) => ({ at: new Date(p.at), followers: p.reach })) }))
+    .filter((s) => s.points.length);
+  const reachBox = reach.length ? ui.reachChart?.el || h('div') : null;
+  if (!reach.length && ui.reachChart) {
+    ui.reachChart.destroy();
+    ui.reachChart = null;
+  }
   replace(ui.metrics, legend, chartBox,
     h('p', { class: 'hint chart-hint' }, 'Hover or focus the chart and use the arrow keys to read values.'),
+    reachBox ? h('h3', { class: 'chart-title reach-title' }, `Reach, ${g.by}`) : null,
+    reachBox,
     ui.now);
   renderNow();
   if (!ui.chart) ui.chart = new FollowersChart(chartBox);
   const label = `Followers per account, ${g.range}, ${g.by}. ` +
     visible.map((s) => `${s.handle} on ${s.platformName}: ${fmtInt(s.points.at(-1).followers)}`).join('; ') + '.';
   ui.chart.update({ series: visible, grain: state.grain, from: r.from, last: r.last, label });
+  if (reachBox) {
+    if (!ui.reachChart) ui.reachChart = new FollowersChart(reachBox);
+    const reachLabel = `Accounts reached per account, ${g.range}, ${g.by}. ` +
+      reach.map((s) => `${s.handle} on ${s.platformName}: ${fmtInt(s.points.at(-1).followers)}`).join('; ') + '.';
+    ui.reachChart.update({ series: reach, grain: state.grain, from: r.from, last: r.last, label: reachLabel });
+  }
 }
 
 /**
@@ -1075,13 +1154,13 @@ function renderMetrics() {
  */
 function chartSeries() {
   return (state.series || [])
-    .map((s) => ({ ...s, points: s.points.filter((p) => p.hours > 0) }))
+    .map((s) => ({ ...s, all: s.points, points: s.points.filter((p) => p.hours > 0) }))
     .filter((s) => s.points.length)
     .map((s) => {
       const key = accountKey(s.platform, s.accountId);
       return {
         key, platform: s.platform, platformName: platformName(s.platform), handle: s.handle || s.accountId,
-        color: colorFor(key), raw: s.points, points: s.points.map((p) => ({ ...p, at: new Date(p.at) })),
+        color: colorFor(key), raw: s.points, all: s.all, points: s.points.map((p) => ({ ...p, at: new Date(p.at) })),
       };
     });
 }
