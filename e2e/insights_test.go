@@ -57,7 +57,7 @@ func TestOneLoginThreePagesLinkTheSecondAndThird(t *testing.T) {
 	observed := time.Now().UTC()
 	p := startPipeline(t, func() time.Time { return observed })
 	browser := browserClient(t)
-	resp, body := postJSON(t, browser, p.api.URL+"/auth/signup", map[string]string{"email": "agency@example.com", "password": "correct horse battery"})
+	resp, body := postJSON(t, browser, p.url+"/auth/signup", map[string]string{"email": "agency@example.com", "password": "correct horse battery"})
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("signup: %d %s", resp.StatusCode, body)
 	}
@@ -68,7 +68,7 @@ func TestOneLoginThreePagesLinkTheSecondAndThird(t *testing.T) {
 	}
 
 	pages := p.sim.Accounts(topics.Facebook)[:3]
-	resp, body = get(t, browser, p.api.URL+"/oauth/facebook/start")
+	resp, body = get(t, browser, p.url+"/oauth/facebook/start")
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("start: %d %s", resp.StatusCode, body)
 	}
@@ -200,7 +200,7 @@ func TestBackfillOnLinkAndInsightsAtEveryGrain(t *testing.T) {
 	}
 	observed := time.Now().UTC()
 	p := newPipeline(t, func() time.Time { return observed }, func() time.Time { return observed })
-	p.startScheduler(0)
+	p.startScheduler()
 	p.startFetcher()
 	p.startNormalizer()
 	p.startAggregator()
