@@ -24,18 +24,24 @@
 //   - X (x*.go): API v2 users/me and user timeline, OAuth 2.0 with PKCE
 //     and rotating refresh tokens, x-rate-limit-* headers, 429s.
 //   - Facebook (facebook.go, meta.go): Graph API Pages (me/accounts with
-//     Page access tokens, the Page, its posts), Facebook Login with
+//     Page access tokens, the Page, its posts, its insights), logins that
+//     share several Pages (IssueGrant, Consent.Also, Unshare), Facebook Login with
 //     short-lived and fb_exchange_token long-lived tokens, X-App-Usage and
 //     X-Business-Use-Case-Usage headers, Meta error codes.
 //   - Instagram (instagram.go, meta.go): the Instagram Graph API for
 //     professional accounts through Facebook Login (me/accounts with
-//     instagram_business_account, the account, its media), with
+//     instagram_business_account, the account, its media, its insights), with
 //     Instagram's 200 calls per account per hour.
 //   - LinkedIn (linkedin*.go): the versioned REST API for organization
 //     pages (organizationAcls, organizations, networkSizes, posts,
 //     organizationalEntityShareStatistics), OAuth 2.0 with 60-day access
 //     and 365-day refresh tokens, daily app and member limits that reset
 //     at midnight UTC, LinkedIn's error bodies.
+//
+// Insights (insights.go) are pure functions of the model too, consistent
+// with the live counters ([Server.Insights]); metrics a Graph API version
+// retired are answered with Meta's error ([MetaRetired],
+// FacebookConfig.RetiredMetrics).
 //
 // Each platform lives in its own files behind the platformSim interface;
 // the model, OAuth store, rate limiter, fault injection and stats are
