@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -177,6 +179,56 @@ func TestOneLoginThreePagesLinkTheSecondAndThird(t *testing.T) {
 	if n := countRows(t, p, "account_metrics_hourly", pages[1].ID); n < 29 {
 		t.Errorf("%d hourly rows of the second Page, want today's and the backfill's", n)
 	}
+
+	// The user stops sharing the third Page with Pulse: its next fetch
+	// marks its link needs_reauth, with the reason; the second stays active.
+	var links struct {
+		Links []struct {
+			Platform string
+			Accounts []struct{ ID, AccountID, Status, StatusReason string }
+		}
+	}
+	linksQ := `{ links { platform accounts { id accountId status statusReason } } }`
+	p.graphql(t, signup.Token, linksQ, nil, &links)
+	var thirdLink string
+	for _, pl := range links.Links {
+		for _, a := range pl.Accounts {
+			if a.AccountID == pages[2].ID {
+				thirdLink = a.ID
+			}
+		}
+	}
+	tok, _, err := p.pg.LinkToken(context.Background(), thirdLink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.sim.Unshare(topics.Facebook, tok.AccessToken, pages[2].ID) {
+		t.Fatal("Unshare refused")
+	}
+	// (The scheduler would wait out Facebook's spacing after the first
+	// fetch: ask the fetcher directly.)
+	l, err := p.pg.LinkByID(context.Background(), thirdLink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.requestFetch(t, l, false)
+	status := map[string][2]string{}
+	eventually(t, 60*time.Second, "the third Page's link needs reauth", func() bool {
+		links.Links = nil
+		p.graphql(t, signup.Token, linksQ, nil, &links)
+		for _, pl := range links.Links {
+			for _, a := range pl.Accounts {
+				status[a.AccountID] = [2]string{a.Status, a.StatusReason}
+			}
+		}
+		return status[pages[2].ID][0] == "NEEDS_REAUTH"
+	})
+	if r := status[pages[2].ID][1]; !strings.Contains(r, pages[2].ID) || !strings.Contains(r, "no longer shared") {
+		t.Errorf("reason %q, want it to name the Page and say it is no longer shared", r)
+	}
+	if st := status[pages[1].ID][0]; st != "ACTIVE" {
+		t.Errorf("the second Page's link is %s, want ACTIVE", st)
+	}
 }
 
 // countRows counts table's rows of account id, whoever's.
@@ -299,21 +351,12 @@ func TestBackfillOnLinkAndInsightsAtEveryGrain(t *testing.T) {
 
 	// Run the backfill again: every answer stays.
 	written := sink.Stats().Snapshots
-	cl, err := kafka.NewClient(p.brokers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	links, err := p.pg.Links(context.Background(), userID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range links {
-		b, _ := topics.FetchRequestCodec.Marshal(&topics.FetchRequest{ID: "rerun-" + l.ID, LinkID: l.ID, UserID: userID,
-			Platform: l.Platform, Reason: topics.ReasonOnDemand, Backfill: true, RequestedAt: observed})
-		if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: topics.FetchRequests, Key: []byte(l.ID), Value: b}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
+		p.requestFetch(t, l, true)
 	}
 	eventually(t, 90*time.Second, "the second backfill written", func() bool { return sink.Stats().Snapshots >= 2*written })
 	again := answers()
@@ -321,6 +364,22 @@ func TestBackfillOnLinkAndInsightsAtEveryGrain(t *testing.T) {
 		if !reflect.DeepEqual(again[g], first[g]) {
 			t.Errorf("a second backfill changed the %s answer", g)
 		}
+	}
+}
+
+// requestFetch asks the fetcher for a fetch of link l now, a backfill if
+// asked, as an operator would.
+func (p *pipeline) requestFetch(t *testing.T, l postgres.Link, backfill bool) {
+	t.Helper()
+	cl, err := kafka.NewClient(p.brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	b, _ := topics.FetchRequestCodec.Marshal(&topics.FetchRequest{ID: "op-" + l.ID + time.Now().String(), LinkID: l.ID, UserID: l.UserID,
+		Platform: l.Platform, Reason: topics.ReasonOnDemand, Backfill: backfill, RequestedAt: time.Now().UTC()})
+	if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: topics.FetchRequests, Key: []byte(l.ID), Value: b}).FirstErr(); err != nil {
+		t.Fatal(err)
 	}
 }
 
