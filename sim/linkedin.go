@@ -107,6 +107,8 @@ const (
 	LinkedInEndpointNetworkSizes    = "networkSizes"
 	LinkedInEndpointPosts           = "posts"
 	LinkedInEndpointShareStatistics = "organizationalEntityShareStatistics"
+	// LinkedInEndpointFollowerStatistics serves time-bound follower gains.
+	LinkedInEndpointFollowerStatistics = "organizationalEntityFollowerStatistics"
 
 	// linkedinScope is the scope of IssueToken's tokens: what Pulse asks
 	// for.
@@ -407,6 +409,8 @@ func (l *linkedinSim) routes(mux *http.ServeMux, prefix string) {
 	mux.HandleFunc("POST "+prefix+"/oauth/v2/accessToken", l.token)
 	mux.HandleFunc("POST "+prefix+"/oauth/v2/revoke", l.revoke)
 	mux.Handle("GET "+prefix+"/rest/organizationAcls", l.s.api(ps, LinkedInEndpointACLs, l.rest(l.organizationAcls)))
+	mux.Handle("GET "+prefix+"/rest/organizationalEntityFollowerStatistics",
+		l.s.api(ps, LinkedInEndpointFollowerStatistics, l.rest(l.followerStatistics)))
 	mux.Handle("GET "+prefix+"/rest/organizations/{id}", l.s.api(ps, LinkedInEndpointOrganization, l.rest(l.organization)))
 	mux.Handle("GET "+prefix+"/rest/networkSizes/{urn}", l.s.api(ps, LinkedInEndpointNetworkSizes, l.rest(l.networkSizes)))
 	mux.Handle("GET "+prefix+"/rest/posts", l.s.api(ps, LinkedInEndpointPosts, l.rest(l.posts)))

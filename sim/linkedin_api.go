@@ -154,8 +154,12 @@ func (l *linkedinSim) organizationAcls(c *apiCall) (int, any) {
 	elements := []any{}
 	role, state := q.Get("role"), q.Get("state")
 	if start == 0 && (role == "" || role == "ADMINISTRATOR") && (state == "" || state == "APPROVED") {
-		a := c.acct
-		elements = append(elements, linkedinACL{RoleAssignee: memberURN(a), State: "APPROVED", Role: "ADMINISTRATOR", Organization: orgURN(a)})
+		// Every organization the grant covers (IssueGrant: a member who
+		// administers several pages), in order.
+		for _, id := range c.grant.accounts() {
+			a := l.state().byID[id]
+			elements = append(elements, linkedinACL{RoleAssignee: memberURN(c.acct), State: "APPROVED", Role: "ADMINISTRATOR", Organization: orgURN(a)})
+		}
 	}
 	total := len(elements)
 	return http.StatusOK, linkedinCollection{Paging: linkedinPaging{Start: start, Count: count, Links: []linkedinLink{}, Total: &total}, Elements: elements}
@@ -190,12 +194,13 @@ func (l *linkedinSim) organization(c *apiCall) (int, any) {
 	if !numeric(id) {
 		return linkedinInvalid("Syntax exception in path variables")
 	}
-	if id != c.acct.ID {
+	if !c.grant.covers(id) {
 		if _, ok := l.state().byID[id]; !ok {
 			return linkedinFail(http.StatusNotFound, 0, "NOT_FOUND", "Organization "+id+" not found")
 		}
 		return linkedinForbidden("organizations.GET")
 	}
+	c.acct = l.state().byID[id]
 	if !c.grant.hasAnyScope("rw_organization_admin", "r_organization_admin") {
 		return linkedinForbidden("organizations.GET")
 	}
@@ -229,7 +234,7 @@ func (l *linkedinSim) networkSizes(c *apiCall) (int, any) {
 	if et := c.r.URL.Query().Get("edgeType"); et != "COMPANY_FOLLOWED_BY_MEMBER" {
 		return linkedinInvalid("Invalid value for parameter edgeType: " + et)
 	}
-	if urn != orgURN(c.acct) || !c.grant.hasAnyScope("r_organization_followers", "rw_organization_admin") {
+	if !l.useOrg(c, urn) || !c.grant.hasAnyScope("r_organization_followers", "rw_organization_admin") {
 		return linkedinForbidden("networkSizes.GET")
 	}
 	return http.StatusOK, map[string]int64{"firstDegreeSize": c.acct.followers(c.now)}
@@ -282,7 +287,7 @@ func (l *linkedinSim) posts(c *apiCall) (int, any) {
 	if !strings.HasPrefix(author, "urn:li:") {
 		return linkedinInvalid("Invalid value for parameter author: " + author)
 	}
-	if author != orgURN(c.acct) || !c.grant.hasScope("r_organization_social") {
+	if !l.useOrg(c, author) || !c.grant.hasScope("r_organization_social") {
 		return linkedinForbidden("posts.FINDER-author")
 	}
 	switch sb := q.Get("sortBy"); sb {
@@ -394,10 +399,10 @@ func (l *linkedinSim) shareStatistics(c *apiCall) (int, any) {
 	if st, b, ok := finder(q, "organizationalEntity"); !ok {
 		return st, b
 	}
-	a := c.acct
-	if q.Get("organizationalEntity") != orgURN(a) || !c.grant.hasAnyScope("rw_organization_admin", "r_organization_admin") {
+	if !l.useOrg(c, q.Get("organizationalEntity")) || !c.grant.hasAnyScope("rw_organization_admin", "r_organization_admin") {
 		return linkedinForbidden("organizationalEntityShareStatistics.FINDER-organizationalEntity")
 	}
+	a := c.acct
 	if q.Has("timeIntervals") || q.Has("timeIntervals.timeGranularityType") {
 		return linkedinInvalid("Time-bound share statistics are not simulated")
 	}
@@ -476,4 +481,95 @@ func restliList(v string) ([]string, bool) {
 		}
 	}
 	return items, true
+}
+
+// useOrg makes organization urn the call's account if the grant covers it.
+func (l *linkedinSim) useOrg(c *apiCall, urn string) bool {
+	id, ok := strings.CutPrefix(urn, linkedinOrgURNPrefix)
+	if !ok || !c.grant.covers(id) {
+		return false
+	}
+	c.acct = l.state().byID[id]
+	return c.acct != nil
+}
+
+type linkedinFollowerStat struct {
+	OrganizationalEntity string `json:"organizationalEntity"`
+	TimeRange            struct {
+		Start int64 `json:"start"`
+		End   int64 `json:"end"`
+	} `json:"timeRange"`
+	FollowerGains struct {
+		OrganicFollowerGain int64 `json:"organicFollowerGain"`
+		PaidFollowerGain    int64 `json:"paidFollowerGain"`
+	} `json:"followerGains"`
+}
+
+// LinkedInMaxStatisticsDays bounds the time range of a time-bound
+// follower statistics call.
+const LinkedInMaxStatisticsDays = 366
+
+// followerStatistics serves the organizationalEntity finder of
+// organizationalEntityFollowerStatistics (with rw_organization_admin or
+// r_organization_admin) with time-bound statistics:
+// timeIntervals=(timeRange:(start:MS,end:MS),timeGranularityType:DAY)
+// gives one element per UTC day from start's day to end, each with the
+// day's follower gain (the current day's so far). The simulator reports a
+// day's net change as its organic gain (negative on a day of more
+// unfollows) and no paid gain. Without timeIntervals, the lifetime
+// demographics LinkedIn serves are not simulated (400).
+func (l *linkedinSim) followerStatistics(c *apiCall) (int, any) {
+	q := c.r.URL.Query()
+	if st, b, ok := finder(q, "organizationalEntity"); !ok {
+		return st, b
+	}
+	if !l.useOrg(c, q.Get("organizationalEntity")) || !c.grant.hasAnyScope("rw_organization_admin", "r_organization_admin") {
+		return linkedinForbidden("organizationalEntityFollowerStatistics.FINDER-organizationalEntity")
+	}
+	start, end, ok := parseTimeIntervals(q.Get("timeIntervals"))
+	if !ok {
+		return linkedinInvalid("Invalid value for parameter timeIntervals: " + q.Get("timeIntervals"))
+	}
+	if end.Sub(start) > LinkedInMaxStatisticsDays*day || !end.After(start) {
+		return linkedinInvalid("The time range must be positive and at most 366 days")
+	}
+	a := c.acct
+	today := c.now.Truncate(day)
+	elements := []any{}
+	for d := start.Truncate(day); d.Before(end) && !d.After(today); d = d.Add(day) {
+		var e linkedinFollowerStat
+		e.OrganizationalEntity = orgURN(a)
+		e.TimeRange.Start, e.TimeRange.End = d.UnixMilli(), d.Add(day).UnixMilli()
+		e.FollowerGains.OrganicFollowerGain = a.followers(minT(d.Add(day), c.now)) - a.followers(d)
+		elements = append(elements, e)
+	}
+	total := len(elements)
+	return http.StatusOK, linkedinCollection{Paging: linkedinPaging{Start: 0, Count: total, Links: []linkedinLink{}, Total: &total}, Elements: elements}
+}
+
+// parseTimeIntervals reads
+// "(timeRange:(start:MS,end:MS),timeGranularityType:DAY)".
+func parseTimeIntervals(v string) (start, end time.Time, ok bool) {
+	v = strings.ReplaceAll(v, " ", "")
+	if !strings.Contains(v, "timeGranularityType:DAY") {
+		return time.Time{}, time.Time{}, false
+	}
+	get := func(key string) (int64, bool) {
+		_, rest, found := strings.Cut(v, key+":")
+		if !found {
+			return 0, false
+		}
+		n := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' })
+		if n <= 0 {
+			return 0, false
+		}
+		ms, err := strconv.ParseInt(rest[:n], 10, 64)
+		return ms, err == nil
+	}
+	s, ok1 := get("start")
+	e, ok2 := get("end")
+	if !ok1 || !ok2 {
+		return time.Time{}, time.Time{}, false
+	}
+	return time.UnixMilli(s).UTC(), time.UnixMilli(e).UTC(), true
 }

@@ -77,6 +77,10 @@ type Harness struct {
 	// accounts (Facebook Pages, Instagram accounts): Fetch must read each
 	// one asked for.
 	MultiAccount bool
+	// HistoryOnly is true for platforms whose connector reads only the
+	// follower history, on a backfill (LinkedIn): no daily reach, views or
+	// profile views, and no insights call on a regular fetch.
+	HistoryOnly bool
 	// RetiredMetric is a metric the connector reads that Retire makes the
 	// simulator refuse as retired; empty for platforms without insights.
 	RetiredMetric string

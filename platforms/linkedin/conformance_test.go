@@ -56,7 +56,9 @@ var harness = conformance.Harness{
 	ExchangeTTL: sim.LinkedInAccessTTL,
 	// The suite expects RFC 6749's access_denied on a denied consent;
 	// LinkedIn says user_cancelled_authorize (the simulator's default).
-	Sim: func(c *sim.Config) { c.LinkedIn.DenyError = "access_denied" },
+	Sim:          func(c *sim.Config) { c.LinkedIn.DenyError = "access_denied" },
+	MultiAccount: true,
+	HistoryOnly:  true,
 	RateLimits: []conformance.RateLimitCase{
 		{
 			Name:  "app daily limit",

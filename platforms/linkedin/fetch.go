@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -24,6 +25,7 @@ const (
 	opFollowers  = "fetch followers"
 	opPosts      = "fetch posts"
 	opStatistics = "fetch statistics"
+	opHistory    = "fetch follower history"
 )
 
 // Fetch reads the page the token's member administers and its posts:
@@ -105,10 +107,79 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, req platforms.
 			break
 		}
 	}
+	if req.Backfill {
+		if err := s.followerHistory(ctx, orgID); err != nil {
+			return f, err
+		}
+	}
 	if newest > since {
 		f.NextCursor = strconv.FormatInt(newest, 10)
 	}
 	return f, nil
+}
+
+// followerHistory reads the organization's daily follower gains over the
+// last platforms.HistoryDays days (time-bound follower statistics, one
+// call) into Fetch.InsightBodies.
+func (s *session) followerHistory(ctx context.Context, orgID string) error {
+	c := s.c
+	now := c.now().UTC()
+	start := now.Add(-platforms.HistoryDays * 24 * time.Hour)
+	q := "q=organizationalEntity&organizationalEntity=" + url.QueryEscape(orgURNPrefix+orgID) +
+		fmt.Sprintf("&timeIntervals=(timeRange:(start:%d,end:%d),timeGranularityType:DAY)", start.UnixMilli(), now.UnixMilli())
+	body, err := s.get(ctx, opHistory, "/rest/organizationalEntityFollowerStatistics", q, func(b []byte) *platforms.Error {
+		if _, err := parseFollowerStats(b); err != nil {
+			return c.malformed(opHistory, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.f.InsightBodies = append(s.f.InsightBodies, body)
+	return nil
+}
+
+// Accounts lists the organizations the member administers
+// (organizationAcls, then each organization for its vanity name), in
+// LinkedIn's order, for the user to choose which to link. Errors are as
+// Fetch's.
+func (c *Connector) Accounts(ctx context.Context, tok *oauth2.Token) ([]platforms.Account, error) {
+	if tok == nil || tok.AccessToken == "" {
+		return nil, c.newError(opPage, platforms.Reauth, 0, errors.New("no access token"))
+	}
+	s := &session{c: c, token: tok.AccessToken, f: &platforms.Fetch{Limit: platforms.Unknown()}}
+	var ids []string
+	_, err := s.get(ctx, opPage, "/rest/organizationAcls", "q=roleAssignee&role=ADMINISTRATOR&state=APPROVED", func(b []byte) *platforms.Error {
+		var acls aclsBody
+		if err := httpx.DecodeObject(b, &acls); err != nil {
+			return c.malformed(opPage, err)
+		}
+		ids = ids[:0]
+		for _, e := range acls.Elements {
+			if id, ok := orgIDOf(e.Organization); ok && (e.Role == "" || e.Role == "ADMINISTRATOR") && (e.State == "" || e.State == "APPROVED") {
+				ids = append(ids, id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []platforms.Account
+	for _, id := range ids {
+		var o organizationBody
+		if _, err := s.get(ctx, opAccount, "/rest/organizations/"+id, "", func(b []byte) *platforms.Error {
+			if err := httpx.DecodeObject(b, &o); err != nil {
+				return c.malformed(opAccount, err)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		out = append(out, platforms.Account{ID: id, Handle: o.VanityName})
+	}
+	return out, nil
 }
 
 // findPage returns the id of organization want ("": the first one) if the

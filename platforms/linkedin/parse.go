@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -413,4 +414,48 @@ func ParseCursor(cursor string) (int64, error) {
 		return 0, fmt.Errorf("cursor %q is not a Unix time in milliseconds", cursor)
 	}
 	return n, nil
+}
+
+// followerStatsBody is a time-bound organizationalEntityFollowerStatistics
+// answer: one element per day.
+type followerStatsBody struct {
+	Elements []struct {
+		TimeRange struct {
+			Start int64 `json:"start"`
+			End   int64 `json:"end"`
+		} `json:"timeRange"`
+		FollowerGains struct {
+			OrganicFollowerGain int64 `json:"organicFollowerGain"`
+			PaidFollowerGain    int64 `json:"paidFollowerGain"`
+		} `json:"followerGains"`
+	} `json:"elements"`
+}
+
+func parseFollowerStats(b []byte) ([]platforms.DayMetrics, error) {
+	var body followerStatsBody
+	if err := httpx.DecodeObject(b, &body); err != nil {
+		return nil, err
+	}
+	out := make([]platforms.DayMetrics, 0, len(body.Elements))
+	for i, e := range body.Elements {
+		if e.TimeRange.Start <= 0 || e.TimeRange.End <= e.TimeRange.Start {
+			return nil, fmt.Errorf("element %d: bad time range %d..%d", i, e.TimeRange.Start, e.TimeRange.End)
+		}
+		gain := e.FollowerGains.OrganicFollowerGain + e.FollowerGains.PaidFollowerGain
+		out = append(out, platforms.DayMetrics{Day: time.UnixMilli(e.TimeRange.Start).UTC().Truncate(24 * time.Hour), FollowerGain: &gain})
+	}
+	slices.SortFunc(out, func(a, b platforms.DayMetrics) int { return a.Day.Compare(b.Day) })
+	return out, nil
+}
+
+// ParseInsights decodes a follower statistics body (Fetch.InsightBodies,
+// read on a backfill) into days, oldest first: FollowerGain is the day's
+// organic plus paid follower gain. LinkedIn reports no reach, views or
+// profile views here.
+func (c *Connector) ParseInsights(body []byte) ([]platforms.DayMetrics, error) {
+	days, err := parseFollowerStats(body)
+	if err != nil {
+		return nil, fmt.Errorf("linkedin: parse insights: %w", err)
+	}
+	return days, nil
 }

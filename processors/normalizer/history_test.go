@@ -11,6 +11,7 @@ import (
 	"github.com/pulsehq/pulse/platforms"
 	_ "github.com/pulsehq/pulse/platforms/facebook"
 	_ "github.com/pulsehq/pulse/platforms/instagram"
+	_ "github.com/pulsehq/pulse/platforms/linkedin"
 	"github.com/pulsehq/pulse/processors/normalizer"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
@@ -19,8 +20,8 @@ import (
 // TestBackfillBecomesHistory fetches a backfill from the simulator with
 // the real connectors and checks the snapshots Normalize makes of it: one
 // per complete past day, observed at the day's end, with the simulator's
-// followers then (Facebook reports totals, Instagram daily changes counted
-// back from the live count), and the insights of every day read. A second
+// followers then (Facebook reports totals, Instagram and LinkedIn daily
+// changes counted back from the live count), and the insights of every day read. A second
 // backfill yields the same history.
 func TestBackfillBecomesHistory(t *testing.T) {
 	// The connectors read the last 30 days by the wall clock.
@@ -32,7 +33,7 @@ func TestBackfillBecomesHistory(t *testing.T) {
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 
-	for _, p := range []topics.Platform{topics.Facebook, topics.Instagram} {
+	for _, p := range []topics.Platform{topics.Facebook, topics.Instagram, topics.LinkedIn} {
 		t.Run(string(p), func(t *testing.T) {
 			conn, err := platforms.New(p, platforms.Config{BaseURL: sim.BaseURL(ts.URL, p), HTTPClient: ts.Client()})
 			if err != nil {
@@ -77,7 +78,11 @@ func TestBackfillBecomesHistory(t *testing.T) {
 			if last := hist[len(hist)-1].ObservedAt; !last.Equal(today.Add(-time.Second)) {
 				t.Errorf("last history point %v, want yesterday's end", last)
 			}
-			if len(snap.Insights) < 29 {
+			if p == topics.LinkedIn {
+				if len(snap.Insights) != 0 {
+					t.Errorf("LinkedIn insights %+v, want none (history only)", snap.Insights)
+				}
+			} else if len(snap.Insights) < 29 {
 				t.Errorf("%d days of insights, want the backfill's", len(snap.Insights))
 			}
 			for _, d := range snap.Insights {
