@@ -91,6 +91,10 @@ type PostRow struct {
 	Comments  int64
 	Shares    int64
 	Views     int64
+	// Reach and Saves are the post's latest insights, 0 where the platform
+	// reports none.
+	Reach int64
+	Saves int64
 }
 
 // AnalyticsPurger deletes a user's analytics rows: the API right after an

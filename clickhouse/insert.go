@@ -43,6 +43,9 @@ func (db *DB) Write(ctx context.Context, snaps []topics.AccountSnapshot, posts [
 		if err := db.insertPosts(ctx, posts); err != nil {
 			return err
 		}
+		if err := db.insertPostInsights(ctx, posts); err != nil {
+			return err
+		}
 		pb, err := db.postBuckets(ctx, posts)
 		if err != nil {
 			return err
@@ -68,7 +71,8 @@ const (
 		(user_id, platform, account_id, link_id, handle, hour, observed_at, followers, following, posts_count, version)`
 	insertInsightsSQL = `INSERT INTO account_insights_hourly
 		(user_id, platform, account_id, link_id, hour, observed_at, reach, views, profile_views, version)`
-	insertPostsSQL = `INSERT INTO posts
+	insertPostInsightsSQL = `INSERT INTO post_insights (user_id, platform, account_id, post_id, hour, reach, saves, version)`
+	insertPostsSQL        = `INSERT INTO posts
 		(user_id, platform, account_id, link_id, post_id, created_at, hour, observed_at, text, permalink,
 		 likes, comments, shares, views, version)`
 )
@@ -127,6 +131,30 @@ func (db *DB) insertInsights(ctx context.Context, snaps []topics.AccountSnapshot
 	}
 	return db.sendColumns(ctx, "insert insights", insertInsightsSQL,
 		users, platforms, accounts, links, hours, observed, reach, views, profile, versions)
+}
+
+// insertPostInsights writes the reach and saves of the posts that report
+// any.
+func (db *DB) insertPostInsights(ctx context.Context, posts []topics.Post) error {
+	var (
+		users, platforms, accounts, ids []string
+		hours                           []time.Time
+		reach, saves                    []int64
+		versions                        []uint64
+	)
+	for i := range posts {
+		p := &posts[i]
+		if p.Reach == 0 && p.Saves == 0 {
+			continue
+		}
+		users, platforms, accounts, ids = append(users, p.UserID), append(platforms, string(p.Platform)), append(accounts, p.AccountID), append(ids, p.PostID)
+		hours = append(hours, p.ObservedAt.UTC().Truncate(time.Hour))
+		reach, saves, versions = append(reach, p.Reach), append(saves, p.Saves), append(versions, uint64(p.Version))
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	return db.sendColumns(ctx, "insert post insights", insertPostInsightsSQL, users, platforms, accounts, ids, hours, reach, saves, versions)
 }
 
 func (db *DB) insertPosts(ctx context.Context, posts []topics.Post) error {

@@ -92,3 +92,36 @@ func TestInsightsAtEveryGrain(t *testing.T) {
 		}
 	}
 }
+
+// TestFeedCarriesPostInsights: a post's latest reach and saves show in the
+// feed; a post without insights has zeros; duplicates change nothing.
+func TestFeedCarriesPostInsights(t *testing.T) {
+	db := clickhouse.MustOpenTest(t)
+	ctx := context.Background()
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	post := func(id string, obs time.Time, reach, saves int64) topics.Post {
+		return topics.Post{LinkID: "l", UserID: "u1", Platform: topics.Instagram, AccountID: "a", PostID: id,
+			CreatedAt: at, ObservedAt: obs, Likes: 5, Views: 9, Reach: reach, Saves: saves, Version: obs.UnixMilli()}
+	}
+	for range 2 {
+		if err := db.InsertPosts(ctx, []topics.Post{
+			post("p1", at.Add(time.Hour), 10, 1), post("p1", at.Add(3*time.Hour), 30, 4), post("p2", at.Add(time.Hour), 0, 0),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	feed, err := db.Feed(ctx, pulse.FeedQuery{UserID: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][2]int64{}
+	for _, p := range feed {
+		got[p.PostID] = [2]int64{p.Reach, p.Saves}
+	}
+	if len(feed) != 2 || got["p1"] != [2]int64{30, 4} || got["p2"] != [2]int64{0, 0} {
+		t.Fatalf("feed %+v, want p1 with reach 30 and 4 saves, p2 with none", feed)
+	}
+	if other, err := db.Feed(ctx, pulse.FeedQuery{UserID: "u2"}); err != nil || len(other) != 0 {
+		t.Fatalf("another user's feed: %+v, %v", other, err)
+	}
+}

@@ -378,15 +378,24 @@ func feedSQL(q pulse.FeedQuery) statement {
 		where = append(where, "created_at < ?")
 		args = append(args, q.Before.UTC())
 	}
-	args = append(args, q.Limit)
-	return statement{sql: `SELECT platform, argMax(account_id, version), post_id, argMax(created_at, version) AS c,
-       argMax(text, version), argMax(permalink, version), argMax(likes, version),
-       argMax(comments, version), argMax(shares, version), argMax(views, version)
-FROM posts_latest
-WHERE ` + strings.Join(where, " AND ") + `
-GROUP BY platform, post_id
-ORDER BY c DESC, platform, post_id
-LIMIT ?`, args: args}
+	args = append(args, q.Limit, q.UserID)
+	return statement{sql: `SELECT platform, account, post_id, c, t, pl, l, cm, sh, v, reach, saves
+FROM (
+    SELECT platform, argMax(account_id, version) AS account, post_id, argMax(created_at, version) AS c,
+           argMax(text, version) AS t, argMax(permalink, version) AS pl, argMax(likes, version) AS l,
+           argMax(comments, version) AS cm, argMax(shares, version) AS sh, argMax(views, version) AS v
+    FROM posts_latest
+    WHERE ` + strings.Join(where, " AND ") + `
+    GROUP BY platform, post_id
+    ORDER BY c DESC, platform, post_id
+    LIMIT ?
+) ANY LEFT JOIN (
+    SELECT platform, post_id, argMax(reach, version) AS reach, argMax(saves, version) AS saves
+    FROM post_insights
+    WHERE user_id = ?
+    GROUP BY platform, post_id
+) USING (platform, post_id)
+ORDER BY c DESC, platform, post_id`, args: args}
 }
 
 // Feed returns the user's posts across platforms, newest first, each with
@@ -399,7 +408,7 @@ func (db *DB) Feed(ctx context.Context, q pulse.FeedQuery) ([]pulse.PostRow, err
 	if err := db.query(ctx, feedSQL(q), func(s scanner) error {
 		var p pulse.PostRow
 		if err := s.Scan(&p.Platform, &p.AccountID, &p.PostID, &p.CreatedAt, &p.Text, &p.Permalink,
-			&p.Likes, &p.Comments, &p.Shares, &p.Views); err != nil {
+			&p.Likes, &p.Comments, &p.Shares, &p.Views, &p.Reach, &p.Saves); err != nil {
 			return err
 		}
 		p.CreatedAt = p.CreatedAt.UTC()
@@ -414,7 +423,7 @@ func (db *DB) Feed(ctx context.Context, q pulse.FeedQuery) ([]pulse.PostRow, err
 // UserTables lists every table holding per-user rows: the observation
 // tables, the feed table and every rollup. DeleteUser purges all of them.
 var UserTables = []string{
-	"account_metrics_hourly", "account_insights_hourly", "posts", "posts_latest",
+	"account_metrics_hourly", "account_insights_hourly", "posts", "posts_latest", "post_insights",
 	"account_metrics_daily", "account_metrics_monthly", "account_metrics_yearly",
 	"post_metrics_daily", "post_metrics_monthly", "post_metrics_yearly",
 }

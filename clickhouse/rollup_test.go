@@ -519,7 +519,15 @@ func TestDeleteUserPurgesEveryTable(t *testing.T) {
 	db := mustOpenTest(t)
 	ctx := context.Background()
 	d := genDataset(rand.New(rand.NewPCG(testSeed(t), 5)))
-	// Every user's first snapshot carries a day of insights.
+	// Every user's first snapshot carries a day of insights, and first post
+	// a reach.
+	seenPost := map[string]bool{}
+	for i := range d.posts {
+		if p := &d.posts[i]; !seenPost[p.UserID] {
+			seenPost[p.UserID] = true
+			p.Reach = 3
+		}
+	}
 	seen := map[string]bool{}
 	for i := range d.snaps {
 		if s := &d.snaps[i]; !seen[s.UserID] {

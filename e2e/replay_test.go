@@ -55,10 +55,13 @@ func (p *pipeline) answers(userID string, from, to time.Time) answers {
 	return a
 }
 
-// waitCaughtUp waits until every group has consumed everything.
+// waitCaughtUp waits until every group has consumed everything. (Linking
+// backfills 30 days per Meta and LinkedIn account, so a replay from the
+// start reprocesses those too: three minutes leaves room on a loaded
+// machine.)
 func (p *pipeline) waitCaughtUp(adm *kafka.Admin, groups ...string) {
 	p.t.Helper()
-	testkit.Eventually(p.t, 90*time.Second, func() error {
+	testkit.Eventually(p.t, 3*time.Minute, func() error {
 		for _, g := range groups {
 			lag, members, err := adm.Lag(context.Background(), g)
 			if err != nil || lag != 0 || members == 0 {

@@ -16,7 +16,6 @@ import (
 	"github.com/pulsehq/pulse/vault"
 )
 
-
 func grantAD(userID, grantID, field string) []byte {
 	return []byte("pulse/link-grant/v1\x00" + userID + "\x00" + grantID + "\x00" + field)
 }

@@ -137,6 +137,8 @@ type ComplexityRoot struct {
 		Likes     func(childComplexity int) int
 		Permalink func(childComplexity int) int
 		Platform  func(childComplexity int) int
+		Reach     func(childComplexity int) int
+		Saves     func(childComplexity int) int
 		Shares    func(childComplexity int) int
 		Text      func(childComplexity int) int
 		Views     func(childComplexity int) int
@@ -670,6 +672,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Post.Platform(childComplexity), true
+	case "Post.reach":
+		if e.ComplexityRoot.Post.Reach == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Post.Reach(childComplexity), true
+	case "Post.saves":
+		if e.ComplexityRoot.Post.Saves == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Post.Saves(childComplexity), true
 	case "Post.shares":
 		if e.ComplexityRoot.Post.Shares == nil {
 			break
@@ -1105,6 +1119,10 @@ func (ec *executionContext) childFields_Post(ctx context.Context, field graphql.
 		return ec.fieldContext_Post_shares(ctx, field)
 	case "views":
 		return ec.fieldContext_Post_views(ctx, field)
+	case "reach":
+		return ec.fieldContext_Post_reach(ctx, field)
+	case "saves":
+		return ec.fieldContext_Post_saves(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Post", field.Name)
 }
@@ -3357,6 +3375,52 @@ func (ec *executionContext) fieldContext_Post_views(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("Post", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Post_reach(ctx context.Context, field graphql.CollectedField, obj *Post) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Post_reach(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reach, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Post_reach(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Post", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Post_saves(ctx context.Context, field graphql.CollectedField, obj *Post) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Post_saves(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Saves, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Post_saves(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Post", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Query_pendingGrant(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5602,6 +5666,16 @@ func (ec *executionContext) _Post(ctx context.Context, sel ast.SelectionSet, obj
 			}
 		case "views":
 			out.Values[i] = ec._Post_views(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reach":
+			out.Values[i] = ec._Post_reach(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "saves":
+			out.Values[i] = ec._Post_saves(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -130,6 +130,10 @@ type Post struct {
 	Comments  int64     `json:"comments"`
 	Shares    int64     `json:"shares"`
 	Views     int64     `json:"views"`
+	// Accounts the post reached, from the platform's post insights; 0 where it reports none.
+	Reach int64 `json:"reach"`
+	// Times the post was saved (Instagram); 0 where the platform reports none.
+	Saves int64 `json:"saves"`
 }
 
 type Query struct {

@@ -239,7 +239,7 @@ func (r *queryResolver) Feed(ctx context.Context, platforms []Platform, before *
 		out = append(out, &Post{
 			ID: p.PostID, Platform: toPlatform(topics.Platform(p.Platform)), AccountID: p.AccountID,
 			CreatedAt: p.CreatedAt, Text: p.Text, Permalink: p.Permalink, Likes: p.Likes,
-			Comments: p.Comments, Shares: p.Shares, Views: p.Views,
+			Comments: p.Comments, Shares: p.Shares, Views: p.Views, Reach: p.Reach, Saves: p.Saves,
 		})
 	}
 	return out, nil

@@ -225,7 +225,7 @@ export const LINKS_FIELDS = `links { platform status linkable historyDays accoun
 const metricsField = (directive = '') => `metrics(grain: $grain, from: $from, to: $to, platforms: $platforms) ${directive} {
   platform accountId handle points { at hours followers followersMin followersMax followersAvg reach views profileViews } }`;
 const feedField = (directive = '') => `feed(platforms: $platforms, before: $before, limit: $limit) ${directive} {
-  id platform accountId createdAt text permalink likes comments shares views }`;
+  id platform accountId createdAt text permalink likes comments shares views reach saves }`;
 
 export const Q_ME = `query Me { me { id email } }`;
 // $any is false when no platform is selected: an empty filter means "all"
