@@ -423,9 +423,10 @@ func (db *DB) Feed(ctx context.Context, q pulse.FeedQuery) ([]pulse.PostRow, err
 // UserTables lists every table holding per-user rows: the observation
 // tables, the feed table and every rollup. DeleteUser purges all of them.
 var UserTables = []string{
-	"account_metrics_hourly", "account_insights_hourly", "posts", "posts_latest", "post_insights",
+	"account_metrics_hourly", "posts", "posts_latest",
 	"account_metrics_daily", "account_metrics_monthly", "account_metrics_yearly",
 	"post_metrics_daily", "post_metrics_monthly", "post_metrics_yearly",
+	"account_insights_hourly", "post_insights",
 }
 
 // mutationPoll is how often DeleteUser checks whether its mutations are
