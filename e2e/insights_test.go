@@ -12,9 +12,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/kafka"
-	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -369,7 +369,7 @@ func TestBackfillOnLinkAndInsightsAtEveryGrain(t *testing.T) {
 
 // requestFetch asks the fetcher for a fetch of link l now, a backfill if
 // asked, as an operator would.
-func (p *pipeline) requestFetch(t *testing.T, l postgres.Link, backfill bool) {
+func (p *pipeline) requestFetch(t *testing.T, l pulse.Link, backfill bool) {
 	t.Helper()
 	cl, err := kafka.NewClient(p.brokers)
 	if err != nil {

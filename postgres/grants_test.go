@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -20,7 +21,7 @@ func TestLinkGrantChooseOnce(t *testing.T) {
 	ctx := t.Context()
 	u := mustCreateUser(t, db, "agency@example.com")
 	other := mustCreateUser(t, db, "other@example.com")
-	accts := []GrantAccount{{ID: "p1", Handle: "first"}, {ID: "p2", Handle: "second"}, {ID: "p3", Handle: "third"}}
+	accts := []pulse.GrantAccount{{ID: "p1", Handle: "first"}, {ID: "p2", Handle: "second"}, {ID: "p3", Handle: "third"}}
 	tok := &oauth2.Token{AccessToken: "user-token-value", TokenType: "bearer", Expiry: clock.now().Add(60 * 24 * time.Hour)}
 	g, err := db.CreateLinkGrant(ctx, u.ID, topics.Facebook, accts, tok, "pages_show_list", 10*time.Minute)
 	if err != nil {
@@ -29,16 +30,16 @@ func TestLinkGrantChooseOnce(t *testing.T) {
 	if got, err := db.LinkGrant(ctx, u.ID, g.ID); err != nil || len(got.Accounts) != 3 || got.Accounts[1] != accts[1] || got.Platform != topics.Facebook {
 		t.Fatalf("LinkGrant = %+v, %v", got, err)
 	}
-	if _, err := db.LinkGrant(ctx, other.ID, g.ID); ErrorCode(err) != NotFound {
+	if _, err := db.LinkGrant(ctx, other.ID, g.ID); pulse.ErrorCode(err) != pulse.ENOTFOUND {
 		t.Fatalf("another user's LinkGrant: %v, want NotFound", err)
 	}
 	if links, _ := db.Links(ctx, u.ID); len(links) != 0 {
 		t.Fatalf("links before choosing: %+v", links)
 	}
-	if _, err := db.RedeemLinkGrant(ctx, u.ID, g.ID, []string{"p2", "p9"}); ErrorCode(err) != Invalid {
+	if _, err := db.RedeemLinkGrant(ctx, u.ID, g.ID, []string{"p2", "p9"}); pulse.ErrorCode(err) != pulse.EINVALID {
 		t.Fatalf("an account outside the grant: %v, want Invalid", err)
 	}
-	if _, err := db.RedeemLinkGrant(ctx, other.ID, g.ID, []string{"p2"}); ErrorCode(err) != NotFound {
+	if _, err := db.RedeemLinkGrant(ctx, other.ID, g.ID, []string{"p2"}); pulse.ErrorCode(err) != pulse.ENOTFOUND {
 		t.Fatalf("another user's redeem: %v, want NotFound", err)
 	}
 	links, err := db.RedeemLinkGrant(ctx, u.ID, g.ID, []string{"p2", "p3"})
@@ -51,7 +52,7 @@ func TestLinkGrantChooseOnce(t *testing.T) {
 			t.Errorf("link %s token %+v, %v", l.AccountID, got, err)
 		}
 	}
-	if _, err := db.RedeemLinkGrant(ctx, u.ID, g.ID, []string{"p1"}); ErrorCode(err) != NotFound {
+	if _, err := db.RedeemLinkGrant(ctx, u.ID, g.ID, []string{"p1"}); pulse.ErrorCode(err) != pulse.ENOTFOUND {
 		t.Fatalf("second redeem: %v, want NotFound", err)
 	}
 	if all, _ := db.Links(ctx, u.ID); len(all) != 2 {
@@ -63,13 +64,13 @@ func TestLinkGrantChooseOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.advance(10 * time.Minute)
-	if _, err := db.LinkGrant(ctx, u.ID, g2.ID); ErrorCode(err) != NotFound {
+	if _, err := db.LinkGrant(ctx, u.ID, g2.ID); pulse.ErrorCode(err) != pulse.ENOTFOUND {
 		t.Fatalf("expired grant: %v, want NotFound", err)
 	}
 	if n, err := db.DeleteExpired(ctx, clock.now()); err != nil || n < 1 {
 		t.Fatalf("DeleteExpired = %d, %v; want the expired grant deleted", n, err)
 	}
-	if _, err := db.CreateLinkGrant(ctx, u.ID, topics.Facebook, nil, tok, "", time.Minute); ErrorCode(err) != Invalid {
+	if _, err := db.CreateLinkGrant(ctx, u.ID, topics.Facebook, nil, tok, "", time.Minute); pulse.ErrorCode(err) != pulse.EINVALID {
 		t.Fatalf("a grant of no account: %v, want Invalid", err)
 	}
 }

@@ -470,7 +470,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// A consent covering several accounts: the user ticks which to link;
 	// nothing is linked before, only the ticked one after.
-	grant, err := pg.CreateLinkGrant(ctx, user.ID, topics.X, []postgres.GrantAccount{{ID: "x-7", Handle: "seven"}, {ID: "x-8", Handle: "eight"}},
+	grant, err := pg.CreateLinkGrant(ctx, user.ID, topics.X, []pulse.GrantAccount{{ID: "x-7", Handle: "seven"}, {ID: "x-8", Handle: "eight"}},
 		&oauth2.Token{AccessToken: "grant-token-value"}, "", 10*time.Minute)
 	if err != nil {
 		t.Fatal(err)
