@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/pulsehq/pulse"
-	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -18,7 +18,7 @@ func i64(n int64) *int64 { return &n }
 // first hour), day, month and year hold the sums of the final values; a
 // metric never reported is nil, and another user's insights never show.
 func TestInsightsAtEveryGrain(t *testing.T) {
-	db := clickhouse.MustOpenTest(t)
+	db := chtest.MustOpen(t)
 	ctx := context.Background()
 	first := time.Date(2025, 12, 29, 0, 0, 0, 0, time.UTC)
 	const days = 6 // 2025-12-29 .. 2026-01-03
@@ -96,7 +96,7 @@ func TestInsightsAtEveryGrain(t *testing.T) {
 // TestFeedCarriesPostInsights: a post's latest reach and saves show in the
 // feed; a post without insights has zeros; duplicates change nothing.
 func TestFeedCarriesPostInsights(t *testing.T) {
-	db := clickhouse.MustOpenTest(t)
+	db := chtest.MustOpen(t)
 	ctx := context.Background()
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	post := func(id string, obs time.Time, reach, saves int64) topics.Post {

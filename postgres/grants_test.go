@@ -15,7 +15,7 @@ import (
 // an account outside the grant links nothing; an expired grant is gone.
 func TestLinkGrantChooseOnce(t *testing.T) {
 	t.Parallel()
-	db := MustOpenTest(t)
+	db := mustOpenTest(t)
 	clock := newFakeClock()
 	db.now = clock.now
 	ctx := t.Context()
