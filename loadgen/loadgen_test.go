@@ -47,7 +47,7 @@ func TestPayloadsNormalizeToExpectedEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		snap, got, err := normalizer.Normalize(ps, raw)
+		snap, _, got, err := normalizer.Normalize(ps, raw)
 		if err != nil {
 			t.Fatalf("fetch (%d, %d): %v", a, h, err)
 		}
