@@ -298,11 +298,13 @@ func New(cfg Config) (*Server, error) {
 			operators[e] = true
 		}
 	}
-	gql := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
 		LinkStore: cfg.Links, Analytics: cfg.Metrics, Actions: s, Now: cfg.Now,
 		Capacity: cfg.Capacity, Operators: operators,
 		MaxSubscriptionsPerUser: lim.MaxSubscriptionsPerUser, SessionCheckInterval: cfg.SessionCheckInterval,
-	}, Complexity: graph.Complexity()}))
+	}, Complexity: graph.Complexity()})
+	initOperations(schema.Schema())
+	gql := handler.New(schema)
 	// Subscriptions: WebSocket (graphql-ws and graphql-transport-ws; the
 	// upgrade is refused for another origin) and SSE (a POST accepting
 	// text/event-stream, so it goes through the same CSRF check).
@@ -336,6 +338,7 @@ func New(cfg Config) (*Server, error) {
 	gql.AroundRootFields(boundRootField)
 	gql.SetErrorPresenter(graph.PresentError(s.log))
 	gql.SetRecoverFunc(graph.Recover(s.log))
+	gql.AroundRootFields(observeRootField)
 
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -360,9 +363,10 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Handler returns the root handler: routes behind the request limits and
-// the session middleware. Serve it with HTTPServer for the timeouts.
-func (s *Server) Handler() http.Handler { return s.guard(s.authenticate(s.mux)) }
+// Handler returns the root handler: routes behind the request limits, the
+// session middleware and the request metrics. Serve it with HTTPServer for
+// the timeouts.
+func (s *Server) Handler() http.Handler { return s.guard(s.authenticate(instrument(s.mux))) }
 
 // csrf rejects cross-site state-changing requests authenticated by cookie:
 // a GraphQL POST must be JSON (which browsers cannot send cross-site

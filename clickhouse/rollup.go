@@ -285,6 +285,7 @@ func (db *DB) refresh(ctx context.Context, what string, levels []rollupLevel, ke
 	if len(keys) == 0 {
 		return nil
 	}
+	defer observeRollup(what, time.Now())
 	sorted := make([]dayKey, 0, len(keys))
 	for k := range keys {
 		sorted = append(sorted, k)

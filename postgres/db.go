@@ -249,3 +249,11 @@ func (db *DB) keyWrapper() (vault.KeyWrapper, error) {
 	}
 	return db.kw, nil
 }
+
+// Ping checks the database answers (readiness).
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return translate("postgres.Ping", err)
+	}
+	return nil
+}

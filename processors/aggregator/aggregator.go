@@ -138,6 +138,7 @@ type aggregator struct {
 }
 
 func (a *aggregator) rekeySnapshot(ctx goka.Context, msg any) {
+	recordsIn.Inc()
 	s, err := topics.AccountSnapshotCodec.Unmarshal(msg.([]byte))
 	if err == nil && (s.UserID == "" || s.LinkID == "") {
 		err = errors.New("snapshot without user_id or link_id")
@@ -151,6 +152,8 @@ func (a *aggregator) rekeySnapshot(ctx goka.Context, msg any) {
 
 func (a *aggregator) deadLetter(ctx goka.Context, raw []byte, reason error) {
 	a.log.Warn("aggregator: dead-lettering record", "topic", ctx.Topic(), "partition", ctx.Partition(), "offset", ctx.Offset(), "reason", reason)
+	deadLetters.Inc()
+	deadLettersOut.Inc()
 	ctx.Emit(topics.DeadLetters, ctx.Key(), &topics.DeadLetter{
 		Reason: "aggregator: " + reason.Error(), SourceTopic: string(ctx.Topic()), Partition: ctx.Partition(),
 		Offset: ctx.Offset(), Key: ctx.Key(), Value: raw, At: time.Now().UTC(),
@@ -167,6 +170,7 @@ func (a *aggregator) apply(ctx goka.Context, msg any) {
 	}
 	ctx.SetValue(st)
 	ctx.Emit(topics.UserAggregates, ctx.Key(), st.Aggregate(ctx.Key()))
+	aggregatesOut.Inc()
 }
 
 // forget handles a deleted user: it tombstones the user's row and asks the

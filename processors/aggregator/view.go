@@ -108,6 +108,20 @@ func (v *View) Subscribe(userID string) (<-chan *topics.UserAggregate, func()) {
 	}
 }
 
+// Recovered reports whether the view has read its table up to date.
+func (v *View) Recovered() bool { return v.v.Recovered() }
+
+// Subscriptions returns how many subscriptions are open.
+func (v *View) Subscriptions() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n := 0
+	for _, s := range v.subs {
+		n += len(s)
+	}
+	return n
+}
+
 // Run keeps the view up to date until ctx ends.
 func (v *View) Run(ctx context.Context) error {
 	defer func() {

@@ -140,6 +140,7 @@ type normalizer struct {
 }
 
 func (n *normalizer) process(ctx goka.Context, msg any) {
+	recordsIn.Inc()
 	raw := msg.([]byte)
 	st, _ := ctx.Value().(*State)
 	if st == nil {
@@ -192,11 +193,13 @@ func (n *normalizer) process(ctx goka.Context, msg any) {
 		// Emitted even when older or duplicate: an older snapshot is still
 		// history for its own hour, and the sink is idempotent on identity.
 		ctx.Emit(topics.AccountSnapshots, key, snap, emitOpts...)
+		snapshotsOut.Inc()
 	}
 
 	for i := range posts {
 		ctx.Emit(topics.Posts, key, &posts[i], emitOpts...)
 	}
+	postsOut.Add(float64(len(posts)))
 	st.UpdatedAt = time.Now().UTC()
 	ctx.SetValue(st)
 }
@@ -218,6 +221,7 @@ func (n *normalizer) forget(ctx goka.Context, msg any) {
 
 func (n *normalizer) deadLetter(ctx goka.Context, raw []byte, reason error) {
 	n.log.Warn("normalizer: dead-lettering payload", "key", ctx.Key(), "partition", ctx.Partition(), "offset", ctx.Offset(), "reason", reason)
+	countDeadLetter(reason)
 	ctx.Emit(topics.DeadLetters, ctx.Key(), &topics.DeadLetter{
 		Reason:      reason.Error(),
 		SourceTopic: string(ctx.Topic()),

@@ -100,6 +100,7 @@ func New(cfg Config) (*Fetcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fetcher: %w", err)
 	}
+	initOutcomes(cfg.Connectors)
 	return &Fetcher{cfg: cfg, cl: cl, log: cfg.Logger}, nil
 }
 
@@ -151,9 +152,11 @@ func (f *Fetcher) handleBatch(ctx context.Context, recs []*kgo.Record) error {
 func (f *Fetcher) handle(ctx context.Context, r *kgo.Record) error {
 	req, err := topics.FetchRequestCodec.Unmarshal(r.Value)
 	if err != nil {
+		deadLetters.Inc()
 		return f.produce(ctx, deadLetter(r, err))
 	}
 	out, recs := f.fetch(ctx, req)
+	f.countOutcome(req.Platform, out.Outcome)
 	if out.Outcome != topics.OutcomeOK {
 		f.log.Info("fetcher: fetch did not succeed", "link", req.LinkID, "platform", req.Platform, "outcome", out.Outcome, "err", out.Error)
 	}

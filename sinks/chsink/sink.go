@@ -32,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/metrics"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -494,7 +495,9 @@ func (s *Sink) writeAndCommit(ctx context.Context, b *buffer) error {
 	}
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
+		start := time.Now()
 		err := s.write(ctx, b)
+		observeWrite(time.Since(start), err)
 		if err == nil {
 			break
 		}
@@ -523,6 +526,7 @@ func (s *Sink) writeAndCommit(ctx context.Context, b *buffer) error {
 		s.stats.commitErrors.Add(1)
 		s.log.Warn("chsink: commit failed", "err", err)
 	}
+	observeBatch(b)
 	s.stats.flushes.Add(1)
 	s.stats.snapshots.Add(int64(len(b.snaps)))
 	s.stats.posts.Add(int64(len(b.posts)))
@@ -545,6 +549,7 @@ func (s *Sink) write(ctx context.Context, b *buffer) error {
 			return fmt.Errorf("chsink: dead letters: %w", err)
 		}
 		s.stats.deadLetters.Add(int64(len(b.dead)))
+		metrics.DeadLetters.WithLabelValues(metrics.Sink, metrics.ReasonDecode).Add(float64(len(b.dead)))
 		b.dead, b.deadTP = b.dead[:0], b.deadTP[:0] // a retry of the write must not resend them
 	}
 	return nil

@@ -1,0 +1,116 @@
+package metrics_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
+
+	"github.com/pulsehq/pulse/metrics"
+	"github.com/pulsehq/pulse/topics"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	b, _ := io.ReadAll(rec.Body)
+	return rec.Code, string(b)
+}
+
+func TestAdminHandler(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "pulse_test_things_total", Help: "things"})
+	reg.MustRegister(c)
+	c.Add(3)
+	var engineDown error
+	h := metrics.AdminHandler(reg, []metrics.Check{
+		{Name: "postgres", Check: func(context.Context) error { return nil }},
+		{Name: "kafka", Check: func(context.Context) error { return engineDown }},
+	}, nil)
+	if code, body := get(t, h, "/metrics"); code != 200 || !strings.Contains(body, "pulse_test_things_total 3") {
+		t.Errorf("/metrics: %d %s", code, body)
+	}
+	if code, _ := get(t, h, "/healthz"); code != 200 {
+		t.Errorf("/healthz: %d", code)
+	}
+	if code, body := get(t, h, "/readyz"); code != 200 || body != "kafka: ok\npostgres: ok\n" {
+		t.Errorf("/readyz with every engine up: %d %q", code, body)
+	}
+	engineDown = errors.New("dial tcp 127.0.0.1:9092: connection refused")
+	code, body := get(t, h, "/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "kafka: dial tcp") || !strings.Contains(body, "postgres: ok") {
+		t.Errorf("/readyz with kafka down: %d %q", code, body)
+	}
+}
+
+func TestReadyzChecksAreBounded(t *testing.T) {
+	start := time.Now()
+	_, ok := metrics.RunChecks(context.Background(), []metrics.Check{{Name: "stuck", Check: func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}}})
+	if ok || time.Since(start) > metrics.CheckTimeout+5*time.Second {
+		t.Errorf("a stuck check: ok %v after %s", ok, time.Since(start))
+	}
+}
+
+func TestKgoHooksCountPolledAndAcknowledgedRecords(t *testing.T) {
+	h := metrics.KgoHooks("hooktest").(interface {
+		kgo.HookFetchRecordUnbuffered
+		kgo.HookProduceRecordUnbuffered
+	})
+	in := metrics.RecordsIn.WithLabelValues("hooktest", "t1")
+	out := metrics.RecordsOut.WithLabelValues("hooktest", "t2")
+	r1, r2 := &kgo.Record{Topic: "t1"}, &kgo.Record{Topic: "t2"}
+	h.OnFetchRecordUnbuffered(r1, true)
+	h.OnFetchRecordUnbuffered(r1, true)
+	h.OnFetchRecordUnbuffered(r1, false) // buffered but never polled: not consumed
+	h.OnProduceRecordUnbuffered(r2, nil)
+	h.OnProduceRecordUnbuffered(r2, errors.New("not acknowledged"))
+	if got := testutil.ToFloat64(in); got != 2 {
+		t.Errorf("in %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(out); got != 1 {
+		t.Errorf("out %v, want 1", got)
+	}
+}
+
+type sched struct {
+	emitted map[topics.Platform]int64
+	paused  map[topics.Platform]time.Time
+}
+
+func (s sched) Emitted() map[topics.Platform]int64      { return s.emitted }
+func (s sched) PausedUntil(p topics.Platform) time.Time { return s.paused[p] }
+
+func TestSchedulerCollector(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	s := sched{emitted: map[topics.Platform]int64{topics.X: 42},
+		paused: map[topics.Platform]time.Time{topics.X: now.Add(time.Minute), topics.LinkedIn: now.Add(-time.Minute)}}
+	c := metrics.NewSchedulerCollector(s, map[topics.Platform]float64{topics.X: 1200, topics.LinkedIn: 800}, func() time.Time { return now })
+	want := `
+# HELP pulse_scheduler_platform_paused 1 while rate-limit feedback pauses the platform's fetches, else 0.
+# TYPE pulse_scheduler_platform_paused gauge
+pulse_scheduler_platform_paused{platform="linkedin"} 0
+pulse_scheduler_platform_paused{platform="x"} 1
+# HELP pulse_scheduler_fetches_emitted_total Fetch requests the scheduler emitted, by platform (budget use is its rate over pulse_scheduler_budget_fetches_per_hour).
+# TYPE pulse_scheduler_fetches_emitted_total counter
+pulse_scheduler_fetches_emitted_total{platform="linkedin"} 0
+pulse_scheduler_fetches_emitted_total{platform="x"} 42
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "pulse_scheduler_platform_paused", "pulse_scheduler_fetches_emitted_total"); err != nil {
+		t.Error(err)
+	}
+}
