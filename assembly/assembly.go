@@ -59,10 +59,14 @@ type Pulse struct {
 	ln      net.Listener
 	conns   map[topics.Platform]platforms.Connector
 	sim     *sim.Server     // under Dev
-	monitor *monitor.Server // under Dev
+	monitor *monitor.Server // under Dev, or where processors run
 	extra   map[string]http.Handler
 	// deletions tells the processors about deleted users (api, refresher).
 	deletions *kafka.Deletions
+
+	obs         *observability
+	adminLn     net.Listener
+	gokaMonitor http.Handler // goka's monitor on the admin listener
 }
 
 // New validates cfg and opens what its components need. Under cfg.Dev it
@@ -101,11 +105,14 @@ func New(ctx context.Context, cfg Config) (_ *Pulse, err error) {
 	}
 	if n.kafka {
 		specs := kafka.PulseTopics()
+		for i := range specs {
+			specs[i].Partitions = int32(p.cfg.Kafka.Partitions)
+		}
 		if n.http {
 			// The API's aggregates view reads the aggregator's table: create
 			// it as goka would, so the API starts before the aggregator
 			// ever ran.
-			specs = append(specs, kafka.TopicSpec{Name: string(aggregator.Table), Compacted: true})
+			specs = append(specs, kafka.TopicSpec{Name: string(aggregator.Table), Compacted: true, Partitions: int32(p.cfg.Kafka.Partitions)})
 		}
 		repl, err := kafka.EnsureTopics(ctx, p.brokers, p.cfg.Kafka.Replication, specs...)
 		if err != nil {
@@ -154,11 +161,15 @@ func New(ctx context.Context, cfg Config) (_ *Pulse, err error) {
 		router := mux.NewRouter()
 		p.monitor = monitor.NewServer("/debug/goka", router)
 		p.extra["/debug/goka/"] = router
+		p.gokaMonitor = router
 	}
 	if n.conns {
 		if p.conns, err = p.connectors(); err != nil {
 			return nil, err
 		}
+	}
+	if err := p.openAdmin(ctx); err != nil {
+		return nil, err
 	}
 	if dev != nil && dev.DemoAccounts > 0 {
 		if err := p.seedDemo(ctx, p.pg, p.sim, dev.DemoAccounts); err != nil {
@@ -251,6 +262,9 @@ func (p *Pulse) Run(ctx context.Context) error {
 	for _, name := range p.cfg.Components {
 		g.Go(name, runs[name])
 	}
+	if p.adminLn != nil {
+		g.Go("admin", p.ServeAdmin)
+	}
 	return g.Wait()
 }
 
@@ -276,6 +290,7 @@ func (p *Pulse) Runner(name string) (func(context.Context) error, error) {
 		if err != nil {
 			return nil, err
 		}
+		p.observeScheduler(s)
 		return s.Run, nil
 	case Fetcher:
 		f, err := p.NewFetcher()
@@ -315,7 +330,7 @@ func (p *Pulse) Runner(name string) (func(context.Context) error, error) {
 func (p *Pulse) NewScheduler() (*scheduler.Scheduler, error) {
 	c := p.cfg.Scheduler
 	return scheduler.New(scheduler.Config{Brokers: p.brokers, Store: p.pg, Tick: c.Tick,
-		Limits: p.schedulerLimits(), Clock: c.Clock, Logger: p.cfg.Logger})
+		Limits: p.schedulerLimits(), Clock: c.Clock, Logger: p.cfg.Logger, ClientOptions: kgoMetrics(Scheduler)})
 }
 
 // schedulerLimits are the configured limits, or each platform's published
@@ -341,7 +356,7 @@ func SchedulerLimits(interval time.Duration) map[topics.Platform]scheduler.Limit
 // NewFetcher builds a fetcher.
 func (p *Pulse) NewFetcher() (*fetcher.Fetcher, error) {
 	return fetcher.New(fetcher.Config{Brokers: p.brokers, Links: p.pg, Connectors: p.conns,
-		Clock: p.cfg.Fetcher.Clock, Logger: p.cfg.Logger})
+		Clock: p.cfg.Fetcher.Clock, Logger: p.cfg.Logger, ClientOptions: kgoMetrics(Fetcher)})
 }
 
 // NewNormalizer builds the normalizer processor.
@@ -351,8 +366,8 @@ func (p *Pulse) NewNormalizer() (*goka.Processor, error) {
 		parsers[pl] = c
 	}
 	proc, err := normalizer.New(normalizer.Config{Brokers: p.brokers, Parsers: parsers, Options: p.gokaOptions(), Logger: p.cfg.Logger})
-	if err == nil && p.monitor != nil {
-		p.monitor.AttachProcessor(proc)
+	if err == nil {
+		p.observeGoka(Normalizer, proc)
 	}
 	return proc, err
 }
@@ -360,15 +375,16 @@ func (p *Pulse) NewNormalizer() (*goka.Processor, error) {
 // NewAggregator builds the aggregator processor.
 func (p *Pulse) NewAggregator() (*goka.Processor, error) {
 	proc, err := aggregator.New(aggregator.Config{Brokers: p.brokers, Options: p.gokaOptions(), Logger: p.cfg.Logger})
-	if err == nil && p.monitor != nil {
-		p.monitor.AttachProcessor(proc)
+	if err == nil {
+		p.observeGoka(Aggregator, proc)
 	}
 	return proc, err
 }
 
 // NewSink builds the ClickHouse sink.
 func (p *Pulse) NewSink() (*chsink.Sink, error) {
-	return chsink.New(chsink.Config{Brokers: p.brokers, Store: p.ch, FlushInterval: p.cfg.Sink.FlushInterval, Logger: p.cfg.Logger})
+	return chsink.New(chsink.Config{Brokers: p.brokers, Store: p.ch, FlushInterval: p.cfg.Sink.FlushInterval, Logger: p.cfg.Logger,
+		ClientOptions: kgoMetrics(Sink)})
 }
 
 // NewRefresher builds the refresher: token renewal, purge retries and
@@ -409,6 +425,7 @@ func (p *Pulse) newAPI() (func(context.Context) error, error) {
 		return nil, err
 	}
 	hc := p.cfg.HTTP
+	p.observeView(view)
 	srv, err := api.New(api.Config{Users: p.pg, Sessions: p.pg, Throttle: p.pg, OAuthStates: p.pg, Links: p.pg, Purges: p.pg,
 		Metrics: p.ch, Purger: p.purger(), Connectors: p.conns, Now: view, Web: web.Handler(),
 		Extra: p.extra, SecureCookies: hc.SecureCookies, HSTS: hc.HSTS, TrustedProxies: hc.TrustedProxies,
@@ -447,6 +464,14 @@ func (p *Pulse) gokaOptions() []goka.ProcessorOption {
 // Run first.
 func (p *Pulse) Close() error {
 	var errs []error
+	if p.adminLn != nil {
+		if err := p.adminLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if p.obs != nil && p.obs.adm != nil {
+		p.obs.adm.Close()
+	}
 	if p.ln != nil {
 		if err := p.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)

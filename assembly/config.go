@@ -47,6 +47,7 @@ type Config struct {
 	ClickHouse ClickHouseConfig
 	Platforms  PlatformsConfig
 	HTTP       HTTPConfig
+	Admin      AdminConfig
 	Scheduler  SchedulerConfig
 	Fetcher    FetcherConfig
 	Processors ProcessorsConfig
@@ -65,6 +66,11 @@ type KafkaConfig struct {
 	// Replication of the topics Pulse creates. Default 0: 1 on a
 	// one-broker cluster, else 3.
 	Replication int
+	// Partitions of the topics Pulse creates (existing topics keep
+	// theirs). It caps each consumer group's parallelism and cannot change
+	// on a live topic: deploy/README.md, "Partitions". Default 0:
+	// kafka.DefaultPartitions (6).
+	Partitions int
 }
 
 // PostgresConfig locates PostgreSQL and the token vault's master keys.
@@ -302,6 +308,9 @@ func (c *Config) validate() error {
 	}
 	if c.Kafka.Replication < 0 {
 		return fmt.Errorf("kafka: negative replication %d", c.Kafka.Replication)
+	}
+	if c.Kafka.Partitions < 0 {
+		return fmt.Errorf("kafka: negative partitions %d", c.Kafka.Partitions)
 	}
 	if n.pg && c.Postgres.DB == nil && c.Postgres.URL == "" {
 		return errors.New("postgres: no URL")

@@ -11,10 +11,12 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pulsehq/pulse/assembly"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/metrics"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
@@ -124,19 +126,34 @@ func newParser(c *cli, stdout, stderr io.Writer) (*kong.Kong, error) {
 // that run components until stopped). Options that apply to every such
 // process, whatever it runs (an admin listener, say), go here; apply
 // copies them into the assembly.Config.
-type serviceFlags struct{}
+type serviceFlags struct {
+	AdminAddr string `name:"admin-addr" env:"PULSE_ADMIN_ADDR" help:"address of the admin listener (e.g. 127.0.0.1:9091): /metrics, /healthz, /readyz and goka's monitor (/debug/goka/) where processors run; default none"`
+}
 
 // apply sets what the service flags configure.
-func (serviceFlags) apply(*assembly.Config) {}
+func (s serviceFlags) apply(cfg *assembly.Config) { cfg.Admin.Addr = s.AdminAddr }
+
+// serveAdmin serves the admin endpoints of a command that builds no
+// assembly (broker, sim: process metrics, /healthz, /readyz) until the
+// context ends; without --admin-addr it just waits.
+func (s serviceFlags) serveAdmin(e *runEnv) error {
+	if s.AdminAddr == "" {
+		<-e.ctx.Done()
+		return nil
+	}
+	e.log.Info("admin listening", "addr", s.AdminAddr)
+	return assembly.Serve(e.ctx, s.AdminAddr, metrics.AdminHandler(prometheus.DefaultGatherer, nil, nil))
+}
 
 // KafkaFlags locate the Kafka cluster.
 type KafkaFlags struct {
 	Brokers     string `name:"brokers" env:"PULSE_BROKERS" default:"${brokers}" help:"comma-separated Kafka seed brokers"`
 	Replication int    `name:"replication" env:"PULSE_KAFKA_REPLICATION" default:"0" help:"replication factor of topics Pulse creates; 0 picks 1 on one broker, else 3"`
+	Partitions  int    `name:"partitions" env:"PULSE_KAFKA_PARTITIONS" default:"0" help:"partitions of topics Pulse creates (caps each consumer group's replicas; fixed once created); 0 is 6"`
 }
 
 func (k KafkaFlags) config() assembly.KafkaConfig {
-	return assembly.KafkaConfig{Brokers: kafka.ParseBrokers(k.Brokers), Replication: k.Replication}
+	return assembly.KafkaConfig{Brokers: kafka.ParseBrokers(k.Brokers), Replication: k.Replication, Partitions: k.Partitions}
 }
 
 // Validate runs at parse time, so a bad value stops the start.
@@ -146,6 +163,9 @@ func (k KafkaFlags) Validate() error {
 	}
 	if k.Replication < 0 {
 		return fmt.Errorf("--replication: %d is negative", k.Replication)
+	}
+	if k.Partitions < 0 {
+		return fmt.Errorf("--partitions: %d is negative", k.Partitions)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -16,7 +17,7 @@ import (
 )
 
 type devCmd struct {
-	serviceFlags
+	AdminAddr string `name:"admin-addr" env:"PULSE_ADMIN_ADDR" default:"127.0.0.1:9091" help:"address of the admin listener: /metrics, /healthz, /readyz and goka's monitor; empty disables it"`
 	PostgresFlags
 	ClickHouseFlags
 	DataDir         string        `name:"data-dir" env:"PULSE_DATA_DIR" default:".data" help:"directory for the embedded broker's log, goka state and the dev master key"`
@@ -53,15 +54,19 @@ func (c *devCmd) Run(e *runEnv) error {
 		Dev:        &assembly.DevConfig{DataDir: c.DataDir, BrokerPort: c.BrokerPort, Seed: c.Seed, DemoAccounts: c.DemoAccounts},
 		Logger:     e.log,
 	}
-	c.serviceFlags.apply(&cfg)
+	cfg.Admin.Addr = c.AdminAddr
 	a, err := assembly.New(e.ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	base := a.URL()
-	fmt.Fprintf(e.stderr, "\nPulse is running.\n  dashboard:  %s/\n  GraphQL:    %s/graphql (playground: %s/playground)\n  simulator:  %s/sim/_sim/stats\n  pipeline:   %s/debug/goka/\n  demo login: %s / %s\n\n",
-		base, base, base, base, base, assembly.DemoEmail, assembly.DemoPassword)
+	fmt.Fprintf(e.stderr, "\nPulse is running.\n  dashboard:  %s/\n  GraphQL:    %s/graphql (playground: %s/playground)\n  simulator:  %s/sim/_sim/stats\n  pipeline:   %s/debug/goka/\n",
+		base, base, base, base, base)
+	if admin := a.AdminURL(); admin != "" {
+		fmt.Fprintf(e.stderr, "  metrics:    %s/metrics (health: %s/healthz, %s/readyz)\n", admin, admin, admin)
+	}
+	fmt.Fprintf(e.stderr, "  demo login: %s / %s\n\n", assembly.DemoEmail, assembly.DemoPassword)
 	return a.Run(e.ctx)
 }
 
@@ -92,9 +97,9 @@ func (c *brokerCmd) Run(e *runEnv) error {
 		return err
 	}
 	e.log.Info("broker listening", "addrs", b.Addrs(), "data_dir", c.DataDir)
-	<-e.ctx.Done()
+	err = c.serviceFlags.serveAdmin(e)
 	b.Close()
-	return nil
+	return err
 }
 
 type migrateCmd struct {
@@ -349,5 +354,8 @@ func (c *simCmd) Run(e *runEnv) error {
 		return fmt.Errorf("--accounts: %w", err)
 	}
 	e.log.Info("simulator listening", "addr", c.Listen, "platforms", s.Platforms())
-	return assembly.Serve(e.ctx, c.Listen, s.Handler())
+	errc := make(chan error, 1)
+	go func() { errc <- c.serviceFlags.serveAdmin(e) }()
+	err = assembly.Serve(e.ctx, c.Listen, s.Handler())
+	return errors.Join(err, <-errc)
 }

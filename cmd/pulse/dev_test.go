@@ -57,7 +57,7 @@ func TestDevServesFollowerCountsOverGraphQL(t *testing.T) {
 	var stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"dev", "--http-addr=127.0.0.1:0", "--broker-port=0", "--data-dir=" + t.TempDir(),
+		done <- run(ctx, []string{"dev", "--http-addr=127.0.0.1:0", "--admin-addr=", "--broker-port=0", "--data-dir=" + t.TempDir(),
 			"--postgres-url=" + pgtest.FreshURL(t), "--clickhouse-url=" + chURL, "--seed=3", "--demo-accounts=1"},
 			&syncBuffer{}, &stderr)
 	}()

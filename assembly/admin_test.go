@@ -1,0 +1,425 @@
+package assembly_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/oauth2"
+
+	"github.com/pulsehq/pulse/assembly"
+	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/deploy"
+	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/producers/scheduler"
+	"github.com/pulsehq/pulse/topics"
+)
+
+// listen opens a listener on a free port.
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// scrape GETs base+"/metrics" and parses it.
+func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %s", resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
+}
+
+// value returns the value of the family's series with the given labels
+// (a histogram's count), and whether there is one.
+func value(fams map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+	f := fams[name]
+	if f == nil {
+		return 0, false
+	}
+	for _, m := range f.Metric {
+		match := true
+		for k, v := range labels {
+			found := false
+			for _, l := range m.Label {
+				if l.GetName() == k && l.GetValue() == v {
+					found = true
+				}
+			}
+			match = match && found
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
+
+// bucket returns the cumulative count of the histogram series with labels
+// at upper bound le.
+func bucket(fams map[string]*dto.MetricFamily, name string, labels map[string]string, le float64) float64 {
+	for _, m := range fams[name].GetMetric() {
+		ok := true
+		for k, v := range labels {
+			ok = ok && slices.ContainsFunc(m.Label, func(l *dto.LabelPair) bool { return l.GetName() == k && l.GetValue() == v })
+		}
+		if !ok || m.Histogram == nil {
+			continue
+		}
+		for _, b := range m.Histogram.Bucket {
+			if b.GetUpperBound() == le {
+				return float64(b.GetCumulativeCount())
+			}
+		}
+	}
+	return -1
+}
+
+func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last string
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s; last: %s", what, within, last)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval of the wait, not a timing assumption
+	}
+}
+
+// clock is a settable virtual clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// TestStalenessMetricsMoveWhenALinkGoesOverdue: /metrics of a scheduler
+// reports a freshly fetched link in the lowest staleness bucket and not
+// overdue; once the clock passes the 24-hour interval without a fetch the
+// link is overdue, due, and counted beyond the 86400 s bucket.
+func TestStalenessMetricsMoveWhenALinkGoesOverdue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL and a broker")
+	}
+	ctx := t.Context()
+	pg := postgres.MustOpenTest(t)
+	b, err := kafka.StartBroker(kafka.BrokerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	u, err := pg.CreateUser(ctx, "stale@example.com", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link, err := pg.UpsertLink(ctx, u.ID, topics.X, "acct-1", "@one", &oauth2.Token{AccessToken: "t"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := pg.MarkFetched(ctx, link.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.MarkScheduled(ctx, link.ID, now.Add(23*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: now.Add(time.Minute)}
+	a, err := assembly.New(ctx, assembly.Config{
+		Components: []string{assembly.Scheduler},
+		Kafka:      assembly.KafkaConfig{Brokers: b.Addrs()},
+		Postgres:   assembly.PostgresConfig{DB: pg},
+		// No budget: nothing is emitted, so only the clock moves the link.
+		Scheduler: assembly.SchedulerConfig{Clock: clk.Now, Budgets: map[topics.Platform]scheduler.Budget{}},
+		Admin:     assembly.AdminConfig{Listener: listen(t)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+
+	x := map[string]string{"platform": "x"}
+	eventually(t, 10*time.Second, "fresh link exported", func() (bool, string) {
+		f := scrape(t, a.AdminURL())
+		n, ok := value(f, "pulse_link_staleness_seconds", x)
+		over, _ := value(f, "pulse_links_overdue", x)
+		return ok && n == 1 && over == 0 && bucket(f, "pulse_link_staleness_seconds", x, 900) == 1, ""
+	})
+	f := scrape(t, a.AdminURL())
+	if due, _ := value(f, "pulse_links_due", x); due != 0 {
+		t.Errorf("due %v before its next fetch, want 0", due)
+	}
+	if n, ok := value(f, "pulse_links_overdue", map[string]string{"platform": "instagram"}); !ok || n != 0 {
+		t.Errorf("instagram (no links) overdue %v exported %v: want 0, exported", n, ok)
+	}
+
+	clk.Add(24*time.Hour + time.Minute) // 24h02m since the fetch
+	f = scrape(t, a.AdminURL())
+	if over, _ := value(f, "pulse_links_overdue", x); over != 1 {
+		t.Errorf("overdue %v after 24h without a fetch, want 1", over)
+	}
+	if due, _ := value(f, "pulse_links_due", x); due != 1 {
+		t.Errorf("due %v after its next fetch time, want 1", due)
+	}
+	if got := bucket(f, "pulse_link_staleness_seconds", x, 86400); got != 0 {
+		t.Errorf("staleness <= 24h bucket %v, want 0", got)
+	}
+	if got := bucket(f, "pulse_link_staleness_seconds", x, 36*3600); got != 1 {
+		t.Errorf("staleness <= 36h bucket %v, want 1", got)
+	}
+	for _, name := range []string{"pulse_link_staleness_seconds", "pulse_links_overdue", "pulse_links_due"} {
+		for _, m := range f[name].GetMetric() {
+			for _, l := range m.Label {
+				if l.GetName() != "platform" && l.GetName() != "le" {
+					t.Errorf("%s has label %s: only platform is allowed", name, l.GetName())
+				}
+			}
+		}
+	}
+}
+
+// TestLagMetricGrowsWhenTheConsumerStops: the sink's group lag is 0 once it
+// has written what was produced; after the sink stops, records produced
+// show up as lag, per partition, on the admin listener that keeps serving.
+func TestLagMetricGrowsWhenTheConsumerStops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs ClickHouse and a broker")
+	}
+	ctx := t.Context()
+	ch := clickhouse.MustOpenTest(t)
+	b, err := kafka.StartBroker(kafka.BrokerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	a, err := assembly.New(ctx, assembly.Config{
+		Components: []string{assembly.Sink},
+		Kafka:      assembly.KafkaConfig{Brokers: b.Addrs()},
+		ClickHouse: assembly.ClickHouseConfig{DB: ch},
+		Sink:       assembly.SinkConfig{FlushInterval: 50 * time.Millisecond},
+		Admin:      assembly.AdminConfig{Listener: listen(t)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	adminCtx, stopAdmin := context.WithCancel(ctx)
+	adminDone := make(chan error, 1)
+	go func() { adminDone <- a.ServeAdmin(adminCtx) }()
+	defer func() { stopAdmin(); <-adminDone }()
+	run, err := a.Runner(assembly.Sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sinkCtx, stopSink := context.WithCancel(ctx)
+	sinkDone := make(chan error, 1)
+	go func() { sinkDone <- run(sinkCtx) }()
+
+	cl, err := kafka.NewClient(b.Addrs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	produce := func(from, n int) {
+		t.Helper()
+		var recs []*kgo.Record
+		for i := from; i < from+n; i++ {
+			acct := "acct-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+			v, err := topics.AccountSnapshotCodec.Marshal(&topics.AccountSnapshot{LinkID: "link-" + acct, UserID: "user-1",
+				Platform: topics.X, AccountID: acct, Handle: "@" + acct, Hour: time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC),
+				ObservedAt: time.Date(2026, 11, 1, 10, 5, 0, 0, time.UTC), Followers: int64(i), Version: int64(i + 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs = append(recs, &kgo.Record{Topic: topics.AccountSnapshots, Key: []byte("link-" + acct), Value: v})
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lag := func(f map[string]*dto.MetricFamily) (total float64, partitions int) {
+		for _, m := range f["pulse_consumer_lag_records"].GetMetric() {
+			var group, topic string
+			for _, l := range m.Label {
+				switch l.GetName() {
+				case "group":
+					group = l.GetValue()
+				case "topic":
+					topic = l.GetValue()
+				}
+			}
+			if group == topics.GroupSink && topic == topics.AccountSnapshots {
+				total += m.Gauge.GetValue()
+				partitions++
+			}
+		}
+		return total, partitions
+	}
+
+	produce(0, 20)
+	eventually(t, 30*time.Second, "sink caught up", func() (bool, string) {
+		f := scrape(t, a.AdminURL())
+		l, parts := lag(f)
+		in, _ := value(f, "pulse_records_in_total", map[string]string{"component": "sink", "topic": topics.AccountSnapshots})
+		rows, _ := value(f, "pulse_sink_batch_rows", nil)
+		return parts == kafka.DefaultPartitions && l == 0 && in >= 20 && rows > 0,
+			"lag " + ftoa(l) + " over " + ftoa(float64(parts)) + " partitions, in " + ftoa(in) + ", batches " + ftoa(rows)
+	})
+
+	stopSink()
+	if err := <-sinkDone; err != nil {
+		t.Fatalf("sink: %v", err)
+	}
+	produce(20, 7)
+	eventually(t, 30*time.Second, "lag of the stopped sink", func() (bool, string) {
+		l, _ := lag(scrape(t, a.AdminURL()))
+		return l == 7, "lag " + ftoa(l)
+	})
+}
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// TestEveryMonitoredMetricIsExported runs every component as `pulse dev`
+// does and checks that each metric the alert rules and the Grafana
+// dashboard read (deploy/monitoring) is on the admin listener's /metrics,
+// and that no family carries an id as a label.
+func TestEveryMonitoredMetricIsExported(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL, ClickHouse and a broker")
+	}
+	qs, err := deploy.MonitoringQueries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{}
+	for _, q := range qs {
+		names, err := deploy.MetricNames(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			want[n] = append(want[n], q.Where)
+		}
+	}
+	ctx := t.Context()
+	a, err := assembly.New(ctx, assembly.Config{
+		Components: assembly.Components,
+		Postgres:   assembly.PostgresConfig{DB: postgres.MustOpenTest(t)},
+		ClickHouse: assembly.ClickHouseConfig{DB: clickhouse.MustOpenTest(t)},
+		HTTP:       assembly.HTTPConfig{Listener: listen(t)},
+		Admin:      assembly.AdminConfig{Listener: listen(t)},
+		Scheduler:  assembly.SchedulerConfig{Tick: 50 * time.Millisecond},
+		Sink:       assembly.SinkConfig{FlushInterval: 50 * time.Millisecond},
+		Dev:        &assembly.DevConfig{DataDir: t.TempDir(), DemoAccounts: 1, Seed: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	var missing []string
+	eventually(t, 60*time.Second, "every monitored metric exported, with the pipeline's records counted", func() (bool, string) {
+		f := scrape(t, a.AdminURL())
+		missing = missing[:0]
+		for n, where := range want {
+			if f[n] == nil {
+				missing = append(missing, n+" ("+where[0]+")")
+			}
+		}
+		in, _ := value(f, "pulse_records_in_total", map[string]string{"component": "sink", "topic": topics.AccountSnapshots})
+		return len(missing) == 0 && in > 0, strings.Join(missing, ", ") + "; sink records in " + ftoa(in)
+	})
+	f := scrape(t, a.AdminURL())
+	allowed := map[string]bool{"component": true, "topic": true, "group": true, "partition": true, "platform": true,
+		"class": true, "reason": true, "operation": true, "code": true, "what": true, "version": true, "le": true}
+	for name, fam := range f {
+		if !strings.HasPrefix(name, "pulse_") {
+			continue
+		}
+		for _, m := range fam.Metric {
+			for _, l := range m.Label {
+				if !allowed[l.GetName()] {
+					t.Errorf("%s has label %q: not one of the bounded labels", name, l.GetName())
+				}
+			}
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/debug/goka/"} {
+		eventually(t, 30*time.Second, path, func() (bool, string) {
+			resp, err := http.Get(a.AdminURL() + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK, resp.Status + " " + string(body)
+		})
+	}
+}
