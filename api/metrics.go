@@ -53,9 +53,13 @@ func observeRootField(ctx context.Context, next graphql.RootResolver) graphql.Ma
 	start := time.Now()
 	errsBefore := len(graphql.GetErrors(ctx))
 	m := next(ctx)
+	// RootFieldContext.Object holds the field's name, not its type: the
+	// operation's type comes from the operation context.
 	op := "graphql"
-	if rf := graphql.GetRootFieldContext(ctx); rf != nil && rf.Field.Field != nil {
-		op = strings.ToLower(rf.Object) + " " + rf.Field.Name
+	if rf := graphql.GetRootFieldContext(ctx); rf != nil && rf.Field.Field != nil && graphql.HasOperationContext(ctx) {
+		if oc := graphql.GetOperationContext(ctx); oc.Operation != nil {
+			op = string(oc.Operation.Operation) + " " + rf.Field.Name
+		}
 	}
 	code := "ok"
 	if len(graphql.GetErrors(ctx)) > errsBefore {

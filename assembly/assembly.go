@@ -383,6 +383,7 @@ func (p *Pulse) NewAggregator() (*goka.Processor, error) {
 
 // NewSink builds the ClickHouse sink.
 func (p *Pulse) NewSink() (*chsink.Sink, error) {
+	clickhouse.InitMetrics()
 	return chsink.New(chsink.Config{Brokers: p.brokers, Store: p.ch, FlushInterval: p.cfg.Sink.FlushInterval, Logger: p.cfg.Logger,
 		ClientOptions: kgoMetrics(Sink)})
 }

@@ -123,6 +123,7 @@ type Config struct {
 
 // New builds the processor; run it with (*goka.Processor).Run.
 func New(cfg Config) (*goka.Processor, error) {
+	counters()
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("aggregator: no brokers")
 	}
@@ -138,7 +139,7 @@ type aggregator struct {
 }
 
 func (a *aggregator) rekeySnapshot(ctx goka.Context, msg any) {
-	recordsIn.Inc()
+	counters().in.Inc()
 	s, err := topics.AccountSnapshotCodec.Unmarshal(msg.([]byte))
 	if err == nil && (s.UserID == "" || s.LinkID == "") {
 		err = errors.New("snapshot without user_id or link_id")
@@ -152,8 +153,8 @@ func (a *aggregator) rekeySnapshot(ctx goka.Context, msg any) {
 
 func (a *aggregator) deadLetter(ctx goka.Context, raw []byte, reason error) {
 	a.log.Warn("aggregator: dead-lettering record", "topic", ctx.Topic(), "partition", ctx.Partition(), "offset", ctx.Offset(), "reason", reason)
-	deadLetters.Inc()
-	deadLettersOut.Inc()
+	counters().dead.Inc()
+	counters().deadOut.Inc()
 	ctx.Emit(topics.DeadLetters, ctx.Key(), &topics.DeadLetter{
 		Reason: "aggregator: " + reason.Error(), SourceTopic: string(ctx.Topic()), Partition: ctx.Partition(),
 		Offset: ctx.Offset(), Key: ctx.Key(), Value: raw, At: time.Now().UTC(),
@@ -170,7 +171,7 @@ func (a *aggregator) apply(ctx goka.Context, msg any) {
 	}
 	ctx.SetValue(st)
 	ctx.Emit(topics.UserAggregates, ctx.Key(), st.Aggregate(ctx.Key()))
-	aggregatesOut.Inc()
+	counters().out.Inc()
 }
 
 // forget handles a deleted user: it tombstones the user's row and asks the

@@ -118,6 +118,7 @@ func Definition(group goka.Group, parsers map[topics.Platform]Parser, log *slog.
 // New builds the processor. Run it with (*goka.Processor).Run(ctx); it stops
 // when ctx is cancelled.
 func New(cfg Config) (*goka.Processor, error) {
+	counters()
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("normalizer: no brokers")
 	}
@@ -140,7 +141,7 @@ type normalizer struct {
 }
 
 func (n *normalizer) process(ctx goka.Context, msg any) {
-	recordsIn.Inc()
+	counters().in.Inc()
 	raw := msg.([]byte)
 	st, _ := ctx.Value().(*State)
 	if st == nil {
@@ -193,13 +194,13 @@ func (n *normalizer) process(ctx goka.Context, msg any) {
 		// Emitted even when older or duplicate: an older snapshot is still
 		// history for its own hour, and the sink is idempotent on identity.
 		ctx.Emit(topics.AccountSnapshots, key, snap, emitOpts...)
-		snapshotsOut.Inc()
+		counters().snapshots.Inc()
 	}
 
 	for i := range posts {
 		ctx.Emit(topics.Posts, key, &posts[i], emitOpts...)
 	}
-	postsOut.Add(float64(len(posts)))
+	counters().posts.Add(float64(len(posts)))
 	st.UpdatedAt = time.Now().UTC()
 	ctx.SetValue(st)
 }

@@ -152,7 +152,7 @@ func (f *Fetcher) handleBatch(ctx context.Context, recs []*kgo.Record) error {
 func (f *Fetcher) handle(ctx context.Context, r *kgo.Record) error {
 	req, err := topics.FetchRequestCodec.Unmarshal(r.Value)
 	if err != nil {
-		deadLetters.Inc()
+		deadLetters().Inc()
 		return f.produce(ctx, deadLetter(r, err))
 	}
 	out, recs := f.fetch(ctx, req)

@@ -1,6 +1,8 @@
 package fetcher
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -16,14 +18,20 @@ var (
 		Name: "pulse_fetch_outcomes_total",
 		Help: "Fetches by platform and outcome class (ok, throttled, reauth_needed, permission_missing, transient, permanent, link_missing).",
 	}, []string{"platform", "class"})
-	deadLetters = metrics.DeadLetters.WithLabelValues(metrics.Fetcher, metrics.ReasonDecode)
 )
+
+// deadLetters is created by New, so a process without a fetcher exports
+// none of its series.
+var deadLetters = sync.OnceValue(func() prometheus.Counter {
+	return metrics.DeadLetters.WithLabelValues(metrics.Fetcher, metrics.ReasonDecode)
+})
 
 // outcomes are every FetchOutcome class, exported at zero from the start.
 var outcomes = []topics.Outcome{topics.OutcomeOK, topics.OutcomeThrottled, topics.OutcomeReauth,
 	topics.OutcomePermission, topics.OutcomeTransient, topics.OutcomePermanent, topics.OutcomeLinkMissing}
 
 func initOutcomes(conns map[topics.Platform]platforms.Connector) {
+	deadLetters()
 	for p := range conns {
 		for _, o := range outcomes {
 			fetchOutcomes.WithLabelValues(string(p), string(o))

@@ -32,7 +32,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pulsehq/pulse/kafka"
-	"github.com/pulsehq/pulse/metrics"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -195,6 +194,7 @@ func (f *flight) finished() bool {
 
 // New validates cfg and builds a Sink. It connects lazily; call Run.
 func New(cfg Config) (*Sink, error) {
+	sinkMetricsOnce()
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("chsink: no brokers")
 	}
@@ -549,7 +549,7 @@ func (s *Sink) write(ctx context.Context, b *buffer) error {
 			return fmt.Errorf("chsink: dead letters: %w", err)
 		}
 		s.stats.deadLetters.Add(int64(len(b.dead)))
-		metrics.DeadLetters.WithLabelValues(metrics.Sink, metrics.ReasonDecode).Add(float64(len(b.dead)))
+		sinkMetricsOnce().deadLetters.Add(float64(len(b.dead)))
 		b.dead, b.deadTP = b.dead[:0], b.deadTP[:0] // a retry of the write must not resend them
 	}
 	return nil
