@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -31,12 +32,12 @@ type Freshness struct {
 func (db *DB) LinkFreshness(ctx context.Context, now time.Time, interval time.Duration, bounds []time.Duration) ([]Freshness, error) {
 	const op = "postgres.LinkFreshness"
 	if interval <= 0 {
-		return nil, errorf(Invalid, op, "interval must be positive, got %v", interval)
+		return nil, errorf(pulse.EINVALID, op, "interval must be positive, got %v", interval)
 	}
 	secs := make([]float64, len(bounds))
 	for i, b := range bounds {
 		if i > 0 && b <= bounds[i-1] {
-			return nil, errorf(Invalid, op, "bounds must ascend")
+			return nil, errorf(pulse.EINVALID, op, "bounds must ascend")
 		}
 		secs[i] = b.Seconds()
 	}
