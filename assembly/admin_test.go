@@ -19,10 +19,10 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse/assembly"
-	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/deploy"
 	"github.com/pulsehq/pulse/kafka"
-	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -153,7 +153,7 @@ func TestStalenessMetricsMoveWhenALinkGoesOverdue(t *testing.T) {
 		t.Skip("needs PostgreSQL and a broker")
 	}
 	ctx := t.Context()
-	pg := postgres.MustOpenTest(t)
+	pg := pgtest.MustOpen(t)
 	b, err := kafka.StartBroker(kafka.BrokerConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +245,7 @@ func TestLagMetricGrowsWhenTheConsumerStops(t *testing.T) {
 		t.Skip("needs ClickHouse and a broker")
 	}
 	ctx := t.Context()
-	ch := clickhouse.MustOpenTest(t)
+	ch := chtest.MustOpen(t)
 	b, err := kafka.StartBroker(kafka.BrokerConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -363,8 +363,8 @@ func TestEveryMonitoredMetricIsExported(t *testing.T) {
 	ctx := t.Context()
 	a, err := assembly.New(ctx, assembly.Config{
 		Components: assembly.Components,
-		Postgres:   assembly.PostgresConfig{DB: postgres.MustOpenTest(t)},
-		ClickHouse: assembly.ClickHouseConfig{DB: clickhouse.MustOpenTest(t)},
+		Postgres:   assembly.PostgresConfig{DB: pgtest.MustOpen(t)},
+		ClickHouse: assembly.ClickHouseConfig{DB: chtest.MustOpen(t)},
 		HTTP:       assembly.HTTPConfig{Listener: listen(t)},
 		Admin:      assembly.AdminConfig{Listener: listen(t)},
 		Scheduler:  assembly.SchedulerConfig{Tick: 50 * time.Millisecond},
