@@ -48,7 +48,7 @@ type Limits struct {
 	// and every field of every fragment where it is spread. Default 300.
 	MaxFields int
 	// MaxComplexity caps an operation's cost (graph.Complexity: fields ×
-	// list sizes, metrics weighted by range and grain). Default 12000:
+	// list sizes, metrics weighted by range and grain). Default 16000:
 	// one hourly series of every point field over the longest range
 	// allowed (31 days) fits, two do not.
 	MaxComplexity int
@@ -68,7 +68,7 @@ var DefaultLimits = Limits{
 	MaxSubscriptionsPerUser: 10,
 	MaxTokens:               3000,
 	MaxFields:               300,
-	MaxComplexity:           12000,
+	MaxComplexity:           16000,
 	MaxConcurrentFields:     4,
 }
 

@@ -202,17 +202,28 @@ func kgoMetrics(component string) []kgo.Opt {
 	return []kgo.Opt{kgo.WithHooks(metrics.KgoHooks(component))}
 }
 
-// observeScheduler exports s's budgets, emitted counts and pauses.
+// observeScheduler exports s's limits: calls spent and left per scope,
+// fetches emitted and deferred, pauses.
 func (p *Pulse) observeScheduler(s *scheduler.Scheduler) {
-	budgets := p.cfg.Scheduler.Budgets
-	if budgets == nil {
-		budgets = scheduler.DefaultBudgets
+	p.obs.set("scheduler", metrics.NewSchedulerCollector(plannerStats{s.Planner()}, p.cfg.Scheduler.Clock))
+}
+
+// plannerStats adapts the scheduler's planner to metrics.SchedulerState.
+type plannerStats struct{ p *scheduler.Planner }
+
+func (a plannerStats) SchedulerStats(now time.Time) ([]metrics.SchedulerScope, map[topics.Platform]int64, map[topics.Platform]int64) {
+	scopes, plats := a.p.Stats(now)
+	out := make([]metrics.SchedulerScope, 0, len(scopes))
+	for _, s := range scopes {
+		out = append(out, metrics.SchedulerScope{Platform: s.Platform, Scope: s.Scope, PerAccount: s.Per == scheduler.PerAccount,
+			Spent: s.Spent, Limit: s.Limit, Left: s.Left, PausedUntil: s.PausedUntil})
 	}
-	perHour := make(map[topics.Platform]float64, len(budgets))
-	for pl, b := range budgets {
-		perHour[pl] = b.PerHour
+	emitted := make(map[topics.Platform]int64, len(plats))
+	deferred := make(map[topics.Platform]int64, len(plats))
+	for pl, st := range plats {
+		emitted[pl], deferred[pl] = st.Emitted, st.Deferred
 	}
-	p.obs.set("scheduler", metrics.NewSchedulerCollector(s, perHour, p.cfg.Scheduler.Clock))
+	return out, emitted, deferred
 }
 
 // observeGoka makes /readyz wait for proc's tables and, under Dev, shows

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/assembly"
 	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/deploy"
@@ -171,7 +172,7 @@ func TestStalenessMetricsMoveWhenALinkGoesOverdue(t *testing.T) {
 	if err := pg.MarkFetched(ctx, link.ID, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := pg.MarkScheduled(ctx, link.ID, now.Add(23*time.Hour)); err != nil {
+	if err := pg.Reschedule(ctx, topics.X, []pulse.NextFetch{{AccountID: "acct-1", At: now.Add(23 * time.Hour), Served: now}}); err != nil {
 		t.Fatal(err)
 	}
 	clk := &clock{t: now.Add(time.Minute)}
@@ -180,7 +181,7 @@ func TestStalenessMetricsMoveWhenALinkGoesOverdue(t *testing.T) {
 		Kafka:      assembly.KafkaConfig{Brokers: b.Addrs()},
 		Postgres:   assembly.PostgresConfig{DB: pg},
 		// No budget: nothing is emitted, so only the clock moves the link.
-		Scheduler: assembly.SchedulerConfig{Clock: clk.Now, Budgets: map[topics.Platform]scheduler.Budget{}},
+		Scheduler: assembly.SchedulerConfig{Clock: clk.Now, Limits: map[topics.Platform]scheduler.Limits{}},
 		Admin:     assembly.AdminConfig{Listener: listen(t)},
 	})
 	if err != nil {
@@ -398,7 +399,8 @@ func TestEveryMonitoredMetricIsExported(t *testing.T) {
 	})
 	f := scrape(t, a.AdminURL())
 	allowed := map[string]bool{"component": true, "topic": true, "group": true, "partition": true, "platform": true,
-		"class": true, "reason": true, "operation": true, "code": true, "what": true, "version": true, "le": true}
+		"class": true, "reason": true, "operation": true, "code": true, "what": true, "version": true, "le": true,
+		"scope": true, "per": true} // scope: the few rate-limit scopes each platform defines
 	for name, fam := range f {
 		if !strings.HasPrefix(name, "pulse_") {
 			continue

@@ -88,29 +88,47 @@ func TestKgoHooksCountPolledAndAcknowledgedRecords(t *testing.T) {
 }
 
 type sched struct {
-	emitted map[topics.Platform]int64
-	paused  map[topics.Platform]time.Time
+	scopes            []metrics.SchedulerScope
+	emitted, deferred map[topics.Platform]int64
 }
 
-func (s sched) Emitted() map[topics.Platform]int64      { return s.emitted }
-func (s sched) PausedUntil(p topics.Platform) time.Time { return s.paused[p] }
+func (s sched) SchedulerStats(time.Time) ([]metrics.SchedulerScope, map[topics.Platform]int64, map[topics.Platform]int64) {
+	return s.scopes, s.emitted, s.deferred
+}
 
 func TestSchedulerCollector(t *testing.T) {
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	s := sched{emitted: map[topics.Platform]int64{topics.X: 42},
-		paused: map[topics.Platform]time.Time{topics.X: now.Add(time.Minute), topics.LinkedIn: now.Add(-time.Minute)}}
-	c := metrics.NewSchedulerCollector(s, map[topics.Platform]float64{topics.X: 1200, topics.LinkedIn: 800}, func() time.Time { return now })
+	s := sched{
+		scopes: []metrics.SchedulerScope{
+			{Platform: topics.X, Scope: "app", Spent: 30, Limit: 450, Left: 420, PausedUntil: now.Add(time.Minute)},
+			{Platform: topics.X, Scope: "user", PerAccount: true, Limit: 75, Left: -1},
+			{Platform: topics.LinkedIn, Scope: "app", Spent: 5, Limit: 100000, Left: 99995, PausedUntil: now.Add(-time.Minute)},
+		},
+		emitted:  map[topics.Platform]int64{topics.X: 42},
+		deferred: map[topics.Platform]int64{topics.X: 3},
+	}
+	c := metrics.NewSchedulerCollector(s, func() time.Time { return now })
 	want := `
-# HELP pulse_scheduler_platform_paused 1 while rate-limit feedback pauses the platform's fetches, else 0.
+# HELP pulse_scheduler_platform_paused 1 while a 429 pauses one of the platform's app-wide scopes, else 0.
 # TYPE pulse_scheduler_platform_paused gauge
 pulse_scheduler_platform_paused{platform="linkedin"} 0
 pulse_scheduler_platform_paused{platform="x"} 1
-# HELP pulse_scheduler_fetches_emitted_total Fetch requests the scheduler emitted, by platform (budget use is its rate over pulse_scheduler_budget_fetches_per_hour).
+# HELP pulse_scheduler_fetches_emitted_total Fetch requests the scheduler emitted, by platform.
 # TYPE pulse_scheduler_fetches_emitted_total counter
 pulse_scheduler_fetches_emitted_total{platform="linkedin"} 0
 pulse_scheduler_fetches_emitted_total{platform="x"} 42
+# HELP pulse_scheduler_calls_left Platform API calls an app-wide rate-limit scope has left now.
+# TYPE pulse_scheduler_calls_left gauge
+pulse_scheduler_calls_left{platform="linkedin",scope="app"} 99995
+pulse_scheduler_calls_left{platform="x",scope="app"} 420
+# HELP pulse_scheduler_calls_limit Platform API calls a rate-limit scope allows per window (per account where per=account).
+# TYPE pulse_scheduler_calls_limit gauge
+pulse_scheduler_calls_limit{per="account",platform="x",scope="user"} 75
+pulse_scheduler_calls_limit{per="app",platform="linkedin",scope="app"} 100000
+pulse_scheduler_calls_limit{per="app",platform="x",scope="app"} 450
 `
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "pulse_scheduler_platform_paused", "pulse_scheduler_fetches_emitted_total"); err != nil {
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "pulse_scheduler_platform_paused",
+		"pulse_scheduler_fetches_emitted_total", "pulse_scheduler_calls_left", "pulse_scheduler_calls_limit"); err != nil {
 		t.Error(err)
 	}
 }

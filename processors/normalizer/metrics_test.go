@@ -29,7 +29,7 @@ func TestDeadLetterReasons(t *testing.T) {
 		string(enc(missing)): metrics.ReasonInvalid,
 		string(enc(ok)):      metrics.ReasonUnknownPlatform,
 	} {
-		_, _, err := Normalize(map[topics.Platform]Parser{}, []byte(raw))
+		_, _, _, err := Normalize(map[topics.Platform]Parser{}, []byte(raw))
 		if err == nil {
 			t.Fatalf("%q: no error", raw)
 		}
@@ -39,7 +39,7 @@ func TestDeadLetterReasons(t *testing.T) {
 	}
 	x := ok
 	x.Platform = topics.X
-	_, _, err := Normalize(map[topics.Platform]Parser{topics.X: failingParser{}}, enc(x))
+	_, _, _, err := Normalize(map[topics.Platform]Parser{topics.X: failingParser{}}, enc(x))
 	if err == nil {
 		t.Fatal("a failing parser: no error")
 	}
