@@ -511,13 +511,17 @@ func (r *run) check(sum *summary) {
 	wantHours := map[hourKey]topics.AccountSnapshot{}
 	wantPosts := map[postKey]int64{}
 	for _, v := range r.readTopic(topics.RawPayloads) {
-		snap, _, posts, err := normalizer.Normalize(parsers, v) // X only: no history
+		snap, history, posts, err := normalizer.Normalize(parsers, v)
 		if err != nil {
 			continue // dead-lettered, not expected in ClickHouse
 		}
-		k := hourKey{snap.UserID, string(snap.Platform), snap.AccountID, snap.Hour.UTC()}
-		if old, ok := wantHours[k]; !ok || snap.Version > old.Version {
-			wantHours[k] = *snap
+		// A first fetch also backfills past days (Facebook, Instagram):
+		// those snapshots are expected too, each at its own hour.
+		for _, s := range append(history, *snap) {
+			k := hourKey{s.UserID, string(s.Platform), s.AccountID, s.Hour.UTC()}
+			if old, ok := wantHours[k]; !ok || s.Version > old.Version {
+				wantHours[k] = s
+			}
 		}
 		for _, p := range posts {
 			pk := postKey{p.UserID, string(p.Platform), p.PostID, p.ObservedAt.UTC().Truncate(time.Hour)}
