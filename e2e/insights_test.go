@@ -362,10 +362,46 @@ func TestBackfillOnLinkAndInsightsAtEveryGrain(t *testing.T) {
 	}
 	eventually(t, 90*time.Second, "the second backfill written", func() bool { return sink.Stats().Snapshots >= 2*written })
 	again := answers()
-	for g := range first {
-		if !reflect.DeepEqual(again[g], first[g]) {
-			t.Errorf("a second backfill changed the %s answer", g)
+	// The backfilled past is what must not change. The second fetch is
+	// also a new live observation (the simulator's counters move) and may
+	// read older posts (post-only buckets), so compare the buckets that
+	// end before today, without post-only points.
+	pastEnd := time.Now().UTC().Truncate(24 * time.Hour)
+	pastOf := func(r seriesResult, g string) seriesResult {
+		out := seriesResult{}
+		for _, m := range r.Metrics {
+			n := m
+			n.Points = nil
+			for _, pt := range m.Points {
+				if pt.Hours == 0 && pt.Reach == nil && pt.Views == nil && pt.ProfileViews == nil {
+					continue
+				}
+				if !bucketEnd(g, pt.At).After(pastEnd) {
+					n.Points = append(n.Points, pt)
+				}
+			}
+			out.Metrics = append(out.Metrics, n)
 		}
+		return out
+	}
+	for g := range first {
+		if !reflect.DeepEqual(pastOf(again[g], g), pastOf(first[g], g)) {
+			t.Errorf("a second backfill changed the %s answer for past buckets", g)
+		}
+	}
+}
+
+// bucketEnd is when the bucket of grain g starting at at ends.
+func bucketEnd(g string, at time.Time) time.Time {
+	switch g {
+	case "HOUR":
+		return at.Add(time.Hour)
+	case "DAY":
+		return at.AddDate(0, 0, 1)
+	case "MONTH":
+		return at.AddDate(0, 1, 0)
+	default:
+		return at.AddDate(1, 0, 0)
 	}
 }
 
