@@ -80,12 +80,14 @@ func TestDeletedUserIsForgottenByTheProcessors(t *testing.T) {
 		deadline := time.Now().Add(60 * time.Second)
 		for {
 			var s summary
-			p.graphql(t, token, `{ summary { accounts { linkId handle } } }`, nil, &s)
-			if len(s.Summary.Accounts) == 1 {
+			// Until the aggregator's view has caught up, summary says it
+			// is not available yet: keep asking until the deadline.
+			errs := p.tryGraphQL(t, token, `{ summary { accounts { linkId handle } } }`, nil, &s)
+			if len(errs) == 0 && len(s.Summary.Accounts) == 1 {
 				return s.Summary.Accounts[0].LinkID
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("no account in the summary within 60s: %+v", s)
+				t.Fatalf("no account in the summary within 60s: %+v %v", s, errs)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

@@ -287,8 +287,17 @@ func (p *pipeline) mustSignUp(t *testing.T, email string) (token, id string) {
 	return out.Token, out.User.ID
 }
 
-// graphql runs query as the user with token and decodes data into out.
+// graphql runs query as the user with token and decodes data into out;
+// a GraphQL error fails the test.
 func (p *pipeline) graphql(t *testing.T, token, query string, vars map[string]any, out any) {
+	t.Helper()
+	if errs := p.tryGraphQL(t, token, query, vars, out); len(errs) > 0 {
+		t.Fatalf("graphql errors: %+v", errs)
+	}
+}
+
+// tryGraphQL is graphql returning the GraphQL errors' messages instead.
+func (p *pipeline) tryGraphQL(t *testing.T, token, query string, vars map[string]any, out any) []string {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, _ := http.NewRequest(http.MethodPost, p.url+"/graphql", bytes.NewReader(body))
@@ -309,11 +318,16 @@ func (p *pipeline) graphql(t *testing.T, token, query string, vars map[string]an
 		t.Fatal(err)
 	}
 	if len(env.Errors) > 0 {
-		t.Fatalf("graphql errors: %+v", env.Errors)
+		msgs := make([]string, len(env.Errors))
+		for i, e := range env.Errors {
+			msgs[i] = e.Message
+		}
+		return msgs
 	}
 	if err := json.Unmarshal(env.Data, out); err != nil {
 		t.Fatal(err)
 	}
+	return nil
 }
 
 const metricsQuery = `query($from: Time!, $to: Time!) {
