@@ -13,6 +13,8 @@ PKGS     := ./...
 export PULSE_DATA_DIR ?= $(CURDIR)/.data
 # The ClickHouse dialect test also runs every statement on a current
 # ClickHouse (chDB, in-process) when `make chdb` has installed it.
+# CHDB_VERSION pins the npm package, so CI and developers check the same dialect.
+CHDB_VERSION ?= 26.5.3
 CHDB_LIB  := $(PULSE_DATA_DIR)/chdb/node_modules/@chdb/lib-linux-x64-gnu/libchdb.so
 export CHDB_LIB_PATH ?= $(wildcard $(CHDB_LIB))
 
@@ -31,7 +33,7 @@ engines: ## start PostgreSQL and ClickHouse (idempotent)
 	bash scripts/engines.sh start
 
 chdb: ## install chDB (ClickHouse 26, ~530 MB, from npm) for the dialect test
-	npm install --no-save --no-audit --no-fund --prefix $(PULSE_DATA_DIR)/chdb @chdb/lib-linux-x64-gnu
+	npm install --no-save --no-audit --no-fund --prefix $(PULSE_DATA_DIR)/chdb @chdb/lib-linux-x64-gnu@$(CHDB_VERSION)
 
 graphql-ws: ## install the npm graphql-ws client (test-only) for the WebSocket test in api/
 	npm install --no-save --no-audit --no-fund --prefix api/testdata/graphql-ws

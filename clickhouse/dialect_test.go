@@ -302,11 +302,12 @@ func parseFeed(t *testing.T, out string) []pulse.PostRow {
 	var rows []pulse.PostRow
 	for _, line := range lines(out) {
 		f := strings.Split(line, "\t")
-		if len(f) != 10 {
-			t.Fatalf("feed row %q", line)
+		if len(f) != 12 {
+			t.Fatalf("feed row %q: %d fields, want 12", line, len(f))
 		}
 		rows = append(rows, pulse.PostRow{Platform: f[0], AccountID: f[1], PostID: f[2], CreatedAt: parseTime(t, f[3]), Text: f[4],
-			Permalink: f[5], Likes: parseInt(t, f[6]), Comments: parseInt(t, f[7]), Shares: parseInt(t, f[8]), Views: parseInt(t, f[9])})
+			Permalink: f[5], Likes: parseInt(t, f[6]), Comments: parseInt(t, f[7]), Shares: parseInt(t, f[8]), Views: parseInt(t, f[9]),
+			Reach: parseInt(t, f[10]), Saves: parseInt(t, f[11])})
 	}
 	return rows
 }

@@ -389,12 +389,12 @@ FROM (
     GROUP BY platform, post_id
     ORDER BY c DESC, platform, post_id
     LIMIT ?
-) ANY LEFT JOIN (
+) AS latest ANY LEFT JOIN (
     SELECT platform, post_id, argMax(reach, version) AS reach, argMax(saves, version) AS saves
     FROM post_insights
     WHERE user_id = ?
     GROUP BY platform, post_id
-) USING (platform, post_id)
+) AS insights USING (platform, post_id)
 ORDER BY c DESC, platform, post_id`, args: args}
 }
 

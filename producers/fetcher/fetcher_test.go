@@ -289,16 +289,28 @@ func TestOnDemandPayloadIsMarkedUrgent(t *testing.T) {
 	h := newHarness(t)
 	h.fetchRequestFor(t, "r1", topics.ReasonScheduled)
 	h.fetchRequestFor(t, "r2", topics.ReasonOnDemand)
-	for _, want := range []string{"", "1"} {
+	// The fetcher may serve the two requests in either order; match each
+	// payload to its request by id.
+	want := map[string]string{"r1": "", "r2": "1"}
+	for range 2 {
 		r := h.next(t, topics.RawPayloads)
+		p, err := topics.RawPayloadCodec.Unmarshal(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
 		got := ""
 		for _, hd := range r.Headers {
 			if hd.Key == topics.HeaderUrgent {
 				got = string(hd.Value)
 			}
 		}
-		if got != want {
-			t.Fatalf("urgent header %q, want %q", got, want)
+		w, ok := want[p.RequestID]
+		if !ok {
+			t.Fatalf("payload for request %q, want r1 or r2 once each", p.RequestID)
+		}
+		delete(want, p.RequestID)
+		if got != w {
+			t.Fatalf("request %s: urgent header %q, want %q", p.RequestID, got, w)
 		}
 	}
 }
