@@ -97,9 +97,11 @@ type PostRow struct {
 	Saves int64
 }
 
-// AnalyticsPurger deletes a user's analytics rows: the API right after an
-// account deletion, the upkeep loop when that failed. DeleteUser must be
-// idempotent and may complete asynchronously once accepted.
+// AnalyticsPurger deletes a deleted user's analytics rows: the API right
+// after an account deletion, the upkeep loop when that failed. Purge must
+// be idempotent and may complete asynchronously once accepted. It gets the
+// whole request: rows keyed by user and rows keyed by the user's links
+// (req.LinkIDs) must both go.
 type AnalyticsPurger interface {
-	DeleteUser(ctx context.Context, userID string) error
+	Purge(ctx context.Context, req PurgeRequest) error
 }

@@ -87,7 +87,10 @@ type NextFetch struct {
 
 // PurgeRequest is a deleted user whose analytics rows must be deleted.
 type PurgeRequest struct {
-	UserID      string
+	UserID string
+	// LinkIDs are the links the user had when deleted: the keys of their
+	// rows in the processors' tables besides the user's own.
+	LinkIDs     []string
 	RequestedAt time.Time
 	// Attempts counts the claims so far, this one included.
 	Attempts int

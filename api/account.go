@@ -39,25 +39,27 @@ func (s *Server) DeleteAccount(ctx context.Context, u graph.SessionUser, passwor
 	if err := s.cfg.Throttle.LoginSucceeded(ctx, attempt); err != nil {
 		s.log.Warn("api: clear sign-in failures", "user", u.ID, "err", err)
 	}
-	if err := s.cfg.Users.DeleteUser(ctx, u.ID); err != nil {
+	req, err := s.cfg.Users.DeleteUser(ctx, u.ID)
+	if err != nil {
 		return err
 	}
 	s.log.Info("api: user deleted", "user", u.ID)
 	// The deletion is committed; finish the purge even if the client goes.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), purgeTimeout)
 	defer cancel()
-	s.purge(pctx, u.ID)
+	s.purge(pctx, req)
 	return nil
 }
 
 // purge deletes the user's analytics rows and reports the outcome to the
 // purge queue. Failures are logged; the refresher retries them.
-func (s *Server) purge(ctx context.Context, userID string) {
+func (s *Server) purge(ctx context.Context, req pulse.PurgeRequest) {
+	userID := req.UserID
 	if s.cfg.Purger == nil {
 		s.log.Warn("api: no analytics purger configured; purge left to the refresher", "user", userID)
 		return
 	}
-	if err := s.cfg.Purger.DeleteUser(ctx, userID); err != nil {
+	if err := s.cfg.Purger.Purge(ctx, req); err != nil {
 		s.log.Warn("api: purge analytics; the refresher will retry", "user", userID, "err", err)
 		if err := s.cfg.Purges.PurgeFailed(ctx, userID, err.Error()); err != nil {
 			s.log.Warn("api: record purge failure", "user", userID, "err", err)

@@ -116,7 +116,7 @@ func TestDeleteAccountShredsKeysRowsAndAnalytics(t *testing.T) {
 // brokenPurger is an analytics store that is down.
 type brokenPurger struct{}
 
-func (brokenPurger) DeleteUser(context.Context, string) error {
+func (brokenPurger) Purge(context.Context, pulse.PurgeRequest) error {
 	return errors.New("clickhouse: dial tcp 127.0.0.1:9000: connection refused")
 }
 

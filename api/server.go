@@ -83,8 +83,8 @@ type Users interface {
 	// message, for an unknown address or a wrong password.
 	Authenticate(ctx context.Context, email, password string) (pulse.User, error)
 	// DeleteUser deletes the user and everything they own, and queues the
-	// purge of their analytics rows in the same transaction.
-	DeleteUser(ctx context.Context, userID string) error
+	// purge of their analytics rows in the same transaction, returning it.
+	DeleteUser(ctx context.Context, userID string) (pulse.PurgeRequest, error)
 }
 
 // Sessions is the session store.

@@ -27,6 +27,7 @@ import (
 	"github.com/lovoo/goka/storage"
 	"github.com/lovoo/goka/web/monitor"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/kafka"
@@ -404,13 +405,11 @@ func (p *Pulse) purger() purgers {
 
 // purgers run each purge in turn; the first failure fails the whole, which
 // the refresher retries (every purge is idempotent).
-type purgers []interface {
-	DeleteUser(ctx context.Context, userID string) error
-}
+type purgers []pulse.AnalyticsPurger
 
-func (ps purgers) DeleteUser(ctx context.Context, userID string) error {
+func (ps purgers) Purge(ctx context.Context, req pulse.PurgeRequest) error {
 	for _, p := range ps {
-		if err := p.DeleteUser(ctx, userID); err != nil {
+		if err := p.Purge(ctx, req); err != nil {
 			return err
 		}
 	}

@@ -28,7 +28,7 @@ func (p *Pulse) seedDemo(ctx context.Context, db *postgres.DB, s *sim.Server, n 
 	if aerr != nil {
 		return err
 	}
-	if derr := db.DeleteUser(ctx, u.ID); derr != nil {
+	if _, derr := db.DeleteUser(ctx, u.ID); derr != nil {
 		return fmt.Errorf("recreate demo user: %w", derr)
 	}
 	return seedDemoOnce(ctx, db, s, n)

@@ -429,6 +429,12 @@ var UserTables = []string{
 	"account_insights_hourly", "post_insights",
 }
 
+// Purge implements pulse.AnalyticsPurger: DeleteUser of req.UserID (every
+// ClickHouse row carries its user).
+func (db *DB) Purge(ctx context.Context, req pulse.PurgeRequest) error {
+	return db.DeleteUser(ctx, req.UserID)
+}
+
 // mutationPoll is how often DeleteUser checks whether its mutations are
 // done.
 const mutationPoll = 50 * time.Millisecond

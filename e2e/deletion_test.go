@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/processors/aggregator"
@@ -146,4 +147,69 @@ func TestDeletedUserIsForgottenByTheProcessors(t *testing.T) {
 	if agg, err := v.Get(otherID); err != nil || len(agg.Accounts) != 1 {
 		t.Fatalf("the other user's aggregate: %+v, %v", agg, err)
 	}
+}
+
+// TestDeletedUsersDeadLetteredLinkIsForgotten: a link whose payloads were
+// all dead-lettered has a row in the normalizer's table but none in the
+// aggregator's, which never saw a snapshot of it; deleting its user still
+// tombstones that row (the purge names the user's links from PostgreSQL).
+func TestDeletedUsersDeadLetteredLinkIsForgotten(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	now := time.Now().UTC()
+	// No scheduler or fetcher: the link's only payload is the bad one.
+	p := newPipeline(t, func() time.Time { return now }, func() time.Time { return now })
+	p.startNormalizer()
+	p.startAggregator()
+	token, userID := p.mustSignUp(t, "dead@example.com")
+	acct := p.sim.Accounts(topics.X)[0]
+	l, err := p.pg.UpsertLink(t.Context(), userID, topics.X, acct.ID, acct.Handle,
+		&oauth2.Token{AccessToken: "a", TokenType: "bearer", Expiry: now.Add(time.Hour)}, "read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := topics.RawPayloadCodec.Marshal(&topics.RawPayload{RequestID: "r1", LinkID: l.ID, UserID: userID,
+		Platform: topics.X, AccountID: acct.ID, FetchedAt: now, Account: []byte("not json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kafka.NewClient(p.brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: topics.RawPayloads, Key: []byte(l.ID), Value: bad}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	normTable := string(normalizer.Group) + "-table"
+	waitFor := func(what string, ok func(v []byte, found bool) bool) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			v, found := tableState(t, p.brokers, normTable)[l.ID]
+			if ok(v, found) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 60s (row %q, found %v)", what, v, found)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitFor("the normalizer's row of the dead-lettered link", func(v []byte, found bool) bool {
+		if !found || v == nil {
+			return false
+		}
+		st, err := normalizer.StateCodec{}.Decode(v)
+		return err == nil && st.(*normalizer.State).DeadLetters == 1
+	})
+
+	var deleted struct{ DeleteAccount bool }
+	p.graphql(t, token, `mutation { deleteAccount(password: "correct horse battery") }`, nil, &deleted)
+	if !deleted.DeleteAccount {
+		t.Fatal("deleteAccount returned false")
+	}
+	waitFor("a tombstone for the dead-lettered link", func(v []byte, found bool) bool { return found && v == nil })
 }

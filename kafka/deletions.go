@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -31,13 +32,17 @@ func NewDeletions(brokers []string) (*Deletions, error) {
 	return &Deletions{cl: cl, clock: time.Now}, nil
 }
 
-// DeleteUser publishes userID's deletion and returns once the broker has
-// it. Publishing twice is harmless, so purge retries may call it again.
-func (d *Deletions) DeleteUser(ctx context.Context, userID string) error {
+// Purge publishes the deletion of req.UserID, naming req.LinkIDs (the
+// aggregator forgets the user and has the normalizer forget these links and
+// those in its row), and returns once the broker has it. Publishing twice
+// is harmless, so purge retries may call it again. It implements
+// pulse.AnalyticsPurger.
+func (d *Deletions) Purge(ctx context.Context, req pulse.PurgeRequest) error {
+	userID := req.UserID
 	if userID == "" {
 		return errors.New("kafka: delete user: user id required")
 	}
-	v, err := topics.UserDeletionCodec.Marshal(&topics.UserDeletion{UserID: userID, DeletedAt: d.clock().UTC()})
+	v, err := topics.UserDeletionCodec.Marshal(&topics.UserDeletion{UserID: userID, LinkIDs: req.LinkIDs, DeletedAt: d.clock().UTC()})
 	if err != nil {
 		return fmt.Errorf("kafka: delete user: %w", err)
 	}

@@ -179,7 +179,7 @@ func TestOAuthStateGoesWithUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.DeleteUser(t.Context(), u.ID); err != nil {
+	if _, err := db.DeleteUser(t.Context(), u.ID); err != nil {
 		t.Fatal(err)
 	}
 	_, err = db.ConsumeOAuthState(t.Context(), state)

@@ -46,13 +46,13 @@ func (db *DB) ClaimPurges(ctx context.Context, now time.Time, limit int, lease t
 			)
 			UPDATE purge_requests AS p SET next_attempt_at = $3, attempts = p.attempts + 1
 			FROM due WHERE p.user_id = due.user_id
-			RETURNING p.user_id, p.requested_at, p.attempts, p.last_error`, now, limit, now.Add(lease))
+			RETURNING p.user_id, p.link_ids::text[], p.requested_at, p.attempts, p.last_error`, now, limit, now.Add(lease))
 		if err != nil {
 			return err
 		}
 		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (pulse.PurgeRequest, error) {
 			var p pulse.PurgeRequest
-			err := row.Scan(&p.UserID, &p.RequestedAt, &p.Attempts, &p.LastError)
+			err := row.Scan(&p.UserID, &p.LinkIDs, &p.RequestedAt, &p.Attempts, &p.LastError)
 			p.RequestedAt = p.RequestedAt.UTC()
 			return p, err
 		})

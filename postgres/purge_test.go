@@ -17,7 +17,7 @@ func TestDeleteUserEnqueuesPurgeUntilTwoPassesAreDone(t *testing.T) {
 	ada := mustCreateUser(t, db, "ada@example.com")
 	bob := mustCreateUser(t, db, "bob@example.com")
 	for _, u := range []pulse.User{ada, bob} {
-		if err := db.DeleteUser(t.Context(), u.ID); err != nil {
+		if _, err := db.DeleteUser(t.Context(), u.ID); err != nil {
 			t.Fatal(err)
 		}
 		clock.advance(time.Second)

@@ -134,35 +134,50 @@ func (db *DB) User(ctx context.Context, id string) (pulse.User, error) {
 //
 // In the same transaction it enqueues a purge request for the user's
 // analytics rows, which live outside PostgreSQL, so the deletion cannot be
-// half done: the caller should purge them at once and report PurgeDone;
-// if it does not within PurgeClaimLease, ClaimPurges hands the request out
-// again (the refresher retries it). It returns an ENOTFOUND error if the user
-// does not exist.
-func (db *DB) DeleteUser(ctx context.Context, id string) error {
+// half done, and returns it: the caller should purge them at once and
+// report PurgeDone; if it does not within PurgeClaimLease, ClaimPurges
+// hands the request out again (the refresher retries it). The request
+// keeps the ids of the user's links (its LinkIDs), which the processors'
+// tables are keyed by. It returns an ENOTFOUND error if the user does not
+// exist.
+func (db *DB) DeleteUser(ctx context.Context, id string) (pulse.PurgeRequest, error) {
 	const op = "postgres.DeleteUser"
 	uid, err := parseID(id, "user")
 	if err != nil {
-		return translate(op, err)
+		return pulse.PurgeRequest{}, translate(op, err)
 	}
 	now := db.now()
+	req := pulse.PurgeRequest{UserID: uid}
 	err = db.withTx(ctx, func(tx pgx.Tx) error {
+		// The user's row lock first, so no link is added meanwhile.
+		var found bool
+		if err := tx.QueryRow(ctx, "SELECT true FROM users WHERE id = $1 FOR UPDATE", uid).Scan(&found); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return &pulse.Error{Code: pulse.ENOTFOUND, Err: errors.New("user not found")}
+			}
+			return err
+		}
+		// The request, with the links, before the cascade deletes them. A
+		// request still pending from an earlier deletion keeps its links.
+		if err := tx.QueryRow(ctx, `INSERT INTO purge_requests (user_id, requested_at, next_attempt_at, link_ids)
+			VALUES ($1, $2, $3, ARRAY(SELECT id FROM links WHERE user_id = $1 ORDER BY id))
+			ON CONFLICT (user_id) DO UPDATE SET next_attempt_at = $3, passes_left = 2,
+				link_ids = ARRAY(SELECT DISTINCT unnest(purge_requests.link_ids || excluded.link_ids) ORDER BY 1)
+			RETURNING requested_at, link_ids::text[]`,
+			uid, now, now.Add(PurgeClaimLease)).Scan(&req.RequestedAt, &req.LinkIDs); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, "DELETE FROM data_keys WHERE user_id = $1", uid); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, "DELETE FROM users WHERE id = $1", uid)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return &pulse.Error{Code: pulse.ENOTFOUND, Err: errors.New("user not found")}
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO purge_requests (user_id, requested_at, next_attempt_at)
-			VALUES ($1, $2, $3)
-			ON CONFLICT (user_id) DO UPDATE SET next_attempt_at = $3, passes_left = 2`,
-			uid, now, now.Add(PurgeClaimLease))
+		_, err := tx.Exec(ctx, "DELETE FROM users WHERE id = $1", uid)
 		return err
 	})
-	return translate(op, err)
+	if err != nil {
+		return pulse.PurgeRequest{}, translate(op, err)
+	}
+	req.RequestedAt = req.RequestedAt.UTC()
+	return req, nil
 }
 
 // parseID parses a UUID and returns it in canonical form. A malformed id

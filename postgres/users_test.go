@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,10 +132,22 @@ func TestUserAndDeleteUser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := db.DeleteUser(t.Context(), u.ID); err != nil {
+	req, err := db.DeleteUser(t.Context(), u.ID)
+	if err != nil {
 		t.Fatalf("DeleteUser: %v", err)
 	}
-	wantCode(t, db.DeleteUser(t.Context(), u.ID), pulse.ENOTFOUND)
+	// The purge request names the user's links, the keys of their rows in
+	// the processors' tables, now that the links are gone; and so does it
+	// when claimed again.
+	if req.UserID != u.ID || !slices.Equal(req.LinkIDs, []string{l.ID}) {
+		t.Fatalf("purge request = %+v, want user %s, links [%s]", req, u.ID, l.ID)
+	}
+	claimed, err := db.ClaimPurges(t.Context(), time.Now().Add(PurgeClaimLease+time.Minute), 10, time.Minute)
+	if err != nil || len(claimed) != 1 || !slices.Equal(claimed[0].LinkIDs, []string{l.ID}) {
+		t.Fatalf("claimed purges = %+v, %v; want one naming link %s", claimed, err, l.ID)
+	}
+	_, err = db.DeleteUser(t.Context(), u.ID)
+	wantCode(t, err, pulse.ENOTFOUND)
 	for table, col := range map[string]string{"users": "id", "data_keys": "user_id", "links": "user_id", "sessions": "user_id"} {
 		if n := queryInt(t, db, "SELECT count(*) FROM "+table+" WHERE "+col+" = $1", u.ID); n != 0 {
 			t.Errorf("%s still has %d rows of the deleted user", table, n)

@@ -320,7 +320,7 @@ func (r *Worker) retryPurges(ctx context.Context, st *Stats) error {
 			return fmt.Errorf("refresher: claim purges: %w", err)
 		}
 		for _, p := range reqs {
-			if err := r.cfg.Purger.DeleteUser(ctx, p.UserID); err != nil {
+			if err := r.cfg.Purger.Purge(ctx, p); err != nil {
 				st.PurgeFailed++
 				r.log.Warn("refresher: purge analytics failed; will retry", "user", p.UserID, "attempts", p.Attempts, "err", err)
 				if err := r.cfg.Purges.PurgeFailed(ctx, p.UserID, err.Error()); err != nil {

@@ -320,12 +320,12 @@ type failingPurger struct {
 	calls atomic.Int32
 }
 
-func (p *failingPurger) DeleteUser(ctx context.Context, userID string) error {
+func (p *failingPurger) Purge(ctx context.Context, req pulse.PurgeRequest) error {
 	p.calls.Add(1)
 	if p.down.Load() {
 		return errors.New("clickhouse: connection refused")
 	}
-	return p.next.DeleteUser(ctx, userID)
+	return p.next.Purge(ctx, req)
 }
 
 func TestRetriesPendingPurgesUntilAnalyticsAreGone(t *testing.T) {
@@ -353,7 +353,7 @@ func TestRetriesPendingPurgesUntilAnalyticsAreGone(t *testing.T) {
 	}
 
 	// The API deleted the user but its purge failed (it never reported).
-	if err := e.pg.DeleteUser(ctx, e.user.ID); err != nil {
+	if _, err := e.pg.DeleteUser(ctx, e.user.ID); err != nil {
 		t.Fatal(err)
 	}
 	deleted := time.Now().UTC()

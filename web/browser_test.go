@@ -105,10 +105,10 @@ type purger struct {
 	users []string
 }
 
-func (p *purger) DeleteUser(_ context.Context, userID string) error {
+func (p *purger) Purge(_ context.Context, req pulse.PurgeRequest) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.users = append(p.users, userID)
+	p.users = append(p.users, req.UserID)
 	return nil
 }
 
