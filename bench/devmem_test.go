@@ -42,7 +42,8 @@ func rssMB(pid int) (float64, error) {
 // BenchmarkDevMemory runs the real `pulse dev` (embedded broker, simulator,
 // every component) with -dev-accounts simulated accounts linked per
 // platform, lets it fetch for -dev-duration in real time, and reports its
-// peak resident set size; the baseline is its RSS once the accounts are
+// peak resident set size and its last reading before it is stopped
+// (end-rss-MB); the baseline is its RSS once the accounts are
 // linked and the components started (the first reading after "Pulse is
 // running").
 func BenchmarkDevMemory(b *testing.B) {
@@ -88,7 +89,7 @@ func BenchmarkDevMemory(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		peak := idle
+		peak, last := idle, idle
 		end := time.Now().Add(*devFor)
 		for time.Now().Before(end) {
 			time.Sleep(5 * time.Second)
@@ -97,7 +98,7 @@ func BenchmarkDevMemory(b *testing.B) {
 				out, _ := os.ReadFile(logPath)
 				b.Fatalf("pulse dev exited: %v\n%s", err, tail(out, 3000))
 			}
-			peak = max(peak, v)
+			peak, last = max(peak, v), v
 		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
@@ -115,6 +116,7 @@ func BenchmarkDevMemory(b *testing.B) {
 		b.ReportMetric(float64(rows), "hourly-rows")
 		b.ReportMetric(peak, "rss-MB")
 		b.ReportMetric(idle, "idle-rss-MB")
+		b.ReportMetric(last, "end-rss-MB")
 		b.ReportMetric(float64(*devAccounts*4), "accounts")
 		b.ReportMetric(devFor.Minutes(), "minutes")
 	}

@@ -38,6 +38,8 @@ func tableStorage(tb testing.TB) storage.Builder {
 	return storage.DefaultBuilder(tb.TempDir())
 }
 
+var replayMaxPending = flag.Int("replay-max-pending", 0, "BenchmarkReplay: the sink's MaxPendingBatches (0: its default; 1: a rollup recomputation before almost every insert, as before they were decoupled)")
+
 var replayHours = flag.Int("replay-hours", 48, "hours of history per account in BenchmarkReplay")
 
 func replayGen(tb testing.TB) *loadgen.Gen {
@@ -129,11 +131,21 @@ func (quietGoka) Print(...any)          {}
 func (quietGoka) Println(...any)        {}
 func (quietGoka) Printf(string, ...any) {}
 
+// replayRun is what one replay measured.
+type replayRun struct {
+	total      time.Duration // until the sink wrote every row
+	normalized time.Duration // until the normalizer emitted every row
+	sink       chsink.Stats
+	url        string
+}
+
 // replayOnce runs the normalizer (LevelDB table storage, as `pulse
 // processor` with a state dir) and the sink (default batching) over the
 // history in g's broker until ClickHouse holds every row, and returns the
-// time from the moment both are started and the normalizer is ready.
-func replayOnce(b *testing.B, gk *kafka.Goka, want history) (time.Duration, string) {
+// time from the moment both are started and the normalizer is ready until
+// the rollups of every row are recomputed, and the time until the
+// normalizer had emitted every row.
+func replayOnce(b *testing.B, gk *kafka.Goka, want history) replayRun {
 	b.Helper()
 	url := chtest.URL(b)
 	db := chtest.MustOpenURL(b, url)
@@ -144,7 +156,8 @@ func replayOnce(b *testing.B, gk *kafka.Goka, want history) (time.Duration, stri
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := chsink.New(chsink.Config{Brokers: gk.Brokers, Store: db, Group: group + "-sink", Logger: quietLog})
+	s, err := chsink.New(chsink.Config{Brokers: gk.Brokers, Store: db, Group: group + "-sink", Logger: quietLog,
+		MaxPendingBatches: *replayMaxPending})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -167,19 +180,45 @@ func replayOnce(b *testing.B, gk *kafka.Goka, want history) (time.Duration, stri
 	if err := p.WaitForReady(); err != nil {
 		b.Fatal(err)
 	}
+	adm, err := kafka.NewAdmin(gk.Brokers)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer adm.Close()
 	start := time.Now()
 	deadline := start.Add(10 * time.Minute)
+	var normalized time.Duration
+	lastCheck := start
 	for {
 		st := s.Stats()
 		if st.Snapshots >= int64(len(want.snaps)) && st.Posts >= int64(len(want.posts)) {
 			break
+		}
+		// The normalizer's end, checked every 20 ms (an admin request).
+		if normalized == 0 && time.Since(lastCheck) >= 20*time.Millisecond {
+			lastCheck = time.Now()
+			if endOffsets(b, adm, topics.AccountSnapshots) >= int64(len(want.snaps)) && endOffsets(b, adm, topics.Posts) >= int64(len(want.posts)) {
+				normalized = time.Since(start)
+			}
 		}
 		if time.Now().After(deadline) {
 			b.Fatalf("sink stats %+v after 10 minutes, want %d snapshots and %d posts", st, len(want.snaps), len(want.posts))
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	return time.Since(start), url
+	// The end: the last rollup recomputation and commit, which follow
+	// the last insert.
+	for s.Stats().PendingBatches > 0 {
+		if time.Now().After(deadline) {
+			b.Fatalf("sink stats %+v after 10 minutes: rollups not recomputed", s.Stats())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	total := time.Since(start)
+	if normalized == 0 {
+		normalized = total
+	}
+	return replayRun{total: total, normalized: normalized, sink: s.Stats(), url: url}
 }
 
 // bareInsert inserts the same rows with one column-wise PrepareBatch per
@@ -244,21 +283,28 @@ func bareInsert(b *testing.B, want history) time.Duration {
 func BenchmarkReplay(b *testing.B) {
 	g := replayGen(b)
 	want := expected(g)
-	var e2e, bare time.Duration
+	var e2e, norm, bare time.Duration
+	var inserts, refreshes int64
 	for range b.N {
 		b.StopTimer()
 		gk := produceHistory(b, g)
 		runtime.GC()
 		b.StartTimer()
-		d, url := replayOnce(b, gk, want)
-		e2e += d
+		r := replayOnce(b, gk, want)
+		e2e += r.total
+		norm += r.normalized
+		inserts += r.sink.Flushes
+		refreshes += r.sink.Refreshes
 		b.StopTimer()
-		checkReplayed(b, url, want)
+		checkReplayed(b, r.url, want)
 		bare += bareInsert(b, want)
 		b.StartTimer()
 	}
 	rows := float64(want.rows() * b.N)
 	b.ReportMetric(rows/e2e.Seconds(), "rows/s")
+	b.ReportMetric(rows/norm.Seconds(), "normalized-rows/s")
+	b.ReportMetric(float64(inserts)/float64(b.N), "inserts")
+	b.ReportMetric(float64(refreshes)/float64(b.N), "rollup-refreshes")
 	b.ReportMetric(rows/bare.Seconds(), "bare-rows/s")
 	b.ReportMetric(bare.Seconds()/e2e.Seconds(), "ratio")
 	b.ReportMetric(float64(g.Fetches()*b.N)/e2e.Seconds(), "payloads/s")

@@ -36,6 +36,9 @@ type DB struct {
 	// queryTimeout is the max_execution_time of every read query.
 	queryTimeout time.Duration
 	cluster      string // cluster mode (cluster.go) when set
+	// stale holds the rollup buckets of the rows Insert stored, until
+	// RefreshRollups recomputes them.
+	stale staleBuckets
 }
 
 // Option configures Open.

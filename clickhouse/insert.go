@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -12,8 +13,10 @@ import (
 )
 
 // Write inserts account snapshots and post observations, then recomputes
-// every rollup bucket they touch (see docs/olap.md). It is the sink's one
-// call per flush.
+// every rollup bucket they touch (see docs/olap.md). It is Insert and the
+// recomputation of that insert's buckets in one call; the sink uses Insert
+// and RefreshRollups instead, to recompute the buckets of many inserts at
+// once.
 //
 // Write is idempotent: writing the same rows again, in part or in full, in
 // any order and from any number of processes at once, changes no query
@@ -31,28 +34,158 @@ func (db *DB) Write(ctx context.Context, snaps []topics.AccountSnapshot, posts [
 	// slower family, not for the sum).
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := db.insertSnapshots(ctx, snaps); err != nil {
-			return err
-		}
-		if err := db.insertInsights(ctx, snaps); err != nil {
+		if err := db.insertSnapshotFamily(ctx, snaps); err != nil {
 			return err
 		}
 		return db.refreshAccountRollups(ctx, snapshotBuckets(snaps))
 	})
 	g.Go(func() error {
-		if err := db.insertPosts(ctx, posts); err != nil {
+		if err := db.insertPostFamily(ctx, posts); err != nil {
 			return err
 		}
-		if err := db.insertPostInsights(ctx, posts); err != nil {
-			return err
-		}
-		pb, err := db.postBuckets(ctx, posts)
+		var k postKeys
+		k.add(posts)
+		pb, err := db.postBuckets(ctx, &k)
 		if err != nil {
 			return err
 		}
 		return db.refreshPostRollups(ctx, pb)
 	})
 	return g.Wait()
+}
+
+// Insert stores snapshots and post observations like Write, but does not
+// recompute the rollups: once a family's rows are stored, the rollup
+// buckets they touch are marked stale in db (in memory), and the next
+// RefreshRollups recomputes them. Until then the hourly and post tables
+// answer with the new rows and the day, month and year rollups may not.
+// Idempotent like Write. If Insert fails, the rows it did store may stay
+// unmarked: the caller must insert them again (as the sink does, since it
+// commits nothing until an Insert and a later RefreshRollups succeeded).
+// The marks live in this process only: a caller that crashes before
+// RefreshRollups must insert the rows again, which the sink does by not
+// committing their offsets.
+func (db *DB) Insert(ctx context.Context, snaps []topics.AccountSnapshot, posts []topics.Post) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := db.insertSnapshotFamily(ctx, snaps); err != nil {
+			return err
+		}
+		db.stale.markSnapshots(snaps)
+		return nil
+	})
+	g.Go(func() error {
+		if err := db.insertPostFamily(ctx, posts); err != nil {
+			return err
+		}
+		db.stale.markPosts(posts)
+		return nil
+	})
+	return g.Wait()
+}
+
+// RefreshRollups recomputes every rollup bucket marked stale by an Insert
+// that returned before RefreshRollups was called, at every grain, from the
+// deduplicated rows (the same statements as Write's). On success those
+// buckets are unmarked; on error they stay marked for the next call. Safe
+// for concurrent use with Insert and with itself; refreshing a bucket more
+// often than needed is harmless.
+func (db *DB) RefreshRollups(ctx context.Context) error {
+	acct, posts := db.stale.take()
+	if len(acct) == 0 && posts.empty() {
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return db.refreshAccountRollups(gctx, acct) })
+	g.Go(func() error {
+		pb, err := db.postBuckets(gctx, posts)
+		if err != nil {
+			return err
+		}
+		return db.refreshPostRollups(gctx, pb)
+	})
+	if err := g.Wait(); err != nil {
+		db.stale.putBack(acct, posts)
+		return err
+	}
+	return nil
+}
+
+// StaleBuckets is how many daily rollup buckets (account and post) are
+// marked stale: inserted and not yet recomputed.
+func (db *DB) StaleBuckets() int {
+	db.stale.mu.Lock()
+	defer db.stale.mu.Unlock()
+	return len(db.stale.acct) + len(db.stale.posts.days)
+}
+
+func (db *DB) insertSnapshotFamily(ctx context.Context, snaps []topics.AccountSnapshot) error {
+	if err := db.insertSnapshots(ctx, snaps); err != nil {
+		return err
+	}
+	return db.insertInsights(ctx, snaps)
+}
+
+func (db *DB) insertPostFamily(ctx context.Context, posts []topics.Post) error {
+	if err := db.insertPosts(ctx, posts); err != nil {
+		return err
+	}
+	return db.insertPostInsights(ctx, posts)
+}
+
+// staleBuckets are the rollup buckets of stored rows not yet recomputed.
+type staleBuckets struct {
+	mu    sync.Mutex
+	acct  map[dayKey]struct{}
+	posts postKeys
+}
+
+func (s *staleBuckets) markSnapshots(snaps []topics.AccountSnapshot) {
+	if len(snaps) == 0 {
+		return
+	}
+	keys := snapshotBuckets(snaps)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.acct == nil {
+		s.acct = keys
+		return
+	}
+	for k := range keys {
+		s.acct[k] = struct{}{}
+	}
+}
+
+func (s *staleBuckets) markPosts(posts []topics.Post) {
+	if len(posts) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.posts.add(posts)
+}
+
+// take removes and returns every stale bucket.
+func (s *staleBuckets) take() (map[dayKey]struct{}, *postKeys) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	acct, posts := s.acct, s.posts
+	s.acct, s.posts = nil, postKeys{}
+	return acct, &posts
+}
+
+// putBack marks buckets that take returned and that could not be
+// recomputed stale again.
+func (s *staleBuckets) putBack(acct map[dayKey]struct{}, posts *postKeys) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.acct == nil {
+		s.acct = map[dayKey]struct{}{}
+	}
+	for k := range acct {
+		s.acct[k] = struct{}{}
+	}
+	s.posts.merge(posts)
 }
 
 // InsertSnapshots is Write with snapshots only.

@@ -48,25 +48,68 @@ type postObservation struct {
 	day                  time.Time
 }
 
+// postKeys are what an insert of posts needs recomputed: the daily buckets
+// of each post's creation day (posts_published) and of each observation's
+// day (its gains), and the observed (post, day) pairs, whose later days are
+// looked up by postBuckets.
+type postKeys struct {
+	days    map[dayKey]struct{}
+	obs     map[postObservation]struct{}
+	minHour time.Time // the earliest observation
+}
+
+func (k *postKeys) empty() bool { return len(k.days) == 0 && len(k.obs) == 0 }
+
+func (k *postKeys) add(posts []topics.Post) {
+	if len(posts) == 0 {
+		return
+	}
+	if k.days == nil {
+		k.days, k.obs = map[dayKey]struct{}{}, map[postObservation]struct{}{}
+	}
+	for i := range posts {
+		p := &posts[i]
+		k.days[dayKey{p.UserID, string(p.Platform), p.AccountID, utcDay(p.CreatedAt)}] = struct{}{}
+		k.days[dayKey{p.UserID, string(p.Platform), p.AccountID, utcDay(p.ObservedAt)}] = struct{}{}
+		k.obs[postObservation{p.UserID, string(p.Platform), p.PostID, utcDay(p.ObservedAt)}] = struct{}{}
+		if o := p.ObservedAt.UTC(); k.minHour.IsZero() || o.Before(k.minHour) {
+			k.minHour = o
+		}
+	}
+}
+
+func (k *postKeys) merge(o *postKeys) {
+	if o.empty() {
+		return
+	}
+	if k.days == nil {
+		k.days, k.obs = map[dayKey]struct{}{}, map[postObservation]struct{}{}
+	}
+	for d := range o.days {
+		k.days[d] = struct{}{}
+	}
+	for ob := range o.obs {
+		k.obs[ob] = struct{}{}
+	}
+	if k.minHour.IsZero() || o.minHour.Before(k.minHour) {
+		k.minHour = o.minHour
+	}
+}
+
 // postBuckets returns the daily post-metric buckets an insert of posts
 // touches: the day each post was created (posts_published), the day of each
 // observation (its gains), and, for a post that was also observed on a
 // later day, the first such day, whose gain is counted from the last
 // observation before it and so may just have changed (an observation that
-// arrived out of order).
-func (db *DB) postBuckets(ctx context.Context, posts []topics.Post) (map[dayKey]struct{}, error) {
-	if len(posts) == 0 {
+// arrived out of order). The later days are looked up in the posts table,
+// so call it after the posts are stored.
+func (db *DB) postBuckets(ctx context.Context, k *postKeys) (map[dayKey]struct{}, error) {
+	if k.empty() {
 		return nil, nil
 	}
-	out := make(map[dayKey]struct{})
-	obs := make(map[postObservation]struct{})
-	minHour := posts[0].ObservedAt.UTC()
-	for i := range posts {
-		p := &posts[i]
-		out[dayKey{p.UserID, string(p.Platform), p.AccountID, utcDay(p.CreatedAt)}] = struct{}{}
-		out[dayKey{p.UserID, string(p.Platform), p.AccountID, utcDay(p.ObservedAt)}] = struct{}{}
-		obs[postObservation{p.UserID, string(p.Platform), p.PostID, utcDay(p.ObservedAt)}] = struct{}{}
-		minHour = minTime(minHour, p.ObservedAt.UTC())
+	out := make(map[dayKey]struct{}, len(k.days))
+	for d := range k.days {
+		out[d] = struct{}{}
 	}
 	t, err := ext.NewTable("inserted",
 		ext.Column("user_id", "String"), ext.Column("platform", "String"),
@@ -74,23 +117,23 @@ func (db *DB) postBuckets(ctx context.Context, posts []topics.Post) (map[dayKey]
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: post buckets: %w", err)
 	}
-	for o := range obs {
+	for o := range k.obs {
 		if err := t.Append(o.user, o.platform, o.post, o.day); err != nil {
 			return nil, fmt.Errorf("clickhouse: post buckets: %w", err)
 		}
 	}
-	rows, err := db.conn.Query(ch.Context(ctx, ch.WithExternalTable(t)), laterObservationsSQL, utcDay(minHour))
+	rows, err := db.conn.Query(ch.Context(ctx, ch.WithExternalTable(t)), laterObservationsSQL, utcDay(k.minHour))
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse: post buckets: %w", translate(err))
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k dayKey
-		if err := rows.Scan(&k.user, &k.platform, &k.account, &k.day); err != nil {
+		var d dayKey
+		if err := rows.Scan(&d.user, &d.platform, &d.account, &d.day); err != nil {
 			return nil, fmt.Errorf("clickhouse: post buckets: %w", translate(err))
 		}
-		k.day = k.day.UTC()
-		out[k] = struct{}{}
+		d.day = d.day.UTC()
+		out[d] = struct{}{}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("clickhouse: post buckets: %w", translate(err))

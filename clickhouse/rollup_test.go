@@ -594,3 +594,61 @@ func TestDeleteUserPurgesEveryTable(t *testing.T) {
 		t.Errorf("deleted user's series: %d points, %v", len(p), err)
 	}
 }
+
+// TestInsertThenRefreshRollupsMatchRandomData is the sink's path: rows
+// inserted in random order and batches, with duplicates, their rollups
+// recomputed only every few inserts, some recomputations failing (a
+// cancelled context: the buckets must stay stale, not be forgotten), and
+// in the end every grain equals the answer computed in Go and the rollup
+// tables equal a GROUP BY over the hourly rows.
+func TestInsertThenRefreshRollupsMatchRandomData(t *testing.T) {
+	db := mustOpenTest(t)
+	rng := rand.New(rand.NewPCG(testSeed(t), 4))
+	d := genDataset(rng)
+	ctx := context.Background()
+	s := append([]topics.AccountSnapshot(nil), d.snaps...)
+	p := append([]topics.Post(nil), d.posts...)
+	for i := 0; i < len(s)/10; i++ {
+		s = append(s, s[rng.IntN(len(d.snaps))])
+	}
+	rng.Shuffle(len(s), func(i, j int) { s[i], s[j] = s[j], s[i] })
+	rng.Shuffle(len(p), func(i, j int) { p[i], p[j] = p[j], p[i] })
+	failed := 0
+	for batch := 0; len(s) > 0 || len(p) > 0; batch++ {
+		ns, np := min(len(s), 1+rng.IntN(1000)), min(len(p), 1+rng.IntN(400))
+		if err := db.Insert(ctx, s[:ns], p[:np]); err != nil {
+			t.Fatal(err)
+		}
+		s, p = s[ns:], p[np:]
+		what := rng.IntN(4)
+		if batch == 0 {
+			what = 0 // at least one failed recomputation
+		}
+		switch what {
+		case 0:
+			stale := db.StaleBuckets()
+			cancelled, cancel := context.WithCancel(ctx)
+			cancel()
+			if err := db.RefreshRollups(cancelled); err == nil {
+				t.Fatal("RefreshRollups with a cancelled context succeeded")
+			}
+			if got := db.StaleBuckets(); got != stale {
+				t.Fatalf("after a failed recomputation %d buckets are stale, want the %d before it", got, stale)
+			}
+			failed++
+		case 1:
+			if err := db.RefreshRollups(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := db.StaleBuckets(); n != 0 {
+				t.Fatalf("%d buckets stale after a recomputation", n)
+			}
+		}
+	}
+	if err := db.RefreshRollups(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d snapshots, %d post observations, %d failed recomputations", len(d.snaps), len(d.posts), failed)
+	d.checkSeries(t, db, pulse.GrainHour, pulse.GrainDay, pulse.GrainMonth, pulse.GrainYear)
+	checkRollupsAgainstGroupBy(t, db)
+}

@@ -1,8 +1,19 @@
 // Package chsink is the sink that batches normalized events from Kafka into
 // ClickHouse. It is a franz-go consumer group that commits offsets only
-// after ClickHouse acknowledged the write holding those records, so a crash
-// or an outage loses nothing; the tables are idempotent on each row's
-// identity, so the records re-read after a crash change no query answer.
+// after ClickHouse acknowledged the insert holding those records and a
+// later recomputation of the rollups they touch, so a crash or an outage
+// loses nothing; the tables are idempotent on each row's identity and the
+// rollups are recomputed from the deduplicated rows, so the records re-read
+// after a crash change no query answer.
+//
+// Inserts and rollup recomputations are decoupled: each batch is inserted
+// as soon as it is due, and one goroutine recomputes the rollups of every
+// batch inserted since its last recomputation, then commits their offsets.
+// When the sink is idle that is one recomputation per insert, right after
+// it; when it is busy (a replay, a backlog) the recomputations, which cost
+// ClickHouse far more than the inserts, cover many batches each (a group
+// commit), and at most Config.MaxPendingBatches inserted batches wait for
+// one.
 //
 // Batching follows ClickHouse's advice for inserts: large batches (a flush
 // when Config.BatchRows rows or Config.BatchBytes bytes are buffered) and
@@ -37,11 +48,16 @@ import (
 
 // Store is where batches go. *clickhouse.DB implements it.
 type Store interface {
-	// Write stores snapshots and posts. It must be idempotent: writing
-	// rows again, in part or in full, changes no query answer. An error
-	// means some, all or none of the rows may have been stored; the sink
-	// then writes the same rows again.
-	Write(ctx context.Context, snaps []topics.AccountSnapshot, posts []topics.Post) error
+	// Insert stores snapshots and posts, leaving the rollups they touch
+	// to RefreshRollups. It must be idempotent: inserting rows again, in
+	// part or in full, changes no query answer. An error means some, all
+	// or none of the rows may have been stored; the sink then inserts the
+	// same rows again.
+	Insert(ctx context.Context, snaps []topics.AccountSnapshot, posts []topics.Post) error
+	// RefreshRollups recomputes the rollups of every row stored by an
+	// Insert that returned before the call. On error it must leave them
+	// to the next call.
+	RefreshRollups(ctx context.Context) error
 }
 
 // Config configures a Sink. Zero values take the stated defaults.
@@ -71,6 +87,10 @@ type Config struct {
 	// first wait is 100ms, doubling, with jitter. Default 30s. Retries go
 	// on until the write succeeds or the sink is stopped.
 	MaxBackoff time.Duration
+	// MaxPendingBatches is the most inserted batches whose rollups wait
+	// for a recomputation (and whose offsets wait for a commit); when it
+	// is reached, the next insert waits for one. Default 16.
+	MaxPendingBatches int
 	// ShutdownTimeout bounds the final flush when Run's context ends, and
 	// the flush when partitions are revoked. Records not written in time
 	// are not committed; whoever owns their partitions next reads them
@@ -84,18 +104,22 @@ type Config struct {
 
 // Stats are the sink's counters since start.
 type Stats struct {
-	Flushes      int64 // successful writes (each followed by a commit)
-	Snapshots    int64 // snapshots written
-	Posts        int64 // posts written
-	DeadLetters  int64 // undecodable records sent to topics.DeadLetters
-	FailedWrites int64 // write attempts that failed and were retried
-	CommitErrors int64 // commits that failed after a successful write
-	Buffered     int64 // records read and not yet committed, now
-	MaxBuffered  int64 // the most records ever buffered at once
+	Flushes        int64 // successful inserts of a batch
+	Refreshes      int64 // successful rollup recomputations, each followed by a commit
+	Snapshots      int64 // snapshots written
+	Posts          int64 // posts written
+	DeadLetters    int64 // undecodable records sent to topics.DeadLetters
+	FailedWrites   int64 // insert attempts that failed and were retried
+	FailedRefresh  int64 // rollup recomputations that failed and were retried
+	CommitErrors   int64 // commits that failed after a successful recomputation
+	Buffered       int64 // records read and not yet inserted, now
+	MaxBuffered    int64 // the most records ever buffered at once
+	PendingBatches int64 // batches inserted and not yet recomputed and committed, now
 }
 
 type counters struct {
-	flushes, snapshots, posts, deadLetters, failedWrites, commitErrors, buffered, maxBuffered atomic.Int64
+	flushes, refreshes, snapshots, posts, deadLetters, failedWrites, failedRefresh, commitErrors,
+	buffered, maxBuffered, pendingBatches atomic.Int64
 }
 
 type partition struct {
@@ -171,6 +195,18 @@ type Sink struct {
 	lastFlush time.Time  // when the last batch was handed off
 	closing   bool
 
+	// pending are the highest records of the batches inserted and not
+	// yet covered by a rollup recomputation: what the next commit
+	// commits. Guarded by pmu (never held while waiting on I/O).
+	pmu      sync.Mutex
+	pending  map[partition]*kgo.Record
+	pendingN int64 // batches pending offsets cover
+	// refreshing is held (a one-slot semaphore) by whoever recomputes the
+	// rollups and commits, so commits go out in order.
+	refreshing chan struct{}
+	kick       chan struct{} // wakes the rollup goroutine after an insert
+	rollups    sync.WaitGroup
+
 	stats counters
 }
 
@@ -202,7 +238,7 @@ func New(cfg Config) (*Sink, error) {
 		return nil, errors.New("chsink: no store")
 	}
 	if cfg.BatchRows < 0 || cfg.BatchBytes < 0 || cfg.FlushInterval < 0 || cfg.WriteTimeout < 0 ||
-		cfg.MaxBackoff < 0 || cfg.ShutdownTimeout < 0 {
+		cfg.MaxBackoff < 0 || cfg.ShutdownTimeout < 0 || cfg.MaxPendingBatches < 0 {
 		return nil, errors.New("chsink: negative size or duration in config")
 	}
 	if cfg.Group == "" {
@@ -226,11 +262,15 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	if cfg.MaxPendingBatches == 0 {
+		cfg.MaxPendingBatches = 16
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	s := &Sink{cfg: cfg, log: cfg.Logger,
-		buf: &buffer{last: map[partition]*kgo.Record{}}, spare: &buffer{last: map[partition]*kgo.Record{}}}
+		buf: &buffer{last: map[partition]*kgo.Record{}}, spare: &buffer{last: map[partition]*kgo.Record{}},
+		pending: map[partition]*kgo.Record{}, refreshing: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
 	opts := append([]kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(topics.AccountSnapshots, topics.Posts),
@@ -254,18 +294,22 @@ func New(cfg Config) (*Sink, error) {
 func (s *Sink) Stats() Stats {
 	c := &s.stats
 	return Stats{
-		Flushes: c.flushes.Load(), Snapshots: c.snapshots.Load(), Posts: c.posts.Load(),
-		DeadLetters: c.deadLetters.Load(), FailedWrites: c.failedWrites.Load(), CommitErrors: c.commitErrors.Load(),
-		Buffered: c.buffered.Load(), MaxBuffered: c.maxBuffered.Load(),
+		Flushes: c.flushes.Load(), Refreshes: c.refreshes.Load(), Snapshots: c.snapshots.Load(), Posts: c.posts.Load(),
+		DeadLetters: c.deadLetters.Load(), FailedWrites: c.failedWrites.Load(), FailedRefresh: c.failedRefresh.Load(),
+		CommitErrors: c.commitErrors.Load(), Buffered: c.buffered.Load(), MaxBuffered: c.maxBuffered.Load(),
+		PendingBatches: c.pendingBatches.Load(),
 	}
 }
 
 // Run consumes until ctx is cancelled, then makes a last attempt (bounded
-// by Config.ShutdownTimeout) to write and commit what it holds, leaves the
-// group and closes the client. It returns nil after a cancellation; records
-// it could not write are not committed, so the next owner of their
-// partitions reads them again. Run must be called once.
+// by Config.ShutdownTimeout) to write, recompute the rollups of and commit
+// what it holds, leaves the group and closes the client. It returns nil
+// after a cancellation; records it could not write are not committed, so
+// the next owner of their partitions reads them again. Run must be called
+// once.
 func (s *Sink) Run(ctx context.Context) error {
+	s.rollups.Add(1)
+	go s.rollupLoop(ctx)
 	defer s.close()
 	s.mu.Lock()
 	s.lastFlush = time.Now()
@@ -329,12 +373,18 @@ func (s *Sink) handOff(ctx context.Context) {
 // writes the current batch, all within ShutdownTimeout, and closes the
 // client (which leaves the group, calling onRevoked).
 func (s *Sink) close() {
+	s.rollups.Wait() // Run's context is done: the rollup goroutine returns
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	s.mu.Lock()
 	err := s.drainFlight(ctx)
 	if err == nil {
 		err = s.writeAndCommit(ctx, s.buf)
+	}
+	// What was inserted is committed after a last recomputation, even if
+	// a later batch could not be inserted.
+	if rerr := s.refreshAndCommit(ctx); err == nil {
+		err = rerr
 	}
 	if err != nil {
 		s.log.Warn("chsink: final flush failed; the records will be read again", "err", err)
@@ -486,45 +536,43 @@ func (s *Sink) due() bool {
 		time.Since(s.lastFlush) >= s.cfg.FlushInterval
 }
 
-// writeAndCommit writes b, retrying with backoff until it succeeds or ctx
-// ends, then commits the offsets of every record b read and empties it. On
-// error nothing is committed and b is kept. The caller owns b.
+// writeAndCommit inserts b, retrying with backoff until it succeeds or ctx
+// ends, then hands the offsets of every record b read to the rollup
+// goroutine, which commits them after its next recomputation, and empties
+// b. If Config.MaxPendingBatches inserted batches already wait for a
+// recomputation, it first makes one itself. On error nothing is inserted
+// or committed and b is kept. The caller owns b.
 func (s *Sink) writeAndCommit(ctx context.Context, b *buffer) error {
 	if b.records == 0 {
 		return nil
 	}
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	s.pmu.Lock()
+	full := s.pendingN >= int64(s.cfg.MaxPendingBatches)
+	s.pmu.Unlock()
+	if full {
+		if err := s.refreshAndCommit(ctx); err != nil {
+			return err
+		}
+	}
+	err := s.retry(ctx, "write", &s.stats.failedWrites, func() error {
 		start := time.Now()
 		err := s.write(ctx, b)
 		observeWrite(time.Since(start), err)
-		if err == nil {
-			break
-		}
-		s.stats.failedWrites.Add(1)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		wait := backoff/2 + rand.N(backoff/2+1)
-		s.log.Warn("chsink: write failed; retrying", "attempt", attempt, "rows", len(b.snaps)+len(b.posts), "in", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		backoff = min(backoff*2, s.cfg.MaxBackoff)
+		return err
+	})
+	if err != nil {
+		return err
 	}
-	commit := make([]*kgo.Record, 0, len(b.last))
+	s.pmu.Lock()
 	for _, r := range b.last {
-		commit = append(commit, r)
+		s.addPending(r)
 	}
-	if err := s.cl.CommitRecords(ctx, commit...); err != nil {
-		// The rows are written; if the commit is lost they are read again
-		// and rewritten, which the tables absorb.
-		s.stats.commitErrors.Add(1)
-		s.log.Warn("chsink: commit failed", "err", err)
+	s.pendingN++
+	s.pmu.Unlock()
+	s.stats.pendingBatches.Add(1)
+	select {
+	case s.kick <- struct{}{}:
+	default:
 	}
 	observeBatch(b)
 	s.stats.flushes.Add(1)
@@ -535,12 +583,116 @@ func (s *Sink) writeAndCommit(ctx context.Context, b *buffer) error {
 	return nil
 }
 
+// retry calls op until it succeeds or ctx ends, with exponential backoff
+// and jitter between attempts, counting failures in failed.
+func (s *Sink) retry(ctx context.Context, what string, failed *atomic.Int64, op func() error) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil {
+			return nil
+		}
+		failed.Add(1)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		s.log.Warn("chsink: "+what+" failed; retrying", "attempt", attempt, "in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(backoff*2, s.cfg.MaxBackoff)
+	}
+}
+
+// rollupLoop recomputes the rollups and commits after each insert, until
+// ctx ends. Inserts made while a recomputation runs are covered together
+// by the next one.
+func (s *Sink) rollupLoop(ctx context.Context) {
+	defer s.rollups.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+		}
+		if err := s.refreshAndCommit(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("chsink: rollup recomputation failed", "err", err)
+		}
+	}
+}
+
+// refreshAndCommit recomputes the rollups of every batch inserted so far,
+// retrying until it succeeds or ctx ends, then commits those batches'
+// offsets. On error nothing is committed and the offsets stay pending.
+func (s *Sink) refreshAndCommit(ctx context.Context) error {
+	select {
+	case s.refreshing <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.refreshing }()
+	// The offsets are taken before the recomputation starts, so every
+	// batch they cover was inserted before it: the Store's contract.
+	s.pmu.Lock()
+	commit := make([]*kgo.Record, 0, len(s.pending))
+	for _, r := range s.pending {
+		commit = append(commit, r)
+	}
+	clear(s.pending)
+	batches := s.pendingN
+	s.pendingN = 0
+	s.pmu.Unlock()
+	if len(commit) == 0 {
+		return nil
+	}
+	err := s.retry(ctx, "rollup recomputation", &s.stats.failedRefresh, func() error {
+		rctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
+		defer cancel()
+		if err := s.cfg.Store.RefreshRollups(rctx); err != nil {
+			return fmt.Errorf("chsink: rollups: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		s.pmu.Lock()
+		for _, r := range commit {
+			s.addPending(r)
+		}
+		s.pendingN += batches
+		s.pmu.Unlock()
+		return err
+	}
+	if err := s.cl.CommitRecords(ctx, commit...); err != nil {
+		// The rows and rollups are written; if the commit is lost they
+		// are read again and rewritten, which the tables absorb.
+		s.stats.commitErrors.Add(1)
+		s.log.Warn("chsink: commit failed", "err", err)
+	}
+	s.stats.pendingBatches.Add(-batches)
+	s.stats.refreshes.Add(1)
+	return nil
+}
+
+// addPending makes r the record to commit for its partition unless a later
+// one is. Called with pmu held.
+func (s *Sink) addPending(r *kgo.Record) {
+	tp := partition{r.Topic, r.Partition}
+	if prev := s.pending[tp]; prev == nil || prev.Offset < r.Offset {
+		s.pending[tp] = r
+	}
+}
+
 // write makes one attempt at writing b.
 func (s *Sink) write(ctx context.Context, b *buffer) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	defer cancel()
 	if len(b.snaps) > 0 || len(b.posts) > 0 {
-		if err := s.cfg.Store.Write(ctx, b.snaps, b.posts); err != nil {
+		if err := s.cfg.Store.Insert(ctx, b.snaps, b.posts); err != nil {
 			return fmt.Errorf("chsink: write: %w", err)
 		}
 	}
@@ -574,6 +726,9 @@ func (s *Sink) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string]
 	if err == nil {
 		err = s.writeAndCommit(ctx, s.buf)
 	}
+	if rerr := s.refreshAndCommit(ctx); err == nil {
+		err = rerr
+	}
 	if err != nil {
 		s.log.Warn("chsink: flush on revoke failed; revoked partitions will be re-read", "err", err)
 		s.dropFromCurrent(revoked)
@@ -589,10 +744,19 @@ func (s *Sink) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32)
 	s.dropFromCurrent(lost)
 }
 
-// dropFromCurrent drops parts from the batch being read. Called with mu
-// held.
+// dropFromCurrent drops parts from the batch being read, and their
+// offsets from those waiting for a commit (the rows are inserted; their
+// next owner inserts them again and recomputes their rollups). Called with
+// mu held.
 func (s *Sink) dropFromCurrent(parts map[string][]int32) {
 	before := s.buf.records
 	s.buf.drop(parts)
 	s.stats.buffered.Add(int64(s.buf.records - before))
+	s.pmu.Lock()
+	for t, ps := range parts {
+		for _, p := range ps {
+			delete(s.pending, partition{t, p})
+		}
+	}
+	s.pmu.Unlock()
 }
