@@ -41,9 +41,15 @@ func StartBroker(cfg BrokerConfig) (*Broker, error) {
 		kfake.Ports(cfg.Port),
 		kfake.DefaultNumPartitions(cfg.Partitions),
 		kfake.AllowAutoTopicCreation(),
-		// Compacted goka table topics are cleaned every minute rather than
-		// kfake's default hour, so a long dev session does not grow them.
-		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": "60000"}),
+		// No periodic compaction (one every 30 days). kfake's compaction,
+		// unlike Kafka's, moves a partition's log start offset to its
+		// first surviving record, so a goka view or table recovery still
+		// reading below it fails with OffsetOutOfRange: `pulse dev` with
+		// 10,000 accounts died at its first compaction (one minute in),
+		// its API view catching up the aggregator table. Table topics of
+		// the embedded broker therefore keep superseded values and
+		// tombstones; a real Kafka compacts them.
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": "2592000000"}),
 	}
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
