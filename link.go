@@ -64,6 +64,10 @@ type DueAccount struct {
 	// RefreshAt is the latest pending refresh request of its links; zero
 	// when none is pending.
 	RefreshAt time.Time
+	// Key is the store's own handle of the account, or 0; the scheduler
+	// echoes it in NextFetch.Key so a store may find the account without
+	// looking its id up.
+	Key int64
 }
 
 // DueLink is one link of a due account.
@@ -83,6 +87,9 @@ type NextFetch struct {
 	// it (pressed while the account was being scheduled) makes it due at
 	// the press instead of At. Zero: no claim.
 	Claimed time.Time
+	// Key is DueAccount.Key of the claim, or 0; a store that sets it may
+	// trust it to name AccountID.
+	Key int64
 }
 
 // PurgeRequest is a deleted user whose analytics rows must be deleted.

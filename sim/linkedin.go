@@ -212,31 +212,11 @@ func (l *linkedinSim) accessToken(r *http.Request) string {
 
 // meters puts each call under its endpoint's daily limits: the app's, and
 // the member's (per app). LinkedIn's windows are aligned (see
-// LinkedInConfig.Member) while the shared limiter opens a window at its
-// first call, so meters opens the windows itself, at their aligned start.
-//
-// meters is called by the request pipeline (Server.answerAPI) with
-// Server.mu held, which alignLocked relies on.
+// LinkedInConfig.Member).
 func (l *linkedinSim) meters(endpoint string, g *grant) []meter {
-	ms := []meter{
-		{name: linkedinMeterApp, key: windowKey{topics.LinkedIn, endpoint, g.clientID, ""}, limit: l.app},
-		{name: linkedinMeterMember, key: windowKey{topics.LinkedIn, endpoint, g.clientID, g.accountID}, limit: l.member},
-	}
-	l.alignLocked(ms, l.s.now())
-	return ms
-}
-
-// alignLocked opens the window of each metered meter that has none or
-// whose window has ended, at now truncated to the window's length.
-func (l *linkedinSim) alignLocked(ms []meter, now time.Time) {
-	for _, m := range ms {
-		if m.limit.Requests < 0 {
-			continue
-		}
-		if w, ok := l.s.windows[m.key]; ok && now.Before(w.start.Add(m.limit.Window)) {
-			continue
-		}
-		l.s.windows[m.key] = &window{start: now.Truncate(m.limit.Window)}
+	return []meter{
+		{name: linkedinMeterApp, key: windowKey{topics.LinkedIn, endpoint, g.clientID, ""}, limit: l.app, aligned: true},
+		{name: linkedinMeterMember, key: windowKey{topics.LinkedIn, endpoint, g.clientID, g.accountID}, limit: l.member, aligned: true},
 	}
 }
 

@@ -31,6 +31,17 @@ type meter struct {
 	key  windowKey
 	// limit is resolved (no zero fields); Requests < 0 is unlimited.
 	limit Limit
+	// aligned windows start at multiples of their length since
+	// 0001-01-01 UTC (LinkedIn's UTC days) instead of at their first call.
+	aligned bool
+}
+
+// open returns the start of the window that a call at now opens.
+func (m meter) open(now time.Time) time.Time {
+	if m.aligned {
+		return now.Truncate(m.limit.Window)
+	}
+	return now
 }
 
 // quota is a window's state after a request, for the rate-limit headers.
@@ -77,10 +88,9 @@ func (s *Server) takeLocked(ms []meter, now time.Time) (qs []quota, denied int) 
 		if m.limit.Requests < 0 {
 			continue
 		}
-		w, ok := s.windows[m.key]
-		if !ok || !now.Before(w.start.Add(m.limit.Window)) {
-			w = &window{start: now}
-			s.windows[m.key] = w
+		w := s.windowLocked(m.key)
+		if !now.Before(w.start.Add(m.limit.Window)) {
+			w.start, w.used = m.open(now), 0
 		}
 		if denied < 0 && w.used >= m.limit.Requests {
 			denied = len(qs)
@@ -95,6 +105,18 @@ func (s *Server) takeLocked(ms []meter, now time.Time) (qs []quota, denied int) 
 		qs[i].remaining = qs[i].limit - w.used
 	}
 	return qs, denied
+}
+
+// windowLocked returns the window of key, creating an empty one (which
+// any call opens anew). A window is reset in place, so a pointer to it
+// stays valid (Meterer keeps them).
+func (s *Server) windowLocked(key windowKey) *window {
+	w, ok := s.windows[key]
+	if !ok {
+		w = &window{}
+		s.windows[key] = w
+	}
+	return w
 }
 
 // resolve applies the defaults to a configured limit: def requests per

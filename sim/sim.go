@@ -121,6 +121,8 @@ type Server struct {
 	sweepAt int // store size (codes + tokens) at which expired entries are swept next
 	windows map[windowKey]*window
 	stats   map[topics.Platform]*PlatformStats
+	// meterers count their calls themselves; Stats adds them.
+	meterers []*Meterer
 }
 
 // platformSim is one simulated platform: its identifiers and its HTTP

@@ -62,6 +62,7 @@ func (s *Server) Stats() Stats {
 			Accounts:  maps.Clone(ps.Accounts),
 		}
 	}
+	s.addCountsLocked(out.Platforms)
 	return out
 }
 
@@ -71,6 +72,9 @@ func (s *Server) ResetStats() {
 	defer s.mu.Unlock()
 	for p := range s.stats {
 		s.stats[p] = newPlatformStats()
+	}
+	for _, m := range s.meterers {
+		clear(m.counts)
 	}
 }
 

@@ -18,11 +18,12 @@ type MemStore struct {
 }
 
 type memPlatform struct {
-	accts  []memAccount
-	byID   map[string]int32
-	active int
-	normal calendar
-	urgent calendar // accounts with a pending refresh request
+	accts   []memAccount
+	byID    map[string]int32
+	active  int
+	normal  calendar
+	urgent  calendar // accounts with a pending refresh request
+	scratch []int32  // ClaimDue's claimed accounts, reused
 }
 
 type memAccount struct {
@@ -42,13 +43,25 @@ func (a *memAccount) isActive() bool {
 	return len(a.links) > len(a.inactive)
 }
 
-// calendar is a queue of accounts by due second. An account is queued
-// once per change of its due time; only the entry with its latest sequence
-// number is live.
+// calendar is a queue of accounts by due second: a timing wheel of
+// per-second buckets covering wheelSize seconds from cur, and the entries
+// due later in far, moved into the wheel as cur comes within reach. An
+// account is queued once per change of its due time; only the entry with
+// its latest sequence number is live. The buckets keep their capacity, so
+// a calendar in steady state allocates nothing.
 type calendar struct {
-	b   map[int64][]entry
-	cur int64 // every bucket before it is empty
+	wheel [][]entry         // by second & wheelMask; nil until first used
+	far   map[int64][]entry // entries due at cur+wheelSize or later
+	cur   int64             // every second before it is empty; 0: never used
+	head  int               // entries of cur's bucket already popped
+	n     int               // entries in the wheel
+	hi    int64             // the latest second in the wheel (while n > 0)
 }
+
+const (
+	wheelSize = 1 << 16 // seconds: about 18 hours
+	wheelMask = wheelSize - 1
+)
 
 type entry struct {
 	i   int32
@@ -61,7 +74,7 @@ func NewMemStore() *MemStore { return &MemStore{plats: map[topics.Platform]*memP
 func (m *MemStore) plat(p topics.Platform) *memPlatform {
 	mp := m.plats[p]
 	if mp == nil {
-		mp = &memPlatform{byID: map[string]int32{}, normal: calendar{b: map[int64][]entry{}}, urgent: calendar{b: map[int64][]entry{}}}
+		mp = &memPlatform{byID: map[string]int32{}}
 		m.plats[p] = mp
 	}
 	return mp
@@ -172,12 +185,74 @@ func (mp *memPlatform) queue(i int32) {
 	c.push(a.next.Unix(), entry{i, a.qseq})
 }
 
+// push queues e at second sec. An entry due before cur (which is never
+// after the last pop's now) is queued at cur when the wheel cannot move
+// back that far: it is due at once either way.
 func (c *calendar) push(sec int64, e entry) {
 	sec = max(sec, 1)
-	if c.cur == 0 || sec < c.cur {
+	if c.wheel == nil {
+		c.wheel = make([][]entry, wheelSize)
+		c.far = map[int64][]entry{}
+	}
+	switch {
+	case c.cur == 0:
+		c.cur = sec
+	case sec < c.cur:
+		if c.n > 0 && c.hi >= sec+wheelSize {
+			sec = c.cur
+			break
+		}
+		if c.head > 0 { // the popped entries of cur's bucket go
+			b := &c.wheel[c.cur&wheelMask]
+			*b = append((*b)[:0], (*b)[c.head:]...)
+			c.head = 0
+		}
 		c.cur = sec
 	}
-	c.b[sec] = append(c.b[sec], e)
+	if sec >= c.cur+wheelSize {
+		c.far[sec] = append(c.far[sec], e)
+		return
+	}
+	if c.n == 0 || sec > c.hi {
+		c.hi = sec
+	}
+	c.n++
+	c.wheel[sec&wheelMask] = append(c.wheel[sec&wheelMask], e)
+}
+
+// advance moves cur one second on, into the wheel's reach of far entries.
+func (c *calendar) advance() {
+	c.cur++
+	if len(c.far) == 0 {
+		return
+	}
+	sec := c.cur + wheelSize - 1
+	if es, ok := c.far[sec]; ok {
+		delete(c.far, sec)
+		c.wheel[sec&wheelMask] = append(c.wheel[sec&wheelMask], es...)
+		c.n += len(es)
+		c.hi = max(c.hi, sec)
+	}
+}
+
+// jump moves cur to now when the wheel is empty (or to the first far
+// entry, if earlier), moving the far entries it reaches into the wheel.
+func (c *calendar) jump(now int64) {
+	to := now
+	for sec := range c.far {
+		to = min(to, sec)
+	}
+	c.cur, c.head = to, 0
+	for sec, es := range c.far {
+		if sec < to+wheelSize {
+			delete(c.far, sec)
+			c.wheel[sec&wheelMask] = append(c.wheel[sec&wheelMask], es...)
+			c.n += len(es)
+			if c.n == len(es) || sec > c.hi {
+				c.hi = sec
+			}
+		}
+	}
 }
 
 // pop appends due accounts (bucket second <= now) to out in due order, up
@@ -185,27 +260,36 @@ func (c *calendar) push(sec int64, e entry) {
 // live (rescheduled since). valid must make the entries it accepts dead.
 func (c *calendar) pop(now int64, limit int, valid func(e entry) bool, out []int32) []int32 {
 	for len(out) < limit && c.cur != 0 && c.cur <= now {
-		if len(c.b) == 0 {
-			c.cur = now
-			break
+		if c.n == 0 {
+			if len(c.far) == 0 {
+				c.cur, c.head = now, 0
+				break
+			}
+			c.jump(now)
+			if c.n == 0 {
+				break
+			}
+			continue
 		}
-		bucket := c.b[c.cur]
-		k := 0
-		for k < len(bucket) && len(out) < limit {
-			if valid(bucket[k]) {
-				out = append(out, bucket[k].i)
+		b := &c.wheel[c.cur&wheelMask]
+		k := c.head
+		for k < len(*b) && len(out) < limit {
+			if valid((*b)[k]) {
+				out = append(out, (*b)[k].i)
 			}
 			k++
 		}
-		if k < len(bucket) {
-			c.b[c.cur] = bucket[k:]
+		c.n -= k - c.head
+		if k < len(*b) {
+			c.head = k
 			break
 		}
-		delete(c.b, c.cur)
+		*b = (*b)[:0]
+		c.head = 0
 		if c.cur == now {
 			break
 		}
-		c.cur++
+		c.advance()
 	}
 	return out
 }
@@ -214,6 +298,11 @@ func (c *calendar) pop(now int64, limit int, valid func(e entry) bool, out []int
 // within the current second is due). The returned links are the store's:
 // read them only.
 func (m *MemStore) ClaimDue(ctx context.Context, p topics.Platform, now time.Time, limit int, lease time.Duration) ([]Due, error) {
+	return m.ClaimDueAppend(ctx, p, now, limit, lease, nil)
+}
+
+// ClaimDueAppend implements DueAppender: ClaimDue, appending to buf.
+func (m *MemStore) ClaimDueAppend(ctx context.Context, p topics.Platform, now time.Time, limit int, lease time.Duration, buf []Due) ([]Due, error) {
 	if limit < 1 || lease <= 0 {
 		return nil, fmt.Errorf("scheduler: memstore: claim: bad limit %d or lease %v", limit, lease)
 	}
@@ -231,12 +320,13 @@ func (m *MemStore) ClaimDue(ctx context.Context, p topics.Platform, now time.Tim
 			return true
 		}
 	}
-	idx := mp.urgent.pop(sec, limit, validIn(true), nil)
+	idx := mp.urgent.pop(sec, limit, validIn(true), mp.scratch[:0])
 	idx = mp.normal.pop(sec, limit, validIn(false), idx)
-	out := make([]Due, 0, len(idx))
+	mp.scratch = idx
+	out := buf
 	for _, i := range idx {
 		a := &mp.accts[i]
-		d := Due{AccountID: a.id, DueAt: a.next, Links: a.links}
+		d := Due{AccountID: a.id, DueAt: a.next, Links: a.links, Key: int64(i) + 1}
 		if a.pending() {
 			d.RefreshAt = a.refreshAt
 		}
@@ -264,9 +354,11 @@ func (m *MemStore) Reschedule(ctx context.Context, p topics.Platform, next []Nex
 	defer m.mu.Unlock()
 	mp := m.plat(p)
 	for _, n := range next {
-		i, ok := mp.byID[n.AccountID]
-		if !ok {
-			continue
+		i, ok := int32(n.Key-1), n.Key > 0 && n.Key <= int64(len(mp.accts))
+		if !ok || mp.accts[i].id != n.AccountID { // no key, or another store's
+			if i, ok = mp.byID[n.AccountID]; !ok {
+				continue
+			}
 		}
 		a := &mp.accts[i]
 		a.next = n.At

@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"slices"
 	"sync"
@@ -21,18 +20,43 @@ import (
 type Planner struct {
 	mu    sync.Mutex
 	plats map[topics.Platform]*platformPlan
+	list  []*platformPlan // the same, for plan's linear scan
+}
+
+// plan returns pl's plan, nil when pl is not planned: a scan of a few
+// entries, cheaper than a map lookup on the per-fetch path.
+func (p *Planner) plan(pl topics.Platform) *platformPlan {
+	for _, pp := range p.list {
+		if pp.pl == pl {
+			return pp
+		}
+	}
+	return nil
 }
 
 // platformPlan is one platform's state.
 type platformPlan struct {
+	pl       topics.Platform
 	lim      Limits
 	app      []*appMeter
 	spacing  time.Duration   // the least time between two fetches of an account
 	perCall  []time.Duration // per account scope: the spacing one unit buys
 	acctIdx  []int           // per account scope: its index in lim.Scopes
 	accounts int             // linked accounts, for limits that grow with users
-	state    map[string]*accountState
-	expiry   []expiring // state entries in the order they may expire
+
+	// The accounts that constrain a fetch (recently fetched or paused), in
+	// two generations: cur holds the states set since rotated, prev the
+	// ones set in the period before. rotate drops prev's entries that no
+	// longer constrain, so forgetting costs no per-entry work on the hot
+	// path.
+	// Keyed by accountKey: a 64-bit hash (a collision among a million
+	// accounts has a chance of about 3e-8 and would only space two
+	// accounts' fetches as one's).
+	cur, prev *stateTable
+	// curF and prevF filter the lookups: a key whose bit is not set is in
+	// neither map (most fetches are of accounts the planner forgot).
+	curF, prevF *keyFilter
+	rotated     int64 // Unix ns
 
 	emitted, deferred, throttled int64
 }
@@ -40,31 +64,151 @@ type platformPlan struct {
 // accountState is what the planner remembers of one platform account: only
 // while it constrains the account (recently fetched or paused).
 type accountState struct {
-	next     time.Time // earliest fetch its per-account scopes allow
-	paused   time.Time // a throttle on the account: no fetch before
-	pausedBy string
+	next   int64 // earliest fetch its per-account scopes allow, Unix ns
+	paused int64 // a throttle on the account: no fetch before, Unix ns
 }
 
-// expiring is an account whose state may be forgotten at a time.
-type expiring struct {
-	account string
-	at      time.Time
-}
+// until is when the state stops constraining its account, in Unix ns.
+func (st accountState) until() int64 { return max(st.next, st.paused) }
 
-// constrain returns account's state, creating it and queueing it for
-// prune one recheck period after now (so the queue stays in time order).
-func (pp *platformPlan) constrain(account string, st *accountState, now time.Time) *accountState {
-	if st == nil {
-		st = &accountState{}
-		pp.state[account] = st
-		pp.expiry = append(pp.expiry, expiring{account, now.Add(pp.recheck())})
+// accountKey is FNV-1a (64 bits) of account: stable across runs, so each
+// account keeps its minute of the hour, and free of allocation.
+func accountKey(account string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(account); i++ {
+		h ^= uint64(account[i])
+		h *= 1099511628211
 	}
-	return st
+	return h
 }
 
-// recheck is how long after it is constrained an account's state is
-// looked at again by prune.
-func (pp *platformPlan) recheck() time.Duration { return max(pp.spacing, time.Minute) }
+// keyFilter is a one-hash Bloom filter of account keys.
+type keyFilter [1 << 12]uint64 // 2^18 bits, 32 KiB
+
+func (f *keyFilter) bit(key uint64) (int, uint64) {
+	h := key * 0x9e3779b97f4a7c15 >> (64 - 18)
+	return int(h >> 6), 1 << (h & 63)
+}
+
+func (f *keyFilter) has(key uint64) bool { i, b := f.bit(key); return f[i]&b != 0 }
+func (f *keyFilter) add(key uint64)      { i, b := f.bit(key); f[i] |= b }
+
+// stateTable is a hash table of account states by key: open addressing
+// with linear probing in one slice, emptied whole. A key of 0 is stored
+// as 1.
+type stateTable struct {
+	slots []stateSlot // a power of two long
+	n     int
+}
+
+type stateSlot struct {
+	key uint64 // 0: empty
+	st  accountState
+}
+
+func newStateTable() *stateTable { return &stateTable{slots: make([]stateSlot, 1024)} }
+
+func (t *stateTable) index(key uint64) int {
+	return int(key * 0x9e3779b97f4a7c15 >> 32 & uint64(len(t.slots)-1))
+}
+
+// slot returns the slot holding key, or the empty slot where it goes.
+func (t *stateTable) slot(key uint64) *stateSlot {
+	key = max(key, 1)
+	mask := len(t.slots) - 1
+	for i := t.index(key); ; i = (i + 1) & mask {
+		if s := &t.slots[i]; s.key == key || s.key == 0 {
+			return s
+		}
+	}
+}
+
+func (t *stateTable) get(key uint64) (accountState, bool) {
+	s := t.slot(key)
+	return s.st, s.key != 0
+}
+
+func (t *stateTable) put(key uint64, st accountState) {
+	s := t.slot(key)
+	if s.key == 0 {
+		if 2*(t.n+1) > len(t.slots) { // keep it at most half full
+			t.grow()
+			s = t.slot(key)
+		}
+		s.key = max(key, 1)
+		t.n++
+	}
+	s.st = st
+}
+
+func (t *stateTable) grow() {
+	old := t.slots
+	t.slots = make([]stateSlot, 2*len(old))
+	for _, s := range old {
+		if s.key != 0 {
+			*t.slot(s.key) = s
+		}
+	}
+}
+
+// each calls f for every entry.
+func (t *stateTable) each(f func(key uint64, st accountState)) {
+	for _, s := range t.slots {
+		if s.key != 0 {
+			f(s.key, s.st)
+		}
+	}
+}
+
+func (t *stateTable) reset() {
+	clear(t.slots)
+	t.n = 0
+}
+
+// get returns account's state.
+func (pp *platformPlan) get(account uint64) (accountState, bool) {
+	if pp.curF.has(account) {
+		if st, ok := pp.cur.get(account); ok {
+			return st, true
+		}
+	}
+	if pp.prevF.has(account) {
+		return pp.prev.get(account)
+	}
+	return accountState{}, false
+}
+
+// put sets account's state.
+func (pp *platformPlan) put(account uint64, st accountState) {
+	pp.cur.put(account, st)
+	pp.curF.add(account)
+}
+
+// rotate starts a new generation once a recheck period has passed since
+// the last: the states of the generation before, set at least a period
+// ago, are forgotten unless they still constrain (then they move on).
+func (pp *platformPlan) rotate(now time.Time) {
+	ns := now.UnixNano()
+	if ns-pp.rotated < int64(pp.recheck()) {
+		return
+	}
+	pp.rotated = ns
+	pp.prev.each(func(a uint64, st accountState) {
+		if ns < st.until() {
+			if _, newer := pp.cur.get(a); !newer {
+				pp.put(a, st)
+			}
+		}
+	})
+	pp.prev.reset()
+	*pp.prevF = keyFilter{}
+	pp.prev, pp.cur = pp.cur, pp.prev
+	pp.prevF, pp.curF = pp.curF, pp.prevF
+}
+
+// recheck is the period of rotate: the spacing (a state set at t is kept
+// until at least t+spacing), at least a second.
+func (pp *platformPlan) recheck() time.Duration { return max(pp.spacing, time.Second) }
 
 // appMeter spends from one app-wide scope.
 type appMeter struct {
@@ -88,7 +232,8 @@ func NewPlanner(limits map[topics.Platform]Limits) (*Planner, error) {
 		if err != nil {
 			return nil, fmt.Errorf("scheduler: limits of %s: %w", pl, err)
 		}
-		pp := &platformPlan{lim: l, state: map[string]*accountState{}}
+		pp := &platformPlan{pl: pl, lim: l, cur: newStateTable(), prev: newStateTable(),
+			curF: &keyFilter{}, prevF: &keyFilter{}}
 		for i, s := range l.Scopes {
 			switch {
 			case s.PlanOnly:
@@ -102,6 +247,7 @@ func NewPlanner(limits map[topics.Platform]Limits) (*Planner, error) {
 		}
 		pp.setAccounts(0)
 		p.plats[pl] = pp
+		p.list = append(p.list, pp)
 	}
 	return p, nil
 }
@@ -124,7 +270,7 @@ func (pp *platformPlan) setAccounts(n int) {
 func (p *Planner) SetAccounts(pl topics.Platform, n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if pp := p.plats[pl]; pp != nil && pp.accounts != n {
+	if pp := p.plan(pl); pp != nil && pp.accounts != n {
 		pp.setAccounts(n)
 	}
 }
@@ -174,7 +320,7 @@ func (m *appMeter) spend(units float64) {
 func (p *Planner) Affordable(pl topics.Platform, now time.Time, limit int) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pp := p.plats[pl]
+	pp := p.plan(pl)
 	if pp == nil {
 		return 0
 	}
@@ -196,16 +342,18 @@ func (p *Planner) Affordable(pl topics.Platform, now time.Time, limit int) int {
 func (p *Planner) Admit(pl topics.Platform, account string, now time.Time) (bool, time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pp := p.plats[pl]
+	pp := p.plan(pl)
 	if pp == nil {
 		return false, now.Add(time.Hour)
 	}
-	pp.prune(now)
-	st := pp.state[account]
-	if st != nil {
-		if at := later(st.next, st.paused); now.Before(at) {
+	pp.rotate(now)
+	key := accountKey(account)
+	ns := now.UnixNano()
+	st, known := pp.get(key)
+	if known {
+		if at := st.until(); ns < at {
 			pp.deferred++
-			return false, at
+			return false, time.Unix(0, at).UTC()
 		}
 	}
 	for _, m := range pp.app {
@@ -213,8 +361,8 @@ func (p *Planner) Admit(pl topics.Platform, account string, now time.Time) (bool
 		m.spend(m.s.Cost)
 	}
 	if pp.spacing > 0 {
-		st = pp.constrain(account, st, now)
-		st.next = now.Add(pp.spacing)
+		st.next = ns + int64(pp.spacing)
+		pp.put(key, st)
 	}
 	pp.emitted++
 	return true, time.Time{}
@@ -230,7 +378,7 @@ func (p *Planner) Charge(pl topics.Platform, account string, pages int, now time
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pp := p.plats[pl]
+	pp := p.plan(pl)
 	if pp == nil {
 		return
 	}
@@ -246,13 +394,11 @@ func (p *Planner) Charge(pl topics.Platform, account string, pages int, now time
 		push = max(push, time.Duration(pp.lim.Scopes[si].PageCost*extra)*pp.perCall[i])
 	}
 	if push > 0 {
-		st := pp.state[account]
-		next := now.Add(push)
-		if st != nil {
-			next = later(st.next, now).Add(push)
-		}
-		st = pp.constrain(account, st, now)
-		st.next = next
+		pp.rotate(now)
+		key := accountKey(account)
+		st, _ := pp.get(key)
+		st.next = max(st.next, now.UnixNano()) + int64(push)
+		pp.put(key, st)
 	}
 }
 
@@ -268,7 +414,7 @@ func (p *Planner) Throttled(pl topics.Platform, account, scope string, until, no
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pp := p.plats[pl]
+	pp := p.plan(pl)
 	if pp == nil {
 		return until
 	}
@@ -282,9 +428,15 @@ func (p *Planner) Throttled(pl topics.Platform, account, scope string, until, no
 			per = s.Per
 		}
 	}
+	pause := func() {
+		pp.rotate(now)
+		key := accountKey(account)
+		st, _ := pp.get(key)
+		st.paused = max(st.paused, until.UnixNano())
+		pp.put(key, st)
+	}
 	if per == PerAccount && account != "" {
-		st := pp.constrain(account, pp.state[account], now)
-		st.paused, st.pausedBy = later(st.paused, until), scope
+		pause()
 		return until
 	}
 	for _, m := range pp.app {
@@ -293,8 +445,7 @@ func (p *Planner) Throttled(pl topics.Platform, account, scope string, until, no
 		}
 	}
 	if len(pp.app) == 0 && account != "" { // nothing app-wide to pause: pause the account
-		st := pp.constrain(account, pp.state[account], now)
-		st.paused, st.pausedBy = later(st.paused, until), scope
+		pause()
 	}
 	return until
 }
@@ -304,15 +455,15 @@ func (p *Planner) Throttled(pl topics.Platform, account, scope string, until, no
 func (p *Planner) PausedUntil(pl topics.Platform, account string) (app, acct time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pp := p.plats[pl]
+	pp := p.plan(pl)
 	if pp == nil {
 		return time.Time{}, time.Time{}
 	}
 	for _, m := range pp.app {
 		app = later(app, m.paused)
 	}
-	if st := pp.state[account]; st != nil {
-		acct = st.paused
+	if st, ok := pp.get(accountKey(account)); ok && st.paused != 0 {
+		acct = time.Unix(0, st.paused).UTC()
 	}
 	return app, acct
 }
@@ -325,41 +476,28 @@ func (p *Planner) PausedUntil(pl topics.Platform, account string) (app, acct tim
 // Interval of staleness.
 func (p *Planner) NextDue(pl topics.Platform, account string, now time.Time) time.Time {
 	iv, spacing := time.Hour, time.Duration(0)
-	if pp := p.plats[pl]; pp != nil {
+	if pp := p.plan(pl); pp != nil {
 		iv, spacing = pp.lim.Interval, pp.spacing
 	}
-	h := fnv.New64a()
-	h.Write([]byte(account))
-	off := time.Duration(h.Sum64() % uint64(iv))
-	next := now.Truncate(iv).Add(off)
+	next := now.Truncate(iv).Add(slot(account, iv))
 	for !next.After(now.Add(spacing)) {
 		next = next.Add(iv)
 	}
 	return next
 }
 
-// prune forgets accounts that no longer constrain anything, looking at
-// each one recheck period after it was constrained (and again a period
-// later while it still is).
-func (pp *platformPlan) prune(now time.Time) {
-	n := 0
-	for n < len(pp.expiry) && !now.Before(pp.expiry[n].at) {
-		e := pp.expiry[n]
-		if st := pp.state[e.account]; st != nil {
-			if now.Before(later(st.next, st.paused)) {
-				pp.expiry = append(pp.expiry, expiring{e.account, now.Add(pp.recheck())})
-			} else {
-				delete(pp.state, e.account)
-			}
-		}
-		n++
+// Slot returns account's stable offset within pl's Interval, at which
+// NextDue schedules it, and the Interval.
+func (p *Planner) Slot(pl topics.Platform, account string) (offset, interval time.Duration) {
+	iv := time.Hour
+	if pp := p.plan(pl); pp != nil {
+		iv = pp.lim.Interval
 	}
-	if n > 0 {
-		pp.expiry = pp.expiry[n:]
-		if cap(pp.expiry) > 1024 && len(pp.expiry) < cap(pp.expiry)/4 {
-			pp.expiry = append([]expiring(nil), pp.expiry...)
-		}
-	}
+	return slot(account, iv), iv
+}
+
+func slot(account string, iv time.Duration) time.Duration {
+	return time.Duration(accountKey(account) % uint64(iv))
 }
 
 func later(a, b time.Time) time.Time {
@@ -402,9 +540,20 @@ func (p *Planner) Stats(now time.Time) ([]ScopeStats, map[topics.Platform]Platfo
 	var out []ScopeStats
 	plats := map[topics.Platform]PlatformStats{}
 	for _, pl := range slices.Sorted(maps.Keys(p.plats)) {
-		pp := p.plats[pl]
+		pp := p.plan(pl)
+		constrained, ns := 0, now.UnixNano()
+		pp.cur.each(func(_ uint64, st accountState) {
+			if ns < st.until() {
+				constrained++
+			}
+		})
+		pp.prev.each(func(a uint64, st accountState) {
+			if _, newer := pp.cur.get(a); !newer && ns < st.until() {
+				constrained++
+			}
+		})
 		plats[pl] = PlatformStats{Emitted: pp.emitted, Deferred: pp.deferred, Throttled: pp.throttled,
-			Accounts: pp.accounts, Constrained: len(pp.state)}
+			Accounts: pp.accounts, Constrained: constrained}
 		for _, m := range pp.app {
 			out = append(out, ScopeStats{Platform: pl, Scope: m.s.Name, Per: PerApp, Spent: m.spent,
 				Limit: m.s.LimitFor(max(pp.accounts, 1)), Left: max(m.available(now), 0), PausedUntil: m.paused})

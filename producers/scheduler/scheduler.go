@@ -23,6 +23,8 @@ package scheduler
 import (
 	"context"
 	crand "crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,7 +33,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pulsehq/pulse/kafka"
@@ -41,7 +42,9 @@ import (
 // Emitter delivers fetch requests; the Kafka producer for real, a virtual
 // fetcher in simulations.
 type Emitter interface {
-	// Emit delivers reqs and returns once they are durable.
+	// Emit delivers reqs and returns once they are durable. The scheduler
+	// reuses the requests after Emit returns: Emit must not keep reqs or
+	// the requests (copy what it keeps).
 	Emit(ctx context.Context, reqs []*topics.FetchRequest) error
 }
 
@@ -92,6 +95,15 @@ type Scheduler struct {
 	log     *slog.Logger
 	wake    chan struct{}
 
+	plats []topics.Platform // the planned platforms, sorted
+
+	// runMu serializes RunOnce and guards its reused buffers.
+	runMu sync.Mutex
+	pool  []topics.FetchRequest // requests, reused once emitted
+	reqs  []*topics.FetchRequest
+	next  []Next
+	due   []Due
+
 	mu        sync.Mutex // guards the fields below
 	emitted   map[topics.Platform]int64
 	recounted time.Time
@@ -138,7 +150,7 @@ func New(cfg Config) (*Scheduler, error) {
 		return nil, err
 	}
 	s := &Scheduler{cfg: cfg, planner: pl, emitter: cfg.Emitter, log: cfg.Logger,
-		wake: make(chan struct{}, 1), emitted: map[topics.Platform]int64{}}
+		wake: make(chan struct{}, 1), emitted: map[topics.Platform]int64{}, plats: pl.Platforms()}
 	var seed [32]byte
 	if _, err := crand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("scheduler: seed: %w", err)
@@ -288,12 +300,15 @@ func (s *Scheduler) Apply(ctx context.Context, o *topics.FetchOutcome) error {
 }
 
 // RunOnce emits the fetch requests that are due now and within every
-// scope's budget, and returns once they are delivered.
+// scope's budget, and returns once they are delivered. Calls are
+// serialized.
 func (s *Scheduler) RunOnce(ctx context.Context) error {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
 	now := s.cfg.Clock()
 	var errs []error
 	s.recount(ctx, now)
-	for _, p := range s.planner.Platforms() {
+	for _, p := range s.plats {
 		if err := s.platformOnce(ctx, p, now); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", p, err))
 		}
@@ -312,7 +327,7 @@ func (s *Scheduler) recount(ctx context.Context, now time.Time) {
 	if !due {
 		return
 	}
-	for _, p := range s.planner.Platforms() {
+	for _, p := range s.plats {
 		n, err := s.cfg.Store.CountAccounts(ctx, p)
 		if err != nil {
 			s.log.Warn("scheduler: count accounts", "platform", p, "err", err)
@@ -332,12 +347,23 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 		if n == 0 {
 			return nil
 		}
-		due, err := s.cfg.Store.ClaimDue(ctx, p, now, n, s.cfg.Lease)
+		var (
+			due []Due
+			err error
+		)
+		if da, ok := s.cfg.Store.(DueAppender); ok {
+			due, err = da.ClaimDueAppend(ctx, p, now, n, s.cfg.Lease, s.due[:0])
+			s.due = due
+		} else {
+			due, err = s.cfg.Store.ClaimDue(ctx, p, now, n, s.cfg.Lease)
+		}
 		if err != nil {
 			return err
 		}
-		reqs := make([]*topics.FetchRequest, 0, len(due))
-		next := make([]Next, 0, len(due))
+		if len(s.pool) < len(due) {
+			s.pool = make([]topics.FetchRequest, len(due))
+		}
+		reqs, next := s.reqs[:0], s.next[:0]
 		for _, d := range due {
 			if len(d.Links) == 0 {
 				continue
@@ -346,11 +372,13 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 			if !ok {
 				// Too soon for the account's own limits: due as soon as they
 				// allow, its refresh request still pending.
-				next = append(next, Next{AccountID: d.AccountID, At: at, Claimed: now})
+				next = append(next, Next{AccountID: d.AccountID, At: at, Claimed: now, Key: d.Key})
 				continue
 			}
-			reqs = append(reqs, s.request(p, d, now))
-			next = append(next, Next{AccountID: d.AccountID, At: s.planner.NextDue(p, d.AccountID, now), Served: d.RefreshAt, Claimed: now})
+			req := &s.pool[len(reqs)]
+			s.request(req, p, d, now)
+			reqs = append(reqs, req)
+			next = append(next, Next{AccountID: d.AccountID, At: s.planner.NextDue(p, d.AccountID, now), Served: d.RefreshAt, Claimed: now, Key: d.Key})
 		}
 		if len(reqs) > 0 {
 			if err := s.emitter.Emit(ctx, reqs); err != nil {
@@ -361,6 +389,7 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 			s.emitted[p] += int64(len(reqs))
 			s.mu.Unlock()
 		}
+		s.reqs, s.next = reqs, next
 		if err := s.cfg.Store.Reschedule(ctx, p, next); err != nil {
 			return err
 		}
@@ -372,7 +401,8 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 	return nil
 }
 
-func (s *Scheduler) request(p topics.Platform, d Due, now time.Time) *topics.FetchRequest {
+// request fills req for a fetch of d.
+func (s *Scheduler) request(req *topics.FetchRequest, p topics.Platform, d Due, now time.Time) {
 	first := d.Links[0]
 	reason := topics.ReasonScheduled
 	switch {
@@ -381,25 +411,37 @@ func (s *Scheduler) request(p topics.Platform, d Due, now time.Time) *topics.Fet
 	case first.LastFetchedAt.IsZero():
 		reason = topics.ReasonInitial
 	}
-	req := &topics.FetchRequest{
+	*req = topics.FetchRequest{
 		ID: s.newID(), LinkID: first.LinkID, UserID: first.UserID, Platform: p,
 		Reason: reason, RequestedAt: now.UTC(), AccountID: d.AccountID,
 	}
 	for _, l := range d.Links[1:] {
 		req.AlsoFor = append(req.AlsoFor, topics.LinkRef{LinkID: l.LinkID, UserID: l.UserID})
 	}
-	return req
 }
 
-// newID returns a random (version 4) UUID.
+// newID returns a random (version 4) UUID, formatted without the uuid
+// package's reader and allocations (a fetch's hot path).
 func (s *Scheduler) newID() string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	id, err := uuid.NewRandomFromReader(s.ids)
-	if err != nil { // ChaCha8 reads never fail
-		panic(err)
-	}
-	return id.String()
+	hi, lo := s.ids.Uint64(), s.ids.Uint64()
+	s.mu.Unlock()
+	var u [16]byte
+	binary.BigEndian.PutUint64(u[:8], hi)
+	binary.BigEndian.PutUint64(u[8:], lo)
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return string(b[:])
 }
 
 // Emitted returns how many requests were emitted per platform.

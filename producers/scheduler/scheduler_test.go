@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse"
@@ -18,7 +20,8 @@ import (
 	"github.com/pulsehq/pulse/topics"
 )
 
-// capture is an Emitter that keeps what it is given.
+// capture is an Emitter that keeps copies of what it is given (the
+// scheduler reuses the requests).
 type capture struct {
 	mu   sync.Mutex
 	reqs []*topics.FetchRequest
@@ -27,7 +30,11 @@ type capture struct {
 func (c *capture) Emit(ctx context.Context, reqs []*topics.FetchRequest) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.reqs = append(c.reqs, reqs...)
+	for _, r := range reqs {
+		cp := *r
+		cp.AlsoFor = slices.Clone(r.AlsoFor)
+		c.reqs = append(c.reqs, &cp)
+	}
 	return nil
 }
 
@@ -370,4 +377,40 @@ func TestRefreshWakesTheScheduler(t *testing.T) {
 	waitFor("a refresh", func(rs []*topics.FetchRequest) bool {
 		return len(rs) == 1 && rs[0].LinkID == l.ID && rs[0].Reason == topics.ReasonOnDemand
 	})
+}
+
+// TestRequestIDsAreRandomUUIDs: request ids are version 4 UUIDs, unique,
+// though the scheduler formats them itself and reuses its requests.
+func TestRequestIDsAreRandomUUIDs(t *testing.T) {
+	m := scheduler.NewMemStore()
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 200 {
+		m.AddLink(topics.X, strconv.Itoa(i), "l"+strconv.Itoa(i), "u", now)
+	}
+	out := &capture{}
+	s, err := scheduler.New(scheduler.Config{Emitter: out, Store: m, Clock: func() time.Time { return now }, Limits: xOnly(), MaxPerTick: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for range 4 {
+		if err := s.RunOnce(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(time.Second)
+	}
+	reqs := out.take()
+	if len(reqs) != 200 {
+		t.Fatalf("emitted %d requests, want 200", len(reqs))
+	}
+	for _, r := range reqs {
+		u, err := uuid.Parse(r.ID)
+		if err != nil || u.Version() != 4 || u.Variant() != uuid.RFC4122 || u.String() != r.ID {
+			t.Fatalf("request id %q: %v, version %v, variant %v", r.ID, err, u.Version(), u.Variant())
+		}
+		if seen[r.ID] || seen[r.AccountID] {
+			t.Fatalf("id %s or account %s seen twice", r.ID, r.AccountID)
+		}
+		seen[r.ID], seen[r.AccountID] = true, true
+	}
 }

@@ -42,3 +42,11 @@ type (
 type Waker interface {
 	Watch(ctx context.Context, wake func()) error
 }
+
+// DueAppender is implemented by stores that can claim into the caller's
+// buffer (MemStore), so a scheduler claiming millions of accounts a day
+// allocates nothing per claim.
+type DueAppender interface {
+	// ClaimDueAppend is ClaimDue appending the claimed accounts to buf.
+	ClaimDueAppend(ctx context.Context, platform topics.Platform, now time.Time, limit int, lease time.Duration, buf []Due) ([]Due, error)
+}

@@ -175,3 +175,66 @@ func testStore(t *testing.T, f storeFixture) {
 		t.Fatalf("at d's time claimed %v", got)
 	}
 }
+
+// TestMemStoreFarAndPastDueTimes covers the MemStore's timing wheel
+// beyond its span (about 18 hours) and behind its cursor: accounts due a
+// day out are claimed at their time, not before; one added overdue after
+// the cursor moved on is claimed at once; and Reschedule finds accounts by
+// the claim's Key or, when the Key is not the store's, by id.
+func TestMemStoreFarAndPastDueTimes(t *testing.T) {
+	ctx := t.Context()
+	m := scheduler.NewMemStore()
+	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	m.AddLink(topics.X, "now", "l1", "u1", base)
+	m.AddLink(topics.X, "far", "l2", "u2", base.Add(20*time.Hour))
+	claim := func(at time.Time) []string {
+		t.Helper()
+		due, err := m.ClaimDue(ctx, topics.X, at, 10, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, d := range due {
+			ids = append(ids, d.AccountID)
+		}
+		return ids
+	}
+	if got := claim(base); !slices.Equal(got, []string{"now"}) {
+		t.Fatalf("at the start claimed %v", got)
+	}
+	// Rescheduled 30 h out by id (Key 0), past the wheel's span too.
+	if err := m.Reschedule(ctx, topics.X, []scheduler.Next{{AccountID: "now", At: base.Add(30 * time.Hour), Key: 999}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []time.Duration{time.Minute, 2 * time.Hour, 19*time.Hour + 59*time.Minute} {
+		if got := claim(base.Add(at)); len(got) != 0 {
+			t.Fatalf("at +%v claimed %v", at, got)
+		}
+	}
+	// Overdue when added, behind the cursor: claimed at once.
+	m.AddLink(topics.X, "late", "l3", "u3", base.Add(time.Hour))
+	if got := claim(base.Add(19*time.Hour + 59*time.Minute)); !slices.Equal(got, []string{"late"}) {
+		t.Fatalf("the overdue account: claimed %v", got)
+	}
+	if got := claim(base.Add(20 * time.Hour)); !slices.Contains(got, "far") { // and late, its lease out
+		t.Fatalf("at +20h claimed %v", got)
+	}
+	due, err := m.ClaimDue(ctx, topics.X, base.Add(30*time.Hour), 10, time.Minute)
+	// far and late again too: their leases ran out.
+	if err != nil || len(due) != 3 || due[2].AccountID != "now" || due[2].Key == 0 {
+		t.Fatalf("at +30h claimed %+v, %v; want now last, with its key", due, err)
+	}
+	// Rescheduled by Key, a day out: not due before.
+	if err := m.Reschedule(ctx, topics.X, []scheduler.Next{{AccountID: "now", At: base.Add(54 * time.Hour), Key: due[2].Key}}); err != nil {
+		t.Fatal(err)
+	}
+	if at, _ := m.NextDue(topics.X, "now"); !at.Equal(base.Add(54 * time.Hour)) {
+		t.Fatalf("now is due at %v", at)
+	}
+	if got := claim(base.Add(53 * time.Hour)); slices.Contains(got, "now") {
+		t.Fatalf("claimed now a day early: %v", got)
+	}
+	if got := claim(base.Add(54 * time.Hour)); !slices.Contains(got, "now") {
+		t.Fatalf("at +54h claimed %v", got)
+	}
+}

@@ -1,13 +1,14 @@
 // Package vsim runs the real scheduler (claims, budgets, spacing, feedback)
 // over many links on a virtual clock, against the simulator's rate limits:
-// each emitted request is fetched virtually, its calls counted by
-// sim.Server.Meter on the platform's endpoints (so the simulator, not the
+// each emitted request is fetched virtually, its calls counted by a
+// sim.Meterer on the platform's endpoints (so the simulator, not the
 // scheduler, counts limit breaches), and its outcome applied. It reports
 // staleness, breaches, the share of the binding budget used and the CPU
 // time spent.
 package vsim
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -89,18 +90,14 @@ type PlatformReport struct {
 type Report struct {
 	Platforms map[topics.Platform]*PlatformReport
 	Simulated time.Duration
-	// CPU is the user+system CPU time of the scheduler and the simulator's
-	// metering (the staleness sampling excluded); MeterCPU the part spent
-	// in the simulator's metering (sim.Server.Meter).
-	CPU, MeterCPU time.Duration
+	// CPU is the process's user+system CPU time (all threads, the garbage
+	// collector's included) spent in the scheduler and the simulator's
+	// metering; the setup and the staleness sampling are excluded.
+	CPU time.Duration
 }
 
 // CPUPerDay is the CPU time per simulated day.
 func (r *Report) CPUPerDay() time.Duration { return r.perDay(r.CPU) }
-
-// SchedulerCPUPerDay is the CPU time per simulated day without the
-// simulator's metering.
-func (r *Report) SchedulerCPUPerDay() time.Duration { return r.perDay(r.CPU - r.MeterCPU) }
 
 func (r *Report) perDay(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * float64(24*time.Hour) / float64(r.Simulated))
@@ -115,9 +112,8 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "%-10s %8d %8d %10d %9s %9s %8d %-28s %6.1f%% %v\n", p, pr.Links, pr.Accounts, pr.Fetches,
 			pr.MaxStaleness.Round(time.Minute), pr.P99Staleness.Round(time.Minute), pr.Breaches, pr.Binding, 100*pr.BindingShare, pr.DemandExceeds)
 	}
-	fmt.Fprintf(&b, "simulated %v, CPU %v, CPU per simulated day %v (of which the simulator's metering %v; the scheduler %v)\n",
-		r.Simulated, r.CPU.Round(time.Millisecond), r.CPUPerDay().Round(time.Millisecond),
-		r.perDay(r.MeterCPU).Round(time.Millisecond), r.SchedulerCPUPerDay().Round(time.Millisecond))
+	fmt.Fprintf(&b, "simulated %v, CPU %v, CPU per simulated day %v\n",
+		r.Simulated, r.CPU.Round(time.Millisecond), r.CPUPerDay().Round(time.Millisecond))
 	return b.String()
 }
 
@@ -142,8 +138,10 @@ type run struct {
 	srv   *sim.Server
 	store *scheduler.MemStore
 	sched *scheduler.Scheduler
-	last  map[topics.Platform][]time.Time // per account: last successful fetch
-	links map[topics.Platform][]int32     // per account: links to it
+	meter map[topics.Platform]*sim.Meterer
+	last  map[topics.Platform][]int64 // per account: last successful fetch, Unix ns
+	links map[topics.Platform][]int32 // per account: links to it
+	out   topics.FetchOutcome         // reused: Apply keeps nothing
 	rep   *Report
 	err   error
 }
@@ -151,8 +149,12 @@ type run struct {
 // accountID is the id of a platform's i-th simulated account.
 func accountID(p topics.Platform, i int) string { return string(p) + "-" + strconv.Itoa(i) }
 
-func accountIndex(id string) int {
-	i, _ := strconv.Atoi(id[strings.LastIndexByte(id, '-')+1:])
+// accountRank returns the number of a link's account: the link id is
+// "<platform>-<number>-l<link>".
+func accountRank(linkID string) int {
+	_, rest, _ := strings.Cut(linkID, "-")
+	n, _, _ := strings.Cut(rest, "-")
+	i, _ := strconv.Atoi(n)
 	return i
 }
 
@@ -174,31 +176,53 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		cfg.Tick = time.Second
 	}
 	r := &run{cfg: cfg, clock: &clock{t: cfg.Start}, store: scheduler.NewMemStore(),
-		last: map[topics.Platform][]time.Time{}, links: map[topics.Platform][]int32{},
+		last: map[topics.Platform][]int64{}, links: map[topics.Platform][]int32{}, meter: map[topics.Platform]*sim.Meterer{},
 		rep: &Report{Platforms: map[topics.Platform]*PlatformReport{}}}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 1))
 
-	// Links: accounts due evenly over the first Interval, as if each had
-	// been fetched one Interval before, so the run starts in steady state.
+	// Links: each account due at its slot of the first Interval (as if it
+	// had been fetched one Interval before), so the run starts in steady
+	// state. Accounts are added to the store, and numbered, in slot order:
+	// the order the scheduler visits them every Interval, so the
+	// simulation's memory is read in order (the link ids carry the number).
+	slots, err := scheduler.NewPlanner(cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
 	for p, n := range cfg.Links {
-		iv := time.Hour
-		if l, ok := cfg.Limits[p]; ok && l.Interval > 0 {
-			iv = l.Interval
-		}
 		pr := &PlatformReport{Links: n}
 		r.rep.Platforms[p] = pr
-		acct := -1
+		var perAcct []int32 // links per account, by k
 		for i := range n {
-			if acct < 0 || cfg.SharedEvery <= 0 || i%cfg.SharedEvery != 0 {
-				acct++
-				due := cfg.Start.Add(time.Duration(rng.Int64N(int64(iv))))
-				r.last[p] = append(r.last[p], due.Add(-iv))
-				r.links[p] = append(r.links[p], 0)
+			if len(perAcct) == 0 || cfg.SharedEvery <= 0 || i%cfg.SharedEvery != 0 {
+				perAcct = append(perAcct, 0)
 			}
-			r.links[p][acct]++
-			r.store.AddLink(p, accountID(p, acct), fmt.Sprintf("%s-l%d", p, i), fmt.Sprintf("u%d", i), r.last[p][acct].Add(iv))
+			perAcct[len(perAcct)-1]++
 		}
-		pr.Accounts = acct + 1
+		type acct struct {
+			k    int
+			slot time.Duration
+		}
+		order := make([]acct, len(perAcct))
+		var iv time.Duration
+		for k := range order {
+			order[k].k = k
+			order[k].slot, iv = slots.Slot(p, accountID(p, k))
+		}
+		slices.SortFunc(order, func(a, b acct) int { return cmp.Or(cmp.Compare(a.slot, b.slot), cmp.Compare(a.k, b.k)) })
+		r.last[p] = make([]int64, len(order))
+		r.links[p] = make([]int32, len(order))
+		link := 0
+		for rank, a := range order {
+			due := cfg.Start.Add(a.slot)
+			r.last[p][rank] = due.Add(-iv).UnixNano()
+			r.links[p][rank] = perAcct[a.k]
+			for range perAcct[a.k] {
+				r.store.AddLink(p, accountID(p, a.k), string(p)+"-"+strconv.Itoa(rank)+"-l"+strconv.Itoa(link), "u"+strconv.Itoa(link), due)
+				link++
+			}
+		}
+		pr.Accounts = len(order)
 	}
 
 	sc := cfg.Sim
@@ -210,13 +234,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if sc.Instagram.App.Requests == 0 {
 		sc.Instagram.App = sim.Limit{Requests: sim.DefaultMetaAppCallsPerAccount * max(1, r.accounts(topics.Instagram)), Window: sim.MetaUsageWindow}
 	}
-	var err error
 	if r.srv, err = sim.New(sc); err != nil {
 		return nil, err
 	}
 	limits := map[topics.Platform]scheduler.Limits{}
 	for p := range cfg.Links {
 		limits[p] = cfg.Limits[p]
+		if r.meter[p], err = r.srv.NewMeterer(p, "pulse", Endpoints[p]); err != nil {
+			return nil, err
+		}
 	}
 	r.sched, err = scheduler.New(scheduler.Config{Emitter: r, Store: r.store, Limits: limits, Clock: r.clock.now, MaxPerTick: 5000,
 		Logger: slog.New(slog.DiscardHandler)})
@@ -294,36 +320,32 @@ func (r *run) accounts(p topics.Platform) int { return len(r.last[p]) }
 // Emit implements scheduler.Emitter: each request is fetched at once, its
 // calls metered by the simulator, and its outcome applied.
 func (r *run) Emit(ctx context.Context, reqs []*topics.FetchRequest) error {
-	outs := make([]*topics.FetchOutcome, 0, len(reqs))
-	c0 := cpuTime()
+	now := r.clock.t
+	var (
+		p     topics.Platform
+		meter *sim.Meterer
+		last  []int64
+		pr    *PlatformReport
+	)
 	for _, req := range reqs {
-		p := req.Platform
-		out := &topics.FetchOutcome{RequestID: req.ID, LinkID: req.LinkID, UserID: req.UserID, Platform: p,
-			AccountID: req.AccountID, Outcome: topics.OutcomeOK, Remaining: -1, At: r.clock.t, PostPages: 1}
-		for _, e := range Endpoints[p] {
-			ok, err := r.srv.Meter(p, e, "pulse", req.AccountID)
-			if err != nil {
-				return err
-			}
-			out.Calls++
-			if !ok {
-				// The scheduler pauses the app when a 429 does not say whose
-				// limit it was, the safe reading.
-				out.Outcome = topics.OutcomeThrottled
-				out.RetryAfter = r.clock.t.Add(15 * time.Minute)
-				break
-			}
+		if req.Platform != p || meter == nil {
+			p = req.Platform
+			meter, last, pr = r.meter[p], r.last[p], r.rep.Platforms[p]
 		}
-		outs = append(outs, out)
-	}
-	r.rep.MeterCPU += cpuTime() - c0
-	for _, out := range outs {
-		p := out.Platform
-		if out.Outcome == topics.OutcomeOK {
-			r.last[p][accountIndex(out.AccountID)] = r.clock.t
-			r.rep.Platforms[p].Fetches++
+		acct := accountRank(req.LinkID)
+		calls, refused, _ := meter.Fetch(acct)
+		r.out = topics.FetchOutcome{RequestID: req.ID, LinkID: req.LinkID, UserID: req.UserID, Platform: p,
+			AccountID: req.AccountID, Outcome: topics.OutcomeOK, Remaining: -1, At: now, PostPages: 1, Calls: calls}
+		if refused != "" {
+			// The scheduler pauses the app when a 429 does not say whose
+			// limit it was, the safe reading.
+			r.out.Outcome = topics.OutcomeThrottled
+			r.out.RetryAfter = now.Add(15 * time.Minute)
+		} else {
+			last[acct] = now.UnixNano()
+			pr.Fetches++
 		}
-		if err := r.sched.Apply(ctx, out); err != nil {
+		if err := r.sched.Apply(ctx, &r.out); err != nil {
 			return err
 		}
 	}
@@ -332,11 +354,11 @@ func (r *run) Emit(ctx context.Context, reqs []*topics.FetchRequest) error {
 
 // sample adds every link's staleness now.
 func (r *run) sample(h map[topics.Platform]*hist) {
-	now := r.clock.t
+	now := r.clock.t.UnixNano()
 	for p, last := range r.last {
 		hp := h[p]
 		for i, t := range last {
-			hp.add(now.Sub(t), int64(r.links[p][i]))
+			hp.add(time.Duration(now-t), int64(r.links[p][i]))
 		}
 	}
 }

@@ -14,7 +14,10 @@ import (
 
 func TestMain(m *testing.M) { testkit.WrapTestMain(m) }
 
-var benchLinks = flag.Int("vsim.links", 1_000_000, "links in BenchmarkMillionLinks")
+var (
+	benchLinks = flag.Int("vsim.links", 1_000_000, "links in BenchmarkMillionLinks")
+	benchHours = flag.Int("vsim.hours", 48, "simulated hours in BenchmarkMillionLinks")
+)
 
 // TestSmallRunStaysWithinLimits runs two simulated days of a few thousand
 // links, LinkedIn's app limit set so low that hourly demand exceeds it:
@@ -78,7 +81,8 @@ func BenchmarkMillionLinks(b *testing.B) {
 		topics.X: n * 35 / 100, topics.Facebook: n * 30 / 100, topics.Instagram: n * 29 / 100, topics.LinkedIn: n * 6 / 100,
 	}
 	for b.Loop() {
-		rep, err := vsim.Run(b.Context(), vsim.Config{Links: links, SharedEvery: 50, RefreshesPerHour: 2000, Seed: 1})
+		rep, err := vsim.Run(b.Context(), vsim.Config{Links: links, SharedEvery: 50, RefreshesPerHour: 2000, Seed: 1,
+			Duration: time.Duration(*benchHours) * time.Hour})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -101,7 +105,7 @@ func BenchmarkMillionLinks(b *testing.B) {
 		limits := scheduler.DefaultLimits()
 		limits[topics.LinkedIn] = scheduler.LinkedInLimits(150_000, 2000)
 		ctl, err := vsim.Run(b.Context(), vsim.Config{Links: map[topics.Platform]int{topics.LinkedIn: links[topics.LinkedIn]},
-			SharedEvery: 50, Limits: limits, Seed: 1})
+			SharedEvery: 50, Limits: limits, Seed: 1, Duration: time.Duration(*benchHours) * time.Hour})
 		if err != nil {
 			b.Fatal(err)
 		}
