@@ -90,6 +90,44 @@ type Fetch struct {
 	Calls int
 	// Limit is the latest rate-limit state the platform signalled.
 	Limit RateLimit
+	// Usage is the latest usage the platform reported for each of its
+	// limits (by Scope and Name) during the fetch; nil when it reported
+	// none (LinkedIn reports none).
+	Usage []Usage
+}
+
+// Usage is what a platform reported about one of its limits in a
+// response: X's x-rate-limit-* headers (per user and endpoint), Meta's
+// X-App-Usage (the app's) and X-Business-Use-Case-Usage (the Page's or
+// Instagram account's).
+type Usage struct {
+	// Scope is whose limit it is: topics.LimitScopeApp or
+	// topics.LimitScopeAccount.
+	Scope string
+	// Name is the limit's name as the scheduler's scopes name it: X's
+	// endpoint ("users/me", "users/:id/tweets"), Meta's "app" or
+	// business-use-case type ("pages", "instagram").
+	Name string
+	// UsedPct is the share of the window used, 0 to 100; -1 when the
+	// platform reports counts instead.
+	UsedPct int
+	// Remaining and Limit are calls in the window; -1 when not reported.
+	Remaining, Limit int
+	// Reset is when the window resets or access is regained; zero when
+	// not reported.
+	Reset time.Time
+}
+
+// SetUsage records u in *us, replacing an earlier report of the same
+// limit.
+func SetUsage(us *[]Usage, u Usage) {
+	for i := range *us {
+		if (*us)[i].Scope == u.Scope && (*us)[i].Name == u.Name {
+			(*us)[i] = u
+			return
+		}
+	}
+	*us = append(*us, u)
 }
 
 // RateLimit is the platform's rate-limit signals turned into one value.

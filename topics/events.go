@@ -200,6 +200,30 @@ type FetchOutcome struct {
 	LimitScope string `json:"limit_scope,omitempty"`
 	// PostPages is the number of posts pages read.
 	PostPages int `json:"post_pages,omitempty"`
+	// Usage is what the platform reported about its limits during the
+	// fetch, latest per limit; the scheduler corrects its budget model
+	// with it (a limit nearly spent pauses its scope before a 429).
+	Usage []LimitUsage `json:"usage,omitempty"`
+}
+
+// LimitUsage is a platform's report on one of its limits: X's
+// x-rate-limit-* headers, Meta's X-App-Usage and
+// X-Business-Use-Case-Usage.
+type LimitUsage struct {
+	// Scope is whose limit: LimitScopeApp or LimitScopeAccount.
+	Scope string `json:"scope"`
+	// Name is the limit's name as the scheduler's scopes name it, e.g.
+	// "users/me", "app", "pages".
+	Name string `json:"name"`
+	// UsedPct is the share of the window used, 0 to 100; -1 when the
+	// platform reports counts instead.
+	UsedPct int `json:"used_pct"`
+	// Remaining and Limit are calls in the window; -1 when not reported.
+	Remaining int `json:"remaining"`
+	Limit     int `json:"limit"`
+	// Reset is when the window resets or access is regained; zero when
+	// not reported.
+	Reset time.Time `json:"reset,omitzero"`
 }
 
 // Limit scopes of FetchOutcome.LimitScope.

@@ -235,3 +235,40 @@ func TestParsePosts(t *testing.T) {
 		t.Errorf("decodePage: %+v, %v", lp, err)
 	}
 }
+
+// TestFetchReportsUsage: over HTTP against the simulator, a fetch reports
+// X-App-Usage as the app's usage and X-Business-Use-Case-Usage as the
+// Page's ("pages"), the shares the simulator counted.
+func TestFetchReportsUsage(t *testing.T) {
+	e := conformance.NewEnv(t, harness, func(c *sim.Config) {
+		c.Facebook.App = sim.Limit{Requests: 40, Window: time.Hour}
+		c.Facebook.Page = sim.Limit{Requests: 80, Window: 24 * time.Hour}
+	}, func(c *platforms.Config) { c.MaxPostPages = 1 })
+	tok := e.Token(0)
+	usage := func(f *platforms.Fetch, scope, name string) platforms.Usage {
+		t.Helper()
+		for _, u := range f.Usage {
+			if u.Scope == scope && u.Name == name {
+				return u
+			}
+		}
+		t.Fatalf("no %s usage %q in %+v", scope, name, f.Usage)
+		return platforms.Usage{}
+	}
+	var calls, pageCalls int
+	for range 2 {
+		f, err := e.Fetch(t.Context(), tok, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := e.Sim.Stats().Platforms[topics.Facebook]
+		calls = int(st.Requests)
+		pageCalls = calls - int(st.Endpoints[sim.MetaEndpointAccounts].Requests) // /me/accounts is a user call
+		if app := usage(f, topics.LimitScopeApp, "app"); app.UsedPct != (100*calls+39)/40 || app.Remaining != -1 {
+			t.Errorf("app usage %+v after %d calls of 40", app, calls)
+		}
+		if page := usage(f, topics.LimitScopeAccount, "pages"); page.UsedPct != (100*pageCalls+79)/80 {
+			t.Errorf("page usage %+v after %d Page calls of 80", page, pageCalls)
+		}
+	}
+}

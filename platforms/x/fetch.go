@@ -13,6 +13,7 @@ import (
 
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/platforms/internal/httpx"
+	"github.com/pulsehq/pulse/topics"
 )
 
 // Operation names used in platforms.Error.Op.
@@ -20,6 +21,10 @@ const (
 	opAccount = "fetch account"
 	opPosts   = "fetch posts"
 )
+
+// usageNames are the names of the per-user limits each operation's
+// x-rate-limit-* headers report (the scheduler's scope names).
+var usageNames = map[string]string{opAccount: "users/me", opPosts: "users/:id/tweets"}
 
 // Fetch reads the token's user (GET /2/users/me) and its posts
 // (GET /2/users/:id/tweets, 100 per page, newest first) up to MaxPostPages
@@ -154,6 +159,10 @@ func (s *session) once(ctx context.Context, op, path string, q url.Values, check
 	limit, ok := parseRateLimit(resp.Header)
 	if ok {
 		s.f.Limit = limit
+		if name := usageNames[op]; name != "" {
+			platforms.SetUsage(&s.f.Usage, platforms.Usage{Scope: topics.LimitScopeAccount, Name: name,
+				UsedPct: -1, Remaining: limit.Remaining, Limit: limit.Limit, Reset: limit.Reset})
+		}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
 	if err != nil {

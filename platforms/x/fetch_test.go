@@ -352,3 +352,33 @@ func TestNewerID(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchReportsUsage: over HTTP against the simulator, a fetch reports
+// each endpoint's x-rate-limit-* headers as that user's limit, named as the
+// scheduler's scopes are.
+func TestFetchReportsUsage(t *testing.T) {
+	e := newEnv(t, sim.Config{X: sim.XConfig{UsersMe: sim.Limit{Requests: 5, Window: 15 * time.Minute}}},
+		func(c *platforms.Config) { c.MaxPostPages = 2 })
+	tok := e.token(0)
+	start := e.clock.Now()
+	for i := range 2 {
+		f, err := e.conn.Fetch(ctx(t), tok, platforms.Request{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []platforms.Usage{
+			{Scope: topics.LimitScopeAccount, Name: "users/me", UsedPct: -1, Remaining: 4 - i, Limit: 5, Reset: start.Add(15 * time.Minute)},
+			{Scope: topics.LimitScopeAccount, Name: "users/:id/tweets", UsedPct: -1, Remaining: sim.DefaultXUserTweetsLimit - 2*(i+1),
+				Limit: sim.DefaultXUserTweetsLimit, Reset: start.Add(15 * time.Minute)},
+		}
+		same := func(a, b platforms.Usage) bool {
+			ok := a.Reset.Equal(b.Reset)
+			a.Reset, b.Reset = time.Time{}, time.Time{}
+			return ok && a == b
+		}
+		if len(f.Usage) != 2 || !same(f.Usage[0], want[0]) || !same(f.Usage[1], want[1]) {
+			t.Errorf("fetch %d: usage %+v, want %+v", i, f.Usage, want)
+		}
+		e.clock.Advance(time.Second)
+	}
+}

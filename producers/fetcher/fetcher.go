@@ -231,6 +231,10 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 			f.log.Warn("fetcher: the platform no longer serves metrics; skipped", "link", req.LinkID, "platform", req.Platform, "metrics", res.Skipped)
 		}
 		out.PostPages = len(res.PostBodies)
+		for _, u := range res.Usage {
+			out.Usage = append(out.Usage, topics.LimitUsage{Scope: u.Scope, Name: u.Name, UsedPct: u.UsedPct,
+				Remaining: u.Remaining, Limit: u.Limit, Reset: u.Reset.UTC()})
+		}
 	}
 	if err != nil {
 		f.classify(ctx, out, link, err)

@@ -161,6 +161,12 @@ func TestFetchPublishesPayloadAndOutcome(t *testing.T) {
 	if out.Outcome != topics.OutcomeOK || out.Calls < 2 || out.Remaining < 0 {
 		t.Fatalf("outcome = %+v", out)
 	}
+	// The X simulator's x-rate-limit-* headers travel in the outcome, per
+	// endpoint, for the scheduler.
+	if len(out.Usage) != 2 || out.Usage[0].Name != "users/me" || out.Usage[0].Scope != topics.LimitScopeAccount ||
+		out.Usage[0].Remaining != sim.DefaultXUsersMeLimit-1 || out.Usage[0].Reset.IsZero() || out.Usage[1].Name != "users/:id/tweets" {
+		t.Fatalf("outcome usage = %+v", out.Usage)
+	}
 	l, err := h.db.LinkByID(context.Background(), h.link.ID)
 	if err != nil || !l.LastFetchedAt.Equal(h.now.Truncate(time.Microsecond)) {
 		t.Fatalf("last fetched = %v (%v), want %v", l.LastFetchedAt, err, h.now)

@@ -58,7 +58,7 @@ type platformPlan struct {
 	curF, prevF *keyFilter
 	rotated     int64 // Unix ns
 
-	emitted, deferred, throttled int64
+	emitted, deferred, throttled, slowed int64
 }
 
 // accountState is what the planner remembers of one platform account: only
@@ -450,6 +450,78 @@ func (p *Planner) Throttled(pl topics.Platform, account, scope string, until, no
 	return until
 }
 
+// Observe corrects the model with what the platform reported about one
+// of its limits after a fetch of account (X's x-rate-limit-* headers,
+// Meta's usage percentages): a limit nearly spent pauses exactly the scope
+// it names (the account's own, or the app's) before the platform refuses
+// a call. Nearly spent is fewer calls left than one fetch costs there, or
+// a used share at or above 1 − Headroom/2 (99 %: the model plans for at
+// most 98 %, so more means calls it did not count). The pause lasts until
+// the platform's reset or, without one, until the share should be back
+// under 1 − Headroom (the window's calls leaving it evenly), at least a
+// minute. It returns when the pause ends; zero when there is none.
+func (p *Planner) Observe(pl topics.Platform, account string, u topics.LimitUsage, now time.Time) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pp := p.plan(pl)
+	if pp == nil {
+		return time.Time{}
+	}
+	per, cost, window := PerAccount, 1.0, time.Hour
+	if u.Scope == topics.LimitScopeApp {
+		per = PerApp
+	}
+	for _, s := range pp.lim.Scopes {
+		if s.Name == u.Name && !s.PlanOnly {
+			per, cost, window = s.Per, s.Cost, s.window()
+		}
+	}
+	planned := 100 * (1 - pp.lim.Headroom)
+	var wait time.Duration
+	switch {
+	case u.Remaining >= 0:
+		if float64(u.Remaining) >= cost {
+			return time.Time{}
+		}
+		wait = window / time.Duration(max(u.Limit, 1))
+	case u.UsedPct >= 0:
+		if float64(u.UsedPct) < 100*(1-pp.lim.Headroom/2) {
+			return time.Time{}
+		}
+		wait = time.Duration(float64(window) * (float64(u.UsedPct) - planned) / float64(u.UsedPct))
+	default:
+		return time.Time{}
+	}
+	until := now.Add(max(wait, time.Minute))
+	if u.Reset.After(now) {
+		until = u.Reset
+	}
+	pp.slowed++
+	if per == PerAccount {
+		if account == "" {
+			return time.Time{}
+		}
+		pp.rotate(now)
+		key := accountKey(account)
+		st, _ := pp.get(key)
+		st.paused = max(st.paused, until.UnixNano())
+		pp.put(key, st)
+		return until
+	}
+	named := false
+	for _, m := range pp.app {
+		if m.s.Name == u.Name {
+			m.paused, named = later(m.paused, until), true
+		}
+	}
+	if !named { // an app-wide limit the model does not know: every app scope
+		for _, m := range pp.app {
+			m.paused = later(m.paused, until)
+		}
+	}
+	return until
+}
+
 // PausedUntil returns when the app-wide pause of pl ends (zero: none) and
 // when account's ends.
 func (p *Planner) PausedUntil(pl topics.Platform, account string) (app, acct time.Time) {
@@ -526,6 +598,8 @@ type ScopeStats struct {
 // PlatformStats are one platform's counters.
 type PlatformStats struct {
 	Emitted, Deferred, Throttled int64
+	// Slowed counts the pauses usage reports caused (Observe).
+	Slowed int64
 	// Accounts is the linked accounts the limits are sized for.
 	Accounts int
 	// Constrained is the accounts currently spaced or paused.
@@ -552,7 +626,7 @@ func (p *Planner) Stats(now time.Time) ([]ScopeStats, map[topics.Platform]Platfo
 				constrained++
 			}
 		})
-		plats[pl] = PlatformStats{Emitted: pp.emitted, Deferred: pp.deferred, Throttled: pp.throttled,
+		plats[pl] = PlatformStats{Emitted: pp.emitted, Deferred: pp.deferred, Throttled: pp.throttled, Slowed: pp.slowed,
 			Accounts: pp.accounts, Constrained: constrained}
 		for _, m := range pp.app {
 			out = append(out, ScopeStats{Platform: pl, Scope: m.s.Name, Per: PerApp, Spent: m.spent,

@@ -273,13 +273,20 @@ func (s *Scheduler) feedback(ctx context.Context, fb *kgo.Client) {
 	}
 }
 
-// Apply acts on one fetch outcome: a throttled fetch pauses the scope the
-// platform named until its reset (see Planner.Throttled) and makes the
-// account due then; a transient failure makes it due after RetryDelay; a
-// fetch that read several posts pages is charged for them. Other outcomes
-// need no scheduling change.
+// Apply acts on one fetch outcome: the usage the platform reported
+// corrects the model (a limit nearly spent pauses its scope, see
+// Planner.Observe); a throttled fetch pauses the scope the platform named
+// until its reset (see Planner.Throttled) and makes the account due then;
+// a transient failure makes it due after RetryDelay; a fetch that read
+// several posts pages is charged for them. Other outcomes need no
+// scheduling change.
 func (s *Scheduler) Apply(ctx context.Context, o *topics.FetchOutcome) error {
 	now := s.cfg.Clock()
+	for _, u := range o.Usage {
+		if until := s.planner.Observe(o.Platform, o.AccountID, u, now); !until.IsZero() {
+			s.log.Info("scheduler: limit nearly spent; pausing", "platform", o.Platform, "scope", u.Name, "until", until)
+		}
+	}
 	switch o.Outcome {
 	case topics.OutcomeThrottled:
 		until := s.planner.Throttled(o.Platform, o.AccountID, o.LimitScope, o.RetryAfter, now)

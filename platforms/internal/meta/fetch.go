@@ -104,6 +104,9 @@ func (s *Session) once(ctx context.Context, op, path string, q url.Values, token
 	limit, ok := ParseUsage(resp.Header, c.Now())
 	if ok {
 		s.f.Limit = limit
+		for _, u := range ParseScopes(resp.Header, c.Now()) {
+			platforms.SetUsage(&s.f.Usage, u)
+		}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
 	if err != nil {

@@ -23,6 +23,12 @@ func FuzzParseUsage(f *testing.F) {
 		if !rl.Reset.IsZero() && (!rl.Reset.After(now) || rl.Reset.After(now.Add(24*time.Hour))) {
 			t.Errorf("ParseUsage(%q, %q): reset %v", app, buc, rl.Reset)
 		}
+		for _, u := range ParseScopes(h, now) {
+			if u.UsedPct < 0 || u.UsedPct > 100 || u.Name == "" || (u.Scope != "app" && u.Scope != "account") ||
+				(!u.Reset.IsZero() && (!u.Reset.After(now) || u.Reset.After(now.Add(24*time.Hour)))) {
+				t.Errorf("ParseScopes(%q, %q): %+v", app, buc, u)
+			}
+		}
 	})
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pulsehq/pulse/platforms"
+	"github.com/pulsehq/pulse/topics"
 )
 
 // Meta's rate-limit headers. X-App-Usage (and the legacy X-Page-Usage)
@@ -78,6 +79,40 @@ func ParseUsage(h http.Header, now time.Time) (rl platforms.RateLimit, ok bool) 
 		rl.Reset = now.Add(time.Duration(wait * float64(time.Minute)))
 	}
 	return rl, true
+}
+
+// ParseScopes reads Meta's rate-limit headers at now into one Usage per
+// limit: X-App-Usage (or X-Page-Usage) as the app's ("app"), each
+// X-Business-Use-Case-Usage entry as its object's (named by its type,
+// "pages" or "instagram"), with Reset at the estimated time to regain
+// access when one is given. Malformed headers are ignored.
+func ParseScopes(h http.Header, now time.Time) []platforms.Usage {
+	var out []platforms.Usage
+	pct := func(u usage) int { return int(math.Ceil(min(100, max(0, u.maxPct())))) }
+	for _, name := range []string{headerAppUsage, headerPageUsage} {
+		var u usage
+		if v := strings.TrimSpace(h.Get(name)); v == "" || json.Unmarshal([]byte(v), &u) != nil || math.IsNaN(u.maxPct()) {
+			continue
+		}
+		platforms.SetUsage(&out, platforms.Usage{Scope: topics.LimitScopeApp, Name: "app", UsedPct: pct(u), Remaining: -1, Limit: -1})
+		break
+	}
+	var buc map[string][]usage
+	if v := strings.TrimSpace(h.Get(headerBUCUsage)); v != "" && json.Unmarshal([]byte(v), &buc) == nil {
+		for _, us := range buc {
+			for _, u := range us {
+				if u.Type == "" || math.IsNaN(u.maxPct()) {
+					continue
+				}
+				pu := platforms.Usage{Scope: topics.LimitScopeAccount, Name: u.Type, UsedPct: pct(u), Remaining: -1, Limit: -1}
+				if w := u.EstimatedTimeToRegainAccess; w > 0 && w <= 24*60 {
+					pu.Reset = now.Add(time.Duration(w * float64(time.Minute)))
+				}
+				platforms.SetUsage(&out, pu)
+			}
+		}
+	}
+	return out
 }
 
 // parseRetryAfter reads a Retry-After header: delay seconds or an HTTP
