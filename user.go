@@ -76,3 +76,28 @@ type LoginAttempt struct {
 	// IPv4 address or an IPv6 /64): the throttle's keys.
 	Email, Client string
 }
+
+// SignUpVerificationTTL is how long a sign-up's verification link works.
+const SignUpVerificationTTL = 24 * time.Hour
+
+// SignUp is a sign-up request as the store took it. Whether Email is
+// registered decides which mail its address gets; the answer to the
+// client is the same either way.
+type SignUp struct {
+	// Email is the address, trimmed.
+	Email string
+	// Registered is set when Email already has an account: nothing was
+	// stored.
+	Registered bool
+	// Token completes the sign-up (VerifySignUp) when Email was not
+	// registered; "" otherwise. A secret: it goes only into the mail.
+	Token string
+}
+
+// Mail is a message to one address. Text may hold a secret link: mailers
+// must not log it.
+type Mail struct {
+	To      string
+	Subject string
+	Text    string
+}

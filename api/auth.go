@@ -2,7 +2,8 @@ package api
 
 // Authentication: the session middleware and the /auth routes.
 //
-//	POST /auth/signup   creates a user, then signs in
+//	POST /auth/signup   mails a link that completes the sign-up
+//	POST /auth/verify   completes it: creates the user, then signs in
 //	POST /auth/login    signs in: a cookie session and a bearer token
 //	POST /auth/token    a bearer token only, for API clients
 //	POST /auth/logout   ends the session that authenticated it
@@ -152,23 +153,6 @@ func (s *Server) readCredentials(w http.ResponseWriter, r *http.Request) (creden
 		return c, false
 	}
 	return c, true
-}
-
-func (s *Server) signUp(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.readCredentials(w, r)
-	if !ok {
-		return
-	}
-	if !s.admitSignUp(w, r) {
-		return
-	}
-	u, err := s.cfg.Users.CreateUser(r.Context(), c.Email, c.Password)
-	if err != nil {
-		s.writeStoreError(w, err)
-		return
-	}
-	s.log.Info("api: user signed up", "user", u.ID)
-	s.startSession(w, r, u, http.StatusCreated, true)
 }
 
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {

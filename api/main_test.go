@@ -11,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,6 +79,50 @@ type env struct {
 	bodyRead atomic.Int64
 	// api is the server under test.
 	api *api.Server
+	// mail records the mails the API sends.
+	mail *mailbox
+}
+
+// mailbox is a recording api.Mailer.
+type mailbox struct {
+	mu    sync.Mutex
+	mails []pulse.Mail
+}
+
+func (m *mailbox) Send(_ context.Context, mail pulse.Mail) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mails = append(m.mails, mail)
+	return nil
+}
+
+// to returns the mails sent to addr, oldest first.
+func (m *mailbox) to(addr string) []pulse.Mail {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []pulse.Mail
+	for _, mail := range m.mails {
+		if mail.To == addr {
+			out = append(out, mail)
+		}
+	}
+	return out
+}
+
+var verifyLink = regexp.MustCompile(`/#/verify\?token=([A-Za-z0-9_-]+)`)
+
+// signUpToken returns the token of the latest verification link mailed to
+// addr, failing the test if there is none.
+func (m *mailbox) signUpToken(t *testing.T, addr string) string {
+	t.Helper()
+	mails := m.to(addr)
+	for i := len(mails) - 1; i >= 0; i-- {
+		if l := verifyLink.FindStringSubmatch(mails[i].Text); l != nil {
+			return l[1]
+		}
+	}
+	t.Fatalf("no verification link mailed to %s: %+v", addr, mails)
+	return ""
 }
 
 // countingBody counts the bytes read from a request body.
@@ -101,7 +146,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 
 func newEnvServer(t *testing.T, serve func(http.Handler) *httptest.Server, opts ...envOption) *env {
 	t.Helper()
-	e := &env{pg: pgtest.MustOpen(t), logs: &syncBuffer{}}
+	e := &env{pg: pgtest.MustOpen(t), logs: &syncBuffer{}, mail: &mailbox{}}
 	var err error
 	if e.sim, err = sim.New(sim.Config{Seed: 5}); err != nil {
 		t.Fatal(err)
@@ -128,7 +173,7 @@ func newEnvServer(t *testing.T, serve func(http.Handler) *httptest.Server, opts 
 	e.conns = map[topics.Platform]platforms.Connector{topics.X: x}
 	cfg := api.Config{
 		Users: e.pg, Sessions: e.pg, Throttle: e.pg, OAuthStates: e.pg, Links: e.pg, Purges: e.pg,
-		Metrics: noMetrics{}, Connectors: e.conns,
+		Metrics: noMetrics{}, Connectors: e.conns, Mailer: e.mail, PublicURL: e.srv.URL,
 		Clock:  func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) },
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -231,13 +276,24 @@ func (b *browser) postJSON(path string, v any) response {
 	return b.do(req)
 }
 
-// signUp creates a user and returns its id and the response's bearer
-// token.
+// completeSignUp signs up email with password and opens the link mailed
+// to it: it returns the answer to POST /auth/verify.
+func (b *browser) completeSignUp(email, password string) response {
+	b.t.Helper()
+	r := b.postJSON("/auth/signup", map[string]string{"email": email, "password": password})
+	if r.StatusCode != http.StatusAccepted {
+		b.t.Fatalf("signup %s: %d %s", email, r.StatusCode, r.body)
+	}
+	return b.postJSON("/auth/verify", map[string]string{"token": b.e.mail.signUpToken(b.t, email)})
+}
+
+// signUp creates a user, signing the browser in, and returns its id and
+// the response's bearer token.
 func (b *browser) signUp(email string) (id, token string) {
 	b.t.Helper()
-	r := b.postJSON("/auth/signup", map[string]string{"email": email, "password": testPassword})
+	r := b.completeSignUp(email, testPassword)
 	if r.StatusCode != http.StatusCreated {
-		b.t.Fatalf("signup %s: %d %s", email, r.StatusCode, r.body)
+		b.t.Fatalf("verify sign-up of %s: %d %s", email, r.StatusCode, r.body)
 	}
 	var out struct {
 		Token string

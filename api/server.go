@@ -4,12 +4,14 @@
 //
 // # Sessions
 //
-// Browsers authenticate with the session cookie set by POST /auth/signup
-// and POST /auth/login: HttpOnly, SameSite=Lax, Secure when served over TLS
+// Browsers authenticate with the session cookie set by POST /auth/verify
+// (which completes a sign-up with the token mailed to its address; POST
+// /auth/signup itself grants nothing and answers alike whether or not the
+// address is registered) and POST /auth/login: HttpOnly, SameSite=Lax, Secure when served over TLS
 // (or Config.SecureCookies), lasting Config.SessionTTL. API clients use
 // short-lived bearer tokens (Config.BearerTTL, default 1 hour) in an
 // "Authorization: Bearer" header: POST /auth/token issues one, and the
-// sign-up and sign-in responses carry one too. A bearer token is a session
+// verification and sign-in responses carry one too. A bearer token is a session
 // of its own, so the cookie's token never reaches JavaScript. POST
 // /auth/logout ends the session that authenticated it.
 //
@@ -51,6 +53,7 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -76,9 +79,15 @@ const SessionCookie = "pulse_session"
 
 // Users is the account store.
 type Users interface {
-	// CreateUser registers a user: EINVALID for a bad address or weak
-	// password, ECONFLICT for a registered address.
-	CreateUser(ctx context.Context, email, password string) (pulse.User, error)
+	// RequestSignUp starts a sign-up, doing the same work (the password's
+	// hash included) whether or not email is registered: EINVALID for a bad
+	// address or weak password. For an unregistered address the result
+	// carries the token that completes it.
+	RequestSignUp(ctx context.Context, email, password string) (pulse.SignUp, error)
+	// VerifySignUp completes the sign-up of token, creating the user:
+	// ENOTFOUND for an unknown, used or expired token, ECONFLICT if the
+	// address was registered meanwhile.
+	VerifySignUp(ctx context.Context, token string) (pulse.User, error)
 	// Authenticate checks a password: EUNAUTHORIZED, with the same
 	// message, for an unknown address or a wrong password.
 	Authenticate(ctx context.Context, email, password string) (pulse.User, error)
@@ -135,6 +144,12 @@ type Links interface {
 	CreateLinkGrant(ctx context.Context, userID string, platform topics.Platform, accounts []pulse.GrantAccount, tok *oauth2.Token, scopes string, ttl time.Duration) (pulse.LinkGrant, error)
 }
 
+// Mailer sends mail to users: sign-up verification links and notices.
+// Send must not log the mail's Text, which may hold a sign-up link.
+type Mailer interface {
+	Send(ctx context.Context, m pulse.Mail) error
+}
+
 // Purges is the queue of deleted users' analytics purges, where the API
 // reports the purge it attempts right after a deletion.
 type Purges interface {
@@ -184,6 +199,12 @@ type Config struct {
 	// proxy that sets the header, or clients choose their own throttle
 	// key. Prefer TrustedProxies.
 	TrustForwardedFor bool
+	// Mailer sends the sign-up mails. Default: a mailer that only logs
+	// that a mail was due (never its text), so sign-ups cannot complete.
+	Mailer Mailer
+	// PublicURL is the base URL of the links in mails (the dashboard's
+	// #/verify and #/signin routes). Default "http://127.0.0.1:8080".
+	PublicURL string
 	// SignUpLimits throttle sign-ups. Default DefaultSignUpLimits.
 	SignUpLimits SignUpLimits
 	// SecureCookies marks cookies Secure even when the request did not
@@ -285,6 +306,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Mailer == nil {
+		cfg.Mailer = logMailer{cfg.Logger}
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://127.0.0.1:8080"
+	}
+	if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("api: PublicURL %q: need an absolute http(s) URL", cfg.PublicURL)
+	}
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	for p, c := range cfg.Connectors {
 		if c == nil || c.Platform() != p {
 			return nil, fmt.Errorf("api: connector for %q is nil or serves another platform", p)
@@ -348,6 +379,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.mux.Handle("/graphql", s.csrf(gql))
 	s.mux.HandleFunc("POST /auth/signup", s.signUp)
+	s.mux.HandleFunc("POST /auth/verify", s.verifySignUp)
 	s.mux.HandleFunc("POST /auth/login", s.signIn)
 	s.mux.HandleFunc("POST /auth/token", s.issueToken)
 	s.mux.HandleFunc("POST /auth/logout", s.signOut)

@@ -31,6 +31,7 @@ import (
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/mail"
 	"github.com/pulsehq/pulse/platforms"
 	_ "github.com/pulsehq/pulse/platforms/all" // every connector registers itself
 	"github.com/pulsehq/pulse/postgres"
@@ -425,11 +426,24 @@ func (p *Pulse) newAPI() (func(context.Context) error, error) {
 		return nil, err
 	}
 	hc := p.cfg.HTTP
+	mailer := hc.Mailer
+	if mailer == nil && hc.MailDir != "" {
+		d, err := mail.NewDir(mail.DirConfig{Path: hc.MailDir})
+		if err != nil {
+			release()
+			return nil, err
+		}
+		mailer = d
+	}
+	if mailer == nil {
+		p.cfg.Logger.Warn("no mail delivery configured (--mail-dir): sign-ups cannot be completed")
+	}
 	p.observeView(view)
 	srv, err := api.New(api.Config{Users: p.pg, Sessions: p.pg, Throttle: p.pg, OAuthStates: p.pg, Links: p.pg, Purges: p.pg,
 		Metrics: p.ch, Purger: p.purger(), Connectors: p.conns, Now: view, Web: web.Handler(),
 		Extra: p.extra, SecureCookies: hc.SecureCookies, HSTS: hc.HSTS, TrustedProxies: hc.TrustedProxies,
 		Introspection: hc.Playground, Playground: hc.Playground, PersistedQueries: hc.PersistedQueries,
+		Mailer: mailer, PublicURL: p.cfg.Platforms.PublicURL,
 		Logger:   p.cfg.Logger,
 		Capacity: Capacity{Store: p.pg, Limits: p.schedulerLimits()}, Operators: hc.Operators})
 	if err != nil {

@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/postgres"
@@ -159,6 +161,12 @@ type HTTPConfig struct {
 	// Operators are the emails of the users who may read the capacityPlan
 	// query. Default none (the demo user under Dev).
 	Operators []string
+	// MailDir is the pickup directory the sign-up mails are written to
+	// (mail.Dir), one message file each. Default none: mails are only
+	// logged as due, so sign-ups cannot complete (DataDir/mail under Dev).
+	MailDir string
+	// Mailer, if set, sends the sign-up mails instead (tests record them).
+	Mailer api.Mailer
 }
 
 // SchedulerConfig tunes the scheduler. Zero values take the scheduler's
@@ -211,7 +219,8 @@ type RefresherConfig struct {
 // goka's monitor at /debug/goka/, and a demo user with simulated accounts.
 type DevConfig struct {
 	// DataDir holds the embedded broker's log (kafka/), goka's state
-	// (goka/) and the dev master key (master-keys). Default ".data".
+	// (goka/), the dev master key (master-keys) and the mails (mail/).
+	// Default ".data".
 	DataDir string
 	// BrokerPort is the embedded broker's port on 127.0.0.1. 0 picks a
 	// free one. Default 0.
@@ -301,6 +310,9 @@ func (c *Config) validate() error {
 		}
 		if len(c.HTTP.Operators) == 0 {
 			c.HTTP.Operators = []string{DemoEmail}
+		}
+		if c.HTTP.MailDir == "" {
+			c.HTTP.MailDir = filepath.Join(c.Dev.DataDir, "mail")
 		}
 	}
 	if n.kafka && len(c.Kafka.Brokers) == 0 && c.Dev == nil {

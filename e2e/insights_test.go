@@ -59,7 +59,7 @@ func TestOneLoginThreePagesLinkTheSecondAndThird(t *testing.T) {
 	observed := time.Now().UTC()
 	p := startPipeline(t, func() time.Time { return observed })
 	browser := browserClient(t)
-	resp, body := postJSON(t, browser, p.url+"/auth/signup", map[string]string{"email": "agency@example.com", "password": "correct horse battery"})
+	resp, body := p.signUp(t, browser, "agency@example.com", "correct horse battery")
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("signup: %d %s", resp.StatusCode, body)
 	}

@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,6 +51,37 @@ type pipeline struct {
 	sim     *sim.Server
 	conns   map[topics.Platform]platforms.Connector
 	running map[string]*component
+	mail    *mailbox // the mails the API sent
+}
+
+// mailbox is a recording api.Mailer.
+type mailbox struct {
+	mu    sync.Mutex
+	mails []pulse.Mail
+}
+
+func (m *mailbox) Send(_ context.Context, mail pulse.Mail) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mails = append(m.mails, mail)
+	return nil
+}
+
+var verifyLink = regexp.MustCompile(`/#/verify\?token=([A-Za-z0-9_-]+)`)
+
+// signUpToken returns the token of the latest verification link mailed to
+// addr.
+func (m *mailbox) signUpToken(t *testing.T, addr string) string {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := len(m.mails) - 1; i >= 0; i-- {
+		if l := verifyLink.FindStringSubmatch(m.mails[i].Text); m.mails[i].To == addr && l != nil {
+			return l[1]
+		}
+	}
+	t.Fatalf("no verification link mailed to %s", addr)
+	return ""
 }
 
 // pipelineOption configures newPipeline's assembly.
@@ -178,7 +211,7 @@ func newPipeline(t *testing.T, fetchClock, simClock func() time.Time, opts ...pi
 // adjusted by simOpt.
 func newPipelineSim(t *testing.T, fetchClock, simClock func() time.Time, simOpt simOption, opts ...pipelineOption) *pipeline {
 	t.Helper()
-	p := &pipeline{t: t, running: map[string]*component{}}
+	p := &pipeline{t: t, running: map[string]*component{}, mail: &mailbox{}}
 	broker, err := kafka.StartBroker(kafka.BrokerConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +245,7 @@ func newPipelineSim(t *testing.T, fetchClock, simClock func() time.Time, simOpt 
 		Postgres:   assembly.PostgresConfig{DB: p.pg},
 		ClickHouse: assembly.ClickHouseConfig{DB: p.ch},
 		Platforms:  assembly.PlatformsConfig{SimURL: simSrv.URL, PublicURL: "http://" + ln.Addr().String(), Apps: apps},
-		HTTP:       assembly.HTTPConfig{Listener: ln},
+		HTTP:       assembly.HTTPConfig{Listener: ln, Mailer: p.mail},
 		Scheduler:  assembly.SchedulerConfig{Tick: 50 * time.Millisecond},
 		Fetcher:    assembly.FetcherConfig{Clock: fetchClock},
 		Sink:       assembly.SinkConfig{FlushInterval: 100 * time.Millisecond},
@@ -265,23 +298,30 @@ func (p *pipeline) mustLink(userID string, pl topics.Platform, acct sim.Account)
 	}
 }
 
+// signUp signs up email with password through the REST API and opens the
+// link mailed to it with client, as its owner would: it returns the answer
+// to POST /auth/verify (a session, the cookie in client's jar).
+func (p *pipeline) signUp(t *testing.T, client *http.Client, email, password string) (*http.Response, []byte) {
+	t.Helper()
+	resp, body := postJSON(t, client, p.url+"/auth/signup", map[string]string{"email": email, "password": password})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("signup: %d %s", resp.StatusCode, body)
+	}
+	return postJSON(t, client, p.url+"/auth/verify", map[string]string{"token": p.mail.signUpToken(t, email)})
+}
+
 // mustSignUp creates a user through the REST API and returns its bearer
 // token and id.
 func (p *pipeline) mustSignUp(t *testing.T, email string) (token, id string) {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"email": email, "password": "correct horse battery"})
-	resp, err := http.Post(p.url+"/auth/signup", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, body := p.signUp(t, http.DefaultClient, email, "correct horse battery")
 	var out struct {
 		Token string `json:"token"`
 		User  struct {
 			ID string `json:"id"`
 		} `json:"user"`
 	}
-	if resp.StatusCode != http.StatusCreated || json.NewDecoder(resp.Body).Decode(&out) != nil || out.Token == "" {
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &out) != nil || out.Token == "" {
 		t.Fatalf("signup: status %d", resp.StatusCode)
 	}
 	return out.Token, out.User.ID

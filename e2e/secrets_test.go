@@ -176,7 +176,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	browser := browserClient(t)
 
 	// Sign up; a wrong password once.
-	resp, body := postJSON(t, browser, p.url+"/auth/signup", map[string]string{"email": "ada@example.com", "password": password})
+	resp, body := p.signUp(t, browser, "ada@example.com", password)
+	secrets[p.mail.signUpToken(t, "ada@example.com")] = "sign-up token"
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("signup: %d %s", resp.StatusCode, body)
 	}

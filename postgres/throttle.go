@@ -141,14 +141,14 @@ func (db *DB) LoginSucceeded(ctx context.Context, a pulse.LoginAttempt) error {
 }
 
 // DeleteExpired deletes what expired at or before now: sessions, pending
-// OAuth states, sign-in attempts and link grants, and returns how many rows it deleted.
+// OAuth states, sign-in attempts, link grants and pending sign-ups, and returns how many rows it deleted.
 // Expired rows are already ignored everywhere; run it periodically to
 // reclaim space (the refresher does).
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	const op = "postgres.DeleteExpired"
 	var n int64
 	err := db.withConn(ctx, func(c *pgx.Conn) error {
-		for _, table := range []string{"oauth_states", "sessions", "login_attempts", "link_grants"} {
+		for _, table := range []string{"oauth_states", "sessions", "login_attempts", "link_grants", "signups"} {
 			tag, err := c.Exec(ctx, "DELETE FROM "+table+" WHERE expires_at <= $1", now)
 			if err != nil {
 				return err

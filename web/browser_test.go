@@ -112,6 +112,33 @@ func (p *purger) Purge(_ context.Context, req pulse.PurgeRequest) error {
 	return nil
 }
 
+// mailbox records the mails the API sends.
+type mailbox struct {
+	mu    sync.Mutex
+	mails []pulse.Mail
+}
+
+func (m *mailbox) Send(_ context.Context, mail pulse.Mail) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.mails = append(m.mails, mail)
+	return nil
+}
+
+// link returns the path and fragment of the sign-up link last mailed to
+// addr, or "".
+func (m *mailbox) link(addr string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	re := regexp.MustCompile(`/#/verify\?token=[A-Za-z0-9_-]+`)
+	for i := len(m.mails) - 1; i >= 0; i-- {
+		if l := re.FindString(m.mails[i].Text); m.mails[i].To == addr && l != "" {
+			return l
+		}
+	}
+	return ""
+}
+
 func (p *purger) purged() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -212,6 +239,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	user, xLink, igLink := seed(t, pg, ch)
 	now := newFakeNow()
 	purged := &purger{}
+	mails := &mailbox{}
 
 	// Only X is linkable: the others have no connector on this server.
 	xConn, err := x.New(platforms.Config{})
@@ -224,6 +252,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		Connectors: map[topics.Platform]platforms.Connector{topics.X: xConn},
 		Now:        now,
 		Purger:     purged,
+		Mailer:     mails,
 		Logger:     slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
@@ -523,6 +552,23 @@ func TestDashboardInBrowser(t *testing.T) {
 	if got := purged.purged(); !slices.Equal(got, []string{user.ID}) {
 		t.Errorf("analytics purged for %q, want %q", got, user.ID)
 	}
+
+	// Sign up anew: the form says to check the mail; the mailed link
+	// creates the account and opens the dashboard.
+	const newEmail = "grace@example.com"
+	do("to sign-up", chromedp.Click(chromedp.CSS(".auth-switch a")))
+	wait("sign-up form", `location.hash === '#/signup' && !!document.querySelector('#password[autocomplete=new-password]')`)
+	do("sign up",
+		chromedp.SendKeys(chromedp.CSS("#email"), newEmail),
+		chromedp.SendKeys(chromedp.CSS("#password"), testPassword),
+		chromedp.Click(chromedp.CSS(".auth-form button[type=submit]")))
+	wait("check your mail", text("#check-mail")+` === 'Check your mail' && `+text(".auth .notice")+`.includes('`+newEmail+`')`)
+	link := mails.link(newEmail)
+	if link == "" {
+		t.Fatalf("no sign-up link mailed to %s", newEmail)
+	}
+	do("open the mailed link", chromedp.Navigate(hs.URL+link))
+	wait("signed up", text(".user-email")+` === `+fmt.Sprintf("%q", newEmail)+` && location.hash === '#/'`)
 
 	mu.Lock()
 	defer mu.Unlock()

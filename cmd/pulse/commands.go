@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +21,7 @@ type devCmd struct {
 	AdminAddr string `name:"admin-addr" env:"PULSE_ADMIN_ADDR" default:"127.0.0.1:9091" help:"address of the admin listener: /metrics, /healthz, /readyz and goka's monitor; empty disables it"`
 	PostgresFlags
 	ClickHouseFlags
-	DataDir         string        `name:"data-dir" env:"PULSE_DATA_DIR" default:".data" help:"directory for the embedded broker's log, goka state and the dev master key"`
+	DataDir         string        `name:"data-dir" env:"PULSE_DATA_DIR" default:".data" help:"directory for the embedded broker's log, goka state, the dev master key and the mails (mail/)"`
 	HTTPAddr        string        `name:"http-addr" env:"PULSE_HTTP_ADDR" default:"${http_addr}" help:"address to serve the API, dashboard and simulator (/sim/) on"`
 	Brokers         string        `name:"brokers" env:"PULSE_BROKERS" help:"use these Kafka brokers instead of the embedded one"`
 	BrokerPort      int           `name:"broker-port" env:"PULSE_BROKER_PORT" default:"9092" help:"port of the embedded broker on 127.0.0.1; 0 picks a free one"`
@@ -66,6 +67,7 @@ func (c *devCmd) Run(e *runEnv) error {
 	if admin := a.AdminURL(); admin != "" {
 		fmt.Fprintf(e.stderr, "  metrics:    %s/metrics (health: %s/healthz, %s/readyz)\n", admin, admin, admin)
 	}
+	fmt.Fprintf(e.stderr, "  mail:       %s (sign-up links)\n", filepath.Join(c.DataDir, "mail"))
 	fmt.Fprintf(e.stderr, "  demo login: %s / %s\n\n", assembly.DemoEmail, assembly.DemoPassword)
 	return a.Run(e.ctx)
 }
@@ -133,6 +135,7 @@ type apiCmd struct {
 	TrustedProxies   []string `name:"trusted-proxies" env:"PULSE_TRUSTED_PROXIES" sep:"," help:"comma-separated CIDRs of reverse proxies whose X-Forwarded-For entries name the client (for throttling); default none: the peer address"`
 	Playground       bool     `name:"playground" env:"PULSE_PLAYGROUND" help:"serve the GraphQL playground at /playground and allow introspection (off by default)"`
 	PersistedQueries string   `name:"persisted-queries" env:"PULSE_PERSISTED_QUERIES" type:"existingfile" help:"JSON file with an array of GraphQL documents: the only ones the API runs (default: any query within the limits)"`
+	MailDir          string   `name:"mail-dir" env:"PULSE_MAIL_DIR" help:"pickup directory the sign-up mails are written to, one message file each (default none: mails are only logged as due, so sign-ups cannot complete)"`
 }
 
 // persistedQueries reads the --persisted-queries file, if given.
@@ -194,7 +197,7 @@ func (c *apiCmd) Run(e *runEnv) error {
 		Postgres:   c.PostgresFlags.config(),
 		ClickHouse: assembly.ClickHouseConfig{URL: c.ClickHouseURL},
 		Platforms:  c.PlatformFlags.config(),
-		HTTP:       assembly.HTTPConfig{Addr: c.HTTPAddr, Playground: c.Playground, PersistedQueries: pq, TrustedProxies: proxies},
+		HTTP:       assembly.HTTPConfig{Addr: c.HTTPAddr, Playground: c.Playground, PersistedQueries: pq, TrustedProxies: proxies, MailDir: c.MailDir},
 	}
 	c.serviceFlags.apply(&cfg)
 	return runAssembly(e, cfg)

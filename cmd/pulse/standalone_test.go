@@ -9,6 +9,9 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +102,7 @@ func TestStandaloneCommandsTogether(t *testing.T) {
 		t.Fatalf("migrate exited %d: %s", code, errOut)
 	}
 	kafka := []string{"--brokers=" + brokerAddr}
+	mailDir := t.TempDir()
 	keys := []string{"--master-keys=test:" + base64.StdEncoding.EncodeToString(key)}
 	conns := []string{"--sim-url=" + simURL, "--public-url=" + apiURL}
 	cat := func(parts ...[]string) []string {
@@ -110,7 +114,7 @@ func TestStandaloneCommandsTogether(t *testing.T) {
 	}
 	cmds = append(cmds,
 		startCommand(t, "sim", "--listen="+simAddr, fmt.Sprintf("--seed=%d", seed)),
-		startCommand(t, cat([]string{"api", "--http-addr=" + apiAddr}, kafka, engines, keys, conns)...),
+		startCommand(t, cat([]string{"api", "--http-addr=" + apiAddr, "--mail-dir=" + mailDir}, kafka, engines, keys, conns)...),
 		startCommand(t, cat([]string{"scheduler", "--interval=1m"}, kafka, []string{"--postgres-url=" + pgURL})...),
 		startCommand(t, cat([]string{"fetcher"}, kafka, []string{"--postgres-url=" + pgURL}, keys, conns)...),
 		startCommand(t, cat([]string{"processor", "--state-dir="}, kafka, conns)...),
@@ -136,7 +140,8 @@ func TestStandaloneCommandsTogether(t *testing.T) {
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	var signup struct{ Token string }
-	postJSONTo(t, browser, apiURL+"/auth/signup", map[string]string{"email": "standalone@example.com", "password": "a long enough password"}, http.StatusCreated, &signup)
+	postJSONTo(t, browser, apiURL+"/auth/signup", map[string]string{"email": "standalone@example.com", "password": "a long enough password"}, http.StatusAccepted, &struct{}{})
+	postJSONTo(t, browser, apiURL+"/auth/verify", map[string]string{"token": mailedSignUpToken(t, mailDir, "standalone@example.com")}, http.StatusCreated, &signup)
 	resp := mustDo(t, browser, http.MethodGet, apiURL+"/oauth/x/start", "", nil, http.StatusFound)
 	authURL, err := url.Parse(resp.Header.Get("Location"))
 	if err != nil || !strings.HasPrefix(authURL.String(), simURL) {
@@ -159,4 +164,26 @@ func TestStandaloneCommandsTogether(t *testing.T) {
 	}
 
 	checkFollowers(t, apiURL, signup.Token, s, acct.ID, start)
+}
+
+// mailedSignUpToken reads the sign-up link's token from the mail to addr
+// that `pulse api --mail-dir` wrote.
+func mailedSignUpToken(t *testing.T, dir, addr string) string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := regexp.MustCompile(`/#/verify\?token=([A-Za-z0-9_-]+)`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := link.FindSubmatch(b); m != nil && strings.Contains(string(b), "\r\nTo: "+addr+"\r\n") {
+			return string(m[1])
+		}
+	}
+	t.Fatalf("no sign-up link mailed to %s among %v", addr, files)
+	return ""
 }

@@ -47,7 +47,7 @@ const AUTH_MESSAGES = {
 };
 
 /**
- * Calls POST /auth/{action} ("signup", "login" or "logout") and returns the
+ * Calls POST /auth/{action} ("signup", "verify", "login" or "logout") and returns the
  * decoded body. Failures throw an ApiError with a message fit for the user.
  */
 export async function auth(action, body) {

@@ -1,6 +1,6 @@
 // Pulse dashboard: sign-in/sign-up, linked accounts, live "now" numbers,
 // follower metrics and the combined post feed. Hash routes: #/signin,
-// #/signup, #/ (dashboard).
+// #/signup, #/verify?token=… (the link a sign-up mails), #/ (dashboard).
 //
 // Freshness: the live summary subscription (live.js) pushes each account's
 // numbers as they are observed, and every push also reloads the chart and
@@ -144,6 +144,7 @@ const root = document.getElementById('app');
 function currentRoute() {
   const r = location.hash.replace(/^#/, '');
   if (r === '/accounts' || r.startsWith('/accounts?')) return '/accounts';
+  if (r.startsWith('/verify?')) return '/verify';
   return r === '/signup' || r === '/signin' ? r : '/';
 }
 
@@ -169,6 +170,10 @@ function go(route) {
 
 function render(notice) {
   const route = currentRoute();
+  if (route === '/verify') {
+    verifySignUp();
+    return;
+  }
   if (!state.user) {
     stopPolling();
     stopLive();
@@ -277,6 +282,12 @@ function renderAuth(mode, notice) {
     submit.textContent = signup ? 'Creating account…' : 'Signing in…';
     try {
       const res = await auth(signup ? 'signup' : 'login', { email: email.value.trim(), password: password.value });
+      if (signup) {
+        // The account exists once the link mailed to the address is opened.
+        history.replaceState(null, '', '#/signin');
+        renderCheckMail(res.email);
+        return;
+      }
       state.user = res.user;
       resetData();
       go('/');
@@ -307,6 +318,45 @@ function renderAuth(mode, notice) {
       )));
   document.title = (signup ? 'Create account' : 'Sign in') + ' · Pulse';
   email.focus();
+}
+
+/** After a sign-up: the account is created by the link mailed to email. */
+function renderCheckMail(email) {
+  replace(root,
+    h('main', { class: 'auth', id: 'main' },
+      h('div', { class: 'auth-card' },
+        brand(),
+        h('h1', { tabindex: '-1', id: 'check-mail' }, 'Check your mail'),
+        h('p', { class: 'notice', role: 'status' },
+          `We sent a link to ${email}. Open it within 24 hours to finish creating your account.`),
+        h('p', { class: 'muted' }, 'If this address already has an account, the mail tells you so instead.'),
+        h('p', { class: 'auth-switch' }, h('a', { href: '#/signin' }, 'Back to sign in')))));
+  document.title = 'Check your mail · Pulse';
+  document.getElementById('check-mail').focus();
+}
+
+/** Opens the link a sign-up mailed: creates the account and signs in. */
+async function verifySignUp() {
+  const token = new URLSearchParams(location.hash.split('?')[1] || '').get('token') || '';
+  // The token leaves the address bar (and history) at once.
+  history.replaceState(null, '', '#/signin');
+  replace(root, h('main', { class: 'auth', id: 'main' }, h('div', { class: 'auth-card' }, brand(),
+    h('h1', null, 'Creating your account…'))));
+  try {
+    const res = await auth('verify', { token });
+    stopPolling();
+    stopLive();
+    ui?.chart?.destroy();
+    ui?.reachChart?.destroy();
+    ui = null;
+    state.user = res.user;
+    resetData();
+    go('/');
+  } catch (e) {
+    render(e.status === 404
+      ? 'That link is invalid, already used or expired. Sign up again to get a new one.'
+      : e.message);
+  }
 }
 
 function brand() {
