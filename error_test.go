@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/internal/testkit"
@@ -52,9 +53,36 @@ func TestLoginLimitsValidate(t *testing.T) {
 	if err := pulse.DefaultLoginLimits.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range []pulse.LoginLimits{{}, {Window: 1, PerAccount: 1}, {Window: 1, PerClient: 1}, {PerAccount: 1, PerClient: 1}} {
+	ok := pulse.LoginLimits{Window: time.Minute, FreeFailures: 0, Backoff: time.Second, MaxBackoff: time.Second, PerClient: 1}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, change := range []func(*pulse.LoginLimits){
+		func(l *pulse.LoginLimits) { *l = pulse.LoginLimits{} },
+		func(l *pulse.LoginLimits) { l.Window = 0 },
+		func(l *pulse.LoginLimits) { l.FreeFailures = -1 },
+		func(l *pulse.LoginLimits) { l.Backoff = 0 },
+		func(l *pulse.LoginLimits) { l.MaxBackoff = l.Backoff / 2 },
+		func(l *pulse.LoginLimits) { l.PerClient = 0 },
+	} {
+		l := ok
+		change(&l)
 		if err := l.Validate(); pulse.ErrorCode(err) != pulse.EINVALID {
 			t.Errorf("%+v: %v", l, err)
 		}
+	}
+}
+
+// TestLoginLimitsDelay: free failures, then the backoff doubling per
+// failure up to its cap.
+func TestLoginLimitsDelay(t *testing.T) {
+	l := pulse.LoginLimits{Window: time.Hour, FreeFailures: 2, Backoff: time.Second, MaxBackoff: 10 * time.Second, PerClient: 1}
+	for failures, want := range []time.Duration{0, 0, 0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 10 * time.Second, 10 * time.Second} {
+		if got := l.Delay(failures); got != want {
+			t.Errorf("Delay(%d) = %v, want %v", failures, got, want)
+		}
+	}
+	if got := l.Delay(1000); got != 10*time.Second {
+		t.Errorf("Delay(1000) = %v, want the cap", got)
 	}
 }

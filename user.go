@@ -37,32 +37,60 @@ type OAuthState struct {
 	ExpiresAt time.Time
 }
 
-// LoginLimits is a sign-in throttling policy. Attempts are counted in a
-// sliding window: every admitted attempt counts for Window unless it
-// succeeds. A new attempt is refused while either count is at its limit.
+// LoginLimits is a sign-in throttling policy: a delay per account that
+// grows with its failures, and a cap per client network. Every admitted
+// attempt counts as a failure for Window unless it succeeds.
+//
+// The account's delay binds only networks that have failed on it within
+// Window: a correct password from a network that has not been failing
+// gets in whatever an attacker elsewhere does, while a network guessing at
+// the account waits longer after each failure.
 type LoginLimits struct {
-	// Window is how long an attempt counts.
+	// Window is how long a failure counts.
 	Window time.Duration
-	// PerAccount limits attempts for one email address from one client
-	// network: password guessing against one account.
-	PerAccount int
+	// FreeFailures is how many failures (from any network) within Window
+	// raise no delay for an account. Each further failure sets its delay:
+	// an attempt from a network that has failed on the account waits
+	// Backoff after the account's last failure, then twice as long after
+	// each further failure, up to MaxBackoff.
+	FreeFailures int
+	Backoff      time.Duration
+	MaxBackoff   time.Duration
 	// PerClient limits attempts from one client network across email
-	// addresses: credential stuffing. Keep it well above PerAccount, since
-	// many users may share a network (NAT, offices).
+	// addresses within Window: credential stuffing. Keep it well above
+	// FreeFailures, since many users may share a network (NAT, offices).
 	PerClient int
 }
 
-// DefaultLoginLimits allows 5 failed sign-ins per email address and client
-// network, and 50 per client network, in any 15 minutes.
-var DefaultLoginLimits = LoginLimits{Window: 15 * time.Minute, PerAccount: 5, PerClient: 50}
+// DefaultLoginLimits: 3 free failures per account, then delays of 1 s,
+// 2 s, 4 s … up to 15 minutes; 50 attempts per client network; failures
+// count for 15 minutes.
+var DefaultLoginLimits = LoginLimits{Window: 15 * time.Minute, FreeFailures: 3, Backoff: time.Second,
+	MaxBackoff: 15 * time.Minute, PerClient: 50}
 
-// Validate returns an EINVALID error unless the window and both limits are
-// positive.
+// Validate returns an EINVALID error unless the window, backoffs and
+// client limit are positive, FreeFailures is not negative and MaxBackoff
+// is at least Backoff.
 func (l LoginLimits) Validate() error {
-	if l.Window <= 0 || l.PerAccount < 1 || l.PerClient < 1 {
-		return Errorf(EINVALID, "", "login limits need a positive window and limits, got %+v", l)
+	if l.Window <= 0 || l.FreeFailures < 0 || l.Backoff <= 0 || l.MaxBackoff < l.Backoff || l.PerClient < 1 {
+		return Errorf(EINVALID, "", "login limits need a positive window, backoff and client limit, got %+v", l)
 	}
 	return nil
+}
+
+// Delay is the wait an account with failures failures in Window imposes
+// after its last failure: 0 up to FreeFailures, then Backoff doubling per
+// further failure, up to MaxBackoff.
+func (l LoginLimits) Delay(failures int) time.Duration {
+	n := failures - l.FreeFailures
+	if n <= 0 {
+		return 0
+	}
+	d := l.Backoff
+	for i := 1; i < n && d < l.MaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, l.MaxBackoff)
 }
 
 // LoginAttempt is a sign-in attempt admitted by the throttle. Report its

@@ -154,7 +154,7 @@ func TestDeleteAccountWithoutPurgerQueuesPurge(t *testing.T) {
 
 func TestDeleteAccountIsThrottled(t *testing.T) {
 	t.Parallel()
-	lim := pulse.LoginLimits{Window: time.Hour, PerAccount: 2, PerClient: 100}
+	lim := pulse.LoginLimits{Window: time.Hour, FreeFailures: 1, Backoff: time.Hour, MaxBackoff: time.Hour, PerClient: 100}
 	e := newEnv(t, func(c *api.Config) { c.LoginLimits = lim })
 	b := e.browser(t)
 	b.signUp("ada@example.com")

@@ -207,10 +207,16 @@ func (s *Server) checkPassword(w http.ResponseWriter, r *http.Request, c credent
 func retrySeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }
 
 func throttledMessage(d time.Duration) string {
-	if m := int(math.Ceil(d.Minutes())); m > 1 {
+	switch m, s := int(math.Ceil(d.Minutes())), retrySeconds(d); {
+	case m > 1:
 		return fmt.Sprintf("too many sign-in attempts; try again in %d minutes", m)
+	case s >= 60:
+		return "too many sign-in attempts; try again in a minute"
+	case s > 1:
+		return fmt.Sprintf("too many sign-in attempts; try again in %d seconds", s)
+	default:
+		return "too many sign-in attempts; try again in a second"
 	}
-	return "too many sign-in attempts; try again in a minute"
 }
 
 // startSession answers a successful sign-up or sign-in: with cookie set, a

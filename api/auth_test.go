@@ -3,8 +3,10 @@ package api_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -257,27 +259,28 @@ func wantThrottled(t *testing.T, r response, window time.Duration) {
 
 func TestSignInThrottling(t *testing.T) {
 	t.Parallel()
-	lim := pulse.LoginLimits{Window: 15 * time.Minute, PerAccount: 3, PerClient: 8}
+	lim := pulse.LoginLimits{Window: 15 * time.Minute, FreeFailures: 2, Backoff: time.Minute, MaxBackoff: 10 * time.Minute, PerClient: 8}
 	e := newEnv(t, func(c *api.Config) { c.LoginLimits = lim })
 	b := e.browser(t)
 	b.signUp("ada@example.com")
 
-	// Three wrong passwords, then even the right one is refused.
+	// Three wrong passwords (two free, the third sets the account's
+	// delay), then even the right one is refused from this network.
 	for range 3 {
 		if r := b.login("ada@example.com", "wrong password 1"); r.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("wrong password: %d", r.StatusCode)
 		}
 	}
 	existing := b.login("ada@example.com", testPassword)
-	wantThrottled(t, existing, lim.Window)
-	wantThrottled(t, b.postJSON("/auth/token", map[string]string{"email": "ADA@example.com", "password": testPassword}), lim.Window)
+	wantThrottled(t, existing, lim.Backoff)
+	wantThrottled(t, b.postJSON("/auth/token", map[string]string{"email": "ADA@example.com", "password": testPassword}), lim.Backoff)
 
 	// An account that does not exist is throttled identically.
 	for range 3 {
 		b.login("nobody@example.com", "wrong password 1")
 	}
 	missing := b.login("nobody@example.com", testPassword)
-	wantThrottled(t, missing, lim.Window)
+	wantThrottled(t, missing, lim.Backoff)
 	if !bytes.Equal(existing.body, missing.body) {
 		t.Fatalf("throttled answers differ: %s vs %s", existing.body, missing.body)
 	}
@@ -297,7 +300,7 @@ func TestSignInThrottling(t *testing.T) {
 
 func TestSignInSuccessClearsFailuresAndForwardedFor(t *testing.T) {
 	t.Parallel()
-	lim := pulse.LoginLimits{Window: time.Hour, PerAccount: 3, PerClient: 100}
+	lim := pulse.LoginLimits{Window: time.Hour, FreeFailures: 2, Backoff: time.Hour, MaxBackoff: time.Hour, PerClient: 100}
 	e := newEnv(t, func(c *api.Config) { c.LoginLimits, c.TrustForwardedFor = lim, true })
 	b := e.browser(t)
 	b.signUp("ada@example.com")
@@ -324,8 +327,8 @@ func TestSignInSuccessClearsFailuresAndForwardedFor(t *testing.T) {
 	if s := login("192.0.2.1", testPassword); s != http.StatusTooManyRequests {
 		t.Fatalf("fourth attempt: %d, want 429", s)
 	}
-	// Another client (per the proxy) is not affected; IPv6 clients are
-	// keyed by /64.
+	// Another client (per the proxy), which has not failed on the
+	// account, is not affected; IPv6 clients are keyed by /64.
 	if s := login("198.51.100.2", testPassword); s != http.StatusOK {
 		t.Fatalf("other client: %d", s)
 	}
@@ -338,6 +341,55 @@ func TestSignInSuccessClearsFailuresAndForwardedFor(t *testing.T) {
 	if s := login("2001:db8:1:3::1", testPassword); s != http.StatusOK {
 		t.Fatalf("other /64: %d", s)
 	}
+}
+
+// TestSignInBackoffSparesCleanNetworks: an attacker guessing at an
+// account from several networks is delayed on each (Retry-After the
+// account's backoff, which grows with each failure from any network:
+// postgres' TestAdmitLoginBacksOffPerAccount), while the owner's correct password from a
+// network that has not been failing gets in; the attacker stays delayed.
+// Every client is named by the trusted proxy.
+func TestSignInBackoffSparesCleanNetworks(t *testing.T) {
+	t.Parallel()
+	lim := pulse.LoginLimits{Window: time.Hour, FreeFailures: 2, Backoff: 30 * time.Second, MaxBackoff: 10 * time.Minute, PerClient: 100}
+	e := newEnv(t, func(c *api.Config) {
+		c.LoginLimits = lim
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	e.browser(t).signUp("ada@example.com")
+	b := e.browser(t)
+	login := func(client, email, password string) response {
+		body, _ := json.Marshal(map[string]string{"email": email, "password": password})
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/auth/login", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", client)
+		return b.do(req)
+	}
+	const attacker, attacker2, owner = "203.0.113.7", "192.0.2.33", "198.51.100.20"
+	// The account's failures add up across networks: two from one, the
+	// third from another.
+	for i, client := range []string{attacker, attacker, attacker2} {
+		if r := login(client, "ada@example.com", fmt.Sprintf("guess number %d", i)); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d %s", i, r.StatusCode, r.body)
+		}
+	}
+	// The third failure set a delay of Backoff: refused, even the right
+	// password, from both failing networks.
+	wantThrottled(t, login(attacker, "ada@example.com", testPassword), lim.Backoff)
+	wantThrottled(t, login(attacker2, "ada@example.com", testPassword), lim.Backoff)
+	// The owner's network has not failed: the right password gets in.
+	if r := login(owner, "ada@example.com", testPassword); r.StatusCode != http.StatusOK {
+		t.Fatalf("owner from a clean network: %d %s", r.StatusCode, r.body)
+	}
+	// And the attacker is still delayed.
+	wantThrottled(t, login(attacker, "ada@example.com", testPassword), lim.Backoff)
+	// An unknown account answers the same way: the delay depends only on
+	// the address as typed.
+	for i := range 3 {
+		login(attacker, "nobody@example.com", fmt.Sprintf("guess number %d", i))
+	}
+	wantThrottled(t, login(attacker, "nobody@example.com", testPassword), lim.Backoff)
+	e.assertNoSecrets(t, testPassword, "guess number 0")
 }
 
 func TestNewValidatesConfig(t *testing.T) {

@@ -22,9 +22,10 @@
 //
 // # Sign-in throttling
 //
-// Sign-in, /auth/token and account deletion are throttled per email address
-// and client network, and per client network (Config.LoginLimits), in a
-// sliding window kept in PostgreSQL, so limits hold across replicas. A
+// Sign-in, /auth/token and account deletion are throttled per account, with
+// a delay that doubles with each failure and binds only the networks that
+// have failed on the account, and per client network (Config.LoginLimits),
+// in PostgreSQL, so limits hold across replicas. A
 // refused attempt gets 429 with Retry-After and the same message whether or
 // not the account exists. The client network is the peer address (an IPv6
 // client's /64), or the last X-Forwarded-For hop with
@@ -111,15 +112,19 @@ type Sessions interface {
 	DeleteUserSessions(ctx context.Context, userID string) (int, error)
 }
 
-// LoginThrottle counts password checks per email address and client
-// network, across API replicas.
+// LoginThrottle counts password checks per account and client network,
+// and other attempts (sign-ups) per key, across API replicas.
 type LoginThrottle interface {
 	// AdmitLogin records an attempt, or refuses it with how long until one
-	// would be admitted (retryAfter > 0).
+	// would be admitted (retryAfter > 0): past the network's limit, or
+	// within the account's delay if this network has failed on it.
 	AdmitLogin(ctx context.Context, email, client string, lim pulse.LoginLimits) (a pulse.LoginAttempt, retryAfter time.Duration, err error)
-	// LoginSucceeded forgets the failures of a's email address and
+	// LoginSucceeded forgets the failures of a's email address from a's
 	// network.
 	LoginSucceeded(ctx context.Context, a pulse.LoginAttempt) error
+	// AdmitAttempt records an attempt under key, at most limit in any
+	// window, or refuses it with how long until one would be admitted.
+	AdmitAttempt(ctx context.Context, key string, limit int, window time.Duration) (retryAfter time.Duration, err error)
 }
 
 // OAuthStates keeps pending authorize requests.
@@ -280,11 +285,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LinkTTL <= 0 {
 		cfg.LinkTTL = 10 * time.Minute
 	}
-	switch l := cfg.LoginLimits; {
-	case l == (pulse.LoginLimits{}):
+	if cfg.LoginLimits == (pulse.LoginLimits{}) {
 		cfg.LoginLimits = pulse.DefaultLoginLimits
-	case l.Window <= 0 || l.PerAccount < 1 || l.PerClient < 1:
-		return nil, fmt.Errorf("api: LoginLimits %+v: need a positive window and limits", l)
+	}
+	if err := cfg.LoginLimits.Validate(); err != nil {
+		return nil, fmt.Errorf("api: LoginLimits: %w", err)
 	}
 	switch l := cfg.SignUpLimits; {
 	case l == (SignUpLimits{}):

@@ -42,10 +42,7 @@ func (s *Server) admitSignUp(w http.ResponseWriter, r *http.Request) bool {
 		{signUpKey + infoFrom(ctx).client, l.PerNetwork},
 		{signUpKey + "*", l.Global},
 	} {
-		// The throttle counts per (email, client) and per client: with no
-		// email both are per client, and only the client limit binds.
-		_, retry, err := s.cfg.Throttle.AdmitLogin(ctx, "", c.client,
-			pulse.LoginLimits{Window: l.Window, PerAccount: c.limit, PerClient: c.limit})
+		retry, err := s.cfg.Throttle.AdmitAttempt(ctx, c.client, c.limit, l.Window)
 		if err != nil {
 			s.writeStoreError(w, err)
 			return false

@@ -23,8 +23,10 @@
 // scheduler.
 //
 // Accounts: CreateUser and Authenticate keep argon2id password hashes;
-// sessions (CreateSession, Session) store only their token's SHA-256.
-// AdmitLogin and LoginSucceeded throttle sign-ins in a sliding window kept
+// RequestSignUp and VerifySignUp create users once their address is
+// verified; sessions (CreateSession, Session) store only their token's
+// SHA-256. AdmitLogin and LoginSucceeded throttle sign-ins (a backoff per
+// account, a cap per network) and AdmitAttempt counts other attempts,
 // in the login_attempts table, so the limits hold across API replicas.
 //
 // Linking: CreateOAuthState records an authorize request bound to the

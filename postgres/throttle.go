@@ -28,11 +28,11 @@ func loginKey(parts ...string) []byte {
 }
 
 // attemptKeys returns the throttle keys of an attempt: its email address
-// (case and surrounding space ignored) from its client network, and the
-// client network alone.
-func attemptKeys(a pulse.LoginAttempt) (account, client []byte) {
-	return loginKey("account", strings.ToLower(strings.TrimSpace(a.Email)), a.Client),
-		loginKey("client", a.Client)
+// (case and surrounding space ignored) from any network, the address from
+// its client network, and the client network alone.
+func attemptKeys(a pulse.LoginAttempt) (account, accountNet, client []byte) {
+	email := strings.ToLower(strings.TrimSpace(a.Email))
+	return loginKey("account-any", email), loginKey("account", email, a.Client), loginKey("client", a.Client)
 }
 
 // AdmitLogin decides whether a sign-in for email from client (a client
@@ -42,10 +42,16 @@ func attemptKeys(a pulse.LoginAttempt) (account, client []byte) {
 // Otherwise it records nothing and returns how long until an attempt would
 // be admitted (positive).
 //
+// An attempt is refused while its network has PerClient attempts within
+// Window, and while the account's delay (lim.Delay of its failures from
+// every network within Window, counted from its last failure) runs, if
+// this network has failed on the account within Window: a network that
+// has not been failing on it is not held up by failures elsewhere.
+//
 // The decision depends only on the email address as typed (case and
 // surrounding space ignored) and client, never on whether an account
 // exists, so refusals reveal nothing about accounts. Check and record are
-// one serialized step per key (a transaction-scoped advisory lock), so
+// one serialized step per key (transaction-scoped advisory locks), so
 // concurrent attempts, on any number of API replicas, cannot exceed the
 // limits.
 //
@@ -56,49 +62,51 @@ func (db *DB) AdmitLogin(ctx context.Context, email, client string, lim pulse.Lo
 		return pulse.LoginAttempt{}, 0, translate(op, err)
 	}
 	a = pulse.LoginAttempt{ID: uuid.NewString(), Email: email, Client: client}
-	accountKey, clientKey := attemptKeys(a)
-	keys := [][]byte{accountKey, clientKey}
-	limits := []int{lim.PerAccount, lim.PerClient}
+	accountKey, accountNetKey, clientKey := attemptKeys(a)
+	keys := [][]byte{accountKey, accountNetKey, clientKey}
 	now := db.now()
 	err = db.withTx(ctx, func(tx pgx.Tx) error {
-		// Lock in a fixed order so that concurrent callers cannot deadlock.
-		locks := []int64{advisoryKey(accountKey), advisoryKey(clientKey)}
-		slices.Sort(locks)
-		for _, k := range locks {
-			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", k); err != nil {
-				return err
-			}
+		if err := lockKeys(ctx, tx, keys...); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, "DELETE FROM login_attempts WHERE key = ANY($1) AND expires_at <= $2",
 			keys, now); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT key, expires_at FROM login_attempts
+		rows, err := tx.Query(ctx, `SELECT key, at, expires_at FROM login_attempts
 			WHERE key = ANY($1) ORDER BY expires_at`, keys)
 		if err != nil {
 			return err
 		}
-		expiries := make([][]time.Time, len(keys))
 		var (
-			key []byte
-			exp time.Time
+			key                   []byte
+			at, exp, lastFailure  time.Time
+			failures, netFailures int
+			clientExpiries        []time.Time
 		)
-		if _, err := pgx.ForEachRow(rows, []any{&key, &exp}, func() error {
-			for i, k := range keys {
-				if bytes.Equal(k, key) {
-					expiries[i] = append(expiries[i], exp)
+		if _, err := pgx.ForEachRow(rows, []any{&key, &at, &exp}, func() error {
+			switch {
+			case bytes.Equal(key, accountKey):
+				failures++
+				if at.After(lastFailure) {
+					lastFailure = at
 				}
+			case bytes.Equal(key, accountNetKey):
+				netFailures++
+			case bytes.Equal(key, clientKey):
+				clientExpiries = append(clientExpiries, exp)
 			}
 			return nil
 		}); err != nil {
 			return err
 		}
-		for i, exps := range expiries {
-			// At the limit, an attempt is admitted again once enough of the
-			// oldest have expired to bring the count below it.
-			if n := len(exps); n >= limits[i] {
-				retryAfter = max(retryAfter, exps[n-limits[i]].Sub(now))
-			}
+		// At the network's limit, an attempt is admitted again once enough
+		// of the oldest have expired to bring the count below it.
+		if n := len(clientExpiries); n >= lim.PerClient {
+			retryAfter = clientExpiries[n-lim.PerClient].Sub(now)
+		}
+		if d := lim.Delay(failures); d > 0 && netFailures > 0 {
+			retryAfter = max(retryAfter, lastFailure.Add(d).Sub(now))
 		}
 		if retryAfter > 0 {
 			return nil
@@ -116,6 +124,22 @@ func (db *DB) AdmitLogin(ctx context.Context, email, client string, lim pulse.Lo
 	return a, 0, nil
 }
 
+// lockKeys takes the advisory locks of keys, in a fixed order so that
+// concurrent callers cannot deadlock.
+func lockKeys(ctx context.Context, tx pgx.Tx, keys ...[]byte) error {
+	locks := make([]int64, len(keys))
+	for i, k := range keys {
+		locks[i] = advisoryKey(k)
+	}
+	slices.Sort(locks)
+	for _, k := range slices.Compact(locks) {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // advisoryKey maps a throttle key to a pg_advisory_xact_lock key.
 // Collisions only serialize unrelated attempts.
 func advisoryKey(key []byte) int64 {
@@ -123,21 +147,69 @@ func advisoryKey(key []byte) int64 {
 }
 
 // LoginSucceeded forgets the failures of a successful attempt's email
-// address and client network (the attempt included): a user who signs in
-// starts with a clean slate, while the attempt stops counting against the
-// network. A zero LoginAttempt is ignored.
+// address from its client network (the attempt included), in the
+// account's count too, so that network is no longer held up by the
+// account's delay; failures from other networks keep counting. On the
+// network's own count only the attempt itself stops counting. A zero
+// LoginAttempt is ignored.
 func (db *DB) LoginSucceeded(ctx context.Context, a pulse.LoginAttempt) error {
 	const op = "postgres.LoginSucceeded"
 	if a.ID == "" {
 		return nil
 	}
-	accountKey, clientKey := attemptKeys(a)
+	accountKey, accountNetKey, clientKey := attemptKeys(a)
 	err := db.withConn(ctx, func(c *pgx.Conn) error {
 		_, err := c.Exec(ctx, `DELETE FROM login_attempts
-			WHERE key = $1 OR (key = $2 AND attempt_id = $3)`, accountKey, clientKey, a.ID)
+			WHERE key = $2
+				OR (key = $1 AND attempt_id IN (SELECT attempt_id FROM login_attempts WHERE key = $2))
+				OR (key = $3 AND attempt_id = $4)`, accountKey, accountNetKey, clientKey, a.ID)
 		return err
 	})
 	return translate(op, err)
+}
+
+// AdmitAttempt counts an attempt under key (any string naming what is
+// limited, e.g. sign-ups from one network), at most limit in any window:
+// it records the attempt and returns 0, or records nothing and returns how
+// long until one would be admitted. Keys share the sign-in throttle's table
+// (hashed, apart from sign-in keys) and its serialization, so the limit
+// holds across API replicas. It returns an EINVALID error unless limit and
+// window are positive.
+func (db *DB) AdmitAttempt(ctx context.Context, key string, limit int, window time.Duration) (time.Duration, error) {
+	const op = "postgres.AdmitAttempt"
+	if limit < 1 || window <= 0 {
+		return 0, errorf(pulse.EINVALID, op, "need a positive limit and window, got %d in %v", limit, window)
+	}
+	k := loginKey("counter", key)
+	now := db.now()
+	var retryAfter time.Duration
+	err := db.withTx(ctx, func(tx pgx.Tx) error {
+		if err := lockKeys(ctx, tx, k); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM login_attempts WHERE key = $1 AND expires_at <= $2", k, now); err != nil {
+			return err
+		}
+		var oldest time.Time
+		var n int
+		err := tx.QueryRow(ctx, `SELECT count(*), COALESCE((SELECT expires_at FROM login_attempts WHERE key = $1
+				ORDER BY expires_at DESC OFFSET $2 - 1 LIMIT 1), $3)
+			FROM login_attempts WHERE key = $1`, k, limit, now).Scan(&n, &oldest)
+		if err != nil {
+			return err
+		}
+		if n >= limit {
+			retryAfter = oldest.Sub(now)
+			return nil
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO login_attempts (key, attempt_id, at, expires_at) VALUES ($1, $2, $3, $4)`,
+			k, uuid.NewString(), now, now.Add(window))
+		return err
+	})
+	if err != nil {
+		return 0, translate(op, err)
+	}
+	return retryAfter, nil
 }
 
 // DeleteExpired deletes what expired at or before now: sessions, pending
