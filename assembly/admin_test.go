@@ -2,6 +2,7 @@ package assembly_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"github.com/pulsehq/pulse/assembly"
 	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/deploy"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/producers/scheduler"
@@ -110,21 +112,58 @@ func bucket(fams map[string]*dto.MetricFamily, name string, labels map[string]st
 	return -1
 }
 
+// eventually is testkit.Eventually for a condition that describes what it
+// saw last.
 func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	var last string
-	for {
-		ok, state := cond()
-		if ok {
-			return
+	testkit.Eventually(t, within, func() error {
+		if ok, state := cond(); !ok {
+			return fmt.Errorf("%s; last: %s", what, state)
 		}
-		last = state
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last: %s", what, within, last)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval of the wait, not a timing assumption
+		return nil
+	})
+}
+
+// startBroker starts an in-process broker for the test and returns its
+// addresses.
+func startBroker(t *testing.T) []string {
+	t.Helper()
+	b, err := kafka.StartBroker(kafka.BrokerConfig{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(b.Close)
+	return b.Addrs()
+}
+
+// newPulse builds cfg's components, closed when the test ends.
+func newPulse(t *testing.T, cfg assembly.Config) *assembly.Pulse {
+	t.Helper()
+	a, err := assembly.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := a.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return a
+}
+
+// runPulse runs a's components until the test ends (before a is closed),
+// failing the test if Run returns an error.
+func runPulse(t *testing.T, a *assembly.Pulse) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
 }
 
 // clock is a settable virtual clock.
@@ -155,11 +194,7 @@ func TestStalenessMetricsMoveWhenALinkGoesOverdue(t *testing.T) {
 	}
 	ctx := t.Context()
 	pg := pgtest.MustOpen(t)
-	b, err := kafka.StartBroker(kafka.BrokerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	brokers := startBroker(t)
 	u, err := pg.CreateUser(ctx, "stale@example.com", "correct horse battery")
 	if err != nil {
 		t.Fatal(err)
@@ -176,27 +211,15 @@ func TestStalenessMetricsMoveWhenALinkGoesOverdue(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk := &clock{t: now.Add(time.Minute)}
-	a, err := assembly.New(ctx, assembly.Config{
+	a := newPulse(t, assembly.Config{
 		Components: []string{assembly.Scheduler},
-		Kafka:      assembly.KafkaConfig{Brokers: b.Addrs()},
+		Kafka:      assembly.KafkaConfig{Brokers: brokers},
 		Postgres:   assembly.PostgresConfig{DB: pg},
 		// No budget: nothing is emitted, so only the clock moves the link.
 		Scheduler: assembly.SchedulerConfig{Clock: clk.Now, Limits: map[topics.Platform]scheduler.Limits{}},
 		Admin:     assembly.AdminConfig{Listener: listen(t)},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	runPulse(t, a)
 
 	x := map[string]string{"platform": "x"}
 	eventually(t, 10*time.Second, "fresh link exported", func() (bool, string) {
@@ -246,23 +269,14 @@ func TestLagMetricGrowsWhenTheConsumerStops(t *testing.T) {
 		t.Skip("needs ClickHouse and a broker")
 	}
 	ctx := t.Context()
-	ch := chtest.MustOpen(t)
-	b, err := kafka.StartBroker(kafka.BrokerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	a, err := assembly.New(ctx, assembly.Config{
+	brokers := startBroker(t)
+	a := newPulse(t, assembly.Config{
 		Components: []string{assembly.Sink},
-		Kafka:      assembly.KafkaConfig{Brokers: b.Addrs()},
-		ClickHouse: assembly.ClickHouseConfig{DB: ch},
+		Kafka:      assembly.KafkaConfig{Brokers: brokers},
+		ClickHouse: assembly.ClickHouseConfig{DB: chtest.MustOpen(t)},
 		Sink:       assembly.SinkConfig{FlushInterval: 50 * time.Millisecond},
 		Admin:      assembly.AdminConfig{Listener: listen(t)},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
 	adminCtx, stopAdmin := context.WithCancel(ctx)
 	adminDone := make(chan error, 1)
 	go func() { adminDone <- a.ServeAdmin(adminCtx) }()
@@ -275,7 +289,7 @@ func TestLagMetricGrowsWhenTheConsumerStops(t *testing.T) {
 	sinkDone := make(chan error, 1)
 	go func() { sinkDone <- run(sinkCtx) }()
 
-	cl, err := kafka.NewClient(b.Addrs())
+	cl, err := kafka.NewClient(brokers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,8 +375,7 @@ func TestEveryMonitoredMetricIsExported(t *testing.T) {
 			want[n] = append(want[n], q.Where)
 		}
 	}
-	ctx := t.Context()
-	a, err := assembly.New(ctx, assembly.Config{
+	a := newPulse(t, assembly.Config{
 		Components: assembly.Components,
 		Postgres:   assembly.PostgresConfig{DB: pgtest.MustOpen(t)},
 		ClickHouse: assembly.ClickHouseConfig{DB: chtest.MustOpen(t)},
@@ -372,19 +385,7 @@ func TestEveryMonitoredMetricIsExported(t *testing.T) {
 		Sink:       assembly.SinkConfig{FlushInterval: 50 * time.Millisecond},
 		Dev:        &assembly.DevConfig{DataDir: t.TempDir(), DemoAccounts: 1, Seed: 1},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
+	runPulse(t, a)
 	var missing []string
 	eventually(t, 60*time.Second, "every monitored metric exported, with the pipeline's records counted", func() (bool, string) {
 		f := scrape(t, a.AdminURL())
