@@ -52,15 +52,19 @@ test-short:
 # CPU profile goes to docs/bench/; the last step prints one table (figure,
 # baseline, ratio, goal), which docs/bench.md keeps.
 BENCH_DIR ?= docs/bench
+# How long BenchmarkDevMemory lets pulse dev fetch (the goal is about an hour).
+BENCH_DEV_DURATION ?= 60m
 bench: SHELL := /bin/bash
 bench: .SHELLFLAGS := -o pipefail -c
 bench: engines ## benchmarks, each next to its same-run baseline, ending with one table
 	@mkdir -p $(BENCH_DIR)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./api ./processors/normalizer ./sinks/chsink ./producers/scheduler/... | tee $(BENCH_DIR)/parts.txt
 	$(GO) test -run '^$$' -bench 'Replay' -benchtime 1x -count=1 -timeout 30m -cpuprofile $(BENCH_DIR)/replay.cpu.pprof -o $(BENCH_DIR)/bench.test ./bench | tee $(BENCH_DIR)/replay.txt
-	$(GO) test -run '^$$' -bench 'APILoad' -benchtime 1x -count=1 -timeout 90m ./bench | tee $(BENCH_DIR)/api.txt
+	$(GO) test -run '^$$' -bench 'APILoad' -benchtime 1x -count=1 -timeout 120m ./bench | tee $(BENCH_DIR)/api.txt
+	$(GO) test -run '^$$' -bench 'RefreshToVisible' -benchtime 1x -count=1 -timeout 30m ./bench | tee $(BENCH_DIR)/refresh.txt
+	$(GO) test -run '^$$' -bench 'DevMemory' -benchtime 1x -count=1 -timeout 150m ./bench -dev-duration $(BENCH_DEV_DURATION) | tee $(BENCH_DIR)/devmem.txt
 	@rm -f $(BENCH_DIR)/bench.test
-	@cat $(BENCH_DIR)/parts.txt $(BENCH_DIR)/replay.txt $(BENCH_DIR)/api.txt | $(GO) run ./bench/benchtable -q \
+	@cat $(BENCH_DIR)/parts.txt $(BENCH_DIR)/replay.txt $(BENCH_DIR)/api.txt $(BENCH_DIR)/refresh.txt $(BENCH_DIR)/devmem.txt | $(GO) run ./bench/benchtable -q \
 		-machine "$$(nproc) cores ($$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $$(free -g | awk '/Mem:/{print $$2}') GB, load average $$(cut -d' ' -f1-3 /proc/loadavg) at the end"
 
 # make chaos: 20 runs of TestChaos (separate processes, kill -9, ClickHouse

@@ -44,6 +44,10 @@ type DB struct {
 // Option configures Open.
 type Option func(*DB)
 
+// DefaultMaxConns is the connection pool's size (open and idle) unless the
+// URL sets max_open_conns or max_idle_conns.
+const DefaultMaxConns = 24
+
 // DefaultQueryTimeout is the server-side time limit of read queries.
 const DefaultQueryTimeout = 10 * time.Second
 
@@ -113,6 +117,17 @@ func dial(ctx context.Context, rawURL string) (driver.Conn, error) {
 	}
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = 5 * time.Second
+	}
+	// The driver's pool defaults to 5 idle of at most 10 connections: an
+	// API serving a few concurrent requests (three statements each) then
+	// closes and redials connections on every burst. Keep as many idle as
+	// may be open, unless the URL says otherwise (max_open_conns,
+	// max_idle_conns).
+	if opts.MaxOpenConns == 0 {
+		opts.MaxOpenConns = DefaultMaxConns
+	}
+	if opts.MaxIdleConns == 0 {
+		opts.MaxIdleConns = opts.MaxOpenConns
 	}
 	// A debug=true URL parameter turns on the driver's legacy logging to
 	// stdout, which prints queries; keep it off. Only the deprecated field

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/pulsehq/pulse"
 )
 
@@ -68,6 +70,8 @@ func seriesFilter(q pulse.SeriesQuery) filter {
 // observations or post activity, ordered by platform, account and bucket.
 // Day, month and year points are read from the precomputed rollups; hour
 // points from the hourly table. Duplicate inserts never change the answer.
+// Its three statements (account metrics, post metrics, insights) run
+// concurrently, on three connections of the pool.
 func (db *DB) Series(ctx context.Context, q pulse.SeriesQuery) ([]pulse.Point, error) {
 	if q.UserID == "" {
 		return nil, fmt.Errorf("clickhouse: series: user id required")
@@ -81,39 +85,46 @@ func (db *DB) Series(ctx context.Context, q pulse.SeriesQuery) ([]pulse.Point, e
 			return nil, err
 		}
 	}
-	var acct, posts []pulse.Point
-	if err := db.query(ctx, stmts[0], func(s scanner) error {
-		var p pulse.Point
-		var sum int64
+	// The account, post and insight statements are independent: they run
+	// at once, so a request waits for the slowest, not for the sum.
+	var acct, posts, ins []pulse.Point
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return db.query(gctx, stmts[0], func(s scanner) error {
+			var p pulse.Point
+			var sum int64
+			var err error
+			if q.Grain == pulse.GrainHour {
+				err = s.Scan(&p.Platform, &p.AccountID, &p.Bucket, &p.Handle, &p.Followers, &p.Following, &p.PostsCount)
+				sum = p.Followers
+			} else {
+				err = s.Scan(&p.Platform, &p.AccountID, &p.Bucket, &p.Handle, &p.Followers, &p.FollowersMin,
+					&p.FollowersMax, &sum, &p.Following, &p.PostsCount, &p.Hours)
+			}
+			if err != nil {
+				return err
+			}
+			acct = append(acct, accountPoint(q.Grain, p, sum))
+			return nil
+		})
+	})
+	g.Go(func() error {
+		return db.query(gctx, stmts[1], func(s scanner) error {
+			var p pulse.Point
+			if err := s.Scan(&p.Platform, &p.AccountID, &p.Bucket, &p.PostsPublished, &p.LikesGained, &p.CommentsGained); err != nil {
+				return err
+			}
+			p.Bucket = p.Bucket.UTC()
+			posts = append(posts, p)
+			return nil
+		})
+	})
+	g.Go(func() error {
 		var err error
-		if q.Grain == pulse.GrainHour {
-			err = s.Scan(&p.Platform, &p.AccountID, &p.Bucket, &p.Handle, &p.Followers, &p.Following, &p.PostsCount)
-			sum = p.Followers
-		} else {
-			err = s.Scan(&p.Platform, &p.AccountID, &p.Bucket, &p.Handle, &p.Followers, &p.FollowersMin,
-				&p.FollowersMax, &sum, &p.Following, &p.PostsCount, &p.Hours)
-		}
-		if err != nil {
-			return err
-		}
-		acct = append(acct, accountPoint(q.Grain, p, sum))
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("clickhouse: series: %w", err)
-	}
-	if err := db.query(ctx, stmts[1], func(s scanner) error {
-		var p pulse.Point
-		if err := s.Scan(&p.Platform, &p.AccountID, &p.Bucket, &p.PostsPublished, &p.LikesGained, &p.CommentsGained); err != nil {
-			return err
-		}
-		p.Bucket = p.Bucket.UTC()
-		posts = append(posts, p)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("clickhouse: series: %w", err)
-	}
-	ins, err := db.insights(ctx, q)
-	if err != nil {
+		ins, err = db.insights(gctx, q)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("clickhouse: series: %w", err)
 	}
 	return mergePoints(acct, append(posts, ins...)), nil

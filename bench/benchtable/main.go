@@ -81,7 +81,13 @@ var figures = []figure{
 	{"API p99", "BenchmarkAPILoad", "p99-ms", "BenchmarkAPILoad", "bare-p99-ms", "ms",
 		"≤ 20 ms", func(v, r float64) bool { return v <= 20 }, 0},
 	{"API throughput", "BenchmarkAPILoad", "req/s", "BenchmarkAPILoad", "bare-req/s", "req/s", "", nil, 0},
+	{"refresh to visible p50 (refresh press → GraphQL answers the new observation; baseline: the polling query's p50)", "BenchmarkRefreshToVisible", "p50-ms", "BenchmarkRefreshToVisible", "query-p50-ms", "ms", "", nil, 0},
+	{"refresh to visible p95", "BenchmarkRefreshToVisible", "p95-ms", "BenchmarkRefreshToVisible", "query-p50-ms", "ms",
+		"≤ 250 ms", func(v, r float64) bool { return v <= 250 }, 0},
+	{"  pipeline part p95 (press → the successful poll began)", "BenchmarkRefreshToVisible", "pipeline-p95-ms", "BenchmarkRefreshToVisible", "query-p50-ms", "ms", "", nil, 0},
 	{"pulse dev peak RSS, 10,000 linked accounts fetching (baseline: RSS once started)", "BenchmarkDevMemory", "rss-MB", "BenchmarkDevMemory", "idle-rss-MB", "MB",
+		"< 500 MB after 1 h", func(v, r float64) bool { return v < 500 }, 60},
+	{"pulse dev RSS at the end of the run", "BenchmarkDevMemory", "end-rss-MB", "BenchmarkDevMemory", "idle-rss-MB", "MB",
 		"< 500 MB after 1 h", func(v, r float64) bool { return v < 500 }, 60},
 }
 
