@@ -119,18 +119,23 @@ func (db *DB) StaleBuckets() int {
 	return len(db.stale.acct) + len(db.stale.posts.days)
 }
 
+// insertSnapshotFamily inserts the hourly rows and the insights the
+// snapshots carry, at once (independent tables: a refresh's row waits for
+// one round trip, not two).
 func (db *DB) insertSnapshotFamily(ctx context.Context, snaps []topics.AccountSnapshot) error {
-	if err := db.insertSnapshots(ctx, snaps); err != nil {
-		return err
-	}
-	return db.insertInsights(ctx, snaps)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return db.insertSnapshots(ctx, snaps) })
+	g.Go(func() error { return db.insertInsights(ctx, snaps) })
+	return g.Wait()
 }
 
+// insertPostFamily inserts the post observations and their insights, at
+// once.
 func (db *DB) insertPostFamily(ctx context.Context, posts []topics.Post) error {
-	if err := db.insertPosts(ctx, posts); err != nil {
-		return err
-	}
-	return db.insertPostInsights(ctx, posts)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return db.insertPosts(ctx, posts) })
+	g.Go(func() error { return db.insertPostInsights(ctx, posts) })
+	return g.Wait()
 }
 
 // staleBuckets are the rollup buckets of stored rows not yet recomputed.
