@@ -61,6 +61,9 @@ type Request struct {
 	// it (the first fetch of a new link): HistoryDays days of daily
 	// followers and insights instead of the last two days.
 	Backfill bool
+	// SkipPosts reads the account (and insights) without its posts: the
+	// app's posts budget has no room (X's monthly post cap).
+	SkipPosts bool
 }
 
 // HistoryDays is how many past days a backfill reads, where the platform
@@ -88,6 +91,9 @@ type Fetch struct {
 	NextCursor string
 	// Calls is the number of HTTP requests made.
 	Calls int
+	// PostsRead is the number of posts read, where the platform meters
+	// reads by the post (X); 0 elsewhere.
+	PostsRead int
 	// Limit is the latest rate-limit state the platform signalled.
 	Limit RateLimit
 	// Usage is the latest usage the platform reported for each of its

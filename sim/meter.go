@@ -103,6 +103,12 @@ func (s *Server) NewMeterer(p topics.Platform, clientID string, endpoints []stri
 // when every call was allowed) and whether that limit was the account's
 // own (false: app-wide).
 func (m *Meterer) Fetch(account int) (calls int, refused string, perAccount bool) {
+	return m.FetchFirst(account, len(m.calls))
+}
+
+// FetchFirst is Fetch calling only the first n endpoints (a fetch that
+// skips its posts).
+func (m *Meterer) FetchFirst(account, n int) (calls int, refused string, perAccount bool) {
 	if account < 0 {
 		account = 0
 	}
@@ -111,7 +117,7 @@ func (m *Meterer) Fetch(account int) (calls int, refused string, perAccount bool
 	defer s.mu.Unlock()
 	now := s.now()
 	ns := now.UnixNano()
-	for i, refs := range m.calls {
+	for i, refs := range m.calls[:max(0, min(n, len(m.calls)))] {
 		calls++
 		denied := -1
 		for k := range refs {

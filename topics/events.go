@@ -55,6 +55,9 @@ type FetchRequest struct {
 	Backfill bool `json:"backfill,omitempty"`
 	// AccountID is the platform's id of the account to fetch, when known.
 	AccountID string `json:"account_id,omitempty"`
+	// SkipPosts asks for the account without its posts: the app's posts
+	// budget has no room (X's monthly post cap). Optional.
+	SkipPosts bool `json:"skip_posts,omitempty"`
 	// AlsoFor are the other Pulse links to the same platform account: the
 	// fetch is made once, with LinkID's token, and its result delivered to
 	// each of them too (as a raw payload keyed by its link ID).
@@ -86,6 +89,10 @@ type RawPayload struct {
 	// followers (history) and insights, parsed by the platform's
 	// InsightsParser. Optional.
 	Insights [][]byte `json:"insights,omitempty"`
+	// PostsSkipped: the fetch read no posts by design (its request's
+	// SkipPosts), so PostPages is empty without the account having none.
+	// Optional.
+	PostsSkipped bool `json:"posts_skipped,omitempty"`
 }
 
 // AccountSnapshot is one observation of an account's counters, normalized
@@ -109,6 +116,10 @@ type AccountSnapshot struct {
 	RecentPosts      int   `json:"recent_posts"`
 	RecentEngagement int64 `json:"recent_engagement"`
 	Version          int64 `json:"version"`
+	// PostsSkipped marks a fetch that read no posts (X's monthly post cap
+	// had no room): RecentPosts and RecentEngagement are then those of the
+	// newest observation of the link that read them. Optional.
+	PostsSkipped bool `json:"posts_skipped,omitempty"`
 	// History marks a point of the account's past read from the
 	// platform's history (a backfill): ObservedAt is the end of the day it
 	// describes (less a second), only Followers is known, and the
@@ -200,6 +211,9 @@ type FetchOutcome struct {
 	LimitScope string `json:"limit_scope,omitempty"`
 	// PostPages is the number of posts pages read.
 	PostPages int `json:"post_pages,omitempty"`
+	// PostsRead is the number of posts read, where the platform meters
+	// them (X). Optional.
+	PostsRead int `json:"posts_read,omitempty"`
 	// Usage is what the platform reported about its limits during the
 	// fetch, latest per limit; the scheduler corrects its budget model
 	// with it (a limit nearly spent pauses its scope before a 429).

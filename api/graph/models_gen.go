@@ -104,7 +104,7 @@ type PlatformCapacity struct {
 	BindingScope string `json:"bindingScope"`
 	// The longest an account is expected to wait between two fetches, in seconds.
 	StalenessSeconds int64 `json:"stalenessSeconds"`
-	// Limits the scheduler plans but does not enforce, with the accounts they fit (X's monthly post cap).
+	// Limits that do not bound the fetches, with the accounts they fit: X's monthly post cap, beyond which fetches skip their posts.
 	PlanOnly []string `json:"planOnly"`
 }
 

@@ -30,7 +30,8 @@ var usageNames = map[string]string{opAccount: "users/me", opPosts: "users/:id/tw
 // (GET /2/users/:id/tweets, 100 per page, newest first) up to MaxPostPages
 // pages. A non-empty cursor is a post id: only newer posts are read
 // (since_id). Fetch.NextCursor is the newest post id seen, or cursor when
-// there was none.
+// there was none. Fetch.PostsRead counts the posts read (X meters reads by
+// the post); req.SkipPosts reads the user only.
 //
 // Each request that fails with a Transient error (5xx, network failure,
 // timeout, malformed body) is retried up to 3 attempts in all, with
@@ -65,6 +66,9 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, req platforms.
 		return f, c.newError(opAccount, platforms.Reauth, 0, fmt.Errorf("the token belongs to user %s, not to the linked user %s: link again", me.Data.ID, req.AccountID))
 	}
 	f.AccountBody, f.AccountID = body, me.Data.ID
+	if req.SkipPosts {
+		return f, nil
+	}
 
 	newest := cursor
 	path := "/2/users/" + url.PathEscape(me.Data.ID) + "/tweets"
@@ -85,6 +89,7 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, req platforms.
 			return f, err
 		}
 		f.PostBodies = append(f.PostBodies, body)
+		f.PostsRead += len(page.Data)
 		for _, p := range page.Data {
 			if isID(p.ID) && newerID(p.ID, newest) {
 				newest = p.ID

@@ -382,3 +382,21 @@ func TestFetchReportsUsage(t *testing.T) {
 		e.clock.Advance(time.Second)
 	}
 }
+
+// TestSkipPostsAndPostsRead: X meters reads by the post, so a fetch counts
+// the posts it read, and one that skips its posts calls users/me alone.
+func TestSkipPostsAndPostsRead(t *testing.T) {
+	e := newEnv(t, sim.Config{}, func(c *platforms.Config) { c.MaxPostPages = 2 })
+	tok := e.token(1)
+	f, err := e.conn.Fetch(ctx(t), tok, platforms.Request{SkipPosts: true})
+	if err != nil || f.Calls != 1 || len(f.PostBodies) != 0 || f.PostsRead != 0 || len(f.AccountBody) == 0 {
+		t.Fatalf("skipping posts: %+v, %v", f, err)
+	}
+	f, err = e.conn.Fetch(ctx(t), tok, platforms.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(allPosts(t, e.conn, f)); f.PostsRead != n || n == 0 {
+		t.Fatalf("PostsRead %d, %d posts parsed", f.PostsRead, n)
+	}
+}

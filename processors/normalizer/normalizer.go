@@ -59,6 +59,12 @@ type State struct {
 	UnknownFields int64     `json:"unknown_fields,omitempty"`
 	LastUnknown   []string  `json:"last_unknown,omitempty"`
 	UpdatedAt     time.Time `json:"updated_at"`
+	// PostsVersion is the version of the newest snapshot that read posts,
+	// and RecentPosts and RecentEngagement its recent posts' numbers: a
+	// fetch that skipped its posts (X's monthly cap) reports them.
+	PostsVersion     int64 `json:"posts_version,omitempty"`
+	RecentPosts      int   `json:"recent_posts,omitempty"`
+	RecentEngagement int64 `json:"recent_engagement,omitempty"`
 	// Recent holds the versions of the last RecentVersions account payloads,
 	// so a redelivered payload is recognised even when it is not the newest.
 	Recent []int64 `json:"recent,omitempty"`
@@ -179,6 +185,12 @@ func (n *normalizer) process(ctx goka.Context, msg any) {
 	// that keeps the newest observation, like the aggregator, folds them
 	// in as history.)
 	if snap != nil {
+		switch {
+		case snap.PostsSkipped:
+			snap.RecentPosts, snap.RecentEngagement = st.RecentPosts, st.RecentEngagement
+		case snap.Version > st.PostsVersion:
+			st.PostsVersion, st.RecentPosts, st.RecentEngagement = snap.Version, snap.RecentPosts, snap.RecentEngagement
+		}
 		switch {
 		case st.seen(snap.Version):
 			// A redelivery: counted already.
@@ -402,6 +414,8 @@ func (n *normalizer) normalizeFetch(raw []byte) (*topics.AccountSnapshot, []topi
 		Following:  acc.Following,
 		PostsCount: acc.PostsCount,
 		Version:    version,
+		// process fills its recent posts in from the state.
+		PostsSkipped: p.PostsSkipped,
 	}
 	var posts []topics.Post
 	seen := map[string]bool{}

@@ -235,3 +235,33 @@ func TestUrgentHeaderIsCopiedToOutputs(t *testing.T) {
 		t.Fatalf("post headers = %v", h)
 	}
 }
+
+// TestSkippedPostsKeepTheRecentEngagement: a fetch that skipped its posts
+// (X's monthly cap had no room) reports the recent posts' numbers of the
+// newest fetch that read them, not zero.
+func TestSkippedPostsKeepTheRecentEngagement(t *testing.T) {
+	gt, snaps, _, _ := startTester(t)
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	gt.Consume(topics.RawPayloads, "link-1", raw(t, "link-1", at, xAccountBody("42", 500),
+		xPostsPage(xPost("9", at.Add(-time.Hour), "a", 4, 3, 2))))
+	skipped, err := topics.RawPayloadCodec.Marshal(&topics.RawPayload{RequestID: "r2", LinkID: "link-1", UserID: "user-1",
+		Platform: topics.X, AccountID: "42", FetchedAt: at.Add(time.Hour), Account: xAccountBody("42", 510), PostsSkipped: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gt.Consume(topics.RawPayloads, "link-1", skipped)
+	var got []*topics.AccountSnapshot
+	for {
+		_, v, ok := snaps.Next()
+		if !ok {
+			break
+		}
+		got = append(got, v.(*topics.AccountSnapshot))
+	}
+	if len(got) != 2 || got[0].RecentPosts != 1 || got[0].RecentEngagement != 10 {
+		t.Fatalf("snapshots %+v", got)
+	}
+	if s := got[1]; !s.PostsSkipped || s.RecentPosts != 1 || s.RecentEngagement != 10 || s.Followers != 510 {
+		t.Fatalf("the skipped fetch's snapshot = %+v, want the last recent posts (1, engagement 10)", s)
+	}
+}

@@ -55,6 +55,10 @@ func (StateCodec) Encode(v any) ([]byte, error) {
 		b = binary.AppendVarint(b, r-prev)
 		prev = r
 	}
+	// Added later: a state without them decodes with zeros.
+	for _, n := range []int64{s.PostsVersion, int64(s.RecentPosts), s.RecentEngagement} {
+		b = binary.AppendVarint(b, n)
+	}
 	return b, nil
 }
 
@@ -93,6 +97,9 @@ func (StateCodec) Decode(b []byte) (any, error) {
 			prev += r.varint()
 			s.Recent[i] = prev
 		}
+	}
+	if r.err == nil && len(r.b) > 0 {
+		s.PostsVersion, s.RecentPosts, s.RecentEngagement = r.varint(), int(r.varint()), r.varint()
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return nil, errors.New("normalizer: decode state: truncated or trailing bytes")

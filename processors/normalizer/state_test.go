@@ -13,7 +13,8 @@ import (
 func TestStateCodecRoundTripsAndReadsJSON(t *testing.T) {
 	st := &normalizer.State{Platform: topics.X, AccountID: "42", Version: 1764000000123, Followers: -3, Payloads: 9,
 		OutOfOrder: 1, DeadLetters: 2, UnknownFields: 4, LastUnknown: []string{"a", "é"},
-		UpdatedAt: time.Date(2026, 11, 29, 1, 2, 3, 4, time.UTC), Recent: []int64{1764000000123, 1763990000000, 1764000000999}}
+		UpdatedAt: time.Date(2026, 11, 29, 1, 2, 3, 4, time.UTC), Recent: []int64{1764000000123, 1763990000000, 1764000000999},
+		PostsVersion: 1764000000123, RecentPosts: 12, RecentEngagement: 3456}
 	for name, in := range map[string]*normalizer.State{"full": st, "empty": {}} {
 		b, err := (normalizer.StateCodec{}).Encode(in)
 		if err != nil {
@@ -33,7 +34,15 @@ func TestStateCodecRoundTripsAndReadsJSON(t *testing.T) {
 			t.Fatalf("%s: JSON value decoded to %+v, %v", name, out, err)
 		}
 	}
-	b, _ := (normalizer.StateCodec{}).Encode(st)
+	// A binary value of a build before PostsVersion: the three zero varints
+	// it lacks decode as zeros.
+	noPosts := *st
+	noPosts.PostsVersion, noPosts.RecentPosts, noPosts.RecentEngagement = 0, 0, 0
+	b, _ := (normalizer.StateCodec{}).Encode(&noPosts)
+	if out, err := (normalizer.StateCodec{}).Decode(b[:len(b)-3]); err != nil || !reflect.DeepEqual(out, &noPosts) {
+		t.Fatalf("an older binary state decoded to %+v, %v", out, err)
+	}
+	b, _ = (normalizer.StateCodec{}).Encode(st)
 	if _, err := (normalizer.StateCodec{}).Decode(b[:len(b)-1]); err == nil {
 		t.Fatal("truncated state decoded")
 	}

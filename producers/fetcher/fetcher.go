@@ -222,6 +222,7 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 		AccountID: link.AccountID,
 		Cursor:    req.PostsSince,
 		Backfill:  req.Backfill || req.Reason == topics.ReasonInitial,
+		SkipPosts: req.SkipPosts,
 	})
 	if res != nil {
 		out.Calls = res.Calls
@@ -231,6 +232,7 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 			f.log.Warn("fetcher: the platform no longer serves metrics; skipped", "link", req.LinkID, "platform", req.Platform, "metrics", res.Skipped)
 		}
 		out.PostPages = len(res.PostBodies)
+		out.PostsRead = res.PostsRead
 		for _, u := range res.Usage {
 			out.Usage = append(out.Usage, topics.LimitUsage{Scope: u.Scope, Name: u.Name, UsedPct: u.UsedPct,
 				Remaining: u.Remaining, Limit: u.Limit, Reset: u.Reset.UTC()})
@@ -261,7 +263,7 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 		b, err := topics.RawPayloadCodec.Marshal(&topics.RawPayload{
 			RequestID: req.ID, LinkID: to.LinkID, UserID: to.UserID, Platform: req.Platform,
 			AccountID: accountID, FetchedAt: fetchedAt, Account: res.AccountBody, PostPages: res.PostBodies,
-			Insights: res.InsightBodies,
+			Insights: res.InsightBodies, PostsSkipped: req.SkipPosts,
 		})
 		if err != nil {
 			out.Outcome, out.Error = topics.OutcomePermanent, err.Error()

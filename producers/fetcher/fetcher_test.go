@@ -342,3 +342,29 @@ func TestRetiredMetricIsSkippedAndCounted(t *testing.T) {
 		t.Fatalf("insights %s, want reach and no profile_views", raw.Insights)
 	}
 }
+
+// TestSkipPostsReadsTheAccountOnly: a request that skips its posts (X's
+// monthly post cap) reads the account alone, marks the payload so the
+// normalizer keeps the recent posts' numbers, and reports no posts read;
+// a full fetch reports the posts it read.
+func TestSkipPostsReadsTheAccountOnly(t *testing.T) {
+	h := newHarness(t)
+	b, _ := topics.FetchRequestCodec.Marshal(&topics.FetchRequest{ID: "r1", LinkID: h.link.ID, UserID: h.link.UserID, Platform: topics.X,
+		Reason: topics.ReasonScheduled, RequestedAt: h.now, AccountID: h.link.AccountID, SkipPosts: true})
+	h.request(t, b)
+	raw, err := topics.RawPayloadCodec.Unmarshal(h.next(t, topics.RawPayloads).Value)
+	if err != nil || !raw.PostsSkipped || len(raw.PostPages) != 0 || len(raw.Account) == 0 {
+		t.Fatalf("raw payload = %+v (%v)", raw, err)
+	}
+	out, err := topics.FetchOutcomeCodec.Unmarshal(h.next(t, topics.FetchOutcomes).Value)
+	if err != nil || out.Outcome != topics.OutcomeOK || out.Calls != 1 || out.PostPages != 0 || out.PostsRead != 0 {
+		t.Fatalf("outcome = %+v (%v)", out, err)
+	}
+	h.fetchRequest(t, "r2")
+	if raw, err := topics.RawPayloadCodec.Unmarshal(h.next(t, topics.RawPayloads).Value); err != nil || raw.PostsSkipped || len(raw.PostPages) == 0 {
+		t.Fatalf("full fetch payload = %+v (%v)", raw, err)
+	}
+	if out, err := topics.FetchOutcomeCodec.Unmarshal(h.next(t, topics.FetchOutcomes).Value); err != nil || out.PostsRead < 1 {
+		t.Fatalf("full fetch outcome = %+v (%v)", out, err)
+	}
+}

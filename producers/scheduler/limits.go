@@ -62,9 +62,14 @@ type Scope struct {
 	// Unit is what the limit counts: "calls" (default) or "posts".
 	Unit string
 	// PlanOnly scopes are reported by the capacity plan but not spent by
-	// the scheduler: X's monthly post cap, which a fetch cannot stay
-	// inside without skipping posts (see docs/rate-limits.md).
+	// the scheduler.
 	PlanOnly bool
+	// SkipPosts scopes meter the posts a fetch reads (Unit "posts"), not
+	// its calls: when one has no room, fetches go on without their posts
+	// (FetchRequest.SkipPosts) instead of waiting; what a fetch read is
+	// charged from its outcome (FetchOutcome.PostsRead). X's monthly post
+	// cap. App-wide only.
+	SkipPosts bool
 	// Source is where the number comes from.
 	Source string
 }
@@ -99,8 +104,8 @@ var (
 			Source: "docs.x.com rate limits, Pro: 75/15min per user"},
 		{Name: "users/:id/tweets", Per: PerAccount, Limit: 900, Window: 15 * time.Minute, Cost: 1, PageCost: 1,
 			Source: "docs.x.com rate limits, Pro: 900/15min per user"},
-		{Name: "posts read/month", Per: PerApp, Limit: 1_000_000, Kind: Monthly, Cost: XPostsPerFetch, PageCost: 100,
-			Unit: "posts", PlanOnly: true, Source: "docs.x.com about X API, Pro: 1M posts/month"},
+		{Name: "posts read/month", Per: PerApp, Limit: 1_000_000, Kind: Monthly, Cost: XPostsPerFetch,
+			Unit: "posts", SkipPosts: true, Source: "docs.x.com about X API, Pro: 1M posts/month"},
 	}}
 	// Facebook Pages (developers.facebook.com/docs/graph-api/overview/
 	// rate-limiting): calls with a user token count against the app's
@@ -215,6 +220,8 @@ func (l Limits) withDefaults() (Limits, error) {
 			return l, fmt.Errorf("scope %s: limit must be positive", s.Name)
 		case s.Cost <= 0 || s.PageCost < 0:
 			return l, fmt.Errorf("scope %s: a fetch must cost something", s.Name)
+		case s.SkipPosts && (s.Per != PerApp || s.PlanOnly):
+			return l, fmt.Errorf("scope %s: a posts scope must be app-wide and spent", s.Name)
 		case s.Per == PerAccount && s.PerUser != 0:
 			return l, fmt.Errorf("scope %s: a per-account limit cannot grow with users", s.Name)
 		case s.Cost > s.LimitFor(1)*(1-l.Headroom):

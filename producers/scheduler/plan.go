@@ -51,8 +51,8 @@ type ScopeCapacity struct {
 	// Spacing is the least time between one account's fetches
 	// (per-account scopes).
 	Spacing time.Duration
-	// PlanOnly scopes are not spent by the scheduler (X's monthly post
-	// cap): their capacity is reported here only.
+	// PlanOnly scopes do not bound the fetches: X's monthly post cap
+	// (beyond it fetches skip their posts), or a scope not spent at all.
 	PlanOnly bool
 	// Accounts is how many accounts' fetches fit at Interval (PlanOnly
 	// monthly caps: how many accounts' posts fit, at XPostsPerFetch posts
@@ -86,7 +86,7 @@ func planPlatform(p topics.Platform, l Limits, n int) CapacityPlan {
 	perHourCap := math.Inf(1) // fetches an hour the app-wide scopes allow
 	spacing := time.Duration(0)
 	for _, s := range l.Scopes {
-		sc := ScopeCapacity{Name: s.Name, Per: s.Per, Unit: s.Unit, Limit: s.LimitFor(max(n, 1)), Cost: s.Cost, PlanOnly: s.PlanOnly}
+		sc := ScopeCapacity{Name: s.Name, Per: s.Per, Unit: s.Unit, Limit: s.LimitFor(max(n, 1)), Cost: s.Cost, PlanOnly: s.PlanOnly || s.SkipPosts}
 		switch {
 		case s.Kind == Monthly:
 			sc.Window = "calendar month"
@@ -102,7 +102,7 @@ func planPlatform(p topics.Platform, l Limits, n int) CapacityPlan {
 			sc.FetchesPerDay = float64(day) / float64(sc.Spacing)
 			spacing = max(spacing, sc.Spacing)
 			sc.Accounts = Unbounded
-		case s.PlanOnly:
+		case s.PlanOnly || s.SkipPosts:
 			// Posts read per month: each account's new posts, read once.
 			perAccountMonth := s.Cost * float64(30*day/l.Interval)
 			sc.FetchesPerDay = eff / s.Cost / 30
@@ -178,7 +178,7 @@ func FormatPlan(plans []CapacityPlan) string {
 			}
 			note := ""
 			if s.PlanOnly {
-				note = "(not enforced: planning only)"
+				note = "(posts beyond it are skipped; accounts still fetched)"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f %s\t%s\t%g\t%s\t%s\t%s\t%s\n", p.Platform, s.Name, s.Per, s.Limit, s.Unit, s.Window,
 				s.Cost, perDay, spacing, count(s.Accounts), note)

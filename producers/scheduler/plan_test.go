@@ -50,7 +50,7 @@ func TestPlanWithDefaultLimits(t *testing.T) {
 		t.Errorf("X monthly cap fits %d accounts, want 1361", capAccounts)
 	}
 	out := scheduler.FormatPlan(plans)
-	for _, want := range []string{"linkedin", "organizationAcls (app)", "posts read/month", "planning only"} {
+	for _, want := range []string{"linkedin", "organizationAcls (app)", "posts read/month", "posts beyond it are skipped"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("FormatPlan lacks %q:\n%s", want, out)
 		}

@@ -39,6 +39,7 @@ type platformPlan struct {
 	pl       topics.Platform
 	lim      Limits
 	app      []*appMeter
+	posts    []*appMeter     // SkipPosts scopes: posts read
 	spacing  time.Duration   // the least time between two fetches of an account
 	perCall  []time.Duration // per account scope: the spacing one unit buys
 	acctIdx  []int           // per account scope: its index in lim.Scopes
@@ -58,7 +59,7 @@ type platformPlan struct {
 	curF, prevF *keyFilter
 	rotated     int64 // Unix ns
 
-	emitted, deferred, throttled, slowed int64
+	emitted, deferred, throttled, slowed, skipped int64
 }
 
 // accountState is what the planner remembers of one platform account: only
@@ -237,6 +238,8 @@ func NewPlanner(limits map[topics.Platform]Limits) (*Planner, error) {
 		for i, s := range l.Scopes {
 			switch {
 			case s.PlanOnly:
+			case s.SkipPosts:
+				pp.posts = append(pp.posts, &appMeter{s: s})
 			case s.Per == PerApp:
 				pp.app = append(pp.app, &appMeter{s: s})
 			default:
@@ -255,7 +258,7 @@ func NewPlanner(limits map[topics.Platform]Limits) (*Planner, error) {
 // setAccounts resizes the limits that grow with users.
 func (pp *platformPlan) setAccounts(n int) {
 	pp.accounts = n
-	for _, m := range pp.app {
+	for _, m := range slices.Concat(pp.app, pp.posts) {
 		m.eff = m.s.LimitFor(max(n, 1)) * (1 - pp.lim.Headroom)
 		// The burst is what may be spent at once: 2 % of the window, at
 		// least one fetch; the refill rate leaves room for it, so no span
@@ -334,17 +337,36 @@ func (p *Planner) Affordable(pl topics.Platform, now time.Time, limit int) int {
 	return max(n, 0)
 }
 
-// Admit decides on a fetch of account on pl at now. If the account's own
-// scopes allow it, Admit spends the fetch's cost from every scope and
-// returns true; otherwise it spends nothing and returns false with the
-// time the account may be fetched. Call Affordable first: Admit does not
-// check the app-wide scopes' room again, so they may go into debt.
+// Admit decides on a fetch of account on pl at now: AdmitFetch without
+// the posts decision.
 func (p *Planner) Admit(pl topics.Platform, account string, now time.Time) (bool, time.Time) {
+	a := p.AdmitFetch(pl, account, now)
+	return a.OK, a.At
+}
+
+// Admission is the planner's decision on a fetch.
+type Admission struct {
+	// OK: fetch now. Otherwise At is when the account may be fetched.
+	OK bool
+	At time.Time
+	// SkipPosts: fetch the account without its posts, the posts budget
+	// (X's monthly cap) having no room now.
+	SkipPosts bool
+}
+
+// AdmitFetch decides on a fetch of account on pl at now. If the account's
+// own scopes allow it, it spends the fetch's cost from every scope it
+// touches and returns OK; otherwise it spends nothing and returns when
+// the account may be fetched. A posts scope (Scope.SkipPosts) without room
+// for the fetch's expected posts does not delay it: the fetch skips its
+// posts. Call Affordable first: AdmitFetch does not check the app-wide
+// scopes' room again, so they may go into debt.
+func (p *Planner) AdmitFetch(pl topics.Platform, account string, now time.Time) Admission {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pp := p.plan(pl)
 	if pp == nil {
-		return false, now.Add(time.Hour)
+		return Admission{At: now.Add(time.Hour)}
 	}
 	pp.rotate(now)
 	key := accountKey(account)
@@ -353,19 +375,50 @@ func (p *Planner) Admit(pl topics.Platform, account string, now time.Time) (bool
 	if known {
 		if at := st.until(); ns < at {
 			pp.deferred++
-			return false, time.Unix(0, at).UTC()
+			return Admission{At: time.Unix(0, at).UTC()}
 		}
 	}
 	for _, m := range pp.app {
 		m.available(now)
 		m.spend(m.s.Cost)
 	}
+	skip := false
+	for _, m := range pp.posts {
+		if now.Before(m.paused) || m.available(now) < m.s.Cost {
+			skip = true
+		}
+	}
+	if skip {
+		pp.skipped++
+	} else {
+		for _, m := range pp.posts {
+			m.spend(m.s.Cost)
+		}
+	}
 	if pp.spacing > 0 {
 		st.next = ns + int64(pp.spacing)
 		pp.put(key, st)
 	}
 	pp.emitted++
-	return true, time.Time{}
+	return Admission{OK: true, SkipPosts: skip}
+}
+
+// ChargePosts spends the posts a fetch of pl read beyond the expected
+// Cost it was admitted with from the posts scopes (which may go into debt,
+// making the next fetches skip their posts).
+func (p *Planner) ChargePosts(pl topics.Platform, posts int, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pp := p.plan(pl)
+	if pp == nil {
+		return
+	}
+	for _, m := range pp.posts {
+		if extra := float64(posts) - m.s.Cost; extra > 0 {
+			m.available(now)
+			m.spend(extra)
+		}
+	}
 }
 
 // Charge spends the cost of a fetch's posts pages beyond the first, which
@@ -441,6 +494,11 @@ func (p *Planner) Throttled(pl topics.Platform, account, scope string, until, no
 	}
 	for _, m := range pp.app {
 		if scope == "" || scope == string(PerApp) || m.s.Name == scope {
+			m.paused = later(m.paused, until)
+		}
+	}
+	for _, m := range pp.posts { // X's usage cap: fetches go on without posts
+		if scope == string(PerApp) || m.s.Name == scope {
 			m.paused = later(m.paused, until)
 		}
 	}
@@ -600,6 +658,8 @@ type PlatformStats struct {
 	Emitted, Deferred, Throttled int64
 	// Slowed counts the pauses usage reports caused (Observe).
 	Slowed int64
+	// PostsSkipped counts the fetches admitted without their posts.
+	PostsSkipped int64
 	// Accounts is the linked accounts the limits are sized for.
 	Accounts int
 	// Constrained is the accounts currently spaced or paused.
@@ -626,9 +686,9 @@ func (p *Planner) Stats(now time.Time) ([]ScopeStats, map[topics.Platform]Platfo
 				constrained++
 			}
 		})
-		plats[pl] = PlatformStats{Emitted: pp.emitted, Deferred: pp.deferred, Throttled: pp.throttled, Slowed: pp.slowed,
+		plats[pl] = PlatformStats{Emitted: pp.emitted, Deferred: pp.deferred, Throttled: pp.throttled, Slowed: pp.slowed, PostsSkipped: pp.skipped,
 			Accounts: pp.accounts, Constrained: constrained}
-		for _, m := range pp.app {
+		for _, m := range slices.Concat(pp.app, pp.posts) {
 			out = append(out, ScopeStats{Platform: pl, Scope: m.s.Name, Per: PerApp, Spent: m.spent,
 				Limit: m.s.LimitFor(max(pp.accounts, 1)), Left: max(m.available(now), 0), PausedUntil: m.paused})
 		}

@@ -278,8 +278,8 @@ func (s *Scheduler) feedback(ctx context.Context, fb *kgo.Client) {
 // Planner.Observe); a throttled fetch pauses the scope the platform named
 // until its reset (see Planner.Throttled) and makes the account due then;
 // a transient failure makes it due after RetryDelay; a fetch that read
-// several posts pages is charged for them. Other outcomes need no
-// scheduling change.
+// several posts pages is charged for them, and its posts read from the
+// posts scopes. Other outcomes need no scheduling change.
 func (s *Scheduler) Apply(ctx context.Context, o *topics.FetchOutcome) error {
 	now := s.cfg.Clock()
 	for _, u := range o.Usage {
@@ -302,6 +302,7 @@ func (s *Scheduler) Apply(ctx context.Context, o *topics.FetchOutcome) error {
 		return s.cfg.Store.Reschedule(ctx, o.Platform, []Next{{AccountID: o.AccountID, At: now.Add(s.cfg.RetryDelay)}})
 	case topics.OutcomeOK:
 		s.planner.Charge(o.Platform, o.AccountID, o.PostPages, now)
+		s.planner.ChargePosts(o.Platform, o.PostsRead, now)
 	}
 	return nil
 }
@@ -375,7 +376,8 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 			if len(d.Links) == 0 {
 				continue
 			}
-			ok, at := s.planner.Admit(p, d.AccountID, now)
+			a := s.planner.AdmitFetch(p, d.AccountID, now)
+			ok, at := a.OK, a.At
 			if !ok {
 				// Too soon for the account's own limits: due as soon as they
 				// allow, its refresh request still pending.
@@ -384,6 +386,7 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 			}
 			req := &s.pool[len(reqs)]
 			s.request(req, p, d, now)
+			req.SkipPosts = a.SkipPosts
 			reqs = append(reqs, req)
 			next = append(next, Next{AccountID: d.AccountID, At: s.planner.NextDue(p, d.AccountID, now), Served: d.RefreshAt, Claimed: now, Key: d.Key})
 		}

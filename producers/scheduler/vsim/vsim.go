@@ -34,6 +34,10 @@ var Endpoints = map[topics.Platform][]string{
 		sim.LinkedInEndpointPosts, sim.LinkedInEndpointShareStatistics},
 }
 
+// postsFrom is the index in Endpoints of each platform's first posts
+// call: a fetch that skips its posts makes the calls before it.
+var postsFrom = map[topics.Platform]int{topics.X: 1, topics.Facebook: 2, topics.Instagram: 2, topics.LinkedIn: 3}
+
 // Config configures a run.
 type Config struct {
 	// Links per platform.
@@ -68,6 +72,9 @@ type PlatformReport struct {
 	Links, Accounts int
 	Fetches         int64
 	Refreshes       int64
+	// PostsSkipped counts the fetches made without their posts (X's
+	// monthly post cap had no room).
+	PostsSkipped int64
 	// MaxStaleness and P99Staleness: the time since each link's account
 	// was last fetched, sampled every 10 simulated minutes after Warmup,
 	// over links.
@@ -106,10 +113,10 @@ func (r *Report) perDay(d time.Duration) time.Duration {
 // String formats the report as a table.
 func (r *Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-10s %8s %8s %10s %9s %9s %8s %-28s %7s %s\n", "platform", "links", "accounts", "fetches", "max stale", "p99 stale", "breaches", "binding scope", "used", "demand>budget")
+	fmt.Fprintf(&b, "%-10s %8s %8s %10s %10s %9s %9s %8s %-28s %7s %s\n", "platform", "links", "accounts", "fetches", "no posts", "max stale", "p99 stale", "breaches", "binding scope", "used", "demand>budget")
 	for _, p := range slices.Sorted(mapsKeys(r.Platforms)) {
 		pr := r.Platforms[p]
-		fmt.Fprintf(&b, "%-10s %8d %8d %10d %9s %9s %8d %-28s %6.1f%% %v\n", p, pr.Links, pr.Accounts, pr.Fetches,
+		fmt.Fprintf(&b, "%-10s %8d %8d %10d %10d %9s %9s %8d %-28s %6.1f%% %v\n", p, pr.Links, pr.Accounts, pr.Fetches, pr.PostsSkipped,
 			pr.MaxStaleness.Round(time.Minute), pr.P99Staleness.Round(time.Minute), pr.Breaches, pr.Binding, 100*pr.BindingShare, pr.DemandExceeds)
 	}
 	fmt.Fprintf(&b, "simulated %v, CPU %v, CPU per simulated day %v\n",
@@ -333,9 +340,17 @@ func (r *run) Emit(ctx context.Context, reqs []*topics.FetchRequest) error {
 			meter, last, pr = r.meter[p], r.last[p], r.rep.Platforms[p]
 		}
 		acct := accountRank(req.LinkID)
-		calls, refused, _ := meter.Fetch(acct)
+		n := len(Endpoints[p])
+		if req.SkipPosts {
+			n = postsFrom[p]
+			pr.PostsSkipped++
+		}
+		calls, refused, _ := meter.FetchFirst(acct, n)
 		r.out = topics.FetchOutcome{RequestID: req.ID, LinkID: req.LinkID, UserID: req.UserID, Platform: p,
 			AccountID: req.AccountID, Outcome: topics.OutcomeOK, Remaining: -1, At: now, PostPages: 1, Calls: calls}
+		if req.SkipPosts {
+			r.out.PostPages = 0
+		}
 		if refused != "" {
 			// The scheduler pauses the app when a 429 does not say whose
 			// limit it was, the safe reading.
@@ -369,7 +384,7 @@ func (r *run) binding(p topics.Platform, pr *PlatformReport, snaps []sim.Stats, 
 	l := r.cfg.Limits[p]
 	var best float64
 	for _, s := range l.Scopes {
-		if s.Per != scheduler.PerApp || s.PlanOnly {
+		if s.Per != scheduler.PerApp || s.PlanOnly || s.SkipPosts {
 			continue
 		}
 		win := s.Window
