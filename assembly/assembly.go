@@ -51,7 +51,7 @@ import (
 type Pulse struct {
 	cfg Config
 
-	broker  *kafka.Broker // embedded, under Dev without brokers
+	broker  *kafka.Broker // embedded: under Dev without brokers, or the broker component
 	brokers []string
 	goka    *kafka.Goka
 	pg      *postgres.DB
@@ -60,7 +60,8 @@ type Pulse struct {
 	ownCH   bool
 	ln      net.Listener
 	conns   map[topics.Platform]platforms.Connector
-	sim     *sim.Server     // under Dev
+	sim     *sim.Server     // under Dev, or the sim component
+	simLn   net.Listener    // the sim component's
 	monitor *monitor.Server // under Dev, or where processors run
 	extra   map[string]http.Handler
 	// deletions tells the processors about deleted users (api, refresher).
@@ -104,6 +105,26 @@ func New(ctx context.Context, cfg Config) (_ *Pulse, err error) {
 		if p.cfg.Processors.StateDir == "" {
 			p.cfg.Processors.StateDir = filepath.Join(dev.DataDir, "goka")
 		}
+	}
+	if slices.Contains(p.cfg.Components, Broker) {
+		port, _ := p.cfg.Broker.brokerPort() // validated
+		if p.broker, err = kafka.StartBroker(kafka.BrokerConfig{Port: port, DataDir: p.cfg.Broker.DataDir}); err != nil {
+			return nil, fmt.Errorf("broker: %w", err)
+		}
+		p.cfg.Logger.Info("broker listening", "addrs", p.broker.Addrs(), "data_dir", p.cfg.Broker.DataDir)
+		if len(p.brokers) == 0 {
+			p.brokers = p.broker.Addrs()
+		}
+	}
+	if slices.Contains(p.cfg.Components, Sim) {
+		c := p.cfg.Sim
+		if p.sim, err = sim.New(sim.Config{Seed: c.Seed, Accounts: c.Accounts}); err != nil {
+			return nil, fmt.Errorf("sim: %w", err)
+		}
+		if p.simLn, err = net.Listen("tcp", c.Listen); err != nil {
+			return nil, fmt.Errorf("sim: %w", err)
+		}
+		p.cfg.Logger.Info("simulator listening", "addr", p.simLn.Addr().String(), "platforms", p.sim.Platforms())
 	}
 	if n.kafka {
 		specs := kafka.PulseTopics()
@@ -226,7 +247,8 @@ func (p *Pulse) URL() string {
 	return "http://" + p.ln.Addr().String()
 }
 
-// Brokers are the Kafka brokers in use (the embedded one under Dev).
+// Brokers are the Kafka brokers in use (the embedded one under Dev or of
+// the broker component, when no others are configured).
 func (p *Pulse) Brokers() []string { return p.brokers }
 
 // Postgres is the PostgreSQL store, or nil if no component needs it.
@@ -239,8 +261,17 @@ func (p *Pulse) ClickHouse() *clickhouse.DB { return p.ch }
 // them.
 func (p *Pulse) Connectors() map[topics.Platform]platforms.Connector { return p.conns }
 
-// Simulator is the platform simulator under Dev, else nil.
+// Simulator is the platform simulator under Dev or of the sim component,
+// else nil.
 func (p *Pulse) Simulator() *sim.Server { return p.sim }
+
+// SimURL is the sim component's base URL ("http://host:port"), or "".
+func (p *Pulse) SimURL() string {
+	if p.simLn == nil {
+		return ""
+	}
+	return "http://" + p.simLn.Addr().String()
+}
 
 // Run builds the configured components and runs them until ctx ends (a
 // clean stop: nil) or one fails (its error; the others are stopped). Every
@@ -324,6 +355,11 @@ func (p *Pulse) Runner(name string) (func(context.Context) error, error) {
 			return nil, err
 		}
 		return r.Run, nil
+	case Broker:
+		// Serving since New; Close stops it.
+		return func(ctx context.Context) error { <-ctx.Done(); return nil }, nil
+	case Sim:
+		return func(ctx context.Context) error { return serve(ctx, p.simLn, p.sim.Handler()) }, nil
 	}
 	return nil, fmt.Errorf("assembly: unknown component %q", name)
 }
@@ -486,6 +522,11 @@ func (p *Pulse) Close() error {
 	if p.obs != nil && p.obs.adm != nil {
 		p.obs.adm.Close()
 	}
+	if p.simLn != nil {
+		if err := p.simLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
 	if p.ln != nil {
 		if err := p.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
@@ -547,16 +588,6 @@ func serveServer(ctx context.Context, ln net.Listener, srv *http.Server) error {
 		<-errc
 		return nil
 	}
-}
-
-// Serve serves h on addr until ctx ends, then shuts down gracefully; for
-// commands that serve one handler (pulse sim).
-func Serve(ctx context.Context, addr string, h http.Handler) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	return serve(ctx, ln, h)
 }
 
 // group runs components until the first fails or ctx ends, then cancels

@@ -2,12 +2,16 @@ package assembly_test
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pulsehq/pulse/assembly"
 	"github.com/pulsehq/pulse/internal/testkit"
+	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -37,6 +41,9 @@ func TestNewRejectsBadConfigs(t *testing.T) {
 			"no OAuth client id and secret for facebook"},
 		{"dev bad port", assembly.Config{Components: assembly.Components, Dev: &assembly.DevConfig{BrokerPort: 70000}}, "broker port"},
 		{"dev too many demo accounts", assembly.Config{Components: assembly.Components, Dev: &assembly.DevConfig{DemoAccounts: 10000}}, "demo accounts 10000"},
+		{"broker not on loopback", assembly.Config{Components: []string{assembly.Broker}, Broker: assembly.BrokerConfig{Listen: "0.0.0.0:9092"}}, "127.0.0.1:PORT"},
+		{"sim too many accounts", assembly.Config{Components: []string{assembly.Sim}, Sim: assembly.SimConfig{Accounts: 10000}}, "accounts 10000"},
+		{"dev with a broker", assembly.Config{Components: append([]string{assembly.Broker}, assembly.Components...), Dev: &assembly.DevConfig{}}, "embeds its own"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, err := assembly.New(context.Background(), tc.cfg)
@@ -48,5 +55,58 @@ func TestNewRejectsBadConfigs(t *testing.T) {
 				t.Fatalf("error %q, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestBrokerAndSimComponents: the engines of a standalone setup run from
+// the assembly like any component: the broker accepts Pulse's topics, the
+// simulator serves its stats, and Close frees both addresses.
+func TestBrokerAndSimComponents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker")
+	}
+	a, err := assembly.New(t.Context(), assembly.Config{
+		Components: assembly.Standalone,
+		Broker:     assembly.BrokerConfig{Listen: "127.0.0.1:0", DataDir: t.TempDir()},
+		Sim:        assembly.SimConfig{Listen: "127.0.0.1:0", Seed: 3, Accounts: 2},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+
+	if _, err := kafka.EnsureTopics(t.Context(), a.Brokers(), 0, kafka.PulseTopics()...); err != nil {
+		t.Fatalf("the broker: %v", err)
+	}
+	if n := len(a.Simulator().Accounts(topics.X)); n != 2 {
+		t.Fatalf("simulator has %d X accounts, want 2", n)
+	}
+	simURL := a.SimURL()
+	testkit.Eventually(t, 10*time.Second, func() error {
+		resp, err := http.Get(simURL + "/_sim/stats")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("stats: %s", resp.Status)
+		}
+		return nil
+	})
+
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	for _, addr := range append([]string{strings.TrimPrefix(simURL, "http://")}, a.Brokers()...) {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after Close", addr)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +36,16 @@ const (
 // Components is every component, in the order Run starts them.
 var Components = []string{API, Scheduler, Fetcher, Normalizer, Aggregator, Sink, Refresher}
 
+// The engines a standalone setup may run from the assembly too (`pulse
+// broker`, `pulse sim`); Dev embeds both its own way.
+const (
+	Broker = "broker" // an embedded Kafka-protocol broker (BrokerConfig)
+	Sim    = "sim"    // the platform simulator (SimConfig)
+)
+
+// Standalone are the components outside Components.
+var Standalone = []string{Broker, Sim}
+
 // Config is everything Pulse's components are built from. Only the parts
 // the chosen Components need are used; New validates those.
 type Config struct {
@@ -55,6 +66,8 @@ type Config struct {
 	Processors ProcessorsConfig
 	Sink       SinkConfig
 	Refresher  RefresherConfig
+	Broker     BrokerConfig
+	Sim        SimConfig
 
 	// Dev, when set, makes a development setup: see DevConfig.
 	Dev *DevConfig
@@ -213,6 +226,37 @@ type RefresherConfig struct {
 	RefreshBefore time.Duration
 }
 
+// BrokerConfig configures the broker component.
+type BrokerConfig struct {
+	// Listen is 127.0.0.1:PORT (the broker binds the loopback address
+	// only; port 0 picks a free one). Default DefaultBrokers.
+	Listen string
+	// DataDir keeps the log and committed offsets across restarts.
+	// Default empty: in memory.
+	DataDir string
+}
+
+// SimConfig configures the sim component.
+type SimConfig struct {
+	// Listen is the address to serve the simulator on. Default
+	// "127.0.0.1:8081".
+	Listen string
+	// Seed of the synthetic data. Default 0.
+	Seed int64
+	// Accounts per platform. Default sim.DefaultAccounts.
+	Accounts int
+}
+
+// brokerPort parses Listen: it must be 127.0.0.1:PORT.
+func (b BrokerConfig) brokerPort() (int, error) {
+	host, port, err := net.SplitHostPort(b.Listen)
+	n, perr := strconv.Atoi(port)
+	if err != nil || host != "127.0.0.1" || perr != nil || n < 0 || n > 65535 {
+		return 0, fmt.Errorf("broker: listen address must be 127.0.0.1:PORT, got %q", b.Listen)
+	}
+	return n, nil
+}
+
 // DevConfig makes `pulse dev`'s setup: an embedded broker when no Kafka
 // brokers are given, a master key file when none is given, the simulator
 // mounted at /sim/ on the API's server with every connector pointed at it,
@@ -273,6 +317,10 @@ func (c *Config) needs() needs {
 	return n
 }
 
+// Check validates cfg as New does, without opening anything: commands
+// call it while parsing their flags.
+func Check(cfg Config) error { return cfg.validate() }
+
 // validate checks c and fills in defaults.
 func (c *Config) validate() error {
 	if len(c.Components) == 0 {
@@ -280,8 +328,8 @@ func (c *Config) validate() error {
 	}
 	seen := map[string]bool{}
 	for _, name := range c.Components {
-		if !slices.Contains(Components, name) {
-			return fmt.Errorf("unknown component %q (want one of %s)", name, strings.Join(Components, ", "))
+		if !slices.Contains(Components, name) && !slices.Contains(Standalone, name) {
+			return fmt.Errorf("unknown component %q (want one of %s)", name, strings.Join(append(slices.Clone(Components), Standalone...), ", "))
 		}
 		if seen[name] {
 			return fmt.Errorf("component %q named twice", name)
@@ -290,6 +338,25 @@ func (c *Config) validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Dev != nil && (seen[Broker] || seen[Sim]) {
+		return errors.New("dev: embeds its own broker and simulator; do not name the broker or sim component")
+	}
+	if seen[Broker] {
+		if c.Broker.Listen == "" {
+			c.Broker.Listen = DefaultBrokers
+		}
+		if _, err := c.Broker.brokerPort(); err != nil {
+			return err
+		}
+	}
+	if seen[Sim] {
+		if c.Sim.Listen == "" {
+			c.Sim.Listen = "127.0.0.1:8081"
+		}
+		if c.Sim.Accounts < 0 || c.Sim.Accounts > sim.MaxAccounts {
+			return fmt.Errorf("sim: accounts %d: want 0 to %d per platform", c.Sim.Accounts, sim.MaxAccounts)
+		}
 	}
 	n := c.needs()
 	if c.Dev != nil {

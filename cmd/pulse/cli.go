@@ -11,12 +11,10 @@ import (
 	"strings"
 
 	"github.com/alecthomas/kong"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pulsehq/pulse/assembly"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/kafka"
-	"github.com/pulsehq/pulse/metrics"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
@@ -132,18 +130,6 @@ type serviceFlags struct {
 
 // apply sets what the service flags configure.
 func (s serviceFlags) apply(cfg *assembly.Config) { cfg.Admin.Addr = s.AdminAddr }
-
-// serveAdmin serves the admin endpoints of a command that builds no
-// assembly (broker, sim: process metrics, /healthz, /readyz) until the
-// context ends; without --admin-addr it just waits.
-func (s serviceFlags) serveAdmin(e *runEnv) error {
-	if s.AdminAddr == "" {
-		<-e.ctx.Done()
-		return nil
-	}
-	e.log.Info("admin listening", "addr", s.AdminAddr)
-	return assembly.Serve(e.ctx, s.AdminAddr, metrics.AdminHandler(prometheus.DefaultGatherer, nil, nil))
-}
 
 // KafkaFlags locate the Kafka cluster.
 type KafkaFlags struct {

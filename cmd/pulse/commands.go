@@ -2,19 +2,15 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pulsehq/pulse/assembly"
 	"github.com/pulsehq/pulse/kafka"
-	"github.com/pulsehq/pulse/sim"
 )
 
 type devCmd struct {
@@ -78,30 +74,23 @@ type brokerCmd struct {
 	DataDir string `name:"data-dir" env:"PULSE_BROKER_DATA_DIR" default:".data/kafka" help:"directory keeping the log and committed offsets"`
 }
 
-func (c *brokerCmd) port() (int, error) {
-	host, port, err := net.SplitHostPort(c.Listen)
-	n, perr := strconv.Atoi(port)
-	if err != nil || host != "127.0.0.1" || perr != nil || n < 0 || n > 65535 {
-		return 0, fmt.Errorf("--listen must be 127.0.0.1:PORT, got %q", c.Listen)
-	}
-	return n, nil
+func (c *brokerCmd) config() assembly.Config {
+	return assembly.Config{Components: []string{assembly.Broker},
+		Broker: assembly.BrokerConfig{Listen: c.Listen, DataDir: c.DataDir}}
 }
 
-func (c *brokerCmd) Validate() error { _, err := c.port(); return err }
+// Validate runs at parse time, so a bad address stops the start.
+func (c *brokerCmd) Validate() error {
+	if err := assembly.Check(c.config()); err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	return nil
+}
 
 func (c *brokerCmd) Run(e *runEnv) error {
-	port, err := c.port()
-	if err != nil {
-		return err
-	}
-	b, err := kafka.StartBroker(kafka.BrokerConfig{Port: port, DataDir: c.DataDir})
-	if err != nil {
-		return err
-	}
-	e.log.Info("broker listening", "addrs", b.Addrs(), "data_dir", c.DataDir)
-	err = c.serviceFlags.serveAdmin(e)
-	b.Close()
-	return err
+	cfg := c.config()
+	c.serviceFlags.apply(&cfg)
+	return runAssembly(e, cfg)
 }
 
 type migrateCmd struct {
@@ -351,14 +340,21 @@ type simCmd struct {
 	Accounts int    `name:"accounts" env:"PULSE_SIM_ACCOUNTS" default:"${sim_accounts}" help:"synthetic accounts per platform"`
 }
 
-func (c *simCmd) Run(e *runEnv) error {
-	s, err := sim.New(sim.Config{Seed: c.Seed, Accounts: c.Accounts})
-	if err != nil {
+func (c *simCmd) config() assembly.Config {
+	return assembly.Config{Components: []string{assembly.Sim},
+		Sim: assembly.SimConfig{Listen: c.Listen, Seed: c.Seed, Accounts: c.Accounts}}
+}
+
+// Validate runs at parse time, so a bad account count stops the start.
+func (c *simCmd) Validate() error {
+	if err := assembly.Check(c.config()); err != nil {
 		return fmt.Errorf("--accounts: %w", err)
 	}
-	e.log.Info("simulator listening", "addr", c.Listen, "platforms", s.Platforms())
-	errc := make(chan error, 1)
-	go func() { errc <- c.serviceFlags.serveAdmin(e) }()
-	err = assembly.Serve(e.ctx, c.Listen, s.Handler())
-	return errors.Join(err, <-errc)
+	return nil
+}
+
+func (c *simCmd) Run(e *runEnv) error {
+	cfg := c.config()
+	c.serviceFlags.apply(&cfg)
+	return runAssembly(e, cfg)
 }
