@@ -407,6 +407,9 @@ func (p *Planner) AdmitFetch(pl topics.Platform, account string, now time.Time) 
 // Cost it was admitted with from the posts scopes (which may go into debt,
 // making the next fetches skip their posts).
 func (p *Planner) ChargePosts(pl topics.Platform, posts int, now time.Time) {
+	if posts <= 0 {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pp := p.plan(pl)
