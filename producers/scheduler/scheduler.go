@@ -104,10 +104,11 @@ type Scheduler struct {
 	next  []Next
 	due   []Due
 
-	mu        sync.Mutex // guards the fields below
-	emitted   map[topics.Platform]int64
-	recounted time.Time
-	ids       *rand.ChaCha8 // request ids: random, without a syscall each
+	mu         sync.Mutex // guards the fields below
+	emitted    map[topics.Platform]int64
+	deferredTo time.Time // the earliest due time of an account deferred since Run last looked
+	recounted  time.Time
+	ids        *rand.ChaCha8 // request ids: random, without a syscall each
 }
 
 // New validates cfg and builds a Scheduler.
@@ -245,13 +246,37 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		if err := s.RunOnce(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("scheduler: tick failed", "err", err)
 		}
+		// An account deferred for its spacing is due before the next tick
+		// may come: wake for it (a refresh pressed just after a fetch).
+		var soon <-chan time.Time
+		var timer *time.Timer
+		if at := s.takeDeferred(); !at.IsZero() {
+			if d := at.Sub(s.cfg.Clock()); d < s.cfg.Tick {
+				timer = time.NewTimer(max(d, 0))
+				soon = timer.C
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-s.wake:
+		case <-soon:
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 	}
+}
+
+// takeDeferred returns the earliest time an account was deferred to
+// since the last call (zero: none), and forgets it.
+func (s *Scheduler) takeDeferred() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at := s.deferredTo
+	s.deferredTo = time.Time{}
+	return at
 }
 
 func (s *Scheduler) feedback(ctx context.Context, fb *kgo.Client) {
@@ -382,6 +407,11 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 				// Too soon for the account's own limits: due as soon as they
 				// allow, its refresh request still pending.
 				next = append(next, Next{AccountID: d.AccountID, At: at, Claimed: now, Key: d.Key})
+				s.mu.Lock()
+				if s.deferredTo.IsZero() || at.Before(s.deferredTo) {
+					s.deferredTo = at
+				}
+				s.mu.Unlock()
 				continue
 			}
 			req := &s.pool[len(reqs)]

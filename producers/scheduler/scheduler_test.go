@@ -414,3 +414,48 @@ func TestRequestIDsAreRandomUUIDs(t *testing.T) {
 		seen[r.ID], seen[r.AccountID] = true, true
 	}
 }
+
+// TestDeferredRefreshIsEmittedWithoutAPoll: a refresh pressed just after a
+// fetch is deferred to the end of the account's spacing; the scheduler
+// wakes for it then instead of waiting for its poll (an hour here).
+func TestDeferredRefreshIsEmittedWithoutAPoll(t *testing.T) {
+	m := scheduler.NewMemStore()
+	out := &capture{}
+	// users/me at 360 an hour: one fetch every ~10 s.
+	limits := map[topics.Platform]scheduler.Limits{topics.X: {Scopes: []scheduler.Scope{
+		{Name: "users/me", Per: scheduler.PerAccount, Limit: 360, Window: time.Hour, Cost: 1}}}}
+	s, err := scheduler.New(scheduler.Config{Emitter: out, Store: m, Tick: time.Hour, Limits: limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.AddLink(topics.X, "7", "l7", "u", time.Now())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	var seen []*topics.FetchRequest
+	testkit.Eventually(t, 30*time.Second, func() error {
+		if seen = append(seen, out.take()...); len(seen) == 1 {
+			return nil
+		}
+		return fmt.Errorf("emitted %d, want the first fetch", len(seen))
+	})
+	if err := m.RequestRefresh(topics.X, "7", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s.Wake()
+	testkit.Eventually(t, 40*time.Second, func() error {
+		if seen = append(seen, out.take()...); len(seen) == 2 && seen[1].Reason == topics.ReasonOnDemand {
+			return nil
+		}
+		return fmt.Errorf("emitted %d, want the refresh after the spacing", len(seen))
+	})
+	if _, plats := s.Planner().Stats(time.Now()); plats[topics.X].Deferred < 1 {
+		t.Fatal("the refresh was not deferred: the test did not exercise the wake")
+	}
+}
