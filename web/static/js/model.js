@@ -1,0 +1,172 @@
+// Pure dashboard logic: constants, date ranges, feed merging, series
+// preparation and figures. Nothing here touches the DOM, storage or the
+// network, so `node --test` checks it (web/test/).
+
+export const PLATFORMS = { FACEBOOK: 'Facebook', INSTAGRAM: 'Instagram', X: 'X', LINKEDIN: 'LinkedIn' };
+export const ALL_PLATFORMS = Object.keys(PLATFORMS);
+export const STATUS_LABEL = { NOT_LINKED: 'Not linked', ACTIVE: 'Active', NEEDS_REAUTH: 'Needs re-auth', REVOKED: 'Revoked' };
+export const GRAINS = [
+  { id: 'HOUR', label: 'Hour', range: 'last 48 hours', by: 'hourly' },
+  { id: 'DAY', label: 'Day', range: 'last 30 days', by: 'daily' },
+  { id: 'MONTH', label: 'Month', range: 'last 12 months', by: 'monthly' },
+  { id: 'YEAR', label: 'Year', range: 'last 5 years', by: 'yearly' },
+];
+export const COLORS = ['#4f46e5', '#0891b2', '#d97706', '#059669', '#dc2626', '#9333ea', '#db2777', '#0d9488', '#ea580c', '#475569'];
+export const FIRST_DATA = 'Your first data arrives within a minute of linking.';
+// Reasons the OAuth callback reports in #/accounts?link_error=….
+export const LINK_ERRORS = {
+  access_denied: (n) => `Linking ${n} was cancelled.`,
+  authorization_failed: (n) => `${n} did not authorize the link. Please try again.`,
+  exchange_failed: (n) => `Couldn't complete linking ${n}. Please try again.`,
+  account_failed: (n) => `Couldn't read your ${n} account. Please try again.`,
+  store_failed: (n) => `Couldn't save the ${n} link. Please try again.`,
+};
+
+export const platformName = (p) => PLATFORMS[p] || p;
+export const platformSlug = (p) => String(p).toLowerCase();
+export const accountKey = (platform, accountId) => `${platform}:${accountId}`;
+
+/** Preferences from their stored JSON (null or invalid: the defaults). */
+export function parsePrefs(json) {
+  const d = { grain: 'DAY', platforms: ALL_PLATFORMS };
+  try {
+    const p = JSON.parse(json || '{}');
+    return {
+      grain: GRAINS.some((g) => g.id === p.grain) ? p.grain : d.grain,
+      platforms: Array.isArray(p.platforms) ? p.platforms.filter((x) => PLATFORMS[x]) : d.platforms,
+    };
+  } catch {
+    return d;
+  }
+}
+
+/** The metrics window for a grain: [from, to) plus the last bucket's start, all UTC. */
+export function rangeFor(grain, now = new Date()) {
+  const y = now.getUTCFullYear(), m = now.getUTCMonth(), d = now.getUTCDate(), hr = now.getUTCHours();
+  let from, to, last;
+  switch (grain) {
+    case 'HOUR': to = Date.UTC(y, m, d, hr + 1); from = Date.UTC(y, m, d, hr - 47); last = Date.UTC(y, m, d, hr); break;
+    case 'MONTH': to = Date.UTC(y, m + 1, 1); from = Date.UTC(y, m - 11, 1); last = Date.UTC(y, m, 1); break;
+    case 'YEAR': to = Date.UTC(y + 1, 0, 1); from = Date.UTC(y - 4, 0, 1); last = Date.UTC(y, 0, 1); break;
+    default: to = Date.UTC(y, m, d + 1); from = Date.UTC(y, m, d - 29); last = Date.UTC(y, m, d);
+  }
+  return { from: new Date(from), to: new Date(to), last: new Date(last) };
+}
+
+/** The route of a location hash: '/signin', '/signup', '/accounts' or '/'. */
+export function routeOf(hash) {
+  const r = String(hash || '').replace(/^#/, '');
+  if (r === '/accounts' || r.startsWith('/accounts?')) return '/accounts';
+  return r === '/signup' || r === '/signin' ? r : '/';
+}
+
+/**
+ * The flash message for the OAuth callback's result in
+ * #/accounts?linked=… or ?link_error=…, or null.
+ */
+export function linkResult(hash) {
+  const q = new URLSearchParams(String(hash || '').split('?')[1] || '');
+  const name = (p) => platformName(String(p || '').toUpperCase()) || 'the account';
+  if (q.get('linked')) return { kind: 'ok', text: `${name(q.get('linked'))} account linked. ${FIRST_DATA}` };
+  if (q.get('link_error')) {
+    const reason = q.get('link_error');
+    const n = name(q.get('platform'));
+    return { kind: 'error', text: LINK_ERRORS[reason]?.(n) || `Couldn't link ${n} (${reason}).` };
+  }
+  return null;
+}
+
+const postKey = (p) => p.platform + ':' + p.id;
+
+/**
+ * Merges a fresh newest page (asked for with limit) into the loaded posts
+ * (null before the first page), keeping older pages. Returns the new
+ * {posts, done}.
+ */
+export function mergeFeed(posts, done, fresh, limit) {
+  if (fresh.length < limit || !posts) {
+    return { posts: fresh, done: posts && fresh.length === limit ? done : fresh.length < limit };
+  }
+  const seen = new Set(fresh.map(postKey));
+  const cutoff = Date.parse(fresh.at(-1).createdAt);
+  const older = posts.filter((p) => !seen.has(postKey(p)) && Date.parse(p.createdAt) < cutoff);
+  return { posts: fresh.concat(older), done };
+}
+
+/** Appends an older page to the loaded posts, dropping posts already shown. */
+export function appendPage(posts, page) {
+  const seen = new Set(posts.map(postKey));
+  return posts.concat(page.filter((p) => !seen.has(postKey(p))));
+}
+
+/** What a summary has observed: changes when any account was observed again. */
+export function observedKey(summary) {
+  return (summary.updatedAt || '') + '|' + summary.accounts.map((a) => a.linkId + '@' + a.observedAt).join(',');
+}
+
+/**
+ * A color per account key: by position among keys (linked accounts first,
+ * then the others in series order).
+ */
+export function colorOf(keys, key) {
+  const i = keys.indexOf(key);
+  return COLORS[(i < 0 ? keys.length : i) % COLORS.length];
+}
+
+/**
+ * The series' points that have a follower reading. A bucket with post
+ * activity but none (hours 0) has no follower values, so it is left out
+ * rather than drawn as a drop to zero. Series left without points are
+ * dropped.
+ */
+export function withReadings(series) {
+  return (series || [])
+    .map((s) => ({ ...s, points: s.points.filter((p) => p.hours > 0) }))
+    .filter((s) => s.points.length);
+}
+
+/**
+ * Figures over a range's points (oldest first, each with followers,
+ * followersAvg, followersMin and followersMax): the last value, its change
+ * from the first, that change as a fraction of the first (null when the
+ * first is 0), the mean of the buckets' averages, the minimum and maximum.
+ */
+export function rangeFigures(points) {
+  const cur = points.at(-1).followers;
+  const first = points[0].followers;
+  const change = cur - first;
+  return {
+    cur, change,
+    pct: first ? change / first : null,
+    avg: points.reduce((sum, p) => sum + p.followersAvg, 0) / points.length,
+    min: Math.min(...points.map((p) => p.followersMin)),
+    max: Math.max(...points.map((p) => p.followersMax)),
+  };
+}
+
+/** u as an absolute http(s) URL resolved against base, or null. */
+export function safeURL(u, base) {
+  try {
+    const url = new URL(u, base);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The message for a failed deleteAccount, by the API's code. */
+export function deleteAccountError(e) {
+  const kept = ' Your account has not been deleted.';
+  switch (e.code) {
+    case 'FORBIDDEN':
+      return 'That password is not correct.' + kept;
+    case 'BAD_USER_INPUT':
+      return (/password/i.test(e.message) ? 'That password is not correct.' : e.message) + kept;
+    case 'THROTTLED': {
+      const when = /try again in [^.;]+/i.exec(e.message)?.[0];
+      return 'Too many password attempts.' + (when ? ` ${when[0].toUpperCase()}${when.slice(1)}.` : ' Please wait and try again.');
+    }
+    default:
+      return e.message;
+  }
+}

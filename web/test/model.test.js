@@ -1,0 +1,115 @@
+// Unit tests of the dashboard's pure logic: node --test web/test/
+// (TestJavaScriptUnits in web/js_test.go runs them with go test).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import {
+  COLORS, appendPage, colorOf, deleteAccountError, linkResult, mergeFeed, observedKey, parsePrefs, rangeFigures,
+  rangeFor, routeOf, safeURL, withReadings,
+} from '../static/js/model.js';
+
+const iso = (s) => new Date(s).toISOString();
+
+test('rangeFor: windows end after the current bucket, in UTC, across year ends', () => {
+  const now = new Date('2026-01-01T00:30:00Z');
+  let r = rangeFor('HOUR', now);
+  assert.equal(r.to.toISOString(), iso('2026-01-01T01:00:00Z'));
+  assert.equal(r.from.toISOString(), iso('2025-12-30T01:00:00Z')); // 48 hours
+  assert.equal(r.last.toISOString(), iso('2026-01-01T00:00:00Z'));
+  r = rangeFor('DAY', now);
+  assert.equal(r.from.toISOString(), iso('2025-12-03T00:00:00Z')); // 30 days
+  assert.equal(r.to.toISOString(), iso('2026-01-02T00:00:00Z'));
+  r = rangeFor('MONTH', now);
+  assert.equal(r.from.toISOString(), iso('2025-02-01T00:00:00Z')); // 12 months
+  assert.equal(r.to.toISOString(), iso('2026-02-01T00:00:00Z'));
+  r = rangeFor('YEAR', now);
+  assert.equal(r.from.toISOString(), iso('2022-01-01T00:00:00Z'));
+  assert.equal(r.to.toISOString(), iso('2027-01-01T00:00:00Z'));
+  assert.deepEqual(rangeFor('nonsense', now), rangeFor('DAY', now));
+});
+
+test('parsePrefs keeps known values and falls back on anything else', () => {
+  assert.deepEqual(parsePrefs('{"grain":"MONTH","platforms":["X","MYSPACE"]}'), { grain: 'MONTH', platforms: ['X'] });
+  assert.equal(parsePrefs('{"grain":"WEEK"}').grain, 'DAY');
+  assert.equal(parsePrefs('not json').platforms.length, 4);
+  assert.equal(parsePrefs(null).grain, 'DAY');
+});
+
+test('routeOf and linkResult read the hash', () => {
+  assert.equal(routeOf('#/signup'), '/signup');
+  assert.equal(routeOf('#/accounts?linked=x'), '/accounts');
+  assert.equal(routeOf('#/elsewhere'), '/');
+  assert.equal(routeOf(''), '/');
+  assert.match(linkResult('#/accounts?linked=instagram').text, /^Instagram account linked\./);
+  assert.equal(linkResult('#/accounts?linked=instagram').kind, 'ok');
+  assert.equal(linkResult('#/accounts?platform=x&link_error=access_denied').text, 'Linking X was cancelled.');
+  assert.equal(linkResult('#/accounts?platform=x&link_error=weird').text, "Couldn't link X (weird).");
+  assert.equal(linkResult('#/accounts'), null);
+});
+
+const post = (id, at) => ({ platform: 'X', id, createdAt: at });
+
+test('mergeFeed keeps older pages under a full fresh page', () => {
+  const loaded = [post('5', '2026-01-05'), post('4', '2026-01-04'), post('3', '2026-01-03'), post('2', '2026-01-02')];
+  // A new post arrived: the fresh page (limit 2) is 6, 5; 4, 3, 2 stay.
+  let r = mergeFeed(loaded, false, [post('6', '2026-01-06'), post('5', '2026-01-05')], 2);
+  assert.deepEqual(r.posts.map((p) => p.id), ['6', '5', '4', '3', '2']);
+  assert.equal(r.done, false);
+  // A short fresh page replaces everything and ends the feed.
+  r = mergeFeed(loaded, false, [post('6', '2026-01-06')], 2);
+  assert.deepEqual(r.posts.map((p) => p.id), ['6']);
+  assert.equal(r.done, true);
+  // The first page: done when short.
+  assert.equal(mergeFeed(null, false, [post('1', '2026-01-01')], 2).done, true);
+  assert.equal(mergeFeed(null, false, [post('2', '2026-01-02'), post('1', '2026-01-01')], 2).done, false);
+});
+
+test('appendPage drops posts already shown', () => {
+  const got = appendPage([post('3', 'c'), post('2', 'b')], [post('2', 'b'), post('1', 'a')]);
+  assert.deepEqual(got.map((p) => p.id), ['3', '2', '1']);
+});
+
+test('observedKey changes when an account is observed again', () => {
+  const a = { updatedAt: 't1', accounts: [{ linkId: 'l1', observedAt: 't1' }] };
+  const b = { updatedAt: 't1', accounts: [{ linkId: 'l1', observedAt: 't2' }] };
+  assert.notEqual(observedKey(a), observedKey(b));
+  assert.equal(observedKey(a), observedKey(structuredClone(a)));
+});
+
+test('colorOf: position first, unknown keys after the known ones, wrapping', () => {
+  assert.equal(colorOf(['a', 'b'], 'b'), COLORS[1]);
+  assert.equal(colorOf(['a', 'b'], 'zz'), COLORS[2]);
+  const many = Array.from({ length: COLORS.length + 1 }, (_, i) => 'k' + i);
+  assert.equal(colorOf(many, 'k' + COLORS.length), COLORS[0]);
+});
+
+test('withReadings drops buckets without a follower reading and empty series', () => {
+  const got = withReadings([
+    { accountId: 'a', points: [{ hours: 0 }, { hours: 3, followers: 10 }] },
+    { accountId: 'b', points: [{ hours: 0 }] },
+  ]);
+  assert.equal(got.length, 1);
+  assert.deepEqual(got[0].points, [{ hours: 3, followers: 10 }]);
+  assert.deepEqual(withReadings(null), []);
+});
+
+test('rangeFigures over a range', () => {
+  const p = (followers, followersAvg, followersMin, followersMax) => ({ followers, followersAvg, followersMin, followersMax });
+  const f = rangeFigures([p(100, 95, 90, 101), p(120, 110, 99, 125)]);
+  assert.deepEqual(f, { cur: 120, change: 20, pct: 0.2, avg: 102.5, min: 90, max: 125 });
+  assert.equal(rangeFigures([p(0, 0, 0, 0), p(5, 2, 0, 5)]).pct, null);
+});
+
+test('safeURL allows only http(s)', () => {
+  assert.equal(safeURL('https://x.com/a/status/1', 'http://pulse'), 'https://x.com/a/status/1');
+  assert.equal(safeURL('/p/1', 'http://pulse.local/'), 'http://pulse.local/p/1');
+  assert.equal(safeURL('javascript:alert(1)', 'http://pulse'), null);
+  assert.equal(safeURL('http://[bad', 'http://pulse'), null);
+});
+
+test('deleteAccountError by code', () => {
+  assert.match(deleteAccountError({ code: 'FORBIDDEN', message: '' }), /^That password is not correct\. Your account/);
+  assert.equal(deleteAccountError({ code: 'THROTTLED', message: 'too many attempts; try again in 12 minutes.' }),
+    'Too many password attempts. Try again in 12 minutes.');
+  assert.equal(deleteAccountError({ code: 'INTERNAL', message: 'boom' }), 'boom');
+});
