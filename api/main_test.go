@@ -65,6 +65,14 @@ func (noMetrics) Feed(context.Context, pulse.FeedQuery) ([]pulse.PostRow, error)
 	return nil, nil
 }
 
+func (noMetrics) Trends(context.Context, pulse.TrendQuery) ([]pulse.Trend, error) {
+	return nil, nil
+}
+
+func (noMetrics) LastObserved(context.Context, string, time.Time) (map[string]time.Time, error) {
+	return nil, nil
+}
+
 // env is the API on a real PostgreSQL database, with an X connector
 // pointed at the simulator, served over HTTP.
 type env struct {

@@ -67,6 +67,7 @@ import (
 
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api/graph"
+	"github.com/pulsehq/pulse/export"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -215,6 +216,9 @@ type Config struct {
 	// SecureCookies marks cookies Secure even when the request did not
 	// arrive over TLS (TLS terminated by a proxy). Default false.
 	SecureCookies bool
+	// Export streams downloads (GET /api/v1/export). Default: Metrics, if
+	// it implements export.Source; without one the route answers 501.
+	Export export.Source
 	// Now serves the summary query and subscription (the aggregator's
 	// view). Optional: without it they fail with UNAVAILABLE.
 	Now graph.Now
@@ -305,6 +309,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Purger == nil {
 		cfg.Purger, _ = cfg.Metrics.(pulse.AnalyticsPurger)
 	}
+	if cfg.Export == nil {
+		cfg.Export, _ = cfg.Metrics.(export.Source)
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
@@ -389,6 +396,10 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /auth/token", s.issueToken)
 	s.mux.HandleFunc("POST /auth/logout", s.signOut)
 	s.mux.HandleFunc("POST /auth/logout-all", s.signOutEverywhere)
+	s.mux.HandleFunc("GET /api/v1/export", s.exportData)
+	s.mux.HandleFunc("POST /api/v1/refresh", s.startRefresh)
+	s.mux.HandleFunc("GET /api/v1/refresh", s.refreshNotAllowed)
+	s.mux.HandleFunc("GET /api/v1/refresh/{rest...}", s.refreshNotAllowed)
 	s.mux.HandleFunc("GET /oauth/{platform}/start", s.oauthStart)
 	s.mux.HandleFunc("GET /oauth/{platform}/callback", s.oauthCallback)
 	for pattern, h := range cfg.Extra {

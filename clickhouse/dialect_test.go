@@ -3,9 +3,11 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -95,6 +97,26 @@ func TestSQLOnCurrentClickHouse(t *testing.T) {
 			}
 			if model := d.expectSeries(user, g); len(model) == 0 || !reflect.DeepEqual(got, model) {
 				t.Errorf("%s %s: chDB differs from the model: %s", user, g, diffPoints(got, model))
+			}
+		}
+		for _, tq := range []pulse.TrendQuery{
+			{Grain: pulse.GrainHour, From: d.to.Add(-5 * 24 * time.Hour), To: d.to, Window: 6},
+			{Grain: pulse.GrainDay, From: d.from.AddDate(0, 0, 20), To: d.to, Metric: pulse.MetricLikesGained},
+			{Grain: pulse.GrainMonth, From: d.from, To: d.to, Metric: pulse.MetricFollowing, Platforms: []string{"x", "instagram"}},
+			{Grain: pulse.GrainYear, From: d.from, To: d.to, Metric: pulse.MetricPostsPublished},
+		} {
+			tq.UserID = user
+			want, err := db.Trends(ctx, tq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := trendSQL(tq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := parseTrends(t, tq.MetricOrDefault().Level(), run(st.sql, st.args...))
+			if len(want) == 0 || !trendsNear(got, want) {
+				t.Errorf("%s trend %s %s: chDB and the test server differ:\n chDB %+v\n test server %+v", user, tq.Grain, tq.MetricOrDefault(), got, want)
 			}
 		}
 		fq := pulse.FeedQuery{UserID: user, Limit: 50, Before: d.to.Add(-7 * 24 * time.Hour), Platforms: []string{"x", "facebook", "instagram"}}
@@ -377,4 +399,94 @@ func must(s string, err error) string {
 		panic(err)
 	}
 	return s
+}
+
+// parseTrends reads the trend statement's TabSeparated rows.
+func parseTrends(t *testing.T, level bool, out string) []pulse.Trend {
+	var trends []pulse.Trend
+	for _, line := range lines(out) {
+		f := strings.Split(line, "\t")
+		if len(f) != 18 {
+			t.Fatalf("trend row has %d fields: %q", len(f), line)
+		}
+		r := trendRow{group: f[0]}
+		for _, s := range tsvArray(f[1]) {
+			r.buckets = append(r.buckets, parseTime(t, s))
+		}
+		ints := func(s string) (out []int64) {
+			for _, v := range tsvArray(s) {
+				out = append(out, parseInt(t, v))
+			}
+			return out
+		}
+		floats := func(s string) (out []float64) {
+			for _, v := range tsvArray(s) {
+				out = append(out, parseFloat(t, v))
+			}
+			return out
+		}
+		r.vals, r.fol, r.gained, r.chg = ints(f[2]), ints(f[3]), ints(f[4]), ints(f[5])
+		for _, v := range ints(f[6]) {
+			r.cur = append(r.cur, uint8(v))
+		}
+		r.ma, r.fit, r.eng = floats(f[7]), floats(f[8]), floats(f[9])
+		r.value, r.prev, r.hasPrev = parseInt(t, f[10]), parseInt(t, f[11]), uint8(parseInt(t, f[12]))
+		r.slope, r.intercept, r.r2 = parseFloat(t, f[13]), parseFloat(t, f[14]), parseFloat(t, f[15])
+		r.best, r.worst = uint64(parseInt(t, f[16])), uint64(parseInt(t, f[17]))
+		trends = append(trends, r.trend(level))
+	}
+	sort.Slice(trends, func(i, j int) bool { return trends[i].Platform < trends[j].Platform })
+	return trends
+}
+
+// tsvArray splits a TabSeparated array such as [1,2] or ['a','b'].
+func tsvArray(s string) []string {
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+	if s == "" {
+		return nil
+	}
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		parts[i] = strings.Trim(p, "'")
+	}
+	return parts
+}
+
+func parseFloat(t *testing.T, s string) float64 {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// trendsNear compares trends, floats up to rounding.
+func trendsNear(a, b []pulse.Trend) bool {
+	near := func(x, y float64) bool { return math.Abs(x-y) <= 1e-9*math.Max(1, math.Max(math.Abs(x), math.Abs(y))) }
+	pointsNear := func(p, q []pulse.TrendPoint) bool {
+		if len(p) != len(q) {
+			return false
+		}
+		for i := range p {
+			x, y := p[i], q[i]
+			if !x.Bucket.Equal(y.Bucket) || x.Value != y.Value || x.Change != y.Change || x.HasChange != y.HasChange ||
+				x.Followers != y.Followers || x.Gained != y.Gained || !near(x.MovingAvg, y.MovingAvg) || !near(x.Fit, y.Fit) ||
+				!near(x.EngagementRate, y.EngagementRate) {
+				return false
+			}
+		}
+		return true
+	}
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Platform != y.Platform || x.Value != y.Value || x.PreviousValue != y.PreviousValue || x.HasPrevious != y.HasPrevious ||
+			x.Best != y.Best || x.Worst != y.Worst || !near(x.SlopePerDay, y.SlopePerDay) || !near(x.Intercept, y.Intercept) ||
+			!near(x.R2, y.R2) || !pointsNear(x.Points, y.Points) || !pointsNear(x.Previous, y.Previous) {
+			return false
+		}
+	}
+	return true
 }

@@ -271,8 +271,8 @@ func hourlySeriesSQL(q pulse.SeriesQuery) [2]statement {
 	f := seriesFilter(q)
 	from, to := q.From.UTC().Truncate(time.Hour), q.To.UTC()
 	acct := statement{
-		sql: `SELECT platform, account_id, hour, argMax(handle, version), argMax(followers, version),
-       argMax(following, version), argMax(posts_count, version)
+		sql: `SELECT platform, account_id, hour, argMax(handle, version) AS e_h, argMax(followers, version) AS e_f,
+       argMax(following, version) AS e_g, argMax(posts_count, version) AS e_pc
 FROM account_metrics_hourly
 WHERE user_id = ? AND hour >= ? AND hour < ?` + f.sql + `
 GROUP BY platform, account_id, hour
@@ -282,7 +282,7 @@ ORDER BY platform, account_id, hour`,
 	// Gains of each post observed in the range, per observed hour: its
 	// last counters of that hour minus its last counters before it.
 	posts := statement{
-		sql: `SELECT platform, account_id, b, sum(pub), sum(dl), sum(dc)
+		sql: `SELECT platform, account_id, b, sum(pub) AS e_pub, sum(dl) AS e_lg, sum(dc) AS e_cg
 FROM (
     SELECT platform, account_id, b, toUInt64(0) AS pub,
            argMaxIf(likes, version, hour = b) - argMaxIf(likes, version, hour < b) AS dl,
@@ -335,15 +335,16 @@ func rollupSeriesSQL(q pulse.SeriesQuery) ([2]statement, error) {
 	r := strings.NewReplacer("$col", col, "$acct", acctTable, "$posts", postTable, "$filter", f.sql)
 	return [2]statement{
 		{sql: r.Replace(`SELECT platform, account_id, $col,
-       argMax(handle, version), argMax(followers, version), argMax(followers_min, version),
-       argMax(followers_max, version), argMax(followers_sum, version), argMax(following, version),
-       argMax(posts_count, version), argMax(hours, version)
+       argMax(handle, version) AS e_h, argMax(followers, version) AS e_f, argMax(followers_min, version) AS e_fmin,
+       argMax(followers_max, version) AS e_fmax, argMax(followers_sum, version) AS e_fsum, argMax(following, version) AS e_g,
+       argMax(posts_count, version) AS e_pc, argMax(hours, version) AS e_n
 FROM $acct
 WHERE user_id = ? AND $col >= ? AND $col < ?$filter
 GROUP BY platform, account_id, $col
 ORDER BY platform, account_id, $col`), args: args},
 		{sql: r.Replace(`SELECT platform, account_id, $col,
-       argMax(posts_published, version), argMax(likes_gained, version), argMax(comments_gained, version)
+       argMax(posts_published, version) AS e_pub, argMax(likes_gained, version) AS e_lg,
+       argMax(comments_gained, version) AS e_cg
 FROM $posts
 WHERE user_id = ? AND $col >= ? AND $col < ?$filter
 GROUP BY platform, account_id, $col`), args: args},

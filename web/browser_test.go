@@ -311,7 +311,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	}()
 	defer func() { stopConsole(); <-consoleDone }()
 
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	// Generous: the machine running it may be busy (deadlines, not sleeps).
+	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
 	defer cancel()
 
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
@@ -323,7 +324,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// wait polls a JavaScript predicate until it is truthy.
 	wait := func(what, predicate string) {
 		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
 			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('app').innerText.slice(0, 1000)`))
 			mu.Lock()
 			errs := strings.Join(jsErrors, "\n")

@@ -101,6 +101,7 @@ type ComplexityRoot struct {
 		LinkAccounts  func(childComplexity int, grantID string, accountIds []string) int
 		Refresh       func(childComplexity int, linkID *string) int
 		StartLink     func(childComplexity int, platform Platform) int
+		StartRefresh  func(childComplexity int, linkID *string) int
 		Unlink        func(childComplexity int, linkID string) int
 	}
 
@@ -151,16 +152,56 @@ type ComplexityRoot struct {
 		Me           func(childComplexity int) int
 		Metrics      func(childComplexity int, grain Grain, from time.Time, to time.Time, platforms []Platform) int
 		PendingGrant func(childComplexity int, id string) int
+		RefreshJobs  func(childComplexity int) int
 		Summary      func(childComplexity int, platforms []Platform) int
+		Trends       func(childComplexity int, metric *TrendMetric, grain Grain, from time.Time, to time.Time, platforms []Platform, window *int64) int
+	}
+
+	RefreshJob struct {
+		CreatedAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		LinkID    func(childComplexity int) int
+		Reason    func(childComplexity int) int
+		RunAt     func(childComplexity int) int
+		State     func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
 	}
 
 	Subscription struct {
-		Summary func(childComplexity int, platforms []Platform) int
+		RefreshJobs func(childComplexity int) int
+		Summary     func(childComplexity int, platforms []Platform) int
 	}
 
 	Summary struct {
 		Accounts  func(childComplexity int) int
 		UpdatedAt func(childComplexity int) int
+	}
+
+	Trend struct {
+		Best          func(childComplexity int) int
+		Change        func(childComplexity int) int
+		ChangePercent func(childComplexity int) int
+		Intercept     func(childComplexity int) int
+		Metric        func(childComplexity int) int
+		Platform      func(childComplexity int) int
+		Points        func(childComplexity int) int
+		Previous      func(childComplexity int) int
+		PreviousValue func(childComplexity int) int
+		R2            func(childComplexity int) int
+		SlopePerDay   func(childComplexity int) int
+		Value         func(childComplexity int) int
+		Worst         func(childComplexity int) int
+	}
+
+	TrendPoint struct {
+		At             func(childComplexity int) int
+		Change         func(childComplexity int) int
+		EngagementRate func(childComplexity int) int
+		Fit            func(childComplexity int) int
+		Followers      func(childComplexity int) int
+		Gained         func(childComplexity int) int
+		MovingAverage  func(childComplexity int) int
+		Value          func(childComplexity int) int
 	}
 
 	User struct {
@@ -180,6 +221,7 @@ type MutationResolver interface {
 	LinkAccounts(ctx context.Context, grantID string, accountIds []string) ([]*LinkedAccount, error)
 	Unlink(ctx context.Context, linkID string) (bool, error)
 	DeleteAccount(ctx context.Context, password string) (bool, error)
+	StartRefresh(ctx context.Context, linkID *string) ([]*RefreshJob, error)
 }
 type QueryResolver interface {
 	PendingGrant(ctx context.Context, id string) (*PendingGrant, error)
@@ -189,9 +231,12 @@ type QueryResolver interface {
 	Feed(ctx context.Context, platforms []Platform, before *time.Time, limit *int64) ([]*Post, error)
 	Summary(ctx context.Context, platforms []Platform) (*Summary, error)
 	CapacityPlan(ctx context.Context) ([]*PlatformCapacity, error)
+	Trends(ctx context.Context, metric *TrendMetric, grain Grain, from time.Time, to time.Time, platforms []Platform, window *int64) ([]*Trend, error)
+	RefreshJobs(ctx context.Context) ([]*RefreshJob, error)
 }
 type SubscriptionResolver interface {
 	Summary(ctx context.Context, platforms []Platform) (<-chan *Summary, error)
+	RefreshJobs(ctx context.Context) (<-chan []*RefreshJob, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -519,6 +564,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StartLink(childComplexity, args["platform"].(Platform)), true
+	case "Mutation.startRefresh":
+		if e.ComplexityRoot.Mutation.StartRefresh == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startRefresh_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartRefresh(childComplexity, args["linkId"].(*string)), true
 	case "Mutation.unlink":
 		if e.ComplexityRoot.Mutation.Unlink == nil {
 			break
@@ -755,6 +811,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PendingGrant(childComplexity, args["id"].(string)), true
+	case "Query.refreshJobs":
+		if e.ComplexityRoot.Query.RefreshJobs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.RefreshJobs(childComplexity), true
 	case "Query.summary":
 		if e.ComplexityRoot.Query.Summary == nil {
 			break
@@ -766,7 +828,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Summary(childComplexity, args["platforms"].([]Platform)), true
+	case "Query.trends":
+		if e.ComplexityRoot.Query.Trends == nil {
+			break
+		}
 
+		args, err := ec.field_Query_trends_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Trends(childComplexity, args["metric"].(*TrendMetric), args["grain"].(Grain), args["from"].(time.Time), args["to"].(time.Time), args["platforms"].([]Platform), args["window"].(*int64)), true
+
+	case "RefreshJob.createdAt":
+		if e.ComplexityRoot.RefreshJob.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefreshJob.CreatedAt(childComplexity), true
+	case "RefreshJob.id":
+		if e.ComplexityRoot.RefreshJob.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefreshJob.ID(childComplexity), true
+	case "RefreshJob.linkId":
+		if e.ComplexityRoot.RefreshJob.LinkID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefreshJob.LinkID(childComplexity), true
+	case "RefreshJob.reason":
+		if e.ComplexityRoot.RefreshJob.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefreshJob.Reason(childComplexity), true
+	case "RefreshJob.runAt":
+		if e.ComplexityRoot.RefreshJob.RunAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefreshJob.RunAt(childComplexity), true
+	case "RefreshJob.state":
+		if e.ComplexityRoot.RefreshJob.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefreshJob.State(childComplexity), true
+	case "RefreshJob.updatedAt":
+		if e.ComplexityRoot.RefreshJob.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefreshJob.UpdatedAt(childComplexity), true
+
+	case "Subscription.refreshJobs":
+		if e.ComplexityRoot.Subscription.RefreshJobs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.RefreshJobs(childComplexity), true
 	case "Subscription.summary":
 		if e.ComplexityRoot.Subscription.Summary == nil {
 			break
@@ -791,6 +913,134 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Summary.UpdatedAt(childComplexity), true
+
+	case "Trend.best":
+		if e.ComplexityRoot.Trend.Best == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Trend.Best(childComplexity), true
+	case "Trend.change":
+		if e.ComplexityRoot.Trend.Change == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Trend.Change(childComplexity), true
+	case "Trend.changePercent":
+		if e.ComplexityRoot.Trend.ChangePercent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Trend.ChangePercent(childComplexity), true
+	case "Trend.intercept":
+		if e.ComplexityRoot.Trend.Intercept == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Trend.Intercept(childComplexity), true
+	case "Trend.metric":
+		if e.ComplexityRoot.Trend.Metric == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Trend.Metric(childComplexity), true
+	case "Trend.platform":
+		if e.ComplexityRoot.Trend.Platform == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Trend.Platform(childComplexity), true
+	case "Trend.points":
+		if e.ComplexityRoot.Trend.Points == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Trend.Points(childComplexity), true
+	case "Trend.previous":
+		if e.ComplexityRoot.Trend.Previous == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Trend.Previous(childComplexity), true
+	case "Trend.previousValue":
+		if e.ComplexityRoot.Trend.PreviousValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Trend.PreviousValue(childComplexity), true
+	case "Trend.r2":
+		if e.ComplexityRoot.Trend.R2 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Trend.R2(childComplexity), true
+	case "Trend.slopePerDay":
+		if e.ComplexityRoot.Trend.SlopePerDay == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Trend.SlopePerDay(childComplexity), true
+	case "Trend.value":
+		if e.ComplexityRoot.Trend.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Trend.Value(childComplexity), true
+	case "Trend.worst":
+		if e.ComplexityRoot.Trend.Worst == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Trend.Worst(childComplexity), true
+
+	case "TrendPoint.at":
+		if e.ComplexityRoot.TrendPoint.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrendPoint.At(childComplexity), true
+	case "TrendPoint.change":
+		if e.ComplexityRoot.TrendPoint.Change == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrendPoint.Change(childComplexity), true
+	case "TrendPoint.engagementRate":
+		if e.ComplexityRoot.TrendPoint.EngagementRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrendPoint.EngagementRate(childComplexity), true
+	case "TrendPoint.fit":
+		if e.ComplexityRoot.TrendPoint.Fit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrendPoint.Fit(childComplexity), true
+	case "TrendPoint.followers":
+		if e.ComplexityRoot.TrendPoint.Followers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrendPoint.Followers(childComplexity), true
+	case "TrendPoint.gained":
+		if e.ComplexityRoot.TrendPoint.Gained == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrendPoint.Gained(childComplexity), true
+	case "TrendPoint.movingAverage":
+		if e.ComplexityRoot.TrendPoint.MovingAverage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrendPoint.MovingAverage(childComplexity), true
+	case "TrendPoint.value":
+		if e.ComplexityRoot.TrendPoint.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrendPoint.Value(childComplexity), true
 
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
@@ -1127,6 +1377,26 @@ func (ec *executionContext) childFields_Post(ctx context.Context, field graphql.
 	return nil, fmt.Errorf("no field named %q was found under type Post", field.Name)
 }
 
+func (ec *executionContext) childFields_RefreshJob(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RefreshJob_id(ctx, field)
+	case "linkId":
+		return ec.fieldContext_RefreshJob_linkId(ctx, field)
+	case "state":
+		return ec.fieldContext_RefreshJob_state(ctx, field)
+	case "reason":
+		return ec.fieldContext_RefreshJob_reason(ctx, field)
+	case "runAt":
+		return ec.fieldContext_RefreshJob_runAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_RefreshJob_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_RefreshJob_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RefreshJob", field.Name)
+}
+
 func (ec *executionContext) childFields_Summary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "accounts":
@@ -1135,6 +1405,60 @@ func (ec *executionContext) childFields_Summary(ctx context.Context, field graph
 		return ec.fieldContext_Summary_updatedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Summary", field.Name)
+}
+
+func (ec *executionContext) childFields_Trend(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "platform":
+		return ec.fieldContext_Trend_platform(ctx, field)
+	case "metric":
+		return ec.fieldContext_Trend_metric(ctx, field)
+	case "value":
+		return ec.fieldContext_Trend_value(ctx, field)
+	case "previousValue":
+		return ec.fieldContext_Trend_previousValue(ctx, field)
+	case "change":
+		return ec.fieldContext_Trend_change(ctx, field)
+	case "changePercent":
+		return ec.fieldContext_Trend_changePercent(ctx, field)
+	case "slopePerDay":
+		return ec.fieldContext_Trend_slopePerDay(ctx, field)
+	case "intercept":
+		return ec.fieldContext_Trend_intercept(ctx, field)
+	case "r2":
+		return ec.fieldContext_Trend_r2(ctx, field)
+	case "best":
+		return ec.fieldContext_Trend_best(ctx, field)
+	case "worst":
+		return ec.fieldContext_Trend_worst(ctx, field)
+	case "points":
+		return ec.fieldContext_Trend_points(ctx, field)
+	case "previous":
+		return ec.fieldContext_Trend_previous(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Trend", field.Name)
+}
+
+func (ec *executionContext) childFields_TrendPoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_TrendPoint_at(ctx, field)
+	case "value":
+		return ec.fieldContext_TrendPoint_value(ctx, field)
+	case "change":
+		return ec.fieldContext_TrendPoint_change(ctx, field)
+	case "movingAverage":
+		return ec.fieldContext_TrendPoint_movingAverage(ctx, field)
+	case "fit":
+		return ec.fieldContext_TrendPoint_fit(ctx, field)
+	case "followers":
+		return ec.fieldContext_TrendPoint_followers(ctx, field)
+	case "gained":
+		return ec.fieldContext_TrendPoint_gained(ctx, field)
+	case "engagementRate":
+		return ec.fieldContext_TrendPoint_engagementRate(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TrendPoint", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1329,6 +1653,20 @@ func (ec *executionContext) field_Mutation_startLink_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_startRefresh_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "linkId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["linkId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_unlink_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1450,6 +1788,60 @@ func (ec *executionContext) field_Query_summary_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["platforms"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_trends_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "metric",
+		func(ctx context.Context, v any) (*TrendMetric, error) {
+			return ec.unmarshalOTrendMetric2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendMetric(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["metric"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "grain",
+		func(ctx context.Context, v any) (Grain, error) {
+			return ec.unmarshalNGrain2githubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐGrain(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["grain"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "platforms",
+		func(ctx context.Context, v any) ([]Platform, error) {
+			return ec.unmarshalOPlatform2ᚕgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatformᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["platforms"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "window",
+		func(ctx context.Context, v any) (*int64, error) {
+			return ec.unmarshalOInt2ᚖint64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["window"] = arg5
 	return args, nil
 }
 
@@ -2759,6 +3151,50 @@ func (ec *executionContext) fieldContext_Mutation_deleteAccount(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_startRefresh(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startRefresh(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartRefresh(ctx, fc.Args["linkId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*RefreshJob) graphql.Marshaler {
+			return ec.marshalNRefreshJob2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐRefreshJobᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startRefresh(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RefreshJob(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startRefresh_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PendingGrant_id(ctx context.Context, field graphql.CollectedField, obj *PendingGrant) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3693,6 +4129,82 @@ func (ec *executionContext) fieldContext_Query_capacityPlan(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_trends(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_trends(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Trends(ctx, fc.Args["metric"].(*TrendMetric), fc.Args["grain"].(Grain), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["platforms"].([]Platform), fc.Args["window"].(*int64))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*Trend) graphql.Marshaler {
+			return ec.marshalNTrend2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_trends(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Trend(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_trends_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_refreshJobs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_refreshJobs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().RefreshJobs(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*RefreshJob) graphql.Marshaler {
+			return ec.marshalNRefreshJob2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐRefreshJobᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_refreshJobs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RefreshJob(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3769,6 +4281,167 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _RefreshJob_id(ctx context.Context, field graphql.CollectedField, obj *RefreshJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefreshJob_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefreshJob_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefreshJob", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RefreshJob_linkId(ctx context.Context, field graphql.CollectedField, obj *RefreshJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefreshJob_linkId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LinkID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefreshJob_linkId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefreshJob", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RefreshJob_state(ctx context.Context, field graphql.CollectedField, obj *RefreshJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefreshJob_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v RefreshJobState) graphql.Marshaler {
+			return ec.marshalNRefreshJobState2githubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐRefreshJobState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefreshJob_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefreshJob", field, false, false, "RefreshJobState")
+}
+
+func (ec *executionContext) _RefreshJob_reason(ctx context.Context, field graphql.CollectedField, obj *RefreshJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefreshJob_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RefreshJob_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefreshJob", field, false, false, "String")
+}
+
+func (ec *executionContext) _RefreshJob_runAt(ctx context.Context, field graphql.CollectedField, obj *RefreshJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefreshJob_runAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RefreshJob_runAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefreshJob", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RefreshJob_createdAt(ctx context.Context, field graphql.CollectedField, obj *RefreshJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefreshJob_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefreshJob_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefreshJob", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RefreshJob_updatedAt(ctx context.Context, field graphql.CollectedField, obj *RefreshJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefreshJob_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefreshJob_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefreshJob", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Subscription_summary(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -3809,6 +4482,38 @@ func (ec *executionContext) fieldContext_Subscription_summary(ctx context.Contex
 	if fc.Args, err = ec.field_Subscription_summary_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_refreshJobs(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_refreshJobs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().RefreshJobs(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*RefreshJob) graphql.Marshaler {
+			return ec.marshalNRefreshJob2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐRefreshJobᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_refreshJobs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RefreshJob(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -3866,6 +4571,525 @@ func (ec *executionContext) _Summary_updatedAt(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Summary_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Summary", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Trend_platform(ctx context.Context, field graphql.CollectedField, obj *Trend) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Trend_platform(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Platform, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Platform) graphql.Marshaler {
+			return ec.marshalOPlatform2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatform(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Trend_platform(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Trend", field, false, false, "Platform")
+}
+
+func (ec *executionContext) _Trend_metric(ctx context.Context, field graphql.CollectedField, obj *Trend) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Trend_metric(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Metric, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v TrendMetric) graphql.Marshaler {
+			return ec.marshalNTrendMetric2githubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendMetric(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Trend_metric(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Trend", field, false, false, "TrendMetric")
+}
+
+func (ec *executionContext) _Trend_value(ctx context.Context, field graphql.CollectedField, obj *Trend) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Trend_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Trend_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Trend", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Trend_previousValue(ctx context.Context, field graphql.CollectedField, obj *Trend) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Trend_previousValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PreviousValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Trend_previousValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Trend", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Trend_change(ctx context.Context, field graphql.CollectedField, obj *Trend) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Trend_change(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Change, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Trend_change(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Trend", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Trend_changePercent(ctx context.Context, field graphql.CollectedField, obj *Trend) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Trend_changePercent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChangePercent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Trend_changePercent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Trend", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Trend_slopePerDay(ctx context.Context, field graphql.CollectedField, obj *Trend) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Trend_slopePerDay(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SlopePerDay, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Trend_slopePerDay(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Trend", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Trend_intercept(ctx context.Context, field graphql.CollectedField, obj *Trend) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Trend_intercept(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Intercept, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Trend_intercept(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Trend", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Trend_r2(ctx context.Context, field graphql.CollectedField, obj *Trend) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Trend_r2(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.R2, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Trend_r2(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Trend", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Trend_best(ctx context.Context, field graphql.CollectedField, obj *Trend) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Trend_best(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Best, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *TrendPoint) graphql.Marshaler {
+			return ec.marshalOTrendPoint2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendPoint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Trend_best(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Trend",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrendPoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Trend_worst(ctx context.Context, field graphql.CollectedField, obj *Trend) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Trend_worst(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Worst, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *TrendPoint) graphql.Marshaler {
+			return ec.marshalOTrendPoint2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendPoint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Trend_worst(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Trend",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrendPoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Trend_points(ctx context.Context, field graphql.CollectedField, obj *Trend) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Trend_points(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Points, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*TrendPoint) graphql.Marshaler {
+			return ec.marshalNTrendPoint2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendPointᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Trend_points(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Trend",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrendPoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Trend_previous(ctx context.Context, field graphql.CollectedField, obj *Trend) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Trend_previous(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Previous, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*TrendPoint) graphql.Marshaler {
+			return ec.marshalNTrendPoint2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendPointᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Trend_previous(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Trend",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrendPoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TrendPoint_at(ctx context.Context, field graphql.CollectedField, obj *TrendPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrendPoint_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrendPoint_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrendPoint", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TrendPoint_value(ctx context.Context, field graphql.CollectedField, obj *TrendPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrendPoint_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrendPoint_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrendPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TrendPoint_change(ctx context.Context, field graphql.CollectedField, obj *TrendPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrendPoint_change(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Change, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int64) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrendPoint_change(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrendPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TrendPoint_movingAverage(ctx context.Context, field graphql.CollectedField, obj *TrendPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrendPoint_movingAverage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MovingAverage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrendPoint_movingAverage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrendPoint", field, false, false, "Float")
+}
+
+func (ec *executionContext) _TrendPoint_fit(ctx context.Context, field graphql.CollectedField, obj *TrendPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrendPoint_fit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrendPoint_fit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrendPoint", field, false, false, "Float")
+}
+
+func (ec *executionContext) _TrendPoint_followers(ctx context.Context, field graphql.CollectedField, obj *TrendPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrendPoint_followers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Followers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrendPoint_followers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrendPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TrendPoint_gained(ctx context.Context, field graphql.CollectedField, obj *TrendPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrendPoint_gained(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Gained, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrendPoint_gained(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrendPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TrendPoint_engagementRate(ctx context.Context, field graphql.CollectedField, obj *TrendPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrendPoint_engagementRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EngagementRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrendPoint_engagementRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrendPoint", field, false, false, "Float")
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *User) (ret graphql.Marshaler) {
@@ -5427,6 +6651,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "startRefresh":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startRefresh(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -5757,6 +6988,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_capacityPlan(ctx, field)
 				})
+		case "trends":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_trends(ctx, field)
+				})
+		case "refreshJobs":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_refreshJobs(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -5770,6 +7013,69 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var refreshJobImplementors = []string{"RefreshJob"}
+
+func (ec *executionContext) _RefreshJob(ctx context.Context, sel ast.SelectionSet, obj *RefreshJob) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, refreshJobImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RefreshJob")
+		case "id":
+			out.Values[i] = ec._RefreshJob_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "linkId":
+			out.Values[i] = ec._RefreshJob_linkId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._RefreshJob_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._RefreshJob_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "runAt":
+			out.Values[i] = ec._RefreshJob_runAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._RefreshJob_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._RefreshJob_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -5803,6 +7109,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "summary":
 		return ec._Subscription_summary(ctx, fields[0])
+	case "refreshJobs":
+		return ec._Subscription_refreshJobs(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -5827,6 +7135,167 @@ func (ec *executionContext) _Summary(ctx context.Context, sel ast.SelectionSet, 
 		case "updatedAt":
 			out.Values[i] = ec._Summary_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var trendImplementors = []string{"Trend"}
+
+func (ec *executionContext) _Trend(ctx context.Context, sel ast.SelectionSet, obj *Trend) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, trendImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Trend")
+		case "platform":
+			out.Values[i] = ec._Trend_platform(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "metric":
+			out.Values[i] = ec._Trend_metric(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._Trend_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "previousValue":
+			out.Values[i] = ec._Trend_previousValue(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "change":
+			out.Values[i] = ec._Trend_change(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "changePercent":
+			out.Values[i] = ec._Trend_changePercent(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "slopePerDay":
+			out.Values[i] = ec._Trend_slopePerDay(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "intercept":
+			out.Values[i] = ec._Trend_intercept(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "r2":
+			out.Values[i] = ec._Trend_r2(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "best":
+			out.Values[i] = ec._Trend_best(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "worst":
+			out.Values[i] = ec._Trend_worst(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "points":
+			out.Values[i] = ec._Trend_points(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "previous":
+			out.Values[i] = ec._Trend_previous(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var trendPointImplementors = []string{"TrendPoint"}
+
+func (ec *executionContext) _TrendPoint(ctx context.Context, sel ast.SelectionSet, obj *TrendPoint) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, trendPointImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TrendPoint")
+		case "at":
+			out.Values[i] = ec._TrendPoint_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._TrendPoint_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "change":
+			out.Values[i] = ec._TrendPoint_change(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "movingAverage":
+			out.Values[i] = ec._TrendPoint_movingAverage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fit":
+			out.Values[i] = ec._TrendPoint_fit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "followers":
+			out.Values[i] = ec._TrendPoint_followers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "gained":
+			out.Values[i] = ec._TrendPoint_gained(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "engagementRate":
+			out.Values[i] = ec._TrendPoint_engagementRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -6529,6 +7998,40 @@ func (ec *executionContext) marshalNPost2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapi
 	return ec._Post(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNRefreshJob2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐRefreshJobᚄ(ctx context.Context, sel ast.SelectionSet, v []*RefreshJob) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRefreshJob2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐRefreshJob(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRefreshJob2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐRefreshJob(ctx context.Context, sel ast.SelectionSet, v *RefreshJob) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RefreshJob!")
+		return graphql.Null
+	}
+	return ec._RefreshJob(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRefreshJobState2githubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐRefreshJobState(ctx context.Context, v any) (RefreshJobState, error) {
+	var res RefreshJobState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRefreshJobState2githubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐRefreshJobState(ctx context.Context, sel ast.SelectionSet, v RefreshJobState) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -6592,6 +8095,64 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNTrend2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendᚄ(ctx context.Context, sel ast.SelectionSet, v []*Trend) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTrend2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrend(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTrend2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrend(ctx context.Context, sel ast.SelectionSet, v *Trend) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Trend!")
+		return graphql.Null
+	}
+	return ec._Trend(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNTrendMetric2githubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendMetric(ctx context.Context, v any) (TrendMetric, error) {
+	var res TrendMetric
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTrendMetric2githubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendMetric(ctx context.Context, sel ast.SelectionSet, v TrendMetric) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNTrendPoint2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendPointᚄ(ctx context.Context, sel ast.SelectionSet, v []*TrendPoint) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTrendPoint2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendPoint(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTrendPoint2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendPoint(ctx context.Context, sel ast.SelectionSet, v *TrendPoint) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TrendPoint!")
+		return graphql.Null
+	}
+	return ec._TrendPoint(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -6766,6 +8327,23 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -6845,6 +8423,22 @@ func (ec *executionContext) marshalOPlatform2ᚕgithubᚗcomᚋpulsehqᚋpulse�
 	return ret
 }
 
+func (ec *executionContext) unmarshalOPlatform2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatform(ctx context.Context, v any) (*Platform, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(Platform)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOPlatform2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatform(ctx context.Context, sel ast.SelectionSet, v *Platform) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -6879,6 +8473,29 @@ func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel
 	_ = ctx
 	res := graphql.MarshalTime(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOTrendMetric2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendMetric(ctx context.Context, v any) (*TrendMetric, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(TrendMetric)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOTrendMetric2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendMetric(ctx context.Context, sel ast.SelectionSet, v *TrendMetric) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalOTrendPoint2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐTrendPoint(ctx context.Context, sel ast.SelectionSet, v *TrendPoint) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._TrendPoint(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOUser2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐUser(ctx context.Context, sel ast.SelectionSet, v *User) graphql.Marshaler {

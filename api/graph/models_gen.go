@@ -139,6 +139,19 @@ type Post struct {
 type Query struct {
 }
 
+// What one refresh press of one linked account became.
+type RefreshJob struct {
+	ID     string          `json:"id"`
+	LinkID string          `json:"linkId"`
+	State  RefreshJobState `json:"state"`
+	// Why it is deferred (spacing, paused scope, needs re-auth, retrying) or failed.
+	Reason *string `json:"reason,omitempty"`
+	// When a deferred job will run; null when unknown (needs re-auth: once reconnected).
+	RunAt     *time.Time `json:"runAt,omitempty"`
+	CreatedAt time.Time  `json:"createdAt"`
+	UpdatedAt time.Time  `json:"updatedAt"`
+}
+
 type Subscription struct {
 }
 
@@ -147,6 +160,52 @@ type Summary struct {
 	Accounts []*AccountSummary `json:"accounts"`
 	// When the newest observation was made; null before the first one.
 	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
+}
+
+// A metric's trend over [from, to) (whole buckets), compared with the
+// previous period of as many buckets. Computed in ClickHouse from the rollups.
+type Trend struct {
+	// null: every selected platform together.
+	Platform *Platform   `json:"platform,omitempty"`
+	Metric   TrendMetric `json:"metric"`
+	// Level: the last bucket's total; flow: the sum over the period.
+	Value int64 `json:"value"`
+	// The same over the previous period; null for a level without data there.
+	PreviousValue *int64 `json:"previousValue,omitempty"`
+	// value - previousValue, and that as a percentage of previousValue (null when it is null or 0).
+	Change        *int64   `json:"change,omitempty"`
+	ChangePercent *float64 `json:"changePercent,omitempty"`
+	// Least-squares growth per day through the period's buckets (x: days since the first bucket's start), the line's value at that start, and its R² (1 when flat, 0 with fewer than two buckets).
+	SlopePerDay float64 `json:"slopePerDay"`
+	Intercept   float64 `json:"intercept"`
+	R2          float64 `json:"r2"`
+	// The buckets with the largest and smallest change.
+	Best  *TrendPoint `json:"best,omitempty"`
+	Worst *TrendPoint `json:"worst,omitempty"`
+	// The period's buckets with data, oldest first, and the previous period's.
+	Points   []*TrendPoint `json:"points"`
+	Previous []*TrendPoint `json:"previous"`
+}
+
+// One bucket of a trend: totals over the selected accounts. A level's total
+// sums each account's latest value at or before the bucket (within the
+// compared span), so an hour without an observation is not a dip; a flow's
+// total sums the bucket's values.
+type TrendPoint struct {
+	// The bucket's start (UTC).
+	At    time.Time `json:"at"`
+	Value int64     `json:"value"`
+	// Level: value minus the previous bucket with data (null at the first); flow: value.
+	Change *int64 `json:"change,omitempty"`
+	// Mean value of the buckets with data among the `window` buckets ending at this one.
+	MovingAverage float64 `json:"movingAverage"`
+	// The least-squares line's value at this bucket.
+	Fit float64 `json:"fit"`
+	// Followers total (as a level) and likes + comments gained in the bucket.
+	Followers int64 `json:"followers"`
+	Gained    int64 `json:"gained"`
+	// gained / followers; 0 while followers is 0.
+	EngagementRate float64 `json:"engagementRate"`
 }
 
 type User struct {
@@ -329,6 +388,137 @@ func (e *Platform) UnmarshalJSON(b []byte) error {
 }
 
 func (e Platform) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where a refresh is: QUEUED → FETCHING → PROCESSED → VISIBLE, or DEFERRED (reason, runAt) before fetching, or FAILED.
+type RefreshJobState string
+
+const (
+	RefreshJobStateQueued    RefreshJobState = "QUEUED"
+	RefreshJobStateFetching  RefreshJobState = "FETCHING"
+	RefreshJobStateProcessed RefreshJobState = "PROCESSED"
+	RefreshJobStateVisible   RefreshJobState = "VISIBLE"
+	RefreshJobStateDeferred  RefreshJobState = "DEFERRED"
+	RefreshJobStateFailed    RefreshJobState = "FAILED"
+)
+
+var AllRefreshJobState = []RefreshJobState{
+	RefreshJobStateQueued,
+	RefreshJobStateFetching,
+	RefreshJobStateProcessed,
+	RefreshJobStateVisible,
+	RefreshJobStateDeferred,
+	RefreshJobStateFailed,
+}
+
+func (e RefreshJobState) IsValid() bool {
+	switch e {
+	case RefreshJobStateQueued, RefreshJobStateFetching, RefreshJobStateProcessed, RefreshJobStateVisible, RefreshJobStateDeferred, RefreshJobStateFailed:
+		return true
+	}
+	return false
+}
+
+func (e RefreshJobState) String() string {
+	return string(e)
+}
+
+func (e *RefreshJobState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RefreshJobState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RefreshJobState", str)
+	}
+	return nil
+}
+
+func (e RefreshJobState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RefreshJobState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RefreshJobState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A number a trend follows. FOLLOWERS, FOLLOWING and POSTS_COUNT are levels
+// (an account's count at a moment: its last hourly value in a bucket);
+// POSTS_PUBLISHED, LIKES_GAINED and COMMENTS_GAINED are flows (what happened
+// during a bucket).
+type TrendMetric string
+
+const (
+	TrendMetricFollowers      TrendMetric = "FOLLOWERS"
+	TrendMetricFollowing      TrendMetric = "FOLLOWING"
+	TrendMetricPostsCount     TrendMetric = "POSTS_COUNT"
+	TrendMetricPostsPublished TrendMetric = "POSTS_PUBLISHED"
+	TrendMetricLikesGained    TrendMetric = "LIKES_GAINED"
+	TrendMetricCommentsGained TrendMetric = "COMMENTS_GAINED"
+)
+
+var AllTrendMetric = []TrendMetric{
+	TrendMetricFollowers,
+	TrendMetricFollowing,
+	TrendMetricPostsCount,
+	TrendMetricPostsPublished,
+	TrendMetricLikesGained,
+	TrendMetricCommentsGained,
+}
+
+func (e TrendMetric) IsValid() bool {
+	switch e {
+	case TrendMetricFollowers, TrendMetricFollowing, TrendMetricPostsCount, TrendMetricPostsPublished, TrendMetricLikesGained, TrendMetricCommentsGained:
+		return true
+	}
+	return false
+}
+
+func (e TrendMetric) String() string {
+	return string(e)
+}
+
+func (e *TrendMetric) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TrendMetric(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TrendMetric", str)
+	}
+	return nil
+}
+
+func (e TrendMetric) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TrendMetric) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TrendMetric) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

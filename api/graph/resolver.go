@@ -28,6 +28,9 @@ type Links interface {
 	DeleteLink(ctx context.Context, userID, linkID string) error
 	LinkGrant(ctx context.Context, userID, grantID string) (pulse.LinkGrant, error)
 	RedeemLinkGrant(ctx context.Context, userID, grantID string, accountIDs []string) ([]pulse.Link, error)
+	StartRefresh(ctx context.Context, userID, linkID string) ([]pulse.RefreshJob, error)
+	RefreshJobs(ctx context.Context, userID string) ([]pulse.RefreshJob, error)
+	JobsVisible(ctx context.Context, userID string, observed map[string]time.Time) error
 }
 
 // Actions are the mutations that need more than the stores: connectors,
@@ -51,6 +54,8 @@ type Actions interface {
 type Metrics interface {
 	Series(ctx context.Context, q pulse.SeriesQuery) ([]pulse.Point, error)
 	Feed(ctx context.Context, q pulse.FeedQuery) ([]pulse.PostRow, error)
+	Trends(ctx context.Context, q pulse.TrendQuery) ([]pulse.Trend, error)
+	LastObserved(ctx context.Context, userID string, since time.Time) (map[string]time.Time, error)
 }
 
 // Capacity is the scheduler's capacity plan against the accounts linked
@@ -369,6 +374,118 @@ func toSummary(agg *topics.UserAggregate, platforms []Platform) *Summary {
 			Delta24h: a.Delta24h, Delta7d: a.Delta7d, Delta30d: a.Delta30d,
 			EngagementRate: a.EngagementRate, Posts30d: int64(a.Posts30d), ObservedAt: a.ObservedAt,
 		})
+	}
+	return out
+}
+
+var trendMetrics = map[TrendMetric]pulse.Metric{
+	TrendMetricFollowers: pulse.MetricFollowers, TrendMetricFollowing: pulse.MetricFollowing,
+	TrendMetricPostsCount: pulse.MetricPostsCount, TrendMetricPostsPublished: pulse.MetricPostsPublished,
+	TrendMetricLikesGained: pulse.MetricLikesGained, TrendMetricCommentsGained: pulse.MetricCommentsGained,
+}
+
+func toTrendPoint(p pulse.TrendPoint) *TrendPoint {
+	out := &TrendPoint{At: p.Bucket, Value: p.Value, MovingAverage: p.MovingAvg, Fit: p.Fit,
+		Followers: p.Followers, Gained: p.Gained, EngagementRate: p.EngagementRate}
+	if p.HasChange {
+		c := p.Change
+		out.Change = &c
+	}
+	return out
+}
+
+func toTrendPoints(ps []pulse.TrendPoint) []*TrendPoint {
+	out := make([]*TrendPoint, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, toTrendPoint(p))
+	}
+	return out
+}
+
+// toTrend converts a store trend; the change against the previous period
+// is derived here from the two values ClickHouse computed.
+func toTrend(t pulse.Trend, m TrendMetric) *Trend {
+	out := &Trend{Metric: m, Value: t.Value, SlopePerDay: t.SlopePerDay, Intercept: t.Intercept, R2: t.R2,
+		Points: toTrendPoints(t.Points), Previous: toTrendPoints(t.Previous)}
+	if t.Platform != "" {
+		p := toPlatform(topics.Platform(t.Platform))
+		out.Platform = &p
+	}
+	if t.HasPrevious {
+		prev, change := t.PreviousValue, t.Value-t.PreviousValue
+		out.PreviousValue, out.Change = &prev, &change
+		if prev != 0 {
+			pct := float64(change) / float64(prev) * 100
+			out.ChangePercent = &pct
+		}
+	}
+	if t.Best >= 0 {
+		out.Best = out.Points[t.Best]
+	}
+	if t.Worst >= 0 {
+		out.Worst = out.Points[t.Worst]
+	}
+	return out
+}
+
+// jobPoll is how often the refreshJobs subscription looks for changes
+// while a job is unfinished.
+const jobPoll = time.Second
+
+// refreshJobs returns the user's jobs, first marking visible the processed
+// ones whose observation ClickHouse now has.
+func (r *Resolver) refreshJobs(ctx context.Context, userID string) ([]pulse.RefreshJob, error) {
+	jobs, err := r.LinkStore.RefreshJobs(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	var since time.Time
+	for _, j := range jobs {
+		if j.State == pulse.JobProcessed && (since.IsZero() || j.FetchingAt.Before(since)) {
+			since = j.FetchingAt
+		}
+	}
+	if since.IsZero() {
+		return jobs, nil
+	}
+	observed, err := r.Analytics.LastObserved(ctx, userID, since)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.LinkStore.JobsVisible(ctx, userID, observed); err != nil {
+		return nil, err
+	}
+	return r.LinkStore.RefreshJobs(ctx, userID)
+}
+
+func unfinished(jobs []pulse.RefreshJob) bool {
+	for _, j := range jobs {
+		if !j.Finished() {
+			return true
+		}
+	}
+	return false
+}
+
+func jobsKey(jobs []pulse.RefreshJob) string {
+	var b strings.Builder
+	for _, j := range jobs {
+		fmt.Fprintf(&b, "%s:%s:%s:%d;", j.ID, j.State, j.Reason, j.RunAt.Unix())
+	}
+	return b.String()
+}
+
+var jobStates = map[pulse.JobState]RefreshJobState{
+	pulse.JobQueued: RefreshJobStateQueued, pulse.JobFetching: RefreshJobStateFetching,
+	pulse.JobProcessed: RefreshJobStateProcessed, pulse.JobVisible: RefreshJobStateVisible,
+	pulse.JobDeferred: RefreshJobStateDeferred, pulse.JobFailed: RefreshJobStateFailed,
+}
+
+func toJobs(jobs []pulse.RefreshJob) []*RefreshJob {
+	out := make([]*RefreshJob, 0, len(jobs))
+	for _, j := range jobs {
+		out = append(out, &RefreshJob{ID: j.ID, LinkID: j.LinkID, State: jobStates[j.State], Reason: strPtr(j.Reason),
+			RunAt: timePtr(j.RunAt), CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt})
 	}
 	return out
 }

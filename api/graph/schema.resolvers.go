@@ -93,6 +93,23 @@ func (r *mutationResolver) DeleteAccount(ctx context.Context, password string) (
 	return true, nil
 }
 
+// StartRefresh is the resolver for the startRefresh field.
+func (r *mutationResolver) StartRefresh(ctx context.Context, linkID *string) ([]*RefreshJob, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id := ""
+	if linkID != nil {
+		id = *linkID
+	}
+	jobs, err := r.LinkStore.StartRefresh(ctx, u.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	return toJobs(jobs), nil
+}
+
 // PendingGrant is the resolver for the pendingGrant field.
 func (r *queryResolver) PendingGrant(ctx context.Context, id string) (*PendingGrant, error) {
 	u, err := requireUser(ctx)
@@ -276,6 +293,61 @@ func (r *queryResolver) CapacityPlan(ctx context.Context) ([]*PlatformCapacity, 
 	return r.Capacity.CapacityPlan(ctx)
 }
 
+// Trends is the resolver for the trends field.
+func (r *queryResolver) Trends(ctx context.Context, metric *TrendMetric, grain Grain, from time.Time, to time.Time, platforms []Platform, window *int64) ([]*Trend, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g, ok := grains[grain]
+	if !ok {
+		return nil, badInput("unknown grain %q", grain)
+	}
+	if !to.After(from) {
+		return nil, badInput("to must be after from")
+	}
+	if grain == GrainHour && to.Sub(from) > maxHourlySpan {
+		return nil, badInput("hourly trends are limited to 31 days per query; use DAY or a shorter range")
+	}
+	m := TrendMetricFollowers
+	if metric != nil {
+		m = *metric
+	}
+	q := pulse.TrendQuery{UserID: u.ID, Grain: g, From: from, To: to, Platforms: platformFilter(platforms),
+		Metric: trendMetrics[m], Window: pulse.DefaultTrendWindow}
+	if window != nil {
+		if *window < 1 || *window > pulse.MaxTrendWindow {
+			return nil, badInput("window must be between 1 and %d buckets", pulse.MaxTrendWindow)
+		}
+		q.Window = int(*window)
+	}
+	if _, _, n, err := pulse.TrendSpan(g, from, to); err != nil || n > pulse.MaxTrendBuckets {
+		return nil, badInput("a trend covers at most %d buckets; use a coarser grain or a shorter range", pulse.MaxTrendBuckets)
+	}
+	trends, err := r.Analytics.Trends(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Trend, 0, len(trends))
+	for _, t := range trends {
+		out = append(out, toTrend(t, m))
+	}
+	return out, nil
+}
+
+// RefreshJobs is the resolver for the refreshJobs field.
+func (r *queryResolver) RefreshJobs(ctx context.Context) ([]*RefreshJob, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := r.refreshJobs(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return toJobs(jobs), nil
+}
+
 // Summary is the resolver for the summary field.
 func (r *subscriptionResolver) Summary(ctx context.Context, platforms []Platform) (<-chan *Summary, error) {
 	u, err := requireUser(ctx)
@@ -320,6 +392,50 @@ func (r *subscriptionResolver) Summary(ctx context.Context, platforms []Platform
 				}
 				select {
 				case out <- toSummary(agg, platforms):
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// RefreshJobs is the resolver for the refreshJobs field.
+func (r *subscriptionResolver) RefreshJobs(ctx context.Context) (<-chan []*RefreshJob, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	first, err := r.refreshJobs(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan []*RefreshJob, 1)
+	out <- toJobs(first)
+	go func() {
+		defer close(out)
+		last := jobsKey(first)
+		t := time.NewTicker(jobPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if !unfinished(first) {
+				continue // nothing moves until the next press
+			}
+			jobs, err := r.refreshJobs(ctx, u.ID)
+			if err != nil {
+				continue // a database hiccup: try again at the next tick
+			}
+			first = jobs
+			if k := jobsKey(jobs); k != last {
+				last = k
+				select {
+				case out <- toJobs(jobs):
 				case <-ctx.Done():
 					return
 				}
