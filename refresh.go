@@ -44,4 +44,3 @@ type RefreshJob struct {
 
 // Finished reports whether the job will not change again.
 func (j RefreshJob) Finished() bool { return j.State == JobVisible || j.State == JobFailed }
-
