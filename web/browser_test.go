@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -342,6 +343,18 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	count := func(sel string) string { return fmt.Sprintf("document.querySelectorAll(%q).length", sel) }
 	text := func(sel string) string { return fmt.Sprintf("(document.querySelector(%q)?.textContent ?? '')", sel) }
+	// screenshot saves the page as a test artifact (go test -artifacts
+	// keeps them; see testing.T.ArtifactDir).
+	screenshot := func(name string) {
+		t.Helper()
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(t.ArtifactDir(), name+".jpg"), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// Signed out: the sign-in form. A wrong password shows the API's error.
 	do("open", chromedp.Navigate(hs.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#email")))
@@ -461,13 +474,60 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("the page reloaded for a push")
 	}
 
-	// Refresh: queued, then debounced.
-	refresh := chromedp.CSS(fmt.Sprintf(`#accounts li.account[data-link-id=%q] button.refresh-btn`, xLink.ID))
-	note := text(fmt.Sprintf(`#accounts li.account[data-link-id=%q] .refresh-note`, xLink.ID))
+	// Refresh: the job's state shows as the pipeline moves it (the test
+	// plays the scheduler and fetcher on PostgreSQL, and the sink on
+	// ClickHouse): queued, fetching, processed, then visible once
+	// ClickHouse has an observation made after the fetch began.
+	xRow := fmt.Sprintf(`#accounts li.account[data-link-id=%q]`, xLink.ID)
+	refresh := chromedp.CSS(xRow + " button.refresh-btn")
+	note := text(xRow + " .refresh-note")
+	jobState := fmt.Sprintf(`(document.querySelector(%q)?.dataset.state ?? '')`, xRow+" .refresh-note")
 	do("refresh", chromedp.Click(refresh))
-	wait("queued", note+` === 'Queued'`)
+	wait("queued", jobState+` === 'QUEUED' && `+note+` === 'Queued'`)
+	jobID := eval(fmt.Sprintf(`document.querySelector(%q).dataset.job`, xRow+" .refresh-note"))
 	do("refresh again", chromedp.Click(refresh))
-	wait("already queued", note+` === 'Already queued'`)
+	wait("same job", jobState+` === 'QUEUED' && `+fmt.Sprintf(`document.querySelector(%q).dataset.job === %q`, xRow+" .refresh-note", jobID))
+	screenshot("refresh-queued")
+	fetchAt := time.Now().UTC()
+	if err := pg.JobsFetching(ctx, xLink.ID, fetchAt); err != nil {
+		t.Fatal(err)
+	}
+	wait("fetching", jobState+` === 'FETCHING' && `+note+` === 'Fetching…'`)
+	if err := pg.JobsFetched(ctx, xLink.ID, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	wait("processed", `['PROCESSED', 'VISIBLE'].includes(`+jobState+`)`)
+	obs := fetchAt.Add(2 * time.Second)
+	if err := ch.InsertSnapshots(ctx, []topics.AccountSnapshot{{V: topics.AccountSnapshotVersion, LinkID: xLink.ID, UserID: user.ID,
+		Platform: topics.X, AccountID: xLink.AccountID, Handle: xLink.Handle, Hour: obs.Truncate(time.Hour), ObservedAt: obs,
+		Followers: 14601, Following: 200, PostsCount: 70, Version: obs.UnixMilli()}}); err != nil {
+		t.Fatal(err)
+	}
+	wait("visible", jobState+` === 'VISIBLE' && `+note+` === 'Up to date'`)
+	screenshot("refresh-visible")
+	// Pressed again right after: the scheduler defers it for spacing.
+	do("refresh once more", chromedp.Click(refresh))
+	wait("queued again", jobState+` === 'QUEUED' && `+fmt.Sprintf(`document.querySelector(%q).dataset.job !== %q`, xRow+" .refresh-note", jobID))
+	if err := pg.JobsDeferred(ctx, xLink.ID, pulse.DeferSpacing, time.Now().Add(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	wait("deferred", jobState+` === 'DEFERRED' && `+note+`.startsWith('Deferred: spacing') && `+note+`.includes('runs at')`)
+	screenshot("refresh-deferred")
+
+	// A link needing re-authorization shows it, with no Refresh button.
+	if err := pg.MarkLinkStatus(ctx, igLink.ID, pulse.LinkNeedsReauth, "the token was revoked"); err != nil {
+		t.Fatal(err)
+	}
+	igAccount := fmt.Sprintf(`#accounts li.account[data-link-id=%q]`, igLink.ID)
+	do("reload accounts", chromedp.Navigate(hs.URL+"/#/accounts"))
+	wait("needs re-auth", text(igAccount+" .pill")+` === 'Needs re-auth' && `+text(igAccount+" .reason")+` === 'the token was revoked' && `+
+		count(igAccount+" button.refresh-btn")+` === 0 && `+text("#accounts li[data-platform=INSTAGRAM] a.link-btn")+` === ''`)
+	screenshot("needs-reauth")
+	if err := pg.MarkLinkStatus(ctx, igLink.ID, pulse.LinkActive, ""); err != nil {
+		t.Fatal(err)
+	}
+	do("reload accounts again", chromedp.Navigate(hs.URL+"/#/accounts"))
+	wait("active again", count(igAccount+" button.refresh-btn")+` === 1`)
 
 	// Grain and platform filter.
 	do("hourly", chromedp.Click(chromedp.CSS(`#metrics input[name=grain][value=HOUR]`)))

@@ -113,3 +113,18 @@ test('deleteAccountError by code', () => {
     'Too many password attempts. Try again in 12 minutes.');
   assert.equal(deleteAccountError({ code: 'INTERNAL', message: 'boom' }), 'boom');
 });
+
+test('jobNote says where a refresh is', async () => {
+  const { jobNote, jobFinished, jobsSummary } = await import('../static/js/model.js');
+  assert.deepEqual(jobNote({ state: 'QUEUED' }), { kind: 'info', text: 'Queued' });
+  assert.deepEqual(jobNote({ state: 'VISIBLE' }), { kind: 'ok', text: 'Up to date' });
+  assert.equal(jobNote({ state: 'DEFERRED', reason: 'spacing: too soon', runAt: '2026-01-01T10:05:00Z' }, (d) => d.slice(11, 16)).text,
+    'Deferred: spacing: too soon (runs at 10:05)');
+  assert.equal(jobNote({ state: 'DEFERRED', reason: 'needs re-auth: reconnect the account', runAt: null }).text,
+    'Deferred: needs re-auth: reconnect the account');
+  assert.equal(jobNote({ state: 'FAILED', reason: 'boom' }).kind, 'error');
+  assert.equal(jobFinished({ state: 'PROCESSED' }), false);
+  assert.equal(jobFinished({ state: 'FAILED' }), true);
+  assert.equal(jobsSummary([{ state: 'DEFERRED' }, { state: 'QUEUED' }, { state: 'QUEUED' }]), '2 queued, 1 deferred');
+  assert.equal(jobsSummary([]), 'Nothing to refresh');
+});

@@ -235,7 +235,9 @@ export const Q_DASHBOARD = `query Dashboard($grain: Grain!, $from: Time!, $to: T
   me { id email } ${LINKS_FIELDS} ${metricsField('@include(if: $any)')} ${feedField('@include(if: $any)')} }`;
 export const Q_METRICS = `query Metrics($grain: Grain!, $from: Time!, $to: Time!, $platforms: [Platform!]) { ${metricsField()} }`;
 export const Q_FEED = `query Feed($platforms: [Platform!], $before: Time, $limit: Int) { ${feedField()} }`;
-export const M_REFRESH = `mutation Refresh($id: ID) { refresh(linkId: $id) }`;
+const JOB_FIELDS = `id linkId state reason runAt`;
+export const M_START_REFRESH = `mutation StartRefresh($id: ID) { startRefresh(linkId: $id) { ${JOB_FIELDS} } }`;
+export const Q_REFRESH_JOBS = `query RefreshJobs { refreshJobs { ${JOB_FIELDS} } }`;
 export const M_UNLINK = `mutation Unlink($id: ID!) { unlink(linkId: $id) }`;
 export const Q_PENDING_GRANT = `query PendingGrant($id: ID!) { pendingGrant(id: $id) { id platform accounts { accountId handle linked } } }`;
 export const M_LINK_ACCOUNTS = `mutation LinkAccounts($grant: ID!, $ids: [String!]!) { linkAccounts(grantId: $grant, accountIds: $ids) { id accountId handle } }`;

@@ -170,3 +170,38 @@ export function deleteAccountError(e) {
       return e.message;
   }
 }
+
+const JOB_DONE = new Set(['VISIBLE', 'FAILED']);
+
+/** Whether a refresh job will not change any more. */
+export const jobFinished = (job) => JOB_DONE.has(job.state);
+
+/**
+ * The note shown next to an account for its refresh job: {kind, text}.
+ * fmtTime formats the time a deferred job will run.
+ */
+export function jobNote(job, fmtTime = (d) => new Date(d).toISOString()) {
+  switch (job.state) {
+    case 'QUEUED': return { kind: 'info', text: 'Queued' };
+    case 'FETCHING': return { kind: 'info', text: 'Fetching…' };
+    case 'PROCESSED': return { kind: 'info', text: 'Processed, updating…' };
+    case 'VISIBLE': return { kind: 'ok', text: 'Up to date' };
+    case 'FAILED': return { kind: 'error', text: 'Failed' + (job.reason ? ': ' + job.reason : '') };
+    case 'DEFERRED': {
+      const why = job.reason ? ': ' + job.reason : '';
+      const when = job.runAt ? ` (runs at ${fmtTime(job.runAt)})` : '';
+      return { kind: 'warn', text: 'Deferred' + why + when };
+    }
+  }
+  return { kind: 'info', text: job.state };
+}
+
+/** A one-line summary of several jobs, e.g. "2 queued, 1 deferred". */
+export function jobsSummary(jobs) {
+  const order = ['QUEUED', 'FETCHING', 'PROCESSED', 'VISIBLE', 'DEFERRED', 'FAILED'];
+  const label = { QUEUED: 'queued', FETCHING: 'fetching', PROCESSED: 'processed', VISIBLE: 'up to date', DEFERRED: 'deferred', FAILED: 'failed' };
+  const n = new Map();
+  for (const j of jobs) n.set(j.state, (n.get(j.state) || 0) + 1);
+  const parts = order.filter((s) => n.has(s)).map((s) => `${n.get(s)} ${label[s]}`);
+  return parts.length ? parts.join(', ') : 'Nothing to refresh';
+}

@@ -1,17 +1,19 @@
 // The accounts panel: linked accounts per platform, refresh, unlink, and
 // account deletion (the danger zone).
 
-import { ApiError, auth, gql, M_DELETE_ACCOUNT, M_REFRESH, M_UNLINK } from '../api.js';
+import { ApiError, auth, gql, M_DELETE_ACCOUNT, M_START_REFRESH, M_UNLINK, Q_REFRESH_JOBS } from '../api.js';
 import { failed, refreshAll, render, renderFlash, resetData } from '../app.js';
 import { h, replace } from '../dom.js';
-import { accountKey, deleteAccountError, platformName, platformSlug } from '../model.js';
+import { accountKey, deleteAccountError, jobFinished, jobNote, jobsSummary, platformName, platformSlug } from '../model.js';
 import { allAccounts, colorFor, root, seq, state, ui } from '../state.js';
 import { badge, statusPill, timeEl } from './common.js';
 import { openDialog } from './dialog.js';
 import { renderFeed } from './feed.js';
 import { renderMetrics } from './metrics.js';
 
-const REFRESH_NOTE_MS = 15_000;
+const REFRESH_NOTE_MS = 15_000; // how long a finished job's note stays
+const JOB_POLL_MS = 1_000; // while a job is unfinished
+const JOB_WATCH_MS = 10 * 60_000; // then the note is left as it is
 
 export function renderAccounts() {
   if (!ui) return;
@@ -77,7 +79,10 @@ function accountRow(a) {
       onclick: (ev) => onUnlink(a, ev.currentTarget),
     }, 'Unlink'),
     a.statusReason && !active ? h('p', { class: 'reason small' }, a.statusReason) : null,
-    active ? h('p', { class: ['note', 'refresh-note', note?.kind && 'note-' + note.kind], role: 'status' }, note && !note.busy ? note.text : '') : null);
+    note?.job || active ? h('p', {
+      class: ['note', 'refresh-note', note?.kind && 'note-' + note.kind], role: 'status',
+      dataset: { state: note?.jobState || '', job: note?.job || '' },
+    }, note && !note.busy ? note.text : '') : null);
 }
 
 async function onUnlink(a, opener) {
@@ -121,34 +126,80 @@ async function onUnlink(a, opener) {
   refreshAll();
 }
 
+/** Presses refresh for one link (or all): shows each job's state as it moves. */
 async function onRefresh(linkId) {
   const id = linkId ?? 'all';
-  const mark = {};
-  state.refreshNotes.set(id, { busy: true, text: 'Refreshing…', mark });
+  state.refreshNotes.set(id, { busy: true, text: 'Refreshing…' });
   renderAccounts();
-  let note;
+  let jobs;
   try {
-    const { data, errors } = await gql(M_REFRESH, { id: linkId });
+    const { data, errors } = await gql(M_START_REFRESH, { id: linkId });
     if (errors.length) throw errors[0];
-    const n = data.refresh;
-    note = n > 0
-      ? { kind: 'ok', text: linkId ? 'Queued' : `Queued ${n} account${n === 1 ? '' : 's'}` }
-      : { kind: 'info', text: 'Already queued' };
+    jobs = data.startRefresh;
   } catch (e) {
     if (failed(e)) return;
-    note = { kind: 'error', text: e.message };
+    state.refreshNotes.set(id, { kind: 'error', text: e.message });
+    renderAccounts();
+    return;
   }
-  note.mark = mark;
-  state.refreshNotes.set(id, note);
-  renderAccounts();
-  setTimeout(() => {
-    if (state.refreshNotes.get(id)?.mark === mark) {
-      state.refreshNotes.delete(id);
-      renderAccounts();
-    }
-  }, REFRESH_NOTE_MS);
+  showJobs(jobs, linkId === null);
+  watchJobs(new Set(jobs.map((j) => j.id)), linkId === null);
 }
 
+function fmtRunAt(iso) {
+  return new Date(iso).toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
+}
+
+/**
+ * Sets the notes of the jobs' links (and of "Refresh all" when all), and
+ * redraws the panel when one changed.
+ */
+function showJobs(jobs, all) {
+  let changed = false;
+  const set = (key, note) => {
+    const old = state.refreshNotes.get(key);
+    if (old && !old.busy && old.text === note.text && old.job === note.job && old.jobState === note.jobState) return;
+    state.refreshNotes.set(key, note);
+    changed = true;
+  };
+  for (const j of jobs) {
+    set(j.linkId, { ...jobNote(j, fmtRunAt), job: j.id, jobState: j.state, done: jobFinished(j), at: Date.now() });
+  }
+  if (all) set('all', { kind: 'info', text: jobsSummary(jobs), done: jobs.every(jobFinished), at: Date.now() });
+  if (changed) renderAccounts();
+}
+
+let jobTimer = 0;
+
+/** Polls the jobs until every one is finished (or JOB_WATCH_MS passed). */
+function watchJobs(ids, all) {
+  clearTimeout(jobTimer);
+  const until = Date.now() + JOB_WATCH_MS;
+  const tick = async () => {
+    jobTimer = 0;
+    if (!state.user || !ui) return;
+    let jobs;
+    try {
+      const { data, errors } = await gql(Q_REFRESH_JOBS);
+      if (errors.some(failed)) return;
+      jobs = (data.refreshJobs || []).filter((j) => ids.has(j.id));
+    } catch (e) {
+      if (failed(e)) return;
+      jobs = null; // offline: try again
+    }
+    if (jobs) showJobs(jobs, all);
+    if (jobs && jobs.every(jobFinished)) {
+      setTimeout(() => { // finished notes fade after a while
+        for (const [k, n] of state.refreshNotes) if (n.done && Date.now() - n.at >= REFRESH_NOTE_MS) state.refreshNotes.delete(k);
+        renderAccounts();
+      }, REFRESH_NOTE_MS);
+      refreshAll(); // the fetched numbers
+      return;
+    }
+    if (Date.now() < until) jobTimer = setTimeout(tick, JOB_POLL_MS);
+  };
+  jobTimer = setTimeout(tick, JOB_POLL_MS);
+}
 
 export function dangerZone() {
   return h('section', { class: 'panel panel-danger', id: 'danger-zone', 'aria-labelledby': 'danger-title' },
