@@ -382,6 +382,22 @@ func TestDashboardInBrowser(t *testing.T) {
 	wait("axes", count("#metrics .axis-x .tick")+` > 3 && `+count("#metrics .axis-y .tick")+` > 2`)
 	wait("summary cards", count("#metrics .summary")+` === 2`)
 
+	// Totals first: all platforms, then one per platform, the sum of the
+	// platforms' (from GraphQL trends); and the range's CSV download.
+	wait("totals", count("#metrics .totals li.total")+` === 3`)
+	if got := eval(`[...document.querySelectorAll('#metrics .totals li.total')].map(li => li.dataset.platform).join(',')`); got != "ALL,INSTAGRAM,X" {
+		t.Errorf("totals for %q, want ALL,INSTAGRAM,X", got)
+	}
+	if got := eval(`(() => { const v = (p) => Number(document.querySelector('#metrics .total[data-platform=' + p + '] .total-value').textContent.replace(/\D/g, ''));
+		return String(v('ALL') === v('X') + v('INSTAGRAM') && v('X') > 0 && v('INSTAGRAM') > 0); })()`); got != "true" {
+		t.Errorf("the all-platforms total is not the sum of the platforms'")
+	}
+	csvHead, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch(document.querySelector('#metrics a.export-link').href).then(r => r.ok ? r.text() : 'HTTP ' + r.status).then(t => t.split('\n')[0])`,
+		chromedp.EvalAwaitPromise))
+	if err != nil || !strings.HasPrefix(csvHead, "platform,account_id,handle,bucket,followers") {
+		t.Errorf("the CSV download starts %q (%v)", csvHead, err)
+	}
+
 	// The live summary is unavailable while the aggregates load: the cards
 	// show the chart's figures until a retry of the subscription succeeds.
 	wait("fallback cards", `document.querySelector('#metrics .now')?.dataset.live === 'down' && `+

@@ -128,3 +128,13 @@ test('jobNote says where a refresh is', async () => {
   assert.equal(jobsSummary([{ state: 'DEFERRED' }, { state: 'QUEUED' }, { state: 'QUEUED' }]), '2 queued, 1 deferred');
   assert.equal(jobsSummary([]), 'Nothing to refresh');
 });
+
+test('exportURL names the range, grain and platforms', async () => {
+  const { exportURL } = await import('../static/js/model.js');
+  const u = new URL(exportURL({ grain: 'DAY', from: new Date('2026-01-01T00:00:00Z'), to: new Date('2026-01-31T00:00:00Z'), platforms: ['X', 'INSTAGRAM'] }), 'http://pulse');
+  assert.equal(u.pathname, '/api/v1/export');
+  assert.deepEqual(Object.fromEntries(u.searchParams), {
+    dataset: 'metrics', format: 'csv', grain: 'day', from: '2026-01-01T00:00:00.000Z', to: '2026-01-31T00:00:00.000Z', platforms: 'x,instagram',
+  });
+  assert.equal(new URL(exportURL({ grain: 'HOUR', from: new Date(0), to: new Date(1), platforms: null }), 'http://p').searchParams.has('platforms'), false);
+});

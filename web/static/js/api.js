@@ -235,6 +235,9 @@ export const Q_DASHBOARD = `query Dashboard($grain: Grain!, $from: Time!, $to: T
   me { id email } ${LINKS_FIELDS} ${metricsField('@include(if: $any)')} ${feedField('@include(if: $any)')} }`;
 export const Q_METRICS = `query Metrics($grain: Grain!, $from: Time!, $to: Time!, $platforms: [Platform!]) { ${metricsField()} }`;
 export const Q_FEED = `query Feed($platforms: [Platform!], $before: Time, $limit: Int) { ${feedField()} }`;
+export const Q_TRENDS = `query Trends($grain: Grain!, $from: Time!, $to: Time!, $platforms: [Platform!]) {
+  trends(metric: FOLLOWERS, grain: $grain, from: $from, to: $to, platforms: $platforms) {
+    platform value previousValue change changePercent slopePerDay r2 best { at change } worst { at change } } }`;
 const JOB_FIELDS = `id linkId state reason runAt`;
 export const M_START_REFRESH = `mutation StartRefresh($id: ID) { startRefresh(linkId: $id) { ${JOB_FIELDS} } }`;
 export const Q_REFRESH_JOBS = `query RefreshJobs { refreshJobs { ${JOB_FIELDS} } }`;

@@ -19,6 +19,7 @@ import { brand } from './views/common.js';
 import { closeDialogs } from './views/dialog.js';
 import { FEED_PAGE, renderFeed } from './views/feed.js';
 import { renderMetrics, renderNow, retryText, shownFollowers } from './views/metrics.js';
+import { loadTotals, renderTotals } from './views/totals.js';
 
 const POLL_MS = 30_000; // only while the live subscription is down
 // A live push reloads the chart and feed after LIVE_DEBOUNCE_MS, at most
@@ -81,6 +82,7 @@ function renderDashboard() {
     metricsHead: h('p', { class: 'panel-sub' }),
     grain: h('div', { class: 'grain' }),
     metrics: h('div', { class: 'metrics-body' }),
+    totals: h('div', { class: 'totals-body' }),
     now: h('div', { class: 'now', 'aria-labelledby': 'now-title' }),
     feed: h('div', { class: 'feed-body' }),
     chart: null,
@@ -105,6 +107,7 @@ function renderDashboard() {
             h('div', { class: 'panel-head' },
               h('div', null, h('h2', { id: 'metrics-title' }, 'Followers'), ui.metricsHead),
               ui.grain),
+            ui.totals,
             ui.metrics),
           h('section', { class: 'panel', id: 'feed', 'aria-labelledby': 'feed-title' },
             h('div', { class: 'panel-head' },
@@ -124,6 +127,7 @@ function renderDashboard() {
   renderFilters();
   renderGrain();
   renderAccounts();
+  renderTotals();
   renderMetrics();
   renderFeed();
   renderStatus();
@@ -216,7 +220,7 @@ function renderGrain() {
 
 export function resetData() {
   Object.assign(state, {
-    links: [], series: null, posts: null, feedDone: false, feedError: '', hidden: new Set(),
+    links: [], series: null, trends: null, posts: null, feedDone: false, feedError: '', hidden: new Set(),
     refreshNotes: new Map(), updatedAt: null, pollError: '', flash: null, summary: null, refreshQueued: false,
   });
   shownFollowers.clear();
@@ -275,6 +279,7 @@ export async function refreshAll() {
     state.loading = false;
   }
   if (!ui) return;
+  loadTotals();
   renderStatus();
   renderAccounts();
   renderMetrics();
@@ -293,6 +298,7 @@ async function pollSummary() {
 }
 
 async function loadMetrics() {
+  loadTotals();
   const t = ++seq.metrics;
   if (state.platforms.size === 0) {
     state.series = [];

@@ -205,3 +205,13 @@ export function jobsSummary(jobs) {
   const parts = order.filter((s) => n.has(s)).map((s) => `${n.get(s)} ${label[s]}`);
   return parts.length ? parts.join(', ') : 'Nothing to refresh';
 }
+
+/**
+ * The export URL of the metrics shown: CSV (or format) at the grain, over
+ * [from, to), for the selected platforms (null: all).
+ */
+export function exportURL({ grain, from, to, platforms, format = 'csv', dataset = 'metrics' }) {
+  const q = new URLSearchParams({ dataset, format, grain: String(grain).toLowerCase(), from: from.toISOString(), to: to.toISOString() });
+  if (platforms) q.set('platforms', platforms.map((p) => String(p).toLowerCase()).join(','));
+  return '/api/v1/export?' + q.toString();
+}

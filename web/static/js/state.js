@@ -21,6 +21,7 @@ export const state = {
   platforms: new Set(prefs.platforms),
   hidden: new Set(), // account keys hidden from the chart via the legend
   series: null, // null until loaded
+  trends: null, // the totals' trends per platform, null until loaded
   posts: null,
   feedDone: false,
   feedLoadingMore: false,

@@ -1,0 +1,59 @@
+// The totals strip above the chart: followers summed per platform and
+// across platforms for the chart's range, with the change against the
+// previous period and the growth per day (GraphQL trends, computed in
+// ClickHouse), and the range's CSV download.
+
+import { gql, Q_TRENDS } from '../api.js';
+import { failed } from '../app.js';
+import { h, replace } from '../dom.js';
+import { fmtInt, fmtPct, fmtSigned } from '../format.js';
+import { exportURL, platformName, rangeFor } from '../model.js';
+import { platformVar, state, ui } from '../state.js';
+
+let seqTrends = 0;
+
+/** Loads the trends of the selected range and platforms. */
+export async function loadTotals() {
+  const t = ++seqTrends;
+  if (!state.platforms.size) {
+    state.trends = [];
+    renderTotals();
+    return;
+  }
+  const r = rangeFor(state.grain);
+  try {
+    const { data, errors } = await gql(Q_TRENDS, { grain: state.grain, from: r.from.toISOString(), to: r.to.toISOString(), platforms: platformVar() });
+    if (errors.some(failed) || t !== seqTrends) return;
+    state.trends = data.trends;
+  } catch (e) {
+    if (failed(e) || t !== seqTrends) return;
+    state.trends = state.trends || [];
+  }
+  renderTotals();
+}
+
+export function renderTotals() {
+  if (!ui) return;
+  const r = rangeFor(state.grain);
+  const trends = (state.trends || []).filter((t) => t.value > 0 || t.previousValue);
+  const download = h('a', {
+    class: 'btn btn-small btn-ghost export-link', download: '',
+    href: exportURL({ grain: state.grain, from: r.from, to: r.to, platforms: platformVar() }),
+  }, 'Download CSV');
+  if (!state.platforms.size || !trends.length) {
+    replace(ui.totals);
+    return;
+  }
+  replace(ui.totals,
+    h('ul', { class: 'totals', 'aria-label': 'Followers per platform' }, trends.map((t) => {
+      const dir = (t.change ?? 0) > 0 ? 'up' : (t.change ?? 0) < 0 ? 'down' : 'flat';
+      return h('li', { class: ['total', t.platform ? null : 'total-all'], dataset: { platform: t.platform || 'ALL' } },
+        h('span', { class: 'total-name' }, t.platform ? platformName(t.platform) : 'All platforms'),
+        h('span', { class: 'total-value' }, fmtInt(t.value)),
+        h('span', { class: ['total-change', 'change-' + dir], title: 'Against the previous period of the same length' },
+          t.change === null ? 'no earlier data' : fmtSigned(t.change) + (t.changePercent !== null ? ` (${fmtPct(t.changePercent / 100)})` : '')),
+        h('span', { class: 'total-slope muted small', title: `Least-squares fit, R² ${t.r2.toFixed(2)}` },
+          `${fmtSigned(t.slopePerDay)}/day`));
+    })),
+    download);
+}
