@@ -123,17 +123,16 @@ type modelPoint struct {
 }
 
 type modelTrend struct {
-	value                       int64
-	prev                        *int64
-	slope, intercept, r2        float64
-	points, previous            []modelPoint
-	bestAt, worstAt             *time.Time
-	hasBest                     bool
-	platform                    string
-	changePct                   *float64
-	level                       bool
-	metric                      string
-	curStart, spanStart, spanTo time.Time
+	value                int64
+	prev                 *int64
+	slope, intercept, r2 float64
+	points, previous     []modelPoint
+	bestAt, worstAt      *time.Time
+	hasBest              bool
+	platform             string
+	changePct            *float64
+	level                bool
+	metric               string
 }
 
 // expectTrends computes, from the raw observations alone, what trends
