@@ -21,7 +21,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 
 	"github.com/pulsehq/pulse/api"
-	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
 )
 
 // table is a decoded export: column names and rows of values as strings
@@ -161,7 +161,7 @@ var postsCols = []string{"platform", "account_id", "post_id", "created_at", "tex
 // independent reader (arrow-go's Parquet and IPC readers, encoding/csv) and
 // compares every value with what GraphQL answers for the same selection.
 func TestExportMatchesGraphQL(t *testing.T) {
-	ch := clickhouse.MustOpenTest(t)
+	ch := chtest.MustOpen(t)
 	e := newEnv(t, func(c *api.Config) { c.Metrics = ch })
 	b := e.browser(t)
 	userID, _ := b.signUp("export@example.com")

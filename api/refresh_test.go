@@ -10,7 +10,7 @@ import (
 
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
-	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -26,7 +26,7 @@ type jobsResult struct {
 // VISIBLE once ClickHouse has an observation made after its fetch began.
 // POST /api/v1/refresh does the same for scripts; GET answers 405.
 func TestRefreshJobsOverGraphQLAndREST(t *testing.T) {
-	ch := clickhouse.MustOpenTest(t)
+	ch := chtest.MustOpen(t)
 	e := newEnv(t, func(c *api.Config) { c.Metrics = ch })
 	b := e.browser(t)
 	userID, token := b.signUp("jobs@example.com")

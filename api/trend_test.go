@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/pulsehq/pulse/api"
-	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -430,7 +430,7 @@ func near(a, b float64) bool {
 // year boundary, every grain, a level and two flow metrics, per platform
 // and for all platforms.
 func TestTrendsMatchAModelOfTheHourlyRows(t *testing.T) {
-	ch := clickhouse.MustOpenTest(t)
+	ch := chtest.MustOpen(t)
 	e := newEnv(t, func(c *api.Config) { c.Metrics = ch })
 	b := e.browser(t)
 	userID, _ := b.signUp("trend@example.com")

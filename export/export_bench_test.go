@@ -10,18 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/clickhouse"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/export"
+	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/topics"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/ClickHouse/clickhouse-go/v2.(*clickhouse).startAutoCloseIdleConnections"))
-}
+func TestMain(m *testing.M) { testkit.WrapTestMain(m) }
 
 // yearOfHourly writes a year (2025) of hourly snapshots for 50 accounts
 // across the four platforms for one user.
@@ -98,7 +95,7 @@ func peakHeap(fn func()) uint64 {
 // grow twelvefold. The baseline "series-in-memory" reads the same year
 // through DB.Series, which holds every point, for comparison.
 func BenchmarkExportMemory(b *testing.B) {
-	db := clickhouse.MustOpenTest(b)
+	db := chtest.MustOpen(b)
 	user := yearOfHourly(b, db)
 	from := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, months := range []int{1, 3, 12} {
