@@ -188,7 +188,8 @@ func (db *DB) JobsDeferred(ctx context.Context, linkID, reason string, until tim
 
 // JobsVisible marks the user's processed jobs visible whose fetch was
 // requested at or before the newest observation now readable for their
-// link (observed: link id → newest observation time).
+// link (observed: link id → newest observation time), and queued jobs no
+// scheduler reported on whose press came before it.
 func (db *DB) JobsVisible(ctx context.Context, userID string, observed map[string]time.Time) error {
 	const op = "postgres.JobsVisible"
 	uid, err := parseID(userID, "user")
@@ -207,7 +208,11 @@ func (db *DB) JobsVisible(ctx context.Context, userID string, observed map[strin
 	err = db.withConn(ctx, func(c *pgx.Conn) error {
 		_, err := c.Exec(ctx, `UPDATE refresh_jobs j SET state = 'visible', updated_at = $4
 			FROM unnest($2::uuid[], $3::timestamptz[]) AS o(link_id, observed_at)
-			WHERE j.user_id = $1 AND j.state = 'processed' AND j.link_id = o.link_id AND j.fetching_at <= o.observed_at`,
+			WHERE j.user_id = $1 AND j.link_id = o.link_id AND (
+				(j.state = 'processed' AND j.fetching_at <= o.observed_at) OR
+				-- A job no scheduler reported on: visible once an
+				-- observation made after the press is readable.
+				(j.state = 'queued' AND j.fetching_at IS NULL AND j.created_at <= o.observed_at))`,
 			uid, links, times, db.now())
 		return err
 	})

@@ -179,7 +179,7 @@ func seed(t *testing.T, pg *postgres.DB, ch *clickhouse.DB) (u pulse.User, xLink
 			base int64
 			rate int64
 		}{{xLink, 12400, 3}, {igLink, 8100, 7}} {
-			obs := hour.Add(5 * time.Minute)
+			obs := min(hour.Add(5*time.Minute), time.Now().UTC().Add(-time.Minute)) // never after a refresh press
 			snaps = append(snaps, topics.AccountSnapshot{
 				V: topics.AccountSnapshotVersion, LinkID: l.link.ID, UserID: u.ID, Platform: l.link.Platform,
 				AccountID: l.link.AccountID, Handle: l.link.Handle, Hour: hour, ObservedAt: obs,
@@ -513,7 +513,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait("processed", `['PROCESSED', 'VISIBLE'].includes(`+jobState+`)`)
-	obs := fetchAt.Add(2 * time.Second)
+	obs := fetchAt.Add(100 * time.Millisecond)
 	if err := ch.InsertSnapshots(ctx, []topics.AccountSnapshot{{V: topics.AccountSnapshotVersion, LinkID: xLink.ID, UserID: user.ID,
 		Platform: topics.X, AccountID: xLink.AccountID, Handle: xLink.Handle, Hour: obs.Truncate(time.Hour), ObservedAt: obs,
 		Followers: 14601, Following: 200, PostsCount: 70, Version: obs.UnixMilli()}}); err != nil {

@@ -441,8 +441,14 @@ func (r *Resolver) refreshJobs(ctx context.Context, userID string) ([]pulse.Refr
 	}
 	var since time.Time
 	for _, j := range jobs {
-		if j.State == pulse.JobProcessed && (since.IsZero() || j.FetchingAt.Before(since)) {
-			since = j.FetchingAt
+		at := j.FetchingAt
+		if j.State == pulse.JobQueued {
+			at = j.CreatedAt
+		} else if j.State != pulse.JobProcessed {
+			continue
+		}
+		if since.IsZero() || at.Before(since) {
+			since = at
 		}
 	}
 	if since.IsZero() {
