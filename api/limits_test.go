@@ -125,6 +125,16 @@ func (m *countingMetrics) Feed(context.Context, pulse.FeedQuery) ([]pulse.PostRo
 	return nil, nil
 }
 
+func (m *countingMetrics) Trends(context.Context, pulse.TrendQuery) ([]pulse.Trend, error) {
+	m.enter()
+	return nil, nil
+}
+
+func (m *countingMetrics) LastObserved(context.Context, string, time.Time) (map[string]time.Time, error) {
+	m.enter()
+	return nil, nil
+}
+
 // aliases returns a query of n aliases of field.
 func aliases(n int, field string) string {
 	var b strings.Builder

@@ -179,7 +179,10 @@ func seed(t *testing.T, pg *postgres.DB, ch *clickhouse.DB) (u pulse.User, xLink
 			base int64
 			rate int64
 		}{{xLink, 12400, 3}, {igLink, 8100, 7}} {
-			obs := min(hour.Add(5*time.Minute), time.Now().UTC().Add(-time.Minute)) // never after a refresh press
+			obs := hour.Add(5 * time.Minute)
+			if latest := time.Now().UTC().Add(-time.Minute); obs.After(latest) {
+				obs = latest // never after a refresh press
+			}
 			snaps = append(snaps, topics.AccountSnapshot{
 				V: topics.AccountSnapshotVersion, LinkID: l.link.ID, UserID: u.ID, Platform: l.link.Platform,
 				AccountID: l.link.AccountID, Handle: l.link.Handle, Hour: hour, ObservedAt: obs,
