@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
-  COLORS, appendPage, colorOf, deleteAccountError, linkResult, mergeFeed, observedKey, parsePrefs, rangeFigures,
-  rangeFor, routeOf, safeURL, withReadings,
+  COLORS, appendPage, colorOf, deleteAccountError, insightSeries, linkResult, mergeFeed, observedKey, parsePrefs,
+  pendingChoice, rangeFigures, rangeFor, routeOf, safeURL, withReadings,
 } from '../static/js/model.js';
 
 const iso = (s) => new Date(s).toISOString();
@@ -90,7 +90,23 @@ test('withReadings drops buckets without a follower reading and empty series', (
   ]);
   assert.equal(got.length, 1);
   assert.deepEqual(got[0].points, [{ hours: 3, followers: 10 }]);
+  assert.equal(got[0].all.length, 2);
   assert.deepEqual(withReadings(null), []);
+});
+
+test('insightSeries keeps the buckets with the field, readings or not', () => {
+  const got = insightSeries(withReadings([
+    { accountId: 'a', points: [{ at: '2026-01-01T00:00:00Z', hours: 0, reach: 5 }, { at: '2026-01-02T00:00:00Z', hours: 3, followers: 10, reach: null }, { at: '2026-01-03T00:00:00Z', hours: 2, followers: 11, reach: 0 }] },
+    { accountId: 'b', points: [{ at: '2026-01-01T00:00:00Z', hours: 1, followers: 4 }] },
+  ]), 'reach');
+  assert.equal(got.length, 1);
+  assert.deepEqual(got[0].points.map((p) => [p.at.toISOString(), p.followers]), [['2026-01-01T00:00:00.000Z', 5], ['2026-01-03T00:00:00.000Z', 0]]);
+});
+
+test('pendingChoice reads the grant to choose accounts from', () => {
+  assert.equal(pendingChoice('#/accounts?choose=g-1'), 'g-1');
+  assert.equal(pendingChoice('#/accounts?linked=x'), null);
+  assert.equal(pendingChoice(''), null);
 });
 
 test('rangeFigures over a range', () => {

@@ -11,9 +11,11 @@ import { ApiError, auth, gql, Q_DASHBOARD, Q_FEED, Q_ME, Q_METRICS, Q_SUMMARY } 
 import { h, replace } from './dom.js';
 import { fmtAgo } from './format.js';
 import { LiveSummary } from './live.js';
-import { ALL_PLATFORMS, GRAINS, linkResult, mergeFeed, observedKey, platformName, platformSlug, rangeFor, routeOf } from './model.js';
+import {
+  ALL_PLATFORMS, GRAINS, linkResult, mergeFeed, observedKey, pendingChoice, platformName, platformSlug, rangeFor, routeOf,
+} from './model.js';
 import { platformVar, root, savePrefs, seq, setUi, state, ui } from './state.js';
-import { dangerZone, renderAccounts } from './views/accounts.js';
+import { chooseAccounts, dangerZone, renderAccounts } from './views/accounts.js';
 import { renderAuth } from './views/auth.js';
 import { brand } from './views/common.js';
 import { closeDialogs } from './views/dialog.js';
@@ -48,13 +50,16 @@ export function render(notice) {
     stopLive();
     closeDialogs();
     ui?.chart?.destroy();
+    ui?.reachChart?.destroy();
     setUi(null);
     const mode = route === '/signup' ? 'signup' : 'signin';
     if (route !== '/' + mode) history.replaceState(null, '', '#/' + mode);
     renderAuth(mode, notice);
     return;
   }
-  if (route === '/accounts') state.flash = linkResult(location.hash) || state.flash;
+  // A consent covering several accounts: ask which to link.
+  const choose = route === '/accounts' ? pendingChoice(location.hash) : null;
+  if (route === '/accounts' && !choose) state.flash = linkResult(location.hash) || state.flash;
   if (route !== '/') history.replaceState(null, '', '#/');
   if (!ui) renderDashboard();
   else renderFlash();
@@ -64,6 +69,7 @@ export function render(notice) {
     panel.focus({ preventScroll: true });
     refreshAll();
   }
+  if (choose) chooseAccounts(choose);
 }
 
 window.addEventListener('hashchange', () => render());
@@ -86,6 +92,7 @@ function renderDashboard() {
     now: h('div', { class: 'now', 'aria-labelledby': 'now-title' }),
     feed: h('div', { class: 'feed-body' }),
     chart: null,
+    reachChart: null,
   });
   replace(root,
     h('header', { class: 'topbar' },

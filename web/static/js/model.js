@@ -61,6 +61,15 @@ export function routeOf(hash) {
 }
 
 /**
+ * The pending grant id in #/accounts?choose=…: a consent that covered
+ * several accounts (a Facebook login managing several Pages), whose
+ * accounts the user still has to choose; null otherwise.
+ */
+export function pendingChoice(hash) {
+  return new URLSearchParams(String(hash || '').split('?')[1] || '').get('choose') || null;
+}
+
+/**
  * The flash message for the OAuth callback's result in
  * #/accounts?linked=… or ?link_error=…, or null.
  */
@@ -117,11 +126,23 @@ export function colorOf(keys, key) {
  * The series' points that have a follower reading. A bucket with post
  * activity but none (hours 0) has no follower values, so it is left out
  * rather than drawn as a drop to zero. Series left without points are
- * dropped.
+ * dropped. all keeps every bucket (insights come without follower readings).
  */
 export function withReadings(series) {
   return (series || [])
-    .map((s) => ({ ...s, points: s.points.filter((p) => p.hours > 0) }))
+    .map((s) => ({ ...s, all: s.points, points: s.points.filter((p) => p.hours > 0) }))
+    .filter((s) => s.points.length);
+}
+
+/**
+ * An insight (reach, views, …) as chart series: for each series (with
+ * all, as withReadings returns), the buckets where the platform reported
+ * the field, as {at: Date, followers: value} (the chart draws followers).
+ * Series whose platform reports none are dropped.
+ */
+export function insightSeries(series, field) {
+  return series
+    .map((s) => ({ ...s, points: (s.all || []).filter((p) => p[field] != null).map((p) => ({ at: new Date(p.at), followers: p[field] })) }))
     .filter((s) => s.points.length);
 }
 

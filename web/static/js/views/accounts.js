@@ -1,10 +1,13 @@
 // The accounts panel: linked accounts per platform, refresh, unlink, and
-// account deletion (the danger zone).
+// account deletion (the danger zone); choosing the accounts of a consent
+// that covered several.
 
-import { ApiError, auth, gql, M_DELETE_ACCOUNT, M_START_REFRESH, M_UNLINK, Q_REFRESH_JOBS } from '../api.js';
+import {
+  ApiError, auth, gql, M_DELETE_ACCOUNT, M_LINK_ACCOUNTS, M_START_REFRESH, M_UNLINK, Q_PENDING_GRANT, Q_REFRESH_JOBS,
+} from '../api.js';
 import { failed, refreshAll, render, renderFlash, resetData } from '../app.js';
 import { h, replace } from '../dom.js';
-import { accountKey, deleteAccountError, jobFinished, jobNote, jobsSummary, platformName, platformSlug } from '../model.js';
+import { FIRST_DATA, accountKey, deleteAccountError, jobFinished, jobNote, jobsSummary, platformName, platformSlug } from '../model.js';
 import { allAccounts, colorFor, root, seq, state, ui } from '../state.js';
 import { badge, statusPill, timeEl } from './common.js';
 import { openDialog } from './dialog.js';
@@ -35,6 +38,51 @@ export function renderAccounts() {
   replace(ui.accounts, h('ul', { class: 'platforms' }, state.links.map(platformCard)));
 }
 
+/**
+ * Asks which accounts of a consent that covered several (a Facebook login
+ * managing several Pages) to link; none is linked until the user chooses.
+ */
+export async function chooseAccounts(grantId) {
+  let g;
+  try {
+    const { data, errors } = await gql(Q_PENDING_GRANT, { id: grantId });
+    if (errors.length) throw errors[0];
+    g = data.pendingGrant;
+  } catch (e) {
+    if (failed(e)) return;
+    throw e;
+  }
+  if (!g) {
+    state.flash = { kind: 'error', text: 'That choice of accounts expired or was already made. Link again to choose.' };
+    renderFlash();
+    return;
+  }
+  const name = platformName(g.platform);
+  const boxes = g.accounts.map((a) => h('label', { class: 'choice' },
+    h('input', { type: 'checkbox', name: 'account', value: a.accountId }), ' ',
+    a.handle || a.accountId, a.linked ? h('span', { class: 'muted small' }, ' (already linked)') : null));
+  let linked = [];
+  const done = await openDialog({
+    title: `Choose the ${name} accounts to link`,
+    body: [
+      `Your ${name} login shares ${g.accounts.length} accounts. Pulse links only the ones you tick; each becomes its own link, with its history.`,
+      h('fieldset', { class: 'choices' }, h('legend', { class: 'sr-only' }, 'Accounts'), boxes),
+    ],
+    confirmLabel: 'Link selected', busyLabel: 'Linking…', confirmClass: 'btn-primary',
+    onConfirm: async () => {
+      const ids = boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value);
+      if (!ids.length) throw new Error('Tick at least one account, or cancel to link none.');
+      const { data, errors } = await gql(M_LINK_ACCOUNTS, { grant: g.id, ids });
+      if (errors.length) throw errors[0];
+      linked = data.linkAccounts;
+    },
+  });
+  if (!done) return;
+  state.flash = { kind: 'ok', text: `${linked.length} ${name} account${linked.length === 1 ? '' : 's'} linked. ${FIRST_DATA}` };
+  renderFlash();
+  refreshAll();
+}
+
 function platformCard(pl) {
   const name = platformName(pl.platform);
   const linked = pl.accounts.length > 0;
@@ -46,6 +94,9 @@ function platformCard(pl) {
     linked ? h('ul', { class: 'accounts' }, pl.accounts.map(accountRow)) : null,
     linked && !canLink ? null : h('div', { class: 'platform-foot' },
       linked ? null : h('p', { class: 'muted small' }, canLink ? 'No account linked.' : 'Not available on this server yet.'),
+      canLink ? h('p', { class: 'muted small history-note' }, pl.historyDays > 0
+        ? `Linking reads the last ${pl.historyDays} days of history.`
+        : `No history: ${name} serves none, so numbers start when you link.`) : null,
       canLink ? h('a', {
         class: ['btn', 'btn-small', 'link-btn', linkLabel === 'Link another' ? 'btn-ghost' : 'btn-primary'],
         href: `/oauth/${platformSlug(pl.platform)}/start`,

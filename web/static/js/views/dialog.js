@@ -5,11 +5,12 @@ import { h } from '../dom.js';
 let dialogSeq = 0;
 
 /**
- * Opens a modal confirmation. onConfirm(password) runs on submit; when it
+ * Opens a modal confirmation (body: strings become paragraphs, nodes are
+ * kept). onConfirm(password) runs on submit; when it
  * throws, its message is shown and the dialog stays open. Resolves true
  * once onConfirm succeeded, false when cancelled.
  */
-export function openDialog({ title, body, confirmLabel, busyLabel, password = false, opener, onConfirm }) {
+export function openDialog({ title, body, confirmLabel, busyLabel, password = false, opener, onConfirm, confirmClass = 'btn-danger' }) {
   return new Promise((resolve) => {
     const id = 'dialog-' + ++dialogSeq;
     let busy = false;
@@ -19,7 +20,7 @@ export function openDialog({ title, body, confirmLabel, busyLabel, password = fa
       id: 'dialog-password', name: 'password', type: 'password', autocomplete: 'current-password',
       required: true, 'aria-describedby': 'dialog-error',
     }) : null;
-    const confirm = h('button', { type: 'submit', class: 'btn btn-danger dialog-confirm' }, confirmLabel);
+    const confirm = h('button', { type: 'submit', class: ['btn', confirmClass, 'dialog-confirm'] }, confirmLabel);
     const cancel = h('button', {
       type: 'button', class: 'btn dialog-cancel',
       onclick: () => {
@@ -34,7 +35,7 @@ export function openDialog({ title, body, confirmLabel, busyLabel, password = fa
     };
     const form = h('form', { class: 'dialog-body', novalidate: true },
       h('h2', { id: id + '-title' }, title),
-      h('div', { id: id + '-desc', class: 'dialog-text' }, body.map((t) => h('p', null, t))),
+      h('div', { id: id + '-desc', class: 'dialog-text' }, body.map((t) => (typeof t === 'string' ? h('p', null, t) : t))),
       input ? h('div', { class: 'field' }, h('label', { for: 'dialog-password' }, 'Password'), input) : null,
       error,
       h('div', { class: 'dialog-actions' }, cancel, confirm));

@@ -5,7 +5,7 @@
 import { FollowersChart } from '../chart.js';
 import { h, replace } from '../dom.js';
 import { fmtAgo, fmtCompact, fmtDateTime, fmtInt, fmtPct, fmtRate, fmtSigned } from '../format.js';
-import { FIRST_DATA, accountKey, platformName, rangeFigures, rangeFor, withReadings } from '../model.js';
+import { FIRST_DATA, accountKey, insightSeries, platformName, rangeFigures, rangeFor, withReadings } from '../model.js';
 import { allAccounts, colorFor, grainInfo, handleFor, state, ui } from '../state.js';
 import { badge, emptyState, noDataState } from './common.js';
 
@@ -16,8 +16,7 @@ export function renderMetrics() {
   ui.metricsHead.textContent = `${g.range[0].toUpperCase()}${g.range.slice(1)}, ${g.by}`;
   const empty = noDataState('follower growth');
   if (empty || state.series === null) {
-    ui.chart?.destroy();
-    ui.chart = null;
+    dropCharts();
     replace(ui.metrics, empty || h('div', { class: 'skeleton chart-skeleton', 'aria-busy': 'true' }, h('span', { class: 'visually-hidden' }, 'Loading metrics…')),
       empty ? null : ui.now);
     renderNow();
@@ -25,8 +24,7 @@ export function renderMetrics() {
   }
   const series = chartSeries();
   if (!series.length) {
-    ui.chart?.destroy();
-    ui.chart = null;
+    dropCharts();
     const fetched = allAccounts().some((a) => a.lastFetchedAt);
     replace(ui.metrics, fetched
       ? emptyState(`No data for the ${g.range}`, 'Try a longer time range or other platforms. ' + FIRST_DATA)
@@ -52,14 +50,38 @@ export function renderMetrics() {
     h('span', { class: 'legend-platform' }, s.platformName)))));
 
   const chartBox = ui.chart?.el || h('div');
+  // Reach, from the platforms' insights (summed per bucket): its own chart,
+  // for the accounts whose platform reports it.
+  const reach = insightSeries(visible, 'reach');
+  const reachBox = reach.length ? ui.reachChart?.el || h('div') : null;
+  if (!reach.length && ui.reachChart) {
+    ui.reachChart.destroy();
+    ui.reachChart = null;
+  }
   replace(ui.metrics, legend, chartBox,
     h('p', { class: 'hint chart-hint' }, 'Hover or focus the chart and use the arrow keys to read values.'),
+    reachBox ? h('h3', { class: 'chart-title reach-title' }, `Reach, ${g.by}`) : null,
+    reachBox,
     ui.now);
   renderNow();
   if (!ui.chart) ui.chart = new FollowersChart(chartBox);
   const label = `Followers per account, ${g.range}, ${g.by}. ` +
     visible.map((s) => `${s.handle} on ${s.platformName}: ${fmtInt(s.points.at(-1).followers)}`).join('; ') + '.';
   ui.chart.update({ series: visible, grain: state.grain, from: r.from, last: r.last, label });
+  if (reachBox) {
+    if (!ui.reachChart) ui.reachChart = new FollowersChart(reachBox);
+    const reachLabel = `Accounts reached per account, ${g.range}, ${g.by}. ` +
+      reach.map((s) => `${s.handle} on ${s.platformName}: ${fmtInt(s.points.at(-1).followers)}`).join('; ') + '.';
+    ui.reachChart.update({ series: reach, grain: state.grain, from: r.from, last: r.last, label: reachLabel });
+  }
+}
+
+/** Destroys the charts (no data or loading). */
+export function dropCharts() {
+  ui.chart?.destroy();
+  ui.chart = null;
+  ui.reachChart?.destroy();
+  ui.reachChart = null;
 }
 
 /** The loaded series with follower readings, ready for the chart and the cards. */
@@ -68,7 +90,7 @@ export function chartSeries() {
     const key = accountKey(s.platform, s.accountId);
     return {
       key, platform: s.platform, platformName: platformName(s.platform), handle: s.handle || s.accountId,
-      color: colorFor(key), raw: s.points, points: s.points.map((p) => ({ ...p, at: new Date(p.at) })),
+      color: colorFor(key), raw: s.points, all: s.all, points: s.points.map((p) => ({ ...p, at: new Date(p.at) })),
     };
   });
 }
