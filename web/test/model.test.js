@@ -5,7 +5,7 @@ import { test } from 'node:test';
 
 import {
   COLORS, appendPage, colorOf, deleteAccountError, insightSeries, linkResult, mergeFeed, observedKey, parsePrefs,
-  pendingChoice, rangeFigures, rangeFor, routeOf, safeURL, withReadings,
+  pendingChoice, rangeFigures, rangeFor, routeOf, safeURL, verifyToken, withReadings,
 } from '../static/js/model.js';
 
 const iso = (s) => new Date(s).toISOString();
@@ -101,6 +101,13 @@ test('insightSeries keeps the buckets with the field, readings or not', () => {
   ]), 'reach');
   assert.equal(got.length, 1);
   assert.deepEqual(got[0].points.map((p) => [p.at.toISOString(), p.followers]), [['2026-01-01T00:00:00.000Z', 5], ['2026-01-03T00:00:00.000Z', 0]]);
+});
+
+test('the verify route and its token', () => {
+  assert.equal(routeOf('#/verify?token=abc_-1'), '/verify');
+  assert.equal(verifyToken('#/verify?token=abc_-1'), 'abc_-1');
+  assert.equal(verifyToken('#/verify'), '');
+  assert.equal(routeOf('#/verify'), '/');
 });
 
 test('pendingChoice reads the grant to choose accounts from', () => {

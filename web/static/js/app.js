@@ -1,5 +1,5 @@
-// Pulse dashboard: the app shell. Hash routes: #/signin, #/signup, #/
-// (dashboard); views/ render the panels, state.js holds what they show,
+// Pulse dashboard: the app shell. Hash routes: #/signin, #/signup,
+// #/verify?token=… (the link a sign-up mails), #/ (dashboard); views/ render the panels, state.js holds what they show,
 // model.js the pure logic (unit-tested with node --test).
 //
 // Freshness: the live summary subscription (live.js) pushes each account's
@@ -12,11 +12,11 @@ import { h, replace } from './dom.js';
 import { fmtAgo } from './format.js';
 import { LiveSummary } from './live.js';
 import {
-  ALL_PLATFORMS, GRAINS, linkResult, mergeFeed, observedKey, pendingChoice, platformName, platformSlug, rangeFor, routeOf,
+  ALL_PLATFORMS, GRAINS, linkResult, mergeFeed, observedKey, pendingChoice, platformName, platformSlug, rangeFor, routeOf, verifyToken,
 } from './model.js';
 import { platformVar, root, savePrefs, seq, setUi, state, ui } from './state.js';
 import { chooseAccounts, dangerZone, renderAccounts } from './views/accounts.js';
-import { renderAuth } from './views/auth.js';
+import { renderAuth, verifySignUp } from './views/auth.js';
 import { brand } from './views/common.js';
 import { closeDialogs } from './views/dialog.js';
 import { FEED_PAGE, renderFeed } from './views/feed.js';
@@ -43,15 +43,24 @@ export function go(route) {
   render();
 }
 
+/** Stops the dashboard's timers and subscription and drops its view. */
+export function stopDashboard() {
+  stopPolling();
+  stopLive();
+  closeDialogs();
+  ui?.chart?.destroy();
+  ui?.reachChart?.destroy();
+  setUi(null);
+}
+
 export function render(notice) {
   const route = routeOf(location.hash);
+  if (route === '/verify') {
+    verifySignUp(verifyToken(location.hash));
+    return;
+  }
   if (!state.user) {
-    stopPolling();
-    stopLive();
-    closeDialogs();
-    ui?.chart?.destroy();
-    ui?.reachChart?.destroy();
-    setUi(null);
+    stopDashboard();
     const mode = route === '/signup' ? 'signup' : 'signin';
     if (route !== '/' + mode) history.replaceState(null, '', '#/' + mode);
     renderAuth(mode, notice);

@@ -53,10 +53,11 @@ export function rangeFor(grain, now = new Date()) {
   return { from: new Date(from), to: new Date(to), last: new Date(last) };
 }
 
-/** The route of a location hash: '/signin', '/signup', '/accounts' or '/'. */
+/** The route of a location hash: '/signin', '/signup', '/verify', '/accounts' or '/'. */
 export function routeOf(hash) {
   const r = String(hash || '').replace(/^#/, '');
   if (r === '/accounts' || r.startsWith('/accounts?')) return '/accounts';
+  if (r.startsWith('/verify?')) return '/verify';
   return r === '/signup' || r === '/signin' ? r : '/';
 }
 
@@ -66,15 +67,22 @@ export function routeOf(hash) {
  * accounts the user still has to choose; null otherwise.
  */
 export function pendingChoice(hash) {
-  return new URLSearchParams(String(hash || '').split('?')[1] || '').get('choose') || null;
+  return queryOf(hash).get('choose') || null;
 }
+
+/** The token of the link a sign-up mailed (#/verify?token=…), or ''. */
+export function verifyToken(hash) {
+  return queryOf(hash).get('token') || '';
+}
+
+const queryOf = (hash) => new URLSearchParams(String(hash || '').split('?')[1] || '');
 
 /**
  * The flash message for the OAuth callback's result in
  * #/accounts?linked=… or ?link_error=…, or null.
  */
 export function linkResult(hash) {
-  const q = new URLSearchParams(String(hash || '').split('?')[1] || '');
+  const q = queryOf(hash);
   const name = (p) => platformName(String(p || '').toUpperCase()) || 'the account';
   if (q.get('linked')) return { kind: 'ok', text: `${name(q.get('linked'))} account linked. ${FIRST_DATA}` };
   if (q.get('link_error')) {

@@ -1,7 +1,8 @@
-// The sign-in and sign-up view.
+// The sign-in and sign-up view, the 'check your mail' page after a sign-up,
+// and opening the link a sign-up mailed (#/verify?token=…).
 
 import { auth } from '../api.js';
-import { go, resetData } from '../app.js';
+import { go, render, resetData, stopDashboard } from '../app.js';
 import { h, replace } from '../dom.js';
 import { root, state } from '../state.js';
 import { brand } from './common.js';
@@ -36,6 +37,12 @@ export function renderAuth(mode, notice) {
     submit.textContent = signup ? 'Creating account…' : 'Signing in…';
     try {
       const res = await auth(signup ? 'signup' : 'login', { email: email.value.trim(), password: password.value });
+      if (signup) {
+        // The account exists once the link mailed to the address is opened.
+        history.replaceState(null, '', '#/signin');
+        renderCheckMail(res.email);
+        return;
+      }
       state.user = res.user;
       resetData();
       go('/');
@@ -66,4 +73,38 @@ export function renderAuth(mode, notice) {
       )));
   document.title = (signup ? 'Create account' : 'Sign in') + ' · Pulse';
   email.focus();
+}
+
+/** After a sign-up: the account is created by the link mailed to email. */
+function renderCheckMail(email) {
+  replace(root,
+    h('main', { class: 'auth', id: 'main' },
+      h('div', { class: 'auth-card' },
+        brand(),
+        h('h1', { tabindex: '-1', id: 'check-mail' }, 'Check your mail'),
+        h('p', { class: 'notice', role: 'status' },
+          `We sent a link to ${email}. Open it within 24 hours to finish creating your account.`),
+        h('p', { class: 'muted' }, 'If this address already has an account, the mail tells you so instead.'),
+        h('p', { class: 'auth-switch' }, h('a', { href: '#/signin' }, 'Back to sign in')))));
+  document.title = 'Check your mail · Pulse';
+  document.getElementById('check-mail').focus();
+}
+
+/** Opens the link a sign-up mailed (token): creates the account and signs in. */
+export async function verifySignUp(token) {
+  // The token leaves the address bar (and history) at once.
+  history.replaceState(null, '', '#/signin');
+  replace(root, h('main', { class: 'auth', id: 'main' }, h('div', { class: 'auth-card' }, brand(),
+    h('h1', null, 'Creating your account…'))));
+  try {
+    const res = await auth('verify', { token });
+    stopDashboard();
+    state.user = res.user;
+    resetData();
+    go('/');
+  } catch (e) {
+    render(e.status === 404
+      ? 'That link is invalid, already used or expired. Sign up again to get a new one.'
+      : e.message);
+  }
 }

@@ -1,4 +1,4 @@
--- 0005_refresh_jobs: what a refresh press became. One row per (link,
+-- 0007_refresh_jobs: what a refresh press became. One row per (link,
 -- press); StartRefresh creates it, the scheduler moves it along
 -- (queued -> fetching -> processed, or deferred with a reason and the time
 -- it will run), and the API marks it visible once the fetched numbers can
