@@ -219,6 +219,7 @@ type appMeter struct {
 	tokens float64   // Rolling: the bucket
 	last   time.Time // Rolling: when tokens was computed
 	start  time.Time // Aligned, Monthly: the current window
+	end    time.Time // Aligned, Monthly: its end
 	used   float64   // Aligned, Monthly: units spent in it
 	spent  float64   // units spent in all
 	paused time.Time // a throttle naming this scope
@@ -297,14 +298,19 @@ func (m *appMeter) available(now time.Time) float64 {
 		}
 		return m.tokens
 	default:
-		start := m.s.windowStart(now)
-		if !start.Equal(m.start) {
-			m.start, m.used = start, 0
+		// The window is recomputed only when now leaves it (a calendar
+		// month's end costs a date normalization).
+		if m.end.IsZero() || now.Before(m.start) || !now.Before(m.end) {
+			start := m.s.windowStart(now)
+			if !start.Equal(m.start) {
+				m.start, m.used = start, 0
+			}
+			m.end = m.s.windowEnd(start)
 		}
 		// Paced: the allowance grows evenly over the window, so a window's
 		// calls are spread over it, never above eff.
-		length := m.s.windowEnd(start).Sub(start)
-		allow := min(m.eff, m.eff*float64(now.Sub(start))/float64(length)+m.burst)
+		length := m.end.Sub(m.start)
+		allow := min(m.eff, m.eff*float64(now.Sub(m.start))/float64(length)+m.burst)
 		return allow - m.used
 	}
 }
