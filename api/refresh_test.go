@@ -105,13 +105,13 @@ func TestRefreshJobsOverGraphQLAndREST(t *testing.T) {
 	}
 	// The scheduler's and fetcher's steps.
 	fetchAt := time.Now().UTC()
-	if err := e.pg.JobsFetching(ctx, xLink.ID, fetchAt); err != nil {
+	if err := e.pg.JobsFetching(ctx, []string{xLink.ID}, fetchAt); err != nil {
 		t.Fatal(err)
 	}
 	if s := state(); s != "FETCHING" {
 		t.Fatalf("state %s, want FETCHING", s)
 	}
-	if err := e.pg.JobsFetched(ctx, xLink.ID, true, ""); err != nil {
+	if err := e.pg.JobsFetched(ctx, []string{xLink.ID}, true, ""); err != nil {
 		t.Fatal(err)
 	}
 	// An observation from before the fetch does not make it visible.

@@ -367,7 +367,7 @@ func (p *Pulse) Runner(name string) (func(context.Context) error, error) {
 // NewScheduler builds a scheduler; Run closes its Kafka client.
 func (p *Pulse) NewScheduler() (*scheduler.Scheduler, error) {
 	c := p.cfg.Scheduler
-	return scheduler.New(scheduler.Config{Brokers: p.brokers, Store: p.pg, Tick: c.Tick,
+	return scheduler.New(scheduler.Config{Brokers: p.brokers, Store: p.pg, Jobs: p.pg, Tick: c.Tick,
 		Limits: p.schedulerLimits(), Clock: c.Clock, Logger: p.cfg.Logger, ClientOptions: kgoMetrics(Scheduler)})
 }
 

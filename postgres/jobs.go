@@ -139,57 +139,65 @@ func (db *DB) RefreshJobs(ctx context.Context, userID string) ([]pulse.RefreshJo
 	return jobs, translate(op, err)
 }
 
-// advanceJobs moves the link's jobs in one of from to state.
-func (db *DB) advanceJobs(ctx context.Context, op, linkID string, from []pulse.JobState, set string, args ...any) error {
-	lid, err := parseID(linkID, "link")
-	if err != nil {
-		return nil // not a link of ours: no job to move
+// advanceJobs moves the jobs of linkIDs in one of from to state. Ids that
+// are not UUIDs name no link of ours and are skipped.
+func (db *DB) advanceJobs(ctx context.Context, op string, linkIDs []string, from []pulse.JobState, set string, args ...any) error {
+	links := make([]string, 0, len(linkIDs))
+	for _, l := range linkIDs {
+		if _, err := uuid.Parse(l); err == nil {
+			links = append(links, l)
+		}
+	}
+	if len(links) == 0 {
+		return nil
 	}
 	states := make([]string, len(from))
 	for i, s := range from {
 		states[i] = string(s)
 	}
-	err = db.withConn(ctx, func(c *pgx.Conn) error {
-		_, err := c.Exec(ctx, `UPDATE refresh_jobs SET `+set+`, updated_at = $3 WHERE link_id = $1 AND state = ANY($2)`,
-			append([]any{lid, states, db.now()}, args...)...)
+	err := db.withConn(ctx, func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, `UPDATE refresh_jobs SET `+set+`, updated_at = $3 WHERE link_id = ANY($1::uuid[]) AND state = ANY($2)`,
+			append([]any{links, states, db.now()}, args...)...)
 		return err
 	})
 	return translate(op, err)
 }
 
-// JobsFetching marks the link's queued and deferred jobs fetching: a fetch
-// of the link was requested at at.
-func (db *DB) JobsFetching(ctx context.Context, linkID string, at time.Time) error {
-	return db.advanceJobs(ctx, "postgres.JobsFetching", linkID, []pulse.JobState{pulse.JobQueued, pulse.JobDeferred},
+// JobsFetching marks the queued and deferred jobs of linkIDs fetching: a
+// fetch of their account was requested at at.
+func (db *DB) JobsFetching(ctx context.Context, linkIDs []string, at time.Time) error {
+	return db.advanceJobs(ctx, "postgres.JobsFetching", linkIDs, []pulse.JobState{pulse.JobQueued, pulse.JobDeferred},
 		"state = 'fetching', reason = '', run_at = NULL, fetching_at = $4", at)
 }
 
-// JobsFetched ends the fetching of the link's jobs: processed when ok,
+// JobsFetched ends the fetching of the jobs of linkIDs: processed when ok,
 // else failed with reason.
-func (db *DB) JobsFetched(ctx context.Context, linkID string, ok bool, reason string) error {
+func (db *DB) JobsFetched(ctx context.Context, linkIDs []string, ok bool, reason string) error {
 	state := pulse.JobProcessed
 	if !ok {
 		state = pulse.JobFailed
 	}
-	return db.advanceJobs(ctx, "postgres.JobsFetched", linkID, []pulse.JobState{pulse.JobFetching},
+	return db.advanceJobs(ctx, "postgres.JobsFetched", linkIDs, []pulse.JobState{pulse.JobFetching},
 		"state = $4, reason = $5", string(state), reason)
 }
 
-// JobsDeferred defers the link's queued or fetching jobs: reason says why,
-// until when they will run (zero: unknown).
-func (db *DB) JobsDeferred(ctx context.Context, linkID, reason string, until time.Time) error {
+// JobsDeferred defers the queued, fetching or deferred jobs of linkIDs:
+// reason says why, until when they will run (zero: unknown).
+func (db *DB) JobsDeferred(ctx context.Context, linkIDs []string, reason string, until time.Time) error {
 	var runAt *time.Time
 	if !until.IsZero() {
 		runAt = &until
 	}
-	return db.advanceJobs(ctx, "postgres.JobsDeferred", linkID, []pulse.JobState{pulse.JobQueued, pulse.JobFetching, pulse.JobDeferred},
+	return db.advanceJobs(ctx, "postgres.JobsDeferred", linkIDs, []pulse.JobState{pulse.JobQueued, pulse.JobFetching, pulse.JobDeferred},
 		"state = 'deferred', reason = $4, run_at = $5", reason, runAt)
 }
 
-// JobsVisible marks the user's processed jobs visible whose fetch was
-// requested at or before the newest observation now readable for their
-// link (observed: link id → newest observation time), and queued jobs no
-// scheduler reported on whose press came before it.
+// JobsVisible marks the user's jobs visible that the newest observation now
+// readable for their link answers (observed: link id → newest observation
+// time): processed and fetching jobs whose fetch was requested at or
+// before it, and queued or deferred jobs whose press came before it (a
+// scheduler that restarted, or none, did not report on them; the numbers
+// are newer than the press all the same).
 func (db *DB) JobsVisible(ctx context.Context, userID string, observed map[string]time.Time) error {
 	const op = "postgres.JobsVisible"
 	uid, err := parseID(userID, "user")
@@ -209,10 +217,8 @@ func (db *DB) JobsVisible(ctx context.Context, userID string, observed map[strin
 		_, err := c.Exec(ctx, `UPDATE refresh_jobs j SET state = 'visible', updated_at = $4
 			FROM unnest($2::uuid[], $3::timestamptz[]) AS o(link_id, observed_at)
 			WHERE j.user_id = $1 AND j.link_id = o.link_id AND (
-				(j.state = 'processed' AND j.fetching_at <= o.observed_at) OR
-				-- A job no scheduler reported on: visible once an
-				-- observation made after the press is readable.
-				(j.state = 'queued' AND j.fetching_at IS NULL AND j.created_at <= o.observed_at))`,
+				(j.state IN ('processed', 'fetching') AND j.fetching_at <= o.observed_at) OR
+				(j.state IN ('queued', 'deferred') AND j.created_at <= o.observed_at))`,
 			uid, links, times, db.now())
 		return err
 	})

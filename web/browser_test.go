@@ -508,11 +508,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	wait("same job", jobState+` === 'QUEUED' && `+fmt.Sprintf(`document.querySelector(%q).dataset.job === %q`, xRow+" .refresh-note", jobID))
 	screenshot("refresh-queued")
 	fetchAt := time.Now().UTC()
-	if err := pg.JobsFetching(ctx, xLink.ID, fetchAt); err != nil {
+	if err := pg.JobsFetching(ctx, []string{xLink.ID}, fetchAt); err != nil {
 		t.Fatal(err)
 	}
 	wait("fetching", jobState+` === 'FETCHING' && `+note+` === 'Fetching…'`)
-	if err := pg.JobsFetched(ctx, xLink.ID, true, ""); err != nil {
+	if err := pg.JobsFetched(ctx, []string{xLink.ID}, true, ""); err != nil {
 		t.Fatal(err)
 	}
 	wait("processed", `['PROCESSED', 'VISIBLE'].includes(`+jobState+`)`)
@@ -527,7 +527,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Pressed again right after: the scheduler defers it for spacing.
 	do("refresh once more", chromedp.Click(refresh))
 	wait("queued again", jobState+` === 'QUEUED' && `+fmt.Sprintf(`document.querySelector(%q).dataset.job !== %q`, xRow+" .refresh-note", jobID))
-	if err := pg.JobsDeferred(ctx, xLink.ID, pulse.DeferSpacing, time.Now().Add(5*time.Minute)); err != nil {
+	if err := pg.JobsDeferred(ctx, []string{xLink.ID}, pulse.DeferSpacing, time.Now().Add(5*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	wait("deferred", jobState+` === 'DEFERRED' && `+note+`.startsWith('Deferred: spacing') && `+note+`.includes('runs at')`)

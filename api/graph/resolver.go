@@ -441,10 +441,13 @@ func (r *Resolver) refreshJobs(ctx context.Context, userID string) ([]pulse.Refr
 	}
 	var since time.Time
 	for _, j := range jobs {
-		at := j.FetchingAt
-		if j.State == pulse.JobQueued {
+		var at time.Time
+		switch j.State {
+		case pulse.JobProcessed, pulse.JobFetching:
+			at = j.FetchingAt
+		case pulse.JobQueued, pulse.JobDeferred:
 			at = j.CreatedAt
-		} else if j.State != pulse.JobProcessed {
+		default:
 			continue
 		}
 		if since.IsZero() || at.Before(since) {

@@ -78,6 +78,9 @@ type Config struct {
 	// FeedbackGroup is the consumer group reading fetch outcomes. Default
 	// "pulse-scheduler".
 	FeedbackGroup string
+	// Jobs, when set, is told what becomes of refresh presses (see Jobs).
+	// Default nil: nothing is reported.
+	Jobs Jobs
 	// Clock defaults to time.Now.
 	Clock func() time.Time
 	// Logger defaults to slog.Default().
@@ -94,6 +97,7 @@ type Scheduler struct {
 	cl      *kgo.Client // nil with Config.Emitter
 	log     *slog.Logger
 	wake    chan struct{}
+	jobs    *jobTracker // nil without Config.Jobs
 
 	plats []topics.Platform // the planned platforms, sorted
 
@@ -103,6 +107,7 @@ type Scheduler struct {
 	reqs  []*topics.FetchRequest
 	next  []Next
 	due   []Due
+	track []tracked
 
 	mu         sync.Mutex // guards the fields below
 	emitted    map[topics.Platform]int64
@@ -152,6 +157,7 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	s := &Scheduler{cfg: cfg, planner: pl, emitter: cfg.Emitter, log: cfg.Logger,
 		wake: make(chan struct{}, 1), emitted: map[topics.Platform]int64{}, plats: pl.Platforms()}
+	s.jobs = newJobTracker(cfg.Jobs, cfg.Logger)
 	var seed [32]byte
 	if _, err := crand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("scheduler: seed: %w", err)
@@ -317,17 +323,24 @@ func (s *Scheduler) Apply(ctx context.Context, o *topics.FetchOutcome) error {
 		until := s.planner.Throttled(o.Platform, o.AccountID, o.LimitScope, o.RetryAfter, now)
 		s.log.Info("scheduler: throttled; pausing", "platform", o.Platform, "scope", o.LimitScope, "until", until)
 		if o.AccountID == "" {
+			s.jobs.outcome(ctx, o, time.Time{})
 			return nil
 		}
+		s.jobs.outcome(ctx, o, until)
 		return s.cfg.Store.Reschedule(ctx, o.Platform, []Next{{AccountID: o.AccountID, At: until}})
 	case topics.OutcomeTransient:
 		if o.AccountID == "" {
+			s.jobs.outcome(ctx, o, time.Time{})
 			return nil
 		}
+		s.jobs.outcome(ctx, o, now.Add(s.cfg.RetryDelay))
 		return s.cfg.Store.Reschedule(ctx, o.Platform, []Next{{AccountID: o.AccountID, At: now.Add(s.cfg.RetryDelay)}})
 	case topics.OutcomeOK:
+		s.jobs.outcome(ctx, o, time.Time{})
 		s.planner.Charge(o.Platform, o.AccountID, o.PostPages, now)
 		s.planner.ChargePosts(o.Platform, o.PostsRead, now)
+	default:
+		s.jobs.outcome(ctx, o, time.Time{})
 	}
 	return nil
 }
@@ -396,7 +409,7 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 		if len(s.pool) < len(due) {
 			s.pool = make([]topics.FetchRequest, len(due))
 		}
-		reqs, next := s.reqs[:0], s.next[:0]
+		reqs, next, track := s.reqs[:0], s.next[:0], s.track[:0]
 		for _, d := range due {
 			if len(d.Links) == 0 {
 				continue
@@ -412,12 +425,18 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 					s.deferredTo = at
 				}
 				s.mu.Unlock()
+				if s.jobs.wants(p, d) {
+					s.jobs.deferred(ctx, s.planner, p, d, at, now)
+				}
 				continue
 			}
 			req := &s.pool[len(reqs)]
 			s.request(req, p, d, now)
 			req.SkipPosts = a.SkipPosts
 			reqs = append(reqs, req)
+			if s.jobs.wants(p, d) {
+				track = append(track, trackDue(p, d, req.ID))
+			}
 			next = append(next, Next{AccountID: d.AccountID, At: s.planner.NextDue(p, d.AccountID, now), Served: d.RefreshAt, Claimed: now, Key: d.Key})
 		}
 		if len(reqs) > 0 {
@@ -428,8 +447,9 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 			s.mu.Lock()
 			s.emitted[p] += int64(len(reqs))
 			s.mu.Unlock()
+			s.jobs.fetching(ctx, track, now)
 		}
-		s.reqs, s.next = reqs, next
+		s.reqs, s.next, s.track = reqs, next, track
 		if err := s.cfg.Store.Reschedule(ctx, p, next); err != nil {
 			return err
 		}
