@@ -463,16 +463,24 @@ func (p *Pulse) newAPI() (func(context.Context) error, error) {
 	}
 	hc := p.cfg.HTTP
 	mailer := hc.Mailer
-	if mailer == nil && hc.MailDir != "" {
-		d, err := mail.NewDir(mail.DirConfig{Path: hc.MailDir})
+	switch {
+	case mailer != nil:
+	case hc.SMTPURL != "":
+		s, err := mail.NewSMTP(mail.SMTPConfig{URL: hc.SMTPURL, From: hc.MailFrom})
+		if err != nil {
+			release()
+			return nil, err
+		}
+		mailer = s
+	case hc.MailDir != "":
+		d, err := mail.NewDir(mail.DirConfig{Path: hc.MailDir, From: hc.MailFrom})
 		if err != nil {
 			release()
 			return nil, err
 		}
 		mailer = d
-	}
-	if mailer == nil {
-		p.cfg.Logger.Warn("no mail delivery configured (--mail-dir): sign-ups cannot be completed")
+	default:
+		p.cfg.Logger.Warn("no mail delivery configured (--smtp-url or --mail-dir): sign-ups cannot be completed")
 	}
 	p.observeView(view)
 	srv, err := api.New(api.Config{Users: p.pg, Sessions: p.pg, Throttle: p.pg, OAuthStates: p.pg, Links: p.pg, Purges: p.pg,

@@ -43,6 +43,10 @@ func TestNewRejectsBadConfigs(t *testing.T) {
 		{"dev too many demo accounts", assembly.Config{Components: assembly.Components, Dev: &assembly.DevConfig{DemoAccounts: 10000}}, "demo accounts 10000"},
 		{"broker not on loopback", assembly.Config{Components: []string{assembly.Broker}, Broker: assembly.BrokerConfig{Listen: "0.0.0.0:9092"}}, "127.0.0.1:PORT"},
 		{"sim too many accounts", assembly.Config{Components: []string{assembly.Sim}, Sim: assembly.SimConfig{Accounts: 10000}}, "accounts 10000"},
+		{"smtp and mail dir", assembly.Config{Components: []string{assembly.API}, Kafka: kafka,
+			HTTP: assembly.HTTPConfig{Addr: "127.0.0.1:0", SMTPURL: "smtps://relay.example", MailDir: "/tmp/mail"}}, "not both"},
+		{"bad smtp url", assembly.Config{Components: []string{assembly.API}, Kafka: kafka,
+			HTTP: assembly.HTTPConfig{Addr: "127.0.0.1:0", SMTPURL: "ftp://relay.example"}}, `scheme "ftp"`},
 		{"dev with a broker", assembly.Config{Components: append([]string{assembly.Broker}, assembly.Components...), Dev: &assembly.DevConfig{}}, "embeds its own"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

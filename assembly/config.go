@@ -3,6 +3,7 @@ package assembly
 import (
 	"errors"
 	"fmt"
+	"github.com/pulsehq/pulse/mail"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -176,8 +177,16 @@ type HTTPConfig struct {
 	Operators []string
 	// MailDir is the pickup directory the sign-up mails are written to
 	// (mail.Dir), one message file each. Default none: mails are only
-	// logged as due, so sign-ups cannot complete (DataDir/mail under Dev).
+	// logged as due, so sign-ups cannot complete (DataDir/mail under Dev,
+	// unless SMTPURL is set).
 	MailDir string
+	// SMTPURL is the SMTP relay the sign-up mails are sent through
+	// (mail.SMTPConfig.URL: smtp:// with STARTTLS or smtps://, credentials
+	// in the URL). Default none. At most one of MailDir and SMTPURL.
+	SMTPURL string
+	// MailFrom is the sender of the sign-up mails. Default
+	// "Pulse <no-reply@pulse.local>".
+	MailFrom string
 	// Mailer, if set, sends the sign-up mails instead (tests record them).
 	Mailer api.Mailer
 }
@@ -378,8 +387,16 @@ func (c *Config) validate() error {
 		if len(c.HTTP.Operators) == 0 {
 			c.HTTP.Operators = []string{DemoEmail}
 		}
-		if c.HTTP.MailDir == "" {
+		if c.HTTP.MailDir == "" && c.HTTP.SMTPURL == "" {
 			c.HTTP.MailDir = filepath.Join(c.Dev.DataDir, "mail")
+		}
+	}
+	if n.http && c.HTTP.SMTPURL != "" {
+		if c.HTTP.MailDir != "" {
+			return errors.New("http: mail goes to a pickup directory or an SMTP relay: set the mail dir or the SMTP URL, not both")
+		}
+		if _, err := mail.NewSMTP(mail.SMTPConfig{URL: c.HTTP.SMTPURL, From: c.HTTP.MailFrom}); err != nil {
+			return err
 		}
 	}
 	if n.kafka && len(c.Kafka.Brokers) == 0 && c.Dev == nil {

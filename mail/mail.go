@@ -62,15 +62,11 @@ func (d *Dir) Send(ctx context.Context, m pulse.Mail) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("mail: send: %w", err)
 	}
-	if m.To == "" || strings.ContainsAny(m.To+m.Subject, "\r\n") {
-		return errors.New("mail: send: recipient required, and no line breaks in recipient or subject")
-	}
 	now := d.clock().UTC()
-	var b strings.Builder
-	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n", d.from, m.To,
-		mime.QEncoding.Encode("utf-8", m.Subject), now.Format(time.RFC1123Z))
-	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
-	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(m.Text, "\r\n", "\n"), "\n", "\r\n"))
+	msg, err := message(d.from, m, now)
+	if err != nil {
+		return err
+	}
 	rnd := make([]byte, 6)
 	rand.Read(rnd)
 	name := now.Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(rnd) + ".eml"
@@ -78,7 +74,7 @@ func (d *Dir) Send(ctx context.Context, m pulse.Mail) error {
 	if err != nil {
 		return fmt.Errorf("mail: send: %w", err)
 	}
-	_, werr := tmp.WriteString(b.String())
+	_, werr := tmp.Write(msg)
 	if cerr := tmp.Close(); werr == nil {
 		werr = cerr
 	}
@@ -90,6 +86,21 @@ func (d *Dir) Send(ctx context.Context, m pulse.Mail) error {
 		return fmt.Errorf("mail: send: %w", werr)
 	}
 	return nil
+}
+
+// message formats m as an RFC 5322 message from from, dated now, with CRLF
+// line ends. It refuses a mail without a recipient and a recipient or
+// subject with line breaks (header injection).
+func message(from string, m pulse.Mail, now time.Time) ([]byte, error) {
+	if m.To == "" || strings.ContainsAny(m.To+m.Subject, "\r\n") {
+		return nil, errors.New("mail: send: recipient required, and no line breaks in recipient or subject")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n", from, m.To,
+		mime.QEncoding.Encode("utf-8", m.Subject), now.Format(time.RFC1123Z))
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
+	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(m.Text, "\r\n", "\n"), "\n", "\r\n"))
+	return []byte(b.String()), nil
 }
 
 // Path returns the directory.

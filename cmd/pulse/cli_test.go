@@ -127,6 +127,10 @@ func TestBadValuesFailAtStartNamingTheFlag(t *testing.T) {
 		{"bad bool env", []string{"dlq", "redrive"}, map[string]string{"PULSE_DLQ_DRY_RUN": "maybe"}, "--dry-run"},
 		{"bad trusted proxy", []string{"api", "--trusted-proxies=10.0.0.0/8,proxy.local"}, nil, "--trusted-proxies"},
 		{"bad trusted proxy env", []string{"api"}, map[string]string{"PULSE_TRUSTED_PROXIES": "10.0.0.0/33"}, "--trusted-proxies"},
+		{"bad smtp url", []string{"api", "--smtp-url=http://relay.example"}, nil, "--smtp-url"},
+		{"bad smtp url env, password kept out", []string{"api"}, map[string]string{"PULSE_SMTP_URL": "smtp://u:hunter2@relay example"}, "--smtp-url"},
+		{"smtp and mail dir", []string{"api", "--smtp-url=smtps://relay.example", "--mail-dir=/tmp/m"}, nil, "--smtp-url and --mail-dir"},
+		{"bad mail sender", []string{"api", "--smtp-url=smtps://relay.example", "--mail-from=nobody"}, nil, "--smtp-url"},
 		{"unknown flag", []string{"sink", "--clickhouse"}, nil, "--clickhouse"},
 		{"unknown command", []string{"schedule"}, nil, "schedule"},
 	} {
@@ -135,7 +139,7 @@ func TestBadValuesFailAtStartNamingTheFlag(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			code, out, errOut := runCLI(t, tc.args...)
-			if code != 2 || !strings.Contains(errOut, tc.want) {
+			if code != 2 || !strings.Contains(errOut, tc.want) || strings.Contains(errOut+out, "hunter2") {
 				t.Fatalf("exit %d, want 2 with %q in stderr\nstdout: %s\nstderr: %s", code, tc.want, out, errOut)
 			}
 		})

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/pulsehq/pulse/assembly"
 	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/mail"
 )
 
 type devCmd struct {
@@ -125,6 +127,8 @@ type apiCmd struct {
 	Playground       bool     `name:"playground" env:"PULSE_PLAYGROUND" help:"serve the GraphQL playground at /playground and allow introspection (off by default)"`
 	PersistedQueries string   `name:"persisted-queries" env:"PULSE_PERSISTED_QUERIES" type:"existingfile" help:"JSON file with an array of GraphQL documents: the only ones the API runs (default: any query within the limits)"`
 	MailDir          string   `name:"mail-dir" env:"PULSE_MAIL_DIR" help:"pickup directory the sign-up mails are written to, one message file each (default none: mails are only logged as due, so sign-ups cannot complete)"`
+	SMTPURL          string   `name:"smtp-url" env:"PULSE_SMTP_URL" help:"SMTP relay the sign-up mails are sent through: smtp://[user:password@]host[:587] (STARTTLS required off loopback) or smtps://…[:465]; instead of --mail-dir"`
+	MailFrom         string   `name:"mail-from" env:"PULSE_MAIL_FROM" help:"sender of the sign-up mails (default \"Pulse <no-reply@pulse.local>\")"`
 }
 
 // persistedQueries reads the --persisted-queries file, if given.
@@ -143,10 +147,21 @@ func (c *apiCmd) persistedQueries() ([]string, error) {
 	return qs, nil
 }
 
-// Validate runs at parse time, so a bad CIDR stops the start.
+// Validate runs at parse time, so a bad CIDR or mail setting stops the
+// start.
 func (c *apiCmd) Validate() error {
-	_, err := c.trustedProxies()
-	return err
+	if _, err := c.trustedProxies(); err != nil {
+		return err
+	}
+	if c.SMTPURL != "" && c.MailDir != "" {
+		return errors.New("--smtp-url and --mail-dir: set one of them")
+	}
+	if c.SMTPURL != "" {
+		if _, err := mail.NewSMTP(mail.SMTPConfig{URL: c.SMTPURL, From: c.MailFrom}); err != nil {
+			return fmt.Errorf("--smtp-url: %w", err)
+		}
+	}
+	return nil
 }
 
 // trustedProxies parses --trusted-proxies; a bare address is its own /32
@@ -186,7 +201,8 @@ func (c *apiCmd) Run(e *runEnv) error {
 		Postgres:   c.PostgresFlags.config(),
 		ClickHouse: assembly.ClickHouseConfig{URL: c.ClickHouseURL},
 		Platforms:  c.PlatformFlags.config(),
-		HTTP:       assembly.HTTPConfig{Addr: c.HTTPAddr, Playground: c.Playground, PersistedQueries: pq, TrustedProxies: proxies, MailDir: c.MailDir},
+		HTTP: assembly.HTTPConfig{Addr: c.HTTPAddr, Playground: c.Playground, PersistedQueries: pq, TrustedProxies: proxies,
+			MailDir: c.MailDir, SMTPURL: c.SMTPURL, MailFrom: c.MailFrom},
 	}
 	c.serviceFlags.apply(&cfg)
 	return runAssembly(e, cfg)
