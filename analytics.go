@@ -77,6 +77,51 @@ type FeedQuery struct {
 	Before time.Time
 	// Limit defaults to 20, at most 200.
 	Limit int
+	// After pages forwards through the newest-first feed (a cursor): only
+	// the posts that come after this one in it. Nil: from the newest.
+	// Not with Rank.
+	After *PostKey
+	// Rank orders by a counter, highest first (ties newest first), instead
+	// of newest first: top posts. Default RankNewest.
+	Rank PostRank
+	// From and To, when set, keep only the posts created in [From, To).
+	From, To time.Time
+}
+
+// PostRank is an order of posts (FeedQuery.Rank).
+type PostRank string
+
+// Post orders: newest first, or by a counter, highest first. Engagement
+// is (likes + comments + shares) divided by the account's followers at its
+// latest observation (PostRow.EngagementRate).
+const (
+	RankNewest     PostRank = ""
+	RankLikes      PostRank = "likes"
+	RankComments   PostRank = "comments"
+	RankShares     PostRank = "shares"
+	RankViews      PostRank = "views"
+	RankEngagement PostRank = "engagement"
+)
+
+// PostKey is a post's place in the newest-first feed, which orders by
+// creation time (to the second, newest first), then platform, then post
+// id: the feed's cursor.
+type PostKey struct {
+	CreatedAt time.Time
+	Platform  string
+	PostID    string
+}
+
+// PostHistoryQuery selects one post's counters per hour in [From, To).
+type PostHistoryQuery struct {
+	UserID, Platform, PostID string // required
+	From, To                 time.Time
+}
+
+// PostPoint is a post's counters at the latest observation of one hour.
+type PostPoint struct {
+	Hour                           time.Time
+	Likes, Comments, Shares, Views int64
 }
 
 // PostRow is the latest observation of one post.
@@ -95,6 +140,10 @@ type PostRow struct {
 	// reports none.
 	Reach int64
 	Saves int64
+	// EngagementRate is (likes + comments + shares) / the account's
+	// followers at its latest observation; set only for RankEngagement
+	// (0 when the followers are unknown or 0).
+	EngagementRate float64
 }
 
 // AnalyticsPurger deletes a deleted user's analytics rows: the API right

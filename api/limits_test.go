@@ -125,6 +125,11 @@ func (m *countingMetrics) Feed(context.Context, pulse.FeedQuery) ([]pulse.PostRo
 	return nil, nil
 }
 
+func (m *countingMetrics) PostHistory(context.Context, pulse.PostHistoryQuery) ([]pulse.PostPoint, error) {
+	m.enter()
+	return nil, nil
+}
+
 func (m *countingMetrics) Trends(context.Context, pulse.TrendQuery) ([]pulse.Trend, error) {
 	m.enter()
 	return nil, nil

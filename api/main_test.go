@@ -69,6 +69,10 @@ func (noMetrics) Trends(context.Context, pulse.TrendQuery) ([]pulse.Trend, error
 	return nil, nil
 }
 
+func (noMetrics) PostHistory(context.Context, pulse.PostHistoryQuery) ([]pulse.PostPoint, error) {
+	return nil, nil
+}
+
 func (noMetrics) LastObserved(context.Context, string, time.Time) (map[string]time.Time, error) {
 	return nil, nil
 }

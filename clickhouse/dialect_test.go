@@ -128,6 +128,43 @@ func TestSQLOnCurrentClickHouse(t *testing.T) {
 		if got := parseFeed(t, run(st.sql, st.args...)); !reflect.DeepEqual(got, want) || len(want) == 0 {
 			t.Errorf("%s feed: chDB %d rows, test server %d rows, or they differ", user, len(got), len(want))
 		}
+		// The cursor form, and top posts by every rank.
+		last := want[len(want)/2]
+		variants := []pulse.FeedQuery{{UserID: user, Limit: 20, After: &pulse.PostKey{CreatedAt: last.CreatedAt, Platform: last.Platform, PostID: last.PostID}}}
+		for _, r := range []pulse.PostRank{pulse.RankLikes, pulse.RankComments, pulse.RankShares, pulse.RankViews, pulse.RankEngagement} {
+			variants = append(variants, pulse.FeedQuery{UserID: user, Limit: 10, Rank: r, From: d.from, To: d.to})
+		}
+		for _, vq := range variants {
+			want, err := db.Feed(ctx, vq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := feedSQL(vq)
+			got := parseFeed(t, run(st.sql, st.args...))
+			if len(got) != len(want) || len(want) == 0 {
+				t.Errorf("%s feed %q: chDB %d rows, test server %d", user, vq.Rank, len(got), len(want))
+				continue
+			}
+			for i := range want {
+				g, w := got[i], want[i]
+				if math.Abs(g.EngagementRate-w.EngagementRate) > 1e-12 {
+					t.Errorf("%s feed %q [%d]: rate %v, test server %v", user, vq.Rank, i, g.EngagementRate, w.EngagementRate)
+				}
+				g.EngagementRate = w.EngagementRate
+				if !reflect.DeepEqual(g, w) {
+					t.Errorf("%s feed %q [%d]: chDB %+v, test server %+v", user, vq.Rank, i, g, w)
+				}
+			}
+		}
+		hq := pulse.PostHistoryQuery{UserID: user, Platform: last.Platform, PostID: last.PostID, From: d.from, To: d.to}
+		hwant, err := db.PostHistory(ctx, hq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hst := postHistorySQL(hq)
+		if got := lines(run(hst.sql, hst.args...)); len(got) != len(hwant) || len(hwant) == 0 {
+			t.Errorf("%s post history: chDB %d hours, test server %d", user, len(got), len(hwant))
+		}
 	}
 
 	// The remaining statements: counting, rebuilding, deleting.
@@ -324,12 +361,16 @@ func parseFeed(t *testing.T, out string) []pulse.PostRow {
 	var rows []pulse.PostRow
 	for _, line := range lines(out) {
 		f := strings.Split(line, "\t")
-		if len(f) != 12 {
-			t.Fatalf("feed row %q: %d fields, want 12", line, len(f))
+		if len(f) != 13 {
+			t.Fatalf("feed row %q: %d fields, want 13", line, len(f))
+		}
+		rate, err := strconv.ParseFloat(f[12], 64)
+		if err != nil {
+			t.Fatalf("feed row %q: rate: %v", line, err)
 		}
 		rows = append(rows, pulse.PostRow{Platform: f[0], AccountID: f[1], PostID: f[2], CreatedAt: parseTime(t, f[3]), Text: f[4],
 			Permalink: f[5], Likes: parseInt(t, f[6]), Comments: parseInt(t, f[7]), Shares: parseInt(t, f[8]), Views: parseInt(t, f[9]),
-			Reach: parseInt(t, f[10]), Saves: parseInt(t, f[11])})
+			Reach: parseInt(t, f[10]), Saves: parseInt(t, f[11]), EngagementRate: rate})
 	}
 	return rows
 }

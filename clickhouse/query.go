@@ -375,6 +375,11 @@ func (db *DB) query(ctx context.Context, st statement, fn func(scanner) error) e
 
 // feedSQL builds the feed statement: posts_latest is ordered by (user_id,
 // created_at), so a page reads one user's key range.
+// rankExpr is the ORDER BY key of each post rank, highest first.
+var rankExpr = map[pulse.PostRank]string{
+	pulse.RankLikes: "l", pulse.RankComments: "cm", pulse.RankShares: "sh", pulse.RankViews: "v", pulse.RankEngagement: "rate",
+}
+
 func feedSQL(q pulse.FeedQuery) statement {
 	if q.Limit <= 0 {
 		q.Limit = 20
@@ -390,28 +395,108 @@ func feedSQL(q pulse.FeedQuery) statement {
 		where = append(where, "created_at < ?")
 		args = append(args, q.Before.UTC())
 	}
-	args = append(args, q.Limit, q.UserID)
-	return statement{sql: `SELECT platform, account, post_id, c, t, pl, l, cm, sh, v, reach, saves
+	if !q.From.IsZero() {
+		where = append(where, "created_at >= ?")
+		args = append(args, q.From.UTC())
+	}
+	if !q.To.IsZero() {
+		where = append(where, "created_at < ?")
+		args = append(args, q.To.UTC())
+	}
+	having := ""
+	if a := q.After; a != nil {
+		// created_at is immutable: the WHERE narrows the key range, the
+		// HAVING places the cursor exactly.
+		at := a.CreatedAt.UTC().Truncate(time.Second)
+		where = append(where, "created_at <= ?")
+		args = append(args, at)
+		having = "\n    HAVING c < ? OR (c = ? AND (platform > ? OR (platform = ? AND post_id > ?)))"
+		args = append(args, at, at, a.Platform, a.Platform, a.PostID)
+	}
+	order := "c DESC, platform, post_id"
+	if e, ok := rankExpr[q.Rank]; ok {
+		order = e + " DESC, " + order
+	}
+	engagement := q.Rank == pulse.RankEngagement
+	// Every order but engagement is known before the insights join: the
+	// inner query keeps only the page. Engagement needs the followers
+	// first (a join of its own around the first: 18.16 runs one JOIN per
+	// SELECT).
+	inner, innerLimit := order, "\n    LIMIT ?"
+	if engagement {
+		inner, innerLimit = "c DESC, platform, post_id", ""
+	} else {
+		args = append(args, q.Limit)
+	}
+	args = append(args, q.UserID)
+	sql := `SELECT platform, account, post_id, c, t, pl, l, cm, sh, v, reach, saves
 FROM (
     SELECT platform, argMax(account_id, version) AS account, post_id, argMax(created_at, version) AS c,
            argMax(text, version) AS t, argMax(permalink, version) AS pl, argMax(likes, version) AS l,
            argMax(comments, version) AS cm, argMax(shares, version) AS sh, argMax(views, version) AS v
     FROM posts_latest
     WHERE ` + strings.Join(where, " AND ") + `
-    GROUP BY platform, post_id
-    ORDER BY c DESC, platform, post_id
-    LIMIT ?
+    GROUP BY platform, post_id` + having + `
+    ORDER BY ` + inner + innerLimit + `
 ) AS latest ANY LEFT JOIN (
     SELECT platform, post_id, argMax(reach, version) AS reach, argMax(saves, version) AS saves
     FROM post_insights
     WHERE user_id = ?
     GROUP BY platform, post_id
-) AS insights USING (platform, post_id)
-ORDER BY c DESC, platform, post_id`, args: args}
+) AS insights USING (platform, post_id)`
+	if !engagement {
+		args = append(args, q.Limit)
+		return statement{sql: strings.Replace(sql, "reach, saves\n", "reach, saves, toFloat64(0) AS rate\n", 1) + `
+ORDER BY ` + order + `
+LIMIT ?`, args: args}
+	}
+	args = append(args, q.UserID, q.Limit)
+	return statement{sql: `SELECT platform, account, post_id, c, t, pl, l, cm, sh, v, reach, saves, if(fol > 0, (l + cm + sh) / fol, 0) AS rate
+FROM (
+` + sql + `
+) AS page ANY LEFT JOIN (
+    SELECT platform, account_id AS account, argMax(followers, version) AS fol
+    FROM account_metrics_hourly
+    WHERE user_id = ?
+    GROUP BY platform, account_id
+) AS accounts USING (platform, account)
+ORDER BY ` + order + `
+LIMIT ?`, args: args}
 }
 
-// Feed returns the user's posts across platforms, newest first, each with
-// its latest counters.
+// postHistorySQL reads one post's counters per hour from posts (its key
+// is the post's identity then the hour).
+func postHistorySQL(q pulse.PostHistoryQuery) statement {
+	return statement{sql: `SELECT hour, argMax(likes, version), argMax(comments, version), argMax(shares, version), argMax(views, version)
+FROM posts
+WHERE user_id = ? AND platform = ? AND post_id = ? AND hour >= ? AND hour < ?
+GROUP BY hour
+ORDER BY hour`, args: []any{q.UserID, q.Platform, q.PostID, q.From.UTC(), q.To.UTC()}}
+}
+
+// PostHistory returns one post's counters at the latest observation of
+// each hour in [q.From, q.To) that observed it, oldest first.
+func (db *DB) PostHistory(ctx context.Context, q pulse.PostHistoryQuery) ([]pulse.PostPoint, error) {
+	if q.UserID == "" || q.Platform == "" || q.PostID == "" {
+		return nil, fmt.Errorf("clickhouse: post history: user, platform and post id required")
+	}
+	var out []pulse.PostPoint
+	if err := db.query(ctx, postHistorySQL(q), func(s scanner) error {
+		var p pulse.PostPoint
+		if err := s.Scan(&p.Hour, &p.Likes, &p.Comments, &p.Shares, &p.Views); err != nil {
+			return err
+		}
+		p.Hour = p.Hour.UTC()
+		out = append(out, p)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("clickhouse: post history: %w", err)
+	}
+	return out, nil
+}
+
+// Feed returns the user's posts across platforms, newest first or ranked
+// by a counter (q.Rank), each with its latest counters.
 func (db *DB) Feed(ctx context.Context, q pulse.FeedQuery) ([]pulse.PostRow, error) {
 	if q.UserID == "" {
 		return nil, fmt.Errorf("clickhouse: feed: user id required")
@@ -420,7 +505,7 @@ func (db *DB) Feed(ctx context.Context, q pulse.FeedQuery) ([]pulse.PostRow, err
 	if err := db.query(ctx, feedSQL(q), func(s scanner) error {
 		var p pulse.PostRow
 		if err := s.Scan(&p.Platform, &p.AccountID, &p.PostID, &p.CreatedAt, &p.Text, &p.Permalink,
-			&p.Likes, &p.Comments, &p.Shares, &p.Views, &p.Reach, &p.Saves); err != nil {
+			&p.Likes, &p.Comments, &p.Shares, &p.Views, &p.Reach, &p.Saves, &p.EngagementRate); err != nil {
 			return err
 		}
 		p.CreatedAt = p.CreatedAt.UTC()

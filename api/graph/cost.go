@@ -35,6 +35,15 @@ func Complexity() ComplexityRoot {
 		}
 		return StoreCallCost + int(n)*child
 	}
+	c.Query.Posts = func(child int, _ []Platform, first *int64, _ *string) int {
+		return StoreCallCost + int(pageCost(first, 20))*child
+	}
+	c.Query.TopPosts = func(child int, _ PostRank, _, _ time.Time, _ []Platform, first *int64) int {
+		return StoreCallCost + int(pageCost(first, 10))*child
+	}
+	c.Query.PostHistory = func(child int, _ Platform, _ string, from, to time.Time) int {
+		return StoreCallCost + Buckets(GrainHour, from, to)*child
+	}
 	c.Query.Links = func(child int) int { return StoreCallCost + child }
 	c.PlatformLinks.Accounts = func(child int) int { return 1 + linkedAccountsEstimate*child }
 	c.Query.Summary = func(child int, _ []Platform) int { return 1 + linkedAccountsEstimate*child }
@@ -69,4 +78,13 @@ func Buckets(grain Grain, from, to time.Time) int {
 	}
 	// Sub saturates at about 292 years, so n cannot overflow.
 	return int(min(span/per+1, maxBuckets))
+}
+
+// pageCost is a page's size for the cost: first within 1 to maxPage, def
+// when nil.
+func pageCost(first *int64, def int64) int64 {
+	if first == nil {
+		return def
+	}
+	return min(max(*first, 1), maxPage)
 }

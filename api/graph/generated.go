@@ -145,6 +145,20 @@ type ComplexityRoot struct {
 		Views     func(childComplexity int) int
 	}
 
+	PostPage struct {
+		EndCursor   func(childComplexity int) int
+		HasNextPage func(childComplexity int) int
+		Posts       func(childComplexity int) int
+	}
+
+	PostPoint struct {
+		At       func(childComplexity int) int
+		Comments func(childComplexity int) int
+		Likes    func(childComplexity int) int
+		Shares   func(childComplexity int) int
+		Views    func(childComplexity int) int
+	}
+
 	Query struct {
 		CapacityPlan func(childComplexity int) int
 		Feed         func(childComplexity int, platforms []Platform, before *time.Time, limit *int64) int
@@ -152,9 +166,17 @@ type ComplexityRoot struct {
 		Me           func(childComplexity int) int
 		Metrics      func(childComplexity int, grain Grain, from time.Time, to time.Time, platforms []Platform) int
 		PendingGrant func(childComplexity int, id string) int
+		PostHistory  func(childComplexity int, platform Platform, postID string, from time.Time, to time.Time) int
+		Posts        func(childComplexity int, platforms []Platform, first *int64, after *string) int
 		RefreshJobs  func(childComplexity int) int
 		Summary      func(childComplexity int, platforms []Platform) int
+		TopPosts     func(childComplexity int, by PostRank, from time.Time, to time.Time, platforms []Platform, first *int64) int
 		Trends       func(childComplexity int, metric *TrendMetric, grain Grain, from time.Time, to time.Time, platforms []Platform, window *int64) int
+	}
+
+	RankedPost struct {
+		EngagementRate func(childComplexity int) int
+		Post           func(childComplexity int) int
 	}
 
 	RefreshJob struct {
@@ -233,6 +255,9 @@ type QueryResolver interface {
 	CapacityPlan(ctx context.Context) ([]*PlatformCapacity, error)
 	Trends(ctx context.Context, metric *TrendMetric, grain Grain, from time.Time, to time.Time, platforms []Platform, window *int64) ([]*Trend, error)
 	RefreshJobs(ctx context.Context) ([]*RefreshJob, error)
+	Posts(ctx context.Context, platforms []Platform, first *int64, after *string) (*PostPage, error)
+	TopPosts(ctx context.Context, by PostRank, from time.Time, to time.Time, platforms []Platform, first *int64) ([]*RankedPost, error)
+	PostHistory(ctx context.Context, platform Platform, postID string, from time.Time, to time.Time) ([]*PostPoint, error)
 }
 type SubscriptionResolver interface {
 	Summary(ctx context.Context, platforms []Platform) (<-chan *Summary, error)
@@ -759,6 +784,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Post.Views(childComplexity), true
 
+	case "PostPage.endCursor":
+		if e.ComplexityRoot.PostPage.EndCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostPage.EndCursor(childComplexity), true
+	case "PostPage.hasNextPage":
+		if e.ComplexityRoot.PostPage.HasNextPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostPage.HasNextPage(childComplexity), true
+	case "PostPage.posts":
+		if e.ComplexityRoot.PostPage.Posts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostPage.Posts(childComplexity), true
+
+	case "PostPoint.at":
+		if e.ComplexityRoot.PostPoint.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostPoint.At(childComplexity), true
+	case "PostPoint.comments":
+		if e.ComplexityRoot.PostPoint.Comments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostPoint.Comments(childComplexity), true
+	case "PostPoint.likes":
+		if e.ComplexityRoot.PostPoint.Likes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostPoint.Likes(childComplexity), true
+	case "PostPoint.shares":
+		if e.ComplexityRoot.PostPoint.Shares == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostPoint.Shares(childComplexity), true
+	case "PostPoint.views":
+		if e.ComplexityRoot.PostPoint.Views == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PostPoint.Views(childComplexity), true
+
 	case "Query.capacityPlan":
 		if e.ComplexityRoot.Query.CapacityPlan == nil {
 			break
@@ -811,6 +886,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PendingGrant(childComplexity, args["id"].(string)), true
+	case "Query.postHistory":
+		if e.ComplexityRoot.Query.PostHistory == nil {
+			break
+		}
+
+		args, err := ec.field_Query_postHistory_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PostHistory(childComplexity, args["platform"].(Platform), args["postId"].(string), args["from"].(time.Time), args["to"].(time.Time)), true
+	case "Query.posts":
+		if e.ComplexityRoot.Query.Posts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_posts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Posts(childComplexity, args["platforms"].([]Platform), args["first"].(*int64), args["after"].(*string)), true
 	case "Query.refreshJobs":
 		if e.ComplexityRoot.Query.RefreshJobs == nil {
 			break
@@ -828,6 +925,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Summary(childComplexity, args["platforms"].([]Platform)), true
+	case "Query.topPosts":
+		if e.ComplexityRoot.Query.TopPosts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_topPosts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TopPosts(childComplexity, args["by"].(PostRank), args["from"].(time.Time), args["to"].(time.Time), args["platforms"].([]Platform), args["first"].(*int64)), true
 	case "Query.trends":
 		if e.ComplexityRoot.Query.Trends == nil {
 			break
@@ -839,6 +947,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Trends(childComplexity, args["metric"].(*TrendMetric), args["grain"].(Grain), args["from"].(time.Time), args["to"].(time.Time), args["platforms"].([]Platform), args["window"].(*int64)), true
+
+	case "RankedPost.engagementRate":
+		if e.ComplexityRoot.RankedPost.EngagementRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RankedPost.EngagementRate(childComplexity), true
+	case "RankedPost.post":
+		if e.ComplexityRoot.RankedPost.Post == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RankedPost.Post(childComplexity), true
 
 	case "RefreshJob.createdAt":
 		if e.ComplexityRoot.RefreshJob.CreatedAt == nil {
@@ -1377,6 +1498,44 @@ func (ec *executionContext) childFields_Post(ctx context.Context, field graphql.
 	return nil, fmt.Errorf("no field named %q was found under type Post", field.Name)
 }
 
+func (ec *executionContext) childFields_PostPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "posts":
+		return ec.fieldContext_PostPage_posts(ctx, field)
+	case "endCursor":
+		return ec.fieldContext_PostPage_endCursor(ctx, field)
+	case "hasNextPage":
+		return ec.fieldContext_PostPage_hasNextPage(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PostPage", field.Name)
+}
+
+func (ec *executionContext) childFields_PostPoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_PostPoint_at(ctx, field)
+	case "likes":
+		return ec.fieldContext_PostPoint_likes(ctx, field)
+	case "comments":
+		return ec.fieldContext_PostPoint_comments(ctx, field)
+	case "shares":
+		return ec.fieldContext_PostPoint_shares(ctx, field)
+	case "views":
+		return ec.fieldContext_PostPoint_views(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PostPoint", field.Name)
+}
+
+func (ec *executionContext) childFields_RankedPost(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "post":
+		return ec.fieldContext_RankedPost_post(ctx, field)
+	case "engagementRate":
+		return ec.fieldContext_RankedPost_engagementRate(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RankedPost", field.Name)
+}
+
 func (ec *executionContext) childFields_RefreshJob(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1777,6 +1936,74 @@ func (ec *executionContext) field_Query_pendingGrant_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_postHistory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "platform",
+		func(ctx context.Context, v any) (Platform, error) {
+			return ec.unmarshalNPlatform2githubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatform(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["platform"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "postId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["postId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_posts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "platforms",
+		func(ctx context.Context, v any) ([]Platform, error) {
+			return ec.unmarshalOPlatform2ᚕgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatformᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["platforms"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int64, error) {
+			return ec.unmarshalOInt2ᚖint64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_summary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1788,6 +2015,52 @@ func (ec *executionContext) field_Query_summary_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["platforms"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_topPosts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "by",
+		func(ctx context.Context, v any) (PostRank, error) {
+			return ec.unmarshalNPostRank2githubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPostRank(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["by"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "platforms",
+		func(ctx context.Context, v any) ([]Platform, error) {
+			return ec.unmarshalOPlatform2ᚕgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPlatformᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["platforms"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int64, error) {
+			return ec.unmarshalOInt2ᚖint64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg4
 	return args, nil
 }
 
@@ -3857,6 +4130,199 @@ func (ec *executionContext) fieldContext_Post_saves(_ context.Context, field gra
 	return graphql.NewScalarFieldContext("Post", field, false, false, "Int")
 }
 
+func (ec *executionContext) _PostPage_posts(ctx context.Context, field graphql.CollectedField, obj *PostPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostPage_posts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Posts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*Post) graphql.Marshaler {
+			return ec.marshalNPost2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPostᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostPage_posts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PostPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Post(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PostPage_endCursor(ctx context.Context, field graphql.CollectedField, obj *PostPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostPage_endCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndCursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PostPage_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostPage", field, false, false, "String")
+}
+
+func (ec *executionContext) _PostPage_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *PostPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostPage_hasNextPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasNextPage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostPage_hasNextPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostPage", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PostPoint_at(ctx context.Context, field graphql.CollectedField, obj *PostPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostPoint_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostPoint_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostPoint", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PostPoint_likes(ctx context.Context, field graphql.CollectedField, obj *PostPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostPoint_likes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Likes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostPoint_likes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PostPoint_comments(ctx context.Context, field graphql.CollectedField, obj *PostPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostPoint_comments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Comments, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostPoint_comments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PostPoint_shares(ctx context.Context, field graphql.CollectedField, obj *PostPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostPoint_shares(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Shares, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostPoint_shares(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostPoint", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PostPoint_views(ctx context.Context, field graphql.CollectedField, obj *PostPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PostPoint_views(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Views, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PostPoint_views(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PostPoint", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Query_pendingGrant(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4205,6 +4671,138 @@ func (ec *executionContext) fieldContext_Query_refreshJobs(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_posts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_posts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Posts(ctx, fc.Args["platforms"].([]Platform), fc.Args["first"].(*int64), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *PostPage) graphql.Marshaler {
+			return ec.marshalNPostPage2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPostPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_posts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PostPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_posts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_topPosts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_topPosts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TopPosts(ctx, fc.Args["by"].(PostRank), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["platforms"].([]Platform), fc.Args["first"].(*int64))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*RankedPost) graphql.Marshaler {
+			return ec.marshalNRankedPost2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐRankedPostᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_topPosts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RankedPost(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_topPosts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_postHistory(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_postHistory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PostHistory(ctx, fc.Args["platform"].(Platform), fc.Args["postId"].(string), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*PostPoint) graphql.Marshaler {
+			return ec.marshalNPostPoint2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPostPointᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_postHistory(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PostPoint(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_postHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4279,6 +4877,61 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RankedPost_post(ctx context.Context, field graphql.CollectedField, obj *RankedPost) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RankedPost_post(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Post, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Post) graphql.Marshaler {
+			return ec.marshalNPost2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPost(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RankedPost_post(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RankedPost",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Post(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RankedPost_engagementRate(ctx context.Context, field graphql.CollectedField, obj *RankedPost) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RankedPost_engagementRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EngagementRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RankedPost_engagementRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RankedPost", field, false, false, "Float")
 }
 
 func (ec *executionContext) _RefreshJob_id(ctx context.Context, field graphql.CollectedField, obj *RefreshJob) (ret graphql.Marshaler) {
@@ -6927,6 +7580,102 @@ func (ec *executionContext) _Post(ctx context.Context, sel ast.SelectionSet, obj
 	return out
 }
 
+var postPageImplementors = []string{"PostPage"}
+
+func (ec *executionContext) _PostPage(ctx context.Context, sel ast.SelectionSet, obj *PostPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, postPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PostPage")
+		case "posts":
+			out.Values[i] = ec._PostPage_posts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "endCursor":
+			out.Values[i] = ec._PostPage_endCursor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "hasNextPage":
+			out.Values[i] = ec._PostPage_hasNextPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var postPointImplementors = []string{"PostPoint"}
+
+func (ec *executionContext) _PostPoint(ctx context.Context, sel ast.SelectionSet, obj *PostPoint) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, postPointImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PostPoint")
+		case "at":
+			out.Values[i] = ec._PostPoint_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "likes":
+			out.Values[i] = ec._PostPoint_likes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "comments":
+			out.Values[i] = ec._PostPoint_comments(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "shares":
+			out.Values[i] = ec._PostPoint_shares(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "views":
+			out.Values[i] = ec._PostPoint_views(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -7000,6 +7749,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_refreshJobs(ctx, field)
 				})
+		case "posts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_posts(ctx, field)
+				})
+		case "topPosts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_topPosts(ctx, field)
+				})
+		case "postHistory":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_postHistory(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -7013,6 +7780,44 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var rankedPostImplementors = []string{"RankedPost"}
+
+func (ec *executionContext) _RankedPost(ctx context.Context, sel ast.SelectionSet, obj *RankedPost) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rankedPostImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RankedPost")
+		case "post":
+			out.Values[i] = ec._RankedPost_post(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "engagementRate":
+			out.Values[i] = ec._RankedPost_engagementRate(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -7996,6 +8801,72 @@ func (ec *executionContext) marshalNPost2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapi
 		return graphql.Null
 	}
 	return ec._Post(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPostPage2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPostPage(ctx context.Context, sel ast.SelectionSet, v *PostPage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PostPage!")
+		return graphql.Null
+	}
+	return ec._PostPage(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPostPoint2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPostPointᚄ(ctx context.Context, sel ast.SelectionSet, v []*PostPoint) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPostPoint2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPostPoint(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPostPoint2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPostPoint(ctx context.Context, sel ast.SelectionSet, v *PostPoint) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PostPoint!")
+		return graphql.Null
+	}
+	return ec._PostPoint(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPostRank2githubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPostRank(ctx context.Context, v any) (PostRank, error) {
+	var res PostRank
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPostRank2githubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐPostRank(ctx context.Context, sel ast.SelectionSet, v PostRank) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNRankedPost2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐRankedPostᚄ(ctx context.Context, sel ast.SelectionSet, v []*RankedPost) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRankedPost2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐRankedPost(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRankedPost2ᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐRankedPost(ctx context.Context, sel ast.SelectionSet, v *RankedPost) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RankedPost!")
+		return graphql.Null
+	}
+	return ec._RankedPost(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRefreshJob2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐRefreshJobᚄ(ctx context.Context, sel ast.SelectionSet, v []*RefreshJob) graphql.Marshaler {

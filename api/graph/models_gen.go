@@ -136,7 +136,32 @@ type Post struct {
 	Saves int64 `json:"saves"`
 }
 
+// A page of the feed. endCursor is opaque: pass it as after for the next page.
+type PostPage struct {
+	Posts []*Post `json:"posts"`
+	// The cursor of the page's last post; null for an empty page.
+	EndCursor *string `json:"endCursor,omitempty"`
+	// Whether posts come after this page (at the time of asking).
+	HasNextPage bool `json:"hasNextPage"`
+}
+
+// A post's counters at the latest observation of one hour.
+type PostPoint struct {
+	At       time.Time `json:"at"`
+	Likes    int64     `json:"likes"`
+	Comments int64     `json:"comments"`
+	Shares   int64     `json:"shares"`
+	Views    int64     `json:"views"`
+}
+
 type Query struct {
+}
+
+// A post of topPosts, with its engagement rate.
+type RankedPost struct {
+	Post *Post `json:"post"`
+	// (likes + comments + shares) / the account's followers at its latest observation; null unless ranked by ENGAGEMENT.
+	EngagementRate *float64 `json:"engagementRate,omitempty"`
 }
 
 // What one refresh press of one linked account became.
@@ -388,6 +413,69 @@ func (e *Platform) UnmarshalJSON(b []byte) error {
 }
 
 func (e Platform) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What topPosts ranks by, highest first.
+type PostRank string
+
+const (
+	PostRankLikes    PostRank = "LIKES"
+	PostRankComments PostRank = "COMMENTS"
+	PostRankShares   PostRank = "SHARES"
+	PostRankViews    PostRank = "VIEWS"
+	// (likes + comments + shares) / the account's followers at its latest observation.
+	PostRankEngagement PostRank = "ENGAGEMENT"
+)
+
+var AllPostRank = []PostRank{
+	PostRankLikes,
+	PostRankComments,
+	PostRankShares,
+	PostRankViews,
+	PostRankEngagement,
+}
+
+func (e PostRank) IsValid() bool {
+	switch e {
+	case PostRankLikes, PostRankComments, PostRankShares, PostRankViews, PostRankEngagement:
+		return true
+	}
+	return false
+}
+
+func (e PostRank) String() string {
+	return string(e)
+}
+
+func (e *PostRank) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = PostRank(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid PostRank", str)
+	}
+	return nil
+}
+
+func (e PostRank) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *PostRank) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e PostRank) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

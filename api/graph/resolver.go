@@ -5,10 +5,13 @@ package graph
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +57,7 @@ type Actions interface {
 type Metrics interface {
 	Series(ctx context.Context, q pulse.SeriesQuery) ([]pulse.Point, error)
 	Feed(ctx context.Context, q pulse.FeedQuery) ([]pulse.PostRow, error)
+	PostHistory(ctx context.Context, q pulse.PostHistoryQuery) ([]pulse.PostPoint, error)
 	Trends(ctx context.Context, q pulse.TrendQuery) ([]pulse.Trend, error)
 	LastObserved(ctx context.Context, userID string, since time.Time) (map[string]time.Time, error)
 }
@@ -497,4 +501,70 @@ func toJobs(jobs []pulse.RefreshJob) []*RefreshJob {
 			RunAt: timePtr(j.RunAt), CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt})
 	}
 	return out
+}
+
+var postRanks = map[PostRank]pulse.PostRank{
+	PostRankLikes: pulse.RankLikes, PostRankComments: pulse.RankComments, PostRankShares: pulse.RankShares,
+	PostRankViews: pulse.RankViews, PostRankEngagement: pulse.RankEngagement,
+}
+
+const (
+	maxPostHistory = 366 * 24 * time.Hour
+	maxPostID      = 256
+	maxPage        = 100
+)
+
+// pageSize checks first (1 to maxPage; nil: def).
+func pageSize(first *int64, def int) (int, error) {
+	if first == nil {
+		return def, nil
+	}
+	if *first < 1 || *first > maxPage {
+		return 0, badInput("first must be between 1 and %d", maxPage)
+	}
+	return int(*first), nil
+}
+
+func toPost(p pulse.PostRow) *Post {
+	return &Post{
+		ID: p.PostID, Platform: toPlatform(topics.Platform(p.Platform)), AccountID: p.AccountID,
+		CreatedAt: p.CreatedAt, Text: p.Text, Permalink: p.Permalink, Likes: p.Likes,
+		Comments: p.Comments, Shares: p.Shares, Views: p.Views, Reach: p.Reach, Saves: p.Saves,
+	}
+}
+
+// cursorVersion prefixes every feed cursor, so a change of format fails
+// old cursors clearly.
+const cursorVersion = "p1"
+
+// encodeCursor is the opaque cursor of the feed's post p: its place in
+// the feed's order (creation second, platform, post id), base64url.
+func encodeCursor(p pulse.PostRow) string {
+	raw := cursorVersion + "|" + strconv.FormatInt(p.CreatedAt.Unix(), 10) + "|" + p.Platform + "|" + p.PostID
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// decodeCursor reads a cursor encodeCursor made; anything else is
+// BAD_INPUT.
+func decodeCursor(c string) (pulse.PostKey, error) {
+	bad := badInput("after is not a cursor of this feed")
+	if len(c) > 512 {
+		return pulse.PostKey{}, bad
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return pulse.PostKey{}, bad
+	}
+	parts := strings.SplitN(string(raw), "|", 4)
+	if len(parts) != 4 || parts[0] != cursorVersion || parts[3] == "" || len(parts[3]) > maxPostID {
+		return pulse.PostKey{}, bad
+	}
+	sec, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || sec < 0 {
+		return pulse.PostKey{}, bad
+	}
+	if !slices.Contains([]topics.Platform{topics.Facebook, topics.Instagram, topics.X, topics.LinkedIn}, topics.Platform(parts[2])) {
+		return pulse.PostKey{}, bad
+	}
+	return pulse.PostKey{CreatedAt: time.Unix(sec, 0).UTC(), Platform: parts[2], PostID: parts[3]}, nil
 }

@@ -253,11 +253,7 @@ func (r *queryResolver) Feed(ctx context.Context, platforms []Platform, before *
 	}
 	out := make([]*Post, 0, len(rows))
 	for _, p := range rows {
-		out = append(out, &Post{
-			ID: p.PostID, Platform: toPlatform(topics.Platform(p.Platform)), AccountID: p.AccountID,
-			CreatedAt: p.CreatedAt, Text: p.Text, Permalink: p.Permalink, Likes: p.Likes,
-			Comments: p.Comments, Shares: p.Shares, Views: p.Views, Reach: p.Reach, Saves: p.Saves,
-		})
+		out = append(out, toPost(p))
 	}
 	return out, nil
 }
@@ -346,6 +342,99 @@ func (r *queryResolver) RefreshJobs(ctx context.Context) ([]*RefreshJob, error) 
 		return nil, err
 	}
 	return toJobs(jobs), nil
+}
+
+// Posts is the resolver for the posts field.
+func (r *queryResolver) Posts(ctx context.Context, platforms []Platform, first *int64, after *string) (*PostPage, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := pageSize(first, 20)
+	if err != nil {
+		return nil, err
+	}
+	// One more than the page tells whether another follows.
+	q := pulse.FeedQuery{UserID: u.ID, Platforms: platformFilter(platforms), Limit: n + 1}
+	if after != nil {
+		k, err := decodeCursor(*after)
+		if err != nil {
+			return nil, err
+		}
+		q.After = &k
+	}
+	rows, err := r.Analytics.Feed(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	out := &PostPage{Posts: []*Post{}, HasNextPage: len(rows) > n}
+	rows = rows[:min(len(rows), n)]
+	for _, p := range rows {
+		out.Posts = append(out.Posts, toPost(p))
+	}
+	if len(rows) > 0 {
+		c := encodeCursor(rows[len(rows)-1])
+		out.EndCursor = &c
+	}
+	return out, nil
+}
+
+// TopPosts is the resolver for the topPosts field.
+func (r *queryResolver) TopPosts(ctx context.Context, by PostRank, from time.Time, to time.Time, platforms []Platform, first *int64) ([]*RankedPost, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n, err := pageSize(first, 10)
+	if err != nil {
+		return nil, err
+	}
+	if !from.Before(to) {
+		return nil, badInput("from must be before to")
+	}
+	rank, ok := postRanks[by]
+	if !ok {
+		return nil, badInput("unknown rank")
+	}
+	rows, err := r.Analytics.Feed(ctx, pulse.FeedQuery{UserID: u.ID, Platforms: platformFilter(platforms), Limit: n,
+		Rank: rank, From: from, To: to})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*RankedPost, 0, len(rows))
+	for _, p := range rows {
+		rp := &RankedPost{Post: toPost(p)}
+		if rank == pulse.RankEngagement {
+			rate := p.EngagementRate
+			rp.EngagementRate = &rate
+		}
+		out = append(out, rp)
+	}
+	return out, nil
+}
+
+// PostHistory is the resolver for the postHistory field.
+func (r *queryResolver) PostHistory(ctx context.Context, platform Platform, postID string, from time.Time, to time.Time) ([]*PostPoint, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !from.Before(to) || to.Sub(from) > maxPostHistory {
+		return nil, badInput("from must be before to, at most 366 days apart")
+	}
+	if postID == "" || len(postID) > maxPostID {
+		return nil, badInput("postId must have 1 to 256 characters")
+	}
+	pts, err := r.Analytics.PostHistory(ctx, pulse.PostHistoryQuery{UserID: u.ID, Platform: string(fromPlatform(platform)),
+		PostID: postID, From: from, To: to})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*PostPoint, 0, len(pts))
+	for _, p := range pts {
+		out = append(out, &PostPoint{At: p.Hour, Likes: p.Likes, Comments: p.Comments, Shares: p.Shares, Views: p.Views})
+	}
+	return out, nil
 }
 
 // Summary is the resolver for the summary field.
