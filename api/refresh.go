@@ -58,6 +58,7 @@ func (s *Server) startRefresh(w http.ResponseWriter, r *http.Request) {
 		s.writeStoreError(w, err)
 		return
 	}
+	s.resolver.NotifyPress(u.ID)
 	out := make([]refreshJob, 0, len(jobs))
 	for _, j := range jobs {
 		rj := refreshJob{ID: j.ID, LinkID: j.LinkID, State: string(j.State), Reason: j.Reason, CreatedAt: j.CreatedAt}

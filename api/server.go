@@ -254,9 +254,10 @@ type Config struct {
 
 // Server is the HTTP API. It implements graph.Actions for the resolvers.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg      Config
+	log      *slog.Logger
+	mux      *http.ServeMux
+	resolver *graph.Resolver
 }
 
 var _ graph.Actions = (*Server)(nil)
@@ -341,11 +342,12 @@ func New(cfg Config) (*Server, error) {
 			operators[e] = true
 		}
 	}
-	schema := graph.NewExecutableSchema(graph.Config{Resolvers: &graph.Resolver{
+	s.resolver = &graph.Resolver{
 		LinkStore: cfg.Links, Analytics: cfg.Metrics, Actions: s, Now: cfg.Now,
 		Capacity: cfg.Capacity, Operators: operators,
 		MaxSubscriptionsPerUser: lim.MaxSubscriptionsPerUser, SessionCheckInterval: cfg.SessionCheckInterval,
-	}, Complexity: graph.Complexity()})
+	}
+	schema := graph.NewExecutableSchema(graph.Config{Resolvers: s.resolver, Complexity: graph.Complexity()})
 	initOperations(schema.Schema())
 	gql := handler.New(schema)
 	// Subscriptions: WebSocket (graphql-ws and graphql-transport-ws; the

@@ -195,8 +195,9 @@ type ComplexityRoot struct {
 	}
 
 	Summary struct {
-		Accounts  func(childComplexity int) int
-		UpdatedAt func(childComplexity int) int
+		Accounts    func(childComplexity int) int
+		RefreshJobs func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
 	}
 
 	Trend struct {
@@ -1028,6 +1029,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Summary.Accounts(childComplexity), true
+	case "Summary.refreshJobs":
+		if e.ComplexityRoot.Summary.RefreshJobs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Summary.RefreshJobs(childComplexity), true
 	case "Summary.updatedAt":
 		if e.ComplexityRoot.Summary.UpdatedAt == nil {
 			break
@@ -1560,6 +1567,8 @@ func (ec *executionContext) childFields_Summary(ctx context.Context, field graph
 	switch field.Name {
 	case "accounts":
 		return ec.fieldContext_Summary_accounts(ctx, field)
+	case "refreshJobs":
+		return ec.fieldContext_Summary_refreshJobs(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_Summary_updatedAt(ctx, field)
 	}
@@ -5203,6 +5212,38 @@ func (ec *executionContext) fieldContext_Summary_accounts(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Summary_refreshJobs(ctx context.Context, field graphql.CollectedField, obj *Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Summary_refreshJobs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RefreshJobs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*RefreshJob) graphql.Marshaler {
+			return ec.marshalNRefreshJob2ᚕᚖgithubᚗcomᚋpulsehqᚋpulseᚋapiᚋgraphᚐRefreshJobᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Summary_refreshJobs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Summary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RefreshJob(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Summary_updatedAt(ctx context.Context, field graphql.CollectedField, obj *Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7934,6 +7975,11 @@ func (ec *executionContext) _Summary(ctx context.Context, sel ast.SelectionSet, 
 			out.Values[i] = graphql.MarshalString("Summary")
 		case "accounts":
 			out.Values[i] = ec._Summary_accounts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refreshJobs":
+			out.Values[i] = ec._Summary_refreshJobs(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

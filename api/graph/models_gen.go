@@ -183,6 +183,11 @@ type Subscription struct {
 // The signed-in user's numbers right now, across platforms.
 type Summary struct {
 	Accounts []*AccountSummary `json:"accounts"`
+	// The user's refresh jobs (as the refreshJobs query: the last hour's and
+	// every unfinished one, of every platform). On the subscription a change of
+	// one pushes the summary too: checked every second while one is unfinished,
+	// and at once after a press through this API process.
+	RefreshJobs []*RefreshJob `json:"refreshJobs"`
 	// When the newest observation was made; null before the first one.
 	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
 }

@@ -95,6 +95,46 @@ type Resolver struct {
 
 	subsMu sync.Mutex
 	subs   map[string]int // open subscriptions by user ID
+
+	pressMu sync.Mutex
+	presses map[string]map[chan struct{}]struct{} // user ID → subscribers' signals
+}
+
+// NotifyPress tells userID's subscriptions in this process that a refresh
+// was pressed (startRefresh calls it; so must other ways of pressing, such
+// as the REST form), so they push the new jobs at once.
+func (r *Resolver) NotifyPress(userID string) {
+	r.pressMu.Lock()
+	defer r.pressMu.Unlock()
+	for c := range r.presses[userID] {
+		select {
+		case c <- struct{}{}:
+		default: // one pending signal is enough
+		}
+	}
+}
+
+// watchPresses returns a channel signalled by NotifyPress for userID, and
+// the function that stops it.
+func (r *Resolver) watchPresses(userID string) (<-chan struct{}, func()) {
+	c := make(chan struct{}, 1)
+	r.pressMu.Lock()
+	defer r.pressMu.Unlock()
+	if r.presses == nil {
+		r.presses = map[string]map[chan struct{}]struct{}{}
+	}
+	if r.presses[userID] == nil {
+		r.presses[userID] = map[chan struct{}]struct{}{}
+	}
+	r.presses[userID][c] = struct{}{}
+	return c, func() {
+		r.pressMu.Lock()
+		defer r.pressMu.Unlock()
+		delete(r.presses[userID], c)
+		if len(r.presses[userID]) == 0 {
+			delete(r.presses, userID)
+		}
+	}
 }
 
 // acquireSubscription counts a new subscription of userID, or fails if the
@@ -363,7 +403,7 @@ func toSummary(agg *topics.UserAggregate, platforms []Platform) *Summary {
 	for _, p := range platformFilter(platforms) {
 		keep[p] = true
 	}
-	out := &Summary{Accounts: []*AccountSummary{}}
+	out := &Summary{Accounts: []*AccountSummary{}, RefreshJobs: []*RefreshJob{}}
 	if !agg.UpdatedAt.IsZero() {
 		t := agg.UpdatedAt
 		out.UpdatedAt = &t
@@ -567,4 +607,9 @@ func decodeCursor(c string) (pulse.PostKey, error) {
 		return pulse.PostKey{}, bad
 	}
 	return pulse.PostKey{CreatedAt: time.Unix(sec, 0).UTC(), Platform: parts[2], PostID: parts[3]}, nil
+}
+
+// wantsJobs reports whether the summary asked for includes refreshJobs.
+func wantsJobs(ctx context.Context) bool {
+	return slices.Contains(graphql.CollectAllFields(ctx), "refreshJobs")
 }

@@ -107,6 +107,7 @@ func (r *mutationResolver) StartRefresh(ctx context.Context, linkID *string) ([]
 	if err != nil {
 		return nil, err
 	}
+	r.NotifyPress(u.ID)
 	return toJobs(jobs), nil
 }
 
@@ -271,7 +272,15 @@ func (r *queryResolver) Summary(ctx context.Context, platforms []Platform) (*Sum
 	if err != nil {
 		return nil, errUnavailable("the summary")
 	}
-	return toSummary(agg, platforms), nil
+	out := toSummary(agg, platforms)
+	if wantsJobs(ctx) {
+		jobs, err := r.refreshJobs(ctx, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		out.RefreshJobs = toJobs(jobs)
+	}
+	return out, nil
 }
 
 // CapacityPlan is the resolver for the capacityPlan field.
@@ -453,14 +462,33 @@ func (r *subscriptionResolver) Summary(ctx context.Context, platforms []Platform
 	// Subscribe before reading the current value, so no change in between
 	// is missed.
 	updates, unsubscribe := r.Now.Subscribe(u.ID)
+	pressed, unwatch := r.watchPresses(u.ID)
 	first, err := r.Now.Get(u.ID)
 	if err != nil {
+		unwatch()
 		unsubscribe()
 		release()
 		return nil, errUnavailable("the summary")
 	}
+	// Refresh jobs ride along when asked for: reloaded with every push,
+	// and polled while one is unfinished.
+	withJobs := wantsJobs(ctx)
+	var jobs []pulse.RefreshJob
+	if withJobs {
+		if jobs, err = r.refreshJobs(ctx, u.ID); err != nil {
+			unwatch()
+			unsubscribe()
+			release()
+			return nil, err
+		}
+	}
+	summary := func(agg *topics.UserAggregate) *Summary {
+		s := toSummary(agg, platforms)
+		s.RefreshJobs = toJobs(jobs)
+		return s
+	}
 	out := make(chan *Summary, 1)
-	out <- toSummary(first, platforms)
+	out <- summary(first)
 	// The stream ends with the session: sign-out, deletion or expiry.
 	ctx, stop := context.WithCancel(ctx)
 	sessionEnded := r.watchSession(ctx)
@@ -468,8 +496,13 @@ func (r *subscriptionResolver) Summary(ctx context.Context, platforms []Platform
 		defer close(out)
 		defer release()
 		defer unsubscribe()
+		defer unwatch()
 		defer stop()
+		last, lastJobs := first, jobsKey(jobs)
+		poll := time.NewTicker(jobPoll)
+		defer poll.Stop()
 		for {
+			push := false
 			select {
 			case <-ctx.Done():
 				return
@@ -479,11 +512,28 @@ func (r *subscriptionResolver) Summary(ctx context.Context, platforms []Platform
 				if !ok {
 					return // the view stopped: end the subscription
 				}
-				select {
-				case out <- toSummary(agg, platforms):
-				case <-ctx.Done():
-					return
+				last, push = agg, true
+			case <-pressed:
+			case <-poll.C:
+				if !withJobs || !unfinished(jobs) {
+					continue
 				}
+			}
+			if withJobs {
+				if js, err := r.refreshJobs(ctx, u.ID); err == nil { // a database hiccup: the next tick retries
+					jobs = js
+				}
+				if k := jobsKey(jobs); k != lastJobs {
+					lastJobs, push = k, true
+				}
+			}
+			if !push {
+				continue
+			}
+			select {
+			case out <- summary(last):
+			case <-ctx.Done():
+				return
 			}
 		}
 	}()
@@ -502,8 +552,10 @@ func (r *subscriptionResolver) RefreshJobs(ctx context.Context) (<-chan []*Refre
 	}
 	out := make(chan []*RefreshJob, 1)
 	out <- toJobs(first)
+	pressed, unwatch := r.watchPresses(u.ID)
 	go func() {
 		defer close(out)
+		defer unwatch()
 		last := jobsKey(first)
 		t := time.NewTicker(jobPoll)
 		defer t.Stop()
@@ -511,10 +563,11 @@ func (r *subscriptionResolver) RefreshJobs(ctx context.Context) (<-chan []*Refre
 			select {
 			case <-ctx.Done():
 				return
+			case <-pressed:
 			case <-t.C:
-			}
-			if !unfinished(first) {
-				continue // nothing moves until the next press
+				if !unfinished(first) {
+					continue // nothing moves until the next press
+				}
 			}
 			jobs, err := r.refreshJobs(ctx, u.ID)
 			if err != nil {

@@ -246,8 +246,10 @@ export const Q_PENDING_GRANT = `query PendingGrant($id: ID!) { pendingGrant(id: 
 export const M_LINK_ACCOUNTS = `mutation LinkAccounts($grant: ID!, $ids: [String!]!) { linkAccounts(grantId: $grant, accountIds: $ids) { id accountId handle } }`;
 export const M_DELETE_ACCOUNT = `mutation DeleteAccount($password: String!) { deleteAccount(password: $password) }`;
 
+// The summary carries the refresh jobs: the subscription pushes their
+// changes as the pipeline moves them.
 const SUMMARY_FIELDS = `summary { updatedAt accounts { linkId platform accountId handle followers following postsCount
-  delta24h delta7d delta30d engagementRate posts30d observedAt } }`;
+  delta24h delta7d delta30d engagementRate posts30d observedAt } refreshJobs { ${JOB_FIELDS} } }`;
 // Every platform: the dashboard filters the accounts itself, so a filter
 // change needs no new subscription.
 export const Q_SUMMARY = `query Summary { ${SUMMARY_FIELDS} }`;

@@ -15,7 +15,7 @@ import {
   ALL_PLATFORMS, GRAINS, linkResult, mergeFeed, observedKey, pendingChoice, platformName, platformSlug, rangeFor, routeOf, verifyToken,
 } from './model.js';
 import { platformVar, root, savePrefs, seq, setUi, state, ui } from './state.js';
-import { chooseAccounts, dangerZone, renderAccounts } from './views/accounts.js';
+import { chooseAccounts, dangerZone, liveJobs, renderAccounts } from './views/accounts.js';
 import { renderAuth, verifySignUp } from './views/auth.js';
 import { brand } from './views/common.js';
 import { closeDialogs } from './views/dialog.js';
@@ -402,6 +402,7 @@ function onLiveData(summary) {
   const prev = state.summary;
   state.summary = summary;
   state.live = 'live';
+  liveJobs(summary.refreshJobs);
   stopPolling();
   // The first summary of a connection is the current one; refresh only
   // when something was observed since the numbers shown.

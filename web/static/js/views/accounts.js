@@ -221,10 +221,22 @@ function showJobs(jobs, all) {
 }
 
 let jobTimer = 0;
+let watched = null; // {ids, all} while watchJobs runs
+
+/**
+ * Jobs pushed by the live summary: shown at once for the presses being
+ * watched (the poll stays, for when the subscription is down).
+ */
+export function liveJobs(jobs) {
+  if (!watched || !jobs) return;
+  const mine = jobs.filter((j) => watched.ids.has(j.id));
+  if (mine.length) showJobs(mine, watched.all);
+}
 
 /** Polls the jobs until every one is finished (or JOB_WATCH_MS passed). */
 function watchJobs(ids, all) {
   clearTimeout(jobTimer);
+  watched = { ids, all };
   const until = Date.now() + JOB_WATCH_MS;
   const tick = async () => {
     jobTimer = 0;
@@ -240,6 +252,7 @@ function watchJobs(ids, all) {
     }
     if (jobs) showJobs(jobs, all);
     if (jobs && jobs.every(jobFinished)) {
+      watched = null;
       setTimeout(() => { // finished notes fade after a while
         for (const [k, n] of state.refreshNotes) if (n.done && Date.now() - n.at >= REFRESH_NOTE_MS) state.refreshNotes.delete(k);
         renderAccounts();
