@@ -378,6 +378,14 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// The chart draws one line per account, with real geometry.
 	wait("chart lines", count("#metrics svg path.series-line")+` === 2`)
+
+	// Top posts of the range: by likes (the seed's post 00 has the most),
+	// then by engagement rate.
+	wait("top posts", count("#top li.top-post")+` === 5 && `+text("#top li.top-post .top-text")+`.startsWith('Post 00:') && `+
+		text("#top li.top-post .top-value")+` === '120'`)
+	do("top by engagement", chromedp.SetValue(chromedp.CSS("#top-by"), "ENGAGEMENT"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('top-by').dispatchEvent(new Event('change'))`))
+	wait("top by engagement", count("#top li.top-post")+` === 5 && `+text("#top li.top-post .top-value")+`.endsWith('%')`)
 	if got := eval(`[...document.querySelectorAll('#metrics path.series-line')].map(p => p.dataset.account).sort().join(',')`); got != "INSTAGRAM:ig-1,X:x-1" {
 		t.Errorf("chart lines for %q", got)
 	}

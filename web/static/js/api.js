@@ -241,6 +241,9 @@ export const Q_TRENDS = `query Trends($grain: Grain!, $from: Time!, $to: Time!, 
 const JOB_FIELDS = `id linkId state reason runAt`;
 export const M_START_REFRESH = `mutation StartRefresh($id: ID) { startRefresh(linkId: $id) { ${JOB_FIELDS} } }`;
 export const Q_REFRESH_JOBS = `query RefreshJobs { refreshJobs { ${JOB_FIELDS} } }`;
+export const Q_TOP_POSTS = `query TopPosts($by: PostRank!, $from: Time!, $to: Time!, $platforms: [Platform!], $first: Int) {
+  topPosts(by: $by, from: $from, to: $to, platforms: $platforms, first: $first) {
+    engagementRate post { id platform accountId createdAt text likes comments shares views } } }`;
 export const M_UNLINK = `mutation Unlink($id: ID!) { unlink(linkId: $id) }`;
 export const Q_PENDING_GRANT = `query PendingGrant($id: ID!) { pendingGrant(id: $id) { id platform accounts { accountId handle linked } } }`;
 export const M_LINK_ACCOUNTS = `mutation LinkAccounts($grant: ID!, $ids: [String!]!) { linkAccounts(grantId: $grant, accountIds: $ids) { id accountId handle } }`;

@@ -21,6 +21,7 @@ import { brand } from './views/common.js';
 import { closeDialogs } from './views/dialog.js';
 import { FEED_PAGE, renderFeed } from './views/feed.js';
 import { renderMetrics, renderNow, retryText, shownFollowers } from './views/metrics.js';
+import { loadTop, renderTop } from './views/top.js';
 import { loadTotals, renderTotals } from './views/totals.js';
 
 const POLL_MS = 30_000; // only while the live subscription is down
@@ -100,6 +101,7 @@ function renderDashboard() {
     totals: h('div', { class: 'totals-body' }),
     now: h('div', { class: 'now', 'aria-labelledby': 'now-title' }),
     feed: h('div', { class: 'feed-body' }),
+    top: h('div', { class: 'top-body' }),
     chart: null,
     reachChart: null,
   });
@@ -125,6 +127,11 @@ function renderDashboard() {
               ui.grain),
             ui.totals,
             ui.metrics),
+          h('section', { class: 'panel', id: 'top', 'aria-labelledby': 'top-title' },
+            h('div', { class: 'panel-head' },
+              h('div', null, h('h2', { id: 'top-title' }, 'Top posts'),
+                h('p', { class: 'panel-sub' }, 'Created in the chart’s range'))),
+            ui.top),
           h('section', { class: 'panel', id: 'feed', 'aria-labelledby': 'feed-title' },
             h('div', { class: 'panel-head' },
               h('div', null, h('h2', { id: 'feed-title' }, 'Posts'),
@@ -146,6 +153,7 @@ function renderDashboard() {
   renderTotals();
   renderMetrics();
   renderFeed();
+  renderTop();
   renderStatus();
   startPolling();
   startLive();
@@ -236,7 +244,7 @@ function renderGrain() {
 
 export function resetData() {
   Object.assign(state, {
-    links: [], series: null, trends: null, posts: null, feedDone: false, feedError: '', hidden: new Set(),
+    links: [], series: null, trends: null, posts: null, top: null, topError: '', feedDone: false, feedError: '', hidden: new Set(),
     refreshNotes: new Map(), updatedAt: null, pollError: '', flash: null, summary: null, refreshQueued: false,
   });
   shownFollowers.clear();
@@ -296,6 +304,7 @@ export async function refreshAll() {
   }
   if (!ui) return;
   loadTotals();
+  loadTop();
   renderStatus();
   renderAccounts();
   renderMetrics();
@@ -315,6 +324,7 @@ async function pollSummary() {
 
 async function loadMetrics() {
   loadTotals();
+  loadTop();
   const t = ++seq.metrics;
   if (state.platforms.size === 0) {
     state.series = [];

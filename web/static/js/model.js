@@ -11,6 +11,14 @@ export const GRAINS = [
   { id: 'MONTH', label: 'Month', range: 'last 12 months', by: 'monthly' },
   { id: 'YEAR', label: 'Year', range: 'last 5 years', by: 'yearly' },
 ];
+// What the top posts panel ranks by (topPosts' PostRank).
+export const TOP_RANKS = [
+  { id: 'LIKES', label: 'Likes', field: 'likes' },
+  { id: 'COMMENTS', label: 'Comments', field: 'comments' },
+  { id: 'SHARES', label: 'Shares', field: 'shares' },
+  { id: 'VIEWS', label: 'Views', field: 'views' },
+  { id: 'ENGAGEMENT', label: 'Engagement rate', field: null },
+];
 export const COLORS = ['#4f46e5', '#0891b2', '#d97706', '#059669', '#dc2626', '#9333ea', '#db2777', '#0d9488', '#ea580c', '#475569'];
 export const FIRST_DATA = 'Your first data arrives within a minute of linking.';
 // Reasons the OAuth callback reports in #/accounts?link_error=….

@@ -23,6 +23,9 @@ export const state = {
   series: null, // null until loaded
   trends: null, // the totals' trends per platform, null until loaded
   posts: null,
+  top: null, // the top posts of the chart's range, null until loaded
+  topBy: 'LIKES',
+  topError: '',
   feedDone: false,
   feedLoadingMore: false,
   feedError: '',
@@ -39,7 +42,7 @@ export const state = {
 };
 
 /** Request counters: an answer older than the newest request is dropped. */
-export const seq = { links: 0, metrics: 0, feed: 0 };
+export const seq = { links: 0, metrics: 0, feed: 0, top: 0 };
 
 /** The dashboard's elements while it is shown, else null. */
 export let ui = null;
