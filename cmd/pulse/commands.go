@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ type devCmd struct {
 	RefreshInterval time.Duration `name:"refresh-interval" env:"PULSE_REFRESH_INTERVAL" default:"1m" help:"how often each demo account is refetched"`
 	Seed            int64         `name:"seed" env:"PULSE_SIM_SEED" default:"1" help:"simulator seed"`
 	DemoAccounts    int           `name:"demo-accounts" env:"PULSE_DEMO_ACCOUNTS" default:"2" help:"simulated accounts linked per platform for the demo user"`
+	MemoryLimitMiB  int           `name:"memory-limit-mib" env:"PULSE_MEMORY_LIMIT_MIB" default:"400" help:"soft limit of the Go runtime's memory in MiB (runtime/debug.SetMemoryLimit): the GC runs harder near it instead of letting the heap double; 0, or GOMEMLIMIT set, leaves the runtime's own"`
 }
 
 func (c *devCmd) Validate() error {
@@ -38,10 +40,18 @@ func (c *devCmd) Validate() error {
 	if c.DemoAccounts < 0 {
 		return fmt.Errorf("--demo-accounts: %d is negative", c.DemoAccounts)
 	}
+	if c.MemoryLimitMiB < 0 {
+		return fmt.Errorf("--memory-limit-mib: %d is negative", c.MemoryLimitMiB)
+	}
 	return nil
 }
 
 func (c *devCmd) Run(e *runEnv) error {
+	// Everything runs in this one process; with many demo accounts the
+	// live heap is a few hundred MB and the default GC lets it double.
+	if c.MemoryLimitMiB > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(c.MemoryLimitMiB) << 20)
+	}
 	cfg := assembly.Config{
 		Components: assembly.Components,
 		Kafka:      assembly.KafkaConfig{Brokers: kafka.ParseBrokers(c.Brokers)},
