@@ -657,6 +657,10 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	do("open the mailed link", chromedp.Navigate(hs.URL+link))
 	wait("signed up", text(".user-email")+` === `+fmt.Sprintf("%q", newEmail)+` && location.hash === '#/'`)
+	// No account yet: every panel says to link one.
+	wait("no account", text("#metrics")+`.includes('Link an account to start') && `+text("#top")+`.includes('Link an account to start') && `+
+		text("#feed")+`.includes('Link an account to start') && `+count("#accounts li.account")+` === 0`)
+	screenshot("no-account")
 
 	mu.Lock()
 	defer mu.Unlock()
