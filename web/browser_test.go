@@ -408,6 +408,15 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err != nil || !strings.HasPrefix(csvHead, "platform,account_id,handle,bucket,followers") {
 		t.Errorf("the CSV download starts %q (%v)", csvHead, err)
 	}
+	// Parquet starts with PAR1; an Arrow IPC stream with the continuation
+	// marker 0xFFFFFFFF.
+	magic, err := chromedp.Run(ctx, chromedp.Evaluate[string](`Promise.all(['parquet', 'arrow'].map((f) =>
+		fetch(document.querySelector('#metrics a.export-link[data-format=' + f + ']').href).then(r => r.arrayBuffer())
+		.then(b => [...new Uint8Array(b.slice(0, 4))].map(x => x.toString(16)).join(' ')))).then(a => a.join('|'))`,
+		chromedp.EvalAwaitPromise))
+	if err != nil || magic != "50 41 52 31|ff ff ff ff" {
+		t.Errorf("the Parquet and Arrow downloads start %q (%v); want PAR1 and the Arrow stream's marker", magic, err)
+	}
 
 	// The live summary is unavailable while the aggregates load: the cards
 	// show the chart's figures until a retry of the subscription succeeds.

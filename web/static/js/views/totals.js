@@ -1,7 +1,7 @@
 // The totals strip above the chart: followers summed per platform and
 // across platforms for the chart's range, with the change against the
 // previous period and the growth per day (GraphQL trends, computed in
-// ClickHouse), and the range's CSV download.
+// ClickHouse), and the range's download (CSV, Parquet, Arrow).
 
 import { gql, Q_TRENDS } from '../api.js';
 import { failed } from '../app.js';
@@ -36,10 +36,13 @@ export function renderTotals() {
   if (!ui) return;
   const r = rangeFor(state.grain);
   const trends = (state.trends || []).filter((t) => t.value > 0 || t.previousValue);
-  const download = h('a', {
-    class: 'btn btn-small btn-ghost export-link', download: '',
-    href: exportURL({ grain: state.grain, from: r.from, to: r.to, platforms: platformVar() }),
-  }, 'Download CSV');
+  // The range's metrics as CSV, Parquet or an Arrow IPC stream (GET
+  // /api/v1/export).
+  const download = h('span', { class: 'exports' }, [['csv', 'Download CSV'], ['parquet', 'Parquet'], ['arrow', 'Arrow']].map(([format, label]) =>
+    h('a', {
+      class: 'btn btn-small btn-ghost export-link', download: '', dataset: { format },
+      href: exportURL({ grain: state.grain, from: r.from, to: r.to, platforms: platformVar(), format }),
+    }, label)));
   if (!state.platforms.size || !trends.length) {
     replace(ui.totals);
     return;
