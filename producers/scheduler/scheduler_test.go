@@ -126,6 +126,14 @@ func accounts(reqs map[string]*topics.FetchRequest) []string {
 	return out
 }
 
+// anHourOn is how far a test moves the clock to find every account due
+// again: the hourly interval plus more than any platform's spacing (X 12 s).
+// An account is scheduled at its slot in the hour, never within its spacing
+// of the last fetch, so an account whose slot falls just after a fetch
+// comes due a little more than an hour later; a bare hour made these tests
+// fail for about one clock reading in a hundred.
+const anHourOn = time.Hour + time.Minute
+
 func xOnly() map[topics.Platform]scheduler.Limits {
 	return map[topics.Platform]scheduler.Limits{topics.X: scheduler.DefaultLimits()[topics.X]}
 }
@@ -151,7 +159,7 @@ func TestPerUserThrottlePausesThatAccountOnly(t *testing.T) {
 	}
 	// The other accounts keep their hourly fetches; 100 waits for its reset.
 	for h := 1; h <= 2; h++ {
-		e.clock.Advance(time.Hour)
+		e.clock.Advance(anHourOn)
 		got := accounts(e.tick(t))
 		if h == 1 && !slices.Equal(got, []string{"101", "102"}) {
 			t.Fatalf("an hour on, emitted %v; want 101 and 102 only", got)
@@ -212,7 +220,7 @@ func TestSharedAccountIsFetchedOncePerDueTime(t *testing.T) {
 		if !la.NextFetchAt.Equal(lb.NextFetchAt) {
 			t.Fatalf("next fetches differ: %v and %v", la.NextFetchAt, lb.NextFetchAt)
 		}
-		e.clock.Advance(time.Hour)
+		e.clock.Advance(anHourOn)
 	}
 	// A refresh press by one user is one fetch, for both.
 	if n, err := e.db.RequestRefresh(t.Context(), e.users["bob"], b.ID); err != nil || n != 1 {
