@@ -67,6 +67,11 @@ func TestDashboardQueriesStayWellInsideTheLimits(t *testing.T) {
 		"DAY":   {day.AddDate(0, 0, -29), day.AddDate(0, 0, 1)},
 		"MONTH": {month.AddDate(0, -11, 0), month.AddDate(0, 1, 0)},
 		"YEAR":  {year.AddDate(-4, 0, 0), year.AddDate(1, 0, 0)},
+		// The longest custom ranges (customRange in model.js): 2 days
+		// hourly, 92 days daily, 1096 days in whole months (37).
+		"HOUR custom":  {day.AddDate(0, 0, -1), day.AddDate(0, 0, 1)},
+		"DAY custom":   {day.AddDate(0, 0, -91), day.AddDate(0, 0, 1)},
+		"MONTH custom": {month.AddDate(0, -36, 0), month.AddDate(0, 1, 0)},
 	}
 	names := make([]string, 0, len(queries))
 	for name := range queries {
@@ -80,7 +85,7 @@ func TestDashboardQueriesStayWellInsideTheLimits(t *testing.T) {
 		}
 		for grain, r := range ranges {
 			vars := map[string]any{
-				"grain": grain, "from": r[0], "to": r[1], "platforms": []string{"FACEBOOK", "INSTAGRAM", "X", "LINKEDIN"},
+				"grain": strings.TrimSuffix(grain, " custom"), "from": r[0], "to": r[1], "platforms": []string{"FACEBOOK", "INSTAGRAM", "X", "LINKEDIN"},
 				"before": nil, "limit": 200, "any": true, "id": "00000000-0000-0000-0000-000000000000", "password": "not the password",
 			}
 			for _, err := range b.graphql(q, vars, nil) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -418,6 +419,71 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("the Parquet and Arrow downloads start %q (%v); want PAR1 and the Arrow stream's marker", magic, err)
 	}
 
+	// The trend of all platforms together: its total, the least-squares
+	// line (a straight segment across the whole range, rising: the seed
+	// grows) and the previous period's overlay.
+	wait("trend chart", count("#metrics .trend-body path.trend-line")+` === 1 && `+count("#metrics .trend-body path.trend-fit")+` === 1`)
+	wait("trend line geometry", `document.querySelector('#metrics .trend-body path.trend-line').getTotalLength() > 100`)
+	if got := eval(`(() => {
+		const d = document.querySelector('#metrics .trend-body path.trend-fit').getAttribute('d');
+		const n = d.match(/-?[\d.]+/g).map(Number);
+		const w = Number(document.querySelector('#metrics .trend-body rect.overlay').getAttribute('width'));
+		return [n.length, n[0] === 0, Math.abs(n[2] - w) < 0.5, n[3] < n[1]].join(',');
+	})()`); got != "4,true,true,true" {
+		t.Errorf("slope line (points, starts at the range's start, ends at its last bucket, rises) = %q, want 4,true,true,true", got)
+	}
+
+	// Likes and comments gained: a line per account in their own charts,
+	// summing the seed's posts (X: the even posts, Instagram: the odd).
+	wait("likes and comments charts", count("#metrics .likes-chart path.likes-line")+` === 2 && `+count("#metrics .comments-chart path.comments-line")+` === 2`)
+	if got := eval(`[...document.querySelectorAll('#metrics .likes-chart path.likes-line')].map(p => p.dataset.account).sort().join(',')`); got != "INSTAGRAM:ig-1,X:x-1" {
+		t.Errorf("likes chart lines for %q", got)
+	}
+	var xLikes, igLikes, xComments, igComments int
+	for i := range 25 {
+		if i%2 == 0 {
+			xLikes, xComments = xLikes+120-i, xComments+i
+		} else {
+			igLikes, igComments = igLikes+120-i, igComments+i
+		}
+	}
+	for sel, want := range map[string][]string{
+		"#metrics .likes-chart svg":    {fmt.Sprintf("on X: %s in all", commas(xLikes)), fmt.Sprintf("on Instagram: %s in all", commas(igLikes))},
+		"#metrics .comments-chart svg": {fmt.Sprintf("on X: %s in all", commas(xComments)), fmt.Sprintf("on Instagram: %s in all", commas(igComments))},
+	} {
+		got := eval(fmt.Sprintf(`document.querySelector(%q).getAttribute('aria-label')`, sel))
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s label = %q, want it to contain %q", sel, got, w)
+			}
+		}
+	}
+
+	// A custom range: an invalid one is refused with a reason; a valid one
+	// (the last 10 days) reloads the chart, totals and trend for it, with
+	// the previous 10 days laid over the trend.
+	today := time.Now().UTC().Format(time.DateOnly)
+	tenDaysAgo := time.Now().UTC().AddDate(0, 0, -9).Format(time.DateOnly)
+	do("reversed custom range",
+		chromedp.SetValue(chromedp.CSS("#range-from"), today),
+		chromedp.SetValue(chromedp.CSS("#range-to"), tenDaysAgo),
+		chromedp.Click(chromedp.CSS(".custom-range button[type=submit]")))
+	wait("custom range error", text("#range-error")+`.includes('start date is after the end date')`)
+	do("custom range",
+		chromedp.SetValue(chromedp.CSS("#range-from"), tenDaysAgo),
+		chromedp.SetValue(chromedp.CSS("#range-to"), today),
+		chromedp.Click(chromedp.CSS(".custom-range button[type=submit]")))
+	wait("custom range head", text("#metrics .panel-sub")+fmt.Sprintf(` === %q`, tenDaysAgo+" to "+today+", daily"))
+	// 10 daily buckets: 9 curve segments per account line (30 before).
+	wait("custom range chart", count("#metrics .metrics-body path.series-line")+` === 2 && [...document.querySelectorAll('#metrics .metrics-body path.series-line')].every(p => (p.getAttribute('d').match(/C/g) || []).length === 9)`)
+	wait("custom range overlay", count("#metrics .trend-body path.trend-previous")+` === 1 && document.querySelector('#metrics .trend-body path.trend-previous').getTotalLength() > 100 && (document.querySelector('#metrics .trend-body path.trend-previous').getAttribute('d').match(/C/g) || []).length >= 8`)
+	if got := eval(`[...document.querySelectorAll('input[name=grain]')].some(i => i.checked) + ',' + decodeURIComponent(document.querySelector('#metrics a.export-link').href)`); !strings.HasPrefix(got, "false,") || !strings.Contains(got, "from="+tenDaysAgo+"T00:00:00.000Z") {
+		t.Errorf("custom range: grain buttons checked, export link = %q; want none checked and the link from %s", got, tenDaysAgo)
+	}
+	screenshot("custom-range-trend")
+	do("back to days", chromedp.Click(chromedp.CSS(".custom-range .range-clear")))
+	wait("default range", text("#metrics .panel-sub")+` === 'Last 30 days, daily' && `+count("#metrics .metrics-body path.series-line")+` === 2`)
+
 	// The live summary is unavailable while the aggregates load: the cards
 	// show the chart's figures until a retry of the subscription succeeds.
 	wait("fallback cards", `document.querySelector('#metrics .now')?.dataset.live === 'down' && `+
@@ -469,14 +535,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 
 	// Hovering the chart shows a tooltip with the time and values.
+	do("scroll chart into view", chromedp.Evaluate[chromedp.Void](`document.querySelector('#metrics .metrics-body rect.overlay').scrollIntoView({block: 'center'})`))
 	pt, err := chromedp.Run(ctx, chromedp.Evaluate[struct{ X, Y float64 }](
-		`(() => { const r = document.querySelector('#metrics rect.overlay').getBoundingClientRect(); return {X: r.x + r.width * 0.75, Y: r.y + r.height / 2}; })()`))
+		`(() => { const r = document.querySelector('#metrics .metrics-body rect.overlay').getBoundingClientRect(); return {X: r.x + r.width * 0.75, Y: r.y + r.height / 2}; })()`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	do("scroll chart into view", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 	do("hover", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, pt.X, pt.Y))
-	wait("tooltip", `!document.querySelector('#metrics .chart-tooltip').hidden && `+count("#metrics .chart-tooltip li")+` === 2`)
+	wait("tooltip", `!document.querySelector('#metrics .metrics-body .chart-tooltip').hidden && `+count("#metrics .metrics-body .chart-tooltip li")+` === 2`)
 
 	if p := os.Getenv(screenshotEnv); p != "" {
 		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -676,4 +742,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	for _, e := range jsErrors {
 		t.Errorf("browser console: %s", e)
 	}
+}
+
+// commas formats n as the dashboard does (en-US: 1,404).
+func commas(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

@@ -161,3 +161,47 @@ test('exportURL names the range, grain and platforms', async () => {
   });
   assert.equal(new URL(exportURL({ grain: 'HOUR', from: new Date(0), to: new Date(1), platforms: null }), 'http://p').searchParams.has('platforms'), false);
 });
+
+test('customRange: validated, bounded, its grain by length, whole buckets', async () => {
+  const { customRange, CUSTOM_MAX_DAYS } = await import('../static/js/model.js');
+  const now = new Date('2026-03-10T15:00:00Z');
+  assert.match(customRange('', '2026-03-01', now).error, /start and an end/);
+  assert.match(customRange('2026-02-30', '2026-03-01', now).error, /start and an end/); // no such day
+  assert.match(customRange('2026-03-05', '2026-03-01', now).error, /after the end/);
+  assert.match(customRange('2026-03-01', '2026-03-11', now).error, /future/);
+  assert.match(customRange('2023-03-10', '2026-03-10', now).error, new RegExp(`at most ${CUSTOM_MAX_DAYS} days`));
+  let r = customRange('2026-03-09', '2026-03-10', now); // 2 days: hourly
+  assert.deepEqual([r.grain, r.from.toISOString(), r.to.toISOString(), r.last.toISOString()],
+    ['HOUR', iso('2026-03-09T00:00:00Z'), iso('2026-03-11T00:00:00Z'), iso('2026-03-10T23:00:00Z')]);
+  r = customRange('2025-12-20', '2026-01-05', now); // across a year end: daily, both days included
+  assert.deepEqual([r.grain, r.from.toISOString(), r.to.toISOString(), r.last.toISOString()],
+    ['DAY', iso('2025-12-20T00:00:00Z'), iso('2026-01-06T00:00:00Z'), iso('2026-01-05T00:00:00Z')]);
+  r = customRange('2024-02-15', '2026-03-10', now); // long: whole months
+  assert.deepEqual([r.grain, r.from.toISOString(), r.to.toISOString(), r.last.toISOString()],
+    ['MONTH', iso('2024-02-01T00:00:00Z'), iso('2026-04-01T00:00:00Z'), iso('2026-03-01T00:00:00Z')]);
+  assert.equal(customRange('2023-03-12', '2026-03-10', now).grain, 'MONTH'); // 1095 days: allowed
+});
+
+test('slopeLine: the least-squares line at the first and last bucket', async () => {
+  const { slopeLine } = await import('../static/js/model.js');
+  const from = new Date('2026-01-01T00:00:00Z'), last = new Date('2026-01-31T00:00:00Z');
+  const pts = slopeLine({ slopePerDay: 2.5, intercept: 100 }, from, last);
+  assert.deepEqual(pts.map((p) => [p.at.toISOString(), p.followers]), [[iso(from), 100], [iso(last), 175]]);
+  // Hourly: a fraction of a day per bucket.
+  const h = slopeLine({ slopePerDay: -24, intercept: 50 }, new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T12:00:00Z'));
+  assert.equal(h[1].followers, 38);
+});
+
+test('previousOverlay: the previous period moved bucket for bucket onto this one', async () => {
+  const { previousOverlay, bucketCount } = await import('../static/js/model.js');
+  // 12 months from Feb 2025: the previous period starts Feb 2024 (a leap year).
+  const from = new Date('2025-02-01T00:00:00Z'), to = new Date('2026-02-01T00:00:00Z');
+  assert.equal(bucketCount(from, to, 'MONTH'), 12);
+  const prev = [{ at: '2024-02-01T00:00:00Z', value: 10 }, { at: '2024-03-01T00:00:00Z', value: 12 }, { at: '2025-01-01T00:00:00Z', value: 20 }];
+  assert.deepEqual(previousOverlay(prev, 'MONTH', from, to).map((p) => [p.at.toISOString(), p.followers]),
+    [[iso('2025-02-01T00:00:00Z'), 10], [iso('2025-03-01T00:00:00Z'), 12], [iso('2026-01-01T00:00:00Z'), 20]]);
+  // 30 days.
+  const d = previousOverlay([{ at: '2025-12-02T00:00:00Z', value: 5 }], 'DAY', new Date('2026-01-01T00:00:00Z'), new Date('2026-01-31T00:00:00Z'));
+  assert.equal(d[0].at.toISOString(), iso('2026-01-01T00:00:00Z'));
+  assert.deepEqual(previousOverlay(null, 'DAY', from, to), []);
+});

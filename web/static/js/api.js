@@ -223,7 +223,7 @@ export function sseParser(onEvent) {
 export const ACCOUNT_FIELDS = `id platform accountId handle status statusReason linkedAt lastFetchedAt nextFetchAt`;
 export const LINKS_FIELDS = `links { platform status linkable historyDays accounts { ${ACCOUNT_FIELDS} } }`;
 const metricsField = (directive = '') => `metrics(grain: $grain, from: $from, to: $to, platforms: $platforms) ${directive} {
-  platform accountId handle points { at hours followers followersMin followersMax followersAvg reach views profileViews } }`;
+  platform accountId handle points { at hours followers followersMin followersMax followersAvg likesGained commentsGained reach views profileViews } }`;
 const feedField = (directive = '') => `feed(platforms: $platforms, before: $before, limit: $limit) ${directive} {
   id platform accountId createdAt text permalink likes comments shares views reach saves }`;
 
@@ -237,7 +237,8 @@ export const Q_METRICS = `query Metrics($grain: Grain!, $from: Time!, $to: Time!
 export const Q_FEED = `query Feed($platforms: [Platform!], $before: Time, $limit: Int) { ${feedField()} }`;
 export const Q_TRENDS = `query Trends($grain: Grain!, $from: Time!, $to: Time!, $platforms: [Platform!]) {
   trends(metric: FOLLOWERS, grain: $grain, from: $from, to: $to, platforms: $platforms) {
-    platform value previousValue change changePercent slopePerDay r2 best { at change } worst { at change } } }`;
+    platform value previousValue change changePercent slopePerDay intercept r2 best { at change } worst { at change }
+    points { at value } previous { at value } } }`;
 const JOB_FIELDS = `id linkId state reason runAt`;
 export const M_START_REFRESH = `mutation StartRefresh($id: ID) { startRefresh(linkId: $id) { ${JOB_FIELDS} } }`;
 export const Q_REFRESH_JOBS = `query RefreshJobs { refreshJobs { ${JOB_FIELDS} } }`;

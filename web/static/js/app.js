@@ -12,9 +12,9 @@ import { h, replace } from './dom.js';
 import { fmtAgo } from './format.js';
 import { LiveSummary } from './live.js';
 import {
-  ALL_PLATFORMS, GRAINS, linkResult, mergeFeed, observedKey, pendingChoice, platformName, platformSlug, rangeFor, routeOf, verifyToken,
+  ALL_PLATFORMS, CUSTOM_MAX_DAYS, GRAINS, customRange, linkResult, mergeFeed, observedKey, pendingChoice, platformName, platformSlug, routeOf, verifyToken,
 } from './model.js';
-import { platformVar, root, savePrefs, seq, setUi, state, ui } from './state.js';
+import { platformVar, root, savePrefs, seq, setUi, shownRange, state, ui } from './state.js';
 import { chooseAccounts, dangerZone, liveJobs, renderAccounts } from './views/accounts.js';
 import { renderAuth, verifySignUp } from './views/auth.js';
 import { brand } from './views/common.js';
@@ -102,8 +102,12 @@ function renderDashboard() {
     now: h('div', { class: 'now', 'aria-labelledby': 'now-title' }),
     feed: h('div', { class: 'feed-body' }),
     top: h('div', { class: 'top-body' }),
+    trend: h('div', { class: 'trend-body' }),
     chart: null,
     reachChart: null,
+    likesChart: null,
+    commentsChart: null,
+    trendChart: null,
   });
   replace(root,
     h('header', { class: 'topbar' },
@@ -126,6 +130,7 @@ function renderDashboard() {
               h('div', null, h('h2', { id: 'metrics-title' }, 'Followers'), ui.metricsHead),
               ui.grain),
             ui.totals,
+            ui.trend,
             ui.metrics),
           h('section', { class: 'panel', id: 'top', 'aria-labelledby': 'top-title' },
             h('div', { class: 'panel-head' },
@@ -222,37 +227,73 @@ function renderFilters() {
 }
 
 function renderGrain() {
+  const today = new Date().toISOString().slice(0, 10);
+  const shown = shownRange();
+  const dateInput = (id, label, value) => h('label', { class: 'range-date' }, h('span', null, label),
+    h('input', { type: 'date', id, required: true, max: today, value, dataset: { focusKey: id } }));
+  const error = h('p', { class: 'range-error', id: 'range-error', role: 'alert', hidden: true });
+  // A custom range (both days included): validated by customRange, which
+  // picks the grain and bounds the length, then fed to the same queries.
+  const custom = h('form', {
+    class: 'custom-range', 'aria-label': 'Custom date range', novalidate: true,
+    onsubmit: (ev) => {
+      ev.preventDefault();
+      const fromDate = ev.target.elements['range-from'].value, toDate = ev.target.elements['range-to'].value;
+      const r = customRange(fromDate, toDate);
+      if (r.error) {
+        error.textContent = r.error;
+        error.hidden = false;
+        return;
+      }
+      state.custom = { ...r, fromDate, toDate };
+      changeRange();
+    },
+  },
+  dateInput('range-from', 'From', state.custom?.fromDate || shown.from.toISOString().slice(0, 10)),
+  dateInput('range-to', 'To', state.custom?.toDate || new Date(+shown.to - 1).toISOString().slice(0, 10)),
+  h('button', { type: 'submit', class: 'btn btn-small', title: `Up to ${CUSTOM_MAX_DAYS} days` }, 'Apply'),
+  state.custom ? h('button', { type: 'button', class: 'btn btn-small btn-ghost range-clear', onclick: () => { state.custom = null; changeRange(); } }, 'Clear') : null,
+  error);
   replace(ui.grain,
     h('fieldset', { class: 'segmented' },
       h('legend', { class: 'visually-hidden' }, 'Time grain'),
       GRAINS.map((g) => h('label', null,
         h('input', {
-          type: 'radio', name: 'grain', value: g.id, checked: state.grain === g.id,
+          type: 'radio', name: 'grain', value: g.id, checked: !state.custom && state.grain === g.id,
           dataset: { focusKey: 'grain-' + g.id },
           onchange: () => {
             state.grain = g.id;
+            state.custom = null;
             savePrefs();
-            state.series = null;
-            renderMetrics();
-            loadMetrics();
+            changeRange();
           },
         }),
-        h('span', null, g.label)))));
+        h('span', null, g.label)))),
+    custom);
+}
+
+/** Reloads what the chart's range decides after the range changed. */
+function changeRange() {
+  state.series = null;
+  state.trends = null;
+  renderGrain();
+  renderMetrics();
+  loadMetrics();
 }
 
 // ---- data loading -------------------------------------------------------------
 
 export function resetData() {
   Object.assign(state, {
-    links: [], series: null, trends: null, posts: null, top: null, topError: '', feedDone: false, feedError: '', hidden: new Set(),
+    links: [], custom: null, series: null, trends: null, posts: null, top: null, topError: '', feedDone: false, feedError: '', hidden: new Set(),
     refreshNotes: new Map(), updatedAt: null, pollError: '', flash: null, summary: null, refreshQueued: false,
   });
   shownFollowers.clear();
 }
 
 function metricsVars() {
-  const r = rangeFor(state.grain);
-  return { grain: state.grain, from: r.from.toISOString(), to: r.to.toISOString(), platforms: platformVar() };
+  const r = shownRange();
+  return { grain: r.grain, from: r.from.toISOString(), to: r.to.toISOString(), platforms: platformVar() };
 }
 
 /** Handles an error from a query: signs out on UNAUTHENTICATED. */

@@ -8,7 +8,9 @@ const MARGIN = { top: 14, right: 28, bottom: 30, left: 52 };
 
 /**
  * new FollowersChart(container).update({series, grain, from, last, label})
- *   series: [{key, handle, platformName, color, points: [{at: Date, followers}]}]
+ *   series: [{key, handle, platformName, color, points: [{at: Date, followers}]}],
+ *     optionally lineClass (the path's class, default series-line), dash
+ *     (a stroke-dasharray; no end dot) and straight (no curve)
  *   from, last: the first and last bucket starts of the range (Dates)
  *   label: an accessible description of the chart
  */
@@ -93,16 +95,18 @@ export class FollowersChart {
       .x((p) => x(p.at))
       .y((p) => y(p.followers))
       .curve(d3.curveMonotoneX);
+    const straight = d3.line().x((p) => x(p.at)).y((p) => y(p.followers));
 
     const lines = g.append('g').attr('class', 'lines');
     for (const s of series) {
       lines.append('path')
-        .attr('class', 'series-line')
+        .attr('class', s.lineClass || 'series-line')
         .attr('data-account', s.key)
         .attr('stroke', s.color)
-        .attr('d', line(s.points));
+        .attr('stroke-dasharray', s.dash || null)
+        .attr('d', (s.straight ? straight : line)(s.points));
       const lp = s.points.at(-1);
-      if (lp) {
+      if (lp && !s.dash) {
         lines.append('circle').attr('class', 'series-end')
           .attr('cx', x(lp.at)).attr('cy', y(lp.followers)).attr('r', 3.5).attr('fill', s.color);
       }

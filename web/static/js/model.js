@@ -252,3 +252,77 @@ export function exportURL({ grain, from, to, platforms, format = 'csv', dataset 
   if (platforms) q.set('platforms', platforms.map((p) => String(p).toLowerCase()).join(','));
   return '/api/v1/export?' + q.toString();
 }
+
+const DAY_MS = 86_400_000;
+// A custom range covers at most this many days: at a month grain that is
+// 37 buckets, within the API's cost limits (api's dashboard limits test).
+export const CUSTOM_MAX_DAYS = 1096;
+
+/**
+ * A custom range from two dates (YYYY-MM-DD, UTC, both days included):
+ * {grain, from, to, last} with the grain chosen by its length (up to 2
+ * days hourly, up to 92 days daily, else monthly, whole months), or
+ * {error} when a date is missing or invalid, the start is after the end,
+ * the end is after today (now's UTC day) or it spans more than
+ * CUSTOM_MAX_DAYS days.
+ */
+export function customRange(fromDate, toDate, now = new Date()) {
+  const day = (s) => {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(String(s || ''))) return NaN;
+    const t = Date.parse(s + 'T00:00:00Z');
+    return Number.isFinite(t) && new Date(t).toISOString().slice(0, 10) === s ? t : NaN;
+  };
+  const a = day(fromDate), b = day(toDate);
+  if (Number.isNaN(a) || Number.isNaN(b)) return { error: 'Enter a start and an end date.' };
+  if (a > b) return { error: 'The start date is after the end date.' };
+  if (b > Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate())) return { error: 'The end date is in the future.' };
+  const days = (b - a) / DAY_MS + 1;
+  if (days > CUSTOM_MAX_DAYS) return { error: `A custom range covers at most ${CUSTOM_MAX_DAYS} days (3 years).` };
+  if (days <= 2) return { grain: 'HOUR', from: new Date(a), to: new Date(b + DAY_MS), last: new Date(b + DAY_MS - 3_600_000) };
+  if (days <= 92) return { grain: 'DAY', from: new Date(a), to: new Date(b + DAY_MS), last: new Date(b) };
+  const s = new Date(a), e = new Date(b);
+  return {
+    grain: 'MONTH',
+    from: new Date(Date.UTC(s.getUTCFullYear(), s.getUTCMonth(), 1)),
+    to: new Date(Date.UTC(e.getUTCFullYear(), e.getUTCMonth() + 1, 1)),
+    last: new Date(Date.UTC(e.getUTCFullYear(), e.getUTCMonth(), 1)),
+  };
+}
+
+/** t (a Date) moved by n buckets of grain (UTC). */
+export function addBuckets(t, grain, n) {
+  const d = new Date(t);
+  switch (grain) {
+    case 'HOUR': return new Date(+d + n * 3_600_000);
+    case 'DAY': return new Date(+d + n * DAY_MS);
+    case 'MONTH': return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + n, d.getUTCDate(), d.getUTCHours()));
+    default: return new Date(Date.UTC(d.getUTCFullYear() + n, d.getUTCMonth(), d.getUTCDate(), d.getUTCHours()));
+  }
+}
+
+/** How many buckets of grain [from, to) covers (from aligned to the grain). */
+export function bucketCount(from, to, grain) {
+  let n = 0;
+  for (let t = new Date(from); t < to; t = addBuckets(t, grain, 1)) n++;
+  return n;
+}
+
+/**
+ * A trend's least-squares line (slopePerDay, intercept: its value at the
+ * period's first bucket, from) as chart points at from and at the last
+ * bucket's start: [{at: Date, followers}].
+ */
+export function slopeLine(trend, from, last) {
+  const at = (t) => trend.intercept + trend.slopePerDay * (t - from) / DAY_MS;
+  return [{ at: new Date(from), followers: at(+from) }, { at: new Date(last), followers: at(+last) }];
+}
+
+/**
+ * The previous period's points (trend.previous: [{at, value}]) moved onto
+ * the period [from, to) of grain, bucket for bucket, for the overlay:
+ * [{at: Date, followers}], oldest first.
+ */
+export function previousOverlay(previous, grain, from, to) {
+  const n = bucketCount(from, to, grain);
+  return (previous || []).map((p) => ({ at: addBuckets(new Date(p.at), grain, n), followers: p.value }));
+}

@@ -2,7 +2,7 @@
 // the elements of the shown dashboard, and helpers derived from them.
 // Views read and change it; app.js loads data into it.
 
-import { ALL_PLATFORMS, GRAINS, accountKey, colorOf, parsePrefs } from './model.js';
+import { ALL_PLATFORMS, GRAINS, accountKey, colorOf, parsePrefs, rangeFor } from './model.js';
 
 function loadPrefs() {
   try {
@@ -18,6 +18,7 @@ export const state = {
   user: null,
   links: [],
   grain: prefs.grain,
+  custom: null, // a custom range {grain, from, to, last, fromDate, toDate} (model.customRange), or null
   platforms: new Set(prefs.platforms),
   hidden: new Set(), // account keys hidden from the chart via the legend
   series: null, // null until loaded
@@ -57,7 +58,13 @@ export function savePrefs() {
   } catch { /* private mode: preferences are not kept */ }
 }
 
-export const grainInfo = () => GRAINS.find((g) => g.id === state.grain);
+/** The chart's window: the custom range when set, else the grain's: {grain, from, to, last}. */
+export const shownRange = () => state.custom || { grain: state.grain, ...rangeFor(state.grain) };
+/** The shown grain's labels; a custom range reads "chosen range". */
+export function grainInfo() {
+  const g = GRAINS.find((x) => x.id === shownRange().grain);
+  return state.custom ? { ...g, range: 'chosen range' } : g;
+}
 export const allAccounts = () => state.links.flatMap((pl) => pl.accounts);
 export const selectedPlatforms = () => ALL_PLATFORMS.filter((p) => state.platforms.has(p));
 // null means every platform (and keeps queries short).

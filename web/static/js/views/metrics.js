@@ -5,15 +5,17 @@
 import { FollowersChart } from '../chart.js';
 import { h, replace } from '../dom.js';
 import { fmtAgo, fmtCompact, fmtDateTime, fmtInt, fmtPct, fmtRate, fmtSigned } from '../format.js';
-import { FIRST_DATA, accountKey, insightSeries, platformName, rangeFigures, rangeFor, withReadings } from '../model.js';
-import { allAccounts, colorFor, grainInfo, handleFor, state, ui } from '../state.js';
+import { FIRST_DATA, accountKey, insightSeries, platformName, previousOverlay, rangeFigures, slopeLine, withReadings } from '../model.js';
+import { allAccounts, colorFor, grainInfo, handleFor, shownRange, state, ui } from '../state.js';
 import { badge, emptyState, noDataState } from './common.js';
 
 export function renderMetrics() {
   if (!ui) return;
   const g = grainInfo();
-  const r = rangeFor(state.grain);
-  ui.metricsHead.textContent = `${g.range[0].toUpperCase()}${g.range.slice(1)}, ${g.by}`;
+  const r = shownRange();
+  ui.metricsHead.textContent = state.custom
+    ? `${state.custom.fromDate} to ${state.custom.toDate}, ${g.by}`
+    : `${g.range[0].toUpperCase()}${g.range.slice(1)}, ${g.by}`;
   const empty = noDataState('follower growth');
   if (empty || state.series === null) {
     dropCharts();
@@ -58,30 +60,84 @@ export function renderMetrics() {
     ui.reachChart.destroy();
     ui.reachChart = null;
   }
+  // Likes and comments gained over the accounts' posts, per bucket.
+  const likes = insightSeries(visible, 'likesGained').map((s) => ({ ...s, lineClass: 'likes-line' }));
+  const comments = insightSeries(visible, 'commentsGained').map((s) => ({ ...s, lineClass: 'comments-line' }));
+  const likesBox = ui.likesChart?.el || h('div', { class: 'likes-chart' });
+  const commentsBox = ui.commentsChart?.el || h('div', { class: 'comments-chart' });
   replace(ui.metrics, legend, chartBox,
     h('p', { class: 'hint chart-hint' }, 'Hover or focus the chart and use the arrow keys to read values.'),
     reachBox ? h('h3', { class: 'chart-title reach-title' }, `Reach, ${g.by}`) : null,
     reachBox,
+    h('h3', { class: 'chart-title likes-title' }, `Likes gained, ${g.by}`),
+    likesBox,
+    h('h3', { class: 'chart-title comments-title' }, `Comments gained, ${g.by}`),
+    commentsBox,
     ui.now);
   renderNow();
   if (!ui.chart) ui.chart = new FollowersChart(chartBox);
   const label = `Followers per account, ${g.range}, ${g.by}. ` +
     visible.map((s) => `${s.handle} on ${s.platformName}: ${fmtInt(s.points.at(-1).followers)}`).join('; ') + '.';
-  ui.chart.update({ series: visible, grain: state.grain, from: r.from, last: r.last, label });
+  ui.chart.update({ series: visible, grain: r.grain, from: r.from, last: r.last, label });
   if (reachBox) {
     if (!ui.reachChart) ui.reachChart = new FollowersChart(reachBox);
     const reachLabel = `Accounts reached per account, ${g.range}, ${g.by}. ` +
       reach.map((s) => `${s.handle} on ${s.platformName}: ${fmtInt(s.points.at(-1).followers)}`).join('; ') + '.';
-    ui.reachChart.update({ series: reach, grain: state.grain, from: r.from, last: r.last, label: reachLabel });
+    ui.reachChart.update({ series: reach, grain: r.grain, from: r.from, last: r.last, label: reachLabel });
   }
+  const gained = (chart, list, what) => {
+    if (!ui[chart]) ui[chart] = new FollowersChart(chart === 'likesChart' ? likesBox : commentsBox);
+    const text = `${what} gained per account, ${g.range}, ${g.by}. ` +
+      list.map((s) => `${s.handle} on ${s.platformName}: ${fmtInt(s.points.reduce((n, p) => n + p.followers, 0))} in all`).join('; ') + '.';
+    ui[chart].update({ series: list, grain: r.grain, from: r.from, last: r.last, label: text });
+  };
+  gained('likesChart', likes, 'Likes');
+  gained('commentsChart', comments, 'Comments');
 }
 
 /** Destroys the charts (no data or loading). */
 export function dropCharts() {
-  ui.chart?.destroy();
-  ui.chart = null;
-  ui.reachChart?.destroy();
-  ui.reachChart = null;
+  for (const c of ['chart', 'reachChart', 'likesChart', 'commentsChart']) {
+    ui[c]?.destroy();
+    ui[c] = null;
+  }
+}
+
+/**
+ * The trend of every selected platform together (GraphQL trends' first
+ * entry): its total per bucket, the least-squares line (dashed) and the
+ * previous period of as many buckets laid over this one (dotted).
+ */
+export function renderTrend() {
+  if (!ui) return;
+  const t = state.trends?.find((x) => !x.platform);
+  if (!t || !t.points.length) {
+    ui.trendChart?.destroy();
+    ui.trendChart = null;
+    replace(ui.trend);
+    return;
+  }
+  const r = shownRange();
+  const g = grainInfo();
+  const box = ui.trendChart?.el || h('div', { class: 'trend-chart' });
+  const at = (p) => ({ at: new Date(p.at), followers: p.value });
+  const series = [
+    { key: 'trend-total', handle: 'Total', platformName: 'all platforms', color: '#4f46e5', lineClass: 'trend-line', points: t.points.map(at) },
+    { key: 'trend-fit', handle: 'Trend line', platformName: '', color: '#dc2626', lineClass: 'trend-fit', dash: '6 4', straight: true, points: slopeLine(t, r.from, r.last) },
+  ];
+  const prev = previousOverlay(t.previous, r.grain, r.from, r.to);
+  if (prev.length) {
+    series.push({ key: 'trend-previous', handle: 'Previous period', platformName: '', color: '#94a3b8', lineClass: 'trend-previous', dash: '2 3', points: prev });
+  }
+  replace(ui.trend,
+    h('h3', { class: 'chart-title trend-title' }, `Total followers, ${g.by}: trend line and previous period`),
+    h('ul', { class: 'legend trend-legend', 'aria-label': 'Lines of the trend chart' }, series.map((s) => h('li', { class: 'legend-item', dataset: { line: s.key } },
+      h('span', { class: ['swatch', s.dash && 'swatch-dashed'], style: { '--c': s.color } }), h('span', null, s.handle)))),
+    box);
+  if (!ui.trendChart) ui.trendChart = new FollowersChart(box);
+  const label = `Total followers, ${g.range}, ${g.by}: ${fmtInt(t.value)} at the end, trend ${fmtSigned(Math.round(t.slopePerDay))} per day` +
+    (t.previousValue != null ? `, ${fmtInt(t.previousValue)} at the end of the previous period.` : '.');
+  ui.trendChart.update({ series, grain: r.grain, from: r.from, last: r.last, label });
 }
 
 /** The loaded series with follower readings, ready for the chart and the cards. */

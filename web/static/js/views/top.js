@@ -6,8 +6,8 @@ import { gql, Q_TOP_POSTS } from '../api.js';
 import { failed } from '../app.js';
 import { h, replace } from '../dom.js';
 import { fmtInt, fmtRate } from '../format.js';
-import { TOP_RANKS, rangeFor } from '../model.js';
-import { handleFor, platformVar, seq, state, ui } from '../state.js';
+import { TOP_RANKS } from '../model.js';
+import { handleFor, platformVar, seq, shownRange, state, ui } from '../state.js';
 import { badge, noDataState } from './common.js';
 
 const TOP_N = 5;
@@ -53,7 +53,7 @@ export async function loadTop() {
     renderTop();
     return;
   }
-  const r = rangeFor(state.grain);
+  const r = shownRange();
   try {
     const { data, errors } = await gql(Q_TOP_POSTS, {
       by: state.topBy, from: r.from.toISOString(), to: r.to.toISOString(), platforms: platformVar(), first: TOP_N,

@@ -7,8 +7,9 @@ import { gql, Q_TRENDS } from '../api.js';
 import { failed } from '../app.js';
 import { h, replace } from '../dom.js';
 import { fmtInt, fmtPct, fmtSigned } from '../format.js';
-import { exportURL, platformName, rangeFor } from '../model.js';
-import { platformVar, state, ui } from '../state.js';
+import { exportURL, platformName } from '../model.js';
+import { platformVar, shownRange, state, ui } from '../state.js';
+import { renderTrend } from './metrics.js';
 
 let seqTrends = 0;
 
@@ -18,11 +19,12 @@ export async function loadTotals() {
   if (!state.platforms.size) {
     state.trends = [];
     renderTotals();
+    renderTrend();
     return;
   }
-  const r = rangeFor(state.grain);
+  const r = shownRange();
   try {
-    const { data, errors } = await gql(Q_TRENDS, { grain: state.grain, from: r.from.toISOString(), to: r.to.toISOString(), platforms: platformVar() });
+    const { data, errors } = await gql(Q_TRENDS, { grain: r.grain, from: r.from.toISOString(), to: r.to.toISOString(), platforms: platformVar() });
     if (errors.some(failed) || t !== seqTrends) return;
     state.trends = data.trends;
   } catch (e) {
@@ -30,18 +32,19 @@ export async function loadTotals() {
     state.trends = state.trends || [];
   }
   renderTotals();
+  renderTrend();
 }
 
 export function renderTotals() {
   if (!ui) return;
-  const r = rangeFor(state.grain);
+  const r = shownRange();
   const trends = (state.trends || []).filter((t) => t.value > 0 || t.previousValue);
   // The range's metrics as CSV, Parquet or an Arrow IPC stream (GET
   // /api/v1/export).
   const download = h('span', { class: 'exports' }, [['csv', 'Download CSV'], ['parquet', 'Parquet'], ['arrow', 'Arrow']].map(([format, label]) =>
     h('a', {
       class: 'btn btn-small btn-ghost export-link', download: '', dataset: { format },
-      href: exportURL({ grain: state.grain, from: r.from, to: r.to, platforms: platformVar(), format }),
+      href: exportURL({ grain: r.grain, from: r.from, to: r.to, platforms: platformVar(), format }),
     }, label)));
   if (!state.platforms.size || !trends.length) {
     replace(ui.totals);
