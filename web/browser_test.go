@@ -694,7 +694,11 @@ func TestDashboardInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#password"), testPassword),
 		chromedp.Click(chromedp.CSS(".auth-form button[type=submit]")))
 	wait("signed in again", text(".user-email")+` === `+fmt.Sprintf("%q", testEmail))
-	do("delete account", chromedp.Click(chromedp.CSS("#danger-zone button.delete-account-btn")))
+	// The charts load after the sign-in and move the layout: wait for them,
+	// then press the button itself (a mouse click at coordinates read before
+	// a chart lands can miss it).
+	wait("charts after sign-in", count("#metrics .metrics-body path.series-line")+` > 0 && `+count("#metrics .trend-body path.trend-fit")+` === 1`)
+	do("delete account", chromedp.Evaluate[chromedp.Void](`document.querySelector('#danger-zone button.delete-account-btn').click()`))
 	wait("delete dialog", count("dialog.dialog[open] #dialog-password")+` === 1`)
 	do("wrong delete password",
 		chromedp.SendKeys(chromedp.CSS("#dialog-password"), "not the password"),
