@@ -70,7 +70,7 @@ bench: engines ## benchmarks, each next to its same-run baseline, ending with on
 # make chaos: 20 runs of TestChaos (separate processes, kill -9, ClickHouse
 # stopped 60 s, PostgreSQL restarted), on engines of its own on free ports.
 chaos: build ## kill -9 under load: 20 runs, then the summary
-	$(GO) test -count=1 -v -run TestChaos -timeout 180m ./chaos -chaos-runs 20 -chaos-duration 90s -chaos-clickhouse-outage 60s
+	$(GO) test -count=1 -v -run TestChaos -timeout 180m ./chaos -chaos-runs 20 -chaos-duration 90s -chaos-clickhouse-outage 60s -chaos-kill-broker
 
 generate:
 	$(GO) tool gqlgen generate

@@ -42,6 +42,12 @@ var (
 	runFor   = flag.Duration("chaos-duration", 40*time.Second, "how long each run kills components")
 	chOutage = flag.Duration("chaos-clickhouse-outage", 10*time.Second, "how long ClickHouse is stopped in each run (make chaos: 60s)")
 	accounts = flag.Int("chaos-accounts", 20, "linked accounts per platform (X, Facebook, Instagram)")
+	// The short run in make test leaves the broker alone: in one CI run in
+	// four today, after kfake (the embedded broker) restarted from its data
+	// dir, the fetcher's group kept the members of killed fetchers for
+	// minutes ("lag 10, 3 members after 5 minutes"), which a real Kafka
+	// expires after the session timeout. make chaos kills the broker too.
+	killBroker = flag.Bool("chaos-kill-broker", false, "kill -9 the broker too (make chaos: on)")
 )
 
 // killable are the components a run kills, each its own `pulse` process.
@@ -321,6 +327,9 @@ func (r *run) do(sum *summary) {
 	}()
 	for sleepCtx(ctx, time.Duration(1500+r.rngN(4000))*time.Millisecond) {
 		c := killable[r.rngN(len(killable))]
+		if c == "broker" && !*killBroker {
+			continue
+		}
 		if r.procs[c].kill() {
 			r.kills[c]++
 			sum.kills[c]++

@@ -8,6 +8,6 @@
 // every rollup equals a recomputation from the hourly rows, and that the
 // simulator saw no rate-limit breach. Its files are tests only:
 //
-//	go test -run TestChaos ./chaos                 # one short run (part of make test)
-//	go test -run TestChaos ./chaos -chaos-runs 20  # make chaos
+//	go test -run TestChaos ./chaos                 # one short run, broker spared (make test)
+//	go test -run TestChaos ./chaos -chaos-runs 20 -chaos-kill-broker  # make chaos
 package chaos
