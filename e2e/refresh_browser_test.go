@@ -1,13 +1,9 @@
 package e2e_test
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,10 +11,9 @@ import (
 
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/internal/testkit"
+	"github.com/pulsehq/pulse/internal/testkit/browsertest"
 	"github.com/pulsehq/pulse/topics"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // TestRefreshPressReachesVisibleInBrowser: every component runs (the
 // assembly's scheduler, fetcher against the simulator, normalizer,
@@ -32,12 +27,7 @@ func TestRefreshPressReachesVisibleInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing (apt-get install -y chromium): %v", chromiumPath, err)
-		}
-		t.Skipf("%s is missing; install chromium to run the browser test", chromiumPath)
-	}
+	b := browsertest.Start(t, browsertest.Options{Timeout: 6 * time.Minute})
 	// Real time everywhere: the press, the fetch and the observation are
 	// ordered by the clock. No per-account spacing, so the press right
 	// after the first fetch is not deferred.
@@ -73,82 +63,7 @@ func TestRefreshPressReachesVisibleInBrowser(t *testing.T) {
 		return nil
 	})
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1000),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu       sync.Mutex
-		jsErrors []string
-	)
-	consoleCtx, stopConsole := context.WithCancel(bctx)
-	consoleDone := make(chan struct{})
-	go func() {
-		defer close(consoleDone)
-		for m, err := range chromedp.Console(consoleCtx) {
-			if err != nil {
-				return
-			}
-			if m.IsException() {
-				mu.Lock()
-				jsErrors = append(jsErrors, m.String())
-				mu.Unlock()
-			}
-		}
-	}()
-	defer func() { stopConsole(); <-consoleDone }()
-
-	// Generous deadlines: the machine may be busy (deadlines, not sleeps).
-	bt, cancel := context.WithTimeout(bctx, 4*time.Minute)
-	defer cancel()
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(bt, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	wait := func(what, predicate string, within time.Duration) {
-		t.Helper()
-		if _, err := chromedp.Run(bt, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(within))); err != nil {
-			page, _ := chromedp.Run(bt, chromedp.Evaluate[string](`document.getElementById('app').innerText.slice(0, 1500)`))
-			mu.Lock()
-			errs := strings.Join(jsErrors, "\n")
-			mu.Unlock()
-			t.Fatalf("%s: waiting for %s: %v\nbrowser exceptions:\n%s\npage text:\n%s", what, predicate, err, errs, page)
-		}
-	}
-	eval := func(expr string) string {
-		t.Helper()
-		s, err := chromedp.Run(bt, chromedp.Evaluate[string](expr))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		return s
-	}
-	screenshot := func(name string) {
-		t.Helper()
-		buf, err := chromedp.Run(bt, chromedp.FullScreenshot(90))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(t.ArtifactDir(), name+".jpg"), buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	do, wait, eval, screenshot := b.Do, b.Wait, b.Eval, b.Screenshot
 
 	do("open", chromedp.Navigate(p.url+"/"), chromedp.WaitVisible(chromedp.CSS("#email")))
 	do("sign in",

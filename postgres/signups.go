@@ -31,16 +31,9 @@ var errBadSignUpToken = errors.New("the sign-up link is invalid, used or expired
 // password that breaks the policy: these depend on the input only.
 func (db *DB) RequestSignUp(ctx context.Context, email, password string) (pulse.SignUp, error) {
 	const op = "postgres.RequestSignUp"
-	email, err := normalizeEmail(email)
+	email, hash, err := credentials(ctx, op, email, password)
 	if err != nil {
-		return pulse.SignUp{}, &pulse.Error{Code: pulse.EINVALID, Op: op, Err: err}
-	}
-	if err := validatePassword(email, password); err != nil {
-		return pulse.SignUp{}, &pulse.Error{Code: pulse.EINVALID, Op: op, Err: err}
-	}
-	hash, err := hashPassword(ctx, password)
-	if err != nil {
-		return pulse.SignUp{}, translate(op, err)
+		return pulse.SignUp{}, err
 	}
 	raw := make([]byte, sessionTokenBytes)
 	rand.Read(raw)

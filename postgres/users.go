@@ -26,16 +26,9 @@ var errBadCredentials = errors.New("invalid email or password")
 // registered in any letter case.
 func (db *DB) CreateUser(ctx context.Context, email, password string) (pulse.User, error) {
 	const op = "postgres.CreateUser"
-	email, err := normalizeEmail(email)
+	email, hash, err := credentials(ctx, op, email, password)
 	if err != nil {
-		return pulse.User{}, &pulse.Error{Code: pulse.EINVALID, Op: op, Err: err}
-	}
-	if err := validatePassword(email, password); err != nil {
-		return pulse.User{}, &pulse.Error{Code: pulse.EINVALID, Op: op, Err: err}
-	}
-	hash, err := hashPassword(ctx, password)
-	if err != nil {
-		return pulse.User{}, translate(op, err)
+		return pulse.User{}, err
 	}
 	u := pulse.User{ID: uuid.NewString(), Email: email, CreatedAt: db.now()}
 	err = db.withConn(ctx, func(c *pgx.Conn) error {
@@ -51,6 +44,25 @@ func (db *DB) CreateUser(ctx context.Context, email, password string) (pulse.Use
 		return pulse.User{}, err
 	}
 	return u, nil
+}
+
+// credentials checks a new account's email address and password and
+// returns the normalized address and the password's argon2id hash: an
+// EINVALID error (with op) for a bad address or a password that breaks the
+// policy, before any hashing.
+func credentials(ctx context.Context, op, email, password string) (string, string, error) {
+	email, err := normalizeEmail(email)
+	if err != nil {
+		return "", "", &pulse.Error{Code: pulse.EINVALID, Op: op, Err: err}
+	}
+	if err := validatePassword(email, password); err != nil {
+		return "", "", &pulse.Error{Code: pulse.EINVALID, Op: op, Err: err}
+	}
+	hash, err := hashPassword(ctx, password)
+	if err != nil {
+		return "", "", translate(op, err)
+	}
+	return email, hash, nil
 }
 
 // normalizeEmail trims email and checks it is a bare address.

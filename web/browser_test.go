@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -25,6 +24,7 @@ import (
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/internal/testkit"
+	"github.com/pulsehq/pulse/internal/testkit/browsertest"
 	"github.com/pulsehq/pulse/platforms"
 	"github.com/pulsehq/pulse/platforms/x"
 	"github.com/pulsehq/pulse/postgres"
@@ -36,8 +36,6 @@ import (
 func TestMain(m *testing.M) {
 	testkit.WrapTestMain(m)
 }
-
-const chromiumPath = "/usr/bin/chromium"
 
 // screenshotEnv names a file to write a full-page screenshot of the
 // signed-in dashboard to, e.g. PULSE_WEB_SCREENSHOT=/tmp/dashboard.png.
@@ -233,12 +231,22 @@ func aggregate(u pulse.User, xLink, igLink pulse.Link, xFollowers, xDelta24h int
 // TestDashboardInBrowser drives the dashboard in headless Chromium against
 // the real API, PostgreSQL and ClickHouse.
 func TestDashboardInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is missing (apt-get install -y chromium chromium-driver): %v", chromiumPath, err)
-		}
-		t.Skipf("%s is missing; install chromium to run the browser test", chromiumPath)
+	b := browsertest.Start(t, browsertest.Options{Width: 1440, Height: 1000,
+		// Console errors count too; the failed sign-in's 401 is expected.
+		Keep: func(m chromedp.ConsoleMessage) bool {
+			if m.Source == "network" && strings.Contains(m.Text, "401") {
+				return false
+			}
+			return m.IsException() || m.Type == chromedp.ConsoleError
+		}})
+	ctx := b.Context()
+	do, eval, screenshot := b.Do, b.Eval, b.Screenshot
+	// wait polls a JavaScript predicate until it is truthy.
+	wait := func(what, predicate string) {
+		t.Helper()
+		b.Wait(what, predicate, 30*time.Second)
 	}
+	count, text := browsertest.Count, browsertest.Text
 	pg := pgtest.MustOpen(t)
 	ch := chtest.MustOpen(t)
 	user, xLink, igLink := seed(t, pg, ch)
@@ -265,100 +273,6 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
-
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 1000),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-
-	// Start the browser with no deadline: a deadline on the first action's
-	// context would end the browser with it.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatal(err)
-	}
-
-	// Collect uncaught exceptions and console/browser-log errors.
-	var (
-		mu       sync.Mutex
-		jsErrors []string
-	)
-	consoleCtx, stopConsole := context.WithCancel(bctx)
-	consoleDone := make(chan struct{})
-	go func() {
-		defer close(consoleDone)
-		for m, err := range chromedp.Console(consoleCtx) {
-			if err != nil {
-				return
-			}
-			if m.IsException() || m.Type == chromedp.ConsoleError {
-				// The failed sign-in's 401 is expected.
-				if m.Source == "network" && strings.Contains(m.Text, "401") {
-					continue
-				}
-				mu.Lock()
-				jsErrors = append(jsErrors, m.String())
-				mu.Unlock()
-			}
-		}
-	}()
-	defer func() { stopConsole(); <-consoleDone }()
-
-	// Generous: the machine running it may be busy (deadlines, not sleeps).
-	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
-	defer cancel()
-
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	// wait polls a JavaScript predicate until it is truthy.
-	wait := func(what, predicate string) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](predicate, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
-			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('app').innerText.slice(0, 1000)`))
-			mu.Lock()
-			errs := strings.Join(jsErrors, "\n")
-			mu.Unlock()
-			t.Fatalf("%s: waiting for %s: %v\nbrowser errors:\n%s\npage text:\n%s", what, predicate, err, errs, state)
-		}
-	}
-	eval := func(expr string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		return s
-	}
-	count := func(sel string) string { return fmt.Sprintf("document.querySelectorAll(%q).length", sel) }
-	text := func(sel string) string { return fmt.Sprintf("(document.querySelector(%q)?.textContent ?? '')", sel) }
-	// screenshot saves the page as a test artifact (go test -artifacts
-	// keeps them; see testing.T.ArtifactDir).
-	screenshot := func(name string) {
-		t.Helper()
-		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(t.ArtifactDir(), name+".jpg"), buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 
 	// Signed out: the sign-in form. A wrong password shows the API's error.
 	do("open", chromedp.Navigate(hs.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#email")))
@@ -741,9 +655,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		text("#feed")+`.includes('Link an account to start') && `+count("#accounts li.account")+` === 0`)
 	screenshot("no-account")
 
-	mu.Lock()
-	defer mu.Unlock()
-	for _, e := range jsErrors {
+	for _, e := range b.Errors() {
 		t.Errorf("browser console: %s", e)
 	}
 }

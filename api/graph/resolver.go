@@ -374,6 +374,23 @@ func toLinkStatus(s pulse.LinkStatus) LinkStatus {
 // maxHourlySpan bounds hourly queries (744 points per account).
 const maxHourlySpan = 31 * 24 * time.Hour
 
+// seriesRange validates the grain and range of a series query (what names
+// it in the error: "metrics", "trends") and returns the domain's grain: a
+// known grain, to after from, and at most maxHourlySpan at hour grain.
+func seriesRange(what string, grain Grain, from, to time.Time) (pulse.Grain, error) {
+	g, ok := grains[grain]
+	if !ok {
+		return "", badInput("unknown grain %q", grain)
+	}
+	if !to.After(from) {
+		return "", badInput("to must be after from")
+	}
+	if grain == GrainHour && to.Sub(from) > maxHourlySpan {
+		return "", badInput("hourly %s are limited to 31 days per query; use DAY or a shorter range", what)
+	}
+	return g, nil
+}
+
 var grains = map[Grain]pulse.Grain{
 	GrainHour: pulse.GrainHour, GrainDay: pulse.GrainDay, GrainMonth: pulse.GrainMonth, GrainYear: pulse.GrainYear,
 }

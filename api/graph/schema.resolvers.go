@@ -193,15 +193,9 @@ func (r *queryResolver) Metrics(ctx context.Context, grain Grain, from time.Time
 	if err != nil {
 		return nil, err
 	}
-	g, ok := grains[grain]
-	if !ok {
-		return nil, badInput("unknown grain %q", grain)
-	}
-	if !to.After(from) {
-		return nil, badInput("to must be after from")
-	}
-	if grain == GrainHour && to.Sub(from) > maxHourlySpan {
-		return nil, badInput("hourly metrics are limited to 31 days per query; use DAY or a shorter range")
+	g, err := seriesRange("metrics", grain, from, to)
+	if err != nil {
+		return nil, err
 	}
 	points, err := r.Analytics.Series(ctx, pulse.SeriesQuery{
 		UserID: u.ID, Grain: g, From: from, To: to, Platforms: platformFilter(platforms),
@@ -304,15 +298,9 @@ func (r *queryResolver) Trends(ctx context.Context, metric *TrendMetric, grain G
 	if err != nil {
 		return nil, err
 	}
-	g, ok := grains[grain]
-	if !ok {
-		return nil, badInput("unknown grain %q", grain)
-	}
-	if !to.After(from) {
-		return nil, badInput("to must be after from")
-	}
-	if grain == GrainHour && to.Sub(from) > maxHourlySpan {
-		return nil, badInput("hourly trends are limited to 31 days per query; use DAY or a shorter range")
+	g, err := seriesRange("trends", grain, from, to)
+	if err != nil {
+		return nil, err
 	}
 	m := TrendMetricFollowers
 	if metric != nil {
