@@ -68,6 +68,34 @@ type DueAccount struct {
 	// echoes it in NextFetch.Key so a store may find the account without
 	// looking its id up.
 	Key int64
+	// Posts is where its links' incremental posts reads stand: the
+	// cursor only when every link has one (a link without one, new or
+	// from before cursors, needs a full read), the oldest re-read times.
+	Posts PostsState
+}
+
+// PostsState is where a platform account's incremental posts reads stand
+// (see the scheduler's decaying refresh).
+type PostsState struct {
+	// Cursor is where the next posts read starts, in the connector's
+	// format; "": the next read is a full one.
+	Cursor string
+	// WeekAt and MonthAt are when the posts of the last 7 and 30 days
+	// were last all re-read (a full read counts as both); zero: never.
+	WeekAt, MonthAt time.Time
+}
+
+// PostsRead is what one fetch read of an account's posts, as the fetcher
+// records it on each link it delivered to.
+type PostsRead struct {
+	// Cursor is where the next incremental read starts ("": keep the
+	// link's).
+	Cursor string
+	// Days is how many days of posts it re-read: 7, 30 (or a full read),
+	// or 0 (only new posts).
+	Days int
+	// At is when it was read.
+	At time.Time
 }
 
 // DueLink is one link of a due account.

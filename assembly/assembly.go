@@ -368,7 +368,7 @@ func (p *Pulse) Runner(name string) (func(context.Context) error, error) {
 func (p *Pulse) NewScheduler() (*scheduler.Scheduler, error) {
 	c := p.cfg.Scheduler
 	return scheduler.New(scheduler.Config{Brokers: p.brokers, Store: p.pg, Jobs: p.pg, Tick: c.Tick,
-		Limits: p.schedulerLimits(), Clock: c.Clock, Logger: p.cfg.Logger, ClientOptions: kgoMetrics(Scheduler)})
+		Limits: p.schedulerLimits(), Clock: c.Clock, FullPosts: c.FullPosts, Logger: p.cfg.Logger, ClientOptions: kgoMetrics(Scheduler)})
 }
 
 // schedulerLimits are the configured limits, or each platform's published

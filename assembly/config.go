@@ -205,6 +205,10 @@ type SchedulerConfig struct {
 	Limits map[topics.Platform]scheduler.Limits
 	// Clock defaults to time.Now.
 	Clock func() time.Time
+	// FullPosts makes every fetch read the platform's default window of
+	// posts instead of only the new ones (scheduler.Config.FullPosts).
+	// Default false.
+	FullPosts bool
 }
 
 // FetcherConfig tunes the fetcher.

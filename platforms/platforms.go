@@ -54,9 +54,17 @@ type Request struct {
 	// a Page) is a Reauth error naming the account. Empty only to
 	// identify the first account a fresh token reaches.
 	AccountID string
-	// Cursor is where the incremental posts fetch starts; empty: the
-	// platform's default window.
+	// Cursor is where the incremental posts fetch starts (a
+	// Fetch.NextCursor): only posts newer than it are read (the newest
+	// already read may be read again); empty: the platform's default
+	// window.
 	Cursor string
+	// Since, with a Cursor, also reads every post created at or after it
+	// (the decaying refresh of older posts' engagement): the fetch reads
+	// the posts newer than the cursor or created since Since, whichever
+	// reaches further back, newest first and up to MaxPostPages pages.
+	// Zero: the cursor alone. Without a Cursor it is ignored.
+	Since time.Time
 	// Backfill also reads the account's history where the platform serves
 	// it (the first fetch of a new link): HistoryDays days of daily
 	// followers and insights instead of the last two days.

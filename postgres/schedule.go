@@ -40,6 +40,8 @@ func (db *DB) ClaimDue(ctx context.Context, platform topics.Platform, now time.T
 		linkID, userID, accountID string
 		created, due              time.Time
 		lastFetched, refreshAt    *time.Time
+		cursor                    *string
+		weekAt, monthAt           *time.Time
 	}
 	var rows []row
 	err := db.withConn(ctx, func(c *pgx.Conn) error {
@@ -60,14 +62,16 @@ func (db *DB) ClaimDue(ctx context.Context, platform topics.Platform, now time.T
 			UPDATE links AS l SET next_fetch_at = $4
 			FROM claimed
 			WHERE l.id = claimed.id
-			RETURNING l.id, l.user_id, l.account_id, l.created_at, claimed.due_at, l.last_fetched_at, claimed.refresh_at`,
+			RETURNING l.id, l.user_id, l.account_id, l.created_at, claimed.due_at, l.last_fetched_at, claimed.refresh_at,
+				l.posts_cursor, l.posts_week_read_at, l.posts_month_read_at`,
 			string(platform), now, limit, now.Add(lease))
 		if err != nil {
 			return err
 		}
 		rows, err = pgx.CollectRows(rs, func(r pgx.CollectableRow) (row, error) {
 			var x row
-			err := r.Scan(&x.linkID, &x.userID, &x.accountID, &x.created, &x.due, &x.lastFetched, &x.refreshAt)
+			err := r.Scan(&x.linkID, &x.userID, &x.accountID, &x.created, &x.due, &x.lastFetched, &x.refreshAt,
+				&x.cursor, &x.weekAt, &x.monthAt)
 			return x, err
 		})
 		return err
@@ -81,6 +85,7 @@ func (db *DB) ClaimDue(ctx context.Context, platform topics.Platform, now time.T
 		return cmp.Or(cmp.Compare(a.accountID, b.accountID), a.created.Compare(b.created), cmp.Compare(a.linkID, b.linkID))
 	})
 	var out []pulse.DueAccount
+	noCursor := false // the current account has a link without a cursor
 	for _, r := range rows {
 		if len(out) == 0 || out[len(out)-1].AccountID != r.accountID {
 			d := pulse.DueAccount{AccountID: r.accountID, DueAt: r.due.UTC()}
@@ -88,19 +93,44 @@ func (db *DB) ClaimDue(ctx context.Context, platform topics.Platform, now time.T
 				d.RefreshAt = r.refreshAt.UTC()
 			}
 			out = append(out, d)
+			noCursor = false
 		}
 		l := pulse.DueLink{LinkID: r.linkID, UserID: r.userID}
 		if r.lastFetched != nil {
 			l.LastFetchedAt = r.lastFetched.UTC()
 		}
 		d := &out[len(out)-1]
+		first := len(d.Links) == 0
 		d.Links = append(d.Links, l)
+		// The account's posts state: every link's cursor or none, the
+		// oldest re-read times (a link never re-read has none).
+		switch {
+		case r.cursor == nil || *r.cursor == "":
+			noCursor, d.Posts.Cursor = true, ""
+		case !noCursor:
+			d.Posts.Cursor = *r.cursor
+		}
+		d.Posts.WeekAt = oldest(first, d.Posts.WeekAt, r.weekAt)
+		d.Posts.MonthAt = oldest(first, d.Posts.MonthAt, r.monthAt)
 	}
 	slices.SortFunc(out, func(a, b pulse.DueAccount) int {
 		return cmp.Or(cmp.Compare(boolInt(a.RefreshAt.IsZero()), boolInt(b.RefreshAt.IsZero())),
 			a.DueAt.Compare(b.DueAt), cmp.Compare(a.AccountID, b.AccountID))
 	})
 	return out, nil
+}
+
+// oldest returns the earlier of cur and t (nil: zero, the earliest), or t
+// for an account's first link.
+func oldest(first bool, cur time.Time, t *time.Time) time.Time {
+	var v time.Time
+	if t != nil {
+		v = t.UTC()
+	}
+	if first || v.Before(cur) {
+		return v
+	}
+	return cur
 }
 
 func boolInt(b bool) int {
@@ -259,6 +289,27 @@ func (db *DB) RequestRefresh(ctx context.Context, userID, linkID string) (int, e
 		return 0, translateLink(op, err)
 	}
 	return int(n), nil
+}
+
+// MarkPostsRead records what a fetch of the link read of its account's
+// posts (see pulse.PostsRead): its cursor, where the next incremental
+// read starts ("" keeps the link's), and, when it re-read 7 days of posts
+// or more (30: a full read), when it did. Re-read times never move
+// backwards. It returns an ENOTFOUND error if the link does not exist.
+func (db *DB) MarkPostsRead(ctx context.Context, linkID string, r pulse.PostsRead) error {
+	const op = "postgres.MarkPostsRead"
+	var week, month *time.Time
+	if r.Days >= 7 {
+		week = &r.At
+	}
+	if r.Days >= topics.RecentDays {
+		month = &r.At
+	}
+	return db.updateLink(ctx, op, linkID, `UPDATE links SET
+			posts_cursor = COALESCE(NULLIF($2, ''), posts_cursor),
+			posts_week_read_at = GREATEST(posts_week_read_at, $3),
+			posts_month_read_at = GREATEST(posts_month_read_at, $4)
+		WHERE id = $1`, r.Cursor, week, month)
 }
 
 // MarkFetched records that the link was fetched at the given time. The

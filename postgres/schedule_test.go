@@ -157,3 +157,59 @@ func TestMarkFetched(t *testing.T) {
 	}
 	wantCode(t, db.MarkFetched(t.Context(), "00000000-0000-0000-0000-000000000001", now), pulse.ENOTFOUND)
 }
+
+// The posts state a claim reports is its links' together: the cursor only
+// when every link has one (a link added later makes the next read full),
+// the oldest re-read times; MarkPostsRead keeps the cursor when given
+// none and never moves re-read times back.
+func TestMarkPostsReadAndClaim(t *testing.T) {
+	t.Parallel()
+	db := mustOpenTest(t)
+	ada := mustCreateUser(t, db, "ada@example.com")
+	bob := mustCreateUser(t, db, "bob@example.com")
+	a := mustUpsertLink(t, db, ada.ID, topics.X, "shared")
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	claim := func() pulse.PostsState {
+		t.Helper()
+		if _, err := db.pool.Exec(t.Context(), "UPDATE links SET next_fetch_at = $1", now.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		due, err := db.ClaimDue(t.Context(), topics.X, now, 10, time.Minute)
+		if err != nil || len(due) != 1 {
+			t.Fatalf("claim: %v, %v", due, err)
+		}
+		return due[0].Posts
+	}
+	if st := claim(); st != (pulse.PostsState{}) {
+		t.Fatalf("a link never read: %+v", st)
+	}
+	mark := func(l pulse.Link, r pulse.PostsRead) {
+		t.Helper()
+		if err := db.MarkPostsRead(t.Context(), l.ID, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark(a, pulse.PostsRead{Cursor: "c1", Days: topics.RecentDays, At: now.Add(-2 * time.Hour)})
+	if st := claim(); st.Cursor != "c1" || !st.WeekAt.Equal(now.Add(-2*time.Hour)) || !st.MonthAt.Equal(st.WeekAt) {
+		t.Fatalf("after a full read: %+v", st)
+	}
+	mark(a, pulse.PostsRead{Cursor: "", Days: 7, At: now.Add(-time.Hour)})       // no new post
+	mark(a, pulse.PostsRead{Cursor: "c2", Days: 0, At: now})                     // new posts only
+	mark(a, pulse.PostsRead{Cursor: "c2", Days: 7, At: now.Add(-3 * time.Hour)}) // late: times stay
+	if st := claim(); st.Cursor != "c2" || !st.WeekAt.Equal(now.Add(-time.Hour)) || !st.MonthAt.Equal(now.Add(-2*time.Hour)) {
+		t.Fatalf("after incremental reads: %+v", st)
+	}
+
+	// Bob links the same account: the account's next read is full.
+	b := mustUpsertLink(t, db, bob.ID, topics.X, "shared")
+	if st := claim(); st.Cursor != "" || !st.WeekAt.IsZero() || !st.MonthAt.IsZero() {
+		t.Fatalf("with a link never read: %+v", st)
+	}
+	for _, l := range []pulse.Link{a, b} {
+		mark(l, pulse.PostsRead{Cursor: "c3", Days: topics.RecentDays, At: now})
+	}
+	if st := claim(); st.Cursor != "c3" || !st.MonthAt.Equal(now) {
+		t.Fatalf("after a full read of both: %+v", st)
+	}
+	wantCode(t, db.MarkPostsRead(t.Context(), "00000000-0000-0000-0000-000000000001", pulse.PostsRead{At: now}), pulse.ENOTFOUND)
+}

@@ -109,8 +109,8 @@ func (x *xSim) user(a *account, now time.Time, fields map[string]bool) xUser {
 }
 
 // userTweets serves GET /2/users/:id/tweets: the user's posts, newest
-// first, max_results (5..100, default 10) per page, after since_id and
-// before until_id, paged by pagination_token. Only the token's own user can
+// first, max_results (5..100, default 10) per page, after since_id, from
+// start_time and before until_id, paged by pagination_token. Only the token's own user can
 // be read.
 func (x *xSim) userTweets(c *apiCall) (int, any) {
 	q := c.r.URL.Query()
@@ -145,6 +145,18 @@ func (x *xSim) userTweets(c *apiCall) (int, any) {
 			return xInvalid(p.name, v, "The `"+p.name+"` query parameter value ["+v+"] does not match ^[0-9]{1,19}$")
 		}
 		*p.dst = id
+	}
+
+	// start_time (RFC 3339, inclusive, second granularity): posts created
+	// at or after it, applied with since_id when both are given.
+	if v := q.Get("start_time"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return xInvalid("start_time", v, "Invalid 'start_time':'"+v+"'. 'start_time' must be a valid RFC 3339 timestamp.")
+		}
+		if ms := t.UnixMilli() - twitterEpoch; ms > 0 {
+			since = max(since, uint64(ms)<<22-1)
+		}
 	}
 
 	a := c.acct

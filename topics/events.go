@@ -46,9 +46,16 @@ type FetchRequest struct {
 	Platform    Platform  `json:"platform"`
 	Reason      Reason    `json:"reason"`
 	RequestedAt time.Time `json:"requested_at"`
-	// PostsSince is the cursor for incremental post fetches; empty means
-	// the connector's default window.
+	// PostsSince is the cursor for incremental post fetches (the
+	// connector's format, from the link's last fetch): only posts newer
+	// than it are read. Empty: a full read of the connector's default
+	// window.
 	PostsSince string `json:"posts_since,omitempty"`
+	// RefreshDays, with PostsSince, also re-reads the posts created in the
+	// last RefreshDays days, refreshing their engagement (the scheduler's
+	// decaying schedule: 7 once a day, RecentDays once a week); 0: only
+	// the posts newer than PostsSince. Optional.
+	RefreshDays int `json:"refresh_days,omitempty"`
 	// Backfill asks for the account's history too, where the platform
 	// serves it (the scheduler's first fetch of a link implies it; an
 	// operator may ask again: a re-run changes no answer).
@@ -93,6 +100,11 @@ type RawPayload struct {
 	// SkipPosts), so PostPages is empty without the account having none.
 	// Optional.
 	PostsSkipped bool `json:"posts_skipped,omitempty"`
+	// PostsIncremental: PostPages hold only the posts newer than the
+	// request's cursor (and those of its refresh window, shorter than
+	// RecentWindow), not every recent post; the normalizer merges them
+	// with the posts it knew. Optional.
+	PostsIncremental bool `json:"posts_incremental,omitempty"`
 }
 
 // AccountSnapshot is one observation of an account's counters, normalized
@@ -126,6 +138,10 @@ type AccountSnapshot struct {
 	// counters Following, PostsCount, RecentPosts and RecentEngagement
 	// are 0. Optional.
 	History bool `json:"history,omitempty"`
+	// PostsIncremental marks a fetch that read only new posts (and a
+	// refresh window): RecentPosts and RecentEngagement then count the
+	// link's recent posts as last read, these merged in. Optional.
+	PostsIncremental bool `json:"posts_incremental,omitempty"`
 	// Insights are the daily insights the fetch read (yesterday's final
 	// values and today's so far, or on a backfill the last 30 days), each
 	// superseding earlier observations of its day. Optional.
@@ -145,7 +161,10 @@ type DayInsights struct {
 }
 
 // RecentWindow is the window of RecentPosts and RecentEngagement.
-const RecentWindow = 30 * 24 * time.Hour
+const RecentWindow = RecentDays * 24 * time.Hour
+
+// RecentDays is RecentWindow in days.
+const RecentDays = 30
 
 // Post is one post's engagement counters at one observation. Identity is
 // (UserID, Platform, PostID, Hour of ObservedAt).
@@ -218,6 +237,18 @@ type FetchOutcome struct {
 	// fetch, latest per limit; the scheduler corrects its budget model
 	// with it (a limit nearly spent pauses its scope before a 429).
 	Usage []LimitUsage `json:"usage,omitempty"`
+	// Incremental reports a fetch that read its posts from a cursor
+	// (FetchRequest.PostsSince), so Calls shows the cursor's saving.
+	// Optional.
+	Incremental bool `json:"incremental,omitempty"`
+	// RefreshDays is how many days of posts the fetch re-read: its
+	// request's RefreshDays, RecentDays for a full read (no cursor), 0
+	// when it read only new posts or none. Optional.
+	RefreshDays int `json:"refresh_days,omitempty"`
+	// NextCursor is where the account's next incremental posts read
+	// starts (the fetcher stores it on the links it delivered to).
+	// Optional.
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 // LimitUsage is a platform's report on one of its limits: X's

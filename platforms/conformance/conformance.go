@@ -129,6 +129,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("FetchSnapshot", func(t *testing.T) { testSnapshot(t, h) })
 	t.Run("PostsPagination", func(t *testing.T) { testPagination(t, h) })
 	t.Run("IncrementalCursor", func(t *testing.T) { testIncremental(t, h) })
+	t.Run("RefreshWindow", func(t *testing.T) { testRefreshWindow(t, h) })
 	for _, rc := range h.RateLimits {
 		t.Run("RateLimit/"+rc.Name, func(t *testing.T) { testRateLimit(t, h, rc) })
 	}
@@ -466,6 +467,97 @@ func testIncremental(t *testing.T, h Harness) {
 	e.ExpectError(err, platforms.Permanent)
 	if f == nil || f.Calls != 0 || f.NextCursor != "not-a-cursor" {
 		t.Errorf("invalid cursor: fetch %+v", f)
+	}
+}
+
+// testRefreshWindow checks Request.Since, the decaying refresh: with a
+// cursor, a fetch reads every post created since Since when Since reaches
+// further back than the cursor, only the new posts otherwise, and its
+// NextCursor never moves back.
+func testRefreshWindow(t *testing.T, h Harness) {
+	e := NewEnv(t, h, nil, func(c *platforms.Config) { c.MaxPostPages = 5 })
+	ctx := t.Context()
+	acct := e.Account(0)
+	f, err := e.Fetch(ctx, e.Token(0), "")
+	if err != nil {
+		e.NoLeak(err)
+		t.Fatal(err)
+	}
+	e.Clock.Advance(6 * time.Hour)
+	f, err = e.Fetch(ctx, e.Token(0), f.NextCursor)
+	if err != nil {
+		e.NoLeak(err)
+		t.Fatal(err)
+	}
+	cur := f.NextCursor
+	newOnly := len(e.ParseAll(f))
+	incrCalls := f.Calls
+
+	e.Clock.Advance(time.Hour)
+	now := e.Clock.Now()
+	since := now.Add(-2 * 24 * time.Hour).Truncate(time.Second)
+	all, _ := e.Sim.Posts(h.Platform, acct.ID, now, 0)
+	want := map[string]bool{}
+	var newest string
+	for _, p := range all {
+		if newest == "" {
+			newest = p.ID
+		}
+		if p.CreatedAt.Before(since) {
+			break
+		}
+		want[p.ID] = true
+	}
+	if len(want) <= newOnly+1 {
+		t.Fatalf("the simulator published %d posts in two days, %d in the last hour: no window to test", len(want), newOnly)
+	}
+	f, err = e.FetchReq(ctx, e.Token(0), platforms.Request{Cursor: cur, Since: since})
+	if err != nil {
+		e.NoLeak(err)
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, p := range e.ParseAll(f) {
+		got[p.ID] = true
+		if !want[p.ID] {
+			t.Errorf("read post %s (%v), created before Since %v", p.ID, p.CreatedAt, since)
+		}
+	}
+	for id := range want {
+		if !got[id] {
+			t.Errorf("missed post %s of the refresh window", id)
+		}
+	}
+	if f.NextCursor != cur {
+		// No post is newer than cur's (the clock moved an hour, maybe
+		// publishing one): the cursor moves only forward.
+		g, err := e.Fetch(ctx, e.Token(0), f.NextCursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range e.ParseAll(g) {
+			if p.ID != newest {
+				t.Errorf("NextCursor %q after a refresh moved back: it reads %s again", f.NextCursor, p.ID)
+			}
+		}
+	}
+	if f.Calls < incrCalls {
+		t.Errorf("a refresh of two days cost %d calls, an incremental read %d", f.Calls, incrCalls)
+	}
+
+	// Since after the cursor's post: the cursor alone.
+	f, err = e.FetchReq(ctx, e.Token(0), platforms.Request{Cursor: cur, Since: now})
+	if err != nil {
+		e.NoLeak(err)
+		t.Fatal(err)
+	}
+	for _, p := range e.ParseAll(f) {
+		if p.CreatedAt.Before(since) || !want[p.ID] {
+			t.Errorf("Since after the cursor: read %s (%v)", p.ID, p.CreatedAt)
+		}
+	}
+	if n := len(e.ParseAll(f)); n >= len(want) {
+		t.Errorf("Since after the cursor read %d posts, the whole window (%d)", n, len(want))
 	}
 }
 

@@ -180,7 +180,16 @@ func (e *Env) Fetch(ctx context.Context, tok *oauth2.Token, cursor string) (*pla
 	if tok != nil {
 		e.Remember(tok.AccessToken, tok.RefreshToken)
 	}
-	f, err := e.Conn.Fetch(ctx, tok, platforms.Request{Cursor: cursor})
+	return e.FetchReq(ctx, tok, platforms.Request{Cursor: cursor})
+}
+
+// FetchReq is Fetch with a whole request.
+func (e *Env) FetchReq(ctx context.Context, tok *oauth2.Token, req platforms.Request) (*platforms.Fetch, error) {
+	e.Remember()
+	if tok != nil {
+		e.Remember(tok.AccessToken, tok.RefreshToken)
+	}
+	f, err := e.Conn.Fetch(ctx, tok, req)
 	e.Remember()
 	return f, err
 }

@@ -57,6 +57,8 @@ type accountsBody struct {
 // read again, refreshing its counters). Fetch.NextCursor is the newest
 // media's timestamp as Unix seconds, or cursor when there was none; a
 // cursor that is not a Unix time is Permanent.
+// With a cursor, req.Since (the decaying refresh) moves since back to it
+// when it is earlier: every post created since then is read again.
 //
 // Each request that fails with a Transient error (5xx, Meta error codes 1
 // and 2, network failure, timeout, malformed body) is retried up to 3
@@ -130,8 +132,8 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, req platforms.
 	var newest time.Time
 	readMedia := func(fields string) error {
 		q := url.Values{"fields": {fields}, "limit": {strconv.Itoa(meta.PageSize)}}
-		if cursor != "" {
-			q.Set("since", cursor)
+		if since := meta.SinceParam(cursor, req.Since); since != "" {
+			q.Set("since", since)
 		}
 		var err error
 		newest, err = s.ReadList(ctx, opPosts, node+"/media", q, tok.AccessToken, decodePage)

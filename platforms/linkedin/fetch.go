@@ -49,7 +49,9 @@ const (
 // of ParsePosts' result, and the newest post is read again (its counters
 // refreshed). Fetch.NextCursor is the newest creation time read, or cursor
 // when there was none newer; a cursor that is not such a time is Permanent,
-// without a call. When MaxPostPages ends a fetch before it reaches the
+// without a call. With a cursor, req.Since (the decaying refresh) moves
+// the stop back to it when it is earlier: every post created since then is
+// read again. When MaxPostPages ends a fetch before it reaches the
 // cursor, the posts between are not read: size MaxPostPages × PageSize
 // above what a page publishes between two fetches.
 //
@@ -76,6 +78,10 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, req platforms.
 	if err != nil {
 		return f, c.newError(opPosts, platforms.Permanent, 0, err)
 	}
+	from := since // the cursor's time: NextCursor never moves back past it
+	if cursor != "" && !req.Since.IsZero() {
+		since = min(since, max(req.Since.UnixMilli(), 1))
+	}
 	s := &session{c: c, token: tok.AccessToken, f: f}
 
 	orgID, err := s.findPage(ctx, req.AccountID)
@@ -87,7 +93,7 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, req platforms.
 		return f, err
 	}
 
-	newest := since
+	newest := from
 	author := url.QueryEscape(orgURNPrefix + orgID)
 	for start := 0; len(f.PostBodies) < c.maxPages; start += PageSize {
 		env, page, err := s.postsPage(ctx, orgID, author, start, since)
@@ -112,7 +118,7 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, req platforms.
 			return f, err
 		}
 	}
-	if newest > since {
+	if newest > from {
 		f.NextCursor = strconv.FormatInt(newest, 10)
 	}
 	return f, nil

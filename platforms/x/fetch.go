@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -29,7 +30,9 @@ var usageNames = map[string]string{opAccount: "users/me", opPosts: "users/:id/tw
 // Fetch reads the token's user (GET /2/users/me) and its posts
 // (GET /2/users/:id/tweets, 100 per page, newest first) up to MaxPostPages
 // pages. A non-empty cursor is a post id: only newer posts are read
-// (since_id). Fetch.NextCursor is the newest post id seen, or cursor when
+// (since_id); with req.Since before the cursor's post (the decaying
+// refresh), every post created since then is read instead (start_time).
+// Fetch.NextCursor is the newest post id seen, or cursor when
 // there was none. Fetch.PostsRead counts the posts read (X meters reads by
 // the post); req.SkipPosts reads the user only.
 //
@@ -76,7 +79,12 @@ func (c *Connector) Fetch(ctx context.Context, tok *oauth2.Token, req platforms.
 		"tweet.fields": {"public_metrics,created_at"},
 		"max_results":  {strconv.Itoa(pageSize)},
 	}
-	if cursor != "" {
+	switch {
+	case cursor != "" && !req.Since.IsZero() && req.Since.Before(idTime(cursor)):
+		// The decaying refresh reaches further back than the cursor: X
+		// applies since_id and start_time both, so send start_time alone.
+		q.Set("start_time", req.Since.UTC().Format(time.RFC3339))
+	case cursor != "":
 		q.Set("since_id", cursor)
 	}
 	for range c.maxPages {
@@ -213,6 +221,20 @@ func (c *Connector) decodePosts(b []byte, page *postsBody) *platforms.Error {
 		return c.newError(opPosts, platforms.Transient, 0, fmt.Errorf("malformed body: %w", err))
 	}
 	return nil
+}
+
+// twitterEpoch is the Unix time, in milliseconds, X's snowflake ids
+// count from.
+const twitterEpoch = 1288834974657
+
+// idTime is when the post with snowflake id id was created (to the
+// millisecond): X ids are the creation time shifted left 22 bits.
+func idTime(id string) time.Time {
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(int64(n>>22) + twitterEpoch).UTC()
 }
 
 // isID reports whether s looks like an X id: 1 to 19 decimal digits, with

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -68,6 +69,87 @@ type State struct {
 	// Recent holds the versions of the last RecentVersions account payloads,
 	// so a redelivered payload is recognised even when it is not the newest.
 	Recent []int64 `json:"recent,omitempty"`
+	// Posts are the link's posts of the RecentWindow before PostsVersion,
+	// as last read (at most MaxRecentPosts, the newest): a fetch that read
+	// only new posts (RawPayload.PostsIncremental) is merged into them,
+	// a full read replaces them, and RecentPosts and RecentEngagement
+	// count them.
+	Posts []RecentPost `json:"posts,omitempty"`
+}
+
+// RecentPost is one recent post of a link as last read.
+type RecentPost struct {
+	ID string `json:"id"`
+	// Created is its creation time, in Unix seconds.
+	Created int64 `json:"created"`
+	// Engagement is its likes + comments + shares.
+	Engagement int64 `json:"engagement"`
+}
+
+// MaxRecentPosts bounds State.Posts: a full read of 5 pages of X's 100
+// posts reads 500.
+const MaxRecentPosts = 1000
+
+// readPosts folds the posts of the snapshot snap's fetch into the state's
+// recent posts (replacing them unless the fetch was incremental), drops
+// those older than RecentWindow before snap, and sets the recent numbers
+// of snap and the state from them.
+func (s *State) readPosts(snap *topics.AccountSnapshot, posts []topics.Post) {
+	from := snap.ObservedAt.Add(-topics.RecentWindow).Unix()
+	to := snap.ObservedAt.Unix()
+	if !snap.PostsIncremental {
+		s.Posts = s.Posts[:0]
+	}
+	at := make(map[string]int, len(s.Posts))
+	for i, p := range s.Posts {
+		at[p.ID] = i
+	}
+	for i := range posts {
+		p := &posts[i]
+		c := p.CreatedAt.Unix()
+		if c < from || c > to {
+			continue
+		}
+		rp := RecentPost{ID: p.PostID, Created: c, Engagement: p.Likes + p.Comments + p.Shares}
+		if j, ok := at[p.PostID]; ok {
+			s.Posts[j] = rp
+			continue
+		}
+		at[p.PostID] = len(s.Posts)
+		s.Posts = append(s.Posts, rp)
+	}
+	kept := s.Posts[:0]
+	for _, p := range s.Posts {
+		if p.Created >= from {
+			kept = append(kept, p)
+		}
+	}
+	slices.SortFunc(kept, func(a, b RecentPost) int {
+		if a.Created != b.Created {
+			return cmpInt(b.Created, a.Created)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	if len(kept) > MaxRecentPosts {
+		kept = kept[:MaxRecentPosts]
+	}
+	s.Posts = kept
+	s.RecentPosts, s.RecentEngagement = len(kept), 0
+	for _, p := range kept {
+		s.RecentEngagement += p.Engagement
+	}
+	s.PostsVersion = snap.Version
+	snap.RecentPosts, snap.RecentEngagement = s.RecentPosts, s.RecentEngagement
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // RecentVersions is how many account-payload versions State remembers for
@@ -185,11 +267,16 @@ func (n *normalizer) process(ctx goka.Context, msg any) {
 	// that keeps the newest observation, like the aggregator, folds them
 	// in as history.)
 	if snap != nil {
+		// The recent posts' numbers: a fetch that read no posts, or only
+		// the new ones, reports those the link's posts as last read give.
 		switch {
 		case snap.PostsSkipped:
 			snap.RecentPosts, snap.RecentEngagement = st.RecentPosts, st.RecentEngagement
 		case snap.Version > st.PostsVersion:
-			st.PostsVersion, st.RecentPosts, st.RecentEngagement = snap.Version, snap.RecentPosts, snap.RecentEngagement
+			st.readPosts(snap, posts)
+		case snap.PostsIncremental:
+			// Redelivered or out of order: what is known now.
+			snap.RecentPosts, snap.RecentEngagement = st.RecentPosts, st.RecentEngagement
 		}
 		switch {
 		case st.seen(snap.Version):
@@ -415,7 +502,8 @@ func (n *normalizer) normalizeFetch(raw []byte) (*topics.AccountSnapshot, []topi
 		PostsCount: acc.PostsCount,
 		Version:    version,
 		// process fills its recent posts in from the state.
-		PostsSkipped: p.PostsSkipped,
+		PostsSkipped:     p.PostsSkipped,
+		PostsIncremental: p.PostsIncremental && !p.PostsSkipped,
 	}
 	var posts []topics.Post
 	seen := map[string]bool{}

@@ -59,6 +59,15 @@ func (StateCodec) Encode(v any) ([]byte, error) {
 	for _, n := range []int64{s.PostsVersion, int64(s.RecentPosts), s.RecentEngagement} {
 		b = binary.AppendVarint(b, n)
 	}
+	// Added later still: the recent posts, creation times as deltas.
+	b = binary.AppendUvarint(b, uint64(len(s.Posts)))
+	prev = 0
+	for _, p := range s.Posts {
+		b = appendString(b, p.ID)
+		b = binary.AppendVarint(b, p.Created-prev)
+		b = binary.AppendVarint(b, p.Engagement)
+		prev = p.Created
+	}
 	return b, nil
 }
 
@@ -100,6 +109,18 @@ func (StateCodec) Decode(b []byte) (any, error) {
 	}
 	if r.err == nil && len(r.b) > 0 {
 		s.PostsVersion, s.RecentPosts, s.RecentEngagement = r.varint(), int(r.varint()), r.varint()
+	}
+	if r.err == nil && len(r.b) > 0 {
+		if n := r.count(); n > 0 {
+			s.Posts = make([]RecentPost, n)
+			prev := int64(0)
+			for i := range s.Posts {
+				p := &s.Posts[i]
+				p.ID = r.string()
+				prev += r.varint()
+				p.Created, p.Engagement = prev, r.varint()
+			}
+		}
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return nil, errors.New("normalizer: decode state: truncated or trailing bytes")

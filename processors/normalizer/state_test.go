@@ -14,7 +14,8 @@ func TestStateCodecRoundTripsAndReadsJSON(t *testing.T) {
 	st := &normalizer.State{Platform: topics.X, AccountID: "42", Version: 1764000000123, Followers: -3, Payloads: 9,
 		OutOfOrder: 1, DeadLetters: 2, UnknownFields: 4, LastUnknown: []string{"a", "é"},
 		UpdatedAt: time.Date(2026, 11, 29, 1, 2, 3, 4, time.UTC), Recent: []int64{1764000000123, 1763990000000, 1764000000999},
-		PostsVersion: 1764000000123, RecentPosts: 12, RecentEngagement: 3456}
+		PostsVersion: 1764000000123, RecentPosts: 12, RecentEngagement: 3456,
+		Posts: []normalizer.RecentPost{{ID: "9", Created: 1763990000, Engagement: 40}, {ID: "8", Created: 1763900000}}}
 	for name, in := range map[string]*normalizer.State{"full": st, "empty": {}} {
 		b, err := (normalizer.StateCodec{}).Encode(in)
 		if err != nil {
@@ -35,12 +36,19 @@ func TestStateCodecRoundTripsAndReadsJSON(t *testing.T) {
 		}
 	}
 	// A binary value of a build before PostsVersion: the three zero varints
-	// it lacks decode as zeros.
+	// and the empty posts it lacks decode as zeros.
 	noPosts := *st
-	noPosts.PostsVersion, noPosts.RecentPosts, noPosts.RecentEngagement = 0, 0, 0
+	noPosts.PostsVersion, noPosts.RecentPosts, noPosts.RecentEngagement, noPosts.Posts = 0, 0, 0, nil
 	b, _ := (normalizer.StateCodec{}).Encode(&noPosts)
-	if out, err := (normalizer.StateCodec{}).Decode(b[:len(b)-3]); err != nil || !reflect.DeepEqual(out, &noPosts) {
+	if out, err := (normalizer.StateCodec{}).Decode(b[:len(b)-4]); err != nil || !reflect.DeepEqual(out, &noPosts) {
 		t.Fatalf("an older binary state decoded to %+v, %v", out, err)
+	}
+	// One of a build before Posts.
+	noList := *st
+	noList.Posts = nil
+	b, _ = (normalizer.StateCodec{}).Encode(&noList)
+	if out, err := (normalizer.StateCodec{}).Decode(b[:len(b)-1]); err != nil || !reflect.DeepEqual(out, &noList) {
+		t.Fatalf("a binary state without posts decoded to %+v, %v", out, err)
 	}
 	b, _ = (normalizer.StateCodec{}).Encode(st)
 	if _, err := (normalizer.StateCodec{}).Decode(b[:len(b)-1]); err == nil {

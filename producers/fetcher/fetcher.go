@@ -31,6 +31,9 @@ type Links interface {
 	// updatedAt (a relink or a refresh stored a newer token meanwhile).
 	MarkLinkStatusIfUnchanged(ctx context.Context, linkID string, updatedAt time.Time, status pulse.LinkStatus, reason string) (bool, error)
 	MarkFetched(ctx context.Context, linkID string, at time.Time) error
+	// MarkPostsRead records what a fetch read of the link's posts: where
+	// its next incremental read starts, and its decaying refresh.
+	MarkPostsRead(ctx context.Context, linkID string, r pulse.PostsRead) error
 }
 
 // Config configures a Fetcher.
@@ -218,14 +221,28 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 	// The link's account, exactly: an answer about another account is an
 	// error, never a payload. The first fetch of a link also reads its
 	// history (a backfill), from the same budget as any fetch.
-	res, err := conn.Fetch(ctx, tok, platforms.Request{
+	// An incremental read: the posts newer than the cursor and, on the
+	// decaying refresh, every post of the last RefreshDays days.
+	preq := platforms.Request{
 		AccountID: link.AccountID,
 		Cursor:    req.PostsSince,
 		Backfill:  req.Backfill || req.Reason == topics.ReasonInitial,
 		SkipPosts: req.SkipPosts,
-	})
+	}
+	if req.PostsSince != "" && req.RefreshDays > 0 {
+		preq.Since = now.Add(-time.Duration(req.RefreshDays) * 24 * time.Hour)
+	}
+	read := pulse.PostsRead{Days: req.RefreshDays, At: now}
+	if req.PostsSince == "" {
+		read.Days = topics.RecentDays // a full read
+	}
+	res, err := conn.Fetch(ctx, tok, preq)
 	if res != nil {
 		out.Calls = res.Calls
+		if !req.SkipPosts {
+			out.Incremental = req.PostsSince != ""
+			out.RefreshDays = read.Days
+		}
 		out.Remaining = res.Limit.Remaining
 		out.SkippedMetrics = res.Skipped
 		if len(res.Skipped) > 0 {
@@ -245,6 +262,12 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 	if err := f.cfg.Links.MarkFetched(ctx, req.LinkID, now); err != nil {
 		f.log.Warn("fetcher: mark fetched", "link", req.LinkID, "err", err)
 	}
+	if !req.SkipPosts {
+		// Recorded before the payloads are produced: if producing fails, the
+		// request is fetched again with its own cursor, reading the same
+		// posts again (the sink is idempotent on them).
+		out.NextCursor, read.Cursor = res.NextCursor, res.NextCursor
+	}
 	fetchedAt := f.cfg.Clock().UTC()
 	accountID := res.AccountID
 	if accountID == "" {
@@ -260,10 +283,17 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 				f.log.Warn("fetcher: mark fetched", "link", to.LinkID, "err", err)
 			}
 		}
+		if !req.SkipPosts {
+			if err := f.cfg.Links.MarkPostsRead(ctx, to.LinkID, read); err != nil {
+				// The link keeps its cursor: its next read repeats this one's.
+				f.log.Warn("fetcher: mark posts read", "link", to.LinkID, "err", err)
+			}
+		}
 		b, err := topics.RawPayloadCodec.Marshal(&topics.RawPayload{
 			RequestID: req.ID, LinkID: to.LinkID, UserID: to.UserID, Platform: req.Platform,
 			AccountID: accountID, FetchedAt: fetchedAt, Account: res.AccountBody, PostPages: res.PostBodies,
 			Insights: res.InsightBodies, PostsSkipped: req.SkipPosts,
+			PostsIncremental: !req.SkipPosts && req.PostsSince != "" && req.RefreshDays < topics.RecentDays,
 		})
 		if err != nil {
 			out.Outcome, out.Error = topics.OutcomePermanent, err.Error()

@@ -36,6 +36,7 @@ type harness struct {
 	seen    map[string][]*kgo.Record // read from out, not yet taken by next
 	now     time.Time
 	plat    topics.Platform
+	conn    platforms.Connector
 }
 
 func newHarness(t *testing.T) *harness { return newHarnessFor(t, topics.X, nil) }
@@ -81,6 +82,7 @@ func newHarnessFor(t *testing.T, p topics.Platform, simCfg func(*sim.Config)) *h
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.conn = conn
 	f, err := fetcher.New(fetcher.Config{Brokers: h.brokers, Links: h.db, Clock: func() time.Time { return h.now },
 		Connectors: map[topics.Platform]platforms.Connector{p: conn}})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -34,6 +35,7 @@ type memAccount struct {
 	refreshAt   time.Time
 	servedAt    time.Time
 	lastFetched time.Time
+	posts       pulse.PostsState
 	qseq        uint32 // the sequence number of its live calendar entry
 	qurgent     bool   // in the urgent calendar
 }
@@ -96,6 +98,7 @@ func (m *MemStore) AddLink(p topics.Platform, accountID, linkID, userID string, 
 	}
 	a := &mp.accts[i]
 	a.links = append(a.links, DueLink{LinkID: linkID, UserID: userID})
+	a.posts.Cursor = "" // the new link's first fetch is a full read
 }
 
 // SetLinkActive marks a link of account accountID active or not (a link
@@ -156,6 +159,29 @@ func (m *MemStore) MarkFetched(p topics.Platform, accountID string, at time.Time
 	mp := m.plat(p)
 	if i, ok := mp.byID[accountID]; ok && at.After(mp.accts[i].lastFetched) {
 		mp.accts[i].lastFetched = at
+	}
+}
+
+// MarkPostsRead records what a fetch of the account read of its posts,
+// as the fetcher does on each link (see postgres.DB.MarkPostsRead; the
+// MemStore keeps one state per account).
+func (m *MemStore) MarkPostsRead(p topics.Platform, accountID string, r pulse.PostsRead) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mp := m.plat(p)
+	i, ok := mp.byID[accountID]
+	if !ok {
+		return
+	}
+	st := &mp.accts[i].posts
+	if r.Cursor != "" {
+		st.Cursor = r.Cursor
+	}
+	if r.Days >= 7 && r.At.After(st.WeekAt) {
+		st.WeekAt = r.At
+	}
+	if r.Days >= topics.RecentDays && r.At.After(st.MonthAt) {
+		st.MonthAt = r.At
 	}
 }
 
@@ -326,7 +352,7 @@ func (m *MemStore) ClaimDueAppend(ctx context.Context, p topics.Platform, now ti
 	out := buf
 	for _, i := range idx {
 		a := &mp.accts[i]
-		d := Due{AccountID: a.id, DueAt: a.next, Links: a.links, Key: int64(i) + 1}
+		d := Due{AccountID: a.id, DueAt: a.next, Links: a.links, Key: int64(i) + 1, Posts: a.posts}
 		if a.pending() {
 			d.RefreshAt = a.refreshAt
 		}

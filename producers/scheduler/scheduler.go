@@ -35,6 +35,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/topics"
 )
@@ -78,6 +79,11 @@ type Config struct {
 	// FeedbackGroup is the consumer group reading fetch outcomes. Default
 	// "pulse-scheduler".
 	FeedbackGroup string
+	// FullPosts makes every fetch read the platform's default window of
+	// posts, without the incremental cursor or the decaying refresh (see
+	// PostsWindow): the behaviour before incremental reads, for
+	// comparisons. Default false.
+	FullPosts bool
 	// Jobs, when set, is told what becomes of refresh presses (see Jobs).
 	// Default nil: nothing is reported.
 	Jobs Jobs
@@ -475,9 +481,41 @@ func (s *Scheduler) request(req *topics.FetchRequest, p topics.Platform, d Due, 
 		ID: s.newID(), LinkID: first.LinkID, UserID: first.UserID, Platform: p,
 		Reason: reason, RequestedAt: now.UTC(), AccountID: d.AccountID,
 	}
+	if !s.cfg.FullPosts {
+		req.PostsSince, req.RefreshDays = PostsWindow(d.Posts, now)
+	}
 	for _, l := range d.Links[1:] {
 		req.AlsoFor = append(req.AlsoFor, topics.LinkRef{LinkID: l.LinkID, UserID: l.UserID})
 	}
+}
+
+// The decaying refresh of older posts' engagement: a fetch reads only the
+// posts newer than its account's cursor, except that the posts of the
+// last 7 days are all re-read once every WeekRereadEvery and those of the
+// last 30 days once every MonthRereadEvery. A post's counters are thus
+// refreshed at every fetch while it is newest, daily in its first week,
+// weekly until it is 30 days old, then never (engagement has settled by
+// then; the 30-day aggregates no longer count it).
+const (
+	WeekRereadEvery  = 24 * time.Hour
+	MonthRereadEvery = 7 * 24 * time.Hour
+)
+
+// PostsWindow returns what a fetch at now of an account whose posts reads
+// stand at st reads: the cursor to start from ("": a full read of the
+// platform's default window, for an account with a link never read) and
+// how many days of posts to re-read (7, topics.RecentDays or 0, see
+// WeekRereadEvery).
+func PostsWindow(st pulse.PostsState, now time.Time) (cursor string, refreshDays int) {
+	switch {
+	case st.Cursor == "":
+		return "", 0
+	case now.Sub(st.MonthAt) >= MonthRereadEvery:
+		return st.Cursor, topics.RecentDays
+	case now.Sub(st.WeekAt) >= WeekRereadEvery:
+		return st.Cursor, 7
+	}
+	return st.Cursor, 0
 }
 
 // newID returns a random (version 4) UUID, formatted without the uuid

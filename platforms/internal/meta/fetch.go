@@ -240,6 +240,21 @@ func ParseCursor(cursor string) (time.Time, error) {
 	return time.Unix(n, 0).UTC(), nil
 }
 
+// SinceParam is the posts call's since parameter for a fetch from cursor
+// (valid, or "") that also re-reads the posts created at or after since
+// (zero: none): the earlier of the two, "" without a cursor (the default
+// window).
+func SinceParam(cursor string, since time.Time) string {
+	t, _ := ParseCursor(cursor)
+	switch {
+	case cursor == "":
+		return ""
+	case !since.IsZero() && since.Unix() < t.Unix():
+		return FormatCursor(since)
+	}
+	return cursor
+}
+
 // FormatCursor makes the cursor of time t.
 func FormatCursor(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
 
