@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,9 +90,9 @@ type tracked struct {
 }
 
 // trackDue copies what fetching needs of d and its request (the scheduler
-// reuses both).
+// reuses both, and a request id shares its batch's string).
 func trackDue(p topics.Platform, d Due, requestID string) tracked {
-	return tracked{acct: acctRef{p, d.AccountID}, links: linkIDs(d), requestID: requestID}
+	return tracked{acct: acctRef{p, d.AccountID}, links: linkIDs(d), requestID: strings.Clone(requestID)}
 }
 
 // fetching reports the emitted requests of ts.

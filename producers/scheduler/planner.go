@@ -41,6 +41,7 @@ type platformPlan struct {
 	app      []*appMeter
 	posts    []*appMeter     // SkipPosts scopes: posts read
 	spacing  time.Duration   // the least time between two fetches of an account
+	phase    int64           // the Unix epoch's offset into lim.Interval, ns (see nextDue)
 	perCall  []time.Duration // per account scope: the spacing one unit buys
 	acctIdx  []int           // per account scope: its index in lim.Scopes
 	accounts int             // linked accounts, for limits that grow with users
@@ -236,6 +237,8 @@ func NewPlanner(limits map[topics.Platform]Limits) (*Planner, error) {
 		}
 		pp := &platformPlan{pl: pl, lim: l, cur: newStateTable(), prev: newStateTable(),
 			curF: &keyFilter{}, prevF: &keyFilter{}}
+		epoch := time.Unix(0, 0)
+		pp.phase = int64(epoch.Sub(epoch.Truncate(l.Interval)))
 		for i, s := range l.Scopes {
 			switch {
 			case s.PlanOnly:
@@ -375,8 +378,50 @@ func (p *Planner) AdmitFetch(pl topics.Platform, account string, now time.Time) 
 		return Admission{At: now.Add(time.Hour)}
 	}
 	pp.rotate(now)
-	key := accountKey(account)
+	return pp.admit(accountKey(account), now, now.UnixNano())
+}
+
+// Decision is the planner's decision on a claimed account (see AdmitDue).
+type Decision struct {
+	Admission
+	// Next is when the account is due next, if OK (see NextDue).
+	Next time.Time
+}
+
+// AdmitDue decides on a fetch of each of due at now, appending the
+// decisions to out in the same order: AdmitFetch, and NextDue for the
+// accounts admitted, under one lock and hashing each account id once (the
+// scheduler's hot path). An account without links is not admitted and
+// spends nothing (its Decision is zero).
+func (p *Planner) AdmitDue(pl topics.Platform, due []Due, now time.Time, out []Decision) []Decision {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pp := p.plan(pl)
+	if pp != nil {
+		pp.rotate(now)
+	}
 	ns := now.UnixNano()
+	for _, d := range due {
+		switch {
+		case len(d.Links) == 0:
+			out = append(out, Decision{})
+		case pp == nil:
+			out = append(out, Decision{Admission: Admission{At: now.Add(time.Hour)}})
+		default:
+			key := accountKey(d.AccountID)
+			dec := Decision{Admission: pp.admit(key, now, ns)}
+			if dec.OK {
+				dec.Next = time.Unix(0, pp.nextDue(key, ns)).UTC()
+			}
+			out = append(out, dec)
+		}
+	}
+	return out
+}
+
+// admit is AdmitFetch of the account whose accountKey is key, at now (ns
+// in Unix ns), rotated; p.mu held.
+func (pp *platformPlan) admit(key uint64, now time.Time, ns int64) Admission {
 	st, known := pp.get(key)
 	if known {
 		if at := st.until(); ns < at {
@@ -614,13 +659,32 @@ func (p *Planner) PausedUntil(pl topics.Platform, account string) (app, acct tim
 // its slot (a refresh press) thus keeps its slot and stays within one
 // Interval of staleness.
 func (p *Planner) NextDue(pl topics.Platform, account string, now time.Time) time.Time {
-	iv, spacing := time.Hour, time.Duration(0)
-	if pp := p.plan(pl); pp != nil {
-		iv, spacing = pp.lim.Interval, pp.spacing
+	pp := p.plan(pl)
+	if pp == nil {
+		iv := time.Hour
+		next := now.Truncate(iv).Add(slot(account, iv))
+		if !next.After(now) {
+			next = next.Add(iv)
+		}
+		return next
 	}
-	next := now.Truncate(iv).Add(slot(account, iv))
-	for !next.After(now.Add(spacing)) {
-		next = next.Add(iv)
+	return time.Unix(0, pp.nextDue(accountKey(account), now.UnixNano())).UTC()
+}
+
+// nextDue is NextDue of the account whose accountKey is key, fetched at ns,
+// in Unix ns: the first time at the account's slot of an Interval (an
+// Interval starting where time.Truncate starts it, at a multiple of it
+// since the zero Time; phase is the Unix epoch's offset into one) after
+// ns plus the spacing.
+func (pp *platformPlan) nextDue(key uint64, ns int64) int64 {
+	iv := int64(pp.lim.Interval)
+	off := (ns%iv + pp.phase) % iv
+	if off < 0 {
+		off += iv
+	}
+	next := ns - off + int64(key%uint64(iv))
+	if after := ns + int64(pp.spacing); next <= after {
+		next += ((after-next)/iv + 1) * iv
 	}
 	return next
 }

@@ -23,13 +23,12 @@ package scheduler
 import (
 	"context"
 	crand "crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,6 +112,7 @@ type Scheduler struct {
 	reqs  []*topics.FetchRequest
 	next  []Next
 	due   []Due
+	decs  []Decision
 	track []tracked
 
 	mu         sync.Mutex // guards the fields below
@@ -415,16 +415,20 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 		if len(s.pool) < len(due) {
 			s.pool = make([]topics.FetchRequest, len(due))
 		}
+		decs := s.planner.AdmitDue(p, due, now, s.decs[:0])
+		s.decs = decs
+		ids := s.newIDs(len(due))
 		reqs, next, track := s.reqs[:0], s.next[:0], s.track[:0]
-		for _, d := range due {
+		nowUTC := now.UTC()
+		for k, d := range due {
 			if len(d.Links) == 0 {
 				continue
 			}
-			a := s.planner.AdmitFetch(p, d.AccountID, now)
-			ok, at := a.OK, a.At
-			if !ok {
+			a := decs[k]
+			if !a.OK {
 				// Too soon for the account's own limits: due as soon as they
 				// allow, its refresh request still pending.
+				at := a.At
 				next = append(next, Next{AccountID: d.AccountID, At: at, Claimed: now, Key: d.Key})
 				s.mu.Lock()
 				if s.deferredTo.IsZero() || at.Before(s.deferredTo) {
@@ -437,13 +441,13 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 				continue
 			}
 			req := &s.pool[len(reqs)]
-			s.request(req, p, d, now)
+			request(req, p, d, ids[uuidLen*k:uuidLen*(k+1)], nowUTC, s.cfg.FullPosts)
 			req.SkipPosts = a.SkipPosts
 			reqs = append(reqs, req)
 			if s.jobs.wants(p, d) {
 				track = append(track, trackDue(p, d, req.ID))
 			}
-			next = append(next, Next{AccountID: d.AccountID, At: s.planner.NextDue(p, d.AccountID, now), Served: d.RefreshAt, Claimed: now, Key: d.Key})
+			next = append(next, Next{AccountID: d.AccountID, At: a.Next, Served: d.RefreshAt, Claimed: now, Key: d.Key})
 		}
 		if len(reqs) > 0 {
 			if err := s.emitter.Emit(ctx, reqs); err != nil {
@@ -467,8 +471,10 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 	return nil
 }
 
-// request fills req for a fetch of d.
-func (s *Scheduler) request(req *topics.FetchRequest, p topics.Platform, d Due, now time.Time) {
+// request fills req for a fetch of d, with id, at now (UTC), reading
+// the posts window of d.Posts unless fullPosts. It keeps req.AlsoFor's
+// array (the emitter keeps no request).
+func request(req *topics.FetchRequest, p topics.Platform, d Due, id string, now time.Time, fullPosts bool) {
 	first := d.Links[0]
 	reason := topics.ReasonScheduled
 	switch {
@@ -477,15 +483,19 @@ func (s *Scheduler) request(req *topics.FetchRequest, p topics.Platform, d Due, 
 	case first.LastFetchedAt.IsZero():
 		reason = topics.ReasonInitial
 	}
+	also := req.AlsoFor[:0]
 	*req = topics.FetchRequest{
-		ID: s.newID(), LinkID: first.LinkID, UserID: first.UserID, Platform: p,
-		Reason: reason, RequestedAt: now.UTC(), AccountID: d.AccountID,
+		ID: id, LinkID: first.LinkID, UserID: first.UserID, Platform: p,
+		Reason: reason, RequestedAt: now, AccountID: d.AccountID,
 	}
-	if !s.cfg.FullPosts {
+	if !fullPosts {
 		req.PostsSince, req.RefreshDays = PostsWindow(d.Posts, now)
 	}
 	for _, l := range d.Links[1:] {
-		req.AlsoFor = append(req.AlsoFor, topics.LinkRef{LinkID: l.LinkID, UserID: l.UserID})
+		also = append(also, topics.LinkRef{LinkID: l.LinkID, UserID: l.UserID})
+	}
+	if len(also) > 0 {
+		req.AlsoFor = also
 	}
 }
 
@@ -518,28 +528,41 @@ func PostsWindow(st pulse.PostsState, now time.Time) (cursor string, refreshDays
 	return st.Cursor, 0
 }
 
-// newID returns a random (version 4) UUID, formatted without the uuid
-// package's reader and allocations (a fetch's hot path).
-func (s *Scheduler) newID() string {
+// uuidLen is the length of a formatted UUID.
+const uuidLen = 36
+
+// newIDs returns n random (version 4) UUIDs in one string, the i-th at
+// [uuidLen*i, uuidLen*(i+1)): one allocation for a tick's requests, not
+// one each (a fetch's hot path). A kept id keeps its whole batch: copy
+// one that outlives the request (strings.Clone).
+func (s *Scheduler) newIDs(n int) string {
+	var b strings.Builder
+	b.Grow(uuidLen * n)
+	var u [uuidLen]byte
 	s.mu.Lock()
-	hi, lo := s.ids.Uint64(), s.ids.Uint64()
+	for range n {
+		formatUUID(&u, s.ids.Uint64(), s.ids.Uint64())
+		b.Write(u[:])
+	}
 	s.mu.Unlock()
-	var u [16]byte
-	binary.BigEndian.PutUint64(u[:8], hi)
-	binary.BigEndian.PutUint64(u[8:], lo)
-	u[6] = u[6]&0x0f | 0x40 // version 4
-	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return string(b[:])
+	return b.String()
+}
+
+// uuidDigits are the positions of a formatted UUID's 32 hex digits.
+var uuidDigits = [32]uint8{0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17,
+	19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35}
+
+// formatUUID formats the version 4 UUID made of the random bits hi and lo
+// (its first and last 8 bytes, big-endian) into u.
+func formatUUID(u *[uuidLen]byte, hi, lo uint64) {
+	const hex = "0123456789abcdef"
+	hi = hi&^0xf000 | 0x4000       // version 4: byte 6's high nibble
+	lo = lo&^(0xc0<<56) | 0x80<<56 // RFC 4122 variant: byte 8's top bits
+	for i := range 16 {
+		u[uuidDigits[i]] = hex[hi>>(60-4*i)&0xf]
+		u[uuidDigits[16+i]] = hex[lo>>(60-4*i)&0xf]
+	}
+	u[8], u[13], u[18], u[23] = '-', '-', '-', '-'
 }
 
 // Emitted returns how many requests were emitted per platform.

@@ -13,11 +13,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/sim"
@@ -98,13 +101,32 @@ type Report struct {
 	Platforms map[topics.Platform]*PlatformReport
 	Simulated time.Duration
 	// CPU is the process's user+system CPU time (all threads, the garbage
-	// collector's included) spent in the scheduler and the simulator's
-	// metering; the setup and the staleness sampling are excluded.
+	// collector's included) spent running the simulation: the scheduler,
+	// and the simulator's side of each fetch (SimCPU); the setup and the
+	// staleness sampling are excluded.
 	CPU time.Duration
+	// SimCPU is the part of CPU spent on the simulator's side of the
+	// fetches: metering each fetch's calls against the simulator's limits,
+	// recording it for staleness, and building its outcome. It is the
+	// run's thread's CPU time over those steps (the run is locked to one
+	// thread; they allocate nothing, so no garbage collection is theirs).
+	SimCPU time.Duration
 }
 
-// CPUPerDay is the CPU time per simulated day.
+// SchedulerCPU is the CPU time spent in the scheduler: CPU less SimCPU.
+// It includes the garbage collector's work and the MemStore (the store a
+// deployment keeps in PostgreSQL).
+func (r *Report) SchedulerCPU() time.Duration { return r.CPU - r.SimCPU }
+
+// CPUPerDay is the process's CPU time per simulated day, the simulator's
+// side included.
 func (r *Report) CPUPerDay() time.Duration { return r.perDay(r.CPU) }
+
+// SchedulerCPUPerDay is the scheduler's CPU time per simulated day.
+func (r *Report) SchedulerCPUPerDay() time.Duration { return r.perDay(r.SchedulerCPU()) }
+
+// SimCPUPerDay is the simulator's side's CPU time per simulated day.
+func (r *Report) SimCPUPerDay() time.Duration { return r.perDay(r.SimCPU) }
 
 func (r *Report) perDay(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * float64(24*time.Hour) / float64(r.Simulated))
@@ -119,8 +141,9 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "%-10s %8d %8d %10d %10d %9s %9s %8d %-28s %6.1f%% %v\n", p, pr.Links, pr.Accounts, pr.Fetches, pr.PostsSkipped,
 			pr.MaxStaleness.Round(time.Minute), pr.P99Staleness.Round(time.Minute), pr.Breaches, pr.Binding, 100*pr.BindingShare, pr.DemandExceeds)
 	}
-	fmt.Fprintf(&b, "simulated %v, CPU %v, CPU per simulated day %v\n",
-		r.Simulated, r.CPU.Round(time.Millisecond), r.CPUPerDay().Round(time.Millisecond))
+	fmt.Fprintf(&b, "simulated %v; CPU per simulated day: scheduler %v, simulator's side %v, process %v (process CPU %v, GC included; setup and staleness sampling excluded)\n",
+		r.Simulated, r.SchedulerCPUPerDay().Round(time.Millisecond), r.SimCPUPerDay().Round(time.Millisecond),
+		r.CPUPerDay().Round(time.Millisecond), r.CPU.Round(time.Millisecond))
 	return b.String()
 }
 
@@ -140,17 +163,17 @@ func (c *clock) now() time.Time { return c.t }
 
 // run is one simulation's state.
 type run struct {
-	cfg   Config
-	clock *clock
-	srv   *sim.Server
-	store *scheduler.MemStore
-	sched *scheduler.Scheduler
-	meter map[topics.Platform]*sim.Meterer
-	last  map[topics.Platform][]int64 // per account: last successful fetch, Unix ns
-	links map[topics.Platform][]int32 // per account: links to it
-	out   topics.FetchOutcome         // reused: Apply keeps nothing
-	rep   *Report
-	err   error
+	cfg     Config
+	clock   *clock
+	srv     *sim.Server
+	store   *scheduler.MemStore
+	sched   *scheduler.Scheduler
+	meter   map[topics.Platform]*sim.Meterer
+	last    map[topics.Platform][]int64 // per account: last successful fetch, Unix ns
+	links   map[topics.Platform][]int32 // per account: links to it
+	emitted []topics.FetchRequest       // the tick's requests, fetched once it ends
+	outs    []topics.FetchOutcome       // reused: Apply keeps nothing
+	rep     *Report
 }
 
 // accountID is the id of a platform's i-th simulated account.
@@ -159,10 +182,12 @@ func accountID(p topics.Platform, i int) string { return string(p) + "-" + strco
 // accountRank returns the number of a link's account: the link id is
 // "<platform>-<number>-l<link>".
 func accountRank(linkID string) int {
-	_, rest, _ := strings.Cut(linkID, "-")
-	n, _, _ := strings.Cut(rest, "-")
-	i, _ := strconv.Atoi(n)
-	return i
+	i := strings.IndexByte(linkID, '-') + 1
+	n := 0
+	for ; i < len(linkID) && linkID[i] >= '0' && linkID[i] <= '9'; i++ {
+		n = n*10 + int(linkID[i]-'0')
+	}
+	return n
 }
 
 // Run runs the simulation.
@@ -257,6 +282,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 
+	// One thread runs the simulation, so the thread's CPU clock times the
+	// simulator's side of each fetch (Report.SimCPU).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	var (
 		cpu       time.Duration
 		samples   = map[topics.Platform]*hist{}
@@ -298,8 +327,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			if err := r.sched.RunOnce(ctx); err != nil {
 				return nil, err
 			}
-			if r.err != nil {
-				return nil, r.err
+			if err := r.fetch(ctx); err != nil {
+				return nil, err
 			}
 			if !r.clock.t.Before(nextSample) {
 				cpu += cpuTime() - c0
@@ -324,43 +353,71 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 func (r *run) accounts(p topics.Platform) int { return len(r.last[p]) }
 
-// Emit implements scheduler.Emitter: each request is fetched at once, its
-// calls metered by the simulator, and its outcome applied.
+// Emit implements scheduler.Emitter: the requests are kept (copied: the
+// scheduler reuses them) and fetched when the tick ends.
 func (r *run) Emit(ctx context.Context, reqs []*topics.FetchRequest) error {
-	now := r.clock.t
-	var (
-		p     topics.Platform
-		meter *sim.Meterer
-		last  []int64
-		pr    *PlatformReport
-	)
 	for _, req := range reqs {
+		r.emitted = append(r.emitted, *req)
+	}
+	return nil
+}
+
+// fetch fetches the tick's requests at once: their calls are metered by
+// the simulator and their outcomes applied. The first part is the
+// simulator's side, timed as Report.SimCPU; Apply is the scheduler's.
+func (r *run) fetch(ctx context.Context) error {
+	if len(r.emitted) == 0 {
+		return nil
+	}
+	t0 := threadCPU()
+	reqs := r.emitted
+	r.emitted = r.emitted[:0]
+	now := r.clock.t
+	nowNS := now.UnixNano()
+	if cap(r.outs) < len(reqs) {
+		r.outs = make([]topics.FetchOutcome, len(reqs))
+	}
+	outs := r.outs[:len(reqs)]
+	var (
+		p              topics.Platform
+		meter          *sim.Meterer
+		last           []int64
+		pr             *PlatformReport
+		calls, postsAt int
+	)
+	for k := range reqs {
+		req := &reqs[k]
 		if req.Platform != p || meter == nil {
 			p = req.Platform
 			meter, last, pr = r.meter[p], r.last[p], r.rep.Platforms[p]
+			calls, postsAt = len(Endpoints[p]), postsFrom[p]
 		}
 		acct := accountRank(req.LinkID)
-		n := len(Endpoints[p])
+		n := calls
 		if req.SkipPosts {
-			n = postsFrom[p]
+			n = postsAt
 			pr.PostsSkipped++
 		}
-		calls, refused, _ := meter.FetchFirst(acct, n)
-		r.out = topics.FetchOutcome{RequestID: req.ID, LinkID: req.LinkID, UserID: req.UserID, Platform: p,
-			AccountID: req.AccountID, Outcome: topics.OutcomeOK, Remaining: -1, At: now, PostPages: 1, Calls: calls}
+		made, refused, _ := meter.FetchFirst(acct, n)
+		o := &outs[k]
+		*o = topics.FetchOutcome{RequestID: req.ID, LinkID: req.LinkID, UserID: req.UserID, Platform: p,
+			AccountID: req.AccountID, Outcome: topics.OutcomeOK, Remaining: -1, At: now, PostPages: 1, Calls: made}
 		if req.SkipPosts {
-			r.out.PostPages = 0
+			o.PostPages = 0
 		}
 		if refused != "" {
 			// The scheduler pauses the app when a 429 does not say whose
 			// limit it was, the safe reading.
-			r.out.Outcome = topics.OutcomeThrottled
-			r.out.RetryAfter = now.Add(15 * time.Minute)
+			o.Outcome = topics.OutcomeThrottled
+			o.RetryAfter = now.Add(15 * time.Minute)
 		} else {
-			last[acct] = now.UnixNano()
+			last[acct] = nowNS
 			pr.Fetches++
 		}
-		if err := r.sched.Apply(ctx, &r.out); err != nil {
+	}
+	r.rep.SimCPU += threadCPU() - t0
+	for k := range outs {
+		if err := r.sched.Apply(ctx, &outs[k]); err != nil {
 			return err
 		}
 	}
@@ -371,9 +428,9 @@ func (r *run) Emit(ctx context.Context, reqs []*topics.FetchRequest) error {
 func (r *run) sample(h map[topics.Platform]*hist) {
 	now := r.clock.t.UnixNano()
 	for p, last := range r.last {
-		hp := h[p]
+		hp, links := h[p], r.links[p]
 		for i, t := range last {
-			hp.add(time.Duration(now-t), int64(r.links[p][i]))
+			hp.add(time.Duration(now-t), int64(links[i]))
 		}
 	}
 }
@@ -458,6 +515,15 @@ func (h *hist) quantile(q float64) time.Duration {
 		}
 	}
 	return h.max
+}
+
+// threadCPU is the calling thread's CPU time.
+func threadCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }
 
 func cpuTime() time.Duration {

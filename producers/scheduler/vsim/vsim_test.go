@@ -97,7 +97,11 @@ func BenchmarkMillionLinks(b *testing.B) {
 		b.ReportMetric(float64(breaches), "breaches")
 		b.ReportMetric(worst.Hours(), "max-stale-h")
 		b.ReportMetric(li.BindingShare*100, "linkedin-budget-used-%")
-		b.ReportMetric(rep.CPUPerDay().Seconds(), "cpu-s/sim-day")
+		// The goal (< 10 s a day) is the scheduler's; the process's figure
+		// adds the simulator's side of the fetches (metering their calls).
+		b.ReportMetric(rep.SchedulerCPUPerDay().Seconds(), "sched-cpu-s/sim-day")
+		b.ReportMetric(rep.SimCPUPerDay().Seconds(), "sim-cpu-s/sim-day")
+		b.ReportMetric(rep.CPUPerDay().Seconds(), "process-cpu-s/sim-day")
 		if breaches != 0 {
 			b.Errorf("%d breaches", breaches)
 		}

@@ -1,0 +1,141 @@
+package scheduler
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/pulsehq/pulse/topics"
+)
+
+// nextDueByTime is NextDue as time arithmetic: the reference nextDue's
+// integer arithmetic must match.
+func nextDueByTime(account string, now time.Time, iv, spacing time.Duration) time.Time {
+	next := now.Truncate(iv).Add(slot(account, iv))
+	for !next.After(now.Add(spacing)) {
+		next = next.Add(iv)
+	}
+	return next
+}
+
+// TestNextDueMatchesTimeArithmetic: NextDue's integer arithmetic gives
+// the time arithmetic's answer for intervals that divide a day and ones
+// that do not (time.Truncate counts from the zero Time, not the Unix
+// epoch), spacings shorter and longer than the interval, and times on
+// and around slot boundaries.
+func TestNextDueMatchesTimeArithmetic(t *testing.T) {
+	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name         string
+		iv, spacing  time.Duration
+		before, span time.Duration // now in [base-before, base-before+span)
+	}{
+		{"hourly, no spacing", time.Hour, 0, 0, 48 * time.Hour},
+		{"hourly, X's spacing", time.Hour, 12*time.Second + 328767123, 0, 48 * time.Hour},
+		{"7 minutes (not a divisor of a day)", 7 * time.Minute, 55 * time.Second, 0, 5 * time.Hour},
+		{"spacing longer than the interval", 10 * time.Minute, 25 * time.Minute, 0, 5 * time.Hour},
+		{"a day and a second", 24*time.Hour + time.Second, time.Minute, 0, 30 * 24 * time.Hour},
+		{"before the Unix epoch", time.Hour, time.Minute, base.Sub(time.Unix(0, 0)) + 1000*time.Hour, 2000 * time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pp := &platformPlan{lim: Limits{Interval: tc.iv}, spacing: tc.spacing}
+			epoch := time.Unix(0, 0)
+			pp.phase = int64(epoch.Sub(epoch.Truncate(tc.iv)))
+			rng := rand.New(rand.NewPCG(3, uint64(tc.iv)))
+			for i := range 5000 {
+				account := "acct-" + strconv.Itoa(i)
+				now := base.Add(-tc.before + time.Duration(rng.Int64N(int64(tc.span))))
+				if i%3 == 0 { // on a slot boundary, and just around it
+					now = nextDueByTime(account, now, tc.iv, 0).Add(time.Duration(i%9/3-1) * time.Nanosecond)
+				}
+				want := nextDueByTime(account, now, tc.iv, tc.spacing)
+				if got := time.Unix(0, pp.nextDue(accountKey(account), now.UnixNano())); !got.Equal(want) {
+					t.Fatalf("%s at %v: %v, want %v", account, now, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestAdmitDueDecidesAsAdmitFetch: AdmitDue, the batch the scheduler
+// uses, decides as AdmitFetch and NextDue one by one on a twin planner
+// (spending, spacing, the posts cap), and passes over accounts without
+// links without spending.
+func TestAdmitDueDecidesAsAdmitFetch(t *testing.T) {
+	limits := DefaultLimits()
+	for i, s := range limits[topics.X].Scopes {
+		if s.SkipPosts {
+			limits[topics.X].Scopes[i].Limit = 3100
+		}
+	}
+	batch, err := NewPlanner(limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	single, _ := NewPlanner(limits)
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var decs []Decision
+	for round := range 50 {
+		for _, p := range []topics.Platform{topics.X, topics.Instagram, topics.LinkedIn} {
+			var due []Due
+			for i := range 40 {
+				d := Due{AccountID: strconv.Itoa((round*7 + i) % 60), Links: []DueLink{{LinkID: "l"}}}
+				if i%13 == 0 {
+					d.Links = nil
+				}
+				due = append(due, d)
+			}
+			decs = batch.AdmitDue(p, due, now, decs[:0])
+			if len(decs) != len(due) {
+				t.Fatalf("%d decisions for %d accounts", len(decs), len(due))
+			}
+			for k, d := range due {
+				if len(d.Links) == 0 {
+					if decs[k] != (Decision{}) {
+						t.Fatalf("an account without links: %+v", decs[k])
+					}
+					continue
+				}
+				want := Decision{Admission: single.AdmitFetch(p, d.AccountID, now)}
+				if want.OK {
+					want.Next = single.NextDue(p, d.AccountID, now)
+				}
+				if got := decs[k]; got.OK != want.OK || got.SkipPosts != want.SkipPosts || !got.At.Equal(want.At) || !got.Next.Equal(want.Next) {
+					t.Fatalf("%s round %d account %s: %+v, want %+v", p, round, d.AccountID, got, want)
+				}
+			}
+		}
+		now = now.Add(7 * time.Second)
+	}
+	b, _ := batch.Stats(now)
+	s, _ := single.Stats(now)
+	for i := range b {
+		if b[i].Spent != s[i].Spent {
+			t.Fatalf("%s %s: spent %v in batches, %v one by one", b[i].Platform, b[i].Scope, b[i].Spent, s[i].Spent)
+		}
+	}
+}
+
+// TestFormatUUID: formatUUID lays 128 random bits out as encoding/hex and
+// the uuid package would, with the version and variant set.
+func TestFormatUUID(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, bits := range [][2]uint64{{0, 0}, {^uint64(0), ^uint64(0)}, {0x0123456789abcdef, 0xfedcba9876543210}, {rng.Uint64(), rng.Uint64()}} {
+		var u [uuidLen]byte
+		formatUUID(&u, bits[0], bits[1])
+		var raw [16]byte
+		binary.BigEndian.PutUint64(raw[:8], bits[0])
+		binary.BigEndian.PutUint64(raw[8:], bits[1])
+		raw[6] = raw[6]&0x0f | 0x40
+		raw[8] = raw[8]&0x3f | 0x80
+		want := uuid.UUID(raw).String()
+		if got := string(u[:]); got != want || hex.EncodeToString(raw[:4]) != got[:8] {
+			t.Fatalf("formatUUID(%x, %x) = %s, want %s", bits[0], bits[1], got, want)
+		}
+	}
+}
