@@ -21,6 +21,9 @@ type Planner struct {
 	mu    sync.Mutex
 	plats map[topics.Platform]*platformPlan
 	list  []*platformPlan // the same, for plan's linear scan
+
+	keys    []uint64 // AdmitDue's account keys, reused
+	touched uint64   // what stateTable.touch read, kept
 }
 
 // plan returns pl's plan, nil when pl is not planned: a scan of a few
@@ -46,19 +49,12 @@ type platformPlan struct {
 	acctIdx  []int           // per account scope: its index in lim.Scopes
 	accounts int             // linked accounts, for limits that grow with users
 
-	// The accounts that constrain a fetch (recently fetched or paused), in
-	// two generations: cur holds the states set since rotated, prev the
-	// ones set in the period before. rotate drops prev's entries that no
-	// longer constrain, so forgetting costs no per-entry work on the hot
-	// path.
-	// Keyed by accountKey: a 64-bit hash (a collision among a million
-	// accounts has a chance of about 3e-8 and would only space two
-	// accounts' fetches as one's).
-	cur, prev *stateTable
-	// curF and prevF filter the lookups: a key whose bit is not set is in
-	// neither map (most fetches are of accounts the planner forgot).
-	curF, prevF *keyFilter
-	rotated     int64 // Unix ns
+	// states are the accounts that constrain a fetch (recently fetched
+	// or paused), keyed by accountKey: a 64-bit hash (a collision among a
+	// million accounts has a chance of about 3e-8 and would only space two
+	// accounts' fetches as one's). A state that no longer constrains is as
+	// good as absent, and its slot is reused.
+	states *stateTable
 
 	emitted, deferred, throttled, slowed, skipped int64
 }
@@ -84,23 +80,17 @@ func accountKey(account string) uint64 {
 	return h
 }
 
-// keyFilter is a one-hash Bloom filter of account keys.
-type keyFilter [1 << 12]uint64 // 2^18 bits, 32 KiB
-
-func (f *keyFilter) bit(key uint64) (int, uint64) {
-	h := key * 0x9e3779b97f4a7c15 >> (64 - 18)
-	return int(h >> 6), 1 << (h & 63)
-}
-
-func (f *keyFilter) has(key uint64) bool { i, b := f.bit(key); return f[i]&b != 0 }
-func (f *keyFilter) add(key uint64)      { i, b := f.bit(key); f[i] |= b }
-
 // stateTable is a hash table of account states by key: open addressing
-// with linear probing in one slice, emptied whole. A key of 0 is stored
-// as 1.
+// with linear probing in one slice. A state that no longer constrains
+// (until at or before the time it is given) counts as absent: put reuses
+// its slot, and the table is rebuilt without such states when half its
+// slots are taken, so it stays about as large as the states that
+// constrain (a fetch rate times the spacing), and a fetch's lookup and
+// update touch one cluster of slots. A key of 0 is stored as 1.
 type stateTable struct {
 	slots []stateSlot // a power of two long
-	n     int
+	used  int         // slots with a key
+	spare []stateSlot // the slots before the last rebuild, reused by the next
 }
 
 type stateSlot struct {
@@ -108,109 +98,108 @@ type stateSlot struct {
 	st  accountState
 }
 
-func newStateTable() *stateTable { return &stateTable{slots: make([]stateSlot, 1024)} }
+const minStateSlots = 1024
+
+func newStateTable(n int) *stateTable { return &stateTable{slots: make([]stateSlot, n)} }
 
 func (t *stateTable) index(key uint64) int {
 	return int(key * 0x9e3779b97f4a7c15 >> 32 & uint64(len(t.slots)-1))
 }
 
-// slot returns the slot holding key, or the empty slot where it goes.
-func (t *stateTable) slot(key uint64) *stateSlot {
+// get returns key's state, which may no longer constrain.
+func (t *stateTable) get(key uint64) (accountState, bool) {
 	key = max(key, 1)
 	mask := len(t.slots) - 1
 	for i := t.index(key); ; i = (i + 1) & mask {
-		if s := &t.slots[i]; s.key == key || s.key == 0 {
-			return s
+		switch s := &t.slots[i]; s.key {
+		case key:
+			return s.st, true
+		case 0:
+			return accountState{}, false
 		}
 	}
 }
 
-func (t *stateTable) get(key uint64) (accountState, bool) {
-	s := t.slot(key)
-	return s.st, s.key != 0
-}
-
-func (t *stateTable) put(key uint64, st accountState) {
-	s := t.slot(key)
-	if s.key == 0 {
-		if 2*(t.n+1) > len(t.slots) { // keep it at most half full
-			t.grow()
-			s = t.slot(key)
-		}
-		s.key = max(key, 1)
-		t.n++
-	}
-	s.st = st
-}
-
-func (t *stateTable) grow() {
-	old := t.slots
-	t.slots = make([]stateSlot, 2*len(old))
-	for _, s := range old {
-		if s.key != 0 {
-			*t.slot(s.key) = s
-		}
-	}
-}
-
-// each calls f for every entry.
-func (t *stateTable) each(f func(key uint64, st accountState)) {
-	for _, s := range t.slots {
-		if s.key != 0 {
-			f(s.key, s.st)
-		}
-	}
-}
-
-func (t *stateTable) reset() {
-	clear(t.slots)
-	t.n = 0
-}
-
-// get returns account's state.
-func (pp *platformPlan) get(account uint64) (accountState, bool) {
-	if pp.curF.has(account) {
-		if st, ok := pp.cur.get(account); ok {
-			return st, true
-		}
-	}
-	if pp.prevF.has(account) {
-		return pp.prev.get(account)
-	}
-	return accountState{}, false
-}
-
-// put sets account's state.
-func (pp *platformPlan) put(account uint64, st accountState) {
-	pp.cur.put(account, st)
-	pp.curF.add(account)
-}
-
-// rotate starts a new generation once a recheck period has passed since
-// the last: the states of the generation before, set at least a period
-// ago, are forgotten unless they still constrain (then they move on).
-func (pp *platformPlan) rotate(now time.Time) {
-	ns := now.UnixNano()
-	if ns-pp.rotated < int64(pp.recheck()) {
-		return
-	}
-	pp.rotated = ns
-	pp.prev.each(func(a uint64, st accountState) {
-		if ns < st.until() {
-			if _, newer := pp.cur.get(a); !newer {
-				pp.put(a, st)
+// put sets key's state at now (Unix ns): in key's slot, else in the first
+// slot of its cluster whose state no longer constrains, else in the empty
+// slot ending the cluster.
+func (t *stateTable) put(key uint64, st accountState, now int64) {
+	key = max(key, 1)
+	mask := len(t.slots) - 1
+	free := -1
+	for i := t.index(key); ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		switch {
+		case s.key == key:
+			s.st = st
+			return
+		case s.key == 0:
+			if free < 0 {
+				if 2*(t.used+1) > len(t.slots) {
+					t.rebuild(now)
+					t.put(key, st, now)
+					return
+				}
+				free = i
+				t.used++
 			}
+			t.slots[free] = stateSlot{key, st}
+			return
+		case free < 0 && s.st.until() <= now:
+			free = i
 		}
-	})
-	pp.prev.reset()
-	*pp.prevF = keyFilter{}
-	pp.prev, pp.cur = pp.cur, pp.prev
-	pp.prevF, pp.curF = pp.curF, pp.prevF
+	}
 }
 
-// recheck is the period of rotate: the spacing (a state set at t is kept
-// until at least t+spacing), at least a second.
-func (pp *platformPlan) recheck() time.Duration { return max(pp.spacing, time.Second) }
+// rebuild rehashes the states that constrain at now into a table a
+// quarter full at most.
+func (t *stateTable) rebuild(now int64) {
+	live := 0
+	for _, s := range t.slots {
+		if s.key != 0 && s.st.until() > now {
+			live++
+		}
+	}
+	n := minStateSlots
+	for n < 4*(live+1) {
+		n *= 2
+	}
+	old := t.slots
+	if cap(t.spare) == n {
+		t.slots = t.spare[:n]
+		clear(t.slots)
+	} else {
+		t.slots = make([]stateSlot, n)
+	}
+	t.spare, t.used = old, 0
+	for _, s := range old {
+		if s.key != 0 && s.st.until() > now {
+			t.put(s.key, s.st, now)
+		}
+	}
+}
+
+// touch reads the first slot of each key's cluster, so that the slots a
+// batch of lookups needs are fetched from memory together rather than
+// one lookup at a time (the loads do not depend on each other), and
+// returns a value to keep the reads.
+func (t *stateTable) touch(keys []uint64) (sum uint64) {
+	for _, k := range keys {
+		sum += t.slots[t.index(max(k, 1))].key
+	}
+	return sum
+}
+
+// constraining counts the states that constrain at now.
+func (t *stateTable) constraining(now int64) int {
+	n := 0
+	for _, s := range t.slots {
+		if s.key != 0 && s.st.until() > now {
+			n++
+		}
+	}
+	return n
+}
 
 // appMeter spends from one app-wide scope.
 type appMeter struct {
@@ -235,8 +224,7 @@ func NewPlanner(limits map[topics.Platform]Limits) (*Planner, error) {
 		if err != nil {
 			return nil, fmt.Errorf("scheduler: limits of %s: %w", pl, err)
 		}
-		pp := &platformPlan{pl: pl, lim: l, cur: newStateTable(), prev: newStateTable(),
-			curF: &keyFilter{}, prevF: &keyFilter{}}
+		pp := &platformPlan{pl: pl, lim: l, states: newStateTable(minStateSlots)}
 		epoch := time.Unix(0, 0)
 		pp.phase = int64(epoch.Sub(epoch.Truncate(l.Interval)))
 		for i, s := range l.Scopes {
@@ -377,7 +365,6 @@ func (p *Planner) AdmitFetch(pl topics.Platform, account string, now time.Time) 
 	if pp == nil {
 		return Admission{At: now.Add(time.Hour)}
 	}
-	pp.rotate(now)
 	return pp.admit(accountKey(account), now, now.UnixNano())
 }
 
@@ -397,18 +384,23 @@ func (p *Planner) AdmitDue(pl topics.Platform, due []Due, now time.Time, out []D
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pp := p.plan(pl)
-	if pp != nil {
-		pp.rotate(now)
-	}
 	ns := now.UnixNano()
+	keys := p.keys[:0]
 	for _, d := range due {
+		keys = append(keys, accountKey(d.AccountID))
+	}
+	p.keys = keys
+	if pp != nil {
+		p.touched += pp.states.touch(keys)
+	}
+	for k, d := range due {
 		switch {
 		case len(d.Links) == 0:
 			out = append(out, Decision{})
 		case pp == nil:
 			out = append(out, Decision{Admission: Admission{At: now.Add(time.Hour)}})
 		default:
-			key := accountKey(d.AccountID)
+			key := keys[k]
 			dec := Decision{Admission: pp.admit(key, now, ns)}
 			if dec.OK {
 				dec.Next = time.Unix(0, pp.nextDue(key, ns)).UTC()
@@ -420,9 +412,9 @@ func (p *Planner) AdmitDue(pl topics.Platform, due []Due, now time.Time, out []D
 }
 
 // admit is AdmitFetch of the account whose accountKey is key, at now (ns
-// in Unix ns), rotated; p.mu held.
+// in Unix ns); p.mu held.
 func (pp *platformPlan) admit(key uint64, now time.Time, ns int64) Admission {
-	st, known := pp.get(key)
+	st, known := pp.states.get(key)
 	if known {
 		if at := st.until(); ns < at {
 			pp.deferred++
@@ -448,7 +440,7 @@ func (pp *platformPlan) admit(key uint64, now time.Time, ns int64) Admission {
 	}
 	if pp.spacing > 0 {
 		st.next = ns + int64(pp.spacing)
-		pp.put(key, st)
+		pp.states.put(key, st, ns)
 	}
 	pp.emitted++
 	return Admission{OK: true, SkipPosts: skip}
@@ -501,11 +493,10 @@ func (p *Planner) Charge(pl topics.Platform, account string, pages int, now time
 		push = max(push, time.Duration(pp.lim.Scopes[si].PageCost*extra)*pp.perCall[i])
 	}
 	if push > 0 {
-		pp.rotate(now)
-		key := accountKey(account)
-		st, _ := pp.get(key)
-		st.next = max(st.next, now.UnixNano()) + int64(push)
-		pp.put(key, st)
+		key, ns := accountKey(account), now.UnixNano()
+		st, _ := pp.states.get(key)
+		st.next = max(st.next, ns) + int64(push)
+		pp.states.put(key, st, ns)
 	}
 }
 
@@ -536,11 +527,10 @@ func (p *Planner) Throttled(pl topics.Platform, account, scope string, until, no
 		}
 	}
 	pause := func() {
-		pp.rotate(now)
 		key := accountKey(account)
-		st, _ := pp.get(key)
+		st, _ := pp.states.get(key)
 		st.paused = max(st.paused, until.UnixNano())
-		pp.put(key, st)
+		pp.states.put(key, st, now.UnixNano())
 	}
 	if per == PerAccount && account != "" {
 		pause()
@@ -613,11 +603,10 @@ func (p *Planner) Observe(pl topics.Platform, account string, u topics.LimitUsag
 		if account == "" {
 			return time.Time{}
 		}
-		pp.rotate(now)
 		key := accountKey(account)
-		st, _ := pp.get(key)
+		st, _ := pp.states.get(key)
 		st.paused = max(st.paused, until.UnixNano())
-		pp.put(key, st)
+		pp.states.put(key, st, now.UnixNano())
 		return until
 	}
 	named := false
@@ -646,7 +635,7 @@ func (p *Planner) PausedUntil(pl topics.Platform, account string) (app, acct tim
 	for _, m := range pp.app {
 		app = later(app, m.paused)
 	}
-	if st, ok := pp.get(accountKey(account)); ok && st.paused != 0 {
+	if st, ok := pp.states.get(accountKey(account)); ok && st.paused != 0 {
 		acct = time.Unix(0, st.paused).UTC()
 	}
 	return app, acct
@@ -748,17 +737,7 @@ func (p *Planner) Stats(now time.Time) ([]ScopeStats, map[topics.Platform]Platfo
 	plats := map[topics.Platform]PlatformStats{}
 	for _, pl := range slices.Sorted(maps.Keys(p.plats)) {
 		pp := p.plan(pl)
-		constrained, ns := 0, now.UnixNano()
-		pp.cur.each(func(_ uint64, st accountState) {
-			if ns < st.until() {
-				constrained++
-			}
-		})
-		pp.prev.each(func(a uint64, st accountState) {
-			if _, newer := pp.cur.get(a); !newer && ns < st.until() {
-				constrained++
-			}
-		})
+		constrained := pp.states.constraining(now.UnixNano())
 		plats[pl] = PlatformStats{Emitted: pp.emitted, Deferred: pp.deferred, Throttled: pp.throttled, Slowed: pp.slowed, PostsSkipped: pp.skipped,
 			Accounts: pp.accounts, Constrained: constrained}
 		for _, m := range slices.Concat(pp.app, pp.posts) {

@@ -139,3 +139,65 @@ func TestFormatUUID(t *testing.T) {
 		}
 	}
 }
+
+// TestStateTableAgainstAModel: the planner's state table answers as a map
+// of the states that still constrain, while keys come and go at the rates
+// of the platforms' spacing (many short-lived states, a few long pauses,
+// colliding clusters from a tiny key space), and stays small: its slots
+// are reused or dropped once their states no longer constrain.
+func TestStateTableAgainstAModel(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		keys     uint64 // keys drawn from [0, keys)
+		perStep  int    // puts per step
+		spacing  int64  // a put constrains for this long
+		longEach int    // every longEach-th put constrains 100× longer
+	}{
+		{"X-like", 1 << 40, 95, 12, 1000},
+		{"Instagram-like", 1 << 40, 80, 55, 500},
+		{"few keys, updated often", 300, 50, 30, 7},
+		{"key 0 and 1", 2, 3, 5, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(5, tc.keys))
+			tab := newStateTable(minStateSlots)
+			model := map[uint64]accountState{}
+			puts := 0
+			for now := int64(1); now < 2000; now++ {
+				for range tc.perStep {
+					key := rng.Uint64N(tc.keys)
+					if rng.IntN(3) == 0 { // look one up
+						got, ok := tab.get(key)
+						want, wok := model[max(key, 1)]
+						live := wok && want.until() > now
+						if (ok && got.until() > now) != live || (live && got != want) {
+							t.Fatalf("at %d: get(%d) = %+v, %v; model %+v, %v", now, key, got, ok, want, wok)
+						}
+						continue
+					}
+					puts++
+					st := accountState{next: now + tc.spacing}
+					if puts%tc.longEach == 0 {
+						st.paused = now + 100*tc.spacing
+					}
+					tab.put(key, st, now)
+					model[max(key, 1)] = st
+				}
+				if now%97 == 0 {
+					live := 0
+					for _, st := range model {
+						if st.until() > now {
+							live++
+						}
+					}
+					if got := tab.constraining(now); got != live {
+						t.Fatalf("at %d: %d states constrain, model %d", now, got, live)
+					}
+					if len(tab.slots) > max(minStateSlots, 16*(live+1)) {
+						t.Fatalf("at %d: %d slots for %d live states", now, len(tab.slots), live)
+					}
+				}
+			}
+		})
+	}
+}
