@@ -55,7 +55,7 @@ type memAccount struct {
 	claimed     bool   // leased, not queued since
 	id          string
 	links       []DueLink
-	inactive    map[string]bool // link id → not active (needs_reauth, revoked)
+	inactive    map[string]bool  // link id → not active (needs_reauth, revoked)
 	posts       pulse.PostsState // where its posts reads stand (MarkPostsRead)
 }
 
