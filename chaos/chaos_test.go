@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -518,9 +519,13 @@ func (r *run) check(sum *summary) {
 		parsers[p] = c
 	}
 	wantHours := map[hourKey]topics.AccountSnapshot{}
+	// ties: hours whose newest version was published with more than one
+	// follower count (no single expected value).
+	ties := map[hourKey]map[int64]bool{}
+	from := map[hourKey]string{}
 	wantPosts := map[postKey]int64{}
-	for _, v := range r.readTopic(topics.RawPayloads) {
-		snap, history, posts, err := normalizer.Normalize(parsers, v)
+	for _, rec := range r.readTopic(topics.RawPayloads) {
+		snap, history, posts, err := normalizer.Normalize(parsers, rec.Value)
 		if err != nil {
 			continue // dead-lettered, not expected in ClickHouse
 		}
@@ -528,8 +533,18 @@ func (r *run) check(sum *summary) {
 		// those snapshots are expected too, each at its own hour.
 		for _, s := range append(history, *snap) {
 			k := hourKey{s.UserID, string(s.Platform), s.AccountID, s.Hour.UTC()}
-			if old, ok := wantHours[k]; !ok || s.Version > old.Version {
+			old, ok := wantHours[k]
+			switch {
+			case !ok || s.Version > old.Version:
 				wantHours[k] = s
+				delete(ties, k)
+				from[k] = fmt.Sprintf("raw payload p%d@%d (fetched %s, history %v)", rec.Partition, rec.Offset, snap.ObservedAt.Format(time.RFC3339Nano), s.History)
+			case s.Version == old.Version && s.Followers != old.Followers:
+				if ties[k] == nil {
+					ties[k] = map[int64]bool{old.Followers: true}
+				}
+				ties[k][s.Followers] = true
+				from[k] += fmt.Sprintf("; tie: %d followers from p%d@%d (fetched %s)", s.Followers, rec.Partition, rec.Offset, snap.ObservedAt.Format(time.RFC3339Nano))
 			}
 		}
 		for _, p := range posts {
@@ -568,8 +583,11 @@ func (r *run) check(sum *summary) {
 		switch {
 		case !ok:
 			extra++
+			t.Logf("run %d: unexpected hourly row %+v: %d followers, version %d", r.n, k, followers, version)
 		case want.Followers != followers || uint64(want.Version) != version:
 			wrong++
+			t.Logf("run %d: hourly row %+v holds %d followers at version %d; expected %d at version %d from %s",
+				r.n, k, followers, version, want.Followers, want.Version, from[k])
 		}
 	}
 	rows.Close()
@@ -592,7 +610,7 @@ func (r *run) check(sum *summary) {
 		{"account_metrics_yearly", "year", "toStartOfYear"},
 	} {
 		var n, bad uint64
-		q := fmt.Sprintf(`SELECT count(), countIf(r.followers != h.followers OR r.fmin != h.fmin OR r.fmax != h.fmax OR r.fsum != h.fsum OR r.hours != h.hours)
+		q := fmt.Sprintf(`SELECT %[4]s
 FROM (
     SELECT user_id, platform, account_id, %[2]s AS b, argMax(followers, version) AS followers, argMax(followers_min, version) AS fmin,
            argMax(followers_max, version) AS fmax, argMax(followers_sum, version) AS fsum, argMax(hours, version) AS hours
@@ -603,17 +621,31 @@ FROM (
     FROM (SELECT user_id, platform, account_id, hour, argMax(followers, version) AS f
           FROM account_metrics_hourly GROUP BY user_id, platform, account_id, hour)
     GROUP BY user_id, platform, account_id, b
-) AS h USING (user_id, platform, account_id, b)`, g.table, g.col, g.fn)
-		if err := conn.QueryRow(ctx, q).Scan(&n, &bad); err != nil {
+) AS h USING (user_id, platform, account_id, b)`, g.table, g.col, g.fn, "%s")
+		const differ = "r.followers != h.followers OR r.fmin != h.fmin OR r.fmax != h.fmax OR r.fsum != h.fsum OR r.hours != h.hours"
+		if err := conn.QueryRow(ctx, fmt.Sprintf(q, "count(), countIf("+differ+")")).Scan(&n, &bad); err != nil {
 			t.Fatalf("%s: %v", g.table, err)
+		}
+		if bad > 0 {
+			r.logRows(conn, g.table+" bucket differing from a recomputation (rollup | recomputed)", fmt.Sprintf(q,
+				"platform, account_id, toString(b), r.followers, r.fmin, r.fmax, r.fsum, r.hours, '|', h.followers, h.fmin, h.fmax, h.fsum, h.hours")+
+				" WHERE "+differ+" LIMIT 10")
 		}
 		checked += int(n)
 		mismatched += int(bad)
 	}
+	if len(ties) > 0 {
+		n := 0
+		for k, v := range ties {
+			if n++; n <= 5 {
+				t.Logf("run %d: hour %+v: its newest version %d was published with %d follower counts: %s", r.n, k, wantHours[k].Version, len(v), from[k])
+			}
+		}
+	}
 	breaches := r.breaches()
 	t.Logf("run %d: kills %v; hourly rows expected %d, found %d, duplicated %d, missing %d, wrong %d, unexpected %d; "+
-		"post observations expected %d, found %d; rollup buckets %d, mismatched %d; limit breaches %d",
-		r.n, r.kills, len(wantHours), len(found), dup, missing, wrong, extra, len(wantPosts), postsFound, checked, mismatched, breaches)
+		"post observations expected %d, found %d; rollup buckets %d, mismatched %d; limit breaches %d; hours whose newest version has several values %d",
+		r.n, r.kills, len(wantHours), len(found), dup, missing, wrong, extra, len(wantPosts), postsFound, checked, mismatched, breaches, len(ties))
 	sum.expected += len(wantHours)
 	sum.found += len(found)
 	sum.duplicated += dup
@@ -630,8 +662,34 @@ FROM (
 	}
 }
 
-// readTopic returns every record value of topic.
-func (r *run) readTopic(topic string) [][]byte {
+// logRows logs up to 10 rows of query q, each column as text.
+func (r *run) logRows(conn ch.Conn, what, q string) {
+	rows, err := conn.Query(context.Background(), q)
+	if err != nil {
+		r.t.Logf("run %d: %s: %v", r.n, what, err)
+		return
+	}
+	defer rows.Close()
+	cols := rows.ColumnTypes()
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		for i, c := range cols {
+			vals[i] = reflect.New(c.ScanType()).Interface()
+		}
+		if err := rows.Scan(vals...); err != nil {
+			r.t.Logf("run %d: %s: %v", r.n, what, err)
+			return
+		}
+		var b strings.Builder
+		for _, v := range vals {
+			fmt.Fprintf(&b, " %v", reflect.ValueOf(v).Elem().Interface())
+		}
+		r.t.Logf("run %d: %s:%s", r.n, what, b.String())
+	}
+}
+
+// readTopic returns every record of topic.
+func (r *run) readTopic(topic string) []*kgo.Record {
 	t := r.t
 	t.Helper()
 	adm, err := kafka.NewAdmin(r.brokers)
@@ -654,15 +712,13 @@ func (r *run) readTopic(topic string) [][]byte {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var out [][]byte
+	var out []*kgo.Record
 	for int64(len(out)) < want {
 		f := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			t.Fatalf("read %d of %d records of %s", len(out), want, topic)
 		}
-		for _, rec := range f.Records() {
-			out = append(out, rec.Value)
-		}
+		out = append(out, f.Records()...)
 	}
 	return out
 }

@@ -110,7 +110,10 @@ type RawPayload struct {
 // AccountSnapshot is one observation of an account's counters, normalized
 // across platforms. Its identity is (UserID, Platform, AccountID, Hour); a
 // later observation in the same hour supersedes an earlier one (Version is
-// the observation time in Unix milliseconds).
+// the observation time in Unix milliseconds; for a History snapshot, the
+// time it was estimated: its fetch's Version less one millisecond per
+// later history point, so a later estimate of a past day supersedes an
+// earlier one and no two estimates share a version).
 type AccountSnapshot struct {
 	V          int       `json:"v"`
 	LinkID     string    `json:"link_id"`

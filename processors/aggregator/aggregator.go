@@ -66,7 +66,8 @@ type Account struct {
 	RecentPosts      int             `json:"recent_posts"`
 	RecentEngagement int64           `json:"recent_engagement"`
 	ObservedAt       time.Time       `json:"observed_at"`
-	// Version of the newest snapshot applied (observation time, Unix ms).
+	// Version of the newest snapshot applied (observation time, Unix ms;
+	// a history snapshot's ObservedAt).
 	Version int64 `json:"version"`
 	// Hourly holds the last observation of each hour over the last 25
 	// hours, Daily the last observation of each UTC day over the last 31
@@ -219,12 +220,20 @@ func (st *State) account(linkID string) *Account {
 
 // ApplySnapshot folds s into the state and reports whether anything
 // changed: a snapshot no newer than the account's latest changes nothing.
+// A history snapshot (a backfilled day's end) is as new as the moment it
+// describes, its ObservedAt (its Version is when it was estimated), so
+// the days a later fetch re-estimates are older than the account's latest
+// observation and leave it alone.
 func (st *State) ApplySnapshot(s *topics.AccountSnapshot) bool {
 	acc := st.account(s.LinkID)
-	if s.Version <= acc.Version {
+	v := s.Version
+	if s.History {
+		v = s.ObservedAt.UnixMilli()
+	}
+	if v <= acc.Version {
 		return false
 	}
-	acc.Platform, acc.AccountID, acc.Version = s.Platform, s.AccountID, s.Version
+	acc.Platform, acc.AccountID, acc.Version = s.Platform, s.AccountID, v
 	if s.Handle != "" {
 		acc.Handle = s.Handle
 	}

@@ -150,3 +150,32 @@ func TestBadRecordsAreDeadLettered(t *testing.T) {
 		t.Fatalf("emitted %d aggregates for bad input", len(got))
 	}
 }
+
+// TestLaterEstimatesOfPastDaysLeaveTheLatestAlone: a fetch re-estimates
+// past days' ends (history snapshots versioned when estimated, after the
+// account's latest observation); they describe the past, so the account's
+// latest followers stay.
+func TestLaterEstimatesOfPastDaysLeaveTheLatestAlone(t *testing.T) {
+	gt, out := start(t)
+	gt.Consume(topics.AccountSnapshots, "link-a", snapshot("u1", "link-a", t0.Add(2*time.Hour), 110))
+	drain(out)
+	before := gt.TableValue(aggregator.Table, "u1").(*aggregator.State)
+	dayEnd := t0.Truncate(24 * time.Hour).Add(-time.Second)
+	b, err := topics.AccountSnapshotCodec.Marshal(&topics.AccountSnapshot{
+		LinkID: "link-a", UserID: "u1", Platform: topics.X, AccountID: "acct-link-a", Hour: dayEnd.Truncate(time.Hour),
+		ObservedAt: dayEnd, Followers: 90, History: true, Version: t0.Add(3*time.Hour).UnixMilli() - 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gt.Consume(topics.AccountSnapshots, "link-a", b)
+	after := gt.TableValue(aggregator.Table, "u1").(*aggregator.State)
+	bb, _ := aggregator.StateCodec{}.Encode(before)
+	ab, _ := aggregator.StateCodec{}.Encode(after)
+	if string(bb) != string(ab) || after.Accounts["link-a"].Followers != 110 {
+		t.Fatalf("a re-estimated past day changed the state: before %+v after %+v", before.Accounts["link-a"], after.Accounts["link-a"])
+	}
+	if got := drain(out); len(got) != 0 {
+		t.Errorf("it emitted %d aggregates", len(got))
+	}
+}

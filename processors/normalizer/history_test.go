@@ -103,3 +103,75 @@ func TestBackfillBecomesHistory(t *testing.T) {
 		})
 	}
 }
+
+// TestReestimatedDaysSupersedeEarlierEstimates: every fetch re-estimates
+// the last days' ends (Instagram counts them back from a live count and a
+// daily change read a moment apart, so two fetches can differ by a
+// follower). Two estimates of one hour must never share a version (ClickHouse
+// would keep either), and the later fetch's must win; a redelivery of one
+// payload repeats its versions.
+func TestReestimatedDaysSupersedeEarlierEstimates(t *testing.T) {
+	now := time.Now().UTC().Truncate(time.Second)
+	clock := now
+	srv, err := sim.New(sim.Config{Seed: 7, Clock: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	p := topics.Instagram
+	conn, err := platforms.New(p, platforms.Config{BaseURL: sim.BaseURL(ts.URL, p), HTTPClient: ts.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := srv.Accounts(p)[1]
+	access, _, _, err := srv.IssueGrant(p, srv.Accounts(p)[0].ID, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsers := map[topics.Platform]normalizer.Parser{p: conn}
+	fetch := func(at time.Time) []byte {
+		clock = at
+		f, err := conn.Fetch(t.Context(), &oauth2.Token{AccessToken: access}, platforms.Request{AccountID: a.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := topics.RawPayloadCodec.Marshal(&topics.RawPayload{RequestID: "r", LinkID: "l", UserID: "u", Platform: p,
+			AccountID: a.ID, FetchedAt: at, Account: f.AccountBody, PostPages: f.PostBodies, Insights: f.InsightBodies})
+		return b
+	}
+	normalize := func(b []byte) (*topics.AccountSnapshot, []topics.AccountSnapshot) {
+		snap, hist, _, err := normalizer.Normalize(parsers, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) == 0 {
+			t.Fatal("no history: the fetch did not estimate yesterday's end")
+		}
+		return snap, hist
+	}
+	first := fetch(now)
+	snap1, hist1 := normalize(first)
+	snap2, hist2 := normalize(fetch(now.Add(time.Minute)))
+	yesterday := now.Truncate(24 * time.Hour).Add(-time.Second)
+	end1, end2 := hist1[len(hist1)-1], hist2[len(hist2)-1]
+	if !end1.ObservedAt.Equal(yesterday) || !end2.ObservedAt.Equal(yesterday) {
+		t.Fatalf("last history points at %v and %v, want yesterday's end %v", end1.ObservedAt, end2.ObservedAt, yesterday)
+	}
+	if end2.Version <= end1.Version {
+		t.Errorf("the later estimate of %v has version %d, the earlier %d: it must supersede it", yesterday, end2.Version, end1.Version)
+	}
+	for _, c := range []struct {
+		snap *topics.AccountSnapshot
+		hist []topics.AccountSnapshot
+	}{{snap1, hist1}, {snap2, hist2}} {
+		for i, h := range c.hist {
+			if h.Version >= c.snap.Version || (i > 0 && h.Version <= c.hist[i-1].Version) {
+				t.Errorf("history point %d version %d: want below the fetch's %d and above the point before", i, h.Version, c.snap.Version)
+			}
+		}
+	}
+	if _, again := normalize(first); !reflect.DeepEqual(again, hist1) {
+		t.Errorf("a redelivered payload gave %+v, first %+v", again, hist1)
+	}
+}

@@ -417,6 +417,17 @@ func dayInsights(days []platforms.DayMetrics) []topics.DayInsights {
 // count back. Each is observed at its day's end less a second, so it is
 // that day's last hourly value; re-reading the same history yields the
 // same snapshots.
+//
+// A point's Version is not its observation time but the time it was
+// estimated: snap's Version less one millisecond per later point (oldest
+// first). Every later fetch re-estimates the last days (yesterday's end
+// at least), and an estimate counted back from a live count and a daily
+// change read a moment apart can differ by a follower or two, and a
+// platform may revise a day's total: with the day's end as the version,
+// two values shared one version and ClickHouse kept either (the hourly
+// row one, a rollup computed before the merge the other: make chaos saw
+// it). Now the newest estimate supersedes the older ones, and a redelivery
+// of the same raw payload repeats the same versions.
 func history(snap *topics.AccountSnapshot, days []platforms.DayMetrics) []topics.AccountSnapshot {
 	observed := snap.ObservedAt
 	total := map[int64]int64{}
@@ -452,7 +463,7 @@ func history(snap *topics.AccountSnapshot, days []platforms.DayMetrics) []topics
 		out = append(out, topics.AccountSnapshot{
 			LinkID: snap.LinkID, UserID: snap.UserID, Platform: snap.Platform, AccountID: snap.AccountID,
 			Handle: snap.Handle, Hour: at.Truncate(time.Hour), ObservedAt: at, Followers: f,
-			Version: at.UnixMilli(), History: true,
+			History: true,
 		})
 	}
 	// The day before the oldest change, counted back, has no entry in
@@ -464,9 +475,12 @@ func history(snap *topics.AccountSnapshot, days []platforms.DayMetrics) []topics
 			out = append([]topics.AccountSnapshot{{
 				LinkID: snap.LinkID, UserID: snap.UserID, Platform: snap.Platform, AccountID: snap.AccountID,
 				Handle: snap.Handle, Hour: at.Truncate(time.Hour), ObservedAt: at, Followers: f,
-				Version: at.UnixMilli(), History: true,
+				History: true,
 			}}, out...)
 		}
+	}
+	for i := range out {
+		out[i].Version = snap.Version - int64(len(out)-i)
 	}
 	return out
 }
