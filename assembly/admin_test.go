@@ -414,7 +414,7 @@ func TestEveryMonitoredMetricIsExported(t *testing.T) {
 			}
 		}
 	}
-	for _, path := range []string{"/healthz", "/readyz", "/debug/goka/"} {
+	for _, path := range []string{"/healthz", "/readyz", "/debug/goka/", "/debug/pprof/"} {
 		eventually(t, 30*time.Second, path, func() (bool, string) {
 			resp, err := http.Get(a.AdminURL() + path)
 			if err != nil {
@@ -424,5 +424,54 @@ func TestEveryMonitoredMetricIsExported(t *testing.T) {
 			resp.Body.Close()
 			return resp.StatusCode == http.StatusOK, resp.Status + " " + string(body)
 		})
+	}
+}
+
+// TestDemoAccountsSpreadOverDemoUsers: `pulse dev --demo-accounts N` links
+// N accounts per platform, DemoAccountsPerUser per demo user (the
+// aggregator rewrites a user's whole row on each of its snapshots), the
+// first to the demo login; seeding again links nothing twice.
+func TestDemoAccountsSpreadOverDemoUsers(t *testing.T) {
+	db := pgtest.MustOpen(t)
+	n := assembly.DemoAccountsPerUser + 2
+	cfg := assembly.Config{
+		Components: []string{assembly.API},
+		Postgres:   assembly.PostgresConfig{DB: db},
+		ClickHouse: assembly.ClickHouseConfig{DB: chtest.MustOpen(t)},
+		HTTP:       assembly.HTTPConfig{Listener: listen(t)},
+		Dev:        &assembly.DevConfig{DataDir: t.TempDir(), DemoAccounts: n, Seed: 1},
+	}
+	a := newPulse(t, cfg)
+	a.Close()
+	cfg.HTTP.Listener = listen(t)
+	newPulse(t, cfg) // seeds again over the same database
+	platforms := 0
+	for k, want := range []int{assembly.DemoAccountsPerUser, 2} {
+		u, err := db.Authenticate(t.Context(), assembly.DemoUserEmail(k), assembly.DemoPassword)
+		if err != nil {
+			t.Fatalf("demo user %d: %v", k, err)
+		}
+		links, err := db.Links(t.Context(), u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		per := map[string]int{}
+		for _, l := range links {
+			per[string(l.Platform)]++
+		}
+		if k == 0 {
+			platforms = len(per)
+		}
+		if len(per) < 3 || len(per) != platforms {
+			t.Fatalf("demo user %d links on %d platforms: %v", k, len(per), per)
+		}
+		for p, got := range per {
+			if got != want {
+				t.Errorf("demo user %d: %d %s links, want %d", k, got, p, want)
+			}
+		}
+	}
+	if _, err := db.Authenticate(t.Context(), assembly.DemoUserEmail(2), assembly.DemoPassword); err == nil {
+		t.Errorf("a third demo user exists for %d accounts per platform", n)
 	}
 }

@@ -284,8 +284,10 @@ type DevConfig struct {
 	BrokerPort int
 	// Seed of the simulator's data. Default 0.
 	Seed int64
-	// DemoAccounts linked per platform for the demo user, at most
-	// sim.MaxAccounts; the simulator makes that many. Default 0: none.
+	// DemoAccounts linked per platform, at most sim.MaxAccounts: the
+	// first DemoAccountsPerUser to the demo user, each further
+	// DemoAccountsPerUser to another demo user (DemoUserEmail); the
+	// simulator makes that many. Default 0: none.
 	DemoAccounts int
 }
 

@@ -6,6 +6,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,9 +21,49 @@ import (
 )
 
 var (
-	devAccounts = flag.Int("dev-accounts", 2500, "BenchmarkDevMemory: --demo-accounts (per platform; × 4 platforms)")
-	devFor      = flag.Duration("dev-duration", 10*time.Minute, "BenchmarkDevMemory: how long pulse dev fetches before the last RSS reading")
+	devAccounts  = flag.Int("dev-accounts", 2500, "BenchmarkDevMemory: --demo-accounts (per platform; × 4 platforms)")
+	devFor       = flag.Duration("dev-duration", 10*time.Minute, "BenchmarkDevMemory: how long pulse dev fetches before the last RSS reading")
+	devProfiles  = flag.String("dev-heap-profiles", "", "BenchmarkDevMemory: a directory to save pulse dev's heap profiles in (heap-<minutes>m.pprof, every -dev-profile-every and at the end, from its admin listener's /debug/pprof/heap)")
+	devProfEvery = flag.Duration("dev-profile-every", 10*time.Minute, "BenchmarkDevMemory: how often -dev-heap-profiles takes one")
 )
+
+// adminURL finds the admin listener's URL in pulse dev's log ("metrics:
+// <url>/metrics").
+func adminURL(log []byte) string {
+	for _, line := range strings.Split(string(log), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "metrics:"); ok {
+			if u, _, ok := strings.Cut(strings.TrimSpace(v), "/metrics"); ok {
+				return u
+			}
+		}
+	}
+	return ""
+}
+
+// saveHeapProfile saves the heap profile of the pulse dev whose admin
+// listener is at admin to dir/heap-<minutes>m.pprof (a garbage collection
+// first: gc=1, so it shows the live heap).
+func saveHeapProfile(b *testing.B, admin, dir string, at time.Duration) {
+	if admin == "" {
+		b.Log("heap profile: no admin URL in pulse dev's log")
+		return
+	}
+	resp, err := http.Get(admin + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		b.Logf("heap profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Logf("heap profile: %s %v", resp.Status, err)
+		return
+	}
+	path := filepath.Join(dir, fmt.Sprintf("heap-%dm.pprof", int(at.Minutes())))
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		b.Logf("heap profile: %v", err)
+	}
+}
 
 // rssMB reads a process's resident set size.
 func rssMB(pid int) (float64, error) {
@@ -65,7 +107,7 @@ func BenchmarkDevMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		cmd := exec.Command(bin, "dev", "--demo-accounts", strconv.Itoa(*devAccounts), "--http-addr", "127.0.0.1:0",
-			"--broker-port", "0", "--data-dir", filepath.Join(dir, "data"),
+			"--broker-port", "0", "--admin-addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"),
 			"--postgres-url", "postgres://postgres@127.0.0.1:5432/"+pgDB+"?sslmode=disable", "--clickhouse-url", chURL)
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
@@ -89,8 +131,17 @@ func BenchmarkDevMemory(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		var admin string
+		if *devProfiles != "" {
+			if err := os.MkdirAll(*devProfiles, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			out, _ := os.ReadFile(logPath)
+			admin = adminURL(out)
+		}
 		peak, last := idle, idle
-		end := time.Now().Add(*devFor)
+		start := time.Now()
+		end, nextProfile, nextLog := start.Add(*devFor), start.Add(*devProfEvery), start.Add(time.Minute)
 		for time.Now().Before(end) {
 			time.Sleep(5 * time.Second)
 			v, err := rssMB(cmd.Process.Pid)
@@ -99,6 +150,17 @@ func BenchmarkDevMemory(b *testing.B) {
 				b.Fatalf("pulse dev exited: %v\n%s", err, tail(out, 3000))
 			}
 			peak, last = max(peak, v), v
+			if *devProfiles != "" && time.Now().After(nextProfile) {
+				saveHeapProfile(b, admin, *devProfiles, time.Since(start))
+				nextProfile = nextProfile.Add(*devProfEvery)
+			}
+			if *devProfiles != "" && time.Now().After(nextLog) {
+				fmt.Fprintf(os.Stderr, "pulse dev after %s: RSS %.0f MB (peak %.0f MB)\n", time.Since(start).Round(time.Second), v, peak)
+				nextLog = nextLog.Add(time.Minute)
+			}
+		}
+		if *devProfiles != "" {
+			saveHeapProfile(b, admin, *devProfiles, time.Since(start))
 		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()

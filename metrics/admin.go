@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -30,9 +31,17 @@ const CheckTimeout = 3 * time.Second
 //   - /healthz: 200 while the process serves HTTP (liveness);
 //   - /readyz: 200 when every check passes within CheckTimeout, else 503;
 //     the body lists each check's result;
+//   - /debug/pprof/: the Go runtime's profiles (net/http/pprof), e.g.
+//     /debug/pprof/heap for what holds the memory; the admin listener is
+//     on loopback by default and must stay private;
 //   - each extra pattern, e.g. goka's monitor at /debug/goka/.
 func AdminHandler(g prometheus.Gatherer, checks []Check, extra map[string]http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

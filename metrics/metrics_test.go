@@ -45,6 +45,9 @@ func TestAdminHandler(t *testing.T) {
 	if code, _ := get(t, h, "/healthz"); code != 200 {
 		t.Errorf("/healthz: %d", code)
 	}
+	if code, body := get(t, h, "/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile:") {
+		t.Errorf("/debug/pprof/heap: %d %.200s", code, body)
+	}
 	if code, body := get(t, h, "/readyz"); code != 200 || body != "kafka: ok\npostgres: ok\n" {
 		t.Errorf("/readyz with every engine up: %d %q", code, body)
 	}
