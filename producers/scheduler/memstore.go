@@ -317,6 +317,9 @@ func (c *calendar) add(sec int64, es ...entry) {
 	}
 	c.n += len(es)
 	b := &c.wheel[sec&wheelMask]
+	if cap(*b) == 0 { // as large as the second before's: seconds hold alike
+		*b = make([]entry, 0, max(8, len(es), cap(c.wheel[(sec-1)&wheelMask])))
+	}
 	*b = append(*b, es...)
 	c.occ[sec&wheelMask>>6] |= 1 << (sec & 63)
 }

@@ -3,6 +3,8 @@ package scheduler
 import (
 	"fmt"
 	"maps"
+	"math"
+	"math/bits"
 	"slices"
 	"sync"
 	"time"
@@ -84,13 +86,23 @@ func accountKey(account string) uint64 {
 // with linear probing in one slice. A state that no longer constrains
 // (until at or before the time it is given) counts as absent: put reuses
 // its slot, and the table is rebuilt without such states when half its
-// slots are taken, so it stays about as large as the states that
-// constrain (a fetch rate times the spacing), and a fetch's lookup and
-// update touch one cluster of slots. A key of 0 is stored as 1.
+// slots are taken.
+//
+// A key's place is its account's slot in the Interval (see NextDue)
+// scaled to the table, not a hash of it: accounts are fetched in slot
+// order, so consecutive fetches read and write neighbouring slots, and an
+// account finds its own state of an Interval before in its place (the
+// table keeps one slot per account fetched; it is sized to at least
+// twice the linked accounts, so their places are half empty). A key of 0
+// is stored as 1.
 type stateTable struct {
-	slots []stateSlot // a power of two long
-	used  int         // slots with a key
-	spare []stateSlot // the slots before the last rebuild, reused by the next
+	slots  []stateSlot // a power of two long
+	used   int         // slots with a key
+	spare  []stateSlot // the slots before the last rebuild, reused by the next
+	iv     uint64      // the Interval: a key's slot is key % iv
+	scale  uint64      // 2^64 / iv: slot*scale is the slot's fraction of iv
+	shift  uint        // 64 - log2(len(slots))
+	minLen int         // the least length: twice the accounts, a power of two
 }
 
 type stateSlot struct {
@@ -100,10 +112,30 @@ type stateSlot struct {
 
 const minStateSlots = 1024
 
-func newStateTable(n int) *stateTable { return &stateTable{slots: make([]stateSlot, n)} }
+// newStateTable returns a table of n slots (a power of two) for accounts
+// spread over iv.
+func newStateTable(n int, iv time.Duration) *stateTable {
+	t := &stateTable{iv: uint64(max(iv, 1)), minLen: n}
+	t.scale = ^uint64(0) / t.iv
+	t.setSlots(make([]stateSlot, n))
+	return t
+}
 
-func (t *stateTable) index(key uint64) int {
-	return int(key * 0x9e3779b97f4a7c15 >> 32 & uint64(len(t.slots)-1))
+func (t *stateTable) setSlots(s []stateSlot) {
+	t.slots, t.shift = s, uint(64-bits.TrailingZeros(uint(len(s))))
+}
+
+// index is key's place: its slot's fraction of the Interval, of the table.
+func (t *stateTable) index(key uint64) int { return int(key % t.iv * t.scale >> t.shift) }
+
+// reserve makes the table at least twice accounts long.
+func (t *stateTable) reserve(accounts int) {
+	for t.minLen < 2*accounts {
+		t.minLen *= 2
+	}
+	if len(t.slots) < t.minLen {
+		t.rebuild(math.MinInt64) // keeping every state
+	}
 }
 
 // get returns key's state, which may no longer constrain.
@@ -151,8 +183,9 @@ func (t *stateTable) put(key uint64, st accountState, now int64) {
 	}
 }
 
-// rebuild rehashes the states that constrain at now into a table a
-// quarter full at most.
+// rebuild moves the states that constrain at now into a table an eighth
+// full at most (so rebuilds are a few spacings apart), and at least
+// minLen long.
 func (t *stateTable) rebuild(now int64) {
 	live := 0
 	for _, s := range t.slots {
@@ -160,16 +193,16 @@ func (t *stateTable) rebuild(now int64) {
 			live++
 		}
 	}
-	n := minStateSlots
-	for n < 4*(live+1) {
+	n := max(t.minLen, minStateSlots)
+	for n < 8*(live+1) {
 		n *= 2
 	}
 	old := t.slots
 	if cap(t.spare) == n {
-		t.slots = t.spare[:n]
+		t.setSlots(t.spare[:n])
 		clear(t.slots)
 	} else {
-		t.slots = make([]stateSlot, n)
+		t.setSlots(make([]stateSlot, n))
 	}
 	t.spare, t.used = old, 0
 	for _, s := range old {
@@ -201,15 +234,16 @@ func (t *stateTable) constraining(now int64) int {
 	return n
 }
 
-// appMeter spends from one app-wide scope.
+// appMeter spends from one app-wide scope. Its times are Unix ns (the
+// per-fetch path compares them).
 type appMeter struct {
 	s      Scope
 	eff    float64 // usable units per window: the limit less headroom
 	burst  float64
 	tokens float64   // Rolling: the bucket
-	last   time.Time // Rolling: when tokens was computed
-	start  time.Time // Aligned, Monthly: the current window
-	end    time.Time // Aligned, Monthly: its end
+	last   int64     // Rolling: when tokens was computed; 0: never
+	start  int64     // Aligned, Monthly: the current window
+	end    int64     // Aligned, Monthly: its end; 0: none yet
 	used   float64   // Aligned, Monthly: units spent in it
 	spent  float64   // units spent in all
 	paused time.Time // a throttle naming this scope
@@ -224,7 +258,7 @@ func NewPlanner(limits map[topics.Platform]Limits) (*Planner, error) {
 		if err != nil {
 			return nil, fmt.Errorf("scheduler: limits of %s: %w", pl, err)
 		}
-		pp := &platformPlan{pl: pl, lim: l, states: newStateTable(minStateSlots)}
+		pp := &platformPlan{pl: pl, lim: l, states: newStateTable(minStateSlots, l.Interval)}
 		epoch := time.Unix(0, 0)
 		pp.phase = int64(epoch.Sub(epoch.Truncate(l.Interval)))
 		for i, s := range l.Scopes {
@@ -250,6 +284,7 @@ func NewPlanner(limits map[topics.Platform]Limits) (*Planner, error) {
 // setAccounts resizes the limits that grow with users.
 func (pp *platformPlan) setAccounts(n int) {
 	pp.accounts = n
+	pp.states.reserve(n)
 	for _, m := range slices.Concat(pp.app, pp.posts) {
 		m.eff = m.s.LimitFor(max(n, 1)) * (1 - pp.lim.Headroom)
 		// The burst is what may be spent at once: 2 % of the window, at
@@ -277,31 +312,31 @@ func (p *Planner) Platforms() []topics.Platform {
 
 // available returns the units m may spend at now.
 func (m *appMeter) available(now time.Time) float64 {
+	ns := now.UnixNano()
 	switch m.s.Kind {
 	case Rolling:
-		if m.last.IsZero() {
-			m.tokens, m.last = m.burst, now
+		if m.last == 0 {
+			m.tokens, m.last = m.burst, ns
 		}
-		if now.After(m.last) {
-			rate := (m.eff - m.burst) / m.s.window().Seconds()
-			m.tokens = min(m.burst, m.tokens+rate*now.Sub(m.last).Seconds())
-			m.last = now
+		if ns > m.last {
+			refill := (m.eff - m.burst) * (float64(ns-m.last) / float64(m.s.window()))
+			m.tokens = min(m.burst, m.tokens+refill)
+			m.last = ns
 		}
 		return m.tokens
 	default:
 		// The window is recomputed only when now leaves it (a calendar
 		// month's end costs a date normalization).
-		if m.end.IsZero() || now.Before(m.start) || !now.Before(m.end) {
+		if m.end == 0 || ns < m.start || ns >= m.end {
 			start := m.s.windowStart(now)
-			if !start.Equal(m.start) {
-				m.start, m.used = start, 0
+			if st := start.UnixNano(); st != m.start {
+				m.start, m.used = st, 0
 			}
-			m.end = m.s.windowEnd(start)
+			m.end = m.s.windowEnd(start).UnixNano()
 		}
 		// Paced: the allowance grows evenly over the window, so a window's
 		// calls are spread over it, never above eff.
-		length := m.end.Sub(m.start)
-		allow := min(m.eff, m.eff*float64(now.Sub(m.start))/float64(length)+m.burst)
+		allow := min(m.eff, m.eff*float64(ns-m.start)/float64(m.end-m.start)+m.burst)
 		return allow - m.used
 	}
 }

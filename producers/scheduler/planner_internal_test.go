@@ -148,19 +148,22 @@ func TestFormatUUID(t *testing.T) {
 func TestStateTableAgainstAModel(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
+		iv       uint64 // the Interval: keys' places are key % iv
 		keys     uint64 // keys drawn from [0, keys)
 		perStep  int    // puts per step
 		spacing  int64  // a put constrains for this long
 		longEach int    // every longEach-th put constrains 100× longer
 	}{
-		{"X-like", 1 << 40, 95, 12, 1000},
-		{"Instagram-like", 1 << 40, 80, 55, 500},
-		{"few keys, updated often", 300, 50, 30, 7},
-		{"key 0 and 1", 2, 3, 5, 2},
+		{"X-like", uint64(time.Hour), 1 << 40, 95, 12, 1000},
+		{"Instagram-like", uint64(time.Hour), 1 << 40, 80, 55, 500},
+		{"few keys, updated often", uint64(time.Hour), 300, 50, 30, 7},
+		{"key 0 and 1", uint64(time.Hour), 2, 3, 5, 2},
+		{"places crowded: a tiny interval", 7, 1 << 40, 80, 20, 50},
+		{"a day's interval", uint64(24 * time.Hour), 1 << 40, 80, 20, 50},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(5, tc.keys))
-			tab := newStateTable(minStateSlots)
+			tab := newStateTable(minStateSlots, time.Duration(tc.iv))
 			model := map[uint64]accountState{}
 			puts := 0
 			for now := int64(1); now < 2000; now++ {

@@ -548,21 +548,41 @@ func (s *Scheduler) newIDs(n int) string {
 	return b.String()
 }
 
-// uuidDigits are the positions of a formatted UUID's 32 hex digits.
-var uuidDigits = [32]uint8{0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17,
-	19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35}
+// hexPairs are each byte's two hex digits.
+var hexPairs = func() (t [256][2]byte) {
+	const hex = "0123456789abcdef"
+	for i := range t {
+		t[i] = [2]byte{hex[i>>4], hex[i&0xf]}
+	}
+	return t
+}()
 
 // formatUUID formats the version 4 UUID made of the random bits hi and lo
 // (its first and last 8 bytes, big-endian) into u.
 func formatUUID(u *[uuidLen]byte, hi, lo uint64) {
-	const hex = "0123456789abcdef"
 	hi = hi&^0xf000 | 0x4000       // version 4: byte 6's high nibble
 	lo = lo&^(0xc0<<56) | 0x80<<56 // RFC 4122 variant: byte 8's top bits
-	for i := range 16 {
-		u[uuidDigits[i]] = hex[hi>>(60-4*i)&0xf]
-		u[uuidDigits[16+i]] = hex[lo>>(60-4*i)&0xf]
-	}
-	u[8], u[13], u[18], u[23] = '-', '-', '-', '-'
+	put := func(at int, b uint64) { p := hexPairs[byte(b)]; u[at], u[at+1] = p[0], p[1] }
+	put(0, hi>>56)
+	put(2, hi>>48)
+	put(4, hi>>40)
+	put(6, hi>>32)
+	u[8] = '-'
+	put(9, hi>>24)
+	put(11, hi>>16)
+	u[13] = '-'
+	put(14, hi>>8)
+	put(16, hi)
+	u[18] = '-'
+	put(19, lo>>56)
+	put(21, lo>>48)
+	u[23] = '-'
+	put(24, lo>>40)
+	put(26, lo>>32)
+	put(28, lo>>24)
+	put(30, lo>>16)
+	put(32, lo>>8)
+	put(34, lo)
 }
 
 // Emitted returns how many requests were emitted per platform.
