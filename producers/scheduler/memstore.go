@@ -35,6 +35,10 @@ type memPlatform struct {
 	leases   []leased // claims in claim order; those still claimed are queued when they end
 	nclaimed int      // accounts claimed and not queued since
 	scratch  []int32  // ClaimDue's claimed accounts, reused
+	// posts are where each account's posts reads stand (MarkPostsRead),
+	// by account; none past its end: kept apart, as most simulations
+	// read no posts state.
+	posts []pulse.PostsState
 }
 
 // leased is a claim of account i, its entry seq, ending at until (Unix ns).
@@ -55,8 +59,7 @@ type memAccount struct {
 	claimed     bool   // leased, not queued since
 	id          string
 	links       []DueLink
-	inactive    map[string]bool  // link id → not active (needs_reauth, revoked)
-	posts       pulse.PostsState // where its posts reads stand (MarkPostsRead)
+	inactive    map[string]bool // link id → not active (needs_reauth, revoked)
 }
 
 // unixNS is t in Unix ns, 0 for the zero Time.
@@ -144,7 +147,9 @@ func (m *MemStore) AddLink(p topics.Platform, accountID, linkID, userID string, 
 	}
 	a := &mp.accts[i]
 	a.links = append(a.links, DueLink{LinkID: linkID, UserID: userID, LastFetchedAt: fromNS(a.lastFetched)})
-	a.posts.Cursor = "" // the new link's first fetch is a full read
+	if int(i) < len(mp.posts) {
+		mp.posts[i].Cursor = "" // the new link's first fetch is a full read
+	}
 }
 
 // SetLinkActive marks a link of account accountID active or not (a link
@@ -221,7 +226,10 @@ func (m *MemStore) MarkPostsRead(p topics.Platform, accountID string, r pulse.Po
 	if !ok {
 		return
 	}
-	st := &mp.accts[i].posts
+	if int(i) >= len(mp.posts) {
+		mp.posts = append(mp.posts, make([]pulse.PostsState, len(mp.accts)-len(mp.posts))...)
+	}
+	st := &mp.posts[i]
 	if r.Cursor != "" {
 		st.Cursor = r.Cursor
 	}
@@ -452,7 +460,10 @@ func (m *MemStore) ClaimDueAppend(ctx context.Context, p topics.Platform, now ti
 	out := buf
 	for _, i := range idx {
 		a := &mp.accts[i]
-		d := Due{AccountID: a.id, DueAt: fromNS(a.next), Links: a.links, Key: int64(i) + 1, Posts: a.posts}
+		d := Due{AccountID: a.id, DueAt: fromNS(a.next), Links: a.links, Key: int64(i) + 1}
+		if int(i) < len(mp.posts) {
+			d.Posts = mp.posts[i]
+		}
 		if a.pending() {
 			d.RefreshAt = fromNS(a.refreshAt)
 		}

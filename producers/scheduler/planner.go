@@ -421,16 +421,16 @@ func (p *Planner) AdmitDue(pl topics.Platform, due []Due, now time.Time, out []D
 	pp := p.plan(pl)
 	ns := now.UnixNano()
 	keys := p.keys[:0]
-	for _, d := range due {
-		keys = append(keys, accountKey(d.AccountID))
+	for k := range due {
+		keys = append(keys, accountKey(due[k].AccountID))
 	}
 	p.keys = keys
 	if pp != nil {
 		p.touched += pp.states.touch(keys)
 	}
-	for k, d := range due {
+	for k := range due {
 		switch {
-		case len(d.Links) == 0:
+		case len(due[k].Links) == 0:
 			out = append(out, Decision{})
 		case pp == nil:
 			out = append(out, Decision{Admission: Admission{At: now.Add(time.Hour)}})

@@ -420,11 +420,12 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 		ids := s.newIDs(len(due))
 		reqs, next, track := s.reqs[:0], s.next[:0], s.track[:0]
 		nowUTC := now.UTC()
-		for k, d := range due {
+		for k := range due {
+			d := &due[k]
 			if len(d.Links) == 0 {
 				continue
 			}
-			a := decs[k]
+			a := &decs[k]
 			if !a.OK {
 				// Too soon for the account's own limits: due as soon as they
 				// allow, its refresh request still pending.
@@ -435,8 +436,8 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 					s.deferredTo = at
 				}
 				s.mu.Unlock()
-				if s.jobs.wants(p, d) {
-					s.jobs.deferred(ctx, s.planner, p, d, at, now)
+				if s.jobs != nil && s.jobs.wants(p, *d) {
+					s.jobs.deferred(ctx, s.planner, p, *d, at, now)
 				}
 				continue
 			}
@@ -444,8 +445,8 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 			request(req, p, d, ids[uuidLen*k:uuidLen*(k+1)], nowUTC, s.cfg.FullPosts)
 			req.SkipPosts = a.SkipPosts
 			reqs = append(reqs, req)
-			if s.jobs.wants(p, d) {
-				track = append(track, trackDue(p, d, req.ID))
+			if s.jobs != nil && s.jobs.wants(p, *d) {
+				track = append(track, trackDue(p, *d, req.ID))
 			}
 			next = append(next, Next{AccountID: d.AccountID, At: a.Next, Served: d.RefreshAt, Claimed: now, Key: d.Key})
 		}
@@ -474,7 +475,7 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 // request fills req for a fetch of d, with id, at now (UTC), reading
 // the posts window of d.Posts unless fullPosts. It keeps req.AlsoFor's
 // array (the emitter keeps no request).
-func request(req *topics.FetchRequest, p topics.Platform, d Due, id string, now time.Time, fullPosts bool) {
+func request(req *topics.FetchRequest, p topics.Platform, d *Due, id string, now time.Time, fullPosts bool) {
 	first := d.Links[0]
 	reason := topics.ReasonScheduled
 	switch {
@@ -488,7 +489,7 @@ func request(req *topics.FetchRequest, p topics.Platform, d Due, id string, now 
 		ID: id, LinkID: first.LinkID, UserID: first.UserID, Platform: p,
 		Reason: reason, RequestedAt: now, AccountID: d.AccountID,
 	}
-	if !fullPosts {
+	if !fullPosts && d.Posts.Cursor != "" {
 		req.PostsSince, req.RefreshDays = PostsWindow(d.Posts, now)
 	}
 	for _, l := range d.Links[1:] {
