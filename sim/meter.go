@@ -109,6 +109,12 @@ func (m *Meterer) Fetch(account int) (calls int, refused string, perAccount bool
 // FetchFirst is Fetch calling only the first n endpoints (a fetch that
 // skips its posts).
 func (m *Meterer) FetchFirst(account, n int) (calls int, refused string, perAccount bool) {
+	return m.FetchRange(account, 0, n)
+}
+
+// FetchRange is Fetch calling only endpoints from to to-1 (more pages of
+// posts).
+func (m *Meterer) FetchRange(account, from, to int) (calls int, refused string, perAccount bool) {
 	if account < 0 {
 		account = 0
 	}
@@ -117,7 +123,9 @@ func (m *Meterer) FetchFirst(account, n int) (calls int, refused string, perAcco
 	defer s.mu.Unlock()
 	now := s.now()
 	ns := now.UnixNano()
-	for i, refs := range m.calls[:max(0, min(n, len(m.calls)))] {
+	from = max(0, min(from, len(m.calls)))
+	for j, refs := range m.calls[from:max(from, min(to, len(m.calls)))] {
+		i := from + j
 		calls++
 		denied := -1
 		for k := range refs {

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/producers/scheduler"
 	"github.com/pulsehq/pulse/sim"
 	"github.com/pulsehq/pulse/topics"
@@ -40,6 +41,26 @@ var Endpoints = map[topics.Platform][]string{
 // postsFrom is the index in Endpoints of each platform's first posts
 // call: a fetch that skips its posts makes the calls before it.
 var postsFrom = map[topics.Platform]int{topics.X: 1, topics.Facebook: 2, topics.Instagram: 2, topics.LinkedIn: 3}
+
+// pageSize is the posts a page of each platform's posts call holds (the
+// connectors' page sizes).
+var pageSize = map[topics.Platform]int{topics.X: 100, topics.Facebook: 25, topics.Instagram: 25, topics.LinkedIn: 50}
+
+// The cost model of a fetch's posts (see scheduler.PostsWindow): a read
+// from the account's cursor reads one page (an account posts
+// DefaultPostsPerDay, a few an hour at most); a re-read of the last 7 or
+// 30 days reads that many days' posts, in pages; a full read (no cursor)
+// reads MaxPostPages pages. Each page beyond the first calls the posts
+// endpoints once more (LinkedIn: posts and their statistics), and X
+// meters the posts read.
+const (
+	// DefaultPostsPerDay is Config.PostsPerDay's default: the simulator's
+	// accounts post every 2 to 8 hours.
+	DefaultPostsPerDay = 5
+	// fullPages is a full read's pages: the connectors' default
+	// MaxPostPages.
+	fullPages = 5
+)
 
 // Config configures a run.
 type Config struct {
@@ -68,6 +89,13 @@ type Config struct {
 	Seed uint64
 	// Tick is the scheduler's virtual tick. Default 1s.
 	Tick time.Duration
+	// PostsPerDay is what each account publishes a day, for the cost of
+	// the decaying refresh's re-reads. Default DefaultPostsPerDay.
+	PostsPerDay int
+	// FullPosts makes every fetch a full read of fullPages pages of posts
+	// (scheduler.Config.FullPosts): the cost before incremental reads,
+	// for comparison. Default false.
+	FullPosts bool
 }
 
 // PlatformReport is one platform's figures.
@@ -78,6 +106,10 @@ type PlatformReport struct {
 	// PostsSkipped counts the fetches made without their posts (X's
 	// monthly post cap had no room).
 	PostsSkipped int64
+	// Calls are the calls the fetches made (the simulator's count), and
+	// Rereads the fetches that re-read 7 or 30 days of posts or made a
+	// full read.
+	Calls, Rereads int64
 	// MaxStaleness and P99Staleness: the time since each link's account
 	// was last fetched, sampled every 10 simulated minutes after Warmup,
 	// over links.
@@ -94,6 +126,14 @@ type PlatformReport struct {
 	// DemandExceeds reports whether hourly fetches of every account need
 	// more than the binding budget.
 	DemandExceeds bool
+}
+
+// CallsPerFetch is the calls per successful fetch.
+func (pr *PlatformReport) CallsPerFetch() float64 {
+	if pr.Fetches == 0 {
+		return 0
+	}
+	return float64(pr.Calls) / float64(pr.Fetches)
 }
 
 // Report is a run's figures.
@@ -135,10 +175,11 @@ func (r *Report) perDay(d time.Duration) time.Duration {
 // String formats the report as a table.
 func (r *Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-10s %8s %8s %10s %10s %9s %9s %8s %-28s %7s %s\n", "platform", "links", "accounts", "fetches", "no posts", "max stale", "p99 stale", "breaches", "binding scope", "used", "demand>budget")
+	fmt.Fprintf(&b, "%-10s %8s %8s %10s %10s %10s %9s %9s %9s %8s %-28s %7s %s\n", "platform", "links", "accounts", "fetches", "no posts", "re-reads", "calls/f", "max stale", "p99 stale", "breaches", "binding scope", "used", "demand>budget")
 	for _, p := range slices.Sorted(mapsKeys(r.Platforms)) {
 		pr := r.Platforms[p]
-		fmt.Fprintf(&b, "%-10s %8d %8d %10d %10d %9s %9s %8d %-28s %6.1f%% %v\n", p, pr.Links, pr.Accounts, pr.Fetches, pr.PostsSkipped,
+		fmt.Fprintf(&b, "%-10s %8d %8d %10d %10d %10d %9.2f %9s %9s %8d %-28s %6.1f%% %v\n", p, pr.Links, pr.Accounts, pr.Fetches, pr.PostsSkipped,
+			pr.Rereads, pr.CallsPerFetch(),
 			pr.MaxStaleness.Round(time.Minute), pr.P99Staleness.Round(time.Minute), pr.Breaches, pr.Binding, 100*pr.BindingShare, pr.DemandExceeds)
 	}
 	fmt.Fprintf(&b, "simulated %v; CPU per simulated day: scheduler %v, simulator's side %v, process %v (process CPU %v, GC included; setup and staleness sampling excluded)\n",
@@ -207,6 +248,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Tick <= 0 {
 		cfg.Tick = time.Second
 	}
+	if cfg.PostsPerDay <= 0 {
+		cfg.PostsPerDay = DefaultPostsPerDay
+	}
 	r := &run{cfg: cfg, clock: &clock{t: cfg.Start}, store: scheduler.NewMemStore(),
 		last: map[topics.Platform][]int64{}, links: map[topics.Platform][]int32{}, meter: map[topics.Platform]*sim.Meterer{},
 		rep: &Report{Platforms: map[topics.Platform]*PlatformReport{}}}
@@ -253,6 +297,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				r.store.AddLink(p, accountID(p, a.k), string(p)+"-"+strconv.Itoa(rank)+"-l"+strconv.Itoa(link), "u"+strconv.Itoa(link), due)
 				link++
 			}
+			// Read before, from a cursor, its re-reads spread over their
+			// periods: the steady state of the decaying refresh.
+			id := accountID(p, a.k)
+			r.store.MarkPostsRead(p, id, pulse.PostsRead{Cursor: "c", Days: topics.RecentDays,
+				At: cfg.Start.Add(-time.Duration(rng.Int64N(int64(scheduler.MonthRereadEvery))))})
+			r.store.MarkPostsRead(p, id, pulse.PostsRead{Days: 7,
+				At: cfg.Start.Add(-time.Duration(rng.Int64N(int64(scheduler.WeekRereadEvery))))})
 		}
 		pr.Accounts = len(order)
 	}
@@ -277,6 +328,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	r.sched, err = scheduler.New(scheduler.Config{Emitter: r, Store: r.store, Limits: limits, Clock: r.clock.now, MaxPerTick: 5000,
+		FullPosts: cfg.FullPosts,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, err
@@ -394,16 +446,24 @@ func (r *run) fetch(ctx context.Context) error {
 		}
 		acct := accountRank(req.LinkID)
 		n := calls
+		pages, posts, days := r.postsCost(p, req)
 		if req.SkipPosts {
 			n = postsAt
 			pr.PostsSkipped++
+			pages, posts = 0, 0
 		}
 		made, refused, _ := meter.FetchFirst(acct, n)
+		for i := 1; i < pages && refused == ""; i++ {
+			c, ref, _ := meter.FetchRange(acct, postsAt, calls)
+			made, refused = made+c, ref
+		}
+		pr.Calls += int64(made)
 		o := &outs[k]
 		*o = topics.FetchOutcome{RequestID: req.ID, LinkID: req.LinkID, UserID: req.UserID, Platform: p,
-			AccountID: req.AccountID, Outcome: topics.OutcomeOK, Remaining: -1, At: now, PostPages: 1, Calls: made}
-		if req.SkipPosts {
-			o.PostPages = 0
+			AccountID: req.AccountID, Outcome: topics.OutcomeOK, Remaining: -1, At: now, PostPages: pages, Calls: made,
+			Incremental: req.PostsSince != "" && !req.SkipPosts, RefreshDays: days}
+		if p == topics.X {
+			o.PostsRead = posts
 		}
 		if refused != "" {
 			// The scheduler pauses the app when a 429 does not say whose
@@ -413,6 +473,12 @@ func (r *run) fetch(ctx context.Context) error {
 		} else {
 			last[acct] = nowNS
 			pr.Fetches++
+			if days > 0 {
+				// The fetcher's record; a read of new posts only changes
+				// nothing (the cursor model is one opaque value).
+				pr.Rereads++
+				r.store.MarkPostsRead(p, req.AccountID, pulse.PostsRead{Cursor: "c", Days: days, At: now})
+			}
 		}
 	}
 	r.rep.SimCPU += threadCPU() - t0
@@ -422,6 +488,20 @@ func (r *run) fetch(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// postsCost returns the posts pages a fetch of p for req reads, the
+// posts it reads and the days of posts it re-reads (topics.RecentDays for
+// a full read), by the cost model above.
+func (r *run) postsCost(p topics.Platform, req *topics.FetchRequest) (pages, posts, days int) {
+	switch {
+	case req.PostsSince == "":
+		return fullPages, fullPages * pageSize[p], topics.RecentDays
+	case req.RefreshDays > 0:
+		posts = r.cfg.PostsPerDay * req.RefreshDays
+		return max(1, (posts+pageSize[p]-1)/pageSize[p]), posts, req.RefreshDays
+	}
+	return 1, scheduler.XPostsPerFetch, 0
 }
 
 // sample adds every link's staleness now.
