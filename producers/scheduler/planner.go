@@ -481,6 +481,26 @@ func (pp *platformPlan) admit(key uint64, now time.Time, ns int64) Admission {
 	return Admission{OK: true, SkipPosts: skip}
 }
 
+// PostsRoom returns the posts pl's posts scopes (Scope.SkipPosts) allow
+// at now beyond what they have spent, the least of them; 0 while one is
+// paused, +Inf without posts scopes.
+func (p *Planner) PostsRoom(pl topics.Platform, now time.Time) float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pp := p.plan(pl)
+	if pp == nil {
+		return 0
+	}
+	room := math.Inf(1)
+	for _, m := range pp.posts {
+		if now.Before(m.paused) {
+			return 0
+		}
+		room = min(room, m.available(now))
+	}
+	return room
+}
+
 // ChargePosts spends the posts a fetch of pl read beyond the expected
 // Cost it was admitted with from the posts scopes (which may go into debt,
 // making the next fetches skip their posts).

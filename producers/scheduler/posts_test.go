@@ -110,3 +110,38 @@ func TestFullPostsSendsNoCursor(t *testing.T) {
 		t.Fatalf("request %+v", r)
 	}
 }
+
+// Where the posts read are metered (X's monthly cap), a re-read waits for
+// room in the posts scope for its days of posts: new posts come first.
+func TestRereadWaitsForRoomInThePostsScope(t *testing.T) {
+	e := newEnv(t, xOnly())
+	l := e.link(t, "ann", topics.X, "42")
+	now := e.clock.Now()
+	// Fully read 25 hours ago: the 7-day re-read is due.
+	if err := e.db.MarkPostsRead(t.Context(), l.ID, pulse.PostsRead{Cursor: "9", Days: topics.RecentDays, At: now.Add(-25 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	// Spend the posts scope down to room for a few posts only.
+	pl := e.s.Planner()
+	room := pl.PostsRoom(topics.X, now)
+	if room < 100 {
+		t.Fatalf("posts room %v at the start", room)
+	}
+	pl.ChargePosts(topics.X, int(room)-10+scheduler.XPostsPerFetch, now)
+	if got := pl.PostsRoom(topics.X, now); got < 9 || got > 11 {
+		t.Fatalf("posts room %v after the charge", got)
+	}
+	r := e.tick(t)["42"]
+	if r == nil || r.PostsSince != "9" || r.RefreshDays != 0 || r.SkipPosts {
+		t.Fatalf("with room for 10 posts: %+v; want new posts only", r)
+	}
+	// With room, the same account re-reads its week.
+	e2 := newEnv(t, xOnly())
+	l2 := e2.link(t, "ann", topics.X, "42")
+	if err := e2.db.MarkPostsRead(t.Context(), l2.ID, pulse.PostsRead{Cursor: "9", Days: topics.RecentDays, At: e2.clock.Now().Add(-25 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if r := e2.tick(t)["42"]; r == nil || r.RefreshDays != 7 {
+		t.Fatalf("with room: %+v; want a 7-day re-read", r)
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -420,6 +421,7 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 		ids := s.newIDs(len(due))
 		reqs, next, track := s.reqs[:0], s.next[:0], s.track[:0]
 		nowUTC := now.UTC()
+		postsRoom := math.NaN() // the posts scopes' room for re-reads: looked up at the first one
 		for k := range due {
 			d := &due[k]
 			if len(d.Links) == 0 {
@@ -444,6 +446,18 @@ func (s *Scheduler) platformOnce(ctx context.Context, p topics.Platform, now tim
 			req := &s.pool[len(reqs)]
 			request(req, p, d, ids[uuidLen*k:uuidLen*(k+1)], nowUTC, s.cfg.FullPosts)
 			req.SkipPosts = a.SkipPosts
+			if req.RefreshDays > 0 && !req.SkipPosts {
+				// New posts come first: a re-read waits for room in the
+				// posts scopes (X's monthly cap) for its days of posts.
+				if math.IsNaN(postsRoom) {
+					postsRoom = s.planner.PostsRoom(p, now)
+				}
+				if need := float64(req.RefreshDays * PostsPerDay); postsRoom < need {
+					req.RefreshDays = 0
+				} else {
+					postsRoom -= need
+				}
+			}
 			reqs = append(reqs, req)
 			if s.jobs != nil && s.jobs.wants(p, *d) {
 				track = append(track, trackDue(p, *d, req.ID))
@@ -507,10 +521,19 @@ func request(req *topics.FetchRequest, p topics.Platform, d *Due, id string, now
 // refreshed at every fetch while it is newest, daily in its first week,
 // weekly until it is 30 days old, then never (engagement has settled by
 // then; the 30-day aggregates no longer count it).
+//
+// Where a platform meters the posts read (X's monthly cap, a posts scope),
+// new posts come first: a re-read is made only when the scope has room
+// for PostsPerDay posts a day of it beyond the fetch's own, else it waits
+// for a later fetch.
 const (
 	WeekRereadEvery  = 24 * time.Hour
 	MonthRereadEvery = 7 * 24 * time.Hour
 )
+
+// PostsPerDay is the posts an account is assumed to publish a day, for
+// the posts a re-read costs.
+const PostsPerDay = 5
 
 // PostsWindow returns what a fetch at now of an account whose posts reads
 // stand at st reads: the cursor to start from ("": a full read of the

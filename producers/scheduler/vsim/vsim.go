@@ -54,9 +54,9 @@ var pageSize = map[topics.Platform]int{topics.X: 100, topics.Facebook: 25, topic
 // endpoints once more (LinkedIn: posts and their statistics), and X
 // meters the posts read.
 const (
-	// DefaultPostsPerDay is Config.PostsPerDay's default: the simulator's
-	// accounts post every 2 to 8 hours.
-	DefaultPostsPerDay = 5
+	// DefaultPostsPerDay is Config.PostsPerDay's default: the scheduler's
+	// assumption (the simulator's accounts post every 2 to 8 hours).
+	DefaultPostsPerDay = scheduler.PostsPerDay
 	// fullPages is a full read's pages: the connectors' default
 	// MaxPostPages.
 	fullPages = 5

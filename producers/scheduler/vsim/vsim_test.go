@@ -119,3 +119,48 @@ func BenchmarkMillionLinks(b *testing.B) {
 		}
 	}
 }
+
+// TestCursorCostsFewerCallsPerFetch runs the same links with full reads
+// of the posts at every fetch (as before cursors) and with incremental
+// reads plus the decaying refresh: the calls per fetch drop on every
+// platform (on X, whose monthly cap meters posts, full reads leave most
+// fetches without posts instead), about one fetch in twenty re-reads older
+// posts, and nothing breaches.
+func TestCursorCostsFewerCallsPerFetch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates two days")
+	}
+	links := map[topics.Platform]int{topics.X: 400, topics.Facebook: 400, topics.Instagram: 400, topics.LinkedIn: 100}
+	run := func(full bool) *vsim.Report {
+		rep, err := vsim.Run(t.Context(), vsim.Config{Links: links, Seed: 2, FullPosts: full})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("full reads %v:\n%v", full, rep)
+		return rep
+	}
+	full, inc := run(true), run(false)
+	for p := range links {
+		f, i := full.Platforms[p], inc.Platforms[p]
+		if f.Breaches != 0 || i.Breaches != 0 {
+			t.Errorf("%s: breaches %d full, %d incremental", p, f.Breaches, i.Breaches)
+		}
+		switch {
+		case p == topics.X:
+			// X meters posts: full reads of 500 posts spend the monthly
+			// cap at once, and the fetches go on without their posts.
+			if i.PostsSkipped*10 > f.PostsSkipped || f.PostsSkipped < f.Fetches/2 {
+				t.Errorf("x: %d fetches without posts incremental, %d of %d full", i.PostsSkipped, f.PostsSkipped, f.Fetches)
+			}
+		case i.Fetches == 0 || i.CallsPerFetch() >= f.CallsPerFetch():
+			t.Errorf("%s: %.2f calls per fetch incremental, %.2f full", p, i.CallsPerFetch(), f.CallsPerFetch())
+		}
+		// Hourly fetches; a 7-day re-read a day, a 30-day one a week.
+		if share := float64(i.Rereads) / float64(i.Fetches); p != topics.X && (share < 0.03 || share > 0.08) {
+			t.Errorf("%s: %d re-reads in %d fetches", p, i.Rereads, i.Fetches)
+		}
+		if f.Rereads != f.Fetches {
+			t.Errorf("%s: full reads: %d of %d fetches re-read", p, f.Rereads, f.Fetches)
+		}
+	}
+}
