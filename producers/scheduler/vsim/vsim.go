@@ -329,7 +329,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	r.sched, err = scheduler.New(scheduler.Config{Emitter: r, Store: r.store, Limits: limits, Clock: r.clock.now, MaxPerTick: 5000,
 		FullPosts: cfg.FullPosts,
-		Logger: slog.New(slog.DiscardHandler)})
+		Logger:    slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, err
 	}
