@@ -17,6 +17,7 @@ func TestMain(m *testing.M) { testkit.WrapTestMain(m) }
 var (
 	benchLinks = flag.Int("vsim.links", 1_000_000, "links in BenchmarkMillionLinks")
 	benchHours = flag.Int("vsim.hours", 48, "simulated hours in BenchmarkMillionLinks")
+	benchFull  = flag.Bool("vsim.fullposts", false, "BenchmarkMillionLinks reads every post at every fetch (no cursor), for comparison")
 )
 
 // TestSmallRunStaysWithinLimits runs two simulated days of a few thousand
@@ -72,7 +73,10 @@ func TestSmallRunStaysWithinLimits(t *testing.T) {
 
 // BenchmarkMillionLinks runs 1,000,000 links (-vsim.links) over 48
 // simulated hours with the default limits, then a control run of the
-// LinkedIn links with LinkedIn's budget raised past its limit. Run it once:
+// LinkedIn links with LinkedIn's budget raised past its limit. Fetches
+// read their posts from each account's cursor, with the decaying refresh
+// (-vsim.fullposts: every post at every fetch, the cost before cursors).
+// Run it once:
 //
 //	go test -run '^$' -bench MillionLinks -benchtime 1x ./producers/scheduler/vsim/
 func BenchmarkMillionLinks(b *testing.B) {
@@ -82,7 +86,7 @@ func BenchmarkMillionLinks(b *testing.B) {
 	}
 	for b.Loop() {
 		rep, err := vsim.Run(b.Context(), vsim.Config{Links: links, SharedEvery: 50, RefreshesPerHour: 2000, Seed: 1,
-			Duration: time.Duration(*benchHours) * time.Hour})
+			Duration: time.Duration(*benchHours) * time.Hour, FullPosts: *benchFull})
 		if err != nil {
 			b.Fatal(err)
 		}
