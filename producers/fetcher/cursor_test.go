@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pulsehq/pulse"
 	_ "github.com/pulsehq/pulse/platforms/facebook"
 	_ "github.com/pulsehq/pulse/platforms/linkedin"
@@ -137,4 +139,55 @@ func TestCursorReadsOnlyNewPostsInFewerCalls(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The calls are counted by how the fetch read its posts: calls per fetch
+// from the cursor below a full read's, for operators.
+func TestCallsPerFetchAreExportedByRead(t *testing.T) {
+	h := newHarness(t)
+	before := callsByRead(t)
+	_, _, out := h.fetchWith(t, "r1", "", 0)
+	h.now = h.now.Add(3 * time.Hour)
+	_, _, out2 := h.fetchWith(t, "r2", out.NextCursor, 0)
+	after := callsByRead(t)
+	for read, want := range map[string][2]float64{"full": {float64(out.Calls), 1}, "new": {float64(out2.Calls), 1}} {
+		got := [2]float64{after[read][0] - before[read][0], after[read][1] - before[read][1]}
+		if got != want {
+			t.Errorf("%s reads: %v calls and fetches counted, want %v", read, got, want)
+		}
+	}
+}
+
+// callsByRead returns the X series of pulse_fetch_calls_total and
+// pulse_fetch_reads_total by read.
+func callsByRead(t *testing.T) map[string][2]float64 {
+	t.Helper()
+	fams, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][2]float64{}
+	for _, f := range fams {
+		i := slices.Index([]string{"pulse_fetch_calls_total", "pulse_fetch_reads_total"}, f.GetName())
+		if i < 0 {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var plat, read string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "platform":
+					plat = l.GetValue()
+				case "read":
+					read = l.GetValue()
+				}
+			}
+			if plat == string(topics.X) {
+				v := out[read]
+				v[i] = m.GetCounter().GetValue()
+				out[read] = v
+			}
+		}
+	}
+	return out
 }

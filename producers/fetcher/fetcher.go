@@ -239,6 +239,7 @@ func (f *Fetcher) fetch(ctx context.Context, req *topics.FetchRequest) (*topics.
 	res, err := conn.Fetch(ctx, tok, preq)
 	if res != nil {
 		out.Calls = res.Calls
+		countCalls(req, res.Calls)
 		if !req.SkipPosts {
 			out.Incremental = req.PostsSince != ""
 			out.RefreshDays = read.Days
