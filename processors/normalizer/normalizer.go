@@ -97,12 +97,16 @@ const MaxRecentPosts = 1000
 func (s *State) readPosts(snap *topics.AccountSnapshot, posts []topics.Post) {
 	from := snap.ObservedAt.Add(-topics.RecentWindow).Unix()
 	to := snap.ObservedAt.Unix()
-	if !snap.PostsIncremental {
+	// A full read replaces the posts (its own are distinct); an
+	// incremental one updates those it read again, found by id.
+	var at map[string]int
+	if snap.PostsIncremental {
+		at = make(map[string]int, len(s.Posts))
+		for i, p := range s.Posts {
+			at[p.ID] = i
+		}
+	} else {
 		s.Posts = s.Posts[:0]
-	}
-	at := make(map[string]int, len(s.Posts))
-	for i, p := range s.Posts {
-		at[p.ID] = i
 	}
 	for i := range posts {
 		p := &posts[i]
@@ -115,7 +119,9 @@ func (s *State) readPosts(snap *topics.AccountSnapshot, posts []topics.Post) {
 			s.Posts[j] = rp
 			continue
 		}
-		at[p.PostID] = len(s.Posts)
+		if at != nil {
+			at[p.PostID] = len(s.Posts)
+		}
 		s.Posts = append(s.Posts, rp)
 	}
 	kept := s.Posts[:0]
