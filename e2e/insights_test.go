@@ -134,7 +134,7 @@ func TestOneLoginThreePagesLinkTheSecondAndThird(t *testing.T) {
 	today := observed.Truncate(24 * time.Hour)
 	from := today.AddDate(0, 0, -28)
 	var daily seriesResult
-	eventually(t, 90*time.Second, "both Pages with today and 28 past days", func() bool {
+	eventually(t, 3*time.Minute, "both Pages with today and 28 past days", func() bool {
 		daily = seriesResult{}
 		p.graphql(t, signup.Token, seriesQuery, map[string]any{"grain": "DAY", "from": from, "to": today.Add(24 * time.Hour)}, &daily)
 		if len(daily.Metrics) != 2 {
