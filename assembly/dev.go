@@ -21,7 +21,7 @@ import (
 // holding each of the user's accounts and rewrites it on every snapshot of
 // any of them, so one user with all 10,000 accounts of the memory
 // benchmark made every snapshot decode, encode, store and publish a row of
-// about 25 MB (docs/bench.md).
+// about 13 MB (1.3 kB per account once backfilled; docs/bench.md).
 const DemoAccountsPerUser = 25
 
 // DemoUserEmail is the email of demo user k (0: DemoEmail).

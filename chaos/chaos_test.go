@@ -271,7 +271,14 @@ func (r *run) rngN(n int) int {
 
 func (r *run) do(sum *summary) {
 	t := r.t
-	r.dir = t.TempDir()
+	// The run's directory (broker data dir, goka state, every component's
+	// log) is kept when the run fails, for its records and offsets.
+	dir, err := os.MkdirTemp("", fmt.Sprintf("pulse-chaos-run%d-", r.n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.dir = dir
+	failedBefore := t.Failed()
 	r.procs = map[string]*proc{}
 	brokerPort, simPort, apiPort := freePort(t), freePort(t), freePort(t)
 	r.brokers = []string{fmt.Sprintf("127.0.0.1:%d", brokerPort)}
@@ -292,12 +299,15 @@ func (r *run) do(sum *summary) {
 		for _, p := range r.procs {
 			p.stop()
 		}
-		if t.Failed() {
+		if t.Failed() && !failedBefore {
 			for name, p := range r.procs {
 				b, _ := os.ReadFile(p.log)
 				t.Logf("--- %s log (last 3000 bytes):\n%s", name, tail(b, 3000))
 			}
+			t.Logf("run %d failed: its broker data, goka state and logs are kept in %s", r.n, dir)
+			return
 		}
+		os.RemoveAll(dir)
 	}()
 	// The broker and the simulator first; the simulator is never killed
 	// (it is the platforms, and counts their limit breaches).
