@@ -59,10 +59,22 @@ type Codec[T any, PT interface {
 	max int
 }
 
+// handEncoded is implemented by the types whose JSON encoding is written
+// by hand (the busiest topics): appendJSON appends the encoding, which
+// json.Marshal would otherwise write, and decodeJSON decodes it, returning
+// the unknown top-level names.
+type handEncoded interface {
+	appendJSON(b []byte) ([]byte, error)
+	decodeJSON(b []byte) ([]string, error)
+}
+
 // Marshal encodes v, stamping the current schema version.
 func (c Codec[T, PT]) Marshal(v *T) ([]byte, error) {
 	cp := *v
 	PT(&cp).setVersion()
+	if h, ok := any(PT(&cp)).(handEncoded); ok {
+		return h.appendJSON(make([]byte, 0, 512))
+	}
 	return json.Marshal(&cp)
 }
 
@@ -71,7 +83,11 @@ func (c Codec[T, PT]) Marshal(v *T) ([]byte, error) {
 // missing or newer than this build knows.
 func (c Codec[T, PT]) Unmarshal(b []byte) (*T, error) {
 	v := new(T)
-	if err := json.Unmarshal(b, v); err != nil {
+	if h, ok := any(PT(v)).(handEncoded); ok {
+		if _, err := h.decodeJSON(b); err != nil {
+			return nil, fmt.Errorf("%w: %T: %v", ErrMalformed, v, err)
+		}
+	} else if err := json.Unmarshal(b, v); err != nil {
 		return nil, fmt.Errorf("%w: %T: %v", ErrMalformed, v, err)
 	}
 	if ver := PT(v).version(); ver < 1 || ver > c.max {

@@ -13,12 +13,15 @@ const (
 	LinkedIn  Platform = "linkedin"
 )
 
-// Schema versions of the values below. Bump the minor number when adding an
-// optional field (older consumers ignore it); a new major number is a new
-// topic.
+// Schema versions of the values below. Adding an optional field keeps the
+// version (older consumers ignore it); a version bump changes how fields
+// are encoded, and its decoder reads every older version; a change that
+// older records cannot be read into is a new topic.
 const (
 	FetchRequestVersion    = 1
-	RawPayloadVersion      = 1
+	// RawPayload 2 embeds the bodies as JSON (1: base64 strings); the
+	// decoder reads both.
+	RawPayloadVersion      = 2
 	AccountSnapshotVersion = 1
 	PostVersion            = 1
 	FetchOutcomeVersion    = 1
@@ -80,6 +83,14 @@ type LinkRef struct {
 // RawPayload is everything one fetch read from a platform: the account
 // call's response body and each page of the posts calls, unmodified. One
 // fetch is one record, so the normalizer sees a fetch whole.
+//
+// Its encoding is written by hand (rawpayload.go). From version 2 each
+// body is embedded as JSON when it is a JSON object or array (as the
+// platforms' are; whitespace around it is not kept), else as a base64
+// string; version 1 wrote every body as a base64 string. Decoders of
+// version 2 read both, so a replay of old records works; a consumer built
+// for version 1 rejects version 2 (ErrUnknownVersion), so the normalizer
+// is deployed before the fetcher.
 type RawPayload struct {
 	V         int       `json:"v"`
 	RequestID string    `json:"request_id"`
@@ -89,13 +100,13 @@ type RawPayload struct {
 	AccountID string    `json:"account_id"` // platform's account id, when known
 	FetchedAt time.Time `json:"fetched_at"`
 	// Account is the account call's response body.
-	Account []byte `json:"account"`
+	Account []byte `json:"account" schema:"body"`
 	// PostPages are the posts calls' response bodies, newest first.
-	PostPages [][]byte `json:"post_pages,omitempty"`
+	PostPages [][]byte `json:"post_pages,omitempty" schema:"body"`
 	// Insights are the account insights calls' response bodies: daily
 	// followers (history) and insights, parsed by the platform's
 	// InsightsParser. Optional.
-	Insights [][]byte `json:"insights,omitempty"`
+	Insights [][]byte `json:"insights,omitempty" schema:"body"`
 	// PostsSkipped: the fetch read no posts by design (its request's
 	// SkipPosts), so PostPages is empty without the account having none.
 	// Optional.

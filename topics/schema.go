@@ -78,6 +78,9 @@ func schemaOf(t reflect.Type) map[string]any {
 				name = f.Name
 			}
 			props[name] = schemaOf(f.Type)
+			if f.Tag.Get("schema") == "body" {
+				props[name] = bodySchema(f.Type)
+			}
 			if !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") {
 				required = append(required, name)
 			}
@@ -89,4 +92,22 @@ func schemaOf(t reflect.Type) map[string]any {
 		return s
 	}
 	panic("topics: no JSON Schema for " + t.String())
+}
+
+// bodySchema is the schema of a platform response body (t is []byte) or a
+// list of them ([][]byte): the body itself when it is a JSON object or
+// array, else (or in version 1) a base64 string.
+func bodySchema(t reflect.Type) map[string]any {
+	body := map[string]any{
+		"description": "the response body: itself when it is a JSON object or array, else base64 (always base64 in version 1)",
+		"anyOf": []any{
+			map[string]any{"type": "object"},
+			map[string]any{"type": "array"},
+			map[string]any{"type": "string", "contentEncoding": "base64"},
+		},
+	}
+	if t.Elem().Kind() == reflect.Slice {
+		return map[string]any{"type": "array", "items": body}
+	}
+	return body
 }

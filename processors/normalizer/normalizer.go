@@ -241,7 +241,7 @@ func (n *normalizer) process(ctx goka.Context, msg any) {
 	if st == nil {
 		st = &State{}
 	}
-	snap, history, posts, err := n.normalize(raw)
+	snap, history, posts, unknown, err := n.normalize(raw)
 	if err != nil {
 		n.deadLetter(ctx, raw, err)
 		st.DeadLetters++
@@ -249,7 +249,7 @@ func (n *normalizer) process(ctx goka.Context, msg any) {
 		ctx.SetValue(st)
 		return
 	}
-	if unknown := topics.RawPayloadCodec.UnknownFields(raw); len(unknown) > 0 {
+	if len(unknown) > 0 {
 		if st.UnknownFields == 0 || !slices.Equal(unknown, st.LastUnknown) {
 			n.log.Info("normalizer: raw payload has fields this build ignores", "fields", unknown)
 		}
@@ -344,33 +344,40 @@ func (n *normalizer) deadLetter(ctx goka.Context, raw []byte, reason error) {
 // the past days its history describes (History set, oldest first) and the
 // posts. It is the processor's pure core, exported for tests and tools.
 func Normalize(parsers map[topics.Platform]Parser, raw []byte) (*topics.AccountSnapshot, []topics.AccountSnapshot, []topics.Post, error) {
-	return (&normalizer{parsers: parsers}).normalize(raw)
+	snap, history, posts, _, err := (&normalizer{parsers: parsers}).normalize(raw)
+	return snap, history, posts, err
 }
 
-func (n *normalizer) normalize(raw []byte) (*topics.AccountSnapshot, []topics.AccountSnapshot, []topics.Post, error) {
-	snap, posts, err := n.normalizeFetch(raw)
+// normalize decodes raw once (the envelope and then each body, into the
+// parsers' structs) and returns its events and the envelope's fields this
+// build does not know.
+func (n *normalizer) normalize(raw []byte) (*topics.AccountSnapshot, []topics.AccountSnapshot, []topics.Post, []string, error) {
+	p, unknown, err := topics.DecodeRawPayload(raw)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	p, _ := topics.RawPayloadCodec.Unmarshal(raw) // decoded once already
+	snap, posts, err := n.normalizeFetch(p)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
 	if len(p.Insights) == 0 {
-		return snap, nil, posts, nil
+		return snap, nil, posts, unknown, nil
 	}
 	ip, ok := n.parsers[p.Platform].(platforms.InsightsParser)
 	if !ok {
-		return nil, nil, nil, fmt.Errorf("raw payload: %s carries insights but its parser reads none", p.Platform)
+		return nil, nil, nil, nil, fmt.Errorf("raw payload: %s carries insights but its parser reads none", p.Platform)
 	}
 	var days []platforms.DayMetrics
 	for i, b := range p.Insights {
 		d, err := ip.ParseInsights(b)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("parse %s insights %d: %w", p.Platform, i+1, err)
+			return nil, nil, nil, nil, fmt.Errorf("parse %s insights %d: %w", p.Platform, i+1, err)
 		}
 		days = append(days, d...)
 	}
 	days = mergeDays(days)
 	snap.Insights = dayInsights(days)
-	return snap, history(snap, days), posts, nil
+	return snap, history(snap, days), posts, unknown, nil
 }
 
 // mergeDays merges the days of several insights bodies, by day, later
@@ -491,11 +498,7 @@ func history(snap *topics.AccountSnapshot, days []platforms.DayMetrics) []topics
 	return out
 }
 
-func (n *normalizer) normalizeFetch(raw []byte) (*topics.AccountSnapshot, []topics.Post, error) {
-	p, err := topics.RawPayloadCodec.Unmarshal(raw)
-	if err != nil {
-		return nil, nil, err
-	}
+func (n *normalizer) normalizeFetch(p *topics.RawPayload) (*topics.AccountSnapshot, []topics.Post, error) {
 	if p.LinkID == "" || p.UserID == "" || p.FetchedAt.IsZero() {
 		return nil, nil, fmt.Errorf("raw payload: missing link_id, user_id or fetched_at")
 	}
