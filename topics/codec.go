@@ -60,11 +60,15 @@ type Codec[T any, PT interface {
 }
 
 // handEncoded is implemented by the types whose JSON encoding is written
-// by hand (the busiest topics): appendJSON appends the encoding, which
-// json.Marshal would otherwise write, and decodeJSON decodes it, returning
-// the unknown top-level names.
+// by hand (the busiest topics): appendJSON appends v's encoding to b.
 type handEncoded interface {
 	appendJSON(b []byte) ([]byte, error)
+}
+
+// handDecoded is implemented by the types whose JSON decoding is written
+// by hand: decodeJSON decodes b into v and returns the unknown top-level
+// names.
+type handDecoded interface {
 	decodeJSON(b []byte) ([]string, error)
 }
 
@@ -73,7 +77,7 @@ func (c Codec[T, PT]) Marshal(v *T) ([]byte, error) {
 	cp := *v
 	PT(&cp).setVersion()
 	if h, ok := any(PT(&cp)).(handEncoded); ok {
-		return h.appendJSON(make([]byte, 0, 512))
+		return h.appendJSON(make([]byte, 0, 384))
 	}
 	return json.Marshal(&cp)
 }
@@ -83,7 +87,7 @@ func (c Codec[T, PT]) Marshal(v *T) ([]byte, error) {
 // missing or newer than this build knows.
 func (c Codec[T, PT]) Unmarshal(b []byte) (*T, error) {
 	v := new(T)
-	if h, ok := any(PT(v)).(handEncoded); ok {
+	if h, ok := any(PT(v)).(handDecoded); ok {
 		if _, err := h.decodeJSON(b); err != nil {
 			return nil, fmt.Errorf("%w: %T: %v", ErrMalformed, v, err)
 		}

@@ -1,0 +1,57 @@
+package topics_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	json "github.com/go-json-experiment/json/v1"
+
+	"github.com/pulsehq/pulse/topics"
+)
+
+// FuzzHandEncodingMatchesReflection: the hand-written encodings of
+// AccountSnapshot and Post are byte for byte what json.Marshal writes.
+func FuzzHandEncodingMatchesReflection(f *testing.F) {
+	f.Add("link-1", "x", "h", "text <b>&é\u2028", int64(5), int64(-3), int64(1_700_000_000_123), int32(7), true)
+	f.Add("", "", "", "", int64(0), int64(0), int64(-62135596800000), int32(0), false)
+	f.Add("\xff\"\\\n", "\t", "\x00", "a\xffb", int64(1<<62), int64(-1<<62), int64(253402300799999), int32(-1), true)
+	f.Fuzz(func(t *testing.T, id, plat, handle, text string, n, m, ms int64, zone int32, flag bool) {
+		at := time.UnixMilli(ms).In(time.FixedZone("z", int(zone%86400)))
+		s := topics.AccountSnapshot{V: topics.AccountSnapshotVersion, LinkID: id, UserID: text, Platform: topics.Platform(plat),
+			AccountID: handle, Handle: handle, Hour: at.Truncate(time.Hour), ObservedAt: at, Followers: n, Following: m,
+			PostsCount: n ^ m, RecentPosts: int(m), RecentEngagement: n, Version: ms, PostsSkipped: flag, History: !flag}
+		p := topics.Post{V: topics.PostVersion, LinkID: id, UserID: handle, Platform: topics.Platform(plat), AccountID: id,
+			PostID: handle, CreatedAt: at.Add(-time.Duration(n % 1e12)), ObservedAt: at, Text: text, Permalink: plat,
+			Likes: n, Comments: m, Shares: -n, Views: m * 2, Version: ms}
+		if flag {
+			p.Reach, p.Saves = n, m
+		}
+		for _, c := range []struct {
+			name       string
+			hand, refl func() ([]byte, error)
+		}{
+			{"snapshot", func() ([]byte, error) { return topics.AccountSnapshotCodec.Marshal(&s) }, func() ([]byte, error) { return json.Marshal(&s) }},
+			{"post", func() ([]byte, error) { return topics.PostCodec.Marshal(&p) }, func() ([]byte, error) { return json.Marshal(&p) }},
+		} {
+			got, err := c.hand()
+			want, werr := c.refl()
+			if (err != nil) != (werr != nil) || !bytes.Equal(got, want) {
+				t.Fatalf("%s:\nhand       %s (%v)\nreflection %s (%v)", c.name, got, err, want, werr)
+			}
+		}
+	})
+}
+
+func TestSnapshotWithInsightsEncodes(t *testing.T) {
+	reach := int64(9)
+	s := topics.AccountSnapshot{LinkID: "l", Insights: []topics.DayInsights{{Day: time.Unix(0, 0).UTC(), Reach: &reach}}}
+	b, err := topics.AccountSnapshotCodec.Marshal(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := topics.AccountSnapshotCodec.Unmarshal(b)
+	if err != nil || len(out.Insights) != 1 || *out.Insights[0].Reach != 9 || out.V != topics.AccountSnapshotVersion {
+		t.Fatalf("%s → %+v, %v", b, out, err)
+	}
+}
