@@ -404,7 +404,11 @@ func (p *Pulse) NewNormalizer() (*goka.Processor, error) {
 	for pl, c := range p.conns {
 		parsers[pl] = c
 	}
-	proc, err := normalizer.New(normalizer.Config{Brokers: p.brokers, Parsers: parsers, Options: p.gokaOptions(), Logger: p.cfg.Logger})
+	opts, err := p.gokaOptions()
+	if err != nil {
+		return nil, err
+	}
+	proc, err := normalizer.New(normalizer.Config{Brokers: p.brokers, Parsers: parsers, Options: opts, Logger: p.cfg.Logger})
 	if err == nil {
 		p.observeGoka(Normalizer, proc)
 	}
@@ -413,7 +417,11 @@ func (p *Pulse) NewNormalizer() (*goka.Processor, error) {
 
 // NewAggregator builds the aggregator processor.
 func (p *Pulse) NewAggregator() (*goka.Processor, error) {
-	proc, err := aggregator.New(aggregator.Config{Brokers: p.brokers, Options: p.gokaOptions(), Logger: p.cfg.Logger})
+	opts, err := p.gokaOptions()
+	if err != nil {
+		return nil, err
+	}
+	proc, err := aggregator.New(aggregator.Config{Brokers: p.brokers, Options: opts, Logger: p.cfg.Logger})
 	if err == nil {
 		p.observeGoka(Aggregator, proc)
 	}
@@ -516,16 +524,20 @@ func (p *Pulse) newAPI() (func(context.Context) error, error) {
 var tableStorage = &opt.Options{WriteBuffer: 1 << 20, BlockCacheCapacity: 1 << 20}
 
 // gokaOptions are the options of Pulse's goka processors: local table
-// storage in StateDir (in memory when empty) and goka's logs at debug
-// level.
-func (p *Pulse) gokaOptions() []goka.ProcessorOption {
+// storage in StateDir (LevelDB, written in batches: kafka.TableStorage; in
+// memory when empty) and goka's logs at debug level.
+func (p *Pulse) gokaOptions() ([]goka.ProcessorOption, error) {
 	opts := p.goka.ProcessorOptions()
 	if dir := p.cfg.Processors.StateDir; dir != "" {
-		opts = append(opts, goka.WithStorageBuilder(storage.BuilderWithOptions(dir, tableStorage)))
+		b, err := kafka.TableStorage(dir, kafka.TableStorageConfig{})
+		if err != nil {
+			return nil, fmt.Errorf("assembly: processors' state: %w", err)
+		}
+		opts = append(opts, goka.WithStorageBuilder(b))
 	} else {
 		opts = append(opts, goka.WithStorageBuilder(storage.MemoryBuilder()))
 	}
-	return append(opts, goka.WithLogger(gokaLogger{p.cfg.Logger}))
+	return append(opts, goka.WithLogger(gokaLogger{p.cfg.Logger})), nil
 }
 
 // Close releases what New opened: the API's listener, the databases it

@@ -219,8 +219,10 @@ type FetcherConfig struct {
 
 // ProcessorsConfig configures the goka processors.
 type ProcessorsConfig struct {
-	// StateDir keeps the processors' local table storage. Default empty:
-	// in memory, recovered from Kafka at start (DataDir/goka under Dev).
+	// StateDir keeps the processors' local table storage (LevelDB, one
+	// directory per table partition, written in batches at least once a
+	// second: kafka.TableStorage). Default empty: in memory, recovered
+	// from Kafka at start (DataDir/goka under Dev).
 	StateDir string
 }
 

@@ -35,7 +35,11 @@ func tableStorage(tb testing.TB) storage.Builder {
 	if *memTables {
 		return storage.MemoryBuilder()
 	}
-	return storage.DefaultBuilder(tb.TempDir())
+	local, err := kafka.TableStorage(tb.TempDir(), kafka.TableStorageConfig{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return local
 }
 
 var replayMaxPending = flag.Int("replay-max-pending", 0, "BenchmarkReplay: the sink's MaxPendingBatches (0: its default; 1: a rollup recomputation before almost every insert, as before they were decoupled)")

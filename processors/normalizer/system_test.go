@@ -47,9 +47,9 @@ type runningProcessor struct {
 	done   chan error
 }
 
-func startProcessor(t *testing.T, g *kafka.Goka) *runningProcessor {
+func startProcessor(t *testing.T, g *kafka.Goka, local storage.Builder) *runningProcessor {
 	t.Helper()
-	opts := append(g.ProcessorOptions(), goka.WithStorageBuilder(storage.MemoryBuilder()))
+	opts := append(g.ProcessorOptions(), goka.WithStorageBuilder(local))
 	p, err := normalizer.New(normalizer.Config{Brokers: g.Brokers, Parsers: mustParsers(t), Options: opts})
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +103,25 @@ func TestProcessorRestartRecoversTable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker and rebalances a goka group twice")
 	}
+	restartScenario(t, storage.MemoryBuilder())
+}
+
+// TestProcessorRestartKeepsLocalTable is the same with the table kept in
+// a state directory (kafka.TableStorage, as `pulse processor` with a
+// state dir): the second instance reads the first one's local table and
+// what the table topic holds after it.
+func TestProcessorRestartKeepsLocalTable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker and rebalances a goka group twice")
+	}
+	local, err := kafka.TableStorage(t.TempDir(), kafka.TableStorageConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restartScenario(t, local)
+}
+
+func restartScenario(t *testing.T, local storage.Builder) {
 	g := mustBroker(t)
 	prod, err := kafka.NewClient(g.Brokers)
 	if err != nil {
@@ -134,12 +153,12 @@ func TestProcessorRestartRecoversTable(t *testing.T) {
 	phase2 = append(phase2, payload(0, 2), payload(1, perPhase+1)) // redeliveries
 
 	mustProduce(t, prod, phase1...)
-	p1 := startProcessor(t, g)
+	p1 := startProcessor(t, g, local)
 	col.waitFor(t, len(phase1), 90*time.Second)
 	p1.stop(t)
 
 	mustProduce(t, prod, phase2...)
-	p2 := startProcessor(t, g)
+	p2 := startProcessor(t, g, local)
 	col.waitFor(t, len(phase1)+len(phase2), 90*time.Second)
 
 	// Outputs: exactly one snapshot per input, none re-emitted by the restart.
