@@ -303,8 +303,8 @@ func (i *tableIter) Next() bool {
 	}
 	return false
 }
-func (i *tableIter) Err() error              { return i.it.Error() }
-func (i *tableIter) Key() []byte             { return i.it.Key() }
-func (i *tableIter) Value() ([]byte, error)  { return i.it.Value(), nil }
-func (i *tableIter) Release()                { i.it.Release() }
-func (i *tableIter) Seek(key []byte) bool    { return i.it.Seek(key) }
+func (i *tableIter) Err() error             { return i.it.Error() }
+func (i *tableIter) Key() []byte            { return i.it.Key() }
+func (i *tableIter) Value() ([]byte, error) { return i.it.Value(), nil }
+func (i *tableIter) Release()               { i.it.Release() }
+func (i *tableIter) Seek(key []byte) bool   { return i.it.Seek(key) }

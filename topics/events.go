@@ -18,7 +18,7 @@ const (
 // are encoded, and its decoder reads every older version; a change that
 // older records cannot be read into is a new topic.
 const (
-	FetchRequestVersion    = 1
+	FetchRequestVersion = 1
 	// RawPayload 2 embeds the bodies as JSON (1: base64 strings); the
 	// decoder reads both.
 	RawPayloadVersion      = 2
