@@ -124,11 +124,19 @@ func EnsureTopics(ctx context.Context, brokers []string, replication int, specs 
 
 // Goka holds the builders that make goka processors, views and emitters work
 // against Pulse's brokers: a sarama config reading new groups from the
-// oldest offset, and topic creation with the cluster's replication.
+// oldest offset, topic creation with the cluster's replication, and the
+// processors' producer settings.
 type Goka struct {
 	Brokers     []string
 	Sarama      *sarama.Config
 	TopicConfig *goka.TopicManagerConfig
+	// EmitLinger is how long a processor's emits wait for others to fill
+	// a batch (franz-go's ProducerLinger); batches also fill while a
+	// request is in flight. NewGoka sets 1ms.
+	EmitLinger time.Duration
+	// EmitTimeout fails an emit the brokers did not take in this time,
+	// stopping the processor. NewGoka sets 1 minute.
+	EmitTimeout time.Duration
 }
 
 // NewGoka builds goka settings for brokers. replication is the topic
@@ -139,16 +147,12 @@ func NewGoka(brokers []string, replication int) *Goka {
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	// kfake and small dev clusters rebalance faster with shorter timings.
 	sc.Consumer.Group.Rebalance.Timeout = 10 * time.Second
-	sc.Producer.Compression = sarama.CompressionNone
-	// Emits flush every 1ms or 1 MiB rather than goka's 100ms/64 KiB: a
-	// processor's throughput is bounded by how fast its emits are acked.
-	sc.Producer.Flush.Frequency = time.Millisecond
-	sc.Producer.Flush.Bytes = 1 << 20
+	// (Processors emit through franz-go, not sarama: gokaProducerBuilder.)
 	tmc := goka.NewTopicManagerConfig()
 	tmc.Table.Replication = replication
 	tmc.Stream.Replication = replication
 	tmc.Stream.Retention = 7 * 24 * time.Hour
-	return &Goka{Brokers: brokers, Sarama: sc, TopicConfig: tmc}
+	return &Goka{Brokers: brokers, Sarama: sc, TopicConfig: tmc, EmitLinger: time.Millisecond, EmitTimeout: time.Minute}
 }
 
 func (g *Goka) copyConfig() *sarama.Config {
@@ -157,13 +161,14 @@ func (g *Goka) copyConfig() *sarama.Config {
 }
 
 // ProcessorOptions returns the options every Pulse goka processor is built
-// with.
+// with: sarama for consuming (goka's consumer group), franz-go for
+// emitting (gokaProducerBuilder).
 func (g *Goka) ProcessorOptions() []goka.ProcessorOption {
 	return []goka.ProcessorOption{
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(g.copyConfig(), g.TopicConfig)),
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(g.copyConfig())),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(g.copyConfig())),
-		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(g.copyConfig())),
+		goka.WithProducerBuilder(gokaProducerBuilder(g.EmitLinger, g.EmitTimeout)),
 	}
 }
 
