@@ -11,6 +11,7 @@ import (
 	"github.com/lovoo/goka/storage"
 	"github.com/syndtr/goleveldb/leveldb"
 	ldbiter "github.com/syndtr/goleveldb/leveldb/iterator"
+	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 )
 
@@ -23,6 +24,9 @@ type TableStorageConfig struct {
 	// MaxPending writes a batch as soon as this many keys wait. Default
 	// 10,000.
 	MaxPending int
+	// LevelDB are the options each partition's LevelDB is opened with.
+	// Default nil: LevelDB's defaults.
+	LevelDB *opt.Options
 }
 
 // offsetKey is where goka's LevelDB storage keeps a partition's table
@@ -61,7 +65,7 @@ func TableStorage(dir string, cfg TableStorageConfig) (storage.Builder, error) {
 		cfg.MaxPending = 10_000
 	}
 	return func(topic string, partition int32) (storage.Storage, error) {
-		db, err := leveldb.OpenFile(filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition)), nil)
+		db, err := leveldb.OpenFile(filepath.Join(dir, fmt.Sprintf("%s.%d", topic, partition)), cfg.LevelDB)
 		if err != nil {
 			return nil, fmt.Errorf("kafka: table storage: open leveldb: %w", err)
 		}

@@ -51,6 +51,9 @@ func (s *AccountSnapshot) appendJSON(b []byte) ([]byte, error) {
 	if s.History {
 		b = append(b, `,"history":true`...)
 	}
+	if s.PostsIncremental {
+		b = append(b, `,"posts_incremental":true`...)
+	}
 	return append(b, '}'), nil
 }
 

@@ -85,6 +85,9 @@ func (p *RawPayload) appendJSON(b []byte) ([]byte, error) {
 	if p.PostsSkipped {
 		b = append(b, `,"posts_skipped":true`...)
 	}
+	if p.PostsIncremental {
+		b = append(b, `,"posts_incremental":true`...)
+	}
 	return append(b, '}'), nil
 }
 
@@ -153,6 +156,8 @@ func (p *RawPayload) decodeJSON(b []byte) ([]string, error) {
 			err = readBodies(d, n, &p.Insights)
 		case "posts_skipped":
 			err = readBool(d, n, &p.PostsSkipped)
+		case "posts_incremental":
+			err = readBool(d, n, &p.PostsIncremental)
 		default:
 			if !slices.Contains(unknown, n) {
 				unknown = append(unknown, n)
