@@ -127,3 +127,31 @@ func TestHandEncodingsKnowEveryField(t *testing.T) {
 		t.Errorf("RawPayload round trip:\n got %+v (unknown %v, %v)\nwant %+v\nfrom %s", got, unknown, err, &r, b)
 	}
 }
+
+// FuzzHandDecodingMatchesReflection: the hand-written decoders of
+// AccountSnapshot and Post give json.Unmarshal's result (and fail where it
+// fails) for any input.
+func FuzzHandDecodingMatchesReflection(f *testing.F) {
+	s := topics.AccountSnapshot{LinkID: "l", UserID: "u", Platform: topics.X, AccountID: "a", Handle: "h",
+		Hour: time.Unix(3600, 0).UTC(), ObservedAt: time.Unix(3700, 0).UTC(), Followers: 5, Version: 9, History: true}
+	p := topics.Post{LinkID: "l", PostID: "p", CreatedAt: time.Unix(3600, 0).UTC(), Text: "t <&>", Likes: 3, Reach: 2}
+	sb, _ := topics.AccountSnapshotCodec.Marshal(&s)
+	pb, _ := topics.PostCodec.Marshal(&p)
+	for _, seed := range [][]byte{sb, pb, []byte(`{"v":1,"LINK_ID":"x"}`), []byte(`{"v":1,"followers":1.5}`),
+		[]byte(`{"v":1,"link_id":"a","link_id":null,"zz":[1,{"a":2}]}`), []byte(`{"v":1,"hour":"2026-11-30T01:02:03+01:00"}`),
+		[]byte(`{"v":1,"text":"\xff"}`), []byte(`{"v":1,"insights":[{"day":"2026-11-30T00:00:00Z","reach":3}]}`), []byte(`null`), []byte(`{"v":1}{}`)} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var hs, rs topics.AccountSnapshot
+		herr, rerr := topics.DecodeForTest(&hs, b), json.Unmarshal(b, &rs)
+		if (herr != nil) != (rerr != nil) || (herr == nil && !reflect.DeepEqual(hs, rs)) {
+			t.Fatalf("snapshot %s:\nhand       %+v (%v)\nreflection %+v (%v)", b, hs, herr, rs, rerr)
+		}
+		var hp, rp topics.Post
+		herr, rerr = topics.DecodeForTest(&hp, b), json.Unmarshal(b, &rp)
+		if (herr != nil) != (rerr != nil) || (herr == nil && !reflect.DeepEqual(hp, rp)) {
+			t.Fatalf("post %s:\nhand       %+v (%v)\nreflection %+v (%v)", b, hp, herr, rp, rerr)
+		}
+	})
+}
