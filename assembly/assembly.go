@@ -524,12 +524,13 @@ func (p *Pulse) newAPI() (func(context.Context) error, error) {
 var tableStorage = &opt.Options{WriteBuffer: 1 << 20, BlockCacheCapacity: 1 << 20}
 
 // gokaOptions are the options of Pulse's goka processors: local table
-// storage in StateDir (LevelDB, written in batches: kafka.TableStorage; in
-// memory when empty) and goka's logs at debug level.
+// storage in StateDir (LevelDB with tableStorage's options, written in
+// batches: kafka.TableStorage; in memory when empty) and goka's logs at
+// debug level.
 func (p *Pulse) gokaOptions() ([]goka.ProcessorOption, error) {
 	opts := p.goka.ProcessorOptions()
 	if dir := p.cfg.Processors.StateDir; dir != "" {
-		b, err := kafka.TableStorage(dir, kafka.TableStorageConfig{})
+		b, err := kafka.TableStorage(dir, kafka.TableStorageConfig{LevelDB: tableStorage})
 		if err != nil {
 			return nil, fmt.Errorf("assembly: processors' state: %w", err)
 		}
