@@ -76,7 +76,10 @@ func TestSmallRunStaysWithinLimits(t *testing.T) {
 // LinkedIn links with LinkedIn's budget raised past its limit. Fetches
 // read their posts from each account's cursor, with the decaying refresh
 // (-vsim.fullposts: every post at every fetch, the cost before cursors).
-// Run it once:
+// It reports CPU seconds per simulated day: sched-cpu-s (the scheduler,
+// its MemStore and the garbage collector: the goal of < 10 s), sim-cpu-s
+// (the simulator's side of the fetches, timed on the run's thread) and
+// process-cpu-s (both). Run it once:
 //
 //	go test -run '^$' -bench MillionLinks -benchtime 1x ./producers/scheduler/vsim/
 func BenchmarkMillionLinks(b *testing.B) {
