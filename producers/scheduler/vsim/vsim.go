@@ -265,7 +265,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	for p, n := range cfg.Links {
+	// Platforms in order: they draw from one random source.
+	for _, p := range slices.Sorted(mapsKeys(cfg.Links)) {
+		n := cfg.Links[p]
 		pr := &PlatformReport{Links: n}
 		r.rep.Platforms[p] = pr
 		var perAcct []int32 // links per account, by k
