@@ -401,7 +401,8 @@ func TestEveryMonitoredMetricIsExported(t *testing.T) {
 	f := scrape(t, a.AdminURL())
 	allowed := map[string]bool{"component": true, "topic": true, "group": true, "partition": true, "platform": true,
 		"class": true, "reason": true, "operation": true, "code": true, "what": true, "version": true, "le": true,
-		"scope": true, "per": true} // scope: the few rate-limit scopes each platform defines
+		"scope": true, "per": true, // scope: the few rate-limit scopes each platform defines
+		"read": true} // how a fetch read posts: full, new, reread, none
 	for name, fam := range f {
 		if !strings.HasPrefix(name, "pulse_") {
 			continue
