@@ -16,13 +16,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/oauth2"
+
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/loadgen"
 	"github.com/pulsehq/pulse/postgres/pgtest"
+	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/topics"
+	"github.com/pulsehq/pulse/vault"
 )
 
 var (
@@ -30,7 +35,22 @@ var (
 	apiDays    = flag.Int("api-days", 365, "days of hourly history per account for BenchmarkAPILoad")
 	apiClients = flag.Int("api-clients", 8, "concurrent clients in BenchmarkAPILoad")
 	apiPhase   = flag.Duration("api-phase", 10*time.Second, "how long each measured phase of BenchmarkAPILoad lasts")
+	apiKeep    = flag.Bool("api-keep", true, "BenchmarkAPILoad: seed the ClickHouse database "+keptDatabase+" once and keep it for the next runs with the same -api-users and -api-days (false: a fresh database, dropped at the end)")
 )
+
+// keptDatabase is the ClickHouse database BenchmarkAPILoad keeps between
+// runs (-api-keep).
+const keptDatabase = "pulse_bench_api"
+
+// seedFormat changes whenever what seed writes changes for the same
+// flags (the generator, its configuration, the store's Insert or rollup
+// recomputation): a kept database seeded in another format is reseeded.
+const seedFormat = 2
+
+// signedInID is the user ID of signed-in user i, in ClickHouse and in
+// PostgreSQL: fixed, so a kept database's rows belong to the users a later
+// run signs in.
+func signedInID(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 
 // signedIn is how many of the seeded users get an account in PostgreSQL
 // and a bearer token; the clients query as them. Every user's history has
@@ -40,12 +60,12 @@ const signedIn = 16
 
 // apiGen is the API benchmark's history: hourly account counters for a
 // year, posts fetched once a day (a page of the 3 most recent).
-func apiGen(tb testing.TB, ids []string) *loadgen.Gen {
+func apiGen(tb testing.TB) *loadgen.Gen {
 	g, err := loadgen.New(loadgen.Config{Seed: 2, Users: *apiUsers, Hours: *apiDays * 24, PostEvery: 24,
 		PostsPerPage: 3, PostsFetchEvery: 24,
 		UserID: func(u int) string {
-			if u < len(ids) {
-				return ids[u]
+			if u < signedIn {
+				return signedInID(u)
 			}
 			return fmt.Sprintf("lg-user-%d", u)
 		}})
@@ -64,7 +84,7 @@ func seed(tb testing.TB, db *clickhouse.DB, g *loadgen.Gen) {
 	tb.Helper()
 	const (
 		usersPerInsert   = 10
-		insertsPerRollup = 4
+		insertsPerRollup = 16 // the sink's default MaxPendingBatches
 	)
 	type chunk struct {
 		snaps []topics.AccountSnapshot
@@ -208,25 +228,9 @@ func pct(lat []time.Duration, p float64) float64 {
 // percentiles in ms and requests/s of both.
 func BenchmarkAPILoad(b *testing.B) {
 	ctx := context.Background()
-	pg := pgtest.MustOpen(b)
-	var ids, tokens []string
-	for i := range signedIn {
-		u, err := pg.CreateUser(ctx, fmt.Sprintf("load%d@bench.local", i), "bench-password-123")
-		if err != nil {
-			b.Fatal(err)
-		}
-		tok, err := pg.CreateSession(ctx, u.ID, time.Hour)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ids, tokens = append(ids, u.ID), append(tokens, tok)
-	}
-	g := apiGen(b, ids)
-	db := chtest.MustOpen(b)
-	t0 := time.Now()
-	seed(b, db, g)
-	seedTime := time.Since(t0)
-	b.Logf("seeded %d accounts × %d hours in %v", g.Accounts(), g.Config().Hours, seedTime.Round(time.Second))
+	g := apiGen(b)
+	pg, ids, tokens := apiPostgres(b, g)
+	db := apiStore(b, g)
 	end := g.Config().Start.Add(time.Duration(g.Config().Hours) * time.Hour)
 
 	srv, err := api.New(api.Config{Users: pg, Sessions: pg, Throttle: pg, OAuthStates: pg, Links: pg, Purges: pg, Metrics: db, Logger: quietLog})
@@ -286,7 +290,114 @@ func BenchmarkAPILoad(b *testing.B) {
 		b.ReportMetric(pct(bl, 0.99), "bare-p99-ms")
 		b.ReportMetric(float64(len(bl))/apiPhase.Seconds(), "bare-req/s")
 		b.ReportMetric(pct(gl, 0.50)/pct(bl, 0.50), "p50-ratio")
-		b.ReportMetric(float64(g.Accounts()*g.Config().Hours)/seedTime.Seconds(), "seed-hourly-rows/s")
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// apiPostgres opens a fresh PostgreSQL database holding the signed-in
+// users (with their fixed IDs), a bearer token each, and a link to each of
+// their generated accounts; it returns their IDs and tokens.
+func apiPostgres(tb testing.TB, g *loadgen.Gen) (pg *postgres.DB, ids, tokens []string) {
+	tb.Helper()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(tb)
+	kr, err := vault.NewKeyring("bench", map[string][]byte{"bench": vault.GenerateKey()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pg, err = postgres.Open(ctx, url, postgres.WithKeyWrapper(kr))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(pg.Close)
+	if err := pg.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	per := len(g.Config().Platforms)
+	for i := range signedIn {
+		u, err := pg.CreateUser(ctx, fmt.Sprintf("load%d@bench.local", i), "bench-password-123")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		// The generator's rows carry the fixed ID; nothing refers to the
+		// user yet.
+		if _, err := conn.Exec(ctx, "UPDATE users SET id = $1 WHERE id = $2", signedInID(i), u.ID); err != nil {
+			tb.Fatal(err)
+		}
+		tok, err := pg.CreateSession(ctx, signedInID(i), time.Hour)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for a := i * per; a < (i+1)*per; a++ {
+			acc := g.Account(a)
+			if _, err := pg.UpsertLink(ctx, acc.UserID, acc.Platform, acc.AccountID, acc.Handle,
+				&oauth2.Token{AccessToken: "bench-access", RefreshToken: "bench-refresh", TokenType: "bearer",
+					Expiry: time.Now().Add(time.Hour)}, "read"); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		ids, tokens = append(ids, signedInID(i)), append(tokens, tok)
+	}
+	return pg, ids, tokens
+}
+
+// apiStore returns the ClickHouse database holding g's history, seeded
+// through the store (see seed). With -api-keep it is keptDatabase, seeded
+// only when its marker table (bench_seed) does not name this history; the
+// migrations run on it every time, as on a deployed database.
+func apiStore(tb testing.TB, g *loadgen.Gen) *clickhouse.DB {
+	tb.Helper()
+	if !*apiKeep {
+		db := chtest.MustOpen(tb)
+		seedTimed(tb, db, g)
+		return db
+	}
+	ctx := context.Background()
+	url := chtest.NamedURL(tb, keptDatabase)
+	key := fmt.Sprintf("format=%d seed=%d users=%d hours=%d", seedFormat, g.Config().Seed, g.Config().Users, g.Config().Hours)
+	conn := bareConn(tb, chtest.NamedURL(tb, "default"))
+	defer conn.Close()
+	var n uint64
+	err := conn.QueryRow(ctx, "SELECT count() FROM "+keptDatabase+".bench_seed WHERE key = ?", key).Scan(&n)
+	if err != nil || n == 0 {
+		tb.Logf("seeding %s (%s)", keptDatabase, key)
+		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+keptDatabase); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	db, err := clickhouse.Open(ctx, url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if n > 0 {
+		tb.Logf("kept %s (%s): not seeded", keptDatabase, key)
+		return db
+	}
+	seedTimed(tb, db, g)
+	if err := conn.Exec(ctx, "CREATE TABLE "+keptDatabase+".bench_seed (key String) ENGINE = Log"); err != nil {
+		tb.Fatal(err)
+	}
+	if err := conn.Exec(ctx, "INSERT INTO "+keptDatabase+".bench_seed (key) SELECT ?", key); err != nil {
+		tb.Fatal(err)
+	}
+	return db
+}
+
+// seedTimed seeds db with g and logs how long it took.
+func seedTimed(tb testing.TB, db *clickhouse.DB, g *loadgen.Gen) {
+	tb.Helper()
+	t0 := time.Now()
+	seed(tb, db, g)
+	d := time.Since(t0)
+	tb.Logf("seeded %d accounts × %d hours in %v (%.0f hourly rows/s)", g.Accounts(), g.Config().Hours,
+		d.Round(time.Second), float64(g.Accounts()*g.Config().Hours)/d.Seconds())
 }

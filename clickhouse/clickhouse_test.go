@@ -74,3 +74,35 @@ func TestMigrateIsIdempotent(t *testing.T) {
 		t.Fatalf("second migrate: %v", err)
 	}
 }
+
+// TestHourlyGainsCountFromObservationsMonthsBefore checks that an hour's
+// likes gained are counted from the post's last observation before the
+// hour even when that observation is months before the queried range (in
+// another partition), and that an older post observed in the range does
+// not hide a newer one's history.
+func TestHourlyGainsCountFromObservationsMonthsBefore(t *testing.T) {
+	db := chtest.MustOpen(t)
+	ctx := context.Background()
+	created := time.Date(2026, 3, 10, 8, 20, 0, 0, time.UTC)
+	q := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC) // the queried hour
+	post := func(id string, createdAt, hour time.Time, likes int64) topics.Post {
+		return topics.Post{LinkID: "link-a", UserID: "u1", Platform: topics.X, AccountID: "a", PostID: id,
+			CreatedAt: createdAt, ObservedAt: hour.Add(5 * time.Minute), Likes: likes, Comments: likes / 10,
+			Version: hour.Add(5 * time.Minute).UnixMilli()}
+	}
+	if err := db.Insert(ctx, nil, []topics.Post{
+		post("old", created, created.Truncate(time.Hour).Add(time.Hour), 40), // March: the last before q
+		post("old", created, q, 100),
+		post("new", q.Add(-48*time.Hour), q.Add(-24*time.Hour), 7),
+		post("new", q.Add(-48*time.Hour), q, 9),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Series(ctx, pulse.SeriesQuery{UserID: "u1", Grain: pulse.GrainHour, From: q, To: q.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].LikesGained != 60+2 || got[0].CommentsGained != 6+0 {
+		t.Fatalf("hour %v: %+v, want likes gained 62 (100-40 and 9-7), comments gained 6", q, got)
+	}
+}

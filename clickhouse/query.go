@@ -280,7 +280,11 @@ ORDER BY platform, account_id, hour`,
 		args: append([]any{q.UserID, from, to}, f.args...),
 	}
 	// Gains of each post observed in the range, per observed hour: its
-	// last counters of that hour minus its last counters before it.
+	// last counters of that hour minus its last counters before it. A post
+	// is never observed before it was created, so its history starts at
+	// the hour of the earliest creation among the posts observed in the
+	// range (less a day for clocks that disagree): the scan reads those
+	// partitions only, not the user's whole history.
 	posts := statement{
 		sql: `SELECT platform, account_id, b, sum(pub) AS e_pub, sum(dl) AS e_lg, sum(dc) AS e_cg
 FROM (
@@ -291,6 +295,8 @@ FROM (
         SELECT platform, post_id, account_id, hour, likes, comments, version
         FROM posts
         WHERE user_id = ? AND hour < ?
+          AND hour >= (SELECT if(min(created_at) > toDateTime(172800), toStartOfHour(min(created_at)) - 86400, toDateTime(0))
+                       FROM posts WHERE user_id = ? AND hour >= ? AND hour < ?` + f.sql + `)
           AND (platform, post_id) IN (SELECT platform, post_id FROM posts WHERE user_id = ? AND hour >= ? AND hour < ?` + f.sql + `)
     ) AS history ALL INNER JOIN (
         SELECT DISTINCT platform, post_id, hour AS b FROM posts WHERE user_id = ? AND hour >= ? AND hour < ?` + f.sql + `
@@ -309,6 +315,8 @@ FROM (
 GROUP BY platform, account_id, b`,
 	}
 	posts.args = append(posts.args, q.UserID, to, q.UserID, from, to)
+	posts.args = append(posts.args, f.args...)
+	posts.args = append(posts.args, q.UserID, from, to)
 	posts.args = append(posts.args, f.args...)
 	posts.args = append(posts.args, q.UserID, from, to)
 	posts.args = append(posts.args, f.args...)

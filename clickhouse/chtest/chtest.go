@@ -24,6 +24,15 @@ const URLEnv = "PULSE_TEST_CLICKHOUSE_URL"
 // server. clickhouse.Open creates the database.
 func URL(tb testing.TB) string {
 	tb.Helper()
+	var b [6]byte
+	rand.Read(b[:])
+	return NamedURL(tb, "pulse_test_"+hex.EncodeToString(b[:]))
+}
+
+// NamedURL returns a URL for the database name on the test server. Nothing
+// drops it: it is for data a benchmark keeps between runs.
+func NamedURL(tb testing.TB, name string) string {
+	tb.Helper()
 	base := os.Getenv(URLEnv)
 	if base == "" {
 		base = "clickhouse://127.0.0.1:9000/default"
@@ -32,9 +41,7 @@ func URL(tb testing.TB) string {
 	if err != nil {
 		tb.Fatalf("chtest: %s: %v", URLEnv, err)
 	}
-	var b [6]byte
-	rand.Read(b[:])
-	u.Path = "/pulse_test_" + hex.EncodeToString(b[:])
+	u.Path = "/" + name
 	return u.String()
 }
 
