@@ -24,8 +24,8 @@ import (
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/loadgen"
-	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/postgres"
+	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/topics"
 	"github.com/pulsehq/pulse/vault"
 )
