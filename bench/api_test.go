@@ -17,15 +17,19 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/oauth2"
 
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
+	"github.com/pulsehq/pulse/api/graph"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/clickhouse/chtest"
+	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/loadgen"
 	"github.com/pulsehq/pulse/postgres"
 	"github.com/pulsehq/pulse/postgres/pgtest"
+	"github.com/pulsehq/pulse/processors/aggregator"
 	"github.com/pulsehq/pulse/topics"
 	"github.com/pulsehq/pulse/vault"
 )
@@ -141,22 +145,35 @@ func seed(tb testing.TB, db *clickhouse.DB, g *loadgen.Gen) {
 // request is one dashboard request: a GraphQL document and the bare store
 // call that answers the same.
 type request struct {
-	name  string
+	name  string // a metric name prefix: no spaces
 	query string
 	vars  map[string]any
 	bare  func(ctx context.Context, user string) error
 }
 
-func dashboardMix(db *clickhouse.DB, end time.Time) []request {
+// The dashboard's documents (web/static/js/api.js), with its fields.
+const (
+	metricsDoc = `query Metrics($grain: Grain!, $from: Time!, $to: Time!) { metrics(grain: $grain, from: $from, to: $to) {
+  platform accountId handle points { at hours followers followersMin followersMax followersAvg likesGained commentsGained reach views profileViews } } }`
+	feedDoc = `query Feed($limit: Int) { feed(limit: $limit) {
+  id platform accountId createdAt text permalink likes comments shares views reach saves } }`
+	summaryDoc = `query Summary { summary { updatedAt accounts { linkId platform accountId handle followers following postsCount
+  delta24h delta7d delta30d engagementRate posts30d observedAt } refreshJobs { id linkId state reason runAt } } }`
+	linksDoc = `query Links { links { platform status linkable historyDays accounts {
+  id platform accountId handle status statusReason linkedAt lastFetchedAt nextFetchAt } } }`
+)
+
+// dashboardMix is the dashboard's queries, each with the bare store calls
+// that answer the same: metrics at each grain over its default window
+// (ClickHouse), the feed (ClickHouse), the summary (the aggregator's view
+// and the refresh jobs in PostgreSQL) and the links (PostgreSQL).
+func dashboardMix(db *clickhouse.DB, pg *postgres.DB, now graph.Now, end time.Time) []request {
 	series := func(grain pulse.Grain, from time.Time) func(context.Context, string) error {
 		return func(ctx context.Context, user string) error {
 			_, err := db.Series(ctx, pulse.SeriesQuery{UserID: user, Grain: grain, From: from, To: end})
 			return err
 		}
 	}
-	const metrics = `query Metrics($grain: Grain!, $from: Time!, $to: Time!) { metrics(grain: $grain, from: $from, to: $to) {
-  platform accountId handle points { at hours followers followersMin followersMax followersAvg } } }`
-	const feed = `query Feed($limit: Int) { feed(limit: $limit) { id platform accountId createdAt text permalink likes comments shares views } }`
 	v := func(grain string, from time.Time) map[string]any {
 		return map[string]any{"grain": grain, "from": from.Format(time.RFC3339), "to": end.Format(time.RFC3339)}
 	}
@@ -164,23 +181,99 @@ func dashboardMix(db *clickhouse.DB, end time.Time) []request {
 	hourFrom, dayFrom := end.Add(-48*time.Hour), end.AddDate(0, 0, -30)
 	monthFrom := time.Date(end.Year(), end.Month()-11, 1, 0, 0, 0, 0, time.UTC)
 	return []request{
-		{"metrics HOUR 48h", metrics, v("HOUR", hourFrom), series(pulse.GrainHour, hourFrom)},
-		{"metrics DAY 30d", metrics, v("DAY", dayFrom), series(pulse.GrainDay, dayFrom)},
-		{"metrics MONTH 12mo", metrics, v("MONTH", monthFrom), series(pulse.GrainMonth, monthFrom)},
-		{"feed 20", feed, map[string]any{"limit": 20}, func(ctx context.Context, user string) error {
+		{"hour-48h", metricsDoc, v("HOUR", hourFrom), series(pulse.GrainHour, hourFrom)},
+		{"day-30d", metricsDoc, v("DAY", dayFrom), series(pulse.GrainDay, dayFrom)},
+		{"month-12mo", metricsDoc, v("MONTH", monthFrom), series(pulse.GrainMonth, monthFrom)},
+		{"feed-20", feedDoc, map[string]any{"limit": 20}, func(ctx context.Context, user string) error {
 			_, err := db.Feed(ctx, pulse.FeedQuery{UserID: user, Limit: 20})
+			return err
+		}},
+		{"summary", summaryDoc, nil, func(ctx context.Context, user string) error {
+			if _, err := now.Get(user); err != nil {
+				return err
+			}
+			_, err := pg.RefreshJobs(ctx, user)
+			return err
+		}},
+		{"links", linksDoc, nil, func(ctx context.Context, user string) error {
+			_, err := pg.Links(ctx, user)
 			return err
 		}},
 	}
 }
 
-// run calls do from clients goroutines for d and returns every call's
-// latency.
-func runLoad(tb testing.TB, clients int, d time.Duration, do func(r *rand.Rand) error) []time.Duration {
+// apiNow serves the signed-in users' summaries as the API does: an
+// aggregator view, on an embedded broker, of a table holding each user's
+// state after the aggregator applied the last 31 days of their snapshots.
+func apiNow(tb testing.TB, g *loadgen.Gen) *aggregator.View {
+	tb.Helper()
+	ctx := context.Background()
+	broker, err := kafka.StartBroker(kafka.BrokerConfig{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(broker.Close)
+	if _, err := kafka.EnsureTopics(ctx, broker.Addrs(), 1,
+		kafka.TopicSpec{Name: string(aggregator.Table), Compacted: true, Partitions: 1}); err != nil {
+		tb.Fatal(err)
+	}
+	cl, err := kafka.NewClient(broker.Addrs())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cl.Close()
+	per, hours := len(g.Config().Platforms), g.Config().Hours
+	for i := range signedIn {
+		st := &aggregator.State{}
+		for h := max(0, hours-31*24); h < hours; h++ {
+			for a := i * per; a < (i+1)*per; a++ {
+				s := g.Snapshot(a, h)
+				st.ApplySnapshot(&s)
+			}
+		}
+		val, err := aggregator.StateCodec{}.Encode(st)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: string(aggregator.Table), Key: []byte(signedInID(i)), Value: val}).FirstErr(); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	opts, release := kafka.NewGoka(broker.Addrs(), 1).ViewOptions()
+	view, err := aggregator.NewView(broker.Addrs(), aggregator.ViewOptions{Options: opts, Release: release})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- view.Run(runCtx) }()
+	tb.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			tb.Error(err)
+		}
+	})
+	for deadline := time.Now().Add(time.Minute); !view.Ready(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatal("aggregator view not ready after a minute")
+		}
+	}
+	return view
+}
+
+// sample is one call's latency and the index of its request in the mix.
+type sample struct {
+	kind int
+	d    time.Duration
+}
+
+// runLoad calls do from clients goroutines for d and returns every call's
+// latency, with the request kind do reports.
+func runLoad(tb testing.TB, clients int, d time.Duration, do func(r *rand.Rand) (int, error)) []sample {
 	tb.Helper()
 	var (
 		mu   sync.Mutex
-		all  []time.Duration
+		all  []sample
 		wg   sync.WaitGroup
 		errs = make(chan error, clients)
 	)
@@ -190,14 +283,15 @@ func runLoad(tb testing.TB, clients int, d time.Duration, do func(r *rand.Rand) 
 		go func() {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(c), 7))
-			var lat []time.Duration
+			var lat []sample
 			for time.Now().Before(stop) {
 				t0 := time.Now()
-				if err := do(r); err != nil {
+				k, err := do(r)
+				if err != nil {
 					errs <- err
 					return
 				}
-				lat = append(lat, time.Since(t0))
+				lat = append(lat, sample{k, time.Since(t0)})
 			}
 			mu.Lock()
 			all = append(all, lat...)
@@ -212,7 +306,22 @@ func runLoad(tb testing.TB, clients int, d time.Duration, do func(r *rand.Rand) 
 	return all
 }
 
+// durations returns the latencies of the samples of kind k, or of all
+// samples for k < 0.
+func durations(ss []sample, k int) []time.Duration {
+	var out []time.Duration
+	for _, s := range ss {
+		if k < 0 || s.kind == k {
+			out = append(out, s.d)
+		}
+	}
+	return out
+}
+
 func pct(lat []time.Duration, p float64) float64 {
+	if len(lat) == 0 {
+		return 0
+	}
 	slices.Sort(lat)
 	i := min(len(lat)-1, int(float64(len(lat))*p))
 	return float64(lat[i]) / float64(time.Millisecond)
@@ -233,7 +342,8 @@ func BenchmarkAPILoad(b *testing.B) {
 	db := apiStore(b, g)
 	end := g.Config().Start.Add(time.Duration(g.Config().Hours) * time.Hour)
 
-	srv, err := api.New(api.Config{Users: pg, Sessions: pg, Throttle: pg, OAuthStates: pg, Links: pg, Purges: pg, Metrics: db, Logger: quietLog})
+	now := apiNow(b, g)
+	srv, err := api.New(api.Config{Users: pg, Sessions: pg, Throttle: pg, OAuthStates: pg, Links: pg, Purges: pg, Metrics: db, Now: now, Logger: quietLog})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -246,31 +356,32 @@ func BenchmarkAPILoad(b *testing.B) {
 	defer hs.Close()
 	url := "http://" + ln.Addr().String() + "/graphql"
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *apiClients * 2}}
-	mix := dashboardMix(db, end)
+	mix := dashboardMix(db, pg, now, end)
 
-	graphql := func(r *rand.Rand) error {
-		q := mix[r.IntN(len(mix))]
+	graphql := func(r *rand.Rand) (int, error) {
+		k := r.IntN(len(mix))
+		q := mix[k]
 		body, _ := json.Marshal(map[string]any{"query": q.query, "variables": q.vars})
 		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+tokens[r.IntN(len(tokens))])
 		resp, err := client.Do(req)
 		if err != nil {
-			return err
+			return k, err
 		}
 		defer resp.Body.Close()
 		out, err := io.ReadAll(resp.Body)
 		if err != nil {
-			return err
+			return k, err
 		}
 		if resp.StatusCode != http.StatusOK || bytes.Contains(out, []byte(`"errors"`)) || len(out) < 100 {
-			return fmt.Errorf("%s: HTTP %d: %.300s", q.name, resp.StatusCode, out)
+			return k, fmt.Errorf("%s: HTTP %d: %.300s", q.name, resp.StatusCode, out)
 		}
-		return nil
+		return k, nil
 	}
-	bare := func(r *rand.Rand) error {
-		q := mix[r.IntN(len(mix))]
-		return q.bare(ctx, ids[r.IntN(len(ids))])
+	bare := func(r *rand.Rand) (int, error) {
+		k := r.IntN(len(mix))
+		return k, mix[k].bare(ctx, ids[r.IntN(len(ids))])
 	}
 	// Warm both paths (connections, caches), untimed.
 	runLoad(b, *apiClients, time.Second, bare)
@@ -278,9 +389,10 @@ func BenchmarkAPILoad(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		half := *apiPhase / 2
-		bl := runLoad(b, *apiClients, half, bare)
-		gl := runLoad(b, *apiClients, *apiPhase, graphql)
-		bl = append(bl, runLoad(b, *apiClients, half, bare)...)
+		bs := runLoad(b, *apiClients, half, bare)
+		gs := runLoad(b, *apiClients, *apiPhase, graphql)
+		bs = append(bs, runLoad(b, *apiClients, half, bare)...)
+		gl, bl := durations(gs, -1), durations(bs, -1)
 		b.ReportMetric(pct(gl, 0.50), "p50-ms")
 		b.ReportMetric(pct(gl, 0.95), "p95-ms")
 		b.ReportMetric(pct(gl, 0.99), "p99-ms")
@@ -290,6 +402,14 @@ func BenchmarkAPILoad(b *testing.B) {
 		b.ReportMetric(pct(bl, 0.99), "bare-p99-ms")
 		b.ReportMetric(float64(len(bl))/apiPhase.Seconds(), "bare-req/s")
 		b.ReportMetric(pct(gl, 0.50)/pct(bl, 0.50), "p50-ratio")
+		// Per query kind: where the time goes.
+		for k, q := range mix {
+			gk, bk := durations(gs, k), durations(bs, k)
+			b.ReportMetric(pct(gk, 0.50), q.name+"-p50-ms")
+			b.ReportMetric(pct(gk, 0.99), q.name+"-p99-ms")
+			b.ReportMetric(pct(bk, 0.50), q.name+"-bare-p50-ms")
+			b.ReportMetric(pct(bk, 0.99), q.name+"-bare-p99-ms")
+		}
 	}
 	b.ReportMetric(0, "ns/op")
 }

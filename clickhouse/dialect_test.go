@@ -102,6 +102,20 @@ func TestSQLOnCurrentClickHouse(t *testing.T) {
 			if model := d.expectSeries(user, g); len(model) == 0 || !reflect.DeepEqual(got, model) {
 				t.Errorf("%s %s: chDB differs from the model: %s", user, g, diffPoints(got, model))
 			}
+			if g == pulse.GrainHour {
+				// What Series runs for hour points' post activity.
+				gains := hourlyGains(parseObservations(t, run(hourlyGainsSQL(q).sql, hourlyGainsSQL(q).args...)), q.From.Truncate(time.Hour))
+				published := run(hourlyPublishedSQL(q).sql, hourlyPublishedSQL(q).args...)
+				var pub []pulse.Point
+				for _, line := range lines(published) {
+					f := strings.Split(line, "\t")
+					pub = append(pub, pulse.Point{Platform: f[0], AccountID: f[1], Bucket: parseTime(t, f[2]), PostsPublished: uint64(parseInt(t, f[3]))})
+				}
+				got := mergePoints(parseAccountPoints(t, g, run(stmts[0].sql, stmts[0].args...)), addPostPoints(gains, pub))
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("%s %s: chDB's hourly post statements and the test server differ: %s", user, g, diffPoints(got, want))
+				}
+			}
 		}
 		for i, tq := range []pulse.TrendQuery{
 			{Grain: pulse.GrainHour, From: d.to.Add(-5 * 24 * time.Hour), To: d.to, Window: 6},
@@ -358,6 +372,38 @@ func parseAccountPoints(t *testing.T, g pulse.Grain, out string) []pulse.Point {
 		points = append(points, accountPoint(g, p, sum))
 	}
 	return points
+}
+
+// parseObservations parses hourlyGainsSQL's rows (arrays as ClickHouse
+// prints them in TSV: [1,2] and ['2026-01-01 00:00:00']).
+func parseObservations(t *testing.T, out string) []postObservations {
+	t.Helper()
+	elems := func(s string) []string {
+		s = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+		if s == "" {
+			return nil
+		}
+		return strings.Split(strings.ReplaceAll(s, "'", ""), ",")
+	}
+	var obs []postObservations
+	for _, line := range lines(out) {
+		f := strings.Split(line, "\t")
+		o := postObservations{platform: f[0], account: f[1]}
+		for _, h := range elems(f[2]) {
+			o.hours = append(o.hours, parseTime(t, h))
+		}
+		for _, v := range elems(f[3]) {
+			o.versions = append(o.versions, uint64(parseInt(t, v)))
+		}
+		for _, v := range elems(f[4]) {
+			o.likes = append(o.likes, parseInt(t, v))
+		}
+		for _, v := range elems(f[5]) {
+			o.comments = append(o.comments, parseInt(t, v))
+		}
+		obs = append(obs, o)
+	}
+	return obs
 }
 
 func parsePostPoints(t *testing.T, out string) []pulse.Point {

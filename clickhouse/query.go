@@ -70,8 +70,8 @@ func seriesFilter(q pulse.SeriesQuery) filter {
 // observations or post activity, ordered by platform, account and bucket.
 // Day, month and year points are read from the precomputed rollups; hour
 // points from the hourly table. Duplicate inserts never change the answer.
-// Its three statements (account metrics, post metrics, insights) run
-// concurrently, on three connections of the pool.
+// Its statements (account metrics, post metrics, insights; at hour grain
+// the post metrics are two) run concurrently, on connections of the pool.
 func (db *DB) Series(ctx context.Context, q pulse.SeriesQuery) ([]pulse.Point, error) {
 	if q.UserID == "" {
 		return nil, fmt.Errorf("clickhouse: series: user id required")
@@ -109,6 +109,11 @@ func (db *DB) Series(ctx context.Context, q pulse.SeriesQuery) ([]pulse.Point, e
 		})
 	})
 	g.Go(func() error {
+		if q.Grain == pulse.GrainHour {
+			var err error
+			posts, err = db.hourlyPosts(gctx, q)
+			return err
+		}
 		return db.query(gctx, stmts[1], func(s scanner) error {
 			var p pulse.Point
 			if err := s.Scan(&p.Platform, &p.AccountID, &p.Bucket, &p.PostsPublished, &p.LikesGained, &p.CommentsGained); err != nil {
@@ -284,7 +289,10 @@ ORDER BY platform, account_id, hour`,
 	// is never observed before it was created, so its history starts at
 	// the hour of the earliest creation among the posts observed in the
 	// range (less a day for clocks that disagree): the scan reads those
-	// partitions only, not the user's whole history.
+	// partitions only, not the user's whole history, and the join with the
+	// observed posts keeps only theirs. On 18.16 each partition a
+	// statement touches costs about half a millisecond of CPU even when
+	// none of its rows are the user's.
 	posts := statement{
 		sql: `SELECT platform, account_id, b, sum(pub) AS e_pub, sum(dl) AS e_lg, sum(dc) AS e_cg
 FROM (
@@ -297,7 +305,6 @@ FROM (
         WHERE user_id = ? AND hour < ?
           AND hour >= (SELECT if(min(created_at) > toDateTime(172800), toStartOfHour(min(created_at)) - 86400, toDateTime(0))
                        FROM posts WHERE user_id = ? AND hour >= ? AND hour < ?` + f.sql + `)
-          AND (platform, post_id) IN (SELECT platform, post_id FROM posts WHERE user_id = ? AND hour >= ? AND hour < ?` + f.sql + `)
     ) AS history ALL INNER JOIN (
         SELECT DISTINCT platform, post_id, hour AS b FROM posts WHERE user_id = ? AND hour >= ? AND hour < ?` + f.sql + `
     ) AS observed USING (platform, post_id)
@@ -315,8 +322,6 @@ FROM (
 GROUP BY platform, account_id, b`,
 	}
 	posts.args = append(posts.args, q.UserID, to, q.UserID, from, to)
-	posts.args = append(posts.args, f.args...)
-	posts.args = append(posts.args, q.UserID, from, to)
 	posts.args = append(posts.args, f.args...)
 	posts.args = append(posts.args, q.UserID, from, to)
 	posts.args = append(posts.args, f.args...)
