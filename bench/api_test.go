@@ -39,11 +39,11 @@ var (
 	apiDays    = flag.Int("api-days", 365, "days of hourly history per account for BenchmarkAPILoad")
 	apiClients = flag.Int("api-clients", 8, "concurrent clients in BenchmarkAPILoad")
 	apiPhase   = flag.Duration("api-phase", 10*time.Second, "how long each measured phase of BenchmarkAPILoad lasts")
-	apiKeep    = flag.Bool("api-keep", true, "BenchmarkAPILoad: seed the ClickHouse database "+keptDatabase+" once and keep it for the next runs with the same -api-users and -api-days (false: a fresh database, dropped at the end)")
+	apiKeep    = flag.Bool("api-keep", true, "BenchmarkAPILoad: seed the ClickHouse database "+keptDatabase+"_<users>u_<days>d once and keep it for the next runs of that size (false: a fresh database, dropped at the end)")
 )
 
-// keptDatabase is the ClickHouse database BenchmarkAPILoad keeps between
-// runs (-api-keep).
+// keptDatabase prefixes the ClickHouse databases BenchmarkAPILoad keeps
+// between runs (-api-keep), one per size.
 const keptDatabase = "pulse_bench_api"
 
 // seedFormat changes whenever what seed writes changes for the same
@@ -328,13 +328,13 @@ func pct(lat []time.Duration, p float64) float64 {
 }
 
 // BenchmarkAPILoad seeds -api-users users × 3 platforms × -api-days of
-// hourly history (with rollups, through the store) and drives the
-// dashboard's queries (metrics at each grain over its default window, the
-// feed) from -api-clients concurrent clients over loopback HTTP with bearer
-// tokens, for -api-phase; the baseline is the same clients calling the
-// store's queries for the same answers directly, in the same run (a bare
-// phase before and after the GraphQL phase, pooled). Metrics: latency
-// percentiles in ms and requests/s of both.
+// hourly history (with rollups, through the store; kept between runs, see
+// apiStore) and drives the dashboard's queries (dashboardMix) from
+// -api-clients concurrent clients over loopback HTTP with bearer tokens,
+// for -api-phase; the baseline is the same clients calling the stores for
+// the same answers directly, in the same run (a bare phase before and
+// after the GraphQL phase, pooled). Metrics: latency percentiles in ms and
+// requests/s of both, and each query kind's p50 and p99.
 func BenchmarkAPILoad(b *testing.B) {
 	ctx := context.Background()
 	g := apiGen(b)
@@ -467,9 +467,10 @@ func apiPostgres(tb testing.TB, g *loadgen.Gen) (pg *postgres.DB, ids, tokens []
 }
 
 // apiStore returns the ClickHouse database holding g's history, seeded
-// through the store (see seed). With -api-keep it is keptDatabase, seeded
-// only when its marker table (bench_seed) does not name this history; the
-// migrations run on it every time, as on a deployed database.
+// through the store (see seed). With -api-keep it is
+// keptDatabase_<users>u_<days>d, seeded only when its marker table
+// (bench_seed, written once seeding finished) does not name this history;
+// the migrations run on it every time, as on a deployed database.
 func apiStore(tb testing.TB, g *loadgen.Gen) *clickhouse.DB {
 	tb.Helper()
 	if !*apiKeep {
@@ -478,15 +479,16 @@ func apiStore(tb testing.TB, g *loadgen.Gen) *clickhouse.DB {
 		return db
 	}
 	ctx := context.Background()
-	url := chtest.NamedURL(tb, keptDatabase)
+	name := fmt.Sprintf("%s_%du_%dd", keptDatabase, g.Config().Users, g.Config().Hours/24)
+	url := chtest.NamedURL(tb, name)
 	key := fmt.Sprintf("format=%d seed=%d users=%d hours=%d", seedFormat, g.Config().Seed, g.Config().Users, g.Config().Hours)
 	conn := bareConn(tb, chtest.NamedURL(tb, "default"))
 	defer conn.Close()
 	var n uint64
-	err := conn.QueryRow(ctx, "SELECT count() FROM "+keptDatabase+".bench_seed WHERE key = ?", key).Scan(&n)
+	err := conn.QueryRow(ctx, "SELECT count() FROM "+name+".bench_seed WHERE key = ?", key).Scan(&n)
 	if err != nil || n == 0 {
-		tb.Logf("seeding %s (%s)", keptDatabase, key)
-		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+keptDatabase); err != nil {
+		tb.Logf("seeding %s (%s)", name, key)
+		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -499,14 +501,14 @@ func apiStore(tb testing.TB, g *loadgen.Gen) *clickhouse.DB {
 		tb.Fatal(err)
 	}
 	if n > 0 {
-		tb.Logf("kept %s (%s): not seeded", keptDatabase, key)
+		tb.Logf("kept %s (%s): not seeded", name, key)
 		return db
 	}
 	seedTimed(tb, db, g)
-	if err := conn.Exec(ctx, "CREATE TABLE "+keptDatabase+".bench_seed (key String) ENGINE = Log"); err != nil {
+	if err := conn.Exec(ctx, "CREATE TABLE "+name+".bench_seed (key String) ENGINE = Log"); err != nil {
 		tb.Fatal(err)
 	}
-	if err := conn.Exec(ctx, "INSERT INTO "+keptDatabase+".bench_seed (key) SELECT ?", key); err != nil {
+	if err := conn.Exec(ctx, "INSERT INTO "+name+".bench_seed (key) SELECT ?", key); err != nil {
 		tb.Fatal(err)
 	}
 	return db
