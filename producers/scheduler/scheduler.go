@@ -541,15 +541,23 @@ const PostsPerDay = 5
 // how many days of posts to re-read (7, topics.RecentDays or 0, see
 // WeekRereadEvery).
 func PostsWindow(st pulse.PostsState, now time.Time) (cursor string, refreshDays int) {
-	switch {
-	case st.Cursor == "":
+	if st.Cursor == "" {
 		return "", 0
-	case now.Sub(st.MonthAt) >= MonthRereadEvery:
+	}
+	ns := now.UnixNano() // in Unix ns: time.Time.Sub is a fetch's cost
+	switch {
+	case passed(st.MonthAt, ns, MonthRereadEvery):
 		return st.Cursor, topics.RecentDays
-	case now.Sub(st.WeekAt) >= WeekRereadEvery:
+	case passed(st.WeekAt, ns, WeekRereadEvery):
 		return st.Cursor, 7
 	}
 	return st.Cursor, 0
+}
+
+// passed reports whether d has passed since at (the zero Time: always) by
+// now, in Unix ns.
+func passed(at time.Time, now int64, d time.Duration) bool {
+	return at.IsZero() || now-at.UnixNano() >= int64(d)
 }
 
 // uuidLen is the length of a formatted UUID.
