@@ -61,8 +61,9 @@ type platformPlan struct {
 	emitted, deferred, throttled, slowed, skipped int64
 }
 
-// accountState is what the planner remembers of one platform account: only
-// while it constrains the account (recently fetched or paused).
+// accountState is what the planner remembers of one platform account; it
+// matters only while it constrains the account (recently fetched or
+// paused), and its slot is reused after (see stateTable).
 type accountState struct {
 	next   int64 // earliest fetch its per-account scopes allow, Unix ns
 	paused int64 // a throttle on the account: no fetch before, Unix ns
