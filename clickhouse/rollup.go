@@ -334,6 +334,29 @@ func (db *DB) refresh(ctx context.Context, what string, levels []rollupLevel, ke
 		sorted = append(sorted, k)
 	}
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].day.Before(sorted[j].day) })
+	// In chunks of at most maxRollupKeys, oldest days first, each through
+	// every level: one statement's work stays bounded however large the
+	// backlog (a replay of years), so no statement outlasts the driver's
+	// read timeout and then fails again, bigger, on every retry. A month
+	// or year split over two chunks is recomputed by both, the later one
+	// last, from every day the earlier chunks recomputed.
+	for len(sorted) > 0 {
+		n := min(len(sorted), maxRollupKeys)
+		if err := db.refreshChunk(ctx, what, levels, sorted[:n], dailyArgs); err != nil {
+			return err
+		}
+		sorted = sorted[n:]
+	}
+	return nil
+}
+
+// maxRollupKeys is the most day buckets one rollup statement recomputes.
+var maxRollupKeys = 20_000
+
+// refreshChunk recomputes the buckets of sorted (ordered by day) at every
+// level, finest first.
+func (db *DB) refreshChunk(ctx context.Context, what string, levels []rollupLevel, sorted []dayKey,
+	dailyArgs func(from, to time.Time) []any) error {
 	first, last := sorted[0].day, sorted[len(sorted)-1].day
 	for _, lv := range levels {
 		// A fresh table per statement: the driver consumes it when sending.

@@ -601,7 +601,23 @@ func TestDeleteUserPurgesEveryTable(t *testing.T) {
 // cancelled context: the buckets must stay stale, not be forgotten), and
 // in the end every grain equals the answer computed in Go and the rollup
 // tables equal a GROUP BY over the hourly rows.
+//
+// It runs twice: with the default chunk size (one statement per level) and
+// with chunks of 7 day buckets, so months and years are split over chunks.
 func TestInsertThenRefreshRollupsMatchRandomData(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		keys int
+	}{{"default chunks", maxRollupKeys}, {"chunks of 7 buckets", 7}} {
+		t.Run(c.name, func(t *testing.T) {
+			defer func(n int) { maxRollupKeys = n }(maxRollupKeys)
+			maxRollupKeys = c.keys
+			insertThenRefreshRollups(t)
+		})
+	}
+}
+
+func insertThenRefreshRollups(t *testing.T) {
 	db := mustOpenTest(t)
 	rng := rand.New(rand.NewPCG(testSeed(t), 4))
 	d := genDataset(rng)
