@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -123,7 +124,7 @@ func TestIncrementalFetchingChangesNoTotal(t *testing.T) {
 			EngagementRate float64
 			ObservedAt     time.Time
 		}) int {
-			return compareStrings(a.Platform, b.Platform)
+			return cmp.Compare(a.Platform, b.Platform)
 		})
 		return out
 	}
@@ -183,7 +184,7 @@ func TestIncrementalFetchingChangesNoTotal(t *testing.T) {
 			Platform string
 			Points   []struct{ PostsPublished, LikesGained, CommentsGained int64 }
 		}) int {
-			return compareStrings(a.Platform, b.Platform)
+			return cmp.Compare(a.Platform, b.Platform)
 		})
 		return out
 	}
@@ -258,14 +259,4 @@ func slowestPoster(t *testing.T, p *pipeline, pl topics.Platform, t0 time.Time) 
 		t.Fatalf("%s: the slowest poster published %d posts in 37 days", pl, bestN)
 	}
 	return best
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

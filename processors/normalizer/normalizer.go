@@ -13,6 +13,7 @@
 package normalizer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -132,7 +133,7 @@ func (s *State) readPosts(snap *topics.AccountSnapshot, posts []topics.Post) {
 	}
 	slices.SortFunc(kept, func(a, b RecentPost) int {
 		if a.Created != b.Created {
-			return cmpInt(b.Created, a.Created)
+			return cmp.Compare(b.Created, a.Created)
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
@@ -146,16 +147,6 @@ func (s *State) readPosts(snap *topics.AccountSnapshot, posts []topics.Post) {
 	}
 	s.PostsVersion = snap.Version
 	snap.RecentPosts, snap.RecentEngagement = s.RecentPosts, s.RecentEngagement
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // RecentVersions is how many account-payload versions State remembers for
