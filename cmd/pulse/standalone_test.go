@@ -83,13 +83,17 @@ func TestStandaloneCommandsTogether(t *testing.T) {
 	const seed = 5
 	start := time.Now()
 
+	// The directories first: t.Cleanup runs last-registered first, so the
+	// commands are stopped before their directories are removed (the
+	// broker writes its data dir until it stops).
+	brokerDir, mailDir := t.TempDir(), t.TempDir()
 	var cmds []*command
 	t.Cleanup(func() {
 		for i := len(cmds) - 1; i >= 0; i-- {
 			cmds[i].stop(t)
 		}
 	})
-	cmds = append(cmds, startCommand(t, "broker", "--listen="+brokerAddr, "--data-dir="+t.TempDir()))
+	cmds = append(cmds, startCommand(t, "broker", "--listen="+brokerAddr, "--data-dir="+brokerDir))
 	eventually(t, 30*time.Second, func() bool {
 		c, err := net.Dial("tcp", brokerAddr)
 		if err == nil {
@@ -102,7 +106,6 @@ func TestStandaloneCommandsTogether(t *testing.T) {
 		t.Fatalf("migrate exited %d: %s", code, errOut)
 	}
 	kafka := []string{"--brokers=" + brokerAddr}
-	mailDir := t.TempDir()
 	keys := []string{"--master-keys=test:" + base64.StdEncoding.EncodeToString(key)}
 	conns := []string{"--sim-url=" + simURL, "--public-url=" + apiURL}
 	cat := func(parts ...[]string) []string {
