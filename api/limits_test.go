@@ -338,8 +338,15 @@ func TestSubscriptionsPerUserAreCapped(t *testing.T) {
 	e := newEnv(t, func(c *api.Config) { c.Now = now; c.Limits.MaxSubscriptionsPerUser = 2 })
 	b := e.browser(t)
 	b.signUp("subs@example.com")
+	// The SSE transport answers with headers before the resolver takes
+	// its slot; a stream's first event says the slot is taken.
 	first := openSSE(t, b)
-	openSSE(t, b)
+	second := openSSE(t, b)
+	for i, s := range []*sseStream{first, second} {
+		if ev := s.next(t); !strings.Contains(ev, `"summary"`) {
+			t.Fatalf("subscription %d: %s, want a summary", i+1, ev)
+		}
+	}
 	third := openSSE(t, b)
 	if ev := third.next(t); !strings.Contains(ev, "THROTTLED") {
 		t.Fatalf("third subscription: %s, want THROTTLED", ev)
