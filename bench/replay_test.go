@@ -49,6 +49,8 @@ func tableStorage(tb testing.TB) storage.Builder {
 
 var replayMaxPending = flag.Int("replay-max-pending", 0, "BenchmarkReplay: the sink's MaxPendingBatches (0: its default; 1: a rollup recomputation before almost every insert, as before they were decoupled)")
 
+var replayRefreshInterval = flag.Duration("replay-refresh-interval", 0, "BenchmarkReplay: the sink's RefreshInterval (0: its default)")
+
 var replayHours = flag.Int("replay-hours", 48, "hours of history per account in BenchmarkReplay")
 
 func replayGen(tb testing.TB) *loadgen.Gen {
@@ -166,7 +168,7 @@ func replayOnce(b *testing.B, gk *kafka.Goka, want history) replayRun {
 		b.Fatal(err)
 	}
 	s, err := chsink.New(chsink.Config{Brokers: gk.Brokers, Store: db, Group: group + "-sink", Logger: quietLog,
-		MaxPendingBatches: *replayMaxPending})
+		MaxPendingBatches: *replayMaxPending, RefreshInterval: *replayRefreshInterval})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,11 +9,14 @@
 // Inserts and rollup recomputations are decoupled: each batch is inserted
 // as soon as it is due, and one goroutine recomputes the rollups of every
 // batch inserted since its last recomputation, then commits their offsets.
-// When the sink is idle that is one recomputation per insert, right after
-// it; when it is busy (a replay, a backlog) the recomputations, which cost
-// ClickHouse far more than the inserts, cover many batches each (a group
-// commit), and at most Config.MaxPendingBatches inserted batches wait for
-// one.
+// When an insert leaves the sink caught up (nothing read and not yet
+// inserted) that is one recomputation right after it; while the sink has
+// more to insert (a replay, a backlog) the recomputations, which cost
+// ClickHouse far more than the inserts, run at most once per
+// Config.RefreshInterval and cover many batches each (a group commit): a
+// replay in time order touches each day bucket in many batches, and each
+// recomputation of a day re-reads all of its hours. At most
+// Config.MaxPendingBatches inserted batches wait for one.
 //
 // Batching follows ClickHouse's advice for inserts: large batches (a flush
 // when Config.BatchRows rows or Config.BatchBytes bytes are buffered) and
@@ -91,6 +94,17 @@ type Config struct {
 	// for a recomputation (and whose offsets wait for a commit); when it
 	// is reached, the next insert waits for one. Default 16.
 	MaxPendingBatches int
+	// RefreshInterval is the least time between the starts of two rollup
+	// recomputations while the sink has more to insert: an insert that
+	// leaves records read and not yet inserted (a backlog, a replay)
+	// lets its rollups wait until RefreshInterval has passed since the
+	// previous recomputation began, so that one recomputation covers the
+	// batches inserted meanwhile. An insert that leaves the sink caught
+	// up, or whose batch holds an urgent record, is recomputed at once.
+	// Until then the day, month and year rollups of the waiting batches
+	// trail their hourly rows, and their offsets are not committed (a
+	// restart reads them again). Default 5s.
+	RefreshInterval time.Duration
 	// ShutdownTimeout bounds the final flush when Run's context ends, and
 	// the flush when partitions are revoked. Records not written in time
 	// are not committed; whoever owns their partitions next reads them
@@ -205,6 +219,9 @@ type Sink struct {
 	// rollups and commits, so commits go out in order.
 	refreshing chan struct{}
 	kick       chan struct{} // wakes the rollup goroutine after an insert
+	// refreshNow is set by an insert whose rollups should not wait for
+	// RefreshInterval (the sink caught up, or an urgent record).
+	refreshNow atomic.Bool
 	rollups    sync.WaitGroup
 
 	stats counters
@@ -238,7 +255,7 @@ func New(cfg Config) (*Sink, error) {
 		return nil, errors.New("chsink: no store")
 	}
 	if cfg.BatchRows < 0 || cfg.BatchBytes < 0 || cfg.FlushInterval < 0 || cfg.WriteTimeout < 0 ||
-		cfg.MaxBackoff < 0 || cfg.ShutdownTimeout < 0 || cfg.MaxPendingBatches < 0 {
+		cfg.MaxBackoff < 0 || cfg.ShutdownTimeout < 0 || cfg.MaxPendingBatches < 0 || cfg.RefreshInterval < 0 {
 		return nil, errors.New("chsink: negative size or duration in config")
 	}
 	if cfg.Group == "" {
@@ -264,6 +281,9 @@ func New(cfg Config) (*Sink, error) {
 	}
 	if cfg.MaxPendingBatches == 0 {
 		cfg.MaxPendingBatches = 16
+	}
+	if cfg.RefreshInterval == 0 {
+		cfg.RefreshInterval = 5 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -570,15 +590,20 @@ func (s *Sink) writeAndCommit(ctx context.Context, b *buffer) error {
 	s.pendingN++
 	s.pmu.Unlock()
 	s.stats.pendingBatches.Add(1)
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
 	observeBatch(b)
 	s.stats.flushes.Add(1)
 	s.stats.snapshots.Add(int64(len(b.snaps)))
 	s.stats.posts.Add(int64(len(b.posts)))
-	s.stats.buffered.Add(-int64(b.records))
+	// Caught up: nothing read and not inserted, nothing fetched and not
+	// yet read.
+	caughtUp := s.stats.buffered.Add(-int64(b.records)) == 0 && s.cl.BufferedFetchRecords() == 0
+	if b.urgent || caughtUp {
+		s.refreshNow.Store(true)
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
 	b.reset()
 	return nil
 }
@@ -609,21 +634,51 @@ func (s *Sink) retry(ctx context.Context, what string, failed *atomic.Int64, op 
 	}
 }
 
-// rollupLoop recomputes the rollups and commits after each insert, until
-// ctx ends. Inserts made while a recomputation runs are covered together
-// by the next one.
+// rollupLoop recomputes the rollups and commits after inserts, until ctx
+// ends: at once after an insert that left the sink caught up or held an
+// urgent record, otherwise once RefreshInterval has passed since the
+// previous recomputation began. Inserts made while it waits or while a
+// recomputation runs are covered together by the next one.
 func (s *Sink) rollupLoop(ctx context.Context) {
 	defer s.rollups.Done()
+	var last time.Time // when the previous recomputation began
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.kick:
 		}
+		if !s.coalesce(ctx, last) {
+			return
+		}
+		last = time.Now()
 		if err := s.refreshAndCommit(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("chsink: rollup recomputation failed", "err", err)
 		}
 	}
+}
+
+// coalesce waits until RefreshInterval has passed since last or an insert
+// asks for a recomputation at once, whichever comes first. It returns
+// false if ctx ended first.
+func (s *Sink) coalesce(ctx context.Context, last time.Time) bool {
+	for !s.refreshNow.Swap(false) {
+		wait := time.Until(last.Add(s.cfg.RefreshInterval))
+		if wait <= 0 {
+			return true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-s.kick: // another insert: look at refreshNow again
+			t.Stop()
+		case <-t.C:
+			return true
+		}
+	}
+	return true
 }
 
 // refreshAndCommit recomputes the rollups of every batch inserted so far,
