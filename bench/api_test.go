@@ -39,7 +39,7 @@ var (
 	apiDays    = flag.Int("api-days", 365, "days of hourly history per account for BenchmarkAPILoad")
 	apiClients = flag.Int("api-clients", 8, "concurrent clients in BenchmarkAPILoad")
 	apiPhase   = flag.Duration("api-phase", 10*time.Second, "how long each measured phase of BenchmarkAPILoad lasts")
-	apiKeep    = flag.Bool("api-keep", true, "BenchmarkAPILoad: seed the ClickHouse database "+keptDatabase+"_<users>u_<days>d once and keep it for the next runs of that size (false: a fresh database, dropped at the end)")
+	apiKeep    = flag.Bool("api-keep", true, "BenchmarkAPILoad: seed the ClickHouse database "+keptDatabase+"_<users>u_<days>d_s<schema version> once and keep it for the next runs of that size (false: a fresh database, dropped at the end)")
 )
 
 // keptDatabase prefixes the ClickHouse databases BenchmarkAPILoad keeps
@@ -468,8 +468,9 @@ func apiPostgres(tb testing.TB, g *loadgen.Gen) (pg *postgres.DB, ids, tokens []
 
 // apiStore returns the ClickHouse database holding g's history, seeded
 // through the store (see seed). With -api-keep it is
-// keptDatabase_<users>u_<days>d, seeded only when its marker table
-// (bench_seed, written once seeding finished) does not name this history;
+// keptDatabase_<users>u_<days>d_s<schema version>, seeded only when its marker table
+// (bench_seed, written once seeding finished) does not name this history
+// (the name ends in the schema version: _s<clickhouse.SchemaVersion()>);
 // the migrations run on it every time, as on a deployed database.
 func apiStore(tb testing.TB, g *loadgen.Gen) *clickhouse.DB {
 	tb.Helper()
@@ -479,7 +480,10 @@ func apiStore(tb testing.TB, g *loadgen.Gen) *clickhouse.DB {
 		return db
 	}
 	ctx := context.Background()
-	name := fmt.Sprintf("%s_%du_%dd", keptDatabase, g.Config().Users, g.Config().Hours/24)
+	// The schema version is in the name: a database of another layout is
+	// not reused (Migrate would rebuild it in place, and a run would
+	// measure the rebuilt layout where the old one was meant).
+	name := fmt.Sprintf("%s_%du_%dd_s%d", keptDatabase, g.Config().Users, g.Config().Hours/24, clickhouse.SchemaVersion())
 	url := chtest.NamedURL(tb, name)
 	key := fmt.Sprintf("format=%d seed=%d users=%d hours=%d", seedFormat, g.Config().Seed, g.Config().Users, g.Config().Hours)
 	conn := bareConn(tb, chtest.NamedURL(tb, "default"))

@@ -20,7 +20,9 @@ import (
 //     each shard feeds its own posts_latest_local;
 //   - ALTERs go to the local tables ON CLUSTER;
 //   - INSERT ... SELECT backfills run as written, through the Distributed
-//     tables.
+//     tables;
+//   - DROP TABLE IF EXISTS T drops T and T_local ON CLUSTER (a view has no
+//     T_local: IF EXISTS skips it).
 //
 // Cluster mode needs ZooKeeper or ClickHouse Keeper and the {shard} and
 // {replica} macros on every server, and a current ClickHouse (it is checked
@@ -35,6 +37,7 @@ var (
 	createViewRE  = regexp.MustCompile(`(?is)^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS\s+(.*\bFROM)\s+(\w+)(.*)$`)
 	alterTableRE  = regexp.MustCompile(`(?is)^ALTER TABLE (\w+)\s+(.*)$`)
 	insertRE      = regexp.MustCompile(`(?is)^INSERT INTO `)
+	dropTableRE   = regexp.MustCompile(`(?is)^DROP TABLE IF EXISTS (\w+)$`)
 	identRE       = regexp.MustCompile(`^\w+$`)
 )
 
@@ -81,6 +84,12 @@ func clusterStatements(sql, cluster, database string) ([]string, error) {
 	}
 	if m := alterTableRE.FindStringSubmatch(stmt); m != nil {
 		return []string{fmt.Sprintf("ALTER TABLE %s%s %s", m[1]+LocalSuffix, on, m[2])}, nil
+	}
+	if m := dropTableRE.FindStringSubmatch(stmt); m != nil {
+		return []string{
+			fmt.Sprintf("DROP TABLE IF EXISTS %s%s", m[1], on),
+			fmt.Sprintf("DROP TABLE IF EXISTS %s%s", m[1]+LocalSuffix, on),
+		}, nil
 	}
 	if insertRE.MatchString(stmt) {
 		return []string{stmt}, nil

@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ func TestClusterStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	tables, distributed := map[string]bool{}, map[string]bool{}
-	sawView, sawAlter := false, false
+	sawView, sawAlter, sawDrop := false, false, false
 	for _, m := range all {
 		if m.sql == "" {
 			continue
@@ -53,13 +54,21 @@ func TestClusterStatements(t *testing.T) {
 			distributed[name] = true
 			continue
 		}
+		if dm := dropTableRE.FindStringSubmatch(orig); dm != nil {
+			sawDrop = true
+			want := []string{"DROP TABLE IF EXISTS " + dm[1] + " ON CLUSTER pulse_cluster", "DROP TABLE IF EXISTS " + dm[1] + "_local ON CLUSTER pulse_cluster"}
+			if !reflect.DeepEqual(stmts, want) {
+				t.Errorf("%s: %q, want %q", m.name, stmts, want)
+			}
+			continue
+		}
 		if len(stmts) != 1 {
 			t.Fatalf("%s: %d statements", m.name, len(stmts))
 		}
 		switch s := stmts[0]; {
 		case strings.HasPrefix(s, "CREATE MATERIALIZED VIEW"):
 			sawView = true
-			if !strings.Contains(s, " ON CLUSTER pulse_cluster TO posts_latest_local AS ") || !strings.HasSuffix(strings.TrimSpace(s), "FROM posts_local") {
+			if !regexp.MustCompile(` ON CLUSTER pulse_cluster TO posts_\w+_local AS `).MatchString(s) || !strings.HasSuffix(strings.TrimSpace(s), "FROM posts_local") {
 				t.Errorf("%s: view does not join the local tables:\n%s", m.name, s)
 			}
 		case strings.HasPrefix(s, "ALTER TABLE"):
@@ -80,8 +89,8 @@ func TestClusterStatements(t *testing.T) {
 			t.Errorf("user table %s has no Distributed table in cluster mode", ut)
 		}
 	}
-	if len(tables) < 8 || !sawView || !sawAlter {
-		t.Errorf("tables %d, view %v, alter %v: migrations not what this test expects", len(tables), sawView, sawAlter)
+	if len(tables) < 8 || !sawView || !sawAlter || !sawDrop {
+		t.Errorf("tables %d, view %v, alter %v, drop %v: migrations not what this test expects", len(tables), sawView, sawAlter, sawDrop)
 	}
 	for _, bad := range []string{"DROP TABLE posts", "CREATE TABLE IF NOT EXISTS x (a Int8) ENGINE = Memory"} {
 		if _, err := clusterStatements(bad, "c", "pulse"); err == nil {

@@ -198,7 +198,7 @@ func TestSQLOnCurrentClickHouse(t *testing.T) {
 	run(`SELECT (SELECT count() FROM (SELECT 1 FROM account_metrics_hourly GROUP BY user_id, platform, account_id, hour)),
 		(SELECT count() FROM (SELECT 1 FROM posts GROUP BY user_id, platform, post_id, hour))`)
 	run(`SELECT DISTINCT user_id, platform, account_id, toDate(hour) FROM posts
-		UNION ALL SELECT DISTINCT user_id, platform, account_id, toDate(created_at) FROM posts_latest`)
+		UNION ALL SELECT DISTINCT user_id, platform, account_id, toDate(created_at) FROM posts_current`)
 	for _, table := range UserTables {
 		run("ALTER TABLE "+quoteIdent(table)+" DELETE WHERE user_id = ?", d.users[0])
 	}

@@ -137,7 +137,7 @@ func (db *DB) ExportPosts(ctx context.Context, q pulse.PostsExportQuery, batchRo
 	st := statement{sql: `SELECT platform, argMax(account_id, version), post_id, argMax(created_at, version) AS c,
        argMax(text, version), argMax(permalink, version), argMax(likes, version),
        argMax(comments, version), argMax(shares, version), argMax(views, version)
-FROM posts_latest
+FROM posts_current
 WHERE ` + where + `
 GROUP BY platform, post_id
 ORDER BY c, platform, post_id`, args: args}

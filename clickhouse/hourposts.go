@@ -54,7 +54,7 @@ func hourlyPublishedSQL(q pulse.SeriesQuery) statement {
 	return statement{sql: `SELECT platform, account_id, toStartOfHour(c) AS b, count()
 FROM (
     SELECT platform, post_id, argMax(account_id, version) AS account_id, argMax(created_at, version) AS c
-    FROM posts_latest
+    FROM posts_current
     WHERE user_id = ? AND created_at >= ? AND created_at < ?` + f.sql + `
     GROUP BY platform, post_id
 )

@@ -5,6 +5,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,7 +31,41 @@ type migration struct {
 var goMigrations = []migration{
 	// The rollup tables (0006-0011) start empty; fill them from whatever
 	// hourly and post rows were written before they existed.
-	{version: 12, name: "0012_rebuild_rollups", run: (*DB).RebuildRollups},
+	{version: 12, name: "0012_rebuild_rollups", run: (*DB).rebuildRollupsStep},
+}
+
+// postsCurrentSteps are the migrations that create and fill posts_current,
+// which RebuildRollups reads (0017-0019).
+var postsCurrentSteps = [2]uint32{17, 19}
+
+// rebuildRollupsStep is migration 0012: RebuildRollups, which reads
+// posts_current; on a database older than posts_current (0017-0019) it
+// creates and fills it first. Those three steps are idempotent (CREATE IF
+// NOT EXISTS, a backfill that only adds duplicates of existing versions)
+// and run again in their turn.
+func (db *DB) rebuildRollupsStep(ctx context.Context) error {
+	all, err := sqlMigrations()
+	if err != nil {
+		return err
+	}
+	for _, m := range all {
+		if m.version >= postsCurrentSteps[0] && m.version <= postsCurrentSteps[1] {
+			if err := db.execMigration(ctx, m.sql); err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
+		}
+	}
+	return db.RebuildRollups(ctx)
+}
+
+// SchemaVersion returns the version of the newest migration: a database
+// Migrate brought up to date has this layout.
+func SchemaVersion() uint32 {
+	all, err := loadMigrations()
+	if err != nil || len(all) == 0 {
+		panic(fmt.Sprintf("clickhouse: embedded migrations: %v", err)) // the embedded files are fixed at build time
+	}
+	return all[len(all)-1].version
 }
 
 // minServerDirective marks a migration that needs a newer server, e.g.
@@ -40,11 +75,28 @@ const minServerDirective = "-- pulse:min-server "
 // loadMigrations returns every migration, ordered by version. Versions are
 // unique.
 func loadMigrations() ([]migration, error) {
+	files, err := sqlMigrations()
+	if err != nil {
+		return nil, err
+	}
+	out := append(files, goMigrations...)
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i := 1; i < len(out); i++ {
+		if out[i].version == out[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", out[i-1].name, out[i].name, out[i].version)
+		}
+	}
+	return out, nil
+}
+
+// sqlMigrations returns the migrations of the embedded SQL files, ordered
+// by version.
+func sqlMigrations() ([]migration, error) {
 	entries, err := migrationFiles.ReadDir("migrations")
 	if err != nil {
 		return nil, err
 	}
-	out := append([]migration(nil), goMigrations...)
+	var out []migration
 	for _, e := range entries {
 		name := e.Name()
 		num, _, _ := strings.Cut(name, "_")
@@ -63,11 +115,6 @@ func loadMigrations() ([]migration, error) {
 		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s share version %d", out[i-1].name, out[i].name, out[i].version)
-		}
-	}
 	return out, nil
 }
 
@@ -105,6 +152,12 @@ func serverAtLeast(major, minor int, min [2]int) bool {
 // are skipped without being recorded. In cluster mode (Open) every
 // statement runs in its cluster form (cluster.go).
 func (db *DB) Migrate(ctx context.Context) error {
+	return db.migrateUpTo(ctx, math.MaxUint32)
+}
+
+// migrateUpTo is Migrate, applying the migrations up to version last only
+// (tests use it to build a database as an older release left it).
+func (db *DB) migrateUpTo(ctx context.Context, last uint32) error {
 	if err := db.conn.Exec(ctx, schemaMigrationsSQL(db.cluster, db.database)); err != nil {
 		return fmt.Errorf("clickhouse: migrate: %w", translate(err))
 	}
@@ -121,7 +174,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return fmt.Errorf("clickhouse: migrate: %w", err)
 	}
 	for _, m := range all {
-		if applied[m.version] || !serverAtLeast(major, minor, m.minServer) {
+		if m.version > last || applied[m.version] || !serverAtLeast(major, minor, m.minServer) {
 			continue
 		}
 		if m.run != nil {

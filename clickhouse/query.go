@@ -314,7 +314,7 @@ FROM (
     SELECT platform, account_id, toStartOfHour(c) AS b, toUInt64(1) AS pub, toInt64(0) AS dl, toInt64(0) AS dc
     FROM (
         SELECT platform, post_id, argMax(account_id, version) AS account_id, argMax(created_at, version) AS c
-        FROM posts_latest
+        FROM posts_current
         WHERE user_id = ? AND created_at >= ? AND created_at < ?` + f.sql + `
         GROUP BY platform, post_id
     )
@@ -386,7 +386,7 @@ func (db *DB) query(ctx context.Context, st statement, fn func(scanner) error) e
 	return translate(rows.Err())
 }
 
-// feedSQL builds the feed statement: posts_latest is ordered by (user_id,
+// feedSQL builds the feed statement: posts_current is ordered by (user_id,
 // created_at), so a page reads one user's key range.
 // rankExpr is the ORDER BY key of each post rank, highest first.
 var rankExpr = map[pulse.PostRank]string{
@@ -447,7 +447,7 @@ FROM (
     SELECT platform, argMax(account_id, version) AS account, post_id, argMax(created_at, version) AS c,
            argMax(text, version) AS t, argMax(permalink, version) AS pl, argMax(likes, version) AS l,
            argMax(comments, version) AS cm, argMax(shares, version) AS sh, argMax(views, version) AS v
-    FROM posts_latest
+    FROM posts_current
     WHERE ` + strings.Join(where, " AND ") + `
     GROUP BY platform, post_id` + having + `
     ORDER BY ` + inner + innerLimit + `
@@ -533,7 +533,7 @@ func (db *DB) Feed(ctx context.Context, q pulse.FeedQuery) ([]pulse.PostRow, err
 // UserTables lists every table holding per-user rows: the observation
 // tables, the feed table and every rollup. DeleteUser purges all of them.
 var UserTables = []string{
-	"account_metrics_hourly", "posts", "posts_latest",
+	"account_metrics_hourly", "posts", "posts_current",
 	"account_metrics_daily", "account_metrics_monthly", "account_metrics_yearly",
 	"post_metrics_daily", "post_metrics_monthly", "post_metrics_yearly",
 	"account_insights_hourly", "post_insights",

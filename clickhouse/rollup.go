@@ -266,7 +266,7 @@ FROM (
     FROM (
         SELECT user_id, platform, post_id, argMax(account_id, version) AS account_id,
                argMax(created_at, version) AS c, max(version) AS v
-        FROM posts_latest
+        FROM posts_current
         WHERE user_id IN (SELECT user_id FROM affected) AND created_at >= ? AND created_at < ?
         GROUP BY user_id, platform, post_id
     )
@@ -411,7 +411,7 @@ func (db *DB) RebuildRollups(ctx context.Context) error {
 	}{
 		{"account", `SELECT DISTINCT user_id, platform, account_id, toDate(hour) FROM account_metrics_hourly`, db.refreshAccountRollups},
 		{"post", `SELECT DISTINCT user_id, platform, account_id, toDate(hour) FROM posts
-			UNION ALL SELECT DISTINCT user_id, platform, account_id, toDate(created_at) FROM posts_latest`, db.refreshPostRollups},
+			UNION ALL SELECT DISTINCT user_id, platform, account_id, toDate(created_at) FROM posts_current`, db.refreshPostRollups},
 	} {
 		keys, err := db.dayKeys(ctx, fam.keysSQL)
 		if err != nil {
