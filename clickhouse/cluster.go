@@ -17,7 +17,7 @@ import (
 //     rollups) reads and writes T unchanged and one user's rows stay on one
 //     shard (argMax by identity and FINAL stay exact per shard);
 //   - materialized views are created ON CLUSTER between the local tables, so
-//     each shard feeds its own posts_latest_local;
+//     each shard feeds its own posts_current_local;
 //   - ALTERs go to the local tables ON CLUSTER;
 //   - INSERT ... SELECT backfills run as written, through the Distributed
 //     tables;
