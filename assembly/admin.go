@@ -197,9 +197,15 @@ func (p *Pulse) adminHandler() http.Handler {
 	return metrics.AdminHandler(p.Gatherer(), checks, extra)
 }
 
-// kgoMetrics are the franz-go options that count a component's records.
-func kgoMetrics(component string) []kgo.Opt {
-	return []kgo.Opt{kgo.WithHooks(metrics.KgoHooks(component))}
+// clientOptions are the franz-go options of a component's clients: hooks
+// that count its records and, when configured, its static group
+// membership (KafkaConfig.GroupInstanceID).
+func (p *Pulse) clientOptions(component string) []kgo.Opt {
+	opts := []kgo.Opt{kgo.WithHooks(metrics.KgoHooks(component))}
+	if id := p.cfg.Kafka.GroupInstanceID; id != "" {
+		opts = append(opts, kgo.InstanceID(id))
+	}
+	return opts
 }
 
 // observeScheduler exports s's limits: calls spent and left per scope,

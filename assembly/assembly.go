@@ -143,6 +143,7 @@ func New(ctx context.Context, cfg Config) (_ *Pulse, err error) {
 			return nil, err
 		}
 		p.goka = kafka.NewGoka(p.brokers, repl)
+		p.goka.SetGroupInstanceID(p.cfg.Kafka.GroupInstanceID)
 		if n.http || slices.Contains(p.cfg.Components, Refresher) {
 			if p.deletions, err = kafka.NewDeletions(p.brokers); err != nil {
 				return nil, err
@@ -369,7 +370,7 @@ func (p *Pulse) Runner(name string) (func(context.Context) error, error) {
 func (p *Pulse) NewScheduler() (*scheduler.Scheduler, error) {
 	c := p.cfg.Scheduler
 	return scheduler.New(scheduler.Config{Brokers: p.brokers, Store: p.pg, Jobs: p.pg, Tick: c.Tick,
-		Limits: p.schedulerLimits(), Clock: c.Clock, FullPosts: c.FullPosts, Logger: p.cfg.Logger, ClientOptions: kgoMetrics(Scheduler)})
+		Limits: p.schedulerLimits(), Clock: c.Clock, FullPosts: c.FullPosts, Logger: p.cfg.Logger, ClientOptions: p.clientOptions(Scheduler)})
 }
 
 // schedulerLimits are the configured limits, or each platform's published
@@ -395,7 +396,7 @@ func SchedulerLimits(interval time.Duration) map[topics.Platform]scheduler.Limit
 // NewFetcher builds a fetcher.
 func (p *Pulse) NewFetcher() (*fetcher.Fetcher, error) {
 	return fetcher.New(fetcher.Config{Brokers: p.brokers, Links: p.pg, Connectors: p.conns,
-		Clock: p.cfg.Fetcher.Clock, Logger: p.cfg.Logger, ClientOptions: kgoMetrics(Fetcher)})
+		Clock: p.cfg.Fetcher.Clock, Logger: p.cfg.Logger, ClientOptions: p.clientOptions(Fetcher)})
 }
 
 // NewNormalizer builds the normalizer processor.
@@ -432,7 +433,7 @@ func (p *Pulse) NewAggregator() (*goka.Processor, error) {
 func (p *Pulse) NewSink() (*chsink.Sink, error) {
 	clickhouse.InitMetrics()
 	return chsink.New(chsink.Config{Brokers: p.brokers, Store: p.ch, FlushInterval: p.cfg.Sink.FlushInterval, Logger: p.cfg.Logger,
-		ClientOptions: kgoMetrics(Sink)})
+		ClientOptions: p.clientOptions(Sink)})
 }
 
 // NewRefresher builds the refresher: token renewal, purge retries and

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/pulsehq/pulse/assembly"
+	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/internal/testkit"
 	"github.com/pulsehq/pulse/kafka"
+	"github.com/pulsehq/pulse/postgres/pgtest"
 	"github.com/pulsehq/pulse/topics"
 )
 
@@ -112,5 +114,45 @@ func TestBrokerAndSimComponents(t *testing.T) {
 			c.Close()
 			t.Errorf("%s still accepts connections after Close", addr)
 		}
+	}
+}
+
+// TestGroupInstanceID: with KafkaConfig.GroupInstanceID set, every
+// consumer group a component joins (franz-go's and goka's alike) has this
+// process as a static member under that ID, and a bad ID stops New.
+func TestGroupInstanceID(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs PostgreSQL, ClickHouse and a broker")
+	}
+	_, err := assembly.New(t.Context(), assembly.Config{Components: []string{assembly.Aggregator},
+		Kafka: assembly.KafkaConfig{Brokers: []string{"127.0.0.1:1"}, GroupInstanceID: "pod/0"}})
+	if err == nil || !strings.Contains(err.Error(), `group instance ID "pod/0"`) {
+		t.Fatalf("New with a bad ID: %v", err)
+	}
+
+	const id = "pulse-worker-0"
+	a := newPulse(t, assembly.Config{
+		Components: assembly.Components,
+		Kafka:      assembly.KafkaConfig{GroupInstanceID: id},
+		Postgres:   assembly.PostgresConfig{DB: pgtest.MustOpen(t)},
+		ClickHouse: assembly.ClickHouseConfig{DB: chtest.MustOpen(t)},
+		HTTP:       assembly.HTTPConfig{Listener: listen(t)},
+		Admin:      assembly.AdminConfig{Listener: listen(t)},
+		Dev:        &assembly.DevConfig{DataDir: t.TempDir(), DemoAccounts: 1, Seed: 1},
+	})
+	runPulse(t, a)
+	adm, err := kafka.NewAdmin(a.Brokers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	for _, group := range []string{topics.GroupFetcher, topics.GroupNormalizer, topics.GroupAggregator, topics.GroupSink, "pulse-scheduler"} {
+		eventually(t, 60*time.Second, group+": one static member "+id, func() (bool, string) {
+			ms, state, err := adm.Members(t.Context(), group)
+			if err != nil {
+				return false, err.Error()
+			}
+			return state == "Stable" && len(ms) == 1 && ms[0].InstanceID == id, fmt.Sprintf("%s %+v", state, ms)
+		})
 	}
 }

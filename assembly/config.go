@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,6 +88,30 @@ type KafkaConfig struct {
 	// on a live topic: deploy/README.md, "Partitions". Default 0:
 	// kafka.DefaultPartitions (6).
 	Partitions int
+	// GroupInstanceID, when set, makes this process a static member
+	// (KIP-345) of every consumer group it joins, under this ID: a
+	// restarted process (the same pod after a crash, or kill -9 and a
+	// supervisor's restart) takes its partitions back at once instead of
+	// waiting for its old member to time out and a rebalance, and a
+	// process killed while joining leaves no member behind (the embedded
+	// broker, kfake, otherwise keeps such members assigned and the group
+	// stalls: deploy/README.md, "Static group membership"). IDs are per
+	// group; two live processes must never share one (the broker fences
+	// the older). Letters, digits, '.', '_' and '-', at most 249. Default
+	// empty: dynamic membership.
+	GroupInstanceID string
+}
+
+// groupInstanceIDRule is Kafka's rule for names (topics, instance IDs).
+var groupInstanceIDRule = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
+// CheckGroupInstanceID says why id cannot be a group instance ID, or nil
+// ("" is allowed: dynamic membership).
+func CheckGroupInstanceID(id string) error {
+	if id != "" && !groupInstanceIDRule.MatchString(id) {
+		return fmt.Errorf("group instance ID %q: want letters, digits, '.', '_' or '-', at most 249", id)
+	}
+	return nil
 }
 
 // PostgresConfig locates PostgreSQL and the token vault's master keys.
@@ -415,6 +440,9 @@ func (c *Config) validate() error {
 	}
 	if c.Kafka.Partitions < 0 {
 		return fmt.Errorf("kafka: negative partitions %d", c.Kafka.Partitions)
+	}
+	if err := CheckGroupInstanceID(c.Kafka.GroupInstanceID); err != nil {
+		return fmt.Errorf("kafka: %w", err)
 	}
 	if n.pg && c.Postgres.DB == nil && c.Postgres.URL == "" {
 		return errors.New("postgres: no URL")

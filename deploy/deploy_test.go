@@ -372,6 +372,11 @@ func TestWorkloadsAreOperable(t *testing.T) {
 					t.Errorf("%s: no admin port 9091", n)
 				}
 				checkSecrets(t, n, cmd, w, c)
+				// Every consumer group member is static; the API and the
+				// refresher join no group.
+				if has, want := podNamedInstance(c), cmd != "api" && cmd != "refresher"; has != want {
+					t.Errorf("%s: PULSE_GROUP_INSTANCE_ID from the pod name: %v, want %v", n, has, want)
+				}
 				replicas, _ := get(w, "spec", "replicas").(int)
 				if n != "pulse-scheduler" && pdbFor(objs, w) == nil {
 					t.Errorf("%s: no PodDisruptionBudget selects it", n)
@@ -405,6 +410,15 @@ func TestWorkloadsAreOperable(t *testing.T) {
 			checkAutoscalers(t, objs)
 		})
 	}
+}
+
+// podNamedInstance: the container's PULSE_GROUP_INSTANCE_ID is its pod's
+// name, unique among live pods and kept across the container's restarts.
+func podNamedInstance(c map[string]any) bool {
+	env, _ := c["env"].([]any)
+	return slices.ContainsFunc(env, func(e any) bool {
+		return get(e, "name") == "PULSE_GROUP_INSTANCE_ID" && get(e, "valueFrom", "fieldRef", "fieldPath") == "metadata.name"
+	})
 }
 
 func hasPort(c map[string]any, name string, port int) bool {

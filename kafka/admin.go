@@ -162,6 +162,41 @@ func (a *Admin) Lag(ctx context.Context, group string) (lag int64, members int, 
 	return g.Lag.Total(), len(g.Members), nil
 }
 
+// GroupMember is one member of a consumer group, as the coordinator
+// describes it.
+type GroupMember struct {
+	MemberID string
+	// InstanceID is the member's static group instance ID (KIP-345), ""
+	// for a dynamic member.
+	InstanceID string
+	ClientID   string
+	// Host is where the coordinator sees the member's connection from.
+	Host string
+}
+
+// Members returns the members of group in the coordinator's order (none
+// for an empty or unknown group) and the group's state ("Stable",
+// "PreparingRebalance", ...).
+func (a *Admin) Members(ctx context.Context, group string) ([]GroupMember, string, error) {
+	described, err := a.adm.DescribeGroups(ctx, group)
+	if err == nil {
+		err = described.Error()
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("kafka: describe %s: %w", group, err)
+	}
+	g := described[group]
+	out := make([]GroupMember, 0, len(g.Members))
+	for _, m := range g.Members {
+		gm := GroupMember{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost}
+		if m.InstanceID != nil {
+			gm.InstanceID = *m.InstanceID
+		}
+		out = append(out, gm)
+	}
+	return out, g.State, nil
+}
+
 // EndOffsets returns the next offset to be written to each partition of
 // topic.
 func (a *Admin) EndOffsets(ctx context.Context, topic string) (map[int32]int64, error) {

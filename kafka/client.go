@@ -155,6 +155,17 @@ func NewGoka(brokers []string, replication int) *Goka {
 	return &Goka{Brokers: brokers, Sarama: sc, TopicConfig: tmc, EmitLinger: time.Millisecond, EmitTimeout: time.Minute}
 }
 
+// SetGroupInstanceID makes the processors static members (KIP-345) of
+// their consumer groups under id (sarama needs protocol 2.3 for it); ""
+// leaves them dynamic.
+func (g *Goka) SetGroupInstanceID(id string) {
+	if id == "" {
+		return
+	}
+	g.Sarama.Consumer.Group.InstanceId = id
+	g.Sarama.Version = sarama.V2_3_0_0
+}
+
 func (g *Goka) copyConfig() *sarama.Config {
 	c := *g.Sarama
 	return &c

@@ -136,10 +136,13 @@ type KafkaFlags struct {
 	Brokers     string `name:"brokers" env:"PULSE_BROKERS" default:"${brokers}" help:"comma-separated Kafka seed brokers"`
 	Replication int    `name:"replication" env:"PULSE_KAFKA_REPLICATION" default:"0" help:"replication factor of topics Pulse creates; 0 picks 1 on one broker, else 3"`
 	Partitions  int    `name:"partitions" env:"PULSE_KAFKA_PARTITIONS" default:"0" help:"partitions of topics Pulse creates (caps each consumer group's replicas; fixed once created); 0 is 6"`
+	// GroupInstanceID: see assembly.KafkaConfig.GroupInstanceID.
+	GroupInstanceID string `name:"group-instance-id" env:"PULSE_GROUP_INSTANCE_ID" help:"join consumer groups as this static member (KIP-345): a restart takes its partitions back at once; unique per live process, e.g. the pod name; empty: dynamic membership"`
 }
 
 func (k KafkaFlags) config() assembly.KafkaConfig {
-	return assembly.KafkaConfig{Brokers: kafka.ParseBrokers(k.Brokers), Replication: k.Replication, Partitions: k.Partitions}
+	return assembly.KafkaConfig{Brokers: kafka.ParseBrokers(k.Brokers), Replication: k.Replication, Partitions: k.Partitions,
+		GroupInstanceID: k.GroupInstanceID}
 }
 
 // Validate runs at parse time, so a bad value stops the start.
@@ -152,6 +155,9 @@ func (k KafkaFlags) Validate() error {
 	}
 	if k.Partitions < 0 {
 		return fmt.Errorf("--partitions: %d is negative", k.Partitions)
+	}
+	if err := assembly.CheckGroupInstanceID(k.GroupInstanceID); err != nil {
+		return fmt.Errorf("--group-instance-id: %w", err)
 	}
 	return nil
 }
