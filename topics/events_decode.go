@@ -1,16 +1,11 @@
 package topics
 
 import (
-	"bytes"
-	"errors"
-	"io"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/go-json-experiment/json/jsontext"
 	json "github.com/go-json-experiment/json/v1"
+
+	"github.com/pulsehq/pulse/internal/jsonscan"
 )
 
 // The sink decodes every AccountSnapshot and Post; these decoders read the
@@ -22,108 +17,26 @@ import (
 // (a fuzz test compares them).
 
 // errFallback makes a hand-written decoder hand over to json.Unmarshal.
-var errFallback = errors.New("topics: not handled by hand")
+var errFallback = jsonscan.ErrFallback
 
-// fieldDecoder reads the values of one object's fields.
+// fieldDecoder reads the values of one object's fields. Duplicate names:
+// the last wins, as in json.Unmarshal (no field here is a composite that
+// would merge).
 type fieldDecoder struct {
-	d *jsontext.Decoder
-}
-
-// decoders are reused: a jsontext.Decoder is larger than a post.
-var decoders = sync.Pool{New: func() any { return new(jsontext.Decoder) }}
-
-func newFieldDecoder(d *jsontext.Decoder, b []byte) (fieldDecoder, error) {
-	// Duplicate names: the last wins, as in json.Unmarshal (no field
-	// here is a composite that would merge).
-	d.Reset(bytes.NewBuffer(b), jsontext.AllowDuplicateNames(true))
-	tok, err := d.ReadToken()
-	if err != nil || tok.Kind() != '{' {
-		return fieldDecoder{}, errFallback
-	}
-	return fieldDecoder{d: d}, nil
-}
-
-// next returns the next field's name (it aliases the input), or nil at
-// the end of the object (after checking that nothing follows it).
-func (f fieldDecoder) next() ([]byte, error) {
-	if f.d.PeekKind() != '"' {
-		if tok, err := f.d.ReadToken(); err != nil || tok.Kind() != '}' {
-			return nil, errFallback
-		}
-		if _, err := f.d.ReadToken(); err != io.EOF {
-			return nil, errFallback
-		}
-		return nil, nil
-	}
-	raw, err := f.d.ReadValue()
-	if err != nil || len(raw) < 3 || bytes.IndexByte(raw, '\\') >= 0 {
-		return nil, errFallback // an empty or escaped name: json.Unmarshal's business
-	}
-	return raw[1 : len(raw)-1], nil
+	s *jsonscan.Scanner
 }
 
 // unknown skips an unknown field's value, unless its name matches a
 // known one but for case (json.Unmarshal matches names in any case).
 func (f fieldDecoder) unknown(name []byte, known []string) error {
-	for _, k := range known {
-		if strings.EqualFold(string(name), k) {
-			return errFallback
-		}
-	}
-	if f.d.SkipValue() != nil {
-		return errFallback
-	}
-	return nil
+	return f.s.Unknown(name, known...)
 }
 
-func (f fieldDecoder) int64(dst *int64) error {
-	raw, err := f.d.ReadValue()
-	if err != nil {
-		return errFallback
-	}
-	switch raw.Kind() {
-	case 'n':
-		return nil
-	case '0':
-		n, ok := parseInt(raw)
-		if !ok {
-			return errFallback
-		}
-		*dst = n
-		return nil
-	}
-	return errFallback
-}
-
-// parseInt parses a JSON number that is a plain integer within int64.
-func parseInt(b []byte) (int64, bool) {
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	if len(b) == 0 || len(b) > 18 { // longer: strconv decides
-		n, err := strconv.ParseInt(string(b), 10, 64)
-		if neg {
-			n, err = strconv.ParseInt("-"+string(b), 10, 64)
-		}
-		return n, err == nil
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
-}
+func (f fieldDecoder) int64(dst *int64) error { return f.s.Int64(dst) }
 
 func (f fieldDecoder) int(dst *int) error {
-	var n int64
-	if err := f.int64(&n); err != nil {
+	n := int64(*dst)
+	if err := f.s.Int64(&n); err != nil {
 		return err
 	}
 	if n != int64(int(n)) {
@@ -133,86 +46,38 @@ func (f fieldDecoder) int(dst *int) error {
 	return nil
 }
 
-func (f fieldDecoder) string(dst *string) error {
-	tok, err := f.d.ReadToken()
-	if err != nil {
-		return errFallback
-	}
-	switch tok.Kind() {
-	case 'n':
-		return nil
-	case '"':
-		*dst = tok.String()
-		return nil
-	}
-	return errFallback
-}
+func (f fieldDecoder) string(dst *string) error { return f.s.String(dst) }
 
 func (f fieldDecoder) platform(dst *Platform) error {
 	s := string(*dst)
-	err := f.string(&s)
+	err := f.s.String(&s)
 	*dst = Platform(s)
 	return err
 }
 
-func (f fieldDecoder) bool(dst *bool) error {
-	tok, err := f.d.ReadToken()
-	if err != nil {
-		return errFallback
-	}
-	switch tok.Kind() {
-	case 'n':
-		return nil
-	case 't', 'f':
-		*dst = tok.Bool()
-		return nil
-	}
-	return errFallback
-}
+func (f fieldDecoder) bool(dst *bool) error { return f.s.Bool(dst) }
 
 // time reads a time as json.Unmarshal does, with time.Time's
 // UnmarshalJSON.
 func (f fieldDecoder) time(dst *time.Time) error {
-	raw, err := f.d.ReadValue()
-	if err != nil {
+	raw, err := f.s.Quoted()
+	if err != nil || raw == nil {
+		return err
+	}
+	if dst.UnmarshalJSON(raw) != nil {
 		return errFallback
 	}
-	switch raw.Kind() {
-	case 'n':
-		return nil
-	case '"':
-		if dst.UnmarshalJSON(raw) != nil {
-			return errFallback
-		}
-		return nil
-	}
-	return errFallback
+	return nil
 }
 
 // decodeByHand runs fields over b's object; on errFallback it decodes b
 // with json.Unmarshal into a fresh value instead.
 func decodeByHand[T any](v *T, b []byte, fields func(f fieldDecoder, name []byte) error) error {
-	d := decoders.Get().(*jsontext.Decoder)
-	err := func() error {
-		f, err := newFieldDecoder(d, b)
-		if err != nil {
-			return err
-		}
-		for {
-			name, err := f.next()
-			if err != nil {
-				return err
-			}
-			if name == nil {
-				return nil
-			}
-			if err := fields(f, name); err != nil {
-				return err
-			}
-		}
-	}()
-	d.Reset(emptyReader{}) // drops b
-	decoders.Put(d)
+	s := jsonscan.New(b)
+	err := s.Object(func(name []byte) error { return fields(fieldDecoder{s}, name) })
+	if err == nil {
+		err = s.End()
+	}
 	if err == nil {
 		return nil
 	}
@@ -314,7 +179,3 @@ func (p *Post) decodeJSON(b []byte) ([]string, error) {
 		return f.unknown(name, postFields)
 	})
 }
-
-type emptyReader struct{}
-
-func (emptyReader) Read([]byte) (int, error) { return 0, io.EOF }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 	json "github.com/go-json-experiment/json/v1"
+
+	"github.com/pulsehq/pulse/internal/jsonscan"
 )
 
 // RawPayload's JSON encoding is written and read by hand rather than by
@@ -110,8 +112,119 @@ func DecodeRawPayload(b []byte) (p *RawPayload, unknown []string, err error) {
 
 // decodeJSON decodes b into p, field by field, with encoding/json's
 // leniency (duplicate names: the last wins; null leaves a field alone;
-// invalid UTF-8 in strings is kept), and returns the unknown names.
+// invalid UTF-8 in strings is kept), and returns the unknown names. The
+// common case is read by decodeByHand; whatever it hands over is read
+// by decodeTokens (FuzzRawPayloadByHand compares them).
 func (p *RawPayload) decodeJSON(b []byte) ([]string, error) {
+	if unknown, err := p.decodeByHand(b); err == nil {
+		return unknown, nil
+	}
+	*p = RawPayload{}
+	return p.decodeTokens(b)
+}
+
+// decodeByHand reads b with jsonscan, returning jsonscan.ErrFallback for
+// anything decodeTokens would read otherwise or reject: an escaped or
+// non-ASCII name, invalid UTF-8, a version 1 (base64) body, an error.
+func (p *RawPayload) decodeByHand(b []byte) ([]string, error) {
+	s := jsonscan.New(b)
+	var unknown []string
+	body := func(dst *[]byte) error {
+		if s.Null() {
+			return nil
+		}
+		raw, err := s.RawValue()
+		if err != nil || (raw[0] != '{' && raw[0] != '[') {
+			return jsonscan.ErrFallback
+		}
+		*dst = bytes.Clone(raw)
+		return nil
+	}
+	bodies := func(dst *[][]byte) error {
+		if s.Null() {
+			return nil
+		}
+		var out [][]byte
+		err := s.Array(func() error {
+			var b []byte
+			if err := body(&b); err != nil {
+				return err
+			}
+			out = append(out, b)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		*dst = out
+		return nil
+	}
+	err := s.Object(func(name []byte) error {
+		switch string(name) {
+		case "v":
+			n := int64(p.V)
+			if err := s.Int64(&n); err != nil {
+				return err
+			}
+			if n != int64(int(n)) {
+				return jsonscan.ErrFallback
+			}
+			p.V = int(n)
+			return nil
+		case "request_id":
+			return s.String(&p.RequestID)
+		case "link_id":
+			return s.String(&p.LinkID)
+		case "user_id":
+			return s.String(&p.UserID)
+		case "platform":
+			var str string
+			if err := s.String(&str); err != nil {
+				return err
+			}
+			if str != "" {
+				p.Platform = Platform(str)
+			}
+			return nil
+		case "account_id":
+			return s.String(&p.AccountID)
+		case "fetched_at":
+			var str string
+			if err := s.String(&str); err != nil {
+				return err
+			}
+			if str != "" && p.FetchedAt.UnmarshalText([]byte(str)) != nil {
+				return jsonscan.ErrFallback
+			}
+			return nil
+		case "account":
+			return body(&p.Account)
+		case "post_pages":
+			return bodies(&p.PostPages)
+		case "insights":
+			return bodies(&p.Insights)
+		case "posts_skipped":
+			return s.Bool(&p.PostsSkipped)
+		case "posts_incremental":
+			return s.Bool(&p.PostsIncremental)
+		}
+		if n := string(name); !slices.Contains(unknown, n) {
+			unknown = append(unknown, n)
+		}
+		return s.Skip()
+	})
+	if err == nil {
+		err = s.End()
+	}
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(unknown)
+	return unknown, nil
+}
+
+// decodeTokens is decodeJSON with jsontext, for every case.
+func (p *RawPayload) decodeTokens(b []byte) ([]string, error) {
 	d := jsontext.NewDecoder(bytes.NewBuffer(b), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	if tok, err := d.ReadToken(); err != nil {
 		return nil, err

@@ -165,3 +165,44 @@ func FuzzRawPayload(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRawPayloadByHand: DecodeRawPayload, which reads the common case by
+// hand, gives the token decoder's result, and fails where it fails, for
+// any input.
+func FuzzRawPayloadByHand(f *testing.F) {
+	in := topics.RawPayload{V: 2, RequestID: "r", LinkID: "l", UserID: "u", Platform: topics.Instagram, AccountID: "a",
+		FetchedAt: time.Unix(1_700_000_000, 5).UTC(), Account: []byte(`{"id":"1","n":[1,2.5,{"x":null}]}`),
+		PostPages: [][]byte{[]byte(`{"data":[]}`), nil}, Insights: [][]byte{[]byte(`[]`)}, PostsIncremental: true}
+	b, _ := topics.RawPayloadCodec.Marshal(&in)
+	for _, seed := range []string{string(b), `{"v":2,"account":"e30=","zz":1,"aa":{},"zz":[]}`, `{"v":1.0}`, `{"v":2,"link_id":"\xff"}`,
+		`{"v":2,"post_pages":[],"insights":null,"account":null}`, `{"v":2,"LINK_ID":"x","link_id":"y","link_id":null}`,
+		`{"v":2,"fetched_at":"2026-13-01T00:00:00Z"}`, `{"v":2,"account":{"a":"\u00e9\ud800"}}`, `{"v":2,"account":5}`, `{"v":2}x`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, gotUnknown, gotErr := topics.DecodeRawPayload(b)
+		want, wantUnknown, wantErr := topics.DecodeRawPayloadTokens(b)
+		if wantErr == nil && (want.V < 1 || want.V > topics.RawPayloadVersion) {
+			wantErr = topics.ErrUnknownVersion
+		}
+		if (gotErr != nil) != (wantErr != nil) || (gotErr == nil && (!reflect.DeepEqual(got, want) || !reflect.DeepEqual(gotUnknown, wantUnknown))) {
+			t.Fatalf("%q:\nhand   %+v %v (%v)\ntokens %+v %v (%v)", b, got, gotUnknown, gotErr, want, wantUnknown, wantErr)
+		}
+	})
+}
+
+// TestRawPayloadIsReadByHand: a version 2 payload as the fetcher writes
+// it, bodies in every platform's shape, is read by hand.
+func TestRawPayloadIsReadByHand(t *testing.T) {
+	in := topics.RawPayload{V: 2, RequestID: "r", LinkID: "l", UserID: "u", Platform: topics.Facebook, AccountID: "a",
+		FetchedAt: time.Unix(1_700_000_000, 5).UTC(), Account: []byte(`{"id":"1","name":"N \u00e9","followers_count":12}`),
+		PostPages: [][]byte{[]byte(`{"data":[{"id":"1_2","message":"a \"quoted\"\nline","insights":{"data":[{"name":"post_impressions","values":[{"value":5}]}]}}],"paging":{}}`)},
+		Insights:  [][]byte{[]byte(`{"data":[{"name":"page_follows","period":"day","values":[{"value":3,"end_time":"2026-11-30T08:00:00+0000"}]}]}`)}}
+	b, err := topics.RawPayloadCodec.Marshal(&in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !topics.RawPayloadReadByHand(b) {
+		t.Fatalf("handed over to the token decoder: %s", b)
+	}
+}

@@ -56,7 +56,7 @@ type edgeSummary struct {
 // PostsCount are 0. It fails when body is not a JSON object or has no id.
 func (c *Connector) ParseAccount(body []byte) (platforms.Account, error) {
 	var p pageBody
-	if err := httpx.DecodeObject(body, &p); err != nil {
+	if err := httpx.DecodeObjectByHand(body, &p, decodePageBody); err != nil {
 		return platforms.Account{}, fmt.Errorf("facebook: parse account: %w", err)
 	}
 	if p.ID == "" {
@@ -83,7 +83,7 @@ func (c *Connector) ParseAccount(body []byte) (platforms.Account, error) {
 // has no id or an invalid created_time.
 func (c *Connector) ParsePosts(body []byte) ([]platforms.PostData, error) {
 	var b postsBody
-	if err := httpx.DecodeObject(body, &b); err != nil {
+	if err := httpx.DecodeObjectByHand(body, &b, decodePosts); err != nil {
 		return nil, fmt.Errorf("facebook: parse posts: %w", err)
 	}
 	out := make([]platforms.PostData, 0, len(b.Data))

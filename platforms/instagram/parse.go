@@ -51,7 +51,7 @@ type mediaBody struct {
 // media_count. It fails when body is not a JSON object or has no id.
 func (c *Connector) ParseAccount(body []byte) (platforms.Account, error) {
 	var u userBody
-	if err := httpx.DecodeObject(body, &u); err != nil {
+	if err := httpx.DecodeObjectByHand(body, &u, decodeUser); err != nil {
 		return platforms.Account{}, fmt.Errorf("instagram: parse account: %w", err)
 	}
 	id := u.id()
@@ -76,7 +76,7 @@ func (c *Connector) ParseAccount(body []byte) (platforms.Account, error) {
 // object, or a media has no id or an invalid timestamp.
 func (c *Connector) ParsePosts(body []byte) ([]platforms.PostData, error) {
 	var b mediaBody
-	if err := httpx.DecodeObject(body, &b); err != nil {
+	if err := httpx.DecodeObjectByHand(body, &b, decodeMedia); err != nil {
 		return nil, fmt.Errorf("instagram: parse posts: %w", err)
 	}
 	out := make([]platforms.PostData, 0, len(b.Data))

@@ -59,7 +59,7 @@ type postsBody struct {
 // fails when body is not a JSON object or has no data.id.
 func (c *Connector) ParseAccount(body []byte) (platforms.Account, error) {
 	var b accountBody
-	if err := httpx.DecodeObject(body, &b); err != nil {
+	if err := httpx.DecodeObjectByHand(body, &b, decodeAccount); err != nil {
 		return platforms.Account{}, fmt.Errorf("x: parse account: %w", err)
 	}
 	d := b.Data
@@ -84,7 +84,7 @@ func (c *Connector) ParseAccount(body []byte) (platforms.Account, error) {
 // object, or a post has no id or an invalid created_at.
 func (c *Connector) ParsePosts(body []byte) ([]platforms.PostData, error) {
 	var b postsBody
-	if err := httpx.DecodeObject(body, &b); err != nil {
+	if err := httpx.DecodeObjectByHand(body, &b, decodePosts); err != nil {
 		return nil, fmt.Errorf("x: parse posts: %w", err)
 	}
 	out := make([]platforms.PostData, 0, len(b.Data))

@@ -23,6 +23,7 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 	json "github.com/go-json-experiment/json/v1"
 
+	"github.com/pulsehq/pulse/internal/jsonscan"
 	"github.com/pulsehq/pulse/platforms"
 )
 
@@ -142,6 +143,23 @@ var decodeOptions = jsonv2.JoinOptions(json.DefaultOptionsV1(),
 	jsonv2.WithUnmarshalers(jsonv2.UnmarshalFunc(func(b []byte, n *stdjson.Number) error {
 		return stdjson.Unmarshal(b, n)
 	})))
+
+// DecodeObjectByHand decodes b into v with byHand, a hand-written decoder
+// built on jsonscan (for the bodies the normalizer parses by the hundred
+// thousand), and with DecodeObject instead, into a zeroed v, wherever
+// byHand falls back: the result is always DecodeObject's.
+func DecodeObjectByHand[T any](b []byte, v *T, byHand func(s *jsonscan.Scanner, v *T) error) error {
+	s := jsonscan.New(b)
+	err := byHand(s, v)
+	if err == nil {
+		err = s.End()
+	}
+	if err == nil {
+		return nil
+	}
+	*v = *new(T)
+	return DecodeObject(b, v)
+}
 
 // DecodeObject unmarshals b, which must be a JSON object, into v.
 func DecodeObject(b []byte, v any) error {
