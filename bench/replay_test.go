@@ -77,7 +77,6 @@ func expected(g *loadgen.Gen) history {
 	return h
 }
 
-func (h history) rows() int { return len(h.snaps) + len(h.posts) }
 
 // rowCounts are how many rows of each kind a history has.
 type rowCounts struct{ snaps, posts int }
