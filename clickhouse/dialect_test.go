@@ -590,3 +590,69 @@ func trendsNear(a, b []pulse.Trend) bool {
 	}
 	return true
 }
+
+// TestInsightsSQLOnCurrentClickHouse runs the insights statement of every
+// grain (flat at hour grain, nested above) on chDB over rows with several
+// versions of an hour and unreported (-1) values, and expects each
+// bucket's sums of the hours' latest values, -1 where no hour reported.
+// TestInsightsAtEveryGrain checks the same statements on the test server.
+func TestInsightsSQLOnCurrentClickHouse(t *testing.T) {
+	lib := os.Getenv(ChdbLibEnv)
+	if lib == "" {
+		t.Skipf("%s not set: the modern dialect is not checked", ChdbLibEnv)
+	}
+	c, err := chdb.Open(lib, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	run := func(sql string, args ...any) string {
+		t.Helper()
+		out, err := c.Query(bindLiteral(t, sql, args...), "TabSeparated")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+		return out
+	}
+	all, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range all {
+		if m.sql != "" {
+			run(m.sql)
+		}
+	}
+	d1, d2 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	var rows []string
+	for _, r := range []struct {
+		hour             time.Time
+		reach, views, pv int64
+		version          uint64
+	}{
+		{d1, 20, -1, 4, 2}, {d1, 10, -1, 3, 1}, // the later version first
+		{d2, 5, 7, -1, 3},
+	} {
+		rows = append(rows, bindLiteral(t, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "u", "x", "a", "l", r.hour, r.hour, r.reach, r.views, r.pv, r.version))
+	}
+	run("INSERT INTO account_insights_hourly (user_id, platform, account_id, link_id, hour, observed_at, reach, views, profile_views, version) VALUES " + strings.Join(rows, ", "))
+	for _, tc := range []struct {
+		grain pulse.Grain
+		want  string
+	}{
+		{pulse.GrainHour, "x\ta\t2026-01-01 00:00:00\t20\t-1\t4\nx\ta\t2026-01-02 00:00:00\t5\t7\t-1\n"},
+		{pulse.GrainDay, "x\ta\t2026-01-01 00:00:00\t20\t-1\t4\nx\ta\t2026-01-02 00:00:00\t5\t7\t-1\n"},
+		{pulse.GrainMonth, "x\ta\t2026-01-01\t25\t7\t4\n"},
+		{pulse.GrainYear, "x\ta\t2026-01-01\t25\t7\t4\n"},
+	} {
+		st, err := insightsSQL(pulse.SeriesQuery{UserID: "u", Grain: tc.grain, From: d1, To: d2.Add(24 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := lines(run(st.sql+"\nORDER BY b", st.args...))
+		want := lines(tc.want)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: chDB answered\n%q\nwant\n%q", tc.grain, got, want)
+		}
+	}
+}

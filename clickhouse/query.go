@@ -139,28 +139,38 @@ func (db *DB) Series(ctx context.Context, q pulse.SeriesQuery) ([]pulse.Point, e
 // grain.
 var insightBuckets = map[pulse.Grain]string{pulse.GrainHour: "hour", pulse.GrainDay: "toStartOfDay(hour)", pulse.GrainMonth: "toStartOfMonth(hour)", pulse.GrainYear: "toStartOfYear(hour)"}
 
-// insights reads the account insights of q's buckets: each hour's latest
-// observation, summed over the bucket (-1, not reported, left out).
-func (db *DB) insights(ctx context.Context, q pulse.SeriesQuery) ([]pulse.Point, error) {
+// insightsSQL reads the account insights of q's buckets: each hour's
+// latest observation, summed over the bucket (-1, not reported, left out).
+// At hour grain a bucket is its one hour: the statement is flat (on 18.16
+// the nested form costs about twice as much, 4 ms of server CPU against 2,
+// even when it reads no rows).
+func insightsSQL(q pulse.SeriesQuery) (statement, error) {
 	bucket, ok := insightBuckets[q.Grain]
 	if !ok {
-		return nil, fmt.Errorf("unknown grain %q", q.Grain)
+		return statement{}, fmt.Errorf("unknown grain %q", q.Grain)
 	}
 	from, to := bucketStart(q.Grain, q.From), q.To.UTC()
-	if q.Grain != pulse.GrainHour {
-		// Buckets are returned whole: read to the end of the last one.
-		to = bucketStart(q.Grain, to.Add(-time.Second))
-		switch q.Grain {
-		case pulse.GrainDay:
-			to = to.AddDate(0, 0, 1)
-		case pulse.GrainMonth:
-			to = to.AddDate(0, 1, 0)
-		case pulse.GrainYear:
-			to = to.AddDate(1, 0, 0)
-		}
-	}
 	f := seriesFilter(q)
-	st := statement{
+	if q.Grain == pulse.GrainHour {
+		return statement{
+			sql: `SELECT platform, account_id, hour AS b, argMax(reach, version), argMax(views, version), argMax(profile_views, version)
+FROM account_insights_hourly
+WHERE user_id = ? AND hour >= ? AND hour < ?` + f.sql + `
+GROUP BY platform, account_id, hour`,
+			args: append([]any{q.UserID, from, to}, f.args...),
+		}, nil
+	}
+	// Buckets are returned whole: read to the end of the last one.
+	to = bucketStart(q.Grain, to.Add(-time.Second))
+	switch q.Grain {
+	case pulse.GrainDay:
+		to = to.AddDate(0, 0, 1)
+	case pulse.GrainMonth:
+		to = to.AddDate(0, 1, 0)
+	case pulse.GrainYear:
+		to = to.AddDate(1, 0, 0)
+	}
+	return statement{
 		sql: `SELECT platform, account_id, ` + bucket + ` AS b,
        if(countIf(r >= 0) = 0, -1, sumIf(r, r >= 0)),
        if(countIf(v >= 0) = 0, -1, sumIf(v, v >= 0)),
@@ -174,9 +184,17 @@ FROM (
 )
 GROUP BY platform, account_id, b`,
 		args: append([]any{q.UserID, from, to}, f.args...),
+	}, nil
+}
+
+// insights runs insightsSQL.
+func (db *DB) insights(ctx context.Context, q pulse.SeriesQuery) ([]pulse.Point, error) {
+	st, err := insightsSQL(q)
+	if err != nil {
+		return nil, err
 	}
 	var out []pulse.Point
-	err := db.query(ctx, st, func(s scanner) error {
+	err = db.query(ctx, st, func(s scanner) error {
 		var p pulse.Point
 		var r, v, pv int64
 		if err := s.Scan(&p.Platform, &p.AccountID, &p.Bucket, &r, &v, &pv); err != nil {
