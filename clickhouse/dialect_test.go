@@ -592,9 +592,9 @@ func trendsNear(a, b []pulse.Trend) bool {
 }
 
 // TestInsightsSQLOnCurrentClickHouse runs the insights statement of every
-// grain (flat at hour grain, nested above) on chDB over rows with several
-// versions of an hour and unreported (-1) values, and expects each
-// bucket's sums of the hours' latest values, -1 where no hour reported.
+// grain on chDB over rows with several versions of an hour and unreported
+// (-1) values, and expects, summed by sumInsights, each bucket's sums of
+// the hours' latest values, none (-1 here) where no hour reported.
 // TestInsightsAtEveryGrain checks the same statements on the test server.
 func TestInsightsSQLOnCurrentClickHouse(t *testing.T) {
 	lib := os.Getenv(ChdbLibEnv)
@@ -642,17 +642,38 @@ func TestInsightsSQLOnCurrentClickHouse(t *testing.T) {
 	}{
 		{pulse.GrainHour, "x\ta\t2026-01-01 00:00:00\t20\t-1\t4\nx\ta\t2026-01-02 00:00:00\t5\t7\t-1\n"},
 		{pulse.GrainDay, "x\ta\t2026-01-01 00:00:00\t20\t-1\t4\nx\ta\t2026-01-02 00:00:00\t5\t7\t-1\n"},
-		{pulse.GrainMonth, "x\ta\t2026-01-01\t25\t7\t4\n"},
-		{pulse.GrainYear, "x\ta\t2026-01-01\t25\t7\t4\n"},
+		{pulse.GrainMonth, "x\ta\t2026-01-01 00:00:00\t25\t7\t4\n"},
+		{pulse.GrainYear, "x\ta\t2026-01-01 00:00:00\t25\t7\t4\n"},
 	} {
 		st, err := insightsSQL(pulse.SeriesQuery{UserID: "u", Grain: tc.grain, From: d1, To: d2.Add(24 * time.Hour)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := lines(run(st.sql+"\nORDER BY b", st.args...))
+		var hours []insightHour
+		for _, line := range lines(run(st.sql+"\nORDER BY hour", st.args...)) {
+			f := strings.Split(line, "\t")
+			if len(f) != 6 {
+				t.Fatalf("insights row %q", line)
+			}
+			hours = append(hours, insightHour{platform: f[0], account: f[1], hour: parseTime(t, f[2]),
+				reach: parseInt(t, f[3]), views: parseInt(t, f[4]), pv: parseInt(t, f[5])})
+		}
+		var got []string
+		for _, p := range sumInsights(tc.grain, hours) {
+			got = append(got, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", p.Platform, p.AccountID, p.Bucket.Format(time.DateTime),
+				orMinus(p.Reach), orMinus(p.Views), orMinus(p.ProfileViews)))
+		}
 		want := lines(tc.want)
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: chDB answered\n%q\nwant\n%q", tc.grain, got, want)
 		}
 	}
+}
+
+// orMinus formats a reported metric, or -1 for none.
+func orMinus(n *int64) string {
+	if n == nil {
+		return "-1"
+	}
+	return strconv.FormatInt(*n, 10)
 }
