@@ -104,7 +104,12 @@ func TestSQLOnCurrentClickHouse(t *testing.T) {
 			}
 			if g == pulse.GrainHour {
 				// What Series runs for hour points' post activity.
-				gains := hourlyGains(parseObservations(t, run(hourlyGainsSQL(q).sql, hourlyGainsSQL(q).args...)), q.From.Truncate(time.Hour))
+				var gains []pulse.Point
+				f := strings.Split(strings.TrimSpace(run(hourlyObservedSQL(q).sql, hourlyObservedSQL(q).args...)), "\t")
+				if start, ok := gainsScanStart(uint64(parseInt(t, f[0])), parseTime(t, f[1])); ok {
+					st := hourlyGainsSQL(q, start)
+					gains = hourlyGains(parseObservations(t, run(st.sql, st.args...)), q.From.Truncate(time.Hour))
+				}
 				published := run(hourlyPublishedSQL(q).sql, hourlyPublishedSQL(q).args...)
 				var pub []pulse.Point
 				for _, line := range lines(published) {

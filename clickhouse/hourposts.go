@@ -25,24 +25,47 @@ type postObservations struct {
 	likes, comments   []int64
 }
 
-// hourlyGainsSQL reads, for each post observed in [from, to), its
-// observations before to, as arrays. A post is never observed before it
-// was created, so the scan starts at the hour of the earliest creation
-// among the posts observed in the range, less a day for clocks that
-// disagree (and reads nothing when none was observed): it reads those
-// partitions only, not the user's whole history.
-func hourlyGainsSQL(q pulse.SeriesQuery) statement {
+// hourlyObservedSQL reads how many observations of posts [from, to) holds
+// and the earliest creation among their posts: where hourlyGainsSQL's scan
+// starts.
+func hourlyObservedSQL(q pulse.SeriesQuery) statement {
 	f := seriesFilter(q)
 	from, to := q.From.UTC().Truncate(time.Hour), q.To.UTC()
-	args := []any{q.UserID, to, to, q.UserID, from, to}
-	args = append(args, f.args...)
-	args = append(args, f.args...)
+	return statement{sql: `SELECT count(), min(created_at)
+FROM posts
+WHERE user_id = ? AND hour >= ? AND hour < ?` + f.sql, args: append([]any{q.UserID, from, to}, f.args...)}
+}
+
+// gainsScanStart returns where the scan of hourlyGainsSQL starts, from
+// hourlyObservedSQL's answer: a post is never observed before it was
+// created, so at the hour of the earliest creation among the posts
+// observed in the range, less a day for clocks that disagree (the epoch
+// for creations in its first two days). ok is false when no post was
+// observed in the range: there are no gains to read.
+func gainsScanStart(observed uint64, minCreated time.Time) (start time.Time, ok bool) {
+	if observed == 0 {
+		return time.Time{}, false
+	}
+	if minCreated.Unix() <= 172800 {
+		return time.Unix(0, 0).UTC(), true
+	}
+	return minCreated.UTC().Truncate(time.Hour).Add(-24 * time.Hour), true
+}
+
+// hourlyGainsSQL reads, for each post observed in [from, to), its
+// observations in [start, to), as arrays (start: gainsScanStart). It reads
+// the partitions from start on only, not the user's whole history. The
+// bound is computed by a statement of its own rather than a scalar
+// subquery: on 18.16 the subquery form cost 7-8 ms of server CPU, the two
+// flat statements 2 + 3.
+func hourlyGainsSQL(q pulse.SeriesQuery, start time.Time) statement {
+	f := seriesFilter(q)
+	from, to := q.From.UTC().Truncate(time.Hour), q.To.UTC()
+	args := append([]any{q.UserID, to, start.UTC()}, f.args...)
 	args = append(args, from)
 	return statement{sql: `SELECT platform, account_id, groupArray(hour), groupArray(version), groupArray(likes), groupArray(comments)
 FROM posts
-WHERE user_id = ? AND hour < ?
-  AND hour >= (SELECT if(count() = 0, ?, if(min(created_at) > toDateTime(172800), toStartOfHour(min(created_at)) - 86400, toDateTime(0)))
-               FROM posts WHERE user_id = ? AND hour >= ? AND hour < ?` + f.sql + `)` + f.sql + `
+WHERE user_id = ? AND hour < ? AND hour >= ?` + f.sql + `
 GROUP BY platform, account_id, post_id
 HAVING max(hour) >= ?`, args: args}
 }
@@ -155,14 +178,19 @@ func (db *DB) hourlyPosts(ctx context.Context, q pulse.SeriesQuery) ([]pulse.Poi
 			return nil
 		})
 	}()
-	err := db.query(ctx, hourlyGainsSQL(q), func(s scanner) error {
-		var o postObservations
-		if err := s.Scan(&o.platform, &o.account, &o.hours, &o.versions, &o.likes, &o.comments); err != nil {
-			return err
-		}
-		obs = append(obs, o)
-		return nil
-	})
+	var observed uint64
+	var minCreated time.Time
+	err := db.query(ctx, hourlyObservedSQL(q), func(s scanner) error { return s.Scan(&observed, &minCreated) })
+	if start, ok := gainsScanStart(observed, minCreated); ok && err == nil {
+		err = db.query(ctx, hourlyGainsSQL(q, start), func(s scanner) error {
+			var o postObservations
+			if err := s.Scan(&o.platform, &o.account, &o.hours, &o.versions, &o.likes, &o.comments); err != nil {
+				return err
+			}
+			obs = append(obs, o)
+			return nil
+		})
+	}
 	if perr := <-done; err == nil {
 		err = perr
 	}
