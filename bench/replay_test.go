@@ -77,7 +77,6 @@ func expected(g *loadgen.Gen) history {
 	return h
 }
 
-
 // rowCounts are how many rows of each kind a history has.
 type rowCounts struct{ snaps, posts int }
 

@@ -12,6 +12,7 @@ package jsonscan
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -150,6 +151,24 @@ func (s *Scanner) Array(elem func() error) error {
 			return ErrFallback
 		}
 	}
+}
+
+// Slice reads an array into *dst as json.Unmarshal reads one into a
+// slice: each element appended zeroed, then read by elem(i) at
+// (*dst)[i]; an empty array leaves an empty, non-nil slice of capacity
+// capHint. *seen says whether the field was read before in this object:
+// a repeated field, or null, falls back (json.Unmarshal keeps or clears
+// what is there). It sets *seen.
+func Slice[T any](s *Scanner, seen *bool, dst *[]T, capHint int, elem func(i int) error) error {
+	if *seen || s.Null() {
+		return ErrFallback
+	}
+	*seen = true
+	*dst = slices.Grow((*dst)[:0:0], capHint)
+	return s.Array(func() error {
+		*dst = append(*dst, *new(T))
+		return elem(len(*dst) - 1)
+	})
 }
 
 // String reads a string into dst; null leaves dst alone, as in

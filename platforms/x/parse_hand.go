@@ -1,8 +1,6 @@
 package x
 
 import (
-	"slices"
-
 	"github.com/pulsehq/pulse/internal/jsonscan"
 )
 
@@ -62,16 +60,8 @@ func decodePosts(s *jsonscan.Scanner, b *postsBody) error {
 	return s.Object(func(name []byte) error {
 		switch string(name) {
 		case "data":
-			// A repeated array or null: json.Unmarshal's business.
-			if seenData || s.Null() {
-				return jsonscan.ErrFallback
-			}
-			seenData = true
-			b.Data = slices.Grow(b.Data[:0:0], 8) // not nil: an empty array decodes to an empty slice
-			return s.Array(func() error {
-				b.Data = slices.Grow(b.Data, 1)[:len(b.Data)+1]
-				clear(b.Data[len(b.Data)-1:])
-				p := &b.Data[len(b.Data)-1]
+			return jsonscan.Slice(s, &seenData, &b.Data, 8, func(i int) error {
+				p := &b.Data[i]
 				return s.Object(func(name []byte) error {
 					switch string(name) {
 					case "id":

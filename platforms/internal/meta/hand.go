@@ -2,7 +2,6 @@ package meta
 
 import (
 	"encoding/json"
-	"slices"
 
 	"github.com/pulsehq/pulse/internal/jsonscan"
 )
@@ -59,30 +58,16 @@ func DecodePostInsights(s *jsonscan.Scanner, p **PostInsights) error {
 		if string(name) != "data" {
 			return s.Unknown(name, "data")
 		}
-		if seenData || s.Null() {
-			return jsonscan.ErrFallback
-		}
-		seenData = true
-		in.Data = slices.Grow(in.Data[:0:0], 4) // not nil: an empty array decodes to an empty slice
-		return s.Array(func() error {
-			in.Data = slices.Grow(in.Data, 1)[:len(in.Data)+1]
-			clear(in.Data[len(in.Data)-1:])
-			d := &in.Data[len(in.Data)-1]
+		return jsonscan.Slice(s, &seenData, &in.Data, 4, func(i int) error {
+			d := &in.Data[i]
 			seenValues := false
 			return s.Object(func(name []byte) error {
 				switch string(name) {
 				case "name":
 					return s.String(&d.Name)
 				case "values":
-					if seenValues || s.Null() {
-						return jsonscan.ErrFallback
-					}
-					seenValues = true
-					d.Values = slices.Grow(d.Values[:0:0], 1)
-					return s.Array(func() error {
-						d.Values = slices.Grow(d.Values, 1)[:len(d.Values)+1]
-						clear(d.Values[len(d.Values)-1:])
-						v := &d.Values[len(d.Values)-1]
+					return jsonscan.Slice(s, &seenValues, &d.Values, 1, func(i int) error {
+						v := &d.Values[i]
 						return Object(s, func(name []byte) error {
 							if string(name) != "value" {
 								return s.Unknown(name, "value")
