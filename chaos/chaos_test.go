@@ -136,27 +136,37 @@ func startPostgres(t *testing.T) *pgServer {
 		os.Chmod(dir, 0o700)
 	}
 	s.ctl(t, pgBin+"/initdb", "-D", filepath.Join(dir, "data"), "-U", "postgres", "-A", "trust")
-	s.pgctl(t, "start")
+	if err := s.pgctl("start"); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { s.ctl(t, pgBin+"/pg_ctl", "-D", filepath.Join(s.dir, "data"), "-m", "immediate", "stop") })
 	return s
 }
 
 func (s *pgServer) ctl(t *testing.T, args ...string) {
 	t.Helper()
+	if err := s.tryCtl(args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryCtl runs a PostgreSQL command as the postgres user and says what
+// went wrong, for goroutines other than the test's.
+func (s *pgServer) tryCtl(args ...string) error {
 	if os.Getuid() == 0 {
 		args = append([]string{"runuser", "-u", "postgres", "--"}, args...)
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Dir = "/"
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		return fmt.Errorf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+	return nil
 }
 
 // pgctl runs pg_ctl start or restart (fast shutdown), waiting for it.
-func (s *pgServer) pgctl(t *testing.T, action string) {
-	t.Helper()
-	s.ctl(t, pgBin+"/pg_ctl", "-D", filepath.Join(s.dir, "data"), "-w", "-m", "fast", "-l", filepath.Join(s.dir, "log"),
+func (s *pgServer) pgctl(action string) error {
+	return s.tryCtl(pgBin+"/pg_ctl", "-D", filepath.Join(s.dir, "data"), "-w", "-m", "fast", "-l", filepath.Join(s.dir, "log"),
 		"-o", fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", s.port, s.dir), action)
 }
 
@@ -306,6 +316,14 @@ func (r *run) do(sum *summary) {
 			return
 		}
 		os.RemoveAll(dir)
+		// A checked run's tables go too: every ClickHouse restart loads
+		// every table it has, and twenty runs' worth slowed it past its
+		// start deadline on a loaded machine.
+		conn := chConn(t, r.chURL)
+		defer conn.Close()
+		if err := conn.Exec(context.Background(), fmt.Sprintf("DROP DATABASE IF EXISTS pulse_chaos_%d", r.n)); err != nil {
+			t.Errorf("run %d: dropping its ClickHouse database: %v", r.n, err)
+		}
 	}()
 	// The broker and the simulator first; the simulator is never killed
 	// (it is the platforms, and counts their limit breaches).
@@ -324,15 +342,18 @@ func (r *run) do(sum *summary) {
 	ctx, cancel := context.WithTimeout(context.Background(), *runFor)
 	defer cancel()
 	var engines sync.WaitGroup
+	var enginesErr error
 	engines.Add(1)
 	go func() {
 		defer engines.Done()
 		time.Sleep(*runFor / 4) // the schedule of the run, not a wait for a condition
-		r.pg.pgctl(t, "restart")
+		if enginesErr = r.pg.pgctl("restart"); enginesErr != nil {
+			return
+		}
 		time.Sleep(*runFor / 12)
 		r.chs.Stop()
 		time.Sleep(*chOutage)
-		r.chs.Start()
+		enginesErr = r.chs.TryStart()
 	}()
 	for sleepCtx(ctx, time.Duration(1500+r.rngN(4000))*time.Millisecond) {
 		c := killable[r.rngN(len(killable))]
@@ -345,6 +366,10 @@ func (r *run) do(sum *summary) {
 		}
 	}
 	engines.Wait()
+	if enginesErr != nil {
+		// The harness's own engines, not Pulse: the runs cannot go on.
+		t.Fatalf("run %d: restarting an engine: %v", r.n, enginesErr)
+	}
 
 	// Quiesce: no new fetch requests, then every group catches up.
 	r.procs["scheduler"].stop()
