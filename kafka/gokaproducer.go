@@ -58,14 +58,27 @@ func (p *gokaProducer) Emit(topic, key string, value []byte) *goka.Promise {
 // EmitWithHeaders implements goka.Producer. A nil value is a tombstone.
 func (p *gokaProducer) EmitWithHeaders(topic, key string, value []byte, headers goka.Headers) *goka.Promise {
 	promise, finish := goka.NewPromiseWithFinisher()
-	r := &kgo.Record{Topic: topic, Key: []byte(key), Value: value}
+	e := &emit{rec: kgo.Record{Topic: topic, Key: []byte(key), Value: value}, finish: finish}
 	for k, v := range headers {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: v})
+		e.rec.Headers = append(e.rec.Headers, kgo.RecordHeader{Key: k, Value: v})
 	}
-	p.cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
-		finish(&sarama.ProducerMessage{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}, err)
-	})
+	p.cl.Produce(context.Background(), &e.rec, e.done)
 	return promise
+}
+
+// emit is one record in flight with what its promise is finished with,
+// in one allocation: the record, the message goka's table writes read
+// the offset from, and the finisher (an emit is on the normalizer's path
+// per snapshot, post and table row).
+type emit struct {
+	rec    kgo.Record
+	msg    sarama.ProducerMessage
+	finish goka.PromiseFinisher
+}
+
+func (e *emit) done(r *kgo.Record, err error) {
+	e.msg.Topic, e.msg.Partition, e.msg.Offset = r.Topic, r.Partition, r.Offset
+	e.finish(&e.msg, err)
 }
 
 // Close implements goka.Producer: it waits (at most a minute) for the

@@ -87,17 +87,27 @@ func (c Codec[T, PT]) Marshal(v *T) ([]byte, error) {
 // missing or newer than this build knows.
 func (c Codec[T, PT]) Unmarshal(b []byte) (*T, error) {
 	v := new(T)
-	if h, ok := any(PT(v)).(handDecoded); ok {
-		if _, err := h.decodeJSON(b); err != nil {
-			return nil, fmt.Errorf("%w: %T: %v", ErrMalformed, v, err)
-		}
-	} else if err := json.Unmarshal(b, v); err != nil {
-		return nil, fmt.Errorf("%w: %T: %v", ErrMalformed, v, err)
-	}
-	if ver := PT(v).version(); ver < 1 || ver > c.max {
-		return nil, fmt.Errorf("%w: %T version %d (this build knows up to %d)", ErrUnknownVersion, v, ver, c.max)
+	if err := c.UnmarshalInto(b, v); err != nil {
+		return nil, err
 	}
 	return v, nil
+}
+
+// UnmarshalInto is Unmarshal into *v, which must be the zero value (a
+// reader of many records decodes into a slice's elements instead of
+// allocating each). On error *v is undefined.
+func (c Codec[T, PT]) UnmarshalInto(b []byte, v *T) error {
+	if h, ok := any(PT(v)).(handDecoded); ok {
+		if _, err := h.decodeJSON(b); err != nil {
+			return fmt.Errorf("%w: %T: %v", ErrMalformed, v, err)
+		}
+	} else if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %T: %v", ErrMalformed, v, err)
+	}
+	if ver := PT(v).version(); ver < 1 || ver > c.max {
+		return fmt.Errorf("%w: %T version %d (this build knows up to %d)", ErrUnknownVersion, v, ver, c.max)
+	}
+	return nil
 }
 
 // UnknownFields returns the top-level fields of the JSON object b that T

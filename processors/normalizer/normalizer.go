@@ -526,6 +526,7 @@ func (n *normalizer) normalizeFetch(p *topics.RawPayload) (*topics.AccountSnapsh
 		if err != nil {
 			return nil, nil, fmt.Errorf("parse %s posts page %d: %w", p.Platform, i+1, err)
 		}
+		posts = slices.Grow(posts, len(data)) // one allocation for a one-page fetch
 		for _, d := range data {
 			if d.ID == "" {
 				return nil, nil, fmt.Errorf("parse %s posts page %d: post without id", p.Platform, i+1)

@@ -39,6 +39,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -202,6 +203,10 @@ type Sink struct {
 	cl  *kgo.Client
 	log *slog.Logger
 
+	// decoded is the poll loop's (Run's goroutine only) reused slice of
+	// decoded records, as long as the largest poll.
+	decoded []decoded
+
 	mu        sync.Mutex // guards buf, flight, spare, lastFlush and closing
 	buf       *buffer    // the batch being read
 	spare     *buffer    // an empty buffer to swap in at the next hand-off
@@ -348,10 +353,10 @@ func (s *Sink) Run(ctx context.Context) error {
 			}
 		})
 		recs := fetches.Records()
-		decoded := decodeAll(recs)
+		s.decoded = decodeAll(recs, s.decoded)
 		s.mu.Lock()
 		for i, r := range recs {
-			s.add(r, decoded[i])
+			s.add(r, &s.decoded[i])
 		}
 		if s.due() {
 			// Waits while the previous batch is still being written: no
@@ -461,11 +466,14 @@ func (s *Sink) pollContext(ctx context.Context) (context.Context, context.Cancel
 	return context.WithDeadline(ctx, s.lastFlush.Add(s.cfg.FlushInterval))
 }
 
-// decoded is one record's value: exactly one of the fields is set.
+// decoded is one record's value: err, or the snapshot or post its topic
+// holds (decoded in place: a poll's records are decoded into one reused
+// slice, not allocated one by one).
 type decoded struct {
-	snap *topics.AccountSnapshot
-	post *topics.Post
-	err  error
+	topic byte // 's' snapshot, 'p' post
+	snap  topics.AccountSnapshot
+	post  topics.Post
+	err   error
 }
 
 // decodeMinChunk is the fewest records worth handing to another goroutine.
@@ -473,12 +481,14 @@ const decodeMinChunk = 1024
 
 // decodeAll decodes recs, spreading large polls over GOMAXPROCS goroutines
 // (JSON decoding is most of the sink's own CPU time).
-func decodeAll(recs []*kgo.Record) []decoded {
-	out := make([]decoded, len(recs))
+// The results are in scratch (grown as needed), which is returned for the
+// next call.
+func decodeAll(recs []*kgo.Record, scratch []decoded) []decoded {
+	out := slices.Grow(scratch[:0], len(recs))[:len(recs)]
 	workers := min(runtime.GOMAXPROCS(0), len(recs)/decodeMinChunk)
 	if workers <= 1 {
 		for i, r := range recs {
-			out[i] = decode(r)
+			decode(r, &out[i])
 		}
 		return out
 	}
@@ -490,7 +500,7 @@ func decodeAll(recs []*kgo.Record) []decoded {
 		go func() {
 			defer wg.Done()
 			for i := lo; i < hi; i++ {
-				out[i] = decode(recs[i])
+				decode(recs[i], &out[i])
 			}
 		}()
 	}
@@ -498,21 +508,28 @@ func decodeAll(recs []*kgo.Record) []decoded {
 	return out
 }
 
-func decode(r *kgo.Record) decoded {
+// decode decodes r into *d, whatever d held before.
+func decode(r *kgo.Record, d *decoded) {
+	d.topic, d.err = 0, nil
 	switch r.Topic {
 	case topics.AccountSnapshots:
-		v, err := topics.AccountSnapshotCodec.Unmarshal(r.Value)
-		return decoded{snap: v, err: err}
+		d.snap = topics.AccountSnapshot{}
+		if d.err = topics.AccountSnapshotCodec.UnmarshalInto(r.Value, &d.snap); d.err == nil {
+			d.topic = 's'
+		}
 	case topics.Posts:
-		v, err := topics.PostCodec.Unmarshal(r.Value)
-		return decoded{post: v, err: err}
+		d.post = topics.Post{}
+		if d.err = topics.PostCodec.UnmarshalInto(r.Value, &d.post); d.err == nil {
+			d.topic = 'p'
+		}
+	default:
+		d.err = fmt.Errorf("unexpected topic %q", r.Topic)
 	}
-	return decoded{err: fmt.Errorf("unexpected topic %q", r.Topic)}
 }
 
 // add puts r, decoded as d, into the buffer; undecodable records become
 // dead letters. Called with mu held.
-func (s *Sink) add(r *kgo.Record, d decoded) {
+func (s *Sink) add(r *kgo.Record, d *decoded) {
 	tp := partition{r.Topic, r.Partition}
 	b := s.buf
 	b.records++
@@ -534,10 +551,10 @@ func (s *Sink) add(r *kgo.Record, d decoded) {
 		if encErr == nil {
 			b.dead, b.deadTP = append(b.dead, &kgo.Record{Topic: topics.DeadLetters, Key: r.Key, Value: dl}), append(b.deadTP, tp)
 		}
-	case d.snap != nil:
-		b.snaps, b.snapsTP = append(b.snaps, *d.snap), append(b.snapsTP, tp)
-	case d.post != nil:
-		b.posts, b.postsTP = append(b.posts, *d.post), append(b.postsTP, tp)
+	case d.topic == 's':
+		b.snaps, b.snapsTP = append(b.snaps, d.snap), append(b.snapsTP, tp)
+	case d.topic == 'p':
+		b.posts, b.postsTP = append(b.posts, d.post), append(b.postsTP, tp)
 	}
 	n := s.stats.buffered.Add(1)
 	if n > s.stats.maxBuffered.Load() {
