@@ -29,17 +29,22 @@ const ChdbLibEnv = "CHDB_LIB_PATH"
 // and the deletion through chDB (ClickHouse 26), writes the same data to
 // the test server (18.16 on CI), and expects the same answers from both and
 // from the Go model of the data. It skips without CHDB_LIB_PATH.
-func TestSQLOnCurrentClickHouse(t *testing.T) {
+// chdbQuery opens chDB for the test (closed at its end) and returns a
+// function that runs sql with args bound as literals and returns its
+// TabSeparated answer, failing the test on an error. Without
+// CHDB_LIB_PATH it skips the test, saying why.
+func chdbQuery(t *testing.T, skipped string) func(sql string, args ...any) string {
+	t.Helper()
 	lib := os.Getenv(ChdbLibEnv)
 	if lib == "" {
-		t.Skipf("%s not set: the modern dialect is not checked (npm install @chdb/lib-linux-x64-gnu)", ChdbLibEnv)
+		t.Skipf("%s not set: %s", ChdbLibEnv, skipped)
 	}
 	c, err := chdb.Open(lib, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	run := func(sql string, args ...any) string {
+	t.Cleanup(func() { c.Close() })
+	return func(sql string, args ...any) string {
 		t.Helper()
 		out, err := c.Query(bindLiteral(t, sql, args...), "TabSeparated")
 		if err != nil {
@@ -47,6 +52,10 @@ func TestSQLOnCurrentClickHouse(t *testing.T) {
 		}
 		return out
 	}
+}
+
+func TestSQLOnCurrentClickHouse(t *testing.T) {
+	run := chdbQuery(t, "the modern dialect is not checked (npm install @chdb/lib-linux-x64-gnu)")
 	if v := run("SELECT version()"); !strings.HasPrefix(v, "2") {
 		t.Fatalf("chDB version %q", v)
 	}
@@ -602,23 +611,7 @@ func trendsNear(a, b []pulse.Trend) bool {
 // the hours' latest values, none (-1 here) where no hour reported.
 // TestInsightsAtEveryGrain checks the same statements on the test server.
 func TestInsightsSQLOnCurrentClickHouse(t *testing.T) {
-	lib := os.Getenv(ChdbLibEnv)
-	if lib == "" {
-		t.Skipf("%s not set: the modern dialect is not checked", ChdbLibEnv)
-	}
-	c, err := chdb.Open(lib, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	run := func(sql string, args ...any) string {
-		t.Helper()
-		out, err := c.Query(bindLiteral(t, sql, args...), "TabSeparated")
-		if err != nil {
-			t.Fatalf("%v\n%s", err, sql)
-		}
-		return out
-	}
+	run := chdbQuery(t, "the modern dialect is not checked")
 	all, err := loadMigrations()
 	if err != nil {
 		t.Fatal(err)

@@ -65,14 +65,9 @@ func feedFrom(t *testing.T, db *DB, table string, q pulse.FeedQuery) []pulse.Pos
 	st.sql = strings.ReplaceAll(st.sql, "posts_current", table)
 	var out []pulse.PostRow
 	if err := db.query(context.Background(), st, func(s scanner) error {
-		var p pulse.PostRow
-		if err := s.Scan(&p.Platform, &p.AccountID, &p.PostID, &p.CreatedAt, &p.Text, &p.Permalink,
-			&p.Likes, &p.Comments, &p.Shares, &p.Views, &p.Reach, &p.Saves, &p.EngagementRate); err != nil {
-			return err
-		}
-		p.CreatedAt = p.CreatedAt.UTC()
+		p, err := scanPostRow(s)
 		out = append(out, p)
-		return nil
+		return err
 	}); err != nil {
 		t.Fatalf("feed from %s: %v", table, err)
 	}

@@ -550,14 +550,9 @@ func (db *DB) Feed(ctx context.Context, q pulse.FeedQuery) ([]pulse.PostRow, err
 	}
 	var out []pulse.PostRow
 	if err := db.query(ctx, feedSQL(q), func(s scanner) error {
-		var p pulse.PostRow
-		if err := s.Scan(&p.Platform, &p.AccountID, &p.PostID, &p.CreatedAt, &p.Text, &p.Permalink,
-			&p.Likes, &p.Comments, &p.Shares, &p.Views, &p.Reach, &p.Saves, &p.EngagementRate); err != nil {
-			return err
-		}
-		p.CreatedAt = p.CreatedAt.UTC()
+		p, err := scanPostRow(s)
 		out = append(out, p)
-		return nil
+		return err
 	}); err != nil {
 		return nil, fmt.Errorf("clickhouse: feed: %w", err)
 	}
@@ -652,4 +647,13 @@ func (db *DB) Count(ctx context.Context) (Counts, error) {
 		return Counts{}, fmt.Errorf("clickhouse: count: %w", translate(err))
 	}
 	return c, nil
+}
+
+// scanPostRow reads one row of the feed's columns (feedSQL's order).
+func scanPostRow(s scanner) (pulse.PostRow, error) {
+	var p pulse.PostRow
+	err := s.Scan(&p.Platform, &p.AccountID, &p.PostID, &p.CreatedAt, &p.Text, &p.Permalink,
+		&p.Likes, &p.Comments, &p.Shares, &p.Views, &p.Reach, &p.Saves, &p.EngagementRate)
+	p.CreatedAt = p.CreatedAt.UTC()
+	return p, err
 }
