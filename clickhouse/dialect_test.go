@@ -29,44 +29,10 @@ const ChdbLibEnv = "CHDB_LIB_PATH"
 // and the deletion through chDB (ClickHouse 26), writes the same data to
 // the test server (18.16 on CI), and expects the same answers from both and
 // from the Go model of the data. It skips without CHDB_LIB_PATH.
-// chdbQuery opens chDB for the test (closed at its end) and returns a
-// function that runs sql with args bound as literals and returns its
-// TabSeparated answer, failing the test on an error. Without
-// CHDB_LIB_PATH it skips the test, saying why.
-func chdbQuery(t *testing.T, skipped string) func(sql string, args ...any) string {
-	t.Helper()
-	lib := os.Getenv(ChdbLibEnv)
-	if lib == "" {
-		t.Skipf("%s not set: %s", ChdbLibEnv, skipped)
-	}
-	c, err := chdb.Open(lib, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return func(sql string, args ...any) string {
-		t.Helper()
-		out, err := c.Query(bindLiteral(t, sql, args...), "TabSeparated")
-		if err != nil {
-			t.Fatalf("%v\n%s", err, sql)
-		}
-		return out
-	}
-}
-
 func TestSQLOnCurrentClickHouse(t *testing.T) {
-	run := chdbQuery(t, "the modern dialect is not checked (npm install @chdb/lib-linux-x64-gnu)")
+	run := chdbMigrated(t, "the modern dialect is not checked (npm install @chdb/lib-linux-x64-gnu)")
 	if v := run("SELECT version()"); !strings.HasPrefix(v, "2") {
 		t.Fatalf("chDB version %q", v)
-	}
-	all, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range all {
-		if m.sql != "" {
-			run(m.sql)
-		}
 	}
 	run("CREATE TABLE affected (user_id String, platform String, account_id String, bucket Date) ENGINE = Memory")
 	run("CREATE TABLE inserted (user_id String, platform String, post_id String, d Date) ENGINE = Memory")
@@ -611,16 +577,7 @@ func trendsNear(a, b []pulse.Trend) bool {
 // the hours' latest values, none (-1 here) where no hour reported.
 // TestInsightsAtEveryGrain checks the same statements on the test server.
 func TestInsightsSQLOnCurrentClickHouse(t *testing.T) {
-	run := chdbQuery(t, "the modern dialect is not checked")
-	all, err := loadMigrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range all {
-		if m.sql != "" {
-			run(m.sql)
-		}
-	}
+	run := chdbMigrated(t, "the modern dialect is not checked")
 	d1, d2 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
 	var rows []string
 	for _, r := range []struct {
@@ -674,4 +631,45 @@ func orMinus(n *int64) string {
 		return "-1"
 	}
 	return strconv.FormatInt(*n, 10)
+}
+
+// chdbQuery opens chDB for the test (closed at its end) and returns a
+// function that runs sql with args bound as literals and returns its
+// TabSeparated answer, failing the test on an error. Without
+// CHDB_LIB_PATH it skips the test, saying why.
+func chdbQuery(t *testing.T, skipped string) func(sql string, args ...any) string {
+	t.Helper()
+	lib := os.Getenv(ChdbLibEnv)
+	if lib == "" {
+		t.Skipf("%s not set: %s", ChdbLibEnv, skipped)
+	}
+	c, err := chdb.Open(lib, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return func(sql string, args ...any) string {
+		t.Helper()
+		out, err := c.Query(bindLiteral(t, sql, args...), "TabSeparated")
+		if err != nil {
+			t.Fatalf("%v\n%s", err, sql)
+		}
+		return out
+	}
+}
+
+// chdbMigrated is chdbQuery on a chDB that every migration has run on.
+func chdbMigrated(t *testing.T, skipped string) func(sql string, args ...any) string {
+	t.Helper()
+	run := chdbQuery(t, skipped)
+	all, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range all {
+		if m.sql != "" {
+			run(m.sql)
+		}
+	}
+	return run
 }
