@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,6 +36,7 @@ import (
 // throughput; it was 200 before 2026-11-30.
 var replayUsers = flag.Int("replay-users", 1000, "users in BenchmarkReplay's history (× 3 platforms × -replay-hours fetches)")
 var replayTrace = flag.Bool("replay-trace", false, "BenchmarkReplay: print the sink's inserts and rollup recomputations as they happen, and when the normalizer finished")
+var replayCPUProfile = flag.String("replay-cpuprofile", "", "BenchmarkReplay: write a CPU profile of the replay alone (from the start of the timed replay until its last rollup recomputation; not the history's generation nor the bare insert) to this file; do not combine with -test.cpuprofile")
 var memTables = flag.Bool("replay-mem-tables", false, "keep goka tables in memory instead of LevelDB")
 
 func tableStorage(tb testing.TB) storage.Builder {
@@ -153,6 +156,17 @@ type replayRun struct {
 	normalized time.Duration // until the normalizer emitted every row
 	sink       chsink.Stats
 	url        string
+	cpu        time.Duration // this process's CPU time (user and system) over total
+}
+
+// processCPU is the CPU time this process has used so far.
+func processCPU(tb testing.TB) time.Duration {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // replayOnce runs the normalizer (LevelDB table storage, as `pulse
@@ -201,6 +215,22 @@ func replayOnce(b *testing.B, gk *kafka.Goka, want rowCounts) replayRun {
 		b.Fatal(err)
 	}
 	defer adm.Close()
+	if *replayCPUProfile != "" {
+		f, err := os.Create(*replayCPUProfile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				b.Error(err)
+			}
+		}()
+	}
+	cpu0 := processCPU(b)
 	start := time.Now()
 	deadline := start.Add(10 * time.Minute)
 	var normalized time.Duration
@@ -239,10 +269,11 @@ func replayOnce(b *testing.B, gk *kafka.Goka, want rowCounts) replayRun {
 		time.Sleep(2 * time.Millisecond)
 	}
 	total := time.Since(start)
+	cpu := processCPU(b) - cpu0
 	if normalized == 0 {
 		normalized = total
 	}
-	return replayRun{total: total, normalized: normalized, sink: s.Stats(), url: url}
+	return replayRun{total: total, normalized: normalized, sink: s.Stats(), url: url, cpu: cpu}
 }
 
 // bareInsert inserts the same rows with one column-wise PrepareBatch per
@@ -311,7 +342,7 @@ func BenchmarkReplay(b *testing.B) {
 	// 437,720 rows of strings would make every one of its garbage
 	// collections scan them. The bare insert generates them again.
 	n := expected(g).counts()
-	var e2e, norm, bare time.Duration
+	var e2e, norm, bare, cpu time.Duration
 	var inserts, refreshes int64
 	for range b.N {
 		b.StopTimer()
@@ -321,6 +352,7 @@ func BenchmarkReplay(b *testing.B) {
 		r := replayOnce(b, gk, n)
 		e2e += r.total
 		norm += r.normalized
+		cpu += r.cpu
 		inserts += r.sink.Flushes
 		refreshes += r.sink.Refreshes
 		b.StopTimer()
@@ -336,6 +368,10 @@ func BenchmarkReplay(b *testing.B) {
 	b.ReportMetric(rows/bare.Seconds(), "bare-rows/s")
 	b.ReportMetric(bare.Seconds()/e2e.Seconds(), "ratio")
 	b.ReportMetric(float64(g.Fetches()*b.N)/e2e.Seconds(), "payloads/s")
+	// The pipeline's CPU (normalizer, sink, in-process broker, GC; not
+	// ClickHouse's) per replay: the two cores' budget is 2 × the replay's
+	// wall time, shared with ClickHouse.
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "pipeline-cpu-s")
 	b.ReportMetric(0, "ns/op")
 }
 
