@@ -261,7 +261,7 @@ func chdbWrite(t *testing.T, run func(string, ...any) string, snaps []topics.Acc
 		f := strings.Split(line, "\t")
 		keys[dayKey{f[0], f[1], f[2], parseTime(t, f[3])}] = struct{}{}
 	}
-	refresh(postLevels, keys, func(from, to time.Time) []any { return []any{to, from, to, from, to, from, to} })
+	refresh(postLevels, keys, postDailyArgs)
 }
 
 // bindLiteral replaces each ? in sql with the SQL literal of the next
