@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -70,14 +71,26 @@ type TopicSpec struct {
 	Partitions int32
 	// Compacted topics keep the latest value per key forever.
 	Compacted bool
+	// Retention, when set, is how long records are kept (retention.ms);
+	// zero keeps the cluster's default (a week on Kafka).
+	Retention time.Duration
 }
+
+// ChangesRetention is how long topics.AnalyticsChanges keeps its records:
+// their readers follow it live from its end, so an hour leaves room for a
+// slow reader without keeping a week of them.
+const ChangesRetention = time.Hour
 
 // PulseTopics returns the specs of every topic in topics.All, with the
 // default partition count.
 func PulseTopics() []TopicSpec {
 	specs := make([]TopicSpec, 0, len(topics.All))
 	for _, t := range topics.All {
-		specs = append(specs, TopicSpec{Name: t})
+		spec := TopicSpec{Name: t}
+		if t == topics.AnalyticsChanges {
+			spec.Retention = ChangesRetention
+		}
+		specs = append(specs, spec)
 	}
 	return specs
 }
@@ -106,10 +119,12 @@ func EnsureTopics(ctx context.Context, brokers []string, replication int, specs 
 		if parts == 0 {
 			parts = DefaultPartitions
 		}
-		var cfg map[string]*string
+		cfg := map[string]*string{}
 		if s.Compacted {
-			compact := "compact"
-			cfg = map[string]*string{"cleanup.policy": &compact}
+			cfg["cleanup.policy"] = kadm.StringPtr("compact")
+		}
+		if s.Retention > 0 {
+			cfg["retention.ms"] = kadm.StringPtr(strconv.FormatInt(s.Retention.Milliseconds(), 10))
 		}
 		resp, err := adm.CreateTopic(ctx, parts, repl, cfg, s.Name)
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {

@@ -47,6 +47,8 @@ func (e *UserDeletion) version() int    { return e.V }
 func (e *UserDeletion) setVersion()     { e.V = UserDeletionVersion }
 func (e *LinkDeletion) version() int    { return e.V }
 func (e *LinkDeletion) setVersion()     { e.V = LinkDeletionVersion }
+func (e *AnalyticsChange) version() int { return e.V }
+func (e *AnalyticsChange) setVersion()  { e.V = AnalyticsChangeVersion }
 
 // Codec encodes and decodes one value type T (a struct of this package).
 // Its methods match goka's Codec interface, so a Codec can be passed to goka
@@ -187,4 +189,5 @@ var (
 	UserAggregateCodec   = Codec[UserAggregate, *UserAggregate]{max: UserAggregateVersion}
 	UserDeletionCodec    = Codec[UserDeletion, *UserDeletion]{max: UserDeletionVersion}
 	LinkDeletionCodec    = Codec[LinkDeletion, *LinkDeletion]{max: LinkDeletionVersion}
+	AnalyticsChangeCodec = Codec[AnalyticsChange, *AnalyticsChange]{max: AnalyticsChangeVersion}
 )

@@ -29,6 +29,7 @@ const (
 	UserAggregateVersion   = 1
 	UserDeletionVersion    = 1
 	LinkDeletionVersion    = 1
+	AnalyticsChangeVersion = 1
 )
 
 // Reason says why a fetch was requested.
@@ -355,4 +356,20 @@ type LinkDeletion struct {
 	LinkID    string    `json:"link_id"`
 	UserID    string    `json:"user_id"`
 	DeletedAt time.Time `json:"deleted_at"`
+}
+
+// AnalyticsChange says that the sink changed what ClickHouse answers for a
+// user: it inserted rows of theirs (Rollups false: the hourly rows and
+// posts are visible, their day, month and year rollups not yet), or
+// recomputed the rollups those rows touch (Rollups true). A reader that
+// caches a user's answers drops them. The sink publishes it after the
+// write it reports succeeded and before it commits the offsets of the
+// records behind that write, so a crash in between publishes it again;
+// publishing twice is harmless.
+type AnalyticsChange struct {
+	V       int    `json:"v"`
+	UserID  string `json:"user_id"`
+	Rollups bool   `json:"rollups,omitempty"`
+	// At is when the write it reports succeeded.
+	At time.Time `json:"at"`
 }

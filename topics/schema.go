@@ -28,6 +28,7 @@ var Values = []Value{
 	{"DeadLetter", []string{DeadLetters}, "the original record's key", DeadLetterVersion, DeadLetter{}},
 	{"UserDeletion", []string{UserDeletions}, "user ID", UserDeletionVersion, UserDeletion{}},
 	{"LinkDeletion", []string{LinkDeletions}, "link ID", LinkDeletionVersion, LinkDeletion{}},
+	{"AnalyticsChange", []string{AnalyticsChanges}, "user ID", AnalyticsChangeVersion, AnalyticsChange{}},
 }
 
 // JSONSchema returns the JSON Schema (draft 2020-12) of v's type. Fields

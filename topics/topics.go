@@ -24,6 +24,7 @@ const (
 	DeadLetters      = "pulse.dead-letters.v1"
 	UserDeletions    = "pulse.user-deletions.v1"
 	LinkDeletions    = "pulse.link-deletions.v1"
+	AnalyticsChanges = "pulse.analytics-changes.v1"
 )
 
 // Spec describes a topic for its readers. docs/topics.md's table is
@@ -60,12 +61,14 @@ var Specs = []Spec{
 	{Name: UserDeletions, Key: "user ID", Value: "UserDeletion", About: "a deleted user: the processors tombstone every table row of the user and their links",
 		Producers: []string{"api (account deletion)", "refresher (purge retries)"}},
 	{Name: LinkDeletions, Key: "link ID", Value: "LinkDeletion", About: "a deleted user's link, from the aggregator's row of the user"},
+	{Name: AnalyticsChanges, Key: "user ID", Value: "AnalyticsChange", About: "a user's analytics changed in ClickHouse (rows inserted, or their rollups recomputed); kept one hour",
+		Producers: []string{"sink"}, Consumers: []string{"api (drops the user's cached answers)"}},
 	{Name: DeadLetters, Key: "original key", Value: "DeadLetter", About: "reason, original bytes, source topic/partition/offset",
 		Producers: []string{"fetcher", "sink"}, Consumers: []string{"`pulse dlq list/redrive` (redrive re-publishes to the source topic)"}},
 }
 
 // All lists every topic Pulse owns, for topic creation and docs.
-var All = []string{FetchRequests, RawPayloads, AccountSnapshots, Posts, FetchOutcomes, UserAggregates, UserDeletions, LinkDeletions, DeadLetters}
+var All = []string{FetchRequests, RawPayloads, AccountSnapshots, Posts, FetchOutcomes, UserAggregates, UserDeletions, LinkDeletions, AnalyticsChanges, DeadLetters}
 
 // Consumer group names. A group's committed offsets are what `pulse replay`
 // resets.

@@ -18,6 +18,11 @@
 // recomputation of a day re-reads all of its hours. At most
 // Config.MaxPendingBatches inserted batches wait for one.
 //
+// After each insert and each rollup recomputation, and before the offsets
+// behind them are committed, the sink publishes a topics.AnalyticsChange
+// for every user whose rows it wrote, so the API can drop the answers it
+// cached for them.
+//
 // Batching follows ClickHouse's advice for inserts: large batches (a flush
 // when Config.BatchRows rows or Config.BatchBytes bytes are buffered) and
 // about one insert per second at steady state (Config.FlushInterval), with
@@ -186,6 +191,25 @@ func (b *buffer) drop(parts map[string][]int32) {
 	}
 }
 
+// users returns the distinct users of b's rows.
+func (b *buffer) users() []string {
+	seen := map[string]struct{}{}
+	var out []string
+	add := func(u string) {
+		if _, ok := seen[u]; !ok {
+			seen[u] = struct{}{}
+			out = append(out, u)
+		}
+	}
+	for i := range b.snaps {
+		add(b.snaps[i].UserID)
+	}
+	for i := range b.posts {
+		add(b.posts[i].UserID)
+	}
+	return out
+}
+
 func filter[T any](rows []T, tps []partition, gone map[partition]bool) ([]T, []partition) {
 	n := 0
 	for i := range rows {
@@ -220,6 +244,9 @@ type Sink struct {
 	pmu      sync.Mutex
 	pending  map[partition]*kgo.Record
 	pendingN int64 // batches pending offsets cover
+	// pendingUsers are the users of the rows of those batches, whose
+	// rollups the next recomputation changes.
+	pendingUsers map[string]struct{}
 	// refreshing is held (a one-slot semaphore) by whoever recomputes the
 	// rollups and commits, so commits go out in order.
 	refreshing chan struct{}
@@ -295,7 +322,7 @@ func New(cfg Config) (*Sink, error) {
 	}
 	s := &Sink{cfg: cfg, log: cfg.Logger,
 		buf: &buffer{last: map[partition]*kgo.Record{}}, spare: &buffer{last: map[partition]*kgo.Record{}},
-		pending: map[partition]*kgo.Record{}, refreshing: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
+		pending: map[partition]*kgo.Record{}, pendingUsers: map[string]struct{}{}, refreshing: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
 	opts := append([]kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(topics.AccountSnapshots, topics.Posts),
@@ -591,9 +618,10 @@ func (s *Sink) writeAndCommit(ctx context.Context, b *buffer) error {
 			return err
 		}
 	}
+	users := b.users()
 	err := s.retry(ctx, "write", &s.stats.failedWrites, func() error {
 		start := time.Now()
-		err := s.write(ctx, b)
+		err := s.write(ctx, b, users)
 		observeWrite(time.Since(start), err)
 		return err
 	})
@@ -603,6 +631,9 @@ func (s *Sink) writeAndCommit(ctx context.Context, b *buffer) error {
 	s.pmu.Lock()
 	for _, r := range b.last {
 		s.addPending(r)
+	}
+	for _, u := range users {
+		s.pendingUsers[u] = struct{}{}
 	}
 	s.pendingN++
 	s.pmu.Unlock()
@@ -718,6 +749,11 @@ func (s *Sink) refreshAndCommit(ctx context.Context) error {
 	clear(s.pending)
 	batches := s.pendingN
 	s.pendingN = 0
+	users := make([]string, 0, len(s.pendingUsers))
+	for u := range s.pendingUsers {
+		users = append(users, u)
+	}
+	clear(s.pendingUsers)
 	s.pmu.Unlock()
 	if len(commit) == 0 {
 		return nil
@@ -730,10 +766,18 @@ func (s *Sink) refreshAndCommit(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err == nil {
+		err = s.retry(ctx, "publishing changes", &s.stats.failedRefresh, func() error {
+			return s.publishChanges(ctx, users, true)
+		})
+	}
 	if err != nil {
 		s.pmu.Lock()
 		for _, r := range commit {
 			s.addPending(r)
+		}
+		for _, u := range users {
+			s.pendingUsers[u] = struct{}{}
 		}
 		s.pendingN += batches
 		s.pmu.Unlock()
@@ -750,6 +794,28 @@ func (s *Sink) refreshAndCommit(ctx context.Context) error {
 	return nil
 }
 
+// publishChanges publishes a topics.AnalyticsChange for each of users
+// (their rollups recomputed, or only their rows inserted) and returns once
+// the brokers have them all.
+func (s *Sink) publishChanges(ctx context.Context, users []string, rollups bool) error {
+	if len(users) == 0 {
+		return nil
+	}
+	at := time.Now().UTC()
+	recs := make([]*kgo.Record, len(users))
+	for i, u := range users {
+		v, err := topics.AnalyticsChangeCodec.Marshal(&topics.AnalyticsChange{UserID: u, Rollups: rollups, At: at})
+		if err != nil {
+			return fmt.Errorf("chsink: changes: %w", err)
+		}
+		recs[i] = &kgo.Record{Topic: topics.AnalyticsChanges, Key: []byte(u), Value: v}
+	}
+	if err := s.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("chsink: changes: %w", err)
+	}
+	return nil
+}
+
 // addPending makes r the record to commit for its partition unless a later
 // one is. Called with pmu held.
 func (s *Sink) addPending(r *kgo.Record) {
@@ -759,13 +825,17 @@ func (s *Sink) addPending(r *kgo.Record) {
 	}
 }
 
-// write makes one attempt at writing b.
-func (s *Sink) write(ctx context.Context, b *buffer) error {
+// write makes one attempt at writing b, whose rows belong to users, and
+// publishing their changes.
+func (s *Sink) write(ctx context.Context, b *buffer, users []string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 	defer cancel()
 	if len(b.snaps) > 0 || len(b.posts) > 0 {
 		if err := s.cfg.Store.Insert(ctx, b.snaps, b.posts); err != nil {
 			return fmt.Errorf("chsink: write: %w", err)
+		}
+		if err := s.publishChanges(ctx, users, false); err != nil {
+			return err
 		}
 	}
 	if len(b.dead) > 0 {

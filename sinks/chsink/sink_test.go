@@ -43,7 +43,7 @@ func startBroker(tb testing.TB) []string {
 	tb.Cleanup(b.Close)
 	if _, err := kafka.EnsureTopics(context.Background(), b.Addrs(), 1,
 		kafka.TopicSpec{Name: topics.AccountSnapshots}, kafka.TopicSpec{Name: topics.Posts},
-		kafka.TopicSpec{Name: topics.DeadLetters}); err != nil {
+		kafka.TopicSpec{Name: topics.DeadLetters}, kafka.TopicSpec{Name: topics.AnalyticsChanges}); err != nil {
 		tb.Fatal(err)
 	}
 	return b.Addrs()
@@ -785,4 +785,128 @@ func TestBacklogRecomputesOnceCaughtUp(t *testing.T) {
 	}
 	rowsOnce(t, db, snaps, posts)
 	sameAnswers(t, answers(t, db, snaps), control(t, snaps, posts))
+}
+
+// changes reads every topics.AnalyticsChange published so far and
+// counts them by user: inserts (Rollups false) and recomputations.
+func changes(tb testing.TB, brokers []string) (inserted, recomputed map[string]int) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := kafka.NewClient(brokers)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics.AnalyticsChanges)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	want := map[int32]int64{}
+	parts := map[int32]kgo.Offset{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			want[o.Partition] = o.Offset
+			parts[o.Partition] = kgo.NewOffset().AtStart()
+		}
+	})
+	inserted, recomputed = map[string]int{}, map[string]int{}
+	if len(want) == 0 {
+		return inserted, recomputed
+	}
+	rd, err := kafka.NewClient(brokers, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topics.AnalyticsChanges: parts}))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rd.Close()
+	for len(want) > 0 {
+		fs := rd.PollFetches(ctx)
+		if err := fs.Err(); err != nil {
+			tb.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			c, err := topics.AnalyticsChangeCodec.Unmarshal(r.Value)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if c.UserID != string(r.Key) {
+				tb.Fatalf("change of %q keyed %q", c.UserID, r.Key)
+			}
+			if c.Rollups {
+				recomputed[c.UserID]++
+			} else {
+				inserted[c.UserID]++
+			}
+			if r.Offset+1 >= want[r.Partition] {
+				delete(want, r.Partition)
+			}
+		})
+	}
+	return inserted, recomputed
+}
+
+// TestChangesArePublishedBeforeTheirCommit: the sink tells of every
+// user's inserted rows once they are in, and of their recomputed rollups
+// only once the recomputation succeeded, before it commits: a sink whose
+// recomputations all fail publishes the inserts' changes and no
+// recomputation's, and the sink after it (which re-reads everything)
+// publishes the recomputations'.
+func TestChangesArePublishedBeforeTheirCommit(t *testing.T) {
+	brokers := startBroker(t)
+	snaps, posts := data(2000)
+	produce(t, brokers, records(t, snaps, posts)...)
+	users := map[string]bool{}
+	for _, s := range snaps {
+		users[s.UserID] = true
+	}
+	url := chtest.URL(t)
+	db := chtest.MustOpenURL(t, url)
+
+	refusing := &refusingStore{db: openAgain(t, url)}
+	first, err := chsink.New(chsink.Config{Brokers: brokers, Store: refusing, Group: "g", BatchRows: 500,
+		FlushInterval: 50 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, MaxPendingBatches: 100,
+		ShutdownTimeout: 200 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopFirst := runSink(t, first)
+	waitFor(t, 60*time.Second, "every row inserted and recomputations refused", func() bool {
+		st := first.Stats()
+		return st.Snapshots == int64(len(snaps)) && st.Posts == int64(len(posts)) && refusing.refused.Load() >= 2
+	})
+	stopFirst()
+	inserted, recomputed := changes(t, brokers)
+	if len(recomputed) != 0 {
+		t.Fatalf("recomputations told of, none succeeded: %v", recomputed)
+	}
+	if len(inserted) != len(users) {
+		t.Fatalf("inserts told of for %d users, want the %d users of the rows: %v", len(inserted), len(users), inserted)
+	}
+	for u := range users {
+		if inserted[u] == 0 {
+			t.Fatalf("no change told of for %s", u)
+		}
+	}
+
+	second, err := chsink.New(chsink.Config{Brokers: brokers, Store: db, Group: "g", BatchRows: 500,
+		FlushInterval: 50 * time.Millisecond, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopSecond := runSink(t, second)
+	waitFor(t, 60*time.Second, "the second sink to catch up", func() bool {
+		l := lag(t, brokers, "g")
+		return l[topics.AccountSnapshots] == 0 && l[topics.Posts] == 0
+	})
+	// Committed: so every recomputation before the commit was told of.
+	_, recomputed = changes(t, brokers)
+	stopSecond()
+	for u := range users {
+		if recomputed[u] == 0 {
+			t.Fatalf("user %s's recomputed rollups were committed without a change told of (%v)", u, recomputed)
+		}
+	}
+	if len(recomputed) != len(users) {
+		t.Fatalf("recomputations told of for %v, want only the %d users of the rows", recomputed, len(users))
+	}
 }
