@@ -175,6 +175,11 @@ type Config struct {
 	Purges      Purges
 	// Metrics is the analytics store. Required.
 	Metrics graph.Metrics
+	// AnswerCache configures the cache of Metrics' answers in front of
+	// it (Server.Answers), which serves cached answers only while it is
+	// told of every change (kafka.Changes). Zero fields take the
+	// defaults of AnswerCacheConfig; a negative MaxBytes turns it off.
+	AnswerCache AnswerCacheConfig
 	// Purger deletes a deleted user's analytics rows. Default: Metrics, if
 	// it implements pulse.AnalyticsPurger. Without one, deletions leave a
 	// purge request in Purges for the refresher.
@@ -258,6 +263,7 @@ type Server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	resolver *graph.Resolver
+	answers  *AnswerCache // nil when turned off
 }
 
 var _ graph.Actions = (*Server)(nil)
@@ -335,6 +341,11 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	analytics := cfg.Metrics
+	if cfg.AnswerCache.MaxBytes >= 0 {
+		s.answers = NewAnswerCache(cfg.Metrics, cfg.AnswerCache)
+		analytics = s.answers
+	}
 
 	operators := map[string]bool{}
 	for _, e := range cfg.Operators {
@@ -343,7 +354,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.resolver = &graph.Resolver{
-		LinkStore: cfg.Links, Analytics: cfg.Metrics, Actions: s, Now: cfg.Now,
+		LinkStore: cfg.Links, Analytics: analytics, Actions: s, Now: cfg.Now,
 		Capacity: cfg.Capacity, Operators: operators,
 		MaxSubscriptionsPerUser: lim.MaxSubscriptionsPerUser, SessionCheckInterval: cfg.SessionCheckInterval,
 	}
@@ -412,6 +423,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	return s, nil
 }
+
+// Answers is the cache of analytics answers, nil when
+// Config.AnswerCache turned it off. It serves cached answers only once a
+// feed of the changes (kafka.Changes) tells it Following.
+func (s *Server) Answers() *AnswerCache { return s.answers }
 
 // Handler returns the root handler: routes behind the request limits, the
 // session middleware and the request metrics. Serve it with HTTPServer for

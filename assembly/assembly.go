@@ -27,12 +27,14 @@ import (
 	"github.com/lovoo/goka/storage"
 	"github.com/lovoo/goka/web/monitor"
 	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pulsehq/pulse"
 	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/mail"
+	"github.com/pulsehq/pulse/metrics"
 	"github.com/pulsehq/pulse/platforms"
 	_ "github.com/pulsehq/pulse/platforms/all" // every connector registers itself
 	"github.com/pulsehq/pulse/postgres"
@@ -497,17 +499,28 @@ func (p *Pulse) newAPI() (func(context.Context) error, error) {
 		Metrics: p.ch, Purger: p.purger(), Connectors: p.conns, Now: view, Web: web.Handler(),
 		Extra: p.extra, SecureCookies: hc.SecureCookies, HSTS: hc.HSTS, TrustedProxies: hc.TrustedProxies,
 		Introspection: hc.Playground, Playground: hc.Playground, PersistedQueries: hc.PersistedQueries,
-		Mailer: mailer, PublicURL: p.cfg.Platforms.PublicURL,
+		Mailer: mailer, PublicURL: p.cfg.Platforms.PublicURL, AnswerCache: hc.AnswerCache,
 		Logger:   p.cfg.Logger,
 		Capacity: Capacity{Store: p.pg, Limits: p.schedulerLimits()}, Operators: hc.Operators})
 	if err != nil {
 		release()
 		return nil, err
 	}
+	var changes *kafka.Changes
+	if a := srv.Answers(); a != nil {
+		if changes, err = kafka.NewChanges(kafka.ChangesConfig{Brokers: p.brokers, Listener: a, Logger: p.cfg.Logger,
+			ClientOptions: []kgo.Opt{kgo.WithHooks(metrics.KgoHooks(API))}}); err != nil {
+			release()
+			return nil, err
+		}
+	}
 	hs := srv.HTTPServer()
 	return func(ctx context.Context) error {
 		g := newGroup(ctx, p.cfg.Logger)
 		g.Go("aggregates-view", view.Run)
+		if changes != nil {
+			g.Go("analytics-changes", changes.Run)
+		}
 		g.Go("http", func(ctx context.Context) error { return serveServer(ctx, p.ln, hs) })
 		p.cfg.Logger.Info("api listening", "addr", p.ln.Addr().String())
 		return g.Wait()

@@ -214,6 +214,11 @@ type HTTPConfig struct {
 	MailFrom string
 	// Mailer, if set, sends the sign-up mails instead (tests record them).
 	Mailer api.Mailer
+	// AnswerCache sizes the API's cache of analytics answers, which
+	// follows the sink's topics.AnalyticsChanges (kafka.Changes). Zero
+	// fields take api.AnswerCacheConfig's defaults (64 MiB, 5 minutes); a
+	// negative MaxBytes turns it off.
+	AnswerCache api.AnswerCacheConfig
 }
 
 // SchedulerConfig tunes the scheduler. Zero values take the scheduler's

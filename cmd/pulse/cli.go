@@ -9,9 +9,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kong"
 
+	"github.com/pulsehq/pulse/api"
 	"github.com/pulsehq/pulse/assembly"
 	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/kafka"
@@ -171,6 +173,30 @@ type PostgresFlags struct {
 
 func (p PostgresFlags) config() assembly.PostgresConfig {
 	return assembly.PostgresConfig{URL: p.PostgresURL, MasterKeys: p.MasterKeys, MasterKeyFile: p.MasterKeyFile}
+}
+
+// AnswerCacheFlags size the API's cache of analytics answers.
+type AnswerCacheFlags struct {
+	AnswerCacheMiB int           `name:"answer-cache-mib" env:"PULSE_ANSWER_CACHE_MIB" default:"64" help:"memory for the API's cache of analytics answers, in MiB; a user's answers are dropped as the sink reports their new data (topic pulse.analytics-changes.v1); 0 turns the cache off"`
+	AnswerCacheTTL time.Duration `name:"answer-cache-ttl" env:"PULSE_ANSWER_CACHE_TTL" default:"5m" help:"longest an answer is served from the cache: the bound on its staleness should a change go unannounced"`
+}
+
+func (f AnswerCacheFlags) validate() error {
+	if f.AnswerCacheMiB < 0 {
+		return fmt.Errorf("--answer-cache-mib: %d is negative", f.AnswerCacheMiB)
+	}
+	if f.AnswerCacheTTL <= 0 {
+		return fmt.Errorf("--answer-cache-ttl: %s is not positive", f.AnswerCacheTTL)
+	}
+	return nil
+}
+
+// config sets the answer cache of h.
+func (f AnswerCacheFlags) config(h *assembly.HTTPConfig) {
+	h.AnswerCache = api.AnswerCacheConfig{MaxBytes: int64(f.AnswerCacheMiB) << 20, TTL: f.AnswerCacheTTL}
+	if f.AnswerCacheMiB == 0 {
+		h.AnswerCache.MaxBytes = -1
+	}
 }
 
 // ClickHouseFlags locate ClickHouse.

@@ -20,6 +20,7 @@ type devCmd struct {
 	AdminAddr string `name:"admin-addr" env:"PULSE_ADMIN_ADDR" default:"127.0.0.1:9091" help:"address of the admin listener: /metrics, /healthz, /readyz and goka's monitor; empty disables it"`
 	PostgresFlags
 	ClickHouseFlags
+	AnswerCacheFlags
 	DataDir         string        `name:"data-dir" env:"PULSE_DATA_DIR" default:".data" help:"directory for the embedded broker's log, goka state, the dev master key and the mails (mail/)"`
 	HTTPAddr        string        `name:"http-addr" env:"PULSE_HTTP_ADDR" default:"${http_addr}" help:"address to serve the API, dashboard and simulator (/sim/) on"`
 	Brokers         string        `name:"brokers" env:"PULSE_BROKERS" help:"use these Kafka brokers instead of the embedded one"`
@@ -43,7 +44,7 @@ func (c *devCmd) Validate() error {
 	if c.MemoryLimitMiB < 0 {
 		return fmt.Errorf("--memory-limit-mib: %d is negative", c.MemoryLimitMiB)
 	}
-	return nil
+	return c.AnswerCacheFlags.validate()
 }
 
 func (c *devCmd) Run(e *runEnv) error {
@@ -64,6 +65,7 @@ func (c *devCmd) Run(e *runEnv) error {
 		Logger:     e.log,
 	}
 	cfg.Admin.Addr = c.AdminAddr
+	c.AnswerCacheFlags.config(&cfg.HTTP)
 	a, err := assembly.New(e.ctx, cfg)
 	if err != nil {
 		return err
@@ -131,6 +133,7 @@ type apiCmd struct {
 	ClickHouseFlags
 	PlatformFlags
 	KafkaFlags
+	AnswerCacheFlags
 	HTTPAddr         string   `name:"http-addr" env:"PULSE_HTTP_ADDR" default:"${http_addr}" help:"address to serve HTTP on"`
 	Operators        []string `name:"operator-emails" env:"PULSE_OPERATOR_EMAILS" help:"emails of the users who may read the capacityPlan query"`
 	TrustedProxies   []string `name:"trusted-proxies" env:"PULSE_TRUSTED_PROXIES" sep:"," help:"comma-separated CIDRs of reverse proxies whose X-Forwarded-For entries name the client (for throttling); default none: the peer address"`
@@ -161,6 +164,9 @@ func (c *apiCmd) persistedQueries() ([]string, error) {
 // start.
 func (c *apiCmd) Validate() error {
 	if _, err := c.trustedProxies(); err != nil {
+		return err
+	}
+	if err := c.AnswerCacheFlags.validate(); err != nil {
 		return err
 	}
 	if c.SMTPURL != "" && c.MailDir != "" {
@@ -214,6 +220,7 @@ func (c *apiCmd) Run(e *runEnv) error {
 		HTTP: assembly.HTTPConfig{Addr: c.HTTPAddr, Playground: c.Playground, PersistedQueries: pq, TrustedProxies: proxies,
 			MailDir: c.MailDir, SMTPURL: c.SMTPURL, MailFrom: c.MailFrom},
 	}
+	c.AnswerCacheFlags.config(&cfg.HTTP)
 	c.serviceFlags.apply(&cfg)
 	return runAssembly(e, cfg)
 }
