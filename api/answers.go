@@ -142,9 +142,14 @@ func (a *AnswerCache) Following() {
 
 // Changed makes every answer of userID cached so far stale.
 func (a *AnswerCache) Changed(userID string) {
-	a.gens[maphash.String(a.seed, userID)%genSlots].Add(1)
+	a.gen(userID).Add(1)
 	a.changes.Add(1)
 	answerChanges.Inc()
+}
+
+// gen is userID's generation counter.
+func (a *AnswerCache) gen(userID string) *atomic.Uint64 {
+	return &a.gens[maphash.String(a.seed, userID)%genSlots]
 }
 
 // Lost stops serving cached answers and drops them, until the next
@@ -186,7 +191,7 @@ func cached[T any](ctx context.Context, a *AnswerCache, userID, q string, load f
 	// The generation is read before the store is asked: a change told of
 	// after this read makes the answer stale, even one that this query's
 	// answer already includes.
-	key := answerKey{user: userID, gen: a.gens[maphash.String(a.seed, userID)%genSlots].Load(), q: q}
+	key := answerKey{user: userID, gen: a.gen(userID).Load(), q: q}
 	loaded := false
 	v, err := c.Get(ctx, key, otter.LoaderFunc[answerKey, answer](func(ctx context.Context, _ answerKey) (answer, error) {
 		// Run by this goroutine; should its request end first, a query
