@@ -35,11 +35,12 @@ import (
 )
 
 var (
-	apiUsers   = flag.Int("api-users", 1000, "users seeded for BenchmarkAPILoad (× 3 platforms)")
-	apiDays    = flag.Int("api-days", 365, "days of hourly history per account for BenchmarkAPILoad")
-	apiClients = flag.Int("api-clients", 8, "concurrent clients in BenchmarkAPILoad")
-	apiPhase   = flag.Duration("api-phase", 10*time.Second, "how long each measured phase of BenchmarkAPILoad lasts")
-	apiKeep    = flag.Bool("api-keep", true, "BenchmarkAPILoad: seed the ClickHouse database "+keptDatabase+"_<users>u_<days>d_s<schema version> once and keep it for the next runs of that size (false: a fresh database, dropped at the end)")
+	apiUsers       = flag.Int("api-users", 1000, "users seeded for BenchmarkAPILoad (× 3 platforms)")
+	apiDays        = flag.Int("api-days", 365, "days of hourly history per account for BenchmarkAPILoad")
+	apiClients     = flag.Int("api-clients", 8, "concurrent clients in BenchmarkAPILoad")
+	apiPhase       = flag.Duration("api-phase", 10*time.Second, "how long each measured phase of BenchmarkAPILoad lasts")
+	apiChangeEvery = flag.Duration("api-change-every", 5*time.Second, "BenchmarkAPILoad: how often each signed-in user's analytics change while the answer cache is measured (an AnalyticsChange published, as the sink does after each write; in production a few times an hour)")
+	apiKeep        = flag.Bool("api-keep", true, "BenchmarkAPILoad: seed the ClickHouse database "+keptDatabase+"_<users>u_<days>d_s<schema version> once and keep it for the next runs of that size (false: a fresh database, dropped at the end)")
 )
 
 // keptDatabase prefixes the ClickHouse databases BenchmarkAPILoad keeps
@@ -205,7 +206,9 @@ func dashboardMix(db *clickhouse.DB, pg *postgres.DB, now graph.Now, end time.Ti
 // apiNow serves the signed-in users' summaries as the API does: an
 // aggregator view, on an embedded broker, of a table holding each user's
 // state after the aggregator applied the last 31 days of their snapshots.
-func apiNow(tb testing.TB, g *loadgen.Gen) *aggregator.View {
+// It returns the broker too, which also holds the analytics changes'
+// topic.
+func apiNow(tb testing.TB, g *loadgen.Gen) (*aggregator.View, []string) {
 	tb.Helper()
 	ctx := context.Background()
 	broker, err := kafka.StartBroker(kafka.BrokerConfig{})
@@ -214,7 +217,8 @@ func apiNow(tb testing.TB, g *loadgen.Gen) *aggregator.View {
 	}
 	tb.Cleanup(broker.Close)
 	if _, err := kafka.EnsureTopics(ctx, broker.Addrs(), 1,
-		kafka.TopicSpec{Name: string(aggregator.Table), Compacted: true, Partitions: 1}); err != nil {
+		kafka.TopicSpec{Name: string(aggregator.Table), Compacted: true, Partitions: 1},
+		kafka.TopicSpec{Name: topics.AnalyticsChanges, Retention: kafka.ChangesRetention}); err != nil {
 		tb.Fatal(err)
 	}
 	cl, err := kafka.NewClient(broker.Addrs())
@@ -258,7 +262,77 @@ func apiNow(tb testing.TB, g *loadgen.Gen) *aggregator.View {
 			tb.Fatal("aggregator view not ready after a minute")
 		}
 	}
-	return view
+	return view, broker.Addrs()
+}
+
+// readyCache tells when its answer cache starts following the changes.
+type readyCache struct {
+	*api.AnswerCache
+	once  sync.Once
+	ready chan struct{}
+}
+
+func (c *readyCache) Following() {
+	c.AnswerCache.Following()
+	c.once.Do(func() { close(c.ready) })
+}
+
+// followChanges runs a changes feed telling srv's answer cache until the
+// benchmark ends, once it follows.
+func followChanges(tb testing.TB, brokers []string, srv *api.Server) {
+	tb.Helper()
+	rc := &readyCache{AnswerCache: srv.Answers(), ready: make(chan struct{})}
+	feed, err := kafka.NewChanges(kafka.ChangesConfig{Brokers: brokers, Listener: rc, Logger: quietLog})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- feed.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Error(err)
+		}
+	})
+	select {
+	case <-rc.ready:
+	case <-time.After(time.Minute):
+		tb.Fatal("the answer cache did not follow the changes within a minute")
+	}
+}
+
+// churn publishes an AnalyticsChange of a signed-in user every
+// every/len(ids), round robin (each user every every), as the sink does
+// after writing their rows, until stop is closed; it returns how many.
+func churn(tb testing.TB, brokers []string, ids []string, every time.Duration, stop <-chan struct{}) <-chan int {
+	tb.Helper()
+	cl, err := kafka.NewClient(brokers)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := make(chan int, 1)
+	go func() {
+		defer cl.Close()
+		t := time.NewTicker(every / time.Duration(len(ids)))
+		defer t.Stop()
+		sent := 0
+		for {
+			select {
+			case <-stop:
+				n <- sent
+				return
+			case <-t.C:
+			}
+			u := ids[sent%len(ids)]
+			v, _ := topics.AnalyticsChangeCodec.Marshal(&topics.AnalyticsChange{UserID: u, At: time.Now().UTC()})
+			if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topics.AnalyticsChanges, Key: []byte(u), Value: v}).FirstErr(); err != nil {
+				tb.Error(err)
+			}
+			sent++
+		}
+	}()
+	return n
 }
 
 // sample is one call's latency and the index of its request in the mix.
@@ -331,10 +405,13 @@ func pct(lat []time.Duration, p float64) float64 {
 // hourly history (with rollups, through the store; kept between runs, see
 // apiStore) and drives the dashboard's queries (dashboardMix) from
 // -api-clients concurrent clients over loopback HTTP with bearer tokens,
-// for -api-phase; the baseline is the same clients calling the stores for
-// the same answers directly, in the same run (a bare phase before and
-// after the GraphQL phase, pooled). Metrics: latency percentiles in ms and
-// requests/s of both, and each query kind's p50 and p99.
+// for -api-phase, twice: through the API as it ships, its answer cache
+// following the changes while each signed-in user's analytics change
+// every -api-change-every, and through an API without the cache. The
+// baseline is the same clients calling the stores for the same answers
+// directly, in the same run (a bare phase before and after the GraphQL
+// phases, pooled). Metrics: latency percentiles in ms and requests/s of
+// each, the cache's hit rate, and each query kind's p50 and p99.
 func BenchmarkAPILoad(b *testing.B) {
 	ctx := context.Background()
 	g := apiGen(b)
@@ -342,71 +419,101 @@ func BenchmarkAPILoad(b *testing.B) {
 	db := apiStore(b, g)
 	end := g.Config().Start.Add(time.Duration(g.Config().Hours) * time.Hour)
 
-	now := apiNow(b, g)
-	srv, err := api.New(api.Config{Users: pg, Sessions: pg, Throttle: pg, OAuthStates: pg, Links: pg, Purges: pg, Metrics: db, Now: now, Logger: quietLog})
-	if err != nil {
-		b.Fatal(err)
+	now, brokers := apiNow(b, g)
+	serve := func(cache api.AnswerCacheConfig) (*api.Server, string) {
+		srv, err := api.New(api.Config{Users: pg, Sessions: pg, Throttle: pg, OAuthStates: pg, Links: pg, Purges: pg, Metrics: db, Now: now,
+			AnswerCache: cache, Logger: quietLog})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		hs := &http.Server{Handler: srv.Handler()}
+		go hs.Serve(ln)
+		b.Cleanup(func() { hs.Close() })
+		return srv, "http://" + ln.Addr().String() + "/graphql"
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv.Handler()}
-	go hs.Serve(ln)
-	defer hs.Close()
-	url := "http://" + ln.Addr().String() + "/graphql"
+	cachedSrv, cachedURL := serve(api.AnswerCacheConfig{})
+	followChanges(b, brokers, cachedSrv)
+	_, uncachedURL := serve(api.AnswerCacheConfig{MaxBytes: -1})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *apiClients * 2}}
 	mix := dashboardMix(db, pg, now, end)
 
-	graphql := func(r *rand.Rand) (int, error) {
-		k := r.IntN(len(mix))
-		q := mix[k]
-		body, _ := json.Marshal(map[string]any{"query": q.query, "variables": q.vars})
-		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+tokens[r.IntN(len(tokens))])
-		resp, err := client.Do(req)
-		if err != nil {
-			return k, err
+	graphql := func(url string) func(r *rand.Rand) (int, error) {
+		return func(r *rand.Rand) (int, error) {
+			k := r.IntN(len(mix))
+			q := mix[k]
+			body, _ := json.Marshal(map[string]any{"query": q.query, "variables": q.vars})
+			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tokens[r.IntN(len(tokens))])
+			resp, err := client.Do(req)
+			if err != nil {
+				return k, err
+			}
+			defer resp.Body.Close()
+			out, err := io.ReadAll(resp.Body)
+			if err != nil {
+				return k, err
+			}
+			if resp.StatusCode != http.StatusOK || bytes.Contains(out, []byte(`"errors"`)) || len(out) < 100 {
+				return k, fmt.Errorf("%s: HTTP %d: %.300s", q.name, resp.StatusCode, out)
+			}
+			return k, nil
 		}
-		defer resp.Body.Close()
-		out, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return k, err
-		}
-		if resp.StatusCode != http.StatusOK || bytes.Contains(out, []byte(`"errors"`)) || len(out) < 100 {
-			return k, fmt.Errorf("%s: HTTP %d: %.300s", q.name, resp.StatusCode, out)
-		}
-		return k, nil
 	}
+	cached, uncached := graphql(cachedURL), graphql(uncachedURL)
 	bare := func(r *rand.Rand) (int, error) {
 		k := r.IntN(len(mix))
 		return k, mix[k].bare(ctx, ids[r.IntN(len(ids))])
 	}
-	// Warm both paths (connections, caches), untimed.
+	// Warm every path (connections, caches), untimed.
 	runLoad(b, *apiClients, time.Second, bare)
-	runLoad(b, *apiClients, time.Second, graphql)
+	runLoad(b, *apiClients, time.Second, cached)
+	runLoad(b, *apiClients, time.Second, uncached)
 	b.ResetTimer()
 	for range b.N {
 		half := *apiPhase / 2
 		bs := runLoad(b, *apiClients, half, bare)
-		gs := runLoad(b, *apiClients, *apiPhase, graphql)
+		before := cachedSrv.Answers().Stats()
+		stop := make(chan struct{})
+		changes := churn(b, brokers, ids, *apiChangeEvery, stop)
+		cs := runLoad(b, *apiClients, *apiPhase, cached)
+		close(stop)
+		changed := <-changes
+		after := cachedSrv.Answers().Stats()
+		us := runLoad(b, *apiClients, *apiPhase, uncached)
 		bs = append(bs, runLoad(b, *apiClients, half, bare)...)
-		gl, bl := durations(gs, -1), durations(bs, -1)
-		b.ReportMetric(pct(gl, 0.50), "p50-ms")
-		b.ReportMetric(pct(gl, 0.95), "p95-ms")
-		b.ReportMetric(pct(gl, 0.99), "p99-ms")
-		b.ReportMetric(float64(len(gl))/apiPhase.Seconds(), "req/s")
+		cl, ul, bl := durations(cs, -1), durations(us, -1), durations(bs, -1)
+		b.ReportMetric(pct(cl, 0.50), "p50-ms")
+		b.ReportMetric(pct(cl, 0.95), "p95-ms")
+		b.ReportMetric(pct(cl, 0.99), "p99-ms")
+		b.ReportMetric(float64(len(cl))/apiPhase.Seconds(), "req/s")
+		b.ReportMetric(pct(ul, 0.50), "uncached-p50-ms")
+		b.ReportMetric(pct(ul, 0.95), "uncached-p95-ms")
+		b.ReportMetric(pct(ul, 0.99), "uncached-p99-ms")
+		b.ReportMetric(float64(len(ul))/apiPhase.Seconds(), "uncached-req/s")
 		b.ReportMetric(pct(bl, 0.50), "bare-p50-ms")
 		b.ReportMetric(pct(bl, 0.95), "bare-p95-ms")
 		b.ReportMetric(pct(bl, 0.99), "bare-p99-ms")
 		b.ReportMetric(float64(len(bl))/apiPhase.Seconds(), "bare-req/s")
-		b.ReportMetric(pct(gl, 0.50)/pct(bl, 0.50), "p50-ratio")
+		b.ReportMetric(pct(cl, 0.50)/pct(bl, 0.50), "p50-ratio")
+		b.ReportMetric(pct(ul, 0.50)/pct(bl, 0.50), "uncached-p50-ratio")
+		hits, misses := after.Hits-before.Hits, after.Misses-before.Misses
+		if hits+misses > 0 {
+			b.ReportMetric(100*float64(hits)/float64(hits+misses), "hit-%")
+		}
+		b.ReportMetric(float64(changed)/apiPhase.Seconds(), "changes/s")
+		b.ReportMetric(float64(after.Changes-before.Changes)/apiPhase.Seconds(), "changes-told/s")
 		// Per query kind: where the time goes.
 		for k, q := range mix {
-			gk, bk := durations(gs, k), durations(bs, k)
-			b.ReportMetric(pct(gk, 0.50), q.name+"-p50-ms")
-			b.ReportMetric(pct(gk, 0.99), q.name+"-p99-ms")
+			ck, uk, bk := durations(cs, k), durations(us, k), durations(bs, k)
+			b.ReportMetric(pct(ck, 0.50), q.name+"-p50-ms")
+			b.ReportMetric(pct(ck, 0.99), q.name+"-p99-ms")
+			b.ReportMetric(pct(uk, 0.50), q.name+"-uncached-p50-ms")
+			b.ReportMetric(pct(uk, 0.99), q.name+"-uncached-p99-ms")
 			b.ReportMetric(pct(bk, 0.50), q.name+"-bare-p50-ms")
 			b.ReportMetric(pct(bk, 0.99), q.name+"-bare-p99-ms")
 		}
