@@ -39,7 +39,8 @@ var (
 	apiDays        = flag.Int("api-days", 365, "days of hourly history per account for BenchmarkAPILoad")
 	apiClients     = flag.Int("api-clients", 8, "concurrent clients in BenchmarkAPILoad")
 	apiPhase       = flag.Duration("api-phase", 10*time.Second, "how long each measured phase of BenchmarkAPILoad lasts")
-	apiChangeEvery = flag.Duration("api-change-every", 5*time.Second, "BenchmarkAPILoad: how often each signed-in user's analytics change while the answer cache is measured (an AnalyticsChange published, as the sink does after each write; in production a few times an hour)")
+	apiRate        = flag.Float64("api-rate", 100, "BenchmarkAPILoad: requests/s offered in its open-loop phases (arrivals on a fixed schedule; latency counted from each request's scheduled time, so queueing counts)")
+	apiChangeEvery = flag.Duration("api-change-every", time.Minute, "BenchmarkAPILoad: how often each signed-in user's analytics change while the answer cache is measured (an AnalyticsChange published, as the sink does after each write: in production about every 10 minutes, an insert and a recomputation per hourly fetch of each of 3 accounts)")
 	apiKeep        = flag.Bool("api-keep", true, "BenchmarkAPILoad: seed the ClickHouse database "+keptDatabase+"_<users>u_<days>d_s<schema version> once and keep it for the next runs of that size (false: a fresh database, dropped at the end)")
 )
 
@@ -380,6 +381,56 @@ func runLoad(tb testing.TB, clients int, d time.Duration, do func(r *rand.Rand) 
 	return all
 }
 
+// runOpen offers do at rate calls/s for d, on a fixed schedule, from up to
+// workers goroutines, and returns each call's latency from its scheduled
+// start: a call that waits for a free worker counts its wait (no
+// coordinated omission).
+func runOpen(tb testing.TB, rate float64, d time.Duration, workers int, do func(r *rand.Rand) (int, error)) []sample {
+	tb.Helper()
+	n := int(rate * d.Seconds())
+	start := time.Now()
+	due := make(chan time.Time, n)
+	go func() {
+		defer close(due)
+		for i := range n {
+			at := start.Add(time.Duration(float64(i) / rate * float64(time.Second)))
+			time.Sleep(time.Until(at)) // pacing the schedule
+			due <- at
+		}
+	}()
+	var (
+		mu   sync.Mutex
+		all  []sample
+		wg   sync.WaitGroup
+		errs = make(chan error, workers)
+	)
+	for w := range workers {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 11))
+			var lat []sample
+			for at := range due {
+				k, err := do(r)
+				if err != nil {
+					errs <- err
+					for range due { // let the schedule finish
+					}
+					return
+				}
+				lat = append(lat, sample{k, time.Since(at)})
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatal(err)
+	}
+	return all
+}
+
 // durations returns the latencies of the samples of kind k, or of all
 // samples for k < 0.
 func durations(ss []sample, k int) []time.Duration {
@@ -410,8 +461,12 @@ func pct(lat []time.Duration, p float64) float64 {
 // every -api-change-every, and through an API without the cache. The
 // baseline is the same clients calling the stores for the same answers
 // directly, in the same run (a bare phase before and after the GraphQL
-// phases, pooled). Metrics: latency percentiles in ms and requests/s of
-// each, the cache's hit rate, and each query kind's p50 and p99.
+// phases, pooled). These closed-loop clients keep the machine saturated:
+// their latencies are mostly queueing. Then each of the three paths is
+// offered the same -api-rate requests/s on a fixed schedule for
+// -api-phase (open loop; metrics prefixed "open"): latency at a given
+// load. Metrics: latency percentiles in ms and requests/s of each, the
+// cache's hit rate, and each query kind's p50 and p99 (closed loop).
 func BenchmarkAPILoad(b *testing.B) {
 	ctx := context.Background()
 	g := apiGen(b)
@@ -486,6 +541,25 @@ func BenchmarkAPILoad(b *testing.B) {
 		after := cachedSrv.Answers().Stats()
 		us := runLoad(b, *apiClients, *apiPhase, uncached)
 		bs = append(bs, runLoad(b, *apiClients, half, bare)...)
+		// Open loop: the same offered load on each path.
+		const workers = 64
+		obs := runOpen(b, *apiRate, *apiPhase, workers, bare)
+		stop = make(chan struct{})
+		changes = churn(b, brokers, ids, *apiChangeEvery, stop)
+		ocs := runOpen(b, *apiRate, *apiPhase, workers, cached)
+		close(stop)
+		<-changes
+		ous := runOpen(b, *apiRate, *apiPhase, workers, uncached)
+		for _, ph := range []struct {
+			name string
+			ss   []sample
+		}{{"open-bare", obs}, {"open", ocs}, {"open-uncached", ous}} {
+			l := durations(ph.ss, -1)
+			b.ReportMetric(pct(l, 0.50), ph.name+"-p50-ms")
+			b.ReportMetric(pct(l, 0.95), ph.name+"-p95-ms")
+			b.ReportMetric(pct(l, 0.99), ph.name+"-p99-ms")
+		}
+		b.ReportMetric(*apiRate, "open-req/s")
 		cl, ul, bl := durations(cs, -1), durations(us, -1), durations(bs, -1)
 		b.ReportMetric(pct(cl, 0.50), "p50-ms")
 		b.ReportMetric(pct(cl, 0.95), "p95-ms")
