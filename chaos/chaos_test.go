@@ -27,6 +27,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/oauth2"
 
+	"github.com/pulsehq/pulse"
+	"github.com/pulsehq/pulse/clickhouse"
 	"github.com/pulsehq/pulse/clickhouse/chtest"
 	"github.com/pulsehq/pulse/kafka"
 	"github.com/pulsehq/pulse/platforms"
@@ -60,6 +62,10 @@ type summary struct {
 	wrong, rollupsChecked, rollupMismatch  int
 	postsExpected, postsFound, postsMissed int
 	breaches                               int64
+	// The API's answers: queries answered while components were killed,
+	// and, at the end, answers compared with ClickHouse's own and those
+	// still differing when the comparison's deadline passed.
+	apiDuring, apiChecked, apiStale int
 }
 
 func TestChaos(t *testing.T) {
@@ -83,9 +89,11 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos summary: %d runs (%d did not catch up, not checked); kill -9 per component: %s; ClickHouse stopped %v and PostgreSQL restarted once per run;\n"+
 		"  hourly rows expected %d, found %d, duplicated %d, missing %d, wrong value %d;\n"+
 		"  post observations expected %d, found %d, missing %d;\n"+
-		"  rollup buckets checked %d, not equal to a recomputation %d; simulator limit breaches %d",
+		"  rollup buckets checked %d, not equal to a recomputation %d; simulator limit breaches %d;\n"+
+		"  API answers during the kills %d; at the end compared with ClickHouse's %d, still stale at the deadline %d",
 		sum.runs, sum.stuck, strings.Join(kills, ", "), *chOutage, sum.expected, sum.found, sum.duplicated, sum.missing, sum.wrong,
-		sum.postsExpected, sum.postsFound, sum.postsMissed, sum.rollupsChecked, sum.rollupMismatch, sum.breaches)
+		sum.postsExpected, sum.postsFound, sum.postsMissed, sum.rollupsChecked, sum.rollupMismatch, sum.breaches,
+		sum.apiDuring, sum.apiChecked, sum.apiStale)
 }
 
 // buildPulse builds cmd/pulse into a temporary directory.
@@ -269,6 +277,9 @@ type run struct {
 
 	simURL, chURL, pgURL string
 	brokers              []string
+	// apiURL is the API's; userID and token the linked user's, signed in.
+	apiURL, userID, token string
+	started               time.Time
 }
 
 func (r *run) rngN(n int) int {
@@ -291,6 +302,8 @@ func (r *run) do(sum *summary) {
 	brokerPort, simPort, apiPort := freePort(t), freePort(t), freePort(t)
 	r.brokers = []string{fmt.Sprintf("127.0.0.1:%d", brokerPort)}
 	r.simURL = fmt.Sprintf("http://127.0.0.1:%d", simPort)
+	r.apiURL = fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	r.started = time.Now().UTC()
 	r.chURL = r.chs.URL(fmt.Sprintf("pulse_chaos_%d", r.n))
 	r.pgURL = r.pg.url(fmt.Sprintf("pulse_chaos_%d", r.n))
 	key := make([]byte, 32)
@@ -355,6 +368,20 @@ func (r *run) do(sum *summary) {
 		time.Sleep(*chOutage)
 		enginesErr = r.chs.TryStart()
 	}()
+	// A dashboard reads the API all along, so its answer cache holds
+	// answers through every kill.
+	var reader sync.WaitGroup
+	reader.Add(1)
+	go func() {
+		defer reader.Done()
+		for sleepCtx(ctx, 250*time.Millisecond) {
+			for _, q := range r.apiQueries() {
+				if _, err := r.graphql(ctx, q.doc, q.vars); err == nil {
+					sum.apiDuring++
+				}
+			}
+		}
+	}()
 	for sleepCtx(ctx, time.Duration(1500+r.rngN(4000))*time.Millisecond) {
 		c := killable[r.rngN(len(killable))]
 		if c == "broker" && !*killBroker {
@@ -366,6 +393,7 @@ func (r *run) do(sum *summary) {
 		}
 	}
 	engines.Wait()
+	reader.Wait()
 	if enginesErr != nil {
 		// The harness's own engines, not Pulse: the runs cannot go on.
 		t.Fatalf("run %d: restarting an engine: %v", r.n, enginesErr)
@@ -380,6 +408,142 @@ func (r *run) do(sum *summary) {
 		return
 	}
 	r.check(sum)
+	r.checkAPI(sum)
+}
+
+// apiQuery is one of the dashboard's analytics queries.
+type apiQuery struct {
+	name, doc string
+	vars      map[string]any
+	grain     pulse.Grain // of a metrics query; "" for the feed
+}
+
+// apiQueries are the metrics at the hour and day grains over the run
+// (and the days its first fetches backfilled) and the feed.
+func (r *run) apiQueries() []apiQuery {
+	const metrics = `query($grain: Grain!, $from: Time!, $to: Time!) { metrics(grain: $grain, from: $from, to: $to) { platform accountId points { at followers hours } } }`
+	hourFrom := r.started.Truncate(time.Hour).Add(-time.Hour)
+	dayFrom := r.started.Truncate(24*time.Hour).AddDate(0, 0, -30)
+	end := r.started.Truncate(24*time.Hour).AddDate(0, 0, 2)
+	return []apiQuery{
+		{"hourly metrics", metrics, map[string]any{"grain": "HOUR", "from": hourFrom, "to": hourFrom.Add(6 * time.Hour)}, pulse.GrainHour},
+		{"daily metrics", metrics, map[string]any{"grain": "DAY", "from": dayFrom, "to": end}, pulse.GrainDay},
+		{"feed", `{ feed(limit: 50) { id platform likes comments } }`, nil, ""},
+	}
+}
+
+// graphql runs a query as the run's user and returns its data.
+func (r *run) graphql(ctx context.Context, doc string, vars map[string]any) (json.RawMessage, error) {
+	body, _ := json.Marshal(map[string]any{"query": doc, "variables": vars})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.apiURL+"/graphql", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data   json.RawMessage
+		Errors []struct{ Message string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK || len(out.Errors) > 0 {
+		return nil, fmt.Errorf("HTTP %d: %v", resp.StatusCode, out.Errors)
+	}
+	return out.Data, nil
+}
+
+// checkAPI compares the API's answers, after the run, with ClickHouse's
+// own: they must agree within a minute (an answer cached before a change
+// and never dropped would be served for the cache's TTL, 5 minutes).
+func (r *run) checkAPI(sum *summary) {
+	t := r.t
+	t.Helper()
+	ctx := context.Background()
+	db, err := clickhouse.Open(ctx, r.chURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	type point struct {
+		Platform, AccountID string
+		At                  time.Time
+		Followers, Hours    int64
+	}
+	for _, q := range r.apiQueries() {
+		var want []point
+		var wantFeed []string
+		if q.grain != "" {
+			ps, err := db.Series(ctx, pulse.SeriesQuery{UserID: r.userID, Grain: q.grain, From: q.vars["from"].(time.Time), To: q.vars["to"].(time.Time)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range ps {
+				want = append(want, point{strings.ToUpper(p.Platform), p.AccountID, p.Bucket.UTC(), p.Followers, int64(p.Hours)})
+			}
+		} else {
+			rows, err := db.Feed(ctx, pulse.FeedQuery{UserID: r.userID, Limit: 50})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range rows {
+				wantFeed = append(wantFeed, fmt.Sprintf("%s/%s/%d/%d", strings.ToUpper(p.Platform), p.PostID, p.Likes, p.Comments))
+			}
+		}
+		if len(want) == 0 && len(wantFeed) == 0 {
+			t.Errorf("run %d: ClickHouse answers nothing to the %s: nothing to compare", r.n, q.name)
+			continue
+		}
+		var got []point
+		var gotFeed []string
+		deadline := time.Now().Add(time.Minute)
+		for {
+			data, err := r.graphql(ctx, q.doc, q.vars)
+			got, gotFeed = nil, nil
+			if err == nil {
+				var out struct {
+					Metrics []struct {
+						Platform, AccountID string
+						Points              []struct {
+							At               time.Time
+							Followers, Hours int64
+						}
+					}
+					Feed []struct {
+						ID, Platform    string
+						Likes, Comments int64
+					}
+				}
+				if err = json.Unmarshal(data, &out); err == nil {
+					for _, s := range out.Metrics {
+						for _, p := range s.Points {
+							got = append(got, point{s.Platform, s.AccountID, p.At.UTC(), p.Followers, p.Hours})
+						}
+					}
+					for _, p := range out.Feed {
+						gotFeed = append(gotFeed, fmt.Sprintf("%s/%s/%d/%d", p.Platform, p.ID, p.Likes, p.Comments))
+					}
+				}
+			}
+			if err == nil && reflect.DeepEqual(got, want) && slices.Equal(gotFeed, wantFeed) {
+				break
+			}
+			if time.Now().After(deadline) {
+				sum.apiStale++
+				t.Errorf("run %d: the API's %s still differs from ClickHouse's a minute after the run (%v): %d points / %d posts, ClickHouse %d / %d",
+					r.n, q.name, err, len(got), len(gotFeed), len(want), len(wantFeed))
+				break
+			}
+			time.Sleep(500 * time.Millisecond) // polling the API until it agrees or the deadline passes
+		}
+		sum.apiChecked++
+	}
 }
 
 func (r *run) start(name string, args ...string) {
@@ -457,6 +621,10 @@ func (r *run) link() {
 	defer db.Close()
 	u, err := db.CreateUser(ctx, "chaos@pulse.local", "chaos-password-1")
 	if err != nil {
+		t.Fatal(err)
+	}
+	r.userID = u.ID
+	if r.token, err = db.CreateSession(ctx, u.ID, 24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	var list map[string][]struct {
