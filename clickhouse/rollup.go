@@ -192,21 +192,21 @@ func startOfYear(t time.Time) time.Time { return time.Date(t.Year(), 1, 1, 0, 0,
 const accountRollupColumns = `handle, followers, followers_min, followers_max, followers_sum, following, posts_count, hours, version`
 
 // accountDailySQL recomputes daily account buckets from the hourly table:
-// each hour's highest version first, then last/min/max/sum/count over the
-// day's hours. Arguments: the hour range to scan.
+// each hour's highest version first (FINAL: the table's identity is its
+// sorting key, and every condition below is on key columns, so filtering
+// before or after the deduplication is the same), then last/min/max/sum/
+// count over the day's hours. FINAL replaced a GROUP BY of each hour with
+// argMax by version (the same rows; on 18.16 about 40 % less server CPU,
+// measured 2026-11-30 on the replay's 144,000 hourly rows, with and
+// without duplicate versions). Arguments: the hour range to scan.
 const accountDailySQL = `INSERT INTO account_metrics_daily (user_id, platform, account_id, day, ` + accountRollupColumns + `)
 SELECT user_id, platform, account_id, toDate(hour) AS bucket_day,
-       argMax(h, hour), argMax(f, hour), min(f), max(f), sum(f), argMax(g, hour), argMax(pc, hour), count(), sum(v)
-FROM (
-    SELECT user_id, platform, account_id, hour,
-           argMax(handle, version) AS h, argMax(followers, version) AS f,
-           argMax(following, version) AS g, argMax(posts_count, version) AS pc, max(version) AS v
-    FROM account_metrics_hourly
-    WHERE user_id IN (SELECT user_id FROM affected)
-      AND hour >= ? AND hour < ?
-      AND (user_id, platform, account_id, toDate(hour)) IN (SELECT user_id, platform, account_id, bucket FROM affected)
-    GROUP BY user_id, platform, account_id, hour
-)
+       argMax(handle, hour), argMax(followers, hour), min(followers), max(followers), sum(followers),
+       argMax(following, hour), argMax(posts_count, hour), count(), sum(version)
+FROM account_metrics_hourly FINAL
+WHERE user_id IN (SELECT user_id FROM affected)
+  AND hour >= ? AND hour < ?
+  AND (user_id, platform, account_id, toDate(hour)) IN (SELECT user_id, platform, account_id, bucket FROM affected)
 GROUP BY user_id, platform, account_id, bucket_day`
 
 // accountRollupFromSQL recomputes the buckets of target (bucket column
