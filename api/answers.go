@@ -129,14 +129,7 @@ func (a *AnswerCache) Following() {
 		Weigher:          func(k answerKey, v answer) uint32 { return v.size + uint32(len(k.user)+len(k.q)) },
 		ExpiryCalculator: otter.ExpiryWriting[answerKey, answer](a.cfg.TTL),
 	})
-	a.mu.Lock()
-	old := a.cache
-	a.cache = c
-	a.mu.Unlock()
-	if old != nil {
-		old.InvalidateAll()
-		old.StopAllGoroutines()
-	}
+	a.swap(c)
 	answerFollowing.Set(1)
 }
 
@@ -155,15 +148,20 @@ func (a *AnswerCache) gen(userID string) *atomic.Uint64 {
 // Lost stops serving cached answers and drops them, until the next
 // Following.
 func (a *AnswerCache) Lost() {
+	a.swap(nil)
+	answerFollowing.Set(0)
+}
+
+// swap makes c the cache (nil: none) and drops the one it replaces.
+func (a *AnswerCache) swap(c *otter.Cache[answerKey, answer]) {
 	a.mu.Lock()
 	old := a.cache
-	a.cache = nil
+	a.cache = c
 	a.mu.Unlock()
 	if old != nil {
 		old.InvalidateAll()
 		old.StopAllGoroutines()
 	}
-	answerFollowing.Set(0)
 }
 
 // Stats returns the counters.

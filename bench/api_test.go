@@ -342,43 +342,16 @@ type sample struct {
 	d    time.Duration
 }
 
-// runLoad calls do from clients goroutines for d and returns every call's
+// runLoad calls do from clients goroutines for d, each sending its next
+// call when the last returned (closed loop), and returns every call's
 // latency, with the request kind do reports.
 func runLoad(tb testing.TB, clients int, d time.Duration, do func(r *rand.Rand) (int, error)) []sample {
 	tb.Helper()
-	var (
-		mu   sync.Mutex
-		all  []sample
-		wg   sync.WaitGroup
-		errs = make(chan error, clients)
-	)
 	stop := time.Now().Add(d)
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(c), 7))
-			var lat []sample
-			for time.Now().Before(stop) {
-				t0 := time.Now()
-				k, err := do(r)
-				if err != nil {
-					errs <- err
-					return
-				}
-				lat = append(lat, sample{k, time.Since(t0)})
-			}
-			mu.Lock()
-			all = append(all, lat...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		tb.Fatal(err)
-	}
-	return all
+	return drive(tb, clients, 7, func() (time.Time, bool) {
+		now := time.Now()
+		return now, now.Before(stop)
+	}, do)
 }
 
 // runOpen offers do at rate calls/s for d, on a fixed schedule, from up to
@@ -389,7 +362,7 @@ func runOpen(tb testing.TB, rate float64, d time.Duration, workers int, do func(
 	tb.Helper()
 	n := int(rate * d.Seconds())
 	start := time.Now()
-	due := make(chan time.Time, n)
+	due := make(chan time.Time, n) // never full: the schedule never waits
 	go func() {
 		defer close(due)
 		for i := range n {
@@ -398,6 +371,17 @@ func runOpen(tb testing.TB, rate float64, d time.Duration, workers int, do func(
 			due <- at
 		}
 	}()
+	return drive(tb, workers, 11, func() (time.Time, bool) {
+		at, ok := <-due
+		return at, ok
+	}, do)
+}
+
+// drive runs workers goroutines that each take the start of their next
+// call from next (until it reports false) and call do; it returns every
+// call's latency from that start, and fails tb on do's first error.
+func drive(tb testing.TB, workers int, seed uint64, next func() (time.Time, bool), do func(r *rand.Rand) (int, error)) []sample {
+	tb.Helper()
 	var (
 		mu   sync.Mutex
 		all  []sample
@@ -406,14 +390,16 @@ func runOpen(tb testing.TB, rate float64, d time.Duration, workers int, do func(
 	)
 	for w := range workers {
 		wg.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(w), 11))
+			r := rand.New(rand.NewPCG(uint64(w), seed))
 			var lat []sample
-			for at := range due {
+			for {
+				at, ok := next()
+				if !ok {
+					break
+				}
 				k, err := do(r)
 				if err != nil {
 					errs <- err
-					for range due { // let the schedule finish
-					}
 					return
 				}
 				lat = append(lat, sample{k, time.Since(at)})

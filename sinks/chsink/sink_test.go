@@ -624,9 +624,11 @@ func (r *refusingStore) RefreshRollups(context.Context) error {
 
 // TestNothingCommittedBeforeTheRollups: a sink whose inserts succeed and
 // whose rollup recomputations fail commits nothing, however much it
-// inserted; a second sink (another process: the first one's stale marks
-// are gone) re-reads everything, and every answer, rollups included,
-// equals a single direct write.
+// inserted, and tells of every user's inserted rows but of no
+// recomputation; a second sink (another process: the first one's stale
+// marks are gone) re-reads everything, tells of every user's recomputed
+// rollups before its commit, and every answer, rollups included, equals
+// a single direct write.
 func TestNothingCommittedBeforeTheRollups(t *testing.T) {
 	brokers := startBroker(t)
 	snaps, posts := data(3000)
@@ -650,6 +652,22 @@ func TestNothingCommittedBeforeTheRollups(t *testing.T) {
 	if l := lag(t, brokers, "g"); l[topics.AccountSnapshots]+l[topics.Posts] != int64(len(snaps)+len(posts)) {
 		t.Fatalf("lag %v: offsets committed before the rollups were recomputed", l)
 	}
+	users := map[string]bool{}
+	for _, s := range snaps {
+		users[s.UserID] = true
+	}
+	inserted, recomputed := changes(t, brokers)
+	if len(recomputed) != 0 {
+		t.Fatalf("recomputations told of, none succeeded: %v", recomputed)
+	}
+	if len(inserted) != len(users) {
+		t.Fatalf("inserts told of for %d users, want the %d users of the rows: %v", len(inserted), len(users), inserted)
+	}
+	for u := range users {
+		if inserted[u] == 0 {
+			t.Fatalf("no insert told of for %s", u)
+		}
+	}
 
 	second, err := chsink.New(chsink.Config{Brokers: brokers, Store: db, Group: "g", BatchRows: 500,
 		FlushInterval: 50 * time.Millisecond, Logger: quiet})
@@ -661,7 +679,17 @@ func TestNothingCommittedBeforeTheRollups(t *testing.T) {
 		l := lag(t, brokers, "g")
 		return l[topics.AccountSnapshots] == 0 && l[topics.Posts] == 0
 	})
+	// Committed: so every recomputation before the commit was told of.
+	_, recomputed = changes(t, brokers)
 	stopSecond()
+	if len(recomputed) != len(users) {
+		t.Fatalf("recomputations told of for %v, want the %d users of the rows", recomputed, len(users))
+	}
+	for u := range users {
+		if recomputed[u] == 0 {
+			t.Fatalf("user %s's recomputed rollups were committed without a change told of (%v)", u, recomputed)
+		}
+	}
 	rowsOnce(t, db, snaps, posts)
 	sameAnswers(t, answers(t, db, snaps), control(t, snaps, posts))
 }
@@ -843,70 +871,4 @@ func changes(tb testing.TB, brokers []string) (inserted, recomputed map[string]i
 		})
 	}
 	return inserted, recomputed
-}
-
-// TestChangesArePublishedBeforeTheirCommit: the sink tells of every
-// user's inserted rows once they are in, and of their recomputed rollups
-// only once the recomputation succeeded, before it commits: a sink whose
-// recomputations all fail publishes the inserts' changes and no
-// recomputation's, and the sink after it (which re-reads everything)
-// publishes the recomputations'.
-func TestChangesArePublishedBeforeTheirCommit(t *testing.T) {
-	brokers := startBroker(t)
-	snaps, posts := data(2000)
-	produce(t, brokers, records(t, snaps, posts)...)
-	users := map[string]bool{}
-	for _, s := range snaps {
-		users[s.UserID] = true
-	}
-	url := chtest.URL(t)
-	db := chtest.MustOpenURL(t, url)
-
-	refusing := &refusingStore{db: openAgain(t, url)}
-	first, err := chsink.New(chsink.Config{Brokers: brokers, Store: refusing, Group: "g", BatchRows: 500,
-		FlushInterval: 50 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, MaxPendingBatches: 100,
-		ShutdownTimeout: 200 * time.Millisecond, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopFirst := runSink(t, first)
-	waitFor(t, 60*time.Second, "every row inserted and recomputations refused", func() bool {
-		st := first.Stats()
-		return st.Snapshots == int64(len(snaps)) && st.Posts == int64(len(posts)) && refusing.refused.Load() >= 2
-	})
-	stopFirst()
-	inserted, recomputed := changes(t, brokers)
-	if len(recomputed) != 0 {
-		t.Fatalf("recomputations told of, none succeeded: %v", recomputed)
-	}
-	if len(inserted) != len(users) {
-		t.Fatalf("inserts told of for %d users, want the %d users of the rows: %v", len(inserted), len(users), inserted)
-	}
-	for u := range users {
-		if inserted[u] == 0 {
-			t.Fatalf("no change told of for %s", u)
-		}
-	}
-
-	second, err := chsink.New(chsink.Config{Brokers: brokers, Store: db, Group: "g", BatchRows: 500,
-		FlushInterval: 50 * time.Millisecond, Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopSecond := runSink(t, second)
-	waitFor(t, 60*time.Second, "the second sink to catch up", func() bool {
-		l := lag(t, brokers, "g")
-		return l[topics.AccountSnapshots] == 0 && l[topics.Posts] == 0
-	})
-	// Committed: so every recomputation before the commit was told of.
-	_, recomputed = changes(t, brokers)
-	stopSecond()
-	for u := range users {
-		if recomputed[u] == 0 {
-			t.Fatalf("user %s's recomputed rollups were committed without a change told of (%v)", u, recomputed)
-		}
-	}
-	if len(recomputed) != len(users) {
-		t.Fatalf("recomputations told of for %v, want only the %d users of the rows", recomputed, len(users))
-	}
 }
