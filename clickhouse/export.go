@@ -19,7 +19,9 @@ const DefaultExportBatch = 8192
 // (DefaultExportBatch when 0): fn gets each batch, reused afterwards. Memory
 // is bounded by the batch and the driver's block, whatever the number of
 // rows. One statement merges account metrics and post activity in
-// ClickHouse.
+// ClickHouse, and keeps, as Series does, only buckets with a follower
+// observation or some post activity (a post observed without a gain is
+// none).
 func (db *DB) ExportMetrics(ctx context.Context, q pulse.SeriesQuery, batchRows int, fn func(*pulse.MetricsBatch) error) error {
 	if q.UserID == "" {
 		return fmt.Errorf("clickhouse: export metrics: user id required")
@@ -113,6 +115,7 @@ FROM (
     ` + posts + `
 )
 GROUP BY platform, account_id, b
+HAVING sum(n) > 0 OR sum(pub) != 0 OR sum(lg) != 0 OR sum(cg) != 0
 ORDER BY platform, account_id, b`
 	args := append(append([]any{}, stmts[0].args...), stmts[1].args...)
 	return statement{sql: sql, args: args}, nil
