@@ -275,8 +275,14 @@ func TestBackfillOnLinkAndInsightsAtEveryGrain(t *testing.T) {
 		return out
 	}
 	var first map[string]seriesResult
-	eventually(t, 90*time.Second, "both accounts with 28 past days", func() bool {
+	eventually(t, 90*time.Second, "both accounts with 28 past days, and every rollup recomputed", func() bool {
+		// Read before the answers: no batch left waiting for its day,
+		// month and year rollups, so the answers hold them.
+		st := sink.Stats()
 		first = answers()
+		if st.PendingBatches != 0 || st.Buffered != 0 {
+			return false
+		}
 		day := first["DAY"]
 		if len(day.Metrics) != 2 {
 			return false
@@ -360,7 +366,10 @@ func TestBackfillOnLinkAndInsightsAtEveryGrain(t *testing.T) {
 	for _, l := range links {
 		p.requestFetch(t, l, true)
 	}
-	eventually(t, 90*time.Second, "the second backfill written", func() bool { return sink.Stats().Snapshots >= 2*written })
+	eventually(t, 90*time.Second, "the second backfill written and its rollups recomputed", func() bool {
+		st := sink.Stats()
+		return st.Snapshots >= 2*written && st.PendingBatches == 0 && st.Buffered == 0
+	})
 	again := answers()
 	// The backfilled past is what must not change. The second fetch is
 	// also a new live observation (the simulator's counters move) and may
