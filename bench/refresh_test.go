@@ -356,17 +356,9 @@ func stages(tb testing.TB, brokers []string, presses []press) []stage {
 			at[r.Topic][string(r.Key)] = append(at[r.Topic][string(r.Key)], r.Timestamp)
 		})
 	}
-	firstAfter := func(topic, link string, t time.Time) time.Time {
-		var best time.Time
-		for _, ts := range at[topic][link] {
-			if !ts.Before(t.Add(-time.Millisecond)) && (best.IsZero() || ts.Before(best)) {
-				best = ts
-			}
-		}
-		return best
-	}
-	// first is the first of ts at or after t (presses come one at a time,
-	// so the first change after a press's snapshot is its own).
+	// first is the first of ts at or after t, to the millisecond (presses
+	// come one at a time, so the first record or change after a press's
+	// previous stage is its own).
 	first := func(ts []time.Time, t time.Time) time.Time {
 		var best time.Time
 		for _, x := range ts {
@@ -376,6 +368,7 @@ func stages(tb testing.TB, brokers []string, presses []press) []stage {
 		}
 		return best
 	}
+	firstAfter := func(topic, link string, t time.Time) time.Time { return first(at[topic][link], t) }
 	var sched, fetch, norm, sink, ins, api, roll []time.Duration
 	for _, p := range presses {
 		req := firstAfter(topics.FetchRequests, p.link, p.at)
