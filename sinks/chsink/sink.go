@@ -130,7 +130,7 @@ type Stats struct {
 	Posts          int64 // posts written
 	DeadLetters    int64 // undecodable records sent to topics.DeadLetters
 	FailedWrites   int64 // insert attempts that failed and were retried
-	FailedRefresh  int64 // rollup recomputations that failed and were retried
+	FailedRefresh  int64 // rollup recomputations, or the publishing of their changes, that failed and were retried
 	CommitErrors   int64 // commits that failed after a successful recomputation
 	Buffered       int64 // records read and not yet inserted, now
 	MaxBuffered    int64 // the most records ever buffered at once
