@@ -131,6 +131,8 @@ func TestBadValuesFailAtStartNamingTheFlag(t *testing.T) {
 		{"bad smtp url env, password kept out", []string{"api"}, map[string]string{"PULSE_SMTP_URL": "smtp://u:hunter2@relay example"}, "--smtp-url"},
 		{"smtp and mail dir", []string{"api", "--smtp-url=smtps://relay.example", "--mail-dir=/tmp/m"}, nil, "--smtp-url and --mail-dir"},
 		{"bad mail sender", []string{"api", "--smtp-url=smtps://relay.example", "--mail-from=nobody"}, nil, "--smtp-url"},
+		{"negative answer cache", []string{"api", "--answer-cache-mib=-1"}, nil, "--answer-cache-mib"},
+		{"zero answer cache ttl env", []string{"dev"}, map[string]string{"PULSE_ANSWER_CACHE_TTL": "0s"}, "--answer-cache-ttl"},
 		{"unknown flag", []string{"sink", "--clickhouse"}, nil, "--clickhouse"},
 		{"unknown command", []string{"schedule"}, nil, "schedule"},
 	} {
