@@ -54,6 +54,10 @@ var replayMaxPending = flag.Int("replay-max-pending", 0, "BenchmarkReplay: the s
 
 var replayRefreshInterval = flag.Duration("replay-refresh-interval", 0, "BenchmarkReplay: the sink's RefreshInterval (0: its default)")
 
+var replayBatchRows = flag.Int("replay-batch-rows", 0, "BenchmarkReplay: the sink's BatchRows (0: its default)")
+
+var replayBatchBytes = flag.Int("replay-batch-bytes", 0, "BenchmarkReplay: the sink's BatchBytes (0: its default)")
+
 var replayHours = flag.Int("replay-hours", 48, "hours of history per account in BenchmarkReplay")
 
 func replayGen(tb testing.TB) *loadgen.Gen {
@@ -187,7 +191,7 @@ func replayOnce(b *testing.B, gk *kafka.Goka, want rowCounts) replayRun {
 		b.Fatal(err)
 	}
 	s, err := chsink.New(chsink.Config{Brokers: gk.Brokers, Store: db, Group: group + "-sink", Logger: quietLog,
-		MaxPendingBatches: *replayMaxPending, RefreshInterval: *replayRefreshInterval})
+		MaxPendingBatches: *replayMaxPending, RefreshInterval: *replayRefreshInterval, BatchRows: *replayBatchRows, BatchBytes: *replayBatchBytes})
 	if err != nil {
 		b.Fatal(err)
 	}

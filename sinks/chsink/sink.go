@@ -26,8 +26,10 @@
 // Batching follows ClickHouse's advice for inserts: large batches (a flush
 // when Config.BatchRows rows or Config.BatchBytes bytes are buffered) and
 // about one insert per second at steady state (Config.FlushInterval), with
-// one exception: a record carrying the topics.HeaderUrgent header (a user
-// waiting on a refresh) is flushed as soon as it is read.
+// two exceptions: a record carrying the topics.HeaderUrgent header (a user
+// waiting on a refresh) is flushed as soon as it is read, and the end of a
+// backlog is flushed once nothing more arrives (Config.IdleFlush) rather
+// than a whole FlushInterval after the last full batch.
 //
 // Writing overlaps reading: while one batch is written and committed, the
 // next is read and decoded, and batches are committed in order. While
@@ -86,10 +88,19 @@ type Config struct {
 	// this. Default 16 MiB.
 	BatchBytes int
 	// FlushInterval is the least time between two flushes that are not
-	// forced by size or by an urgent record; a buffered record waits at
-	// most this long. Default 1s (ClickHouse's advice: about one insert
-	// per second per table).
+	// forced by size, by an urgent record or by the end of a backlog
+	// (IdleFlush); a buffered record waits at most this long. Default 1s
+	// (ClickHouse's advice: about one insert per second per table).
 	FlushInterval time.Duration
+	// IdleFlush ends a backlog early: when the previous batch was handed
+	// off full (BatchRows or BatchBytes), the next one is handed off as
+	// soon as no record has arrived for IdleFlush, instead of waiting for
+	// FlushInterval. The last, partial batch of a replay or a catch-up is
+	// then inserted (and its rollups recomputed) IdleFlush after its last
+	// record. A sink that keeps up never hands off a full batch, so it
+	// still inserts about once per FlushInterval; after a backlog at most
+	// one batch is handed off early. Default 200ms; negative: off.
+	IdleFlush time.Duration
 	// WriteTimeout bounds one write attempt. Default 60s.
 	WriteTimeout time.Duration
 	// MaxBackoff caps the wait between retries of a failed write; the
@@ -231,11 +242,13 @@ type Sink struct {
 	// decoded records, as long as the largest poll.
 	decoded []decoded
 
-	mu        sync.Mutex // guards buf, flight, spare, lastFlush and closing
+	mu        sync.Mutex // guards buf, flight, spare, lastFlush, lastFull, lastRead and closing
 	buf       *buffer    // the batch being read
 	spare     *buffer    // an empty buffer to swap in at the next hand-off
 	flight    *flight    // the batch being written, if any
 	lastFlush time.Time  // when the last batch was handed off
+	lastFull  bool       // whether it was handed off full (a backlog)
+	lastRead  time.Time  // when the last poll returned records
 	closing   bool
 
 	// pending are the highest records of the batches inserted and not
@@ -254,7 +267,10 @@ type Sink struct {
 	// refreshNow is set by an insert whose rollups should not wait for
 	// RefreshInterval (the sink caught up, or an urgent record).
 	refreshNow atomic.Bool
-	rollups    sync.WaitGroup
+	// idle is set when the poll loop found the end of a backlog (see
+	// backlogEnded) and cleared when records arrive.
+	idle    atomic.Bool
+	rollups sync.WaitGroup
 
 	stats counters
 }
@@ -301,6 +317,9 @@ func New(cfg Config) (*Sink, error) {
 	}
 	if cfg.FlushInterval == 0 {
 		cfg.FlushInterval = time.Second
+	}
+	if cfg.IdleFlush == 0 {
+		cfg.IdleFlush = 200 * time.Millisecond
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 60 * time.Second
@@ -385,10 +404,17 @@ func (s *Sink) Run(ctx context.Context) error {
 		for i, r := range recs {
 			s.add(r, &s.decoded[i])
 		}
-		if s.due() {
+		if len(recs) > 0 {
+			s.lastRead = time.Now()
+			s.idle.Store(false)
+		}
+		switch {
+		case s.due():
 			// Waits while the previous batch is still being written: no
 			// more than two batches are ever held.
 			s.handOff(ctx)
+		case s.buf.records == 0 && s.lastFull && s.cfg.IdleFlush > 0 && !time.Now().Before(s.lastRead.Add(s.cfg.IdleFlush)):
+			s.backlogEnded()
 		}
 		s.mu.Unlock()
 		s.cl.AllowRebalance()
@@ -413,8 +439,10 @@ func (s *Sink) handOff(ctx context.Context) {
 		s.spare, s.flight = f.b, nil
 	}
 	f := &flight{b: s.buf, done: make(chan struct{})}
+	s.lastFull = s.full(s.buf)
 	s.buf, s.spare, s.flight = s.spare, nil, f
 	s.lastFlush = time.Now()
+	s.lastRead = s.lastFlush // idle counts from now: nothing was read while waiting
 	go func() {
 		f.err = s.writeAndCommit(ctx, f.b)
 		close(f.done)
@@ -488,9 +516,47 @@ func (s *Sink) pollContext(ctx context.Context) (context.Context, context.Cancel
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.buf.records == 0 {
+		if s.lastFull && s.cfg.IdleFlush > 0 {
+			// A backlog ended on a full batch if nothing comes now.
+			return context.WithDeadline(ctx, s.lastRead.Add(s.cfg.IdleFlush))
+		}
 		return context.WithCancel(ctx)
 	}
-	return context.WithDeadline(ctx, s.lastFlush.Add(s.cfg.FlushInterval))
+	return context.WithDeadline(ctx, s.dueAt())
+}
+
+// backlogEnded is called when nothing has arrived for IdleFlush after a
+// full batch was handed off, and nothing is buffered: the sink has caught
+// up, so the rollups of the batches inserted (and of the one in flight,
+// once inserted) are recomputed at once rather than after RefreshInterval.
+// Called with mu held.
+func (s *Sink) backlogEnded() {
+	s.lastFull = false
+	s.idle.Store(true)
+	s.refreshNow.Store(true)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// dueAt is when the batch being read is due for a hand-off unless it
+// fills first: FlushInterval after the last hand-off or, after a full
+// one, IdleFlush after the last record read, whichever is sooner. Called
+// with mu held.
+func (s *Sink) dueAt() time.Time {
+	at := s.lastFlush.Add(s.cfg.FlushInterval)
+	if s.lastFull && s.cfg.IdleFlush > 0 {
+		if idle := s.lastRead.Add(s.cfg.IdleFlush); idle.Before(at) {
+			at = idle
+		}
+	}
+	return at
+}
+
+// full reports whether b holds a full batch (BatchRows or BatchBytes).
+func (s *Sink) full(b *buffer) bool {
+	return b.records >= s.cfg.BatchRows || b.bytes >= s.cfg.BatchBytes
 }
 
 // decoded is one record's value: err, or the snapshot or post its topic
@@ -592,12 +658,10 @@ func (s *Sink) add(r *kgo.Record, d *decoded) {
 // due reports whether the batch being read should be handed off now.
 // Called with mu held.
 func (s *Sink) due() bool {
-	b := s.buf
-	if b.records == 0 {
+	if s.buf.records == 0 {
 		return false
 	}
-	return b.urgent || b.records >= s.cfg.BatchRows || b.bytes >= s.cfg.BatchBytes ||
-		time.Since(s.lastFlush) >= s.cfg.FlushInterval
+	return s.buf.urgent || s.full(s.buf) || !time.Now().Before(s.dueAt())
 }
 
 // writeAndCommit inserts b, retrying with backoff until it succeeds or ctx
@@ -643,8 +707,11 @@ func (s *Sink) writeAndCommit(ctx context.Context, b *buffer) error {
 	s.stats.snapshots.Add(int64(len(b.snaps)))
 	s.stats.posts.Add(int64(len(b.posts)))
 	// Caught up: nothing read and not inserted, nothing fetched and not
-	// yet read.
-	caughtUp := s.stats.buffered.Add(-int64(b.records)) == 0 && s.cl.BufferedFetchRecords() == 0
+	// yet read, and either a batch that did not fill or nothing read for
+	// IdleFlush since (a full batch is a backlog, even when the next
+	// records are not fetched yet).
+	caughtUp := s.stats.buffered.Add(-int64(b.records)) == 0 && (!s.full(b) || s.idle.Load()) &&
+		s.cl.BufferedFetchRecords() == 0
 	if b.urgent || caughtUp {
 		s.refreshNow.Store(true)
 	}
@@ -689,7 +756,9 @@ func (s *Sink) retry(ctx context.Context, what string, failed *atomic.Int64, op 
 // recomputation runs are covered together by the next one.
 func (s *Sink) rollupLoop(ctx context.Context) {
 	defer s.rollups.Done()
-	var last time.Time // when the previous recomputation began
+	// When the previous recomputation began; a sink that starts in a
+	// backlog waits RefreshInterval for its first.
+	last := time.Now()
 	for {
 		select {
 		case <-ctx.Done():

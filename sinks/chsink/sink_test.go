@@ -399,9 +399,12 @@ func TestOutageLosesNothing(t *testing.T) {
 	waitFor(t, 30*time.Second, "some rows written", func() bool { return s.Stats().Snapshots > 500 })
 
 	server.Stop()
+	// Something to write during the outage (the sink may have written
+	// every earlier record before the server stopped).
+	produce(t, brokers, during[:60]...)
 	waitFor(t, 30*time.Second, "writes to fail", func() bool { return s.Stats().FailedWrites >= 3 })
 	lagBefore := lag(t, brokers, "g")
-	for i := 0; i < len(during); i += 60 {
+	for i := 60; i < len(during); i += 60 {
 		produce(t, brokers, during[i:min(i+60, len(during))]...)
 	}
 	// Let the sink fail a few more times with the new records in front of
@@ -410,8 +413,8 @@ func TestOutageLosesNothing(t *testing.T) {
 	waitFor(t, 30*time.Second, "more writes to fail", func() bool { return s.Stats().FailedWrites >= failed+3 })
 	lagAfter := lag(t, brokers, "g")
 	// Lag grows by exactly what was produced: nothing was committed.
-	if grown := lagAfter[topics.AccountSnapshots] + lagAfter[topics.Posts] - lagBefore[topics.AccountSnapshots] - lagBefore[topics.Posts]; grown != int64(len(during)) {
-		t.Fatalf("during the outage lag grew by %d while %d records were produced: offsets were committed", grown, len(during))
+	if grown := lagAfter[topics.AccountSnapshots] + lagAfter[topics.Posts] - lagBefore[topics.AccountSnapshots] - lagBefore[topics.Posts]; grown != int64(len(during)-60) {
+		t.Fatalf("during the outage lag grew by %d while %d records were produced: offsets were committed", grown, len(during)-60)
 	}
 	if st := s.Stats(); st.MaxBuffered > 2*500 {
 		t.Fatalf("buffered %d records, bound is two batches of 500", st.MaxBuffered)
@@ -516,6 +519,49 @@ func TestBatchesByRowsAndByTime(t *testing.T) {
 	waitFor(t, 10*time.Second, "the timed flush", func() bool { _, rows := store.state(); return rows == 1000 })
 	if batches, _ := store.state(); len(batches) > 3 {
 		t.Fatalf("batches %v: want the 1000 records in few timed flushes", batches)
+	}
+}
+
+// TestBacklogEndIsFlushedOnceIdle: with an hour-long flush interval, the
+// partial batch that ends a backlog (after full ones) is flushed once
+// nothing more arrives for IdleFlush; records that follow no full batch
+// (a sink keeping up) wait for the interval, and so does the end of a
+// backlog when IdleFlush is off.
+func TestBacklogEndIsFlushedOnceIdle(t *testing.T) {
+	snaps, _ := data(255)
+	recs := records(t, snaps, nil)
+	for _, tc := range []struct {
+		name      string
+		idleFlush time.Duration
+		want      int // rows written before the interval: full batches, and the partial one if flushed when idle
+	}{
+		{"on", 50 * time.Millisecond, 250},
+		{"off", -1, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			brokers := startBroker(t)
+			store := &memStore{}
+			s, err := chsink.New(chsink.Config{Brokers: brokers, Store: store, Group: "g", BatchRows: 100,
+				FlushInterval: time.Hour, IdleFlush: tc.idleFlush, Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runSink(t, s)
+			produce(t, brokers, recs[:250]...)
+			waitFor(t, 20*time.Second, "the backlog read", func() bool {
+				_, rows := store.state()
+				return rows == tc.want && rows+int(s.Stats().Buffered) == 250
+			})
+			if tc.idleFlush > 0 {
+				// Records after a partial batch are a trickle: they wait.
+				produce(t, brokers, recs[250:]...)
+				waitFor(t, 10*time.Second, "the trickle read", func() bool { return s.Stats().Buffered == 5 })
+			}
+			time.Sleep(10 * 50 * time.Millisecond)
+			if batches, rows := store.state(); rows != tc.want {
+				t.Fatalf("IdleFlush %v: batches %v, want %d rows written before the flush interval", tc.idleFlush, batches, tc.want)
+			}
+		})
 	}
 }
 
@@ -702,6 +748,7 @@ type gatedStore struct {
 	gate int64
 
 	inserts, refreshes atomic.Int64
+	firstAt            atomic.Int64 // inserts made when the first recomputation began
 	mu                 sync.Mutex
 	since, maxSince    int64 // inserts since the last recomputation began, and the most
 }
@@ -723,6 +770,7 @@ func (g *gatedStore) RefreshRollups(ctx context.Context) error {
 	g.since = 0
 	g.mu.Unlock()
 	if g.refreshes.Add(1) == 1 {
+		g.firstAt.Store(g.inserts.Load())
 		for g.inserts.Load() < g.gate {
 			select {
 			case <-ctx.Done():
@@ -779,9 +827,10 @@ func TestOneRecomputationCoversManyInserts(t *testing.T) {
 // hour-long RefreshInterval and MaxPendingBatches out of reach, the sink
 // inserts batch after batch without recomputing their rollups (each day
 // bucket would otherwise be recomputed by every batch touching it), then,
-// once an insert leaves it caught up, recomputes them all at once and
-// commits: every offset is committed, by few recomputations, and every
-// answer equals a single direct write.
+// once caught up, recomputes them all at once and commits: every offset is
+// committed, by few recomputations, and every answer equals a single
+// direct write. The backlog ends on a full batch (25 of 200), so only the
+// poll loop finding nothing more (IdleFlush) tells the sink it caught up.
 func TestBacklogRecomputesOnceCaughtUp(t *testing.T) {
 	brokers := startBroker(t)
 	snaps, posts := data(4000)
@@ -810,6 +859,10 @@ func TestBacklogRecomputesOnceCaughtUp(t *testing.T) {
 	// gap between two fetches on a loaded machine may add one or two).
 	if st.Flushes < 25 || st.Refreshes > 4 {
 		t.Errorf("%d recomputations for %d inserts: want a few recomputations for the whole backlog", st.Refreshes, st.Flushes)
+	}
+	// A full batch is a backlog: the first insert does not trigger one.
+	if store.firstAt.Load() < 2 {
+		t.Errorf("the first recomputation began after %d inserts: want it to wait for more of the backlog", store.firstAt.Load())
 	}
 	rowsOnce(t, db, snaps, posts)
 	sameAnswers(t, answers(t, db, snaps), control(t, snaps, posts))
