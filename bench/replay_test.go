@@ -58,6 +58,8 @@ var replayBatchRows = flag.Int("replay-batch-rows", 0, "BenchmarkReplay: the sin
 
 var replayBatchBytes = flag.Int("replay-batch-bytes", 0, "BenchmarkReplay: the sink's BatchBytes (0: its default)")
 
+var replayFlushInterval = flag.Duration("replay-flush-interval", 0, "BenchmarkReplay: the sink's FlushInterval (0: its default)")
+
 var replayHours = flag.Int("replay-hours", 48, "hours of history per account in BenchmarkReplay")
 
 func replayGen(tb testing.TB) *loadgen.Gen {
@@ -191,7 +193,7 @@ func replayOnce(b *testing.B, gk *kafka.Goka, want rowCounts) replayRun {
 		b.Fatal(err)
 	}
 	s, err := chsink.New(chsink.Config{Brokers: gk.Brokers, Store: db, Group: group + "-sink", Logger: quietLog,
-		MaxPendingBatches: *replayMaxPending, RefreshInterval: *replayRefreshInterval, BatchRows: *replayBatchRows, BatchBytes: *replayBatchBytes})
+		MaxPendingBatches: *replayMaxPending, RefreshInterval: *replayRefreshInterval, BatchRows: *replayBatchRows, BatchBytes: *replayBatchBytes, FlushInterval: *replayFlushInterval})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -88,6 +88,12 @@ type Limits struct {
 	// Interval is how often each account is fetched when the budget has
 	// room: at a stable minute within each Interval. Default 1 hour.
 	Interval time.Duration
+	// PostsPageSize is how many posts a page of the platform's posts call
+	// holds. The capacity plan charges the decaying refresh's re-reads
+	// (PostsPerDay posts a day of 7 or topics.RecentDays days, see
+	// WeekRereadEvery) at PageCost for each page beyond a fetch's first.
+	// Zero: re-reads are not planned for.
+	PostsPageSize int
 }
 
 // The platforms' published limits. Pulse reads with user (or Page /
@@ -106,7 +112,7 @@ var (
 			Source: "docs.x.com rate limits, Pro: 900/15min per user"},
 		{Name: "posts read/month", Per: PerApp, Limit: 1_000_000, Kind: Monthly, Cost: XPostsPerFetch,
 			Unit: "posts", SkipPosts: true, Source: "docs.x.com about X API, Pro: 1M posts/month"},
-	}}
+	}, PostsPageSize: 100} // platforms/x: max_results
 	// Facebook Pages (developers.facebook.com/docs/graph-api/overview/
 	// rate-limiting): calls with a user token count against the app's
 	// Platform limit, 200 × users per rolling hour (/me/accounts); calls
@@ -118,7 +124,7 @@ var (
 			Source: "Graph API rate limiting: 200 × users calls per hour"},
 		{Name: "pages", Per: PerAccount, Limit: 4800, Window: 24 * time.Hour, Cost: 2, PageCost: 1,
 			Source: "Graph API rate limiting, Pages BUC: 4800 × engaged users per 24h"},
-	}}
+	}, PostsPageSize: 25} // platforms/internal/meta.PageSize
 	// Instagram Graph API through Facebook Login: the app's Platform limit
 	// as above, and each Instagram account's 200 calls per hour (the
 	// business-use-case limit is 4,800 × impressions a day, which Pulse
@@ -130,14 +136,14 @@ var (
 			Source: "Graph API rate limiting: 200 × users calls per hour"},
 		{Name: "instagram", Per: PerAccount, Limit: 200, Window: time.Hour, Cost: 3, PageCost: 1,
 			Source: "Instagram Graph API: 200 calls per account per hour"},
-	}}
+	}, PostsPageSize: 25} // platforms/internal/meta.PageSize
 	// LinkedIn (learn.microsoft.com/linkedin/shared/api-guide/concepts/
 	// rate-limits): each endpoint has a daily limit per application and
 	// per member, reset at midnight UTC, shown only in the app's Developer
 	// Portal; 100,000 and 2,000 a day are of the order of a Community
 	// Management Standard tier app's (and the simulator's defaults). A
 	// fetch calls five endpoints once each with one page of posts.
-	linkedinLimits = Limits{Scopes: linkedinScopes(100_000, 2000)}
+	linkedinLimits = Limits{Scopes: linkedinScopes(100_000, 2000), PostsPageSize: linkedinPageSize}
 )
 
 // XPostsPerFetch is the posts an incremental X fetch is planned to read:
@@ -163,9 +169,14 @@ func linkedinScopes(app, member float64) []Scope {
 	return out
 }
 
+// linkedinPageSize is platforms/linkedin.PageSize.
+const linkedinPageSize = 50
+
 // LinkedInLimits returns LinkedIn's limits for an app whose Developer
 // Portal shows app and member calls a day per endpoint.
-func LinkedInLimits(app, member float64) Limits { return Limits{Scopes: linkedinScopes(app, member)} }
+func LinkedInLimits(app, member float64) Limits {
+	return Limits{Scopes: linkedinScopes(app, member), PostsPageSize: linkedinPageSize}
+}
 
 // DefaultLimits returns each platform's published limits (a fresh copy).
 func DefaultLimits() map[topics.Platform]Limits {
@@ -191,6 +202,9 @@ func (l Limits) withDefaults() (Limits, error) {
 	}
 	if l.Interval < 0 {
 		return l, fmt.Errorf("negative interval %v", l.Interval)
+	}
+	if l.PostsPageSize < 0 {
+		return l, fmt.Errorf("negative posts page size %d", l.PostsPageSize)
 	}
 	if len(l.Scopes) == 0 {
 		return l, errors.New("no scopes")

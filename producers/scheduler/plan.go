@@ -21,7 +21,8 @@ type CapacityPlan struct {
 	// Accounts the plan is for.
 	Accounts int
 	// Hourly and Daily are how many accounts can be fetched every hour and
-	// every 24 hours (Unbounded: any number).
+	// every 24 hours (Unbounded: any number), each fetch's re-reads of
+	// older posts counted at that spacing.
 	Hourly, Daily int
 	// Binding is the scope that sets the capacity: the app-wide scope with
 	// the fewest fetches, or a per-account scope when it alone keeps an
@@ -29,7 +30,8 @@ type CapacityPlan struct {
 	Binding string
 	// Staleness is the longest an account waits between fetches with
 	// Accounts linked: the Interval when they fit, else the time the
-	// binding budget takes to go round them all (spread evenly).
+	// binding budget takes to go round them all (spread evenly), with the
+	// re-reads a fetch makes at that spacing.
 	Staleness time.Duration
 	// Scopes are each scope's figures.
 	Scopes []ScopeCapacity
@@ -43,7 +45,9 @@ type ScopeCapacity struct {
 	Window string // "1h", "UTC day", "calendar month", ...
 	// Limit per window with the plan's accounts.
 	Limit float64
-	// Cost of one fetch, in Unit.
+	// Cost of one fetch, in Unit: on average with each account fetched
+	// every Interval, the decaying refresh's re-read pages included
+	// (Limits.PostsPageSize).
 	Cost float64
 	// FetchesPerDay the scope allows (app-wide; Unbounded when it grows
 	// with users and covers them) or per account (per-account scopes).
@@ -83,8 +87,12 @@ func Plan(limits map[topics.Platform]Limits, accounts map[topics.Platform]int) (
 func planPlatform(p topics.Platform, l Limits, n int) CapacityPlan {
 	cp := CapacityPlan{Platform: p, Accounts: n, Hourly: Unbounded, Daily: Unbounded}
 	day := 24 * time.Hour
-	perHourCap := math.Inf(1) // fetches an hour the app-wide scopes allow
+	perHourCap := math.Inf(1) // fetches an hour the app-wide scopes allow, each account fetched every Interval
 	spacing := time.Duration(0)
+	// bounding are the app-wide scopes that bound the fetches, whose cost
+	// per fetch grows with the time between an account's fetches (more
+	// of its fetches re-read older posts).
+	var bounding []Scope
 	for _, s := range l.Scopes {
 		sc := ScopeCapacity{Name: s.Name, Per: s.Per, Unit: s.Unit, Limit: s.LimitFor(max(n, 1)), Cost: s.Cost, PlanOnly: s.PlanOnly || s.SkipPosts}
 		switch {
@@ -112,7 +120,8 @@ func planPlatform(p topics.Platform, l Limits, n int) CapacityPlan {
 			sc.FetchesPerDay = Unbounded
 			sc.Accounts = Unbounded
 		default:
-			perDay := eff / s.Cost * float64(day) / float64(s.window())
+			sc.Cost = l.fetchCost(s, l.Interval)
+			perDay := eff / sc.Cost * float64(day) / float64(s.window())
 			sc.FetchesPerDay = perDay
 			perInterval := perDay * float64(l.Interval) / float64(day)
 			sc.Accounts = int(perInterval)
@@ -120,12 +129,27 @@ func planPlatform(p topics.Platform, l Limits, n int) CapacityPlan {
 				perHourCap = ph
 				cp.Binding = s.Name
 			}
+			bounding = append(bounding, s)
 		}
 		cp.Scopes = append(cp.Scopes, sc)
 	}
+	// capAt is the fetches an hour the app-wide scopes allow when each
+	// account is fetched every every, and the scope that sets it.
+	capAt := func(every time.Duration) (float64, string) {
+		best, name := math.Inf(1), ""
+		for _, s := range bounding {
+			eff := s.LimitFor(max(n, 1)) * (1 - l.Headroom)
+			if ph := eff / l.fetchCost(s, every) * float64(time.Hour) / float64(s.window()); ph < best {
+				best, name = ph, s.Name
+			}
+		}
+		return best, name
+	}
 	if !math.IsInf(perHourCap, 1) {
 		cp.Hourly = int(perHourCap * float64(l.Interval) / float64(time.Hour))
-		cp.Daily = int(perHourCap * 24)
+		// Fetched once a day, every fetch re-reads a week of posts.
+		daily, _ := capAt(max(day, l.Interval))
+		cp.Daily = int(daily * 24)
 	}
 	if spacing > l.Interval {
 		// An account cannot be fetched every Interval at all.
@@ -140,9 +164,49 @@ func planPlatform(p topics.Platform, l Limits, n int) CapacityPlan {
 	case cp.Hourly == Unbounded || n <= cp.Hourly:
 		cp.Staleness = max(l.Interval, spacing)
 	case perHourCap > 0:
-		cp.Staleness = max(time.Duration(float64(n)/perHourCap*float64(time.Hour)), spacing)
+		// The time to go round n accounts sets how many fetches re-read
+		// older posts, which sets the cost of a fetch and so the time:
+		// the fixed point, from below (it grows with each step, bounded
+		// by the cost of a fetch that always re-reads).
+		cap, binding := perHourCap, cp.Binding
+		var stale time.Duration
+		for range 20 {
+			next := max(time.Duration(float64(n)/cap*float64(time.Hour)), spacing)
+			if next-stale < time.Minute {
+				stale = next
+				break
+			}
+			stale = next
+			cap, binding = capAt(stale)
+		}
+		cp.Staleness = stale
+		if cp.Hourly != 0 {
+			cp.Binding = binding
+		}
 	}
 	return cp
+}
+
+// fetchCost is what one fetch spends in s on average when each account is
+// fetched every every: its Cost, and PageCost for each page of posts the
+// decaying refresh re-reads beyond the fetch's first (a week's posts at
+// the first fetch WeekRereadEvery after the last re-read, RecentDays'
+// at the first MonthRereadEvery after the last 30-day one, which also
+// counts as the week's).
+func (l Limits) fetchCost(s Scope, every time.Duration) float64 {
+	if l.PostsPageSize <= 0 || s.PageCost == 0 || every <= 0 {
+		return s.Cost
+	}
+	extra := func(days int) float64 {
+		return float64(max(1, (PostsPerDay*days+l.PostsPageSize-1)/l.PostsPageSize) - 1)
+	}
+	// One fetch in ⌈period / every⌉ re-reads.
+	share := func(period time.Duration) float64 {
+		return 1 / math.Ceil(float64(period)/float64(every))
+	}
+	month := share(MonthRereadEvery)
+	week := max(0, share(WeekRereadEvery)-month)
+	return s.Cost + s.PageCost*(month*extra(topics.RecentDays)+week*extra(7))
 }
 
 // FormatPlan writes plans as a table for operators.
@@ -180,7 +244,7 @@ func FormatPlan(plans []CapacityPlan) string {
 			if s.PlanOnly {
 				note = "(posts beyond it are skipped; accounts still fetched)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f %s\t%s\t%g\t%s\t%s\t%s\t%s\n", p.Platform, s.Name, s.Per, s.Limit, s.Unit, s.Window,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f %s\t%s\t%.3g\t%s\t%s\t%s\t%s\n", p.Platform, s.Name, s.Per, s.Limit, s.Unit, s.Window,
 				s.Cost, perDay, spacing, count(s.Accounts), note)
 		}
 	}

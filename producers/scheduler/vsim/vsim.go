@@ -42,10 +42,6 @@ var Endpoints = map[topics.Platform][]string{
 // call: a fetch that skips its posts makes the calls before it.
 var postsFrom = map[topics.Platform]int{topics.X: 1, topics.Facebook: 2, topics.Instagram: 2, topics.LinkedIn: 3}
 
-// pageSize is the posts a page of each platform's posts call holds (the
-// connectors' page sizes).
-var pageSize = map[topics.Platform]int{topics.X: 100, topics.Facebook: 25, topics.Instagram: 25, topics.LinkedIn: 50}
-
 // The cost model of a fetch's posts (see scheduler.PostsWindow): a read
 // from the account's cursor reads one page (an account posts
 // DefaultPostsPerDay, a few an hour at most); a re-read of the last 7 or
@@ -215,6 +211,9 @@ type run struct {
 	emitted []topics.FetchRequest       // the tick's requests, fetched once it ends
 	outs    []topics.FetchOutcome       // reused: Apply keeps nothing
 	rep     *Report
+	// pageSize is the posts a page of each platform's posts call holds:
+	// its Limits' PostsPageSize (the default limits' when not set).
+	pageSize map[topics.Platform]int
 }
 
 // accountID is the id of a platform's i-th simulated account.
@@ -254,6 +253,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r := &run{cfg: cfg, clock: &clock{t: cfg.Start}, store: scheduler.NewMemStore(),
 		last: map[topics.Platform][]int64{}, links: map[topics.Platform][]int32{}, meter: map[topics.Platform]*sim.Meterer{},
 		rep: &Report{Platforms: map[topics.Platform]*PlatformReport{}}}
+	r.pageSize = map[topics.Platform]int{}
+	for p, l := range scheduler.DefaultLimits() {
+		r.pageSize[p] = l.PostsPageSize
+		if n := cfg.Limits[p].PostsPageSize; n > 0 {
+			r.pageSize[p] = n
+		}
+	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 1))
 
 	// Links: each account due at its slot of the first Interval (as if it
@@ -498,10 +504,10 @@ func (r *run) fetch(ctx context.Context) error {
 func (r *run) postsCost(p topics.Platform, req *topics.FetchRequest) (pages, posts, days int) {
 	switch {
 	case req.PostsSince == "":
-		return fullPages, fullPages * pageSize[p], topics.RecentDays
+		return fullPages, fullPages * r.pageSize[p], topics.RecentDays
 	case req.RefreshDays > 0:
 		posts = r.cfg.PostsPerDay * req.RefreshDays
-		return max(1, (posts+pageSize[p]-1)/pageSize[p]), posts, req.RefreshDays
+		return max(1, (posts+r.pageSize[p]-1)/r.pageSize[p]), posts, req.RefreshDays
 	}
 	return 1, scheduler.XPostsPerFetch, 0
 }
