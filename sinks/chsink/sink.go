@@ -248,7 +248,7 @@ type Sink struct {
 	flight    *flight    // the batch being written, if any
 	lastFlush time.Time  // when the last batch was handed off
 	lastFull  bool       // whether it was handed off full (a backlog)
-	lastRead  time.Time  // when the last poll returned records
+	lastRead  time.Time  // when the last poll returned records, or the last hand-off (idle counts from the later)
 	closing   bool
 
 	// pending are the highest records of the batches inserted and not
