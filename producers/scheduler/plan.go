@@ -45,9 +45,9 @@ type ScopeCapacity struct {
 	Window string // "1h", "UTC day", "calendar month", ...
 	// Limit per window with the plan's accounts.
 	Limit float64
-	// Cost of one fetch, in Unit: on average with each account fetched
-	// every Interval, the decaying refresh's re-read pages included
-	// (Limits.PostsPageSize).
+	// Cost of one fetch, in Unit; for the app-wide scopes that bound the
+	// fetches, on average with each account fetched every Interval, the
+	// decaying refresh's re-read pages included (Limits.PostsPageSize).
 	Cost float64
 	// FetchesPerDay the scope allows (app-wide; Unbounded when it grows
 	// with users and covers them) or per account (per-account scopes).
@@ -115,7 +115,7 @@ func planPlatform(p topics.Platform, l Limits, n int) CapacityPlan {
 			perAccountMonth := s.Cost * float64(30*day/l.Interval)
 			sc.FetchesPerDay = eff / s.Cost / 30
 			sc.Accounts = int(eff / perAccountMonth)
-		case s.PerUser > 0 && s.PerUser*(1-l.Headroom)*float64(time.Hour)/float64(s.window()) >= s.Cost*float64(time.Hour)/float64(l.Interval):
+		case s.PerUser > 0 && s.PerUser*(1-l.Headroom)*float64(time.Hour)/float64(s.window()) >= l.fetchCost(s, l.Interval)*float64(time.Hour)/float64(l.Interval):
 			// Grows with users faster than their fetches cost.
 			sc.FetchesPerDay = Unbounded
 			sc.Accounts = Unbounded
@@ -180,7 +180,8 @@ func planPlatform(p topics.Platform, l Limits, n int) CapacityPlan {
 			cap, binding = capAt(stale)
 		}
 		cp.Staleness = stale
-		if cp.Hourly != 0 {
+		if time.Duration(float64(n)/cap*float64(time.Hour)) >= spacing {
+			// The app-wide scope sets it, not a per-account spacing.
 			cp.Binding = binding
 		}
 	}
@@ -200,12 +201,13 @@ func (l Limits) fetchCost(s Scope, every time.Duration) float64 {
 	extra := func(days int) float64 {
 		return float64(max(1, (PostsPerDay*days+l.PostsPageSize-1)/l.PostsPageSize) - 1)
 	}
-	// One fetch in ⌈period / every⌉ re-reads.
-	share := func(period time.Duration) float64 {
-		return 1 / math.Ceil(float64(period)/float64(every))
-	}
-	month := share(MonthRereadEvery)
-	week := max(0, share(WeekRereadEvery)-month)
+	// Fetches apart: a 30-day re-read every cm fetches; after it, a week's
+	// every cw fetches until the next 30-day one (it counts as the week's
+	// too), so ⌈cm/cw⌉ − 1 of them in cm fetches.
+	fetches := func(period time.Duration) float64 { return math.Ceil(float64(period) / float64(every)) }
+	cm, cw := fetches(MonthRereadEvery), fetches(WeekRereadEvery)
+	month := 1 / cm
+	week := (math.Ceil(cm/cw) - 1) / cm
 	return s.Cost + s.PageCost*(month*extra(topics.RecentDays)+week*extra(7))
 }
 
@@ -244,7 +246,7 @@ func FormatPlan(plans []CapacityPlan) string {
 			if s.PlanOnly {
 				note = "(posts beyond it are skipped; accounts still fetched)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f %s\t%s\t%.3g\t%s\t%s\t%s\t%s\n", p.Platform, s.Name, s.Per, s.Limit, s.Unit, s.Window,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f %s\t%s\t%.4g\t%s\t%s\t%s\t%s\n", p.Platform, s.Name, s.Per, s.Limit, s.Unit, s.Window,
 				s.Cost, perDay, spacing, count(s.Accounts), note)
 		}
 	}

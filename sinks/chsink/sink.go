@@ -97,7 +97,8 @@ type Config struct {
 	// soon as no record has arrived for IdleFlush, instead of waiting for
 	// FlushInterval. The last, partial batch of a replay or a catch-up is
 	// then inserted (and its rollups recomputed) IdleFlush after its last
-	// record. A sink that keeps up never hands off a full batch, so it
+	// record. A sink whose input stays below BatchRows records (and
+	// BatchBytes) per FlushInterval never hands off a full batch, so it
 	// still inserts about once per FlushInterval; after a backlog at most
 	// one batch is handed off early. Default 200ms; negative: off.
 	IdleFlush time.Duration
@@ -413,7 +414,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			// Waits while the previous batch is still being written: no
 			// more than two batches are ever held.
 			s.handOff(ctx)
-		case s.buf.records == 0 && s.lastFull && s.cfg.IdleFlush > 0 && !time.Now().Before(s.lastRead.Add(s.cfg.IdleFlush)):
+		case s.buf.records == 0 && s.lastFull && s.idleFor():
 			s.backlogEnded()
 		}
 		s.mu.Unlock()
@@ -518,11 +519,33 @@ func (s *Sink) pollContext(ctx context.Context) (context.Context, context.Cancel
 	if s.buf.records == 0 {
 		if s.lastFull && s.cfg.IdleFlush > 0 {
 			// A backlog ended on a full batch if nothing comes now.
-			return context.WithDeadline(ctx, s.lastRead.Add(s.cfg.IdleFlush))
+			return pollUntil(ctx, s.lastRead.Add(s.cfg.IdleFlush))
 		}
 		return context.WithCancel(ctx)
 	}
-	return context.WithDeadline(ctx, s.dueAt())
+	return pollUntil(ctx, s.dueAt())
+}
+
+// pollUntil bounds a poll by at, but lets it look at least a millisecond:
+// franz-go returns at once, without the records it has buffered, from a
+// poll whose context has already ended, and such a poll must not be taken
+// for one that found nothing.
+func pollUntil(ctx context.Context, at time.Time) (context.Context, context.CancelFunc) {
+	return context.WithDeadline(ctx, later(at, time.Now().Add(time.Millisecond)))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// idleFor reports whether, after a full batch, nothing has been read for
+// IdleFlush and nothing fetched waits to be read. Called with mu held.
+func (s *Sink) idleFor() bool {
+	return s.lastFull && s.cfg.IdleFlush > 0 && !time.Now().Before(s.lastRead.Add(s.cfg.IdleFlush)) &&
+		s.cl.BufferedFetchRecords() == 0
 }
 
 // backlogEnded is called when nothing has arrived for IdleFlush after a
@@ -542,8 +565,8 @@ func (s *Sink) backlogEnded() {
 
 // dueAt is when the batch being read is due for a hand-off unless it
 // fills first: FlushInterval after the last hand-off or, after a full
-// one, IdleFlush after the last record read, whichever is sooner. Called
-// with mu held.
+// one, IdleFlush after the last record read (if nothing fetched waits
+// then), whichever is sooner. Called with mu held.
 func (s *Sink) dueAt() time.Time {
 	at := s.lastFlush.Add(s.cfg.FlushInterval)
 	if s.lastFull && s.cfg.IdleFlush > 0 {
@@ -661,7 +684,7 @@ func (s *Sink) due() bool {
 	if s.buf.records == 0 {
 		return false
 	}
-	return s.buf.urgent || s.full(s.buf) || !time.Now().Before(s.dueAt())
+	return s.buf.urgent || s.full(s.buf) || !time.Now().Before(s.lastFlush.Add(s.cfg.FlushInterval)) || s.idleFor()
 }
 
 // writeAndCommit inserts b, retrying with backoff until it succeeds or ctx

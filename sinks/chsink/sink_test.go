@@ -535,7 +535,7 @@ func TestBacklogEndIsFlushedOnceIdle(t *testing.T) {
 		idleFlush time.Duration
 		want      int // rows written before the interval: full batches, and the partial one if flushed when idle
 	}{
-		{"on", 50 * time.Millisecond, 250},
+		{"on", 100 * time.Millisecond, 250},
 		{"off", -1, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -546,8 +546,11 @@ func TestBacklogEndIsFlushedOnceIdle(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			runSink(t, s)
+			// The backlog is in the topic before the sink starts, so its
+			// records are fetched together, not as a stalled producer
+			// writes them.
 			produce(t, brokers, recs[:250]...)
+			runSink(t, s)
 			waitFor(t, 20*time.Second, "the backlog read", func() bool {
 				_, rows := store.state()
 				return rows == tc.want && rows+int(s.Stats().Buffered) == 250
@@ -557,12 +560,47 @@ func TestBacklogEndIsFlushedOnceIdle(t *testing.T) {
 				produce(t, brokers, recs[250:]...)
 				waitFor(t, 10*time.Second, "the trickle read", func() bool { return s.Stats().Buffered == 5 })
 			}
-			time.Sleep(10 * 50 * time.Millisecond)
+			time.Sleep(500 * time.Millisecond)
 			if batches, rows := store.state(); rows != tc.want {
 				t.Fatalf("IdleFlush %v: batches %v, want %d rows written before the flush interval", tc.idleFlush, batches, tc.want)
 			}
 		})
 	}
+}
+
+// TestFullBatchWaitsForTheBacklogsEnd: a full batch is a backlog even when
+// nothing more has been fetched yet, so its rollups are not recomputed
+// after its insert (RefreshInterval is an hour, IdleFlush off); the
+// partial batch that follows is the backlog's end, recomputed at once
+// with the full one, and every offset is committed.
+func TestFullBatchWaitsForTheBacklogsEnd(t *testing.T) {
+	brokers := startBroker(t)
+	snaps, _ := data(101)
+	recs := records(t, snaps, nil)
+	store := &memStore{}
+	s, err := chsink.New(chsink.Config{Brokers: brokers, Store: store, Group: "g", BatchRows: 100,
+		FlushInterval: 100 * time.Millisecond, IdleFlush: -1, RefreshInterval: time.Hour, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSink(t, s)
+	produce(t, brokers, recs[:100]...)
+	waitFor(t, 20*time.Second, "the full batch written", func() bool { return s.Stats().Flushes == 1 })
+	time.Sleep(300 * time.Millisecond)
+	if st := s.Stats(); st.Refreshes != 0 || st.PendingBatches != 1 {
+		t.Fatalf("after a full batch: %+v, want no recomputation and the batch pending", st)
+	}
+	produce(t, brokers, recs[100:]...)
+	waitFor(t, 20*time.Second, "both batches recomputed", func() bool {
+		st := s.Stats()
+		return st.Flushes == 2 && st.PendingBatches == 0
+	})
+	if st := s.Stats(); st.Refreshes != 1 {
+		t.Errorf("%+v: want one recomputation for both batches", st)
+	}
+	waitFor(t, 20*time.Second, "every offset committed", func() bool {
+		return lag(t, brokers, "g")[topics.AccountSnapshots] == 0
+	})
 }
 
 // TestFailingStoreIsRetriedWithoutCommitOrUnboundedBuffer: while the store
