@@ -168,19 +168,19 @@ func planPlatform(p topics.Platform, l Limits, n int) CapacityPlan {
 		// older posts, which sets the cost of a fetch and so the time:
 		// the fixed point, from below (it grows with each step, bounded
 		// by the cost of a fetch that always re-reads).
-		cap, binding := perHourCap, cp.Binding
+		perHour, binding := perHourCap, cp.Binding
 		var stale time.Duration
 		for range 20 {
-			next := max(time.Duration(float64(n)/cap*float64(time.Hour)), spacing)
+			next := max(time.Duration(float64(n)/perHour*float64(time.Hour)), spacing)
 			if next-stale < time.Minute {
 				stale = next
 				break
 			}
 			stale = next
-			cap, binding = capAt(stale)
+			perHour, binding = capAt(stale)
 		}
 		cp.Staleness = stale
-		if time.Duration(float64(n)/cap*float64(time.Hour)) >= spacing {
+		if time.Duration(float64(n)/perHour*float64(time.Hour)) >= spacing {
 			// The app-wide scope sets it, not a per-account spacing.
 			cp.Binding = binding
 		}
