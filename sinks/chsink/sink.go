@@ -414,7 +414,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			// Waits while the previous batch is still being written: no
 			// more than two batches are ever held.
 			s.handOff(ctx)
-		case s.buf.records == 0 && s.lastFull && s.idleFor():
+		case s.buf.records == 0 && s.idleFor():
 			s.backlogEnded()
 		}
 		s.mu.Unlock()
@@ -517,9 +517,9 @@ func (s *Sink) pollContext(ctx context.Context) (context.Context, context.Cancel
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.buf.records == 0 {
-		if s.lastFull && s.cfg.IdleFlush > 0 {
+		if at, ok := s.idleAt(); ok {
 			// A backlog ended on a full batch if nothing comes now.
-			return pollUntil(ctx, s.lastRead.Add(s.cfg.IdleFlush))
+			return pollUntil(ctx, at)
 		}
 		return context.WithCancel(ctx)
 	}
@@ -531,21 +531,27 @@ func (s *Sink) pollContext(ctx context.Context) (context.Context, context.Cancel
 // poll whose context has already ended, and such a poll must not be taken
 // for one that found nothing.
 func pollUntil(ctx context.Context, at time.Time) (context.Context, context.CancelFunc) {
-	return context.WithDeadline(ctx, later(at, time.Now().Add(time.Millisecond)))
+	if soonest := time.Now().Add(time.Millisecond); at.Before(soonest) {
+		at = soonest
+	}
+	return context.WithDeadline(ctx, at)
 }
 
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
+// idleAt is when the sink counts as idle if nothing is read before: after
+// a full batch, IdleFlush after the last record read; ok is false when the
+// last hand-off was not full or IdleFlush is off. Called with mu held.
+func (s *Sink) idleAt() (at time.Time, ok bool) {
+	if !s.lastFull || s.cfg.IdleFlush <= 0 {
+		return time.Time{}, false
 	}
-	return b
+	return s.lastRead.Add(s.cfg.IdleFlush), true
 }
 
 // idleFor reports whether, after a full batch, nothing has been read for
 // IdleFlush and nothing fetched waits to be read. Called with mu held.
 func (s *Sink) idleFor() bool {
-	return s.lastFull && s.cfg.IdleFlush > 0 && !time.Now().Before(s.lastRead.Add(s.cfg.IdleFlush)) &&
-		s.cl.BufferedFetchRecords() == 0
+	at, ok := s.idleAt()
+	return ok && !time.Now().Before(at) && s.cl.BufferedFetchRecords() == 0
 }
 
 // backlogEnded is called when nothing has arrived for IdleFlush after a
@@ -569,10 +575,8 @@ func (s *Sink) backlogEnded() {
 // then), whichever is sooner. Called with mu held.
 func (s *Sink) dueAt() time.Time {
 	at := s.lastFlush.Add(s.cfg.FlushInterval)
-	if s.lastFull && s.cfg.IdleFlush > 0 {
-		if idle := s.lastRead.Add(s.cfg.IdleFlush); idle.Before(at) {
-			at = idle
-		}
+	if idle, ok := s.idleAt(); ok && idle.Before(at) {
+		at = idle
 	}
 	return at
 }
