@@ -87,12 +87,17 @@ func Plan(limits map[topics.Platform]Limits, accounts map[topics.Platform]int) (
 func planPlatform(p topics.Platform, l Limits, n int) CapacityPlan {
 	cp := CapacityPlan{Platform: p, Accounts: n, Hourly: Unbounded, Daily: Unbounded}
 	day := 24 * time.Hour
-	perHourCap := math.Inf(1) // fetches an hour the app-wide scopes allow, each account fetched every Interval
 	spacing := time.Duration(0)
 	// bounding are the app-wide scopes that bound the fetches, whose cost
 	// per fetch grows with the time between an account's fetches (more
 	// of its fetches re-read older posts).
 	var bounding []Scope
+	// perHour is the fetches an hour s allows when each account is
+	// fetched every every.
+	perHour := func(s Scope, every time.Duration) float64 {
+		eff := s.LimitFor(max(n, 1)) * (1 - l.Headroom)
+		return eff / l.fetchCost(s, every) * float64(time.Hour) / float64(s.window())
+	}
 	for _, s := range l.Scopes {
 		sc := ScopeCapacity{Name: s.Name, Per: s.Per, Unit: s.Unit, Limit: s.LimitFor(max(n, 1)), Cost: s.Cost, PlanOnly: s.PlanOnly || s.SkipPosts}
 		switch {
@@ -121,14 +126,9 @@ func planPlatform(p topics.Platform, l Limits, n int) CapacityPlan {
 			sc.Accounts = Unbounded
 		default:
 			sc.Cost = l.fetchCost(s, l.Interval)
-			perDay := eff / sc.Cost * float64(day) / float64(s.window())
-			sc.FetchesPerDay = perDay
-			perInterval := perDay * float64(l.Interval) / float64(day)
-			sc.Accounts = int(perInterval)
-			if ph := perDay / 24; ph < perHourCap {
-				perHourCap = ph
-				cp.Binding = s.Name
-			}
+			ph := perHour(s, l.Interval)
+			sc.FetchesPerDay = ph * 24
+			sc.Accounts = int(ph * float64(l.Interval) / float64(time.Hour))
 			bounding = append(bounding, s)
 		}
 		cp.Scopes = append(cp.Scopes, sc)
@@ -138,14 +138,17 @@ func planPlatform(p topics.Platform, l Limits, n int) CapacityPlan {
 	capAt := func(every time.Duration) (float64, string) {
 		best, name := math.Inf(1), ""
 		for _, s := range bounding {
-			eff := s.LimitFor(max(n, 1)) * (1 - l.Headroom)
-			if ph := eff / l.fetchCost(s, every) * float64(time.Hour) / float64(s.window()); ph < best {
+			if ph := perHour(s, every); ph < best {
 				best, name = ph, s.Name
 			}
 		}
 		return best, name
 	}
+	// Fetches an hour the app-wide scopes allow, each account fetched
+	// every Interval.
+	perHourCap, binding := capAt(l.Interval)
 	if !math.IsInf(perHourCap, 1) {
+		cp.Binding = binding
 		cp.Hourly = int(perHourCap * float64(l.Interval) / float64(time.Hour))
 		// Fetched once a day, every fetch re-reads a week of posts.
 		daily, _ := capAt(max(day, l.Interval))
@@ -168,21 +171,21 @@ func planPlatform(p topics.Platform, l Limits, n int) CapacityPlan {
 		// older posts, which sets the cost of a fetch and so the time:
 		// the fixed point, from below (it grows with each step, bounded
 		// by the cost of a fetch that always re-reads).
-		perHour, binding := perHourCap, cp.Binding
+		rate, name := perHourCap, cp.Binding
 		var stale time.Duration
 		for range 20 {
-			next := max(time.Duration(float64(n)/perHour*float64(time.Hour)), spacing)
+			next := max(time.Duration(float64(n)/rate*float64(time.Hour)), spacing)
 			if next-stale < time.Minute {
 				stale = next
 				break
 			}
 			stale = next
-			perHour, binding = capAt(stale)
+			rate, name = capAt(stale)
 		}
 		cp.Staleness = stale
-		if time.Duration(float64(n)/perHour*float64(time.Hour)) >= spacing {
+		if time.Duration(float64(n)/rate*float64(time.Hour)) >= spacing {
 			// The app-wide scope sets it, not a per-account spacing.
-			cp.Binding = binding
+			cp.Binding = name
 		}
 	}
 	return cp
