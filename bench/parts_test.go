@@ -11,8 +11,10 @@ import (
 // replay's payloads, without Kafka or ClickHouse: normalizing one raw
 // payload (the envelope, then the platform bodies), decoding the envelope
 // alone, and encoding and decoding one normalized event. It samples every
-// 47th fetch of BenchmarkReplay's history (3,000 payloads, every platform
-// and hour), so its figures are the replay's items, one at a time.
+// 47th fetch of BenchmarkReplay's history (3,000 payloads: every account
+// once, hours 0-46 of 48), so its figures are the replay's items, one at
+// a time. `make bench` runs it apart from the replay (its line in
+// parts.txt); alone: go test -run '^$' -bench ReplayParts -benchmem ./bench
 func BenchmarkReplayParts(b *testing.B) {
 	g := replayGen(b)
 	parsers := allParsers(b)
