@@ -191,7 +191,7 @@ func (g *Goka) copyConfig() *sarama.Config {
 // emitting (gokaProducerBuilder).
 func (g *Goka) ProcessorOptions() []goka.ProcessorOption {
 	return []goka.ProcessorOption{
-		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(g.copyConfig(), g.TopicConfig)),
+		goka.WithTopicManagerBuilder(g.TopicManagerBuilder()),
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(g.copyConfig())),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(g.copyConfig())),
 		goka.WithProducerBuilder(gokaProducerBuilder(g.EmitLinger, g.EmitTimeout)),
@@ -211,7 +211,7 @@ func (g *Goka) ViewOptions() (opts []goka.ViewOption, release func()) {
 		closers = append(closers, c)
 		mu.Unlock()
 	}
-	tmb := goka.TopicManagerBuilderWithConfig(g.copyConfig(), g.TopicConfig)
+	tmb := g.TopicManagerBuilder()
 	cb := goka.SaramaConsumerBuilderWithConfig(g.copyConfig())
 	opts = []goka.ViewOption{
 		goka.WithViewTopicManagerBuilder(func(brokers []string) (goka.TopicManager, error) {
