@@ -3,6 +3,11 @@
 // in the same run, their ratio and the goal, met or not. `make bench` pipes
 // its benchmarks through it; docs/bench.md keeps the latest table.
 //
+// A benchmark run several times (-count N) gives each figure as the median
+// of its runs, with their range; a ratio to a baseline of the same
+// benchmark is the median of each run's own ratio (its baseline was
+// measured in that run), and the goal is judged on the medians.
+//
 // Usage: go test -run '^$' -bench . ./... | go run ./bench/benchtable [-machine TEXT]
 package main
 
@@ -12,13 +17,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
 
 // results maps benchmark name (without the -GOMAXPROCS suffix) to its
-// metrics by unit.
-type results map[string]map[string]float64
+// runs, in order, each its metrics by unit.
+type results map[string][]map[string]float64
 
 func parse(r io.Reader, echo io.Writer) (results, error) {
 	out := results{}
@@ -39,11 +45,8 @@ func parse(r io.Reader, echo io.Writer) (results, error) {
 				name = name[:i]
 			}
 		}
-		m := out[name]
-		if m == nil {
-			m = map[string]float64{}
-			out[name] = m
-		}
+		m := map[string]float64{}
+		out[name] = append(out[name], m)
 		for i := 2; i+1 < len(f); i += 2 {
 			v, err := strconv.ParseFloat(f[i], 64)
 			if err != nil {
@@ -119,16 +122,20 @@ func render(res results, machine string) string {
 	var b strings.Builder
 	b.WriteString("\n| figure | value | same-run baseline | ratio | goal | met |\n|---|---:|---:|---:|---|---|\n")
 	for _, f := range figures {
-		v, ok := res[f.bench][f.metric]
-		if !ok {
+		vals := metric(res[f.bench], f.metric)
+		if len(vals) == 0 {
 			continue
 		}
-		base, hasBase := res[f.baseBench][f.baseM]
+		v := median(vals)
+		bases := metric(res[f.baseBench], f.baseM)
 		ratio := 0.0
 		baseS, ratioS := "–", "–"
-		if hasBase && base != 0 {
+		if base := median(bases); len(bases) > 0 && base != 0 {
 			ratio = v / base
-			baseS, ratioS = num(base)+" "+f.unit, fmt.Sprintf("%.2f", ratio)
+			if f.baseBench == f.bench {
+				ratio = median(ratios(res[f.bench], f.metric, f.baseM))
+			}
+			baseS, ratioS = spread(bases, f.unit), fmt.Sprintf("%.2f", ratio)
 		}
 		met := ""
 		if f.met != nil {
@@ -136,16 +143,64 @@ func render(res results, machine string) string {
 			if f.met(v, ratio) {
 				met = "yes"
 			}
-			if m := res[f.bench]["minutes"]; f.minMinutes > 0 && m < f.minMinutes {
+			if m := median(metric(res[f.bench], "minutes")); f.minMinutes > 0 && m < f.minMinutes {
 				met += fmt.Sprintf(" (after %.0f min, not %.0f)", m, f.minMinutes)
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s %s | %s | %s | %s | %s |\n", f.label, num(v), f.unit, baseS, ratioS, f.goal, met)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", f.label, spread(vals, f.unit), baseS, ratioS, f.goal, met)
 	}
 	if machine != "" {
 		fmt.Fprintf(&b, "\nMachine: %s\n", machine)
 	}
 	return b.String()
+}
+
+// metric returns the metric's value in each run that reported it.
+func metric(runs []map[string]float64, name string) []float64 {
+	var out []float64
+	for _, r := range runs {
+		if v, ok := r[name]; ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// ratios returns, for each run that reported both, the metric over its
+// baseline in that run.
+func ratios(runs []map[string]float64, name, base string) []float64 {
+	var out []float64
+	for _, r := range runs {
+		v, ok1 := r[name]
+		b, ok2 := r[base]
+		if ok1 && ok2 && b != 0 {
+			out = append(out, v/b)
+		}
+	}
+	return out
+}
+
+// median returns the median of vs (the mean of the middle two for an even
+// count), 0 for none.
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	s := slices.Sorted(slices.Values(vs))
+	if n := len(s); n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+// spread renders vs' median with its unit, and for several runs their
+// count and range: "63,535 rows/s (median of 5: 60,413–70,371)".
+func spread(vs []float64, unit string) string {
+	out := num(median(vs)) + " " + unit
+	if len(vs) > 1 {
+		out += fmt.Sprintf(" (median of %d: %s–%s)", len(vs), num(slices.Min(vs)), num(slices.Max(vs)))
+	}
+	return out
 }
 
 func num(v float64) string {

@@ -14,7 +14,7 @@ PASS`
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res["BenchmarkReplay"]["rows/s"] != 2500 || res["BenchmarkAPILoad"]["p50-ms"] != 5 {
+	if res["BenchmarkReplay"][0]["rows/s"] != 2500 || res["BenchmarkAPILoad"][0]["p50-ms"] != 5 {
 		t.Fatalf("parsed %v", res)
 	}
 	out := render(res, "test box")
@@ -32,5 +32,55 @@ PASS`
 	}
 	if strings.Contains(out, "normalizer (account payloads)") {
 		t.Errorf("table shows a figure that was not measured:\n%s", out)
+	}
+}
+
+// Several runs of one benchmark (-count N): each figure is the median of
+// its runs with their range, a ratio to a baseline of the same benchmark
+// is the median of each run's own ratio (not the ratio of the medians),
+// and the goal is judged on the medians.
+func TestSeveralRuns(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     []string
+	}{{
+		name: "odd count",
+		// Per-run ratios 0.33, 0.16, 0.45: median 0.33. The ratio of
+		// the medians (90,000 / 300,000) would be 0.30.
+		in: `BenchmarkReplay-2 1 100000 rows/s 300000 bare-rows/s 9 cpu-s 8.75 goal-cpu-s
+BenchmarkReplay-2 1 80000 rows/s 500000 bare-rows/s 10 cpu-s 8.75 goal-cpu-s
+BenchmarkReplay-2 1 90000 rows/s 200000 bare-rows/s 14 cpu-s 8.75 goal-cpu-s`,
+		want: []string{
+			"| 90,000 rows/s (median of 3: 80,000–100,000) | 300,000 rows/s (median of 3: 200,000–500,000) | 0.33 | ≥ 100,000 rows/s and ≥ 0.25 × bare insert | no |",
+			"| 10.0 s (median of 3: 9.00–14.0) | 8.75 s (median of 3: 8.75–8.75) | 1.14 |",
+		},
+	}, {
+		name: "even count, goal met on the medians though not in every run",
+		in: `BenchmarkReplay-2 1 120000 rows/s 400000 bare-rows/s
+BenchmarkReplay-2 1 90000 rows/s 400000 bare-rows/s
+BenchmarkReplay-2 1 110000 rows/s 400000 bare-rows/s
+BenchmarkReplay-2 1 130000 rows/s 400000 bare-rows/s`,
+		want: []string{
+			"| 115,000 rows/s (median of 4: 90,000–130,000) | 400,000 rows/s (median of 4: 400,000–400,000) | 0.29 | ≥ 100,000 rows/s and ≥ 0.25 × bare insert | yes |",
+		},
+	}, {
+		name: "a baseline from another benchmark: the ratio of the medians",
+		in: `BenchmarkNormalizer-2 1 100 msgs/s
+BenchmarkNormalizer-2 1 300 msgs/s
+BenchmarkBareConsume-2 1 1000 msgs/s`,
+		want: []string{"| normalizer (account payloads) | 200.0 msgs/s (median of 2: 100.0–300.0) | 1,000 msgs/s | 0.20 |"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := parse(strings.NewReader(tc.in), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := render(res, "")
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("table lacks %q:\n%s", w, out)
+				}
+			}
+		})
 	}
 }
