@@ -193,11 +193,12 @@ func median(vs []float64) float64 {
 	return s[len(s)/2]
 }
 
-// spread renders vs' median with its unit, and for several runs their
-// count and range: "63,535 rows/s (median of 5: 60,413–70,371)".
+// spread renders vs' median with its unit, and for several runs that
+// differ their count and range: "63,535 rows/s (median of 5:
+// 60,413–70,371)".
 func spread(vs []float64, unit string) string {
 	out := num(median(vs)) + " " + unit
-	if len(vs) > 1 {
+	if len(vs) > 1 && slices.Min(vs) != slices.Max(vs) {
 		out += fmt.Sprintf(" (median of %d: %s–%s)", len(vs), num(slices.Min(vs)), num(slices.Max(vs)))
 	}
 	return out
