@@ -16,7 +16,7 @@ import (
 // a time. `make bench` runs it apart from the replay (its line in
 // parts.txt); alone: go test -run '^$' -bench ReplayParts -benchmem ./bench
 func BenchmarkReplayParts(b *testing.B) {
-	g := replayGen(b)
+	g := replayGen(b, 0)
 	parsers := allParsers(b)
 	var raws [][]byte
 	size := 0

@@ -62,8 +62,15 @@ var replayFlushInterval = flag.Duration("replay-flush-interval", 0, "BenchmarkRe
 
 var replayHours = flag.Int("replay-hours", 48, "hours of history per account in BenchmarkReplay")
 
-func replayGen(tb testing.TB) *loadgen.Gen {
-	g, err := loadgen.New(loadgen.Config{Seed: 1, Users: *replayUsers, Hours: *replayHours, PostEvery: 12, PostsPerPage: 5})
+// establishedAge is how long the accounts of BenchmarkReplayEstablished
+// existed before its history: a year.
+const establishedAge = 365 * 24
+
+// replayGen is the replay's history: -replay-users × 3 platforms ×
+// -replay-hours fetches of accounts that existed age hours before it
+// starts.
+func replayGen(tb testing.TB, age int) *loadgen.Gen {
+	g, err := loadgen.New(loadgen.Config{Seed: 1, Users: *replayUsers, Hours: *replayHours, Age: age, PostEvery: 12, PostsPerPage: 5})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -369,8 +376,19 @@ func bareInsert(b *testing.B, want history) time.Duration {
 // baseline, measured in the same iteration, is a bare column-wise
 // PrepareBatch insert of the same rows (no Kafka, no JSON, no rollups).
 // rows/s counts hourly snapshot rows and post observation rows.
-func BenchmarkReplay(b *testing.B) {
-	g := replayGen(b)
+//
+// Its accounts are new when the history starts (a post every 12 hours:
+// their pages fill in the last hours only, about 2 posts per fetch);
+// BenchmarkReplayEstablished is the same replay of accounts a year old.
+func BenchmarkReplay(b *testing.B) { benchReplay(b, replayGen(b, 0)) }
+
+// BenchmarkReplayEstablished is BenchmarkReplay over a window of
+// established accounts' lives: each existed a year before the history
+// starts, so every fetch returns a full page of 5 posts (about 864,000
+// rows by default), as nearly every fetch of a year of history would.
+func BenchmarkReplayEstablished(b *testing.B) { benchReplay(b, replayGen(b, establishedAge)) }
+
+func benchReplay(b *testing.B, g *loadgen.Gen) {
 	// The expected rows are not held while the replay runs (it needs
 	// their counts only): the pipeline shares this process's heap, and
 	// 437,720 rows of strings would make every one of its garbage
@@ -471,7 +489,7 @@ func TestMain(m *testing.M) {
 // alone: from the processor being ready until every snapshot and post of
 // the history is on its topic.
 func BenchmarkReplayNormalizer(b *testing.B) {
-	g := replayGen(b)
+	g := replayGen(b, 0)
 	want := expected(g).counts() // not the rows: see BenchmarkReplay
 	var total time.Duration
 	for range b.N {

@@ -8,7 +8,8 @@
 //
 // The model is simple on purpose (it is for volume, not realism; the
 // simulator is the realistic one): followers grow linearly with hourly
-// noise, an account publishes a post every PostEvery hours, and each fetch
+// noise, an account publishes a post every PostEvery hours (from its
+// birth, Age hours before the history starts), and each fetch
 // returns the account and its PostsPerPage most recent posts, whose likes
 // and comments grow for a day after publication and then stay.
 package loadgen
@@ -38,6 +39,13 @@ type Config struct {
 	Start time.Time
 	// Hours is how many hourly fetches each account has. Default 24.
 	Hours int
+	// Age is how many hours every account existed before Start: it
+	// published its posts from then on, every PostEvery hours, so a fetch
+	// early in the history already returns a full page once Age is at
+	// least PostsPerPage × PostEvery (a window of an established
+	// account's life rather than its first hours). Default 0: accounts
+	// are new at Start.
+	Age int
 	// PostEvery is the hours between two posts of one account. Default 24.
 	PostEvery int
 	// PostsPerPage is how many of the most recent posts a fetch returns.
@@ -82,7 +90,7 @@ func New(cfg Config) (*Gen, error) {
 	if cfg.UserID == nil {
 		cfg.UserID = func(u int) string { return "lg-user-" + strconv.Itoa(u) }
 	}
-	if cfg.Users < 0 || cfg.Hours < 0 || cfg.PostEvery < 0 || cfg.PostsPerPage < 0 || cfg.PostsFetchEvery < 0 {
+	if cfg.Users < 0 || cfg.Hours < 0 || cfg.Age < 0 || cfg.PostEvery < 0 || cfg.PostsPerPage < 0 || cfg.PostsFetchEvery < 0 {
 		return nil, errors.New("loadgen: negative count in config")
 	}
 	for _, p := range cfg.Platforms {
@@ -177,22 +185,26 @@ func (g *Gen) following(a, h int) int64 {
 	return int64(g.hash(tagBase, uint64(a), 1)%2000) + int64(h/500)
 }
 
-// phase is the hour of account a's first post (it may be before Start:
-// posts are numbered from there).
+// phase is the hour of account a's first post, counted from its birth
+// (Age hours before Start): posts are numbered from there.
 func (g *Gen) phase(a int) int { return int(g.hash(tagPhase, uint64(a)) % uint64(g.cfg.PostEvery)) }
 
+// born is when every account was created: Age hours before Start.
+func (g *Gen) born() time.Time { return g.cfg.Start.Add(-time.Duration(g.cfg.Age) * time.Hour) }
+
 // postsUpTo is how many posts account a has published by hour h's fetch:
-// post k (k ≥ 0) is created at phase + k*PostEvery hours, at minute 0.
+// post k (k ≥ 0) is created at born + phase + k*PostEvery hours, at
+// minute 0.
 func (g *Gen) postsUpTo(a int, at time.Time) int {
-	d := int(at.Sub(g.cfg.Start) / time.Hour)
-	if at.Before(g.cfg.Start) || d < g.phase(a) {
+	d := int(at.Sub(g.born()) / time.Hour)
+	if at.Before(g.born()) || d < g.phase(a) {
 		return 0
 	}
 	return (d-g.phase(a))/g.cfg.PostEvery + 1
 }
 
 func (g *Gen) postCreated(a, k int) time.Time {
-	return g.cfg.Start.Add(time.Duration(g.phase(a)+k*g.cfg.PostEvery) * time.Hour)
+	return g.born().Add(time.Duration(g.phase(a)+k*g.cfg.PostEvery) * time.Hour)
 }
 
 func (g *Gen) postID(a, k int) string {

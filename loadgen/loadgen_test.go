@@ -1,6 +1,7 @@
 package loadgen_test
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -33,12 +34,22 @@ func parsers(t *testing.T) map[topics.Platform]normalizer.Parser {
 
 // TestPayloadsNormalizeToExpectedEvents: every generated payload, parsed by
 // the real connectors and normalized, gives exactly the events the
-// generator computes from its model.
+// generator computes from its model, for new accounts and for accounts
+// that published posts before the history starts.
 func TestPayloadsNormalizeToExpectedEvents(t *testing.T) {
-	g, err := loadgen.New(loadgen.Config{Seed: 7, Users: 3, Hours: 60, PostEvery: 7, PostsPerPage: 4, PostsFetchEvery: 2})
-	if err != nil {
-		t.Fatal(err)
+	for _, age := range []int{0, 24 * 400} {
+		t.Run(fmt.Sprintf("age=%dh", age), func(t *testing.T) {
+			g, err := loadgen.New(loadgen.Config{Seed: 7, Users: 3, Hours: 60, Age: age, PostEvery: 7, PostsPerPage: 4, PostsFetchEvery: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkNormalizes(t, g)
+		})
 	}
+}
+
+func checkNormalizes(t *testing.T, g *loadgen.Gen) {
+	t.Helper()
 	ps := parsers(t)
 	var posts, withPosts int
 	for i := range g.Fetches() {
@@ -100,11 +111,53 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
+// TestAge: accounts older than PostsPerPage posts return a full page
+// from the first fetch on, with posts published before Start and
+// numbered from the account's birth; new accounts start with none.
+func TestAge(t *testing.T) {
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		age       int
+		wantFirst int // posts in account 0's first fetch
+	}{{0, -1}, {24 * 365, 5}} {
+		t.Run(fmt.Sprintf("age=%dh", tc.age), func(t *testing.T) {
+			g, err := loadgen.New(loadgen.Config{Seed: 3, Users: 2, Hours: 30, Age: tc.age, PostEvery: 12, PostsPerPage: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := g.Posts(0, 0)
+			if tc.wantFirst < 0 {
+				if len(first) >= 5 {
+					t.Fatalf("a new account's first fetch has %d posts", len(first))
+				}
+				return
+			}
+			for i := range g.Fetches() {
+				a, h := g.Fetch(i)
+				if n := len(g.Posts(a, h)); n != tc.wantFirst {
+					t.Fatalf("fetch (%d, %d): %d posts, want a full page of %d", a, h, n, tc.wantFirst)
+				}
+			}
+			// A year of a post every 12 hours: about 730 posts before
+			// Start, the newest first.
+			if !first[0].CreatedAt.Before(start) || first[0].CreatedAt.Before(first[4].CreatedAt) {
+				t.Fatalf("first fetch's posts created %v … %v", first[0].CreatedAt, first[4].CreatedAt)
+			}
+			if n := g.Snapshot(0, 0).PostsCount; n < 729 || n > 731 {
+				t.Fatalf("posts count at Start %d, want about 730", n)
+			}
+		})
+	}
+}
+
 func TestNewRejectsBadConfig(t *testing.T) {
 	if _, err := loadgen.New(loadgen.Config{Platforms: []topics.Platform{"myspace"}}); err == nil {
 		t.Fatal("unknown platform accepted")
 	}
 	if _, err := loadgen.New(loadgen.Config{Hours: -1}); err == nil {
 		t.Fatal("negative hours accepted")
+	}
+	if _, err := loadgen.New(loadgen.Config{Age: -1}); err == nil {
+		t.Fatal("negative age accepted")
 	}
 }
