@@ -54,7 +54,7 @@ test-short:
 BENCH_DIR ?= docs/bench
 # How long BenchmarkDevMemory lets pulse dev fetch (the goal is about an hour).
 BENCH_DEV_DURATION ?= 60m
-# How many times the replay runs: the same work's CPU varies by a quarter
+# How many times each replay runs: the same work's CPU varies by a quarter
 # from run to run here, so the table gives each replay figure as the median
 # of the runs, with their range.
 BENCH_REPLAY_RUNS ?= 5
