@@ -34,9 +34,9 @@ import (
 // is large enough that the run's fixed latencies (the sink's first flush
 // interval and its last rollup recomputation) weigh little next to the
 // throughput; it was 200 before 2026-11-30.
-var replayUsers = flag.Int("replay-users", 1000, "users in BenchmarkReplay's history (× 3 platforms × -replay-hours fetches)")
+var replayUsers = flag.Int("replay-users", 1000, "users in the history of BenchmarkReplay and BenchmarkReplayEstablished (× 3 platforms × -replay-hours fetches)")
 var replayTrace = flag.Bool("replay-trace", false, "BenchmarkReplay: print the sink's inserts and rollup recomputations as they happen, and when the normalizer finished")
-var replayCPUProfile = flag.String("replay-cpuprofile", "", "BenchmarkReplay: write a CPU profile of the replay alone (from the start of the timed replay until its last rollup recomputation; not the history's generation nor the bare insert) to this file; do not combine with -test.cpuprofile")
+var replayCPUProfile = flag.String("replay-cpuprofile", "", "BenchmarkReplay, BenchmarkReplayEstablished: write a CPU profile of the replay alone (from the start of the timed replay until its last rollup recomputation; not the history's generation nor the bare insert) to this file, which each run overwrites (the last run's is left); do not combine with -test.cpuprofile")
 var memTables = flag.Bool("replay-mem-tables", false, "keep goka tables in memory instead of LevelDB")
 
 func tableStorage(tb testing.TB) storage.Builder {
@@ -60,7 +60,7 @@ var replayBatchBytes = flag.Int("replay-batch-bytes", 0, "BenchmarkReplay: the s
 
 var replayFlushInterval = flag.Duration("replay-flush-interval", 0, "BenchmarkReplay: the sink's FlushInterval (0: its default)")
 
-var replayHours = flag.Int("replay-hours", 48, "hours of history per account in BenchmarkReplay")
+var replayHours = flag.Int("replay-hours", 48, "hours of history per account in BenchmarkReplay and BenchmarkReplayEstablished")
 
 // establishedAge is how long the accounts of BenchmarkReplayEstablished
 // existed before its history: a year.
@@ -377,9 +377,10 @@ func bareInsert(b *testing.B, want history) time.Duration {
 // PrepareBatch insert of the same rows (no Kafka, no JSON, no rollups).
 // rows/s counts hourly snapshot rows and post observation rows.
 //
-// Its accounts are new when the history starts (a post every 12 hours:
-// their pages fill in the last hours only, about 2 posts per fetch);
-// BenchmarkReplayEstablished is the same replay of accounts a year old.
+// Its accounts are new when the history starts: with a post every 12
+// hours, no fetch in 48 hours has a full page (at most 4 of 5 posts, 2.04
+// a fetch on average); BenchmarkReplayEstablished is the same replay of
+// accounts a year old.
 func BenchmarkReplay(b *testing.B) { benchReplay(b, replayGen(b, 0)) }
 
 // BenchmarkReplayEstablished is BenchmarkReplay over a window of
@@ -391,8 +392,8 @@ func BenchmarkReplayEstablished(b *testing.B) { benchReplay(b, replayGen(b, esta
 func benchReplay(b *testing.B, g *loadgen.Gen) {
 	// The expected rows are not held while the replay runs (it needs
 	// their counts only): the pipeline shares this process's heap, and
-	// 437,720 rows of strings would make every one of its garbage
-	// collections scan them. The bare insert generates them again.
+	// hundreds of thousands of rows of strings would make every one of
+	// its garbage collections scan them. The bare insert generates them again.
 	n := expected(g).counts()
 	var e2e, norm, bare, cpu, chQuery, chMerge time.Duration
 	var inserts, refreshes int64
@@ -490,7 +491,7 @@ func TestMain(m *testing.M) {
 // the history is on its topic.
 func BenchmarkReplayNormalizer(b *testing.B) {
 	g := replayGen(b, 0)
-	want := expected(g).counts() // not the rows: see BenchmarkReplay
+	want := expected(g).counts() // not the rows: see benchReplay
 	var total time.Duration
 	for range b.N {
 		b.StopTimer()

@@ -93,6 +93,11 @@ func New(cfg Config) (*Gen, error) {
 	if cfg.Users < 0 || cfg.Hours < 0 || cfg.Age < 0 || cfg.PostEvery < 0 || cfg.PostsPerPage < 0 || cfg.PostsFetchEvery < 0 {
 		return nil, errors.New("loadgen: negative count in config")
 	}
+	// Post k of account a has ID a*1,000,000 + k + 1: an account may
+	// publish fewer than a million posts over Age + Hours.
+	if (cfg.Age+cfg.Hours)/cfg.PostEvery >= 1_000_000 {
+		return nil, fmt.Errorf("loadgen: %d hours with a post every %d is a million posts or more per account", cfg.Age+cfg.Hours, cfg.PostEvery)
+	}
 	for _, p := range cfg.Platforms {
 		switch p {
 		case topics.X, topics.Facebook, topics.Instagram:

@@ -1,6 +1,7 @@
 package loadgen_test
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"reflect"
 	"testing"
@@ -111,42 +112,75 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
-// TestAge: accounts older than PostsPerPage posts return a full page
-// from the first fetch on, with posts published before Start and
-// numbered from the account's birth; new accounts start with none.
+// TestAge: accounts at least PostsPerPage × PostEvery hours old return a
+// full page from the first fetch on, with posts published up to Start and
+// numbered from the account's birth; a new account starts with none.
 func TestAge(t *testing.T) {
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
-		age       int
-		wantFirst int // posts in account 0's first fetch
-	}{{0, -1}, {24 * 365, 5}} {
+		age  int
+		full bool // every fetch a full page
+	}{{0, false}, {36, false}, {60, true}, {24 * 365, true}} {
 		t.Run(fmt.Sprintf("age=%dh", tc.age), func(t *testing.T) {
 			g, err := loadgen.New(loadgen.Config{Seed: 3, Users: 2, Hours: 30, Age: tc.age, PostEvery: 12, PostsPerPage: 5})
 			if err != nil {
 				t.Fatal(err)
 			}
-			first := g.Posts(0, 0)
-			if tc.wantFirst < 0 {
-				if len(first) >= 5 {
+			full := true
+			for i := range g.Fetches() {
+				a, h := g.Fetch(i)
+				posts := g.Posts(a, h)
+				full = full && len(posts) == 5
+				for _, p := range posts {
+					if p.CreatedAt.After(g.ObservedAt(a, h)) {
+						t.Fatalf("fetch (%d, %d) returns post %s created %v, after it", a, h, p.PostID, p.CreatedAt)
+					}
+				}
+			}
+			if full != tc.full {
+				t.Fatalf("every fetch a full page: %v, want %v", full, tc.full)
+			}
+			first := g.Posts(0, 0) // account 0 (X) publishes 2 hours after its birth (this seed)
+			if tc.age == 0 {
+				if len(first) != 0 {
 					t.Fatalf("a new account's first fetch has %d posts", len(first))
 				}
 				return
 			}
-			for i := range g.Fetches() {
-				a, h := g.Fetch(i)
-				if n := len(g.Posts(a, h)); n != tc.wantFirst {
-					t.Fatalf("fetch (%d, %d): %d posts, want a full page of %d", a, h, n, tc.wantFirst)
-				}
+			if tc.age < 24*365 {
+				return
 			}
-			// A year of a post every 12 hours: about 730 posts before
-			// Start, the newest first.
-			if !first[0].CreatedAt.Before(start) || first[0].CreatedAt.Before(first[4].CreatedAt) {
+			if first[0].CreatedAt.After(start) || first[0].CreatedAt.Before(first[4].CreatedAt) {
 				t.Fatalf("first fetch's posts created %v … %v", first[0].CreatedAt, first[4].CreatedAt)
 			}
+			// A year of a post every 12 hours: about 730 posts by Start.
 			if n := g.Snapshot(0, 0).PostsCount; n < 729 || n > 731 {
 				t.Fatalf("posts count at Start %d, want about 730", n)
 			}
 		})
+	}
+}
+
+// TestAgeZeroUnchanged: a history without Age is byte for byte the one
+// loadgen made before Age existed (the API benchmark keeps its seeded
+// databases by the generator's configuration).
+func TestAgeZeroUnchanged(t *testing.T) {
+	g, err := loadgen.New(loadgen.Config{Seed: 5, Users: 2, Hours: 50, PostEvery: 7, PostsPerPage: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	for i := range g.Fetches() {
+		a, hr := g.Fetch(i)
+		b, err := g.Encoded(a, hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Write(b)
+	}
+	// Computed at 3e79ab6, before Age.
+	if got, want := fmt.Sprintf("%x", h.Sum(nil)), "0d6e26241900f078585e3e454fed1668a4fc90047e89101e1032fe4790c9d0da"; got != want {
+		t.Fatalf("payloads' sha256 %s, want %s", got, want)
 	}
 }
 
@@ -159,5 +193,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 	if _, err := loadgen.New(loadgen.Config{Age: -1}); err == nil {
 		t.Fatal("negative age accepted")
+	}
+	if _, err := loadgen.New(loadgen.Config{Age: 1_000_000, PostEvery: 1}); err == nil {
+		t.Fatal("a million posts per account accepted (their IDs would collide)")
 	}
 }

@@ -133,11 +133,15 @@ func render(res results, machine string) string {
 		bases := metric(res[f.baseBench], f.baseM)
 		ratio := 0.0
 		baseS, ratioS := "–", "–"
-		if base := median(bases); len(bases) > 0 && base != 0 {
-			ratio = v / base
-			if f.baseBench == f.bench {
-				ratio = median(ratios(res[f.bench], f.metric, f.baseM))
+		if f.baseBench == f.bench {
+			// Each run against the baseline it measured itself: only
+			// runs that reported both count, for the baseline too.
+			if rs := ratios(res[f.bench], f.metric, f.baseM); len(rs) > 0 {
+				ratio = median(rs)
+				baseS, ratioS = spread(paired(res[f.bench], f.metric, f.baseM), f.unit), fmt.Sprintf("%.2f", ratio)
 			}
+		} else if base := median(bases); len(bases) > 0 && base != 0 {
+			ratio = v / base
 			baseS, ratioS = spread(bases, f.unit), fmt.Sprintf("%.2f", ratio)
 		}
 		met := ""
@@ -178,6 +182,20 @@ func ratios(runs []map[string]float64, name, base string) []float64 {
 		b, ok2 := r[base]
 		if ok1 && ok2 && b != 0 {
 			out = append(out, v/b)
+		}
+	}
+	return out
+}
+
+// paired returns the baseline of each run that reported both the metric
+// and its (non-zero) baseline: the runs ratios uses.
+func paired(runs []map[string]float64, name, base string) []float64 {
+	var out []float64
+	for _, r := range runs {
+		_, ok1 := r[name]
+		b, ok2 := r[base]
+		if ok1 && ok2 && b != 0 {
+			out = append(out, b)
 		}
 	}
 	return out

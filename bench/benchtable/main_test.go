@@ -67,6 +67,23 @@ BenchmarkReplay-2 1 130000 rows/s 400000 bare-rows/s`,
 			"| 115,000 rows/s (median of 4: 90,000–130,000) | 400,000 rows/s | 0.29 | ≥ 100,000 rows/s and ≥ 0.25 × bare insert | yes |",
 		},
 	}, {
+		// Run 2 lacks its baseline (and run 3 the figure): the ratio and
+		// the baseline come from runs 1 and 4 only, paired by run, not
+		// by position among the values reported.
+		name: "a metric missing from some runs",
+		in: `BenchmarkReplay-2 1 100000 rows/s 500000 bare-rows/s
+BenchmarkReplay-2 1 50000 rows/s
+BenchmarkReplay-2 1 999999 bare-rows/s
+BenchmarkReplay-2 1 60000 rows/s 200000 bare-rows/s`,
+		want: []string{
+			"| 60,000 rows/s (median of 3: 50,000–100,000) | 350,000 rows/s (median of 2: 200,000–500,000) | 0.25 |",
+		},
+	}, {
+		name: "no run with both the figure and its baseline",
+		in: `BenchmarkReplay-2 1 100000 rows/s
+BenchmarkReplay-2 1 400000 bare-rows/s`,
+		want: []string{"| 100,000 rows/s | – | – | ≥ 100,000 rows/s and ≥ 0.25 × bare insert | no |"},
+	}, {
 		name: "a baseline from another benchmark: the ratio of the medians",
 		in: `BenchmarkNormalizer-2 1 100 msgs/s
 BenchmarkNormalizer-2 1 300 msgs/s
