@@ -136,9 +136,9 @@ func render(res results, machine string) string {
 		if f.baseBench == f.bench {
 			// Each run against the baseline it measured itself: only
 			// runs that reported both count, for the baseline too.
-			if rs := ratios(res[f.bench], f.metric, f.baseM); len(rs) > 0 {
+			if rs, bs := paired(res[f.bench], f.metric, f.baseM); len(rs) > 0 {
 				ratio = median(rs)
-				baseS, ratioS = spread(paired(res[f.bench], f.metric, f.baseM), f.unit), fmt.Sprintf("%.2f", ratio)
+				baseS, ratioS = spread(bs, f.unit), fmt.Sprintf("%.2f", ratio)
 			}
 		} else if base := median(bases); len(bases) > 0 && base != 0 {
 			ratio = v / base
@@ -173,32 +173,17 @@ func metric(runs []map[string]float64, name string) []float64 {
 	return out
 }
 
-// ratios returns, for each run that reported both, the metric over its
-// baseline in that run.
-func ratios(runs []map[string]float64, name, base string) []float64 {
-	var out []float64
+// paired returns, for each run that reported both the metric and its
+// (non-zero) baseline, the metric over that baseline, and the baseline.
+func paired(runs []map[string]float64, name, base string) (ratios, bases []float64) {
 	for _, r := range runs {
 		v, ok1 := r[name]
 		b, ok2 := r[base]
 		if ok1 && ok2 && b != 0 {
-			out = append(out, v/b)
+			ratios, bases = append(ratios, v/b), append(bases, b)
 		}
 	}
-	return out
-}
-
-// paired returns the baseline of each run that reported both the metric
-// and its (non-zero) baseline: the runs ratios uses.
-func paired(runs []map[string]float64, name, base string) []float64 {
-	var out []float64
-	for _, r := range runs {
-		_, ok1 := r[name]
-		b, ok2 := r[base]
-		if ok1 && ok2 && b != 0 {
-			out = append(out, b)
-		}
-	}
-	return out
+	return ratios, bases
 }
 
 // median returns the median of vs (the mean of the middle two for an even
